@@ -1,0 +1,39 @@
+# The two commands a newcomer runs: `make demo` and `make test`. Both start from nothing but
+# Python 3.11 and are idempotent (the venv is rebuilt only when pyproject.toml changes).
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP_BASE := $(VENV)/.installed-base
+STAMP_TEST := $(VENV)/.installed-test
+# Never run more busy threads than cores; pytest runs one process.
+export PYTHONUNBUFFERED := 1
+
+.PHONY: demo test test-all bench clean
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(STAMP_BASE): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e .
+	@touch $@
+
+$(STAMP_TEST): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@ $(STAMP_BASE)
+
+demo: $(STAMP_BASE)
+	$(VENV)/bin/cnnlab train lenet5 --data mnist-sample --out runs/demo --overwrite
+
+test: $(STAMP_TEST)
+	$(PY) -m pytest -q
+
+test-all: $(STAMP_TEST)
+	$(PY) -m pytest -q -m ''
+
+bench: $(STAMP_TEST)
+	@ls benchmarks/*.py | while read f; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) runs build src/*.egg-info .pytest_cache

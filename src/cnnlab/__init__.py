@@ -1,0 +1,37 @@
+"""cnnlab: convolutional neural networks from the lecture slides to deployment.
+
+    >>> import cnnlab
+    >>> model = cnnlab.create_model("lenet5")
+    >>> cnnlab.list_models("resnet*")
+
+Submodules: ``conv`` (the operation and its arithmetic), ``nn`` (building blocks), ``models``
+(the zoo), ``analysis`` (complexity), ``data``, ``train``, ``predict``.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .errors import CnnlabError
+from .models import create_model, list_models, model_card
+
+# Heavier entry points are imported on first use, so `import cnnlab` stays fast.
+_LAZY = {
+    "train": ("cnnlab.train", "train"),
+    "TrainConfig": ("cnnlab.train", "TrainConfig"),
+    "predict": ("cnnlab.predict", "predict"),
+    "load_run": ("cnnlab.runs", "load_run"),
+    "load_data": ("cnnlab.data", "load_data"),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'cnnlab' has no attribute {name!r}")
+
+
+__all__ = ["CnnlabError", "__version__", "create_model", "list_models", "model_card", *_LAZY]

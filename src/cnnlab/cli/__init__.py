@@ -1,0 +1,54 @@
+"""The command line: ``cnnlab COMMAND ...``. Thin: each command parses and calls the library.
+
+One module per command in this package, each with ``register(subparsers)``; list it in
+``COMMANDS`` to add it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .. import __version__
+from ..errors import CnnlabError
+
+COMMANDS = ["train", "predict", "models", "data"]
+
+DESCRIPTION = """cnnlab: convolutional neural networks from the lecture slides to deployment.
+
+Start with:
+  cnnlab train lenet5 --data mnist-sample       train LeNet-5 on the built-in MNIST sample
+  cnnlab predict RUN_DIR digit.png              classify image files with a trained run
+  cnnlab models 'resnet*'                       list registered networks
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cnnlab", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"cnnlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name in COMMANDS:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except CnnlabError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

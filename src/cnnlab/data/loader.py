@@ -1,0 +1,75 @@
+"""Batches straight from in-memory uint8 tensors: no per-image Python work, no worker processes.
+
+An epoch's order depends only on ``(seed, epoch)``, so a resumed run sees the same batches.
+Normalisation (and, where given, augmentation) runs on a whole batch at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+
+from .dataset import ImageDataset
+
+BatchTransform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+class BatchLoader:
+    """Yields ``(images, labels)``: float32 images normalised with ``mean``/``std`` (in [0, 1] units).
+
+    ``transform`` (optional) receives the uint8 batch and a generator and returns a uint8 or float
+    batch in [0, 255] units before normalisation (batched augmentation lives in
+    ``cnnlab.data.transforms``).
+    """
+
+    def __init__(self, data: ImageDataset, batch_size: int, mean: list[float], std: list[float], *,
+                 shuffle: bool = False, drop_last: bool = False, seed: int = 0,
+                 transform: BatchTransform | None = None, channels_last: bool = False):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.data = data
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.seed = seed
+        self.transform = transform
+        self.channels_last = channels_last
+        self.epoch = 0
+        c = data.images.shape[1]
+        self._scale = (1.0 / (255.0 * torch.tensor(std, dtype=torch.float32))).view(1, c, 1, 1)
+        self._shift = (-torch.tensor(mean, dtype=torch.float32) / torch.tensor(std, dtype=torch.float32)).view(1, c, 1, 1)
+
+    def __len__(self) -> int:
+        n = len(self.data)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def order(self) -> torch.Tensor:
+        n = len(self.data)
+        if not self.shuffle:
+            return torch.arange(n)
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(n, generator=g)
+
+    def normalize(self, batch: torch.Tensor) -> torch.Tensor:
+        x = batch.float() * self._scale + self._shift
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return self.iter_from(0)
+
+    def iter_from(self, start_batch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Iterate the current epoch from batch ``start_batch`` (for exact resume)."""
+        order = self.order()
+        g = torch.Generator().manual_seed(self.seed * 7_919 + self.epoch * 104_729 + 1)
+        for i in range(start_batch, len(self)):
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            images = self.data.images[idx]
+            if self.transform is not None:
+                # per-batch generator: the augmentation of batch i does not depend on batches before it
+                g.manual_seed(self.seed * 7_919 + self.epoch * 104_729 + i + 1)
+                images = self.transform(images, g)
+            yield self.normalize(images), self.data.labels[idx]

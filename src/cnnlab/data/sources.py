@@ -1,0 +1,101 @@
+"""Data sets by name: ``--data NAME[:PATH]``.
+
+Each source reads one format from a path (or from the package, for the built-in sample) and
+returns :class:`~cnnlab.data.dataset.DataSplits`. Add a format by writing a reader and one
+``DataSource`` row in ``SOURCES``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from ..errors import CnnlabError, UnknownNameError
+from .dataset import DataSplits, ImageDataset
+from .idx import read_idx
+
+DIGITS = [str(i) for i in range(10)]
+FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+           "Ankle boot"]
+
+
+@dataclass(frozen=True)
+class DataSource:
+    name: str
+    read: Callable[[Path | None], DataSplits]
+    needs_path: bool
+    expects: str  # what the path must hold, for error messages and `cnnlab data`
+
+
+def _idx_pair(root: Path, prefix: str, what: str) -> tuple[Path, Path]:
+    found = []
+    for kind in ("images-idx3", "labels-idx1"):
+        stem = f"{prefix}-{kind}-ubyte"
+        for cand in (root / f"{stem}.gz", root / stem, root / f"{prefix}-{kind.replace('-', '.')}-ubyte"):
+            if cand.is_file():
+                found.append(cand)
+                break
+        else:
+            raise CnnlabError(f"{what}: {root / stem}[.gz] not found",
+                              f"{what} expects a folder with train-images-idx3-ubyte[.gz], "
+                              "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz] and "
+                              "t10k-labels-idx1-ubyte[.gz] (the official MNIST file names)")
+    return found[0], found[1]
+
+
+def read_idx_folder(root: Path, name: str, classes: list[str]) -> DataSplits:
+    """An MNIST-format folder: ``train-*`` is the training split, ``t10k-*`` the held-out split."""
+    if not root.is_dir():
+        raise CnnlabError(f"{name}: data folder {root} does not exist",
+                          f"pass --data {name}:PATH with the folder that holds the IDX files")
+    splits = []
+    for prefix in ("train", "t10k"):
+        img_path, lab_path = _idx_pair(root, prefix, name)
+        images, labels = read_idx(img_path), read_idx(lab_path)
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise CnnlabError(f"{name}: {img_path.name} holds shape {images.shape} and {lab_path.name} "
+                              f"{labels.shape}", "expected N x H x W images and N labels")
+        if labels.max(initial=0) >= len(classes):
+            raise CnnlabError(f"{name}: {lab_path} has label {labels.max()} but {name} has {len(classes)} classes")
+        splits.append(ImageDataset(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype("int64")),
+                                   classes))
+    return DataSplits(name, splits[0], splits[1], source=str(root))
+
+
+def builtin_path(name: str) -> Path:
+    return Path(str(resources.files("cnnlab.data") / "builtin" / name))
+
+
+SOURCES: dict[str, DataSource] = {}
+
+
+def register_source(source: DataSource) -> None:
+    SOURCES[source.name] = source
+
+
+register_source(DataSource(
+    "mnist-sample", lambda _: read_idx_folder(builtin_path("mnist-sample"), "mnist-sample", DIGITS), False,
+    "nothing: built in (10,000 MNIST training digits and 2,000 MNIST test digits, class-balanced)"))
+register_source(DataSource(
+    "mnist", lambda p: read_idx_folder(p, "mnist", DIGITS), True,
+    "a folder with the four MNIST IDX files (train-images-idx3-ubyte.gz, ...; gzip or raw)"))
+register_source(DataSource(
+    "fashion-mnist", lambda p: read_idx_folder(p, "fashion-mnist", FASHION), True,
+    "a folder with the four Fashion-MNIST IDX files (same names as MNIST's; gzip or raw)"))
+
+
+def load_data(spec: str) -> DataSplits:
+    """Read a data set from ``NAME`` or ``NAME:PATH`` (``mnist-sample``, ``mnist:~/data/mnist``)."""
+    name, _, path = spec.partition(":")
+    source = SOURCES.get(name)
+    if source is None:
+        raise UnknownNameError("data set", name, SOURCES, "cnnlab data")
+    if source.needs_path and not path:
+        raise CnnlabError(f"data set {name!r} needs a path: --data {name}:PATH", f"PATH must be {source.expects}")
+    if not source.needs_path and path:
+        raise CnnlabError(f"data set {name!r} is built in and takes no path (got {path!r})", f"use --data {name}")
+    return source.read(Path(path).expanduser() if path else None)

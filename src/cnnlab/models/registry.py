@@ -1,0 +1,100 @@
+"""One registry for every architecture: ``create_model``, ``list_models``, ``model_card``.
+
+A family file declares its variants as a table and registers one builder per name::
+
+    @register_model(card=ModelCard(name="lenet5", family="LeNet", ...))
+    def lenet5(**kwargs):
+        return LeNet5(**kwargs)
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import torch.nn as nn
+
+from ..errors import CnnlabError, UnknownNameError
+from .card import ModelCard
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    builder: Callable[..., nn.Module]
+    card: ModelCard
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(fn: Callable | None = None, *, name: str | None = None, card: ModelCard | None = None):
+    """Register a builder under ``name`` (default: the function's name)."""
+
+    def wrap(f: Callable) -> Callable:
+        key = name or f.__name__
+        if key in _REGISTRY:
+            raise ValueError(f"model {key!r} is registered twice")
+        c = card if card is not None else ModelCard(name=key, family=key)
+        if c.name != key:
+            c = replace(c, name=key)
+        _REGISTRY[key] = ModelEntry(key, f, c)
+        return f
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def _ensure_loaded() -> None:
+    # Importing the package imports every family file, which registers its variants.
+    from . import families  # noqa: F401
+
+
+def get_entry(name: str) -> ModelEntry:
+    _ensure_loaded()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownNameError("model", name, _REGISTRY, "cnnlab models") from None
+
+
+def list_models(pattern: str | list[str] = "*") -> list[str]:
+    """Registered names matching a shell-style wildcard (or any of several), sorted."""
+    _ensure_loaded()
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    return sorted(n for n in _REGISTRY if any(fnmatch.fnmatchcase(n, p) for p in patterns))
+
+
+def model_card(name: str) -> ModelCard:
+    return get_entry(name).card
+
+
+def create_model(name: str, *, num_classes: int | None = None, in_chans: int | None = None,
+                 weights: str | None = None, **kwargs) -> nn.Module:
+    """Build a registered network by name.
+
+    ``num_classes`` and ``in_chans`` default to the card's; other keyword arguments go to the
+    family's builder (``activation=``, ``drop_rate=``, ...). ``weights`` is a weight file
+    (torchvision, timm or cnnlab; ``.pth`` or ``.safetensors``) loaded after building.
+    """
+    entry = get_entry(name)
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    if in_chans is not None:
+        kwargs["in_chans"] = in_chans
+    if kwargs.get("num_classes", 1) < 0 or kwargs.get("in_chans", 1) < 1:
+        raise CnnlabError(f"{name}: num_classes must be >= 0 and in_chans >= 1, got "
+                          f"num_classes={kwargs.get('num_classes')}, in_chans={kwargs.get('in_chans')}")
+    try:
+        model = entry.builder(**kwargs)
+    except TypeError as e:
+        if "unexpected keyword" in str(e):
+            raise CnnlabError(f"{name}: {e}", f"see `cnnlab models --details {name}` for its options") from e
+        raise
+    model.model_name = name
+    model.card = entry.card
+    if weights is not None:
+        from .weights import load_weights
+
+        load_weights(model, weights)
+    return model
