@@ -1,0 +1,24 @@
+"""Test setup shared by the whole suite."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+# tests/ on the path, so test files in sub-folders can `from conformance import ...`
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# One process, never more threads than cores (and one when OMP_NUM_THREADS=1 is set).
+torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "0")) or min(2, torch.get_num_threads()))
+torch.set_flush_denormal(True)
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    return SHARED
