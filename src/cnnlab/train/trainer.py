@@ -62,15 +62,18 @@ def background_of(images: torch.Tensor) -> str:
     return "dark" if border.float().mean() < 128 else "light"
 
 
-def train(cfg: TrainConfig | None = None, data: DataSplits | None = None, **overrides) -> TrainResult:
-    """Train ``cfg.model`` on ``cfg.data`` and write a run folder. Keyword overrides patch ``cfg``."""
+def train(cfg: TrainConfig | None = None, *, dataset: DataSplits | None = None, **overrides) -> TrainResult:
+    """Train ``cfg.model`` on ``cfg.data`` and write a run folder. Keyword overrides patch ``cfg``.
+
+    ``dataset`` passes already loaded splits (otherwise ``cfg.data`` is read with ``load_data``).
+    """
     cfg = TrainConfig.from_dict({**(cfg or TrainConfig()).to_dict(), **overrides}).validate()
     threads = runtime.configure(cfg.threads)
     device = runtime.pick_device(cfg.device)
     precision = resolve_precision(cfg, device)
     torch.manual_seed(cfg.seed)
 
-    data = data or load_data(cfg.data)
+    data = dataset or load_data(cfg.data)
     say = tqdm.write if cfg.progress else (lambda *_: None)
     say(data.describe())
     c, h, w = data.train.image_shape
