@@ -3,6 +3,7 @@
     >>> import cnnlab
     >>> model = cnnlab.create_model("lenet5")
     >>> cnnlab.list_models("resnet*")
+    >>> result = cnnlab.fit(cnnlab.TrainConfig(model="lenet5", data="mnist-sample"))
 
 Submodules: ``conv`` (the operation and its arithmetic), ``nn`` (building blocks), ``models``
 (the zoo), ``analysis`` (complexity), ``data``, ``train``, ``predict``.
@@ -17,11 +18,13 @@ from .models import create_model, list_models, model_card
 
 # Heavier entry points are imported on first use, so `import cnnlab` stays fast.
 _LAZY = {
-    "train": ("cnnlab.train", "train"),
+    # `cnnlab.train` is the training subpackage; the function that trains is `cnnlab.fit`
+    "fit": ("cnnlab.train", "train"),
     "TrainConfig": ("cnnlab.train", "TrainConfig"),
     "predict": ("cnnlab.predict", "predict"),
     "load_run": ("cnnlab.runs", "load_run"),
     "load_data": ("cnnlab.data", "load_data"),
+    "load_weights": ("cnnlab.models.weights", "load_weights"),
 }
 
 
