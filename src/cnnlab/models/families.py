@@ -1,3 +1,5 @@
 """Imports every family file so that its variants register. Add one line per new family."""
 
 from . import lenet  # noqa: F401
+from . import mobilenet  # noqa: F401
+from . import efficientnet  # noqa: F401
