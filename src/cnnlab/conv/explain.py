@@ -1,0 +1,652 @@
+"""Step-by-step explanations of a small convolution or pooling, and of a stack of layers' shapes.
+
+The explanation is data first (dataclasses with a ``to_dict()``), rendered to text the way the
+slides write it::
+
+    output size: (3 - 2 + 0 + 0)/1 + 1 = 2            (lecture 004, "Output: (W - K + 2P)/S + 1")
+    out[0, 0] = 0x0 + 1x1 + 3x2 + 4x3 = 19           (lecture 001, "2-D Cross Correlation")
+
+Multi-channel inputs show one bracketed sum per input channel and the total (lecture 001, "Multiple
+Input Channels": ``(1x1 + 2x2 + 4x3 + 5x4) + (0x0 + 1x1 + 3x2 + 4x3) = 56``).
+:func:`explain_shape` walks a layer stack written like ``"conv 11 s4 p2 96; pool 3 s2; fc 4096"``
+through output size, parameters, multiply-adds, activation memory and receptive field per layer,
+as lecture 004's AlexNet table does.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..errors import CnnlabError
+from . import arithmetic as ar
+from .matrices import format_matrix, format_number
+from .reference import pad2d, padding4
+
+# ------------------------------------------------------------------ output-size formula
+
+
+@dataclass
+class SizeFormula:
+    """One axis of ``floor((n + p_before + p_after - d(k-1) - 1)/s) + 1``, with the numbers put in."""
+
+    axis: str
+    size: int
+    kernel: int
+    stride: int
+    pad_before: int
+    pad_after: int
+    dilation: int
+    ceil_mode: bool
+    out: int
+
+    @property
+    def text(self) -> str:
+        k = ar.effective_kernel(self.kernel, self.dilation)
+        kern = str(k) if self.dilation == 1 else f"{k} (= {self.dilation}x({self.kernel}-1)+1)"
+        pad = (f" + 2x{self.pad_before}" if self.pad_before == self.pad_after
+               else f" + {self.pad_before} + {self.pad_after}")
+        num = self.size + self.pad_before + self.pad_after - k
+        expr = f"({self.size} - {kern}{pad})/{self.stride} + 1"
+        exact = num / self.stride + 1
+        if num % self.stride == 0:
+            return f"{expr} = {self.out}"
+        rounding = "ceil" if self.ceil_mode else "floor"
+        note = "" if self.out == (math.ceil(num / self.stride) if self.ceil_mode else num // self.stride) + 1 \
+            else " (the last window would start in the padding: dropped)"
+        return f"{expr} = {exact:g} -> {rounding} -> {self.out}{note}"
+
+
+def size_formula(axis: str, size: int, kernel: int, stride: int, pad: tuple[int, int], dilation: int = 1,
+                 ceil_mode: bool = False, strict: bool = False) -> SizeFormula:
+    out = ar.conv_output_size(size, kernel, stride, pad, dilation, ceil_mode, strict=strict)
+    return SizeFormula(axis, size, kernel, stride, pad[0], pad[1], dilation, ceil_mode, out)
+
+
+# ------------------------------------------------------------------ convolution
+
+
+def _mul(x: float, w: float) -> str:
+    a, b = format_number(x), format_number(w)
+    return f"{'(' + a + ')' if x < 0 else a}x{'(' + b + ')' if w < 0 else b}"
+
+
+@dataclass
+class ChannelSum:
+    """The products of one input channel's window with its kernel slice."""
+
+    channel: int
+    window: list[list[float]]
+    kernel: list[list[float]]
+    value: float
+
+    @property
+    def terms(self) -> list[tuple[float, float]]:
+        return [(x, w) for xr, wr in zip(self.window, self.kernel, strict=True) for x, w in zip(xr, wr, strict=True)]
+
+    @property
+    def text(self) -> str:
+        return " + ".join(_mul(x, w) for x, w in self.terms)
+
+
+@dataclass
+class ConvStep:
+    """One output element: where its window lies in the padded input and the sums that make it."""
+
+    out_channel: int
+    row: int
+    col: int
+    rows: list[int]
+    cols: list[int]
+    channels: list[ChannelSum]
+    bias: float
+    value: float
+
+    @property
+    def equation(self) -> str:
+        bias = f" + {format_number(self.bias)}" if self.bias else ""
+        if len(self.channels) == 1:
+            return f"{self.channels[0].text}{bias} = {format_number(self.value)}"
+        sums = " + ".join(f"({c.text})" for c in self.channels)
+        partial = " + ".join(format_number(c.value) for c in self.channels)
+        return f"{sums}{bias} = {partial}{bias} = {format_number(self.value)}"
+
+
+@dataclass
+class ConvExplanation:
+    input: np.ndarray          # C x H x W
+    kernel: np.ndarray         # C_out x C x K_h x K_w
+    bias: np.ndarray | None
+    stride: tuple[int, int]
+    padding: tuple[int, int, int, int]
+    dilation: tuple[int, int]
+    padded: np.ndarray         # C x H_p x W_p
+    sizes: list[SizeFormula]
+    output: np.ndarray         # C_out x H' x W'
+    steps: list[ConvStep] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "input": self.input.tolist(), "kernel": self.kernel.tolist(),
+            "bias": None if self.bias is None else self.bias.tolist(),
+            "stride": list(self.stride), "padding": list(self.padding), "dilation": list(self.dilation),
+            "padded": self.padded.tolist(),
+            "sizes": [{**asdict(s), "text": s.text} for s in self.sizes],
+            "output": self.output.tolist(),
+            "steps": [{"out_channel": s.out_channel, "row": s.row, "col": s.col, "rows": s.rows, "cols": s.cols,
+                       "channel_sums": [c.value for c in s.channels], "bias": s.bias, "value": s.value,
+                       "equation": s.equation} for s in self.steps],
+        }
+
+
+def _as_chw(x: np.ndarray, label: str) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 2:
+        return x[None]
+    if x.ndim == 3:
+        return x
+    raise CnnlabError(f"{label} must be a matrix (H x W) or channels of matrices (C x H x W), got "
+                      f"{x.ndim} dimensions")
+
+
+def _as_kernel(k: np.ndarray, c_in: int) -> np.ndarray:
+    k = np.asarray(k, dtype=np.float64)
+    if k.ndim == 2:
+        k = k[None, None]
+        if c_in > 1:  # one 2-D kernel for a multi-channel input: used on every channel, as in filters
+            k = np.repeat(k, c_in, axis=1)
+    elif k.ndim == 3:
+        k = k[None]
+    elif k.ndim != 4:
+        raise CnnlabError(f"kernel must have 2 to 4 dimensions, got {k.ndim}")
+    if k.shape[1] != c_in:
+        raise CnnlabError(f"the kernel has {k.shape[1]} channel(s) but the input has {c_in}",
+                          "give one kernel slice per input channel, separated by '|'")
+    return k
+
+
+def explain_conv(x, kernel, bias=None, stride=1, padding=0, dilation=1, strict: bool = False) -> ConvExplanation:
+    """Every output element of a (multi-channel) cross-correlation with its window and sum of products.
+
+    ``x``: ``H x W`` or ``C x H x W``; ``kernel``: ``K_h x K_w``, ``C x K_h x K_w`` or
+    ``C_out x C x K_h x K_w``; ``bias``: one number per output channel.
+    """
+    x = _as_chw(x, "input")
+    k = _as_kernel(kernel, x.shape[0])
+    c_out, c_in, kh, kw = k.shape
+    b = None if bias is None else np.broadcast_to(np.asarray(bias, np.float64).reshape(-1), (c_out,)).copy()
+    sh, sw = (stride, stride) if isinstance(stride, int) else tuple(stride)
+    dh, dw = (dilation, dilation) if isinstance(dilation, int) else tuple(dilation)
+    pad = padding4(padding, (kh, kw), (dh, dw))
+    sizes = [size_formula("height", x.shape[1], kh, sh, pad[:2], dh, strict=strict),
+             size_formula("width", x.shape[2], kw, sw, pad[2:], dw, strict=strict)]
+    padded = pad2d(x, pad)
+    oh, ow = sizes[0].out, sizes[1].out
+    out = np.zeros((c_out, oh, ow))
+    steps = []
+    for o in range(c_out):
+        for i in range(oh):
+            for j in range(ow):
+                rows = [i * sh + a * dh for a in range(kh)]
+                cols = [j * sw + c * dw for c in range(kw)]
+                sums = []
+                for c in range(c_in):
+                    win = padded[c][np.ix_(rows, cols)]
+                    sums.append(ChannelSum(c, win.tolist(), k[o, c].tolist(), float((win * k[o, c]).sum())))
+                bias_v = 0.0 if b is None else float(b[o])
+                value = sum(s.value for s in sums) + bias_v
+                out[o, i, j] = value
+                steps.append(ConvStep(o, i, j, rows, cols, sums, bias_v, value))
+    return ConvExplanation(x, k, b, (sh, sw), pad, (dh, dw), padded, sizes, out, steps)
+
+
+def _side_by_side(blocks: list[tuple[str, list[str]]], gap: int = 4) -> list[str]:
+    widths = [max([len(t)] + [len(line) for line in lines]) for t, lines in blocks]
+    height = max(len(lines) for _, lines in blocks)
+    out = ["".join(t.ljust(w + gap) for (t, _), w in zip(blocks, widths, strict=True)).rstrip()]
+    for r in range(height):
+        out.append("".join((lines[r] if r < len(lines) else "").ljust(w + gap)
+                           for (_, lines), w in zip(blocks, widths, strict=True)).rstrip())
+    return out
+
+
+def _pad_text(pad) -> str:
+    top, bottom, left, right = pad
+    if top == bottom == left == right:
+        return str(top)
+    return f"top {top}, bottom {bottom}, left {left}, right {right}"
+
+
+def _pair_text(v: tuple[int, int]) -> str:
+    return str(v[0]) if v[0] == v[1] else f"{v[0]} (rows) x {v[1]} (columns)"
+
+
+def render_conv(e: ConvExplanation, max_steps: int | None = 64) -> str:
+    c_in, h, w = e.input.shape
+    c_out, _, kh, kw = e.kernel.shape
+    shape = f"{h}x{w}" if c_in == 1 else f"{c_in}x{h}x{w}"
+    lines = [f"cross-correlation of a {shape} input with {c_out} kernel(s) of {c_in}x{kh}x{kw}"
+             if c_in > 1 or c_out > 1 else f"cross-correlation of a {shape} input with a {kh}x{kw} kernel",
+             f"padding {_pad_text(e.padding)}, stride {_pair_text(e.stride)}, dilation {_pair_text(e.dilation)}",
+             "", "output size = (W - K + 2P)/S + 1, rounded down (K = d(k-1)+1 for dilation d)"]
+    for s in e.sizes:
+        lines.append(f"  {s.axis + ':':<8}{s.text}")
+    lines.append("")
+    blocks = []
+    for c in range(c_in):
+        label = "input" if c_in == 1 else f"input channel {c}"
+        if any(e.padding):
+            label += " (zero-padded)"
+        blocks.append((label, format_matrix(e.padded[c])))
+    for o in range(c_out):
+        for c in range(c_in):
+            label = "kernel" if c_in == 1 and c_out == 1 else (
+                f"kernel channel {c}" if c_out == 1 else f"kernel {o} channel {c}")
+            blocks.append((label, format_matrix(e.kernel[o, c])))
+    lines += _side_by_side(blocks) + [""]
+    shown = e.steps if max_steps is None else e.steps[:max_steps]
+    for s in shown:
+        idx = f"out[{s.row}, {s.col}]" if c_out == 1 else f"out[{s.out_channel}, {s.row}, {s.col}]"
+        lines.append(f"{idx} = {s.equation}")
+    if len(shown) < len(e.steps):
+        lines.append(f"... {len(e.steps) - len(shown)} more output element(s) (use --max-steps 0 to show all)")
+    lines.append("")
+    lines += _side_by_side([("output" if c_out == 1 else f"output channel {o}", format_matrix(e.output[o]))
+                            for o in range(c_out)])
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ pooling
+
+
+@dataclass
+class PoolStep:
+    channel: int
+    row: int
+    col: int
+    values: list[float]
+    divisor: int
+    value: float
+    mode: str
+
+    @property
+    def equation(self) -> str:
+        vals = ", ".join(format_number(v) for v in self.values)
+        if self.mode == "max":
+            return f"max({vals}) = {format_number(self.value)}"
+        return f"({' + '.join(format_number(v) for v in self.values)}) / {self.divisor} = {format_number(self.value)}"
+
+
+@dataclass
+class PoolExplanation:
+    input: np.ndarray
+    mode: str
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int, int, int]
+    ceil_mode: bool
+    sizes: list[SizeFormula]
+    output: np.ndarray
+    steps: list[PoolStep]
+
+    def to_dict(self) -> dict:
+        return {"input": self.input.tolist(), "mode": self.mode, "kernel": list(self.kernel),
+                "stride": list(self.stride), "padding": list(self.padding), "ceil_mode": self.ceil_mode,
+                "sizes": [{**asdict(s), "text": s.text} for s in self.sizes], "output": self.output.tolist(),
+                "steps": [{**asdict(s), "equation": s.equation} for s in self.steps]}
+
+
+def explain_pool(x, kernel=2, stride=None, padding=0, mode: str = "max", ceil_mode: bool = False,
+                 strict: bool = False) -> PoolExplanation:
+    """Every output of a max or average pooling with its window (lecture 001, "2-D Max Pooling").
+
+    Max pooling never picks the padding; average pooling counts padded zeros in the divisor, as
+    PyTorch's default (``count_include_pad=True``) does.
+    """
+    if mode not in ("max", "avg"):
+        from ..errors import UnknownNameError
+
+        raise UnknownNameError("pooling mode", mode, ["max", "avg"])
+    x = _as_chw(x, "input")
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else tuple(kernel)
+    stride = (kh, kw) if stride is None else stride
+    sh, sw = (stride, stride) if isinstance(stride, int) else tuple(stride)
+    pad = padding4(padding, (kh, kw))
+    for p, k in ((pad[0], kh), (pad[1], kh), (pad[2], kw), (pad[3], kw)):
+        if p > k // 2:
+            raise CnnlabError(f"pooling padding {p} is more than half the window {k}",
+                              "a window would see only padding; use padding <= kernel/2 (PyTorch's rule)")
+    sizes = [size_formula("height", x.shape[1], kh, sh, pad[:2], 1, ceil_mode, strict),
+             size_formula("width", x.shape[2], kw, sw, pad[2:], 1, ceil_mode, strict)]
+    c, h, w = x.shape
+    oh, ow = sizes[0].out, sizes[1].out
+    out = np.zeros((c, oh, ow))
+    steps = []
+    for ch in range(c):
+        for i in range(oh):
+            for j in range(ow):
+                r0, c0 = i * sh - pad[0], j * sw - pad[2]
+                r1, c1 = min(r0 + kh, h + pad[1]), min(c0 + kw, w + pad[3])
+                vals = []
+                for r in range(r0, r1):
+                    for cc in range(c0, c1):
+                        inside = 0 <= r < h and 0 <= cc < w
+                        if inside or mode == "avg":
+                            vals.append(float(x[ch, r, cc]) if inside else 0.0)
+                divisor = (r1 - r0) * (c1 - c0)
+                value = max(vals) if mode == "max" else sum(vals) / divisor
+                out[ch, i, j] = value
+                steps.append(PoolStep(ch, i, j, vals, divisor, value, mode))
+    return PoolExplanation(x, mode, (kh, kw), (sh, sw), pad, ceil_mode, sizes, out, steps)
+
+
+def render_pool(e: PoolExplanation, max_steps: int | None = 64) -> str:
+    c, h, w = e.input.shape
+    name = "max" if e.mode == "max" else "average"
+    lines = [f"{name} pooling of a {'x'.join(map(str, (h, w) if c == 1 else (c, h, w)))} input, window "
+             f"{e.kernel[0]}x{e.kernel[1]}, stride {_pair_text(e.stride)}, padding {_pad_text(e.padding)}"
+             + (", ceil mode" if e.ceil_mode else ""),
+             "", "output size = (W - K + 2P)/S + 1, rounded " + ("up (ceil mode)" if e.ceil_mode else "down")]
+    for s in e.sizes:
+        lines.append(f"  {s.axis + ':':<8}{s.text}")
+    lines += [""] + _side_by_side([("input" if c == 1 else f"input channel {i}", format_matrix(e.input[i]))
+                                   for i in range(c)]) + [""]
+    shown = e.steps if max_steps is None else e.steps[:max_steps]
+    for s in shown:
+        idx = f"out[{s.row}, {s.col}]" if c == 1 else f"out[{s.channel}, {s.row}, {s.col}]"
+        lines.append(f"{idx} = {s.equation}")
+    if len(shown) < len(e.steps):
+        lines.append(f"... {len(e.steps) - len(shown)} more output element(s) (use --max-steps 0 to show all)")
+    lines += [""] + _side_by_side([("output" if c == 1 else f"output channel {i}", format_matrix(e.output[i]))
+                                   for i in range(c)])
+    lines.append("no learnable parameters; each channel is pooled on its own (#output channels = #input channels)")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ layer stacks
+
+SHAPE_SYNTAX = """layer stack syntax: layers separated by ';', each one of
+  conv K [sS] [pP | same | valid | full] [dD] [gG | dw] [nobias] C_OUT    e.g. conv 11 s4 p2 96
+      K may be KHxKW (conv 1x7 p0,3 192); pP may be PH,PW or TOP,BOTTOM,LEFT,RIGHT; dw = depthwise
+      (groups = input channels; C_OUT defaults to the input channels)
+  pool K [sS] [pP] [ceil] [max | avg]     (stride defaults to K)            e.g. pool 3 s2
+  gap                                     global average pooling to 1x1
+  fc N                                    fully connected (flattens first)  e.g. fc 4096
+  flatten | relu | lrn | dropout | bn     bn has 2C parameters; the others none
+MACs: conv = C_out x H' x W' x C_in/G x K_h x K_w; fc = in x out; pooling = outputs x K_h x K_w
+(lecture 004's convention); memory = output elements x 4 bytes / 1024."""
+
+
+@dataclass
+class LayerRow:
+    name: str
+    kind: str
+    text: str
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    kernel: tuple[int, int] | None = None
+    stride: tuple[int, int] | None = None
+    padding: tuple[int, int, int, int] | None = None
+    dilation: tuple[int, int] | None = None
+    groups: int = 1
+    formulas: list[SizeFormula] = field(default_factory=list)
+    params: int = 0
+    macs: int = 0
+    rf: int | None = None
+    jump: int | None = None
+    start: float | None = None
+
+    @property
+    def memory_kb(self) -> float:
+        return ar.activation_kb(math.prod(self.out_shape))
+
+    def to_dict(self) -> dict:
+        d = {k: v for k, v in asdict(self).items() if k != "formulas"}
+        d["formulas"] = [f.text for f in self.formulas]
+        d["memory_kb"] = self.memory_kb
+        return d
+
+
+@dataclass
+class ShapeExplanation:
+    input_shape: tuple[int, ...]
+    rows: list[LayerRow]
+
+    @property
+    def params(self) -> int:
+        return sum(r.params for r in self.rows)
+
+    @property
+    def macs(self) -> int:
+        return sum(r.macs for r in self.rows)
+
+    @property
+    def memory_kb(self) -> float:
+        return sum(r.memory_kb for r in self.rows)
+
+    def to_dict(self) -> dict:
+        return {"input_shape": list(self.input_shape), "layers": [r.to_dict() for r in self.rows],
+                "total_params": self.params, "total_macs": self.macs, "total_flops": 2 * self.macs,
+                "total_memory_kb": self.memory_kb}
+
+
+_INT = re.compile(r"^\d+$")
+
+
+def _ints(text: str, what: str, layer: str, counts: tuple[int, ...]) -> tuple[int, ...]:
+    parts = text.split(",")
+    try:
+        vals = tuple(int(p) for p in parts)
+    except ValueError:
+        raise CnnlabError(f"layer {layer!r}: {what} {text!r} is not a whole number", SHAPE_SYNTAX) from None
+    if len(vals) not in counts:
+        raise CnnlabError(f"layer {layer!r}: {what} takes {' or '.join(map(str, counts))} number(s), got {text!r}",
+                          SHAPE_SYNTAX)
+    return vals
+
+
+def _kernel(tok: str, layer: str) -> tuple[int, int]:
+    if "x" in tok:
+        a, _, b = tok.partition("x")
+        if _INT.match(a) and _INT.match(b):
+            return int(a), int(b)
+        raise CnnlabError(f"layer {layer!r}: kernel {tok!r} is not K or KHxKW", SHAPE_SYNTAX)
+    return int(tok), int(tok)
+
+
+def parse_input_shape(text: str) -> tuple[int, int, int]:
+    """``"3x227x227"``, ``"3x227"`` (square) or ``"227"`` (3 channels) -> (C, H, W)."""
+    parts = re.split(r"[x,\s]+", text.strip().lower())
+    try:
+        vals = [int(p) for p in parts if p]
+    except ValueError:
+        raise CnnlabError(f"input shape {text!r} is not CxHxW", "write e.g. 3x227x227") from None
+    if len(vals) == 1:
+        vals = [3, vals[0], vals[0]]
+    elif len(vals) == 2:
+        vals = [vals[0], vals[1], vals[1]]
+    elif len(vals) != 3:
+        raise CnnlabError(f"input shape {text!r} is not CxHxW", "write e.g. 3x227x227")
+    for name, v in zip(("channels", "height", "width"), vals, strict=True):
+        ar.check_positive(f"input {name}", v)
+    return tuple(vals)
+
+
+def explain_shape(spec: str | list[str], input_shape=(3, 224, 224), strict: bool = False) -> ShapeExplanation:
+    """Walk a layer stack (see ``SHAPE_SYNTAX``) from ``input_shape`` = (C, H, W)."""
+    if isinstance(input_shape, str):
+        input_shape = parse_input_shape(input_shape)
+    layers = [s.strip() for s in (spec.split(";") if isinstance(spec, str) else spec) if s.strip()]
+    if not layers:
+        raise CnnlabError("the layer stack is empty", SHAPE_SYNTAX)
+    shape: tuple[int, ...] = tuple(int(v) for v in input_shape)
+    rf, jump, start = 1, 1, 0.5
+    rows: list[LayerRow] = []
+    number = 0
+    for text in layers:
+        toks = text.lower().split()
+        kind, args = toks[0], toks[1:]
+        if kind in ("maxpool", "avgpool"):
+            args = args + [kind[:3]]
+            kind = "pool"
+        if kind in ("linear", "dense"):
+            kind = "fc"
+        if kind in ("conv", "pool"):
+            if len(shape) != 3:
+                raise CnnlabError(f"layer {text!r} needs a C x H x W input but gets the flat vector {shape[0]}",
+                                  "put conv and pool layers before flatten / fc")
+            c, h, w = shape
+            if not args or not re.match(r"^\d+(x\d+)?$", args[0]):
+                raise CnnlabError(f"layer {text!r}: the kernel size must come first", SHAPE_SYNTAX)
+            kh, kw = _kernel(args[0], text)
+            stride = None
+            pad: tuple | str = 0
+            dil, groups, c_out, bias, ceil, mode, dw = 1, 1, None, True, False, "max", False
+            for tok in args[1:]:
+                if tok.startswith("s") and tok[1:2].isdigit():
+                    stride = _ints(tok[1:], "stride", text, (1, 2))
+                elif tok.startswith("p") and tok[1:2].isdigit():
+                    pad = _ints(tok[1:], "padding", text, (1, 2, 4))
+                elif tok in ar.PADDING_MODES:
+                    pad = tok
+                elif tok.startswith("d") and tok[1:2].isdigit() and kind == "conv":
+                    dil = _ints(tok[1:], "dilation", text, (1,))[0]
+                elif tok.startswith("g") and tok[1:2].isdigit() and kind == "conv":
+                    groups = _ints(tok[1:], "groups", text, (1,))[0]
+                elif tok == "dw" and kind == "conv":
+                    dw = True
+                elif tok == "nobias" and kind == "conv":
+                    bias = False
+                elif tok == "ceil" and kind == "pool":
+                    ceil = True
+                elif tok in ("max", "avg") and kind == "pool":
+                    mode = tok
+                elif _INT.match(tok) and kind == "conv" and c_out is None:
+                    c_out = int(tok)
+                else:
+                    raise CnnlabError(f"layer {text!r}: cannot read {tok!r}", SHAPE_SYNTAX)
+            if kind == "conv":
+                groups = c if dw else groups
+                if c_out is None:
+                    if not dw:
+                        raise CnnlabError(f"layer {text!r}: how many output channels? end it with a number, "
+                                          "e.g. 'conv 3 p1 64'", SHAPE_SYNTAX)
+                    c_out = c
+            sh, sw = (kh, kw) if stride is None and kind == "pool" else (
+                (1, 1) if stride is None else (stride * 2)[:2])
+            if isinstance(pad, str):
+                pad4 = (*ar.padding_for(pad, kh, dil), *ar.padding_for(pad, kw, dil))
+            elif isinstance(pad, int):
+                pad4 = (pad, pad, pad, pad)
+            elif len(pad) == 1:
+                pad4 = (pad[0],) * 4
+            elif len(pad) == 2:
+                pad4 = (pad[0], pad[0], pad[1], pad[1])
+            else:
+                pad4 = tuple(pad)
+            try:
+                fh = size_formula("height", h, kh, sh, pad4[:2], dil, ceil, strict)
+                fw = size_formula("width", w, kw, sw, pad4[2:], dil, ceil, strict)
+            except CnnlabError as e:
+                raise CnnlabError(f"layer {text!r} (input {c}x{h}x{w}): {e.message}", e.hint) from None
+            number += kind == "conv"
+            if kind == "conv":
+                cost = ar.conv_cost(c, c_out, (kh, kw), fh.out, fw.out, groups, bias)
+                out = (c_out, fh.out, fw.out)
+                params, macs = cost.params, cost.macs
+            else:
+                out = (c, fh.out, fw.out)
+                params, macs = 0, ar.pool_macs(c, fh.out, fw.out, (kh, kw))
+            if rf is not None:
+                rf, jump, start = ar.receptive_field_step(rf, jump, start, kh, sh, pad4[0], dil)
+            rows.append(LayerRow(f"{kind}{number}" if kind == "conv" else f"{mode}pool{number}", kind, text,
+                                 shape, out, (kh, kw), (sh, sw), pad4, (dil, dil), groups, [fh, fw], params, macs,
+                                 rf, jump, start))
+            shape = out
+        elif kind == "gap":
+            if len(shape) != 3:
+                raise CnnlabError(f"layer {text!r} needs a C x H x W input", "put gap before fc")
+            c, h, w = shape
+            rows.append(LayerRow(f"gap{number}", "gap", text, shape, (c, 1, 1), (h, w), (1, 1), (0, 0, 0, 0),
+                                 params=0, macs=c * h * w, rf=None))
+            shape = (c, 1, 1)
+            rf = None
+        elif kind in ("fc", "flatten"):
+            flat = math.prod(shape)
+            if kind == "flatten":
+                if args:
+                    raise CnnlabError(f"layer {text!r}: flatten takes no arguments", SHAPE_SYNTAX)
+                rows.append(LayerRow("flatten", "flatten", text, shape, (flat,)))
+                shape = (flat,)
+                continue
+            if len(args) != 1 or not _INT.match(args[0]):
+                raise CnnlabError(f"layer {text!r}: write 'fc N' with N the output features", SHAPE_SYNTAX)
+            number += 1
+            cost = ar.linear_cost(flat, int(args[0]))
+            rows.append(LayerRow(f"fc{number}", "fc", text, shape, (int(args[0]),), params=cost.params,
+                                 macs=cost.macs, rf=None))
+            shape = (int(args[0]),)
+            rf = None
+        elif kind in ("relu", "lrn", "dropout", "bn", "tanh", "sigmoid"):
+            params = 2 * shape[0] if kind == "bn" else 0
+            rows.append(LayerRow(f"{kind}{number}", kind, text, shape, shape, params=params,
+                                 rf=rf, jump=jump if rf else None, start=start if rf else None))
+        else:
+            from ..errors import closest
+
+            close = closest(kind, ["conv", "pool", "maxpool", "avgpool", "gap", "fc", "flatten", "relu", "lrn",
+                                   "dropout", "bn"])
+            raise CnnlabError(f"unknown layer {kind!r} in {text!r}" + (f"; did you mean {close[0]}?" if close else ""),
+                              SHAPE_SYNTAX)
+        if rf is None:
+            jump = start = None
+    return ShapeExplanation(tuple(int(v) for v in input_shape), rows)
+
+
+def _shape_text(s: tuple[int, ...]) -> str:
+    return "x".join(map(str, s))
+
+
+def _short(n: int) -> str:
+    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if n >= div:
+            return f"{n / div:.3g}{unit}"
+    return str(n)
+
+
+def render_shape(e: ShapeExplanation, formulas: bool = True) -> str:
+    head = ["layer", "input", "K", "S", "P", "output", "mem KB", "params", "MACs", "RF", "jump"]
+    table = []
+    for r in e.rows:
+        pad = "-" if r.padding is None else (str(r.padding[0]) if len(set(r.padding)) == 1 else
+                                              ",".join(map(str, r.padding)))
+        k = "-" if r.kernel is None else (str(r.kernel[0]) if r.kernel[0] == r.kernel[1] else
+                                          f"{r.kernel[0]}x{r.kernel[1]}")
+        s = "-" if r.stride is None else (str(r.stride[0]) if r.stride[0] == r.stride[1] else
+                                          f"{r.stride[0]}x{r.stride[1]}")
+        table.append([r.name, _shape_text(r.in_shape), k, s, pad, _shape_text(r.out_shape),
+                      f"{r.memory_kb:,.1f}", f"{r.params:,}", f"{r.macs:,}",
+                      "global" if r.rf is None and r.kind in ("fc", "gap") else ("-" if r.rf is None else str(r.rf)),
+                      "-" if r.jump is None else str(r.jump)])
+    table.append(["total", _shape_text(e.input_shape), "", "", "", "", f"{e.memory_kb:,.1f}", f"{e.params:,}",
+                  f"{e.macs:,}", "", ""])
+    widths = [max(len(row[i]) for row in [head] + table) for i in range(len(head))]
+    left = {0, 1, 5}
+    fmt = lambda row: "  ".join(c.ljust(w) if i in left else c.rjust(w)  # noqa: E731
+                                for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+    lines = [fmt(head)] + [fmt(r) for r in table[:-1]] + ["-" * len(fmt(head)), fmt(table[-1])]
+    lines.append(f"total: {e.params:,} parameters ({_short(e.params)}), {e.macs:,} multiply-adds "
+                 f"({_short(e.macs)} MACs = {_short(2 * e.macs)} FLOPs), activations {e.memory_kb:,.1f} KB "
+                 f"(float32, input not counted)")
+    if formulas:
+        lines += ["", "output sizes, (W - K + 2P)/S + 1:"]
+        for r in e.rows:
+            if r.formulas:
+                fh, fw = r.formulas
+                txt = fh.text if (fh.size, fh.kernel, fh.stride, fh.pad_before, fh.pad_after) == (
+                    fw.size, fw.kernel, fw.stride, fw.pad_before, fw.pad_after) else f"H: {fh.text};  W: {fw.text}"
+                lines.append(f"  {r.name:<10}{txt}")
+    return "\n".join(lines)
