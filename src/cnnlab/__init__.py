@@ -24,6 +24,7 @@ _LAZY = {
     "predict": ("cnnlab.predict", "predict"),
     "load_run": ("cnnlab.runs", "load_run"),
     "load_data": ("cnnlab.data", "load_data"),
+    "DataOptions": ("cnnlab.data", "DataOptions"),
     "load_weights": ("cnnlab.models.weights", "load_weights"),
 }
 

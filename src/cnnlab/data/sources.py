@@ -15,8 +15,9 @@ from pathlib import Path
 import torch
 
 from ..errors import CnnlabError, UnknownNameError
-from .dataset import DataSplits, ImageDataset
+from .dataset import DataSplits, ImageDataset, resize_images, stratified_split
 from .idx import read_idx
+from .options import DataOptions
 
 DIGITS = [str(i) for i in range(10)]
 FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -29,6 +30,8 @@ class DataSource:
     read: Callable[[Path | None], DataSplits]
     needs_path: bool
     expects: str  # what the path must hold, for error messages and `cnnlab data`
+    takes_options: bool = False  # read(path, DataOptions) instead of read(path)
+    resizes: bool = False  # the reader applies DataOptions.image_size itself
 
 
 def _idx_pair(root: Path, prefix: str, what: str) -> tuple[Path, Path]:
@@ -88,8 +91,39 @@ register_source(DataSource(
     "a folder with the four Fashion-MNIST IDX files (same names as MNIST's; gzip or raw)"))
 
 
-def load_data(spec: str) -> DataSplits:
-    """Read a data set from ``NAME`` or ``NAME:PATH`` (``mnist-sample``, ``mnist:~/data/mnist``)."""
+register_source(DataSource(
+    "cifar10", lambda p, o: read_cifar(p, "cifar10", o.cache, o.cache_root()), True,
+    "the cifar-10-batches-py folder (data_batch_1..5, test_batch, batches.meta; each batch may be .gz or .xz)",
+    takes_options=True))
+register_source(DataSource(
+    "cifar100", lambda p, o: read_cifar(p, "cifar100", o.cache, o.cache_root()), True,
+    "the cifar-100-python folder (train, test, meta; each may be .gz or .xz); the 100 fine labels",
+    takes_options=True))
+register_source(DataSource(
+    "imagefolder", lambda p, o: read_imagefolder(p, o), True,
+    "a folder of class sub-folders (PATH/CLASS/img.jpg, held out by --val-split), or PATH/train/CLASS/... "
+    "and PATH/val/CLASS/...", takes_options=True, resizes=True))
+
+
+def read_cifar(path, name, use_cache, cache_root):
+    from .cifar import read_cifar as read
+
+    return read(path, name, use_cache, cache_root)
+
+
+def read_imagefolder(path, options):
+    from .imagefolder import read_imagefolder as read
+
+    return read(path, options)
+
+
+def load_data(spec: str, options: DataOptions | dict | None = None, **overrides) -> DataSplits:
+    """Read a data set from ``NAME`` or ``NAME:PATH`` (``mnist-sample``, ``cifar10:~/data/cifar-10-batches-py``).
+
+    ``options`` (a :class:`~cnnlab.data.options.DataOptions` or dict) and keyword overrides set what
+    the spec does not: ``load_data("imagefolder:photos", val_split=0.1, image_size=96, bad_images="skip")``.
+    """
+    opts = DataOptions.make(options, **overrides)
     name, _, path = spec.partition(":")
     source = SOURCES.get(name)
     if source is None:
@@ -98,4 +132,30 @@ def load_data(spec: str) -> DataSplits:
         raise CnnlabError(f"data set {name!r} needs a path: --data {name}:PATH", f"PATH must be {source.expects}")
     if not source.needs_path and path:
         raise CnnlabError(f"data set {name!r} is built in and takes no path (got {path!r})", f"use --data {name}")
-    return source.read(Path(path).expanduser() if path else None)
+    p = Path(path).expanduser() if path else None
+    data = source.read(p, opts) if source.takes_options else source.read(p)
+    return apply_options(data, opts, resized=source.resizes)
+
+
+def apply_options(data: DataSplits, opts: DataOptions, resized: bool = False) -> DataSplits:
+    """Apply the held-out split and image size that the reader did not apply itself."""
+    notes = list(data.notes)
+    train, val = data.train, data.val
+    changed = False
+    if opts.image_size and not resized and train.image_shape[1:] != (opts.image_size, opts.image_size):
+        c, h, w = train.image_shape
+        train = ImageDataset(resize_images(train.images, opts.image_size), train.labels, train.classes)
+        val = ImageDataset(resize_images(val.images, opts.image_size), val.labels, val.classes)
+        notes.append(f"resized from {h}x{w} to {opts.image_size}x{opts.image_size} (bilinear, antialiased)")
+        changed = True
+    split = opts.val_split
+    if split is None and len(val) == 0:
+        split = 0.2
+    if split is not None:
+        own = f"; its own held-out split ({len(val):,} images) is not used" if len(val) else ""
+        train, val = stratified_split(train, split, opts.seed)
+        notes.append(f"held-out split: {split:.0%} of each class of the training images, seed {opts.seed}{own}")
+        changed = True
+    if not changed:
+        return data
+    return DataSplits(data.name, train, val, source=data.source, notes=notes)

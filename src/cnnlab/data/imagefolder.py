@@ -1,0 +1,251 @@
+"""Folders of image files, one sub-folder per class (the layout torchvision's ImageFolder reads).
+
+Two layouts::
+
+    PATH/train/CLASS/*.jpg  +  PATH/val/CLASS/*.jpg     (held-out split given; val may be named validation or test)
+    PATH/CLASS/*.jpg                                   (one folder: held out by a seeded stratified --val-split)
+
+(``PATH/train/`` alone is split like the one-folder layout.) Files are found recursively under each
+class folder; names starting with ``.`` and files without an image extension are ignored.
+
+Every image is decoded once with Pillow, converted to RGB (or greyscale), its shorter side resized
+to ``image_size`` and the centre ``image_size`` x ``image_size`` kept, and stored as uint8 in
+memory: training then batches by indexing, as for CIFAR. Decoding runs in ``workers`` processes
+(default: the cores this process may use) while the main process waits, so processes never
+outnumber cores; the trainer's compute threads start after. A data set that would not fit (more
+than half the free memory, or ``max_memory_gb``) is refused before decoding, with the size it
+needs and how to shrink it: cnnlab has no streaming loader. The decoded arrays are cached (see
+:mod:`cnnlab.data.cache`), so a second load reads one ``.npy`` file instead of decoding.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import CnnlabError
+from . import cache
+from .dataset import DataSplits, ImageDataset
+from .options import DataOptions
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pbm", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+HELD_OUT_NAMES = ("val", "validation", "test")
+DEFAULT_SIZE = 64
+LAYOUT_HINT = ("imagefolder expects PATH/CLASS/image.jpg (one sub-folder per class), or PATH/train/CLASS/... "
+               "and PATH/val/CLASS/...")
+
+
+# ----------------------------------------------------------------------------------------------
+# finding the files
+
+
+def _images_under(folder: Path) -> list[Path]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for f in sorted(filenames):
+            if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS:
+                out.append(Path(dirpath) / f)
+    return out
+
+
+def scan_classes(root: Path) -> dict[str, list[Path]]:
+    """``{class name: [image paths]}`` of a one-folder-per-class tree, with errors for wrong layouts."""
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    loose = [p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+    if not subdirs:
+        what = f"{len(loose)} images directly in it" if loose else "no sub-folders"
+        raise CnnlabError(f"imagefolder: {root} has {what}, but images must sit in one sub-folder per class",
+                          f"{LAYOUT_HINT}; e.g. move {root}/cat_1.jpg to {root}/cat/cat_1.jpg")
+    classes = {d.name: _images_under(d) for d in subdirs}
+    empty = [name for name, files in classes.items() if not files]
+    if empty:
+        nested = [n for n in empty if any(p.is_dir() for p in (root / n).iterdir())]
+        raise CnnlabError(f"imagefolder: class folder(s) with no image files under {root}: {', '.join(empty[:8])}"
+                          + (" ..." if len(empty) > 8 else ""),
+                          (f"{root} looks like a folder of splits or data sets, not of classes; point PATH at "
+                           "the folder whose sub-folders are the classes. " if nested and len(nested) == len(empty)
+                           else "remove the empty folders or add images; ") +
+                          f"image extensions read: {', '.join(sorted(IMAGE_EXTENSIONS))}")
+    if loose:
+        raise CnnlabError(f"imagefolder: {root} mixes {len(loose)} loose images (e.g. {loose[0].name}) with class "
+                          "folders", f"{LAYOUT_HINT}; move each image into its class folder")
+    return classes
+
+
+def find_layout(root: Path) -> tuple[dict[str, list[Path]], dict[str, list[Path]] | None]:
+    """(training classes, held-out classes or None) of ``root``."""
+    if not root.is_dir():
+        raise CnnlabError(f"imagefolder: {root} is not a folder", LAYOUT_HINT)
+    train_dir = root / "train"
+    held = next((root / n for n in HELD_OUT_NAMES if (root / n).is_dir()), None)
+    if train_dir.is_dir():
+        train = scan_classes(train_dir)
+        if held is None:
+            return train, None
+        val = scan_classes(held)
+        extra = sorted(set(val) - set(train))
+        if extra:
+            raise CnnlabError(f"imagefolder: {held} has class folder(s) that {train_dir} lacks: {', '.join(extra[:8])}",
+                              "train/ and val/ must hold the same class folders (val/ may lack some)")
+        return train, val
+    if held is not None:
+        raise CnnlabError(f"imagefolder: {root} has {held.name}/ but no train/", LAYOUT_HINT)
+    return scan_classes(root), None
+
+
+# ----------------------------------------------------------------------------------------------
+# decoding (runs in worker processes)
+
+
+def decode_image(path: str, size: int, channels: int) -> np.ndarray:
+    """One file -> size x size x channels uint8: shorter side resized to ``size``, centre crop."""
+    from ..images import to_array
+
+    with Image.open(path) as im:
+        im.draft("RGB" if channels == 3 else "L", (size, size))  # JPEG: decode at a reduced scale
+        im.load()
+        arr = to_array(im, channels)  # alpha composited on white, then RGB or L
+    pim = Image.fromarray(arr[..., 0] if channels == 1 else arr)
+    w, h = pim.size
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    if (nw, nh) != (w, h):
+        pim = pim.resize((nw, nh), Image.BILINEAR)  # Pillow's resize filters antialias when shrinking
+    left, top = (nw - size) // 2, (nh - size) // 2
+    out = np.asarray(pim.crop((left, top, left + size, top + size)), dtype=np.uint8)
+    return out[..., None] if channels == 1 else out
+
+
+def _decode_chunk(task):
+    paths, size, channels = task
+    out = np.zeros((len(paths), channels, size, size), dtype=np.uint8)
+    errors = []
+    for i, p in enumerate(paths):
+        try:
+            out[i] = decode_image(p, size, channels).transpose(2, 0, 1)
+        except Exception as e:  # noqa: BLE001 - any decoder failure is a bad image, reported with its path
+            errors.append((i, f"{e.__class__.__name__}: {str(e).replace(repr(p), 'the file').replace(p, 'the file')}"))
+    return out, errors
+
+
+def decode_all(paths: list[Path], size: int, channels: int, workers: int, progress: bool
+               ) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Decode every path; returns (N x C x size x size uint8, [(index, error)]) with failures left zero."""
+    from tqdm import tqdm
+
+    chunk = 64
+    tasks = [([str(p) for p in paths[i:i + chunk]], size, channels) for i in range(0, len(paths), chunk)]
+    images = np.zeros((len(paths), channels, size, size), dtype=np.uint8)
+    errors: list[tuple[int, str]] = []
+    bar = tqdm(total=len(paths), unit="img", desc="decoding", disable=not progress, leave=False, dynamic_ncols=True)
+    workers = min(workers, len(tasks))
+
+    def collect(k, result):
+        arr, errs = result
+        images[k * chunk:k * chunk + len(arr)] = arr
+        errors.extend((k * chunk + i, msg) for i, msg in errs)
+        bar.update(len(arr))
+
+    try:
+        if workers <= 1:
+            for k, t in enumerate(tasks):
+                collect(k, _decode_chunk(t))
+        else:
+            # fork: workers start instantly and import nothing; they only run Pillow and NumPy
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+                for k, result in enumerate(pool.map(_decode_chunk, tasks)):
+                    collect(k, result)
+    finally:
+        bar.close()
+    return images, sorted(errors)
+
+
+# ----------------------------------------------------------------------------------------------
+# the reader
+
+
+def _memory_limit(options: DataOptions) -> float:
+    if options.max_memory_gb:
+        return options.max_memory_gb * 2**30
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024 / 2
+    except OSError:
+        pass
+    return 8 * 2**30
+
+
+def read_imagefolder(root: Path, options: DataOptions) -> DataSplits:
+    from ..runtime import available_cores
+
+    train_cls, val_cls = find_layout(root)
+    classes = sorted(train_cls)
+    index = {c: i for i, c in enumerate(classes)}
+    paths, labels, is_val = [], [], []
+    for part, held in ((train_cls, False), (val_cls or {}, True)):
+        for name in sorted(part):
+            paths.extend(part[name])
+            labels.extend([index[name]] * len(part[name]))
+            is_val.extend([held] * len(part[name]))
+    size, channels = options.image_size or DEFAULT_SIZE, options.channels
+    need = len(paths) * channels * size * size
+    limit = _memory_limit(options)
+    if need > limit:
+        fit = int((limit / (len(paths) * channels)) ** 0.5)
+        raise CnnlabError(f"imagefolder: {len(paths):,} images at {channels}x{size}x{size} need {need / 2**30:.1f} GB "
+                          f"in memory, more than the {limit / 2**30:.1f} GB allowed (half the free memory, or "
+                          "max_memory_gb)",
+                          f"cnnlab keeps decoded images in memory and does not stream: use --image-size {fit} or "
+                          "smaller, train on a subset of the folders, or raise --max-memory-gb")
+
+    workers = options.workers or available_cores()
+    key = {"format": "imagefolder", "size": size, "channels": channels, "files": cache.file_key(paths)}
+    root_cache = options.cache_root()
+    hit = cache.load(root_cache, "imagefolder", key) if options.cache else None
+    notes = []
+    if hit is not None:
+        arrays, meta = hit
+        images, errors = arrays["images"], [tuple(e) for e in meta["errors"]]
+        notes.append(f"decoded images read from the cache ({cache.entry_dir(root_cache, 'imagefolder', key)})")
+    else:
+        images, errors = decode_all(paths, size, channels, workers, options.progress and len(paths) > 256)
+        if options.cache:
+            where = cache.store(root_cache, "imagefolder", key, {"images": images}, {"errors": errors})
+            if where is None:
+                notes.append(f"cache folder {root_cache} is not writable: the next load decodes again")
+
+    keep = np.ones(len(paths), dtype=bool)
+    if errors:
+        first_i, first_msg = errors[0]
+        if options.bad_images == "error":
+            more = f" (and {len(errors) - 1} more unreadable images)" if len(errors) > 1 else ""
+            raise CnnlabError(f"imagefolder: {paths[first_i]}: not a readable image ({first_msg}){more}",
+                              "delete or replace the file, or pass --bad-images skip to skip unreadable images")
+        keep[[i for i, _ in errors]] = False
+        notes.append(f"skipped {len(errors)} unreadable image(s) (--bad-images skip), e.g. {paths[first_i]} "
+                     f"({first_msg})")
+
+    labels_t = torch.tensor(labels, dtype=torch.int64)
+    val_mask = torch.tensor(is_val, dtype=torch.bool)
+    keep_t = torch.from_numpy(keep)
+    all_images = torch.from_numpy(images)
+    tr = torch.nonzero(keep_t & ~val_mask).flatten()
+    va = torch.nonzero(keep_t & val_mask).flatten()
+    train = ImageDataset(all_images[tr], labels_t[tr], classes)
+    val = ImageDataset(all_images[va], labels_t[va], classes)
+    missing = [c for c, n in zip(classes, train.class_counts()) if n == 0]
+    if missing:
+        raise CnnlabError(f"imagefolder: no readable training image in class(es) {', '.join(missing)}",
+                          "every class needs at least one readable image")
+    held_name = next((n for n in HELD_OUT_NAMES if (root / n).is_dir()), None) if val_cls is not None else None
+    source = f"{root} (" + (f"train/ and {held_name}/" if held_name else "one folder") + \
+        f", stored at {channels}x{size}x{size})"
+    return DataSplits("imagefolder", train, val, source=source, notes=notes)
