@@ -8,8 +8,12 @@ lists the channels and total stride (``reduction``) of each stage's output.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn as nn
+
+from ..errors import CnnlabError
 
 
 class Classifier(nn.Module):
@@ -36,7 +40,20 @@ class Classifier(nn.Module):
         raise TypeError(f"{type(self).__name__} must define forward_head")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+        if torch.jit.is_scripting():
+            return self.forward_head(self.forward_features(x))
+        return self._forward_checked(x)
+
+    @torch.jit.unused
+    def _forward_checked(self, x: torch.Tensor) -> torch.Tensor:
+        """Eager forward that turns a wrong input into a :class:`CnnlabError` (see ``check_input``)."""
+        if torch.jit.is_tracing() or torch.compiler.is_compiling():
+            return self.forward_head(self.forward_features(x))
+        check_input(self, x)
+        try:
+            return self.forward_head(self.forward_features(x))
+        except RuntimeError as e:
+            raise input_size_error(self, x, e) from e
 
     # -- the classifier -----------------------------------------------------------------
     def get_classifier(self) -> nn.Module:
@@ -45,18 +62,79 @@ class Classifier(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the final classifier by a freshly initialised one with ``num_classes`` outputs."""
         old = self.get_classifier()
+        ref = next(self.parameters(), None)  # the new layer lives where the network lives (cpu, meta, ...)
+        where = dict(device=ref.device, dtype=ref.dtype) if ref is not None else {}
         if num_classes == 0:
             new: nn.Module = nn.Identity()
         elif isinstance(old, nn.Linear):
-            new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
+            new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None, **where)
         elif isinstance(old, nn.Conv2d):
             new = nn.Conv2d(old.in_channels, num_classes, old.kernel_size, old.stride, old.padding,
-                            bias=old.bias is not None)
+                            bias=old.bias is not None, **where)
         elif isinstance(old, nn.Identity) and hasattr(self, "num_features"):
-            new = nn.Linear(self.num_features, num_classes)
+            new = nn.Linear(getattr(self, "_head_in_features", self.num_features), num_classes, **where)
         else:
             raise TypeError(f"cannot reset a classifier of type {type(old).__name__}")
+        if isinstance(old, (nn.Linear, nn.Conv2d)):  # remembered to rebuild a head after reset_classifier(0)
+            self._head_in_features = old.in_features if isinstance(old, nn.Linear) else old.in_channels
         parent_path, _, leaf = self.classifier_path.rpartition(".")
         parent = self.get_submodule(parent_path) if parent_path else self
         setattr(parent, leaf, new)
         self.num_classes = num_classes
+
+
+def check_input(model: nn.Module, x: torch.Tensor) -> None:
+    """A 4-D ``N x in_chans x H x W`` tensor, or a :class:`CnnlabError` saying what is wrong."""
+    name = getattr(model, "model_name", type(model).__name__)
+    in_chans = getattr(model, "in_chans", None)
+    if x.dim() != 4:
+        raise CnnlabError(f"{name} takes a batch of images N x C x H x W, got a {x.dim()}-D tensor of shape "
+                          f"{tuple(x.shape)}", "add a batch dimension with x.unsqueeze(0)" if x.dim() == 3 else None)
+    if in_chans is not None and x.shape[1] != in_chans:
+        raise CnnlabError(f"{name} was built for {in_chans}-channel inputs, got {x.shape[1]} channels",
+                          f"build it with in_chans={x.shape[1]}, or convert the images")
+
+
+def min_input_size(model: nn.Module, limit: int = 1024) -> int | None:
+    """Smallest square input side the network accepts, found by forwards on the meta device
+    (shapes only, nothing computed). ``None`` if even ``limit`` fails."""
+    meta = copy.deepcopy(model).to("meta").eval()
+    chans = getattr(model, "in_chans", 3)
+
+    def ok(size: int) -> bool:
+        try:
+            with torch.no_grad():
+                meta.forward_head(meta.forward_features(torch.empty(1, chans, size, size, device="meta")))
+            return True
+        except (RuntimeError, CnnlabError, ValueError, IndexError):
+            return False
+
+    # Grow the side geometrically (a too-small input fails in the first layers, so failures are
+    # cheap), then bisect between the last failure and the first success.
+    lo, hi, size = 0, None, 4
+    while size <= limit:
+        if ok(size):
+            hi = size
+            break
+        lo, size = size, (size * 3 + 1) // 2
+    if hi is None:
+        card = getattr(model, "card", None)  # a fixed-size network (LeNet-5's head needs exactly 28x28)
+        if card is None or not ok(card.input_size[-1]):
+            return None
+        lo, hi = 0, card.input_size[-1]
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return hi
+
+
+def input_size_error(model: nn.Module, x: torch.Tensor, error: RuntimeError) -> Exception:
+    """A :class:`CnnlabError` naming the minimum size if ``x`` is too small, else the original error."""
+    size = min_input_size(model, limit=max(1024, *x.shape[-2:]))
+    if size is None or min(x.shape[-2:]) >= size:
+        return error
+    name = getattr(model, "model_name", type(model).__name__)
+    return CnnlabError(f"{name} needs inputs of at least {size}x{size} pixels, got {x.shape[-2]}x{x.shape[-1]} "
+                       f"(the feature maps shrink below the kernel or pooling window)",
+                       f"resize the images to {size}x{size} or more (default: "
+                       f"{'x'.join(map(str, getattr(getattr(model, 'card', None), 'input_size', ())[1:])) or '?'})")
