@@ -1,0 +1,168 @@
+"""Vision Transformer (Dosovitskiy et al. 2021, "An Image is Worth 16x16 Words"), lecture 003
+"Vision Transformer": patches -> linear projection -> class token -> position embeddings ->
+transformer encoder -> the class token's output -> classifier.
+
+Names: ``vit_{size}_{patch}`` as torchvision (``vit_b_16`` = ViT-Base with 16x16 patches), and
+``vit_{size}_{patch}_{image}`` for the small-image networks (``vit_ti_4_32`` = ViT-Tiny with 4x4
+patches on 32x32 images: 8x8 = 64 patches + 1 class token). Keys are torchvision's.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from ..errors import CnnlabError
+from ..nn.transformer import PatchEmbed, TransformerEncoder, interpolate_pos_embedding
+from .base import Classifier
+from .card import ModelCard
+from .registry import register_model
+
+# size -> (layers, hidden size D, MLP size, heads)
+# Base/Large/Huge: Dosovitskiy et al. 2021, Table 1. Tiny/Small: Touvron et al. 2021 (DeiT), Table 1.
+VIT_SIZES = {
+    "ti": (12, 192, 768, 3),
+    "s": (12, 384, 1536, 6),
+    "b": (12, 768, 3072, 12),
+    "l": (24, 1024, 4096, 16),
+    "h": (32, 1280, 5120, 16),
+}
+
+
+def vit_params(size: str, patch: int, image: int, in_chans: int = 3, num_classes: int = 1000) -> int:
+    """Parameter count from the architecture: projection, class token, position embeddings,
+    ``layers x (12 D^2 + 13 D)`` (attention 4 D^2 + 4 D, MLP 8 D^2 + 5 D, two LayerNorms 4 D),
+    final LayerNorm and the classifier."""
+    layers, d, mlp, _ = VIT_SIZES[size]
+    tokens = (image // patch) ** 2 + 1
+    block = 4 * d * d + 4 * d + 2 * d * mlp + mlp + d + 4 * d
+    return (in_chans * patch * patch * d + d) + d + tokens * d + layers * block + 2 * d + (d * num_classes
+                                                                                           + num_classes) * bool(num_classes)
+
+
+def vit_macs(size: str, patch: int, image: int, in_chans: int = 3, num_classes: int = 1000) -> int:
+    """Multiply-adds of one image: projection, ``layers x (N (4 D^2 + 2 D M) + 2 N^2 D)`` (QKV and output
+    projections, MLP, the attention matrix QK^T and its product with V), classifier."""
+    layers, d, mlp, _ = VIT_SIZES[size]
+    patches = (image // patch) ** 2
+    n = patches + 1
+    return patches * in_chans * patch * patch * d + layers * (n * (4 * d * d + 2 * d * mlp) + 2 * n * n * d) \
+        + d * num_classes
+
+
+class VisionTransformer(Classifier):
+    classifier_path = "heads.head"
+
+    def __init__(self, size: str = "b", patch_size: int = 16, image_size: int = 224, num_classes: int = 1000,
+                 in_chans: int = 3, drop_rate: float = 0.0, attention_dropout: float = 0.0,
+                 drop_path_rate: float = 0.0):
+        super().__init__(num_classes, in_chans)
+        if size not in VIT_SIZES:
+            raise CnnlabError(f"ViT: unknown size {size!r}", f"sizes: {', '.join(VIT_SIZES)}")
+        if image_size % patch_size:
+            raise CnnlabError(f"ViT: image size {image_size} is not a multiple of the patch size {patch_size}",
+                              f"use an image size divisible by {patch_size}")
+        layers, dim, mlp, heads = VIT_SIZES[size]
+        self.patch_size, self.image_size, self.hidden_dim = patch_size, image_size, dim
+        self.default_input_size = (in_chans, image_size, image_size)
+        self.class_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.conv_proj = PatchEmbed(in_chans, dim, patch_size)
+        self.encoder = TransformerEncoder((image_size // patch_size) ** 2 + 1, layers, dim, heads, mlp, drop_rate,
+                                          attention_dropout, drop_path_rate)
+        self.heads = nn.Sequential()
+        self.heads.add_module("head", nn.Linear(dim, num_classes) if num_classes else nn.Identity())
+        self.num_features = dim
+        self.feature_info = [dict(channels=dim, reduction=patch_size, module="encoder")]
+        self._init_weights()
+
+    @torch.no_grad()
+    def _init_weights(self) -> None:  # torchvision's initialisation
+        fan_in = self.conv_proj.in_channels * self.patch_size ** 2
+        nn.init.trunc_normal_(self.conv_proj.weight, std=math.sqrt(1 / fan_in))
+        nn.init.zeros_(self.conv_proj.bias)
+        for block in self.encoder.layers:
+            for m in (block.mlp[0], block.mlp[3]):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.normal_(m.bias, std=1e-6)
+        if isinstance(self.heads.head, nn.Linear):
+            nn.init.zeros_(self.heads.head.weight)
+            nn.init.zeros_(self.heads.head.bias)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, C, H, W) -> (N, 1 + (H/P)(W/P), D)``: the encoder's output tokens, class token first.
+        Other image sizes than ``image_size`` use interpolated position embeddings (a partial
+        patch at the right or bottom border is dropped, like a strided convolution does)."""
+        grid = (x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size)
+        x = self.conv_proj(x)
+        x = torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)
+        return self.encoder(x, grid)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = x[:, 0]
+        return x if pre_logits else self.heads(x)
+
+    def convert_weights(self, state_dict: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+        """torchvision's pre-0.13 MLP keys (``mlp.linear_1/2``) and position embeddings for another
+        image size (resized to this model's patch grid, as torchvision's ``interpolate_embeddings``)."""
+        out = {}
+        for k, v in state_dict.items():
+            k = k.replace(".mlp.linear_1.", ".mlp.0.").replace(".mlp.linear_2.", ".mlp.3.")
+            if k == "encoder.pos_embedding" and v.shape != self.encoder.pos_embedding.shape:
+                v = interpolate_pos_embedding(v, self.encoder.pos_embedding.shape[1] - 1)
+            out[k] = v
+        return out
+
+
+# -- registration --------------------------------------------------------------------------------
+_VIT_PAPER = "Dosovitskiy et al., An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale"
+_DEIT_PAPER = "Touvron et al., Training data-efficient image transformers & distillation through attention (DeiT)"
+_TV = "torchvision 0.29 IMAGENET1K_V1 weights"
+
+# name -> (size, patch, image, in_chans, classes, drop_path, params, macs, top1, top5, paper, year, source)
+VIT_VARIANTS = {
+    "vit_b_16": ("b", 16, 224, 3, 1000, 0.0, 86_567_656, 17_564_000_000, 81.072, 95.318, _VIT_PAPER, 2021,
+                 f"params, MACs (17.564 G) and top-1/top-5: {_TV}; ViT-Base, 86M params: Dosovitskiy et al. "
+                 "2021, Table 1"),
+    "vit_b_32": ("b", 32, 224, 3, 1000, 0.0, 88_224_232, 4_409_000_000, 75.912, 92.466, _VIT_PAPER, 2021,
+                 f"params, MACs (4.409 G) and top-1/top-5: {_TV}"),
+    "vit_l_16": ("l", 16, 224, 3, 1000, 0.0, 304_326_632, 61_555_000_000, 79.662, 94.638, _VIT_PAPER, 2021,
+                 f"params, MACs (61.555 G) and top-1/top-5: {_TV}; ViT-Large, 307M params: Dosovitskiy et al. "
+                 "2021, Table 1 (with the 21k-class pre-training head)"),
+    "vit_ti_16": ("ti", 16, 224, 3, 1000, 0.1, 5_717_416, 1_260_000_000, 72.2, 91.1, _DEIT_PAPER, 2021,
+                  "DeiT-Ti: 5M params (Touvron et al. 2021, Table 1, 5.72M truncated) and 72.2% top-1 / 91.1% "
+                  "top-5 (facebookresearch/deit model table); MACs: 1.26 G (OpenMMLab mmpretrain DeiT table, "
+                  "'Flops' = multiply-adds); params: exact count (= timm vit_tiny_patch16_224)"),
+    "vit_s_16": ("s", 16, 224, 3, 1000, 0.1, 22_050_664, 4_600_000_000, 79.8, 95.0, _DEIT_PAPER, 2021,
+                 "DeiT-S: 22M params and 79.8% top-1 (Touvron et al. 2021, Tables 1 and 5; the model table "
+                 "says 79.9 / 95.0); MACs: 4.6 GMACs (timm deit_small_patch16_224 card); params: exact count "
+                 "(= timm vit_small_patch16_224, 22.1M)"),
+    "vit_ti_4_28": ("ti", 4, 28, 1, 10, 0.1, None, None, None, None, _DEIT_PAPER, 2021,
+                    "DeiT-Ti's encoder with 4x4 patches on 28x28 single-channel images (MNIST-sized): 49 "
+                    "patches + class token; no published figures: params and MACs are the exact counts"),
+    "vit_ti_4_32": ("ti", 4, 32, 3, 10, 0.1, None, None, None, None, _DEIT_PAPER, 2021,
+                    "DeiT-Ti's encoder with 4x4 patches on 32x32 RGB images (CIFAR-sized): 64 patches + class "
+                    "token; no published figures: params and MACs are the exact counts"),
+}
+
+
+def _builder(size: str, patch: int, image: int, in_chans: int, classes: int, drop_path: float):
+    def build(**kwargs) -> VisionTransformer:
+        kwargs = {"image_size": image, "in_chans": in_chans, "num_classes": classes, "drop_path_rate": drop_path,
+                  **kwargs}
+        return VisionTransformer(size, patch, **kwargs)
+    return build
+
+
+for _name, (_sz, _p, _img, _ch, _nc, _dp, _params, _macs, _t1, _t5, _paper, _year, _src) in VIT_VARIANTS.items():
+    _small = _name.count("_") == 3
+    register_model(_builder(_sz, _p, _img, _ch, _nc, _dp), name=_name, card=ModelCard(
+        name=_name, family="ViT", paper=_paper, year=_year, input_size=(_ch, _img, _img), num_classes=_nc,
+        params=_params if _params is not None else vit_params(_sz, _p, _img, _ch, _nc),
+        macs=_macs if _macs is not None else vit_macs(_sz, _p, _img, _ch, _nc),
+        top1=_t1, top5=_t5, dataset="MNIST / Fashion-MNIST" if _ch == 1 else ("CIFAR-10" if _small else "ImageNet-1k"),
+        source=_src, torchvision=_name if _name in ("vit_b_16", "vit_b_32", "vit_l_16") else None,
+        timm={"vit_ti_16": "vit_tiny_patch16_224", "vit_s_16": "vit_small_patch16_224"}.get(_name),
+        departures=(("stochastic depth 0.1 by default, as DeiT's recipe",) if _dp else ())
+        + ("other input sizes interpolate the position embeddings (bicubic)",)))

@@ -1,0 +1,116 @@
+"""Patch embedding and the transformer encoder of the Vision Transformer (lecture 003, "Vision
+Transformer"; Dosovitskiy et al. 2021, Eq. 1-4).
+
+1. split the image into P x P patches, 2. flatten them, 3. map them to D dimensions with a
+trainable linear projection (:class:`PatchEmbed`: a P x P convolution with stride P is exactly
+that projection applied to every patch), 4. prepend a class token, 5. add position embeddings,
+6. run the transformer encoder (:class:`TransformerEncoder`: pre-norm blocks of multi-head
+self-attention and an MLP, each with a residual connection).
+
+Keys match torchvision's ``VisionTransformer`` (``encoder.pos_embedding``,
+``encoder.layers.encoder_layer_{i}.{ln_1, self_attention, ln_2, mlp}``, ``encoder.ln``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .drop import DropPath
+
+
+class PatchEmbed(nn.Conv2d):
+    """Linear projection of flattened P x P patches: ``(N, C, H, W) -> (N, (H/P)(W/P), D)``.
+
+    A Conv2d with kernel = stride = P (keys ``weight``/``bias``), whose output is flattened to a
+    sequence of tokens in row-major patch order.
+    """
+
+    def __init__(self, in_chans: int, dim: int, patch_size: int):
+        super().__init__(in_chans, dim, patch_size, stride=patch_size)
+        self.patch_size = patch_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x).flatten(2).transpose(1, 2)
+
+
+class EncoderBlock(nn.Module):
+    """``x + MSA(LN(x))`` then ``x + MLP(LN(x))`` (Dosovitskiy et al. 2021, Eq. 2-3); MLP = Linear-GELU-Linear."""
+
+    def __init__(self, dim: int, heads: int, mlp_dim: int, dropout: float = 0.0, attention_dropout: float = 0.0,
+                 drop_path: float = 0.0, eps: float = 1e-6):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(dim, eps=eps)
+        self.self_attention = nn.MultiheadAttention(dim, heads, dropout=attention_dropout, batch_first=True)
+        self.dropout = nn.Dropout(dropout)
+        self.ln_2 = nn.LayerNorm(dim, eps=eps)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp_dim, dim),
+                                 nn.Dropout(dropout))
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.ln_1(x)
+        y, _ = self.self_attention(y, y, y, need_weights=False)
+        x = x + self.drop_path(self.dropout(y))
+        return x + self.drop_path(self.mlp(self.ln_2(x)))
+
+
+class TransformerEncoder(nn.Module):
+    """Position embeddings (learned, one per token) + ``depth`` encoder blocks + final LayerNorm.
+
+    If the input has another number of tokens than the embeddings (another image size), the
+    grid part of the embeddings is resized on the fly (:func:`interpolate_pos_embedding`).
+    """
+
+    def __init__(self, seq_length: int, depth: int, dim: int, heads: int, mlp_dim: int, dropout: float = 0.0,
+                 attention_dropout: float = 0.0, drop_path_rate: float = 0.0, num_prefix_tokens: int = 1):
+        super().__init__()
+        self.pos_embedding = nn.Parameter(torch.empty(1, seq_length, dim).normal_(std=0.02))
+        self.num_prefix_tokens = num_prefix_tokens
+        self.dropout = nn.Dropout(dropout)
+        rates = [drop_path_rate * i / max(1, depth - 1) for i in range(depth)]  # linear rule (DeiT, timm)
+        self.layers = nn.Sequential(OrderedDict(
+            (f"encoder_layer_{i}", EncoderBlock(dim, heads, mlp_dim, dropout, attention_dropout, rates[i]))
+            for i in range(depth)))
+        self.ln = nn.LayerNorm(dim, eps=1e-6)
+
+    def forward(self, x: torch.Tensor, grid: tuple[int, int] | None = None) -> torch.Tensor:
+        """``x``: ``(N, prefix + rows * cols, D)`` tokens; ``grid``: ``(rows, cols)`` of the patches
+        (needed only when it differs from the embeddings' square grid and is not square itself)."""
+        pos = self.pos_embedding
+        if x.shape[1] != pos.shape[1] or (grid is not None and grid[0] != grid[1]):
+            pos = interpolate_pos_embedding(pos, grid or (x.shape[1] - self.num_prefix_tokens),
+                                            self.num_prefix_tokens)
+        return self.ln(self.layers(self.dropout(x + pos)))
+
+
+def interpolate_pos_embedding(pos: torch.Tensor, num_patches: int | tuple[int, int], num_prefix_tokens: int = 1,
+                              mode: str = "bicubic") -> torch.Tensor:
+    """Resize ``(1, prefix + g*g, D)`` position embeddings to a new patch grid.
+
+    The prefix (class token) embeddings are kept; the grid ones are laid out as a ``g x g`` image
+    with D channels and resized (bicubic, corners aligned, as torchvision's ``interpolate_embeddings``).
+    ``num_patches`` is the new number of patches (a square grid) or the grid ``(rows, cols)``.
+    """
+    prefix, grid = pos[:, :num_prefix_tokens], pos[:, num_prefix_tokens:]
+    old = math.isqrt(grid.shape[1])
+    if old * old != grid.shape[1]:
+        raise ValueError(f"position embeddings of {grid.shape[1]} patches are not a square grid")
+    if isinstance(num_patches, int):
+        side = math.isqrt(num_patches)
+        if side * side != num_patches:
+            raise ValueError(f"{num_patches} patches are not a square grid: pass (rows, cols)")
+        new = (side, side)
+    else:
+        new = tuple(num_patches)
+    if new == (old, old):
+        return pos
+    dim = grid.shape[-1]
+    img = grid.reshape(1, old, old, dim).permute(0, 3, 1, 2)
+    img = F.interpolate(img, size=new, mode=mode, align_corners=True)
+    grid = img.permute(0, 2, 3, 1).reshape(1, new[0] * new[1], dim)
+    return torch.cat([prefix, grid], dim=1)
