@@ -4,3 +4,4 @@ from . import lenet  # noqa: F401
 from . import mobilenet  # noqa: F401
 from . import efficientnet  # noqa: F401
 from . import shufflenet  # noqa: F401
+from . import vit  # noqa: F401
