@@ -69,6 +69,17 @@ def size_formula(axis: str, size: int, kernel: int, stride: int, pad: tuple[int,
 # ------------------------------------------------------------------ convolution
 
 
+def _check_fits(hw, kernel, pad, dilation, what: str) -> None:
+    """A window larger than the padded input: name both sizes."""
+    ph, pw = hw[0] + pad[0] + pad[1], hw[1] + pad[2] + pad[3]
+    kh, kw = ar.effective_kernel(kernel[0], dilation[0]), ar.effective_kernel(kernel[1], dilation[1])
+    if kh > ph or kw > pw:
+        dil = f" (dilated to {kh}x{kw})" if dilation != (1, 1) else ""
+        padded = f"padded input {ph}x{pw} ({hw[0]}x{hw[1]} + padding)" if any(pad) else f"input {ph}x{pw}"
+        raise CnnlabError(f"the {kernel[0]}x{kernel[1]} {what}{dil} is larger than the {padded}",
+                          "use a smaller kernel, a larger input, or more padding")
+
+
 def _mul(x: float, w: float) -> str:
     a, b = format_number(x), format_number(w)
     return f"{'(' + a + ')' if x < 0 else a}x{'(' + b + ')' if w < 0 else b}"
@@ -181,6 +192,7 @@ def explain_conv(x, kernel, bias=None, stride=1, padding=0, dilation=1, strict: 
     sh, sw = (stride, stride) if isinstance(stride, int) else tuple(stride)
     dh, dw = (dilation, dilation) if isinstance(dilation, int) else tuple(dilation)
     pad = padding4(padding, (kh, kw), (dh, dw))
+    _check_fits(x.shape[1:], (kh, kw), pad, (dh, dw), "kernel")
     sizes = [size_formula("height", x.shape[1], kh, sh, pad[:2], dh, strict=strict),
              size_formula("width", x.shape[2], kw, sw, pad[2:], dw, strict=strict)]
     padded = pad2d(x, pad)
@@ -319,6 +331,7 @@ def explain_pool(x, kernel=2, stride=None, padding=0, mode: str = "max", ceil_mo
         if p > k // 2:
             raise CnnlabError(f"pooling padding {p} is more than half the window {k}",
                               "a window would see only padding; use padding <= kernel/2 (PyTorch's rule)")
+    _check_fits(x.shape[1:], (kh, kw), pad, (1, 1), "pooling window")
     sizes = [size_formula("height", x.shape[1], kh, sh, pad[:2], 1, ceil_mode, strict),
              size_formula("width", x.shape[2], kw, sw, pad[2:], 1, ceil_mode, strict)]
     c, h, w = x.shape

@@ -1,0 +1,160 @@
+"""``cnnlab explain conv|pool|shape ...``: a convolution, a pooling or a layer stack, step by step."""
+
+from __future__ import annotations
+
+import json
+
+from .common import Formatter
+
+MATRIX_HELP = """matrices: rows separated by ';', entries by spaces or commas, fractions allowed
+  "0 1 2; 3 4 5; 6 7 8"                          a 3x3 matrix
+  "0 1 2; 3 4 5; 6 7 8 | 1 2 3; 4 5 6; 7 8 9"    two channels (C x H x W): '|' between channels
+  "0 1; 2 3 | 1 2; 3 4 || 1 0; 0 1 | 0 1; 1 0"  two output kernels of two channels each: '||' between kernels
+  "[[0, 1], [2, 3]]"                             a JSON nested list
+  kernel.npy, input.txt                          a NumPy file, or a text file (a blank line separates channels)
+A 2-D kernel on a multi-channel input is used on every channel and the channel results are added."""
+
+PAIR_HELP = "one number, or two for rows,columns (e.g. 3,2)"
+PAD_HELP = ("zeros added around the input: P (all sides), PH,PW, TOP,BOTTOM,LEFT,RIGHT, or valid / same / full "
+            "(same pads ceil on top/left and floor at bottom/right for even kernels, lecture 001)")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("explain", help="show a convolution, pooling or layer stack step by step, like the slides",
+                       formatter_class=Formatter,
+                       description="Show the arithmetic of the convolution the way the lectures write it.\n\n"
+                                   "examples:\n"
+                                   "  cnnlab explain conv --input '0 1 2; 3 4 5; 6 7 8' --kernel '0 1; 2 3'\n"
+                                   "  cnnlab explain conv --input '0 1 2; 3 4 5; 6 7 8' --kernel '0 1; 2 3' "
+                                   "--padding 1 --stride 3,2\n"
+                                   "  cnnlab explain pool --input '1 1 2 4; 5 6 7 8; 3 2 1 0; 1 2 3 4' --window 2\n"
+                                   "  cnnlab explain shape 'conv 11 s4 96; pool 3 s2; conv 5 p2 256' "
+                                   "--input-shape 3x227x227")
+    what = p.add_subparsers(dest="what", metavar="WHAT", title="what to explain")
+
+    c = what.add_parser("conv", help="every output element of a convolution with its window and sum of products",
+                        formatter_class=Formatter,
+                        description="Cross-correlation as in a CNN layer (lecture 001): the output-size formula "
+                                    "with the numbers put in, the (padded) input, and for each output element "
+                                    "its products, e.g. 0x0 + 1x1 + 3x2 + 4x3 = 19. Multi-channel inputs show "
+                                    "one bracketed sum per channel and their total.\n\n" + MATRIX_HELP)
+    c.add_argument("--input", "-i", required=True, metavar="MATRIX", help="the input (H x W or C x H x W)")
+    c.add_argument("--kernel", "-k", required=True, metavar="MATRIX",
+                   help="the kernel (K_h x K_w, C x K_h x K_w, or C_out x C x K_h x K_w)")
+    c.add_argument("--bias", type=float, nargs="+", default=None, metavar="B", help="bias per output channel")
+    c.add_argument("--padding", "-p", default="0", help=PAD_HELP)
+    c.add_argument("--stride", "-s", default="1", help=PAIR_HELP)
+    c.add_argument("--dilation", "-d", default="1", help=PAIR_HELP + "; dilation d spaces the kernel taps d apart")
+    _common(c)
+    c.set_defaults(func=run_conv)
+
+    q = what.add_parser("pool", help="every output of a max or average pooling with its window",
+                        formatter_class=Formatter,
+                        description="Max or average pooling (lecture 001): the output-size formula and, per "
+                                    "output, e.g. max(0, 1, 3, 4) = 4. Each channel is pooled on its own. Max "
+                                    "pooling never picks padding; average pooling counts padded zeros (PyTorch's "
+                                    "default).\n\n" + MATRIX_HELP)
+    q.add_argument("--input", "-i", required=True, metavar="MATRIX", help="the input (H x W or C x H x W)")
+    q.add_argument("--window", "--kernel", "-k", dest="window", default="2", help="window size: " + PAIR_HELP)
+    q.add_argument("--stride", "-s", default=None, help=PAIR_HELP + " (default: the window, no overlap)")
+    q.add_argument("--padding", "-p", default="0", help=PAD_HELP + "; at most half the window")
+    q.add_argument("--mode", choices=("max", "avg"), default="max", help="maximum or mean of each window")
+    q.add_argument("--ceil", action="store_true", help="ceil mode: keep a last partial window")
+    _common(q)
+    q.set_defaults(func=run_pool)
+
+    from ..conv.explain import SHAPE_SYNTAX
+
+    s = what.add_parser("shape", help="walk a layer stack: output size, parameters, MACs, memory, receptive field",
+                        formatter_class=Formatter,
+                        description="Walk a stack of layers through output size ((W - K + 2P)/S + 1 with the "
+                                    "numbers put in), parameters, multiply-adds, activation memory and receptive "
+                                    "field per layer, like lecture 004's AlexNet table.\n\n" + SHAPE_SYNTAX +
+                                    "\n\nexample (AlexNet, lecture 004):\n  cnnlab explain shape 'conv 11 s4 96; "
+                                    "pool 3 s2; conv 5 p2 256; pool 3 s2; conv 3 p1 384; conv 3 p1 384; "
+                                    "conv 3 p1 256; pool 3 s2; flatten; fc 4096; fc 4096; fc 1000' "
+                                    "--input-shape 3x227x227")
+    s.add_argument("stack", metavar="STACK", help="the layers, separated by ';' (see above)")
+    s.add_argument("--input-shape", "--shape", default="3x224x224", metavar="CxHxW",
+                   help="input channels x height x width ('227' means 3x227x227)")
+    s.add_argument("--strict", action="store_true", help="refuse strides that do not fit the input exactly")
+    s.add_argument("--no-formulas", dest="formulas", action="store_false", help="leave out the size formulas")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s.set_defaults(func=run_shape)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _common(p) -> None:
+    p.add_argument("--strict", action="store_true",
+                   help="refuse a stride that does not fit the (padded) input exactly (lecture 000: a 3x3 filter "
+                        "with stride 3 on a 7x7 image)")
+    p.add_argument("--max-steps", type=int, default=64, metavar="N",
+                   help="print at most N output elements' sums (0: all)")
+    p.add_argument("--json", action="store_true", help="machine-readable output (all steps)")
+
+
+def parse_ints(text: str, option: str, counts=(1, 2)) -> tuple[int, ...]:
+    from ..errors import CnnlabError
+
+    parts = [t for t in text.replace(" ", ",").split(",") if t]
+    try:
+        vals = tuple(int(t) for t in parts)
+    except ValueError:
+        raise CnnlabError(f"{option} {text!r} is not a whole number", f"{option} takes {PAIR_HELP}") from None
+    if len(vals) not in counts:
+        raise CnnlabError(f"{option} {text!r}: expected {' or '.join(map(str, counts))} number(s)")
+    return vals
+
+
+def parse_padding(text: str):
+    t = text.strip().lower()
+    if t in ("valid", "same", "full"):
+        return t
+    vals = parse_ints(t, "--padding", (1, 2, 4))
+    return vals[0] if len(vals) == 1 else vals
+
+
+def _pair(vals: tuple[int, ...]):
+    return vals[0] if len(vals) == 1 else vals
+
+
+def run_conv(args) -> int:
+    from ..conv.explain import explain_conv, render_conv
+    from ..conv.matrices import load_matrix
+
+    x = load_matrix(args.input, "--input")
+    k = load_matrix(args.kernel, "--kernel")
+    e = explain_conv(x, k, bias=args.bias, stride=_pair(parse_ints(args.stride, "--stride")),
+                     padding=parse_padding(args.padding), dilation=_pair(parse_ints(args.dilation, "--dilation")),
+                     strict=args.strict)
+    if args.json:
+        print(json.dumps(e.to_dict(), indent=1))
+    else:
+        print(render_conv(e, max_steps=args.max_steps or None))
+    return 0
+
+
+def run_pool(args) -> int:
+    from ..conv.explain import explain_pool, render_pool
+    from ..conv.matrices import load_matrix
+
+    x = load_matrix(args.input, "--input")
+    stride = None if args.stride is None else _pair(parse_ints(args.stride, "--stride"))
+    e = explain_pool(x, _pair(parse_ints(args.window, "--window")), stride, parse_padding(args.padding),
+                     args.mode, args.ceil, args.strict)
+    if args.json:
+        print(json.dumps(e.to_dict(), indent=1))
+    else:
+        print(render_pool(e, max_steps=args.max_steps or None))
+    return 0
+
+
+def run_shape(args) -> int:
+    from ..conv.explain import explain_shape, parse_input_shape, render_shape
+
+    e = explain_shape(args.stack, parse_input_shape(args.input_shape), strict=args.strict)
+    if args.json:
+        print(json.dumps(e.to_dict(), indent=1))
+    else:
+        print(render_shape(e, formulas=args.formulas))
+    return 0
