@@ -1,29 +1,58 @@
-"""``cnnlab train MODEL --data NAME[:PATH] ...``: every TrainConfig field is an option."""
+"""``cnnlab train MODEL --data NAME[:PATH] ...``: every TrainConfig field is an option.
+
+Settings come, later ones winning, from: the defaults, ``--recipe NAME|FILE.toml``, the options
+given on the command line, then ``--set key=value``. ``--resume RUN_DIR`` continues a run from its
+checkpoint with the run's own config.json. Under ``torchrun --nproc_per_node=N -m cnnlab train``
+the same command trains with DistributedDataParallel.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 
-from .common import Formatter, parse_assignments
+from .common import Formatter, parse_assignments, parse_value
 
 HELP = {
     "data": "data set NAME or NAME:PATH (see `cnnlab data`)",
     "epochs": "passes over the training split",
-    "batch_size": "images per step",
+    "steps": "optimizer steps in all, instead of --epochs (0: epochs x steps per epoch)",
+    "batch_size": "images per step and process (torchrun: the global batch is this x processes)",
+    "accumulate": "sum the gradients of this many batches into one optimizer step",
     "optimizer": "sgd or adamw",
     "lr": "peak learning rate",
-    "momentum": "SGD momentum",
+    "momentum": "SGD momentum (AdamW: beta1)",
     "nesterov": "Nesterov momentum (SGD)",
     "weight_decay": "L2 weight decay on conv/linear weights (never on norms and biases)",
-    "schedule": "learning-rate schedule per step: constant, cosine, onecycle or step (/10 at 1/3 and 2/3)",
+    "bias_lr_scale": "learning-rate multiplier for norms and biases",
+    "clip_grad": "clip the global gradient norm to this value (0: off)",
+    "schedule": "learning-rate schedule per step: constant, step, multistep, cosine or onecycle",
     "warmup_epochs": "linear warm-up length in epochs (may be fractional)",
+    "gamma": "step/multistep: factor at each decay",
+    "step_epochs": "step: decay every this many epochs (0: /gamma at 1/3 and 2/3 of training)",
+    "milestones": "multistep: decay points as fractions of training, e.g. 0.5,0.75",
+    "lr_start": "onecycle: starting factor of the peak learning rate",
+    "lr_peak_at": "onecycle: fraction of training where the peak is reached",
+    "lr_end": "onecycle: final factor of the peak learning rate",
     "label_smoothing": "label smoothing of the cross-entropy loss",
-    "seed": "random seed (weights and data order)",
+    "augment": "batched augmentation, e.g. crop=4,flip (crop, flip, rrc, jitter, pca, cutout)",
+    "mixup": "mixup alpha (0: off)",
+    "cutmix": "cutmix alpha (0: off)",
+    "ema": "EMA decay of the weights per step (0: off); evaluation and saved weights use the EMA",
+    "ema_every": "update the EMA every this many steps",
+    "ema_ramp": "EMA decay x (step/total)^this (0: constant)",
+    "ema_start_epochs": "first EMA update after this many epochs",
+    "lookahead": "copy the EMA back into the model at each update (lookahead, as airbench)",
+    "tta": "test-time augmentation: none, flip or flip-translate (6 views)",
+    "seed": "random seed (weights, data order, augmentation)",
+    "deterministic": "deterministic algorithms only (bitwise-repeatable runs)",
     "device": "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps",
     "threads": "intra-op CPU threads; 0 = the cores this process may use",
     "precision": "auto (bf16 where the hardware is fast at it), fp32 or bf16 autocast",
     "channels_last": "channels-last memory layout (faster convolutions on CPUs with oneDNN)",
+    "compile": "torch.compile: off, on, or auto (only dense nets >= 300 MMAC/image, where it pays on CPU)",
+    "sync_bn": "torchrun: synchronise batch-norm statistics across processes",
+    "checkpoint_every": "also write the resume checkpoint every this many steps (0: epoch ends only)",
     "out": "run folder (default runs/MODEL-DATA-TIME)",
     "overwrite": "replace an existing run folder",
     "progress": "show progress bars",
@@ -31,35 +60,97 @@ HELP = {
 SKIP = {"model", "model_args"}
 
 
+def _list_of_floats(text: str) -> list[float]:
+    text = text.strip().strip("[]")
+    return [float(v) for v in text.split(",") if v.strip()]
+
+
 def register(sub) -> None:
     from ..train.config import TrainConfig
 
-    p = sub.add_parser("train", help="train a model and write a run folder", formatter_class=Formatter,
-                       description="Train MODEL on a data set. Writes RUN_DIR with config.json, metrics.jsonl, "
-                                   "model.safetensors and curves.png, and prints the held-out accuracy.\n\n"
-                                   "example: cnnlab train lenet5 --data mnist-sample --epochs 12")
-    p.add_argument("model", help="registered model name (see `cnnlab models`)")
+    p = sub.add_parser(
+        "train", help="train a model and write a run folder", formatter_class=Formatter,
+        description="Train MODEL on a data set. Writes RUN_DIR with config.json, metrics.jsonl, model.safetensors "
+                    "(last weights), best.safetensors, curves.png and checkpoint/ (exact resume), and prints the "
+                    "held-out accuracy.\n\nSettings: defaults < --recipe < options < --set.\n\n"
+                    "examples:\n"
+                    "  cnnlab train lenet5 --data mnist-sample --epochs 12\n"
+                    "  cnnlab train --recipe fast-cifar --data cifar10:PATH\n"
+                    "  cnnlab train --recipe resnet-cifar --data cifar10:PATH --set model=resnet56\n"
+                    "  cnnlab train --resume runs/lenet5-mnist-sample-20261122-030000\n"
+                    "  torchrun --nproc_per_node=2 -m cnnlab train lenet5 --threads 1")
+    p.add_argument("model", nargs="?", default=argparse.SUPPRESS,
+                   help="registered model name (see `cnnlab models`); optional with --recipe or --resume")
+    p.add_argument("--recipe", "-r", metavar="NAME|FILE", default=None,
+                   help="start from a named recipe (see `cnnlab recipes`) or a recipe TOML file")
+    p.add_argument("--set", "-s", action="append", metavar="KEY=VALUE", dest="set", default=None,
+                   help="override any setting, repeatable (e.g. --set epochs=5 --set model_args.depth=32)")
+    p.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   help="continue RUN_DIR from its last checkpoint (exactly where it stopped)")
     p.add_argument("--model-arg", "-m", action="append", metavar="KEY=VALUE", dest="model_arg",
                    help="option for the model builder, repeatable (e.g. -m activation=relu -m pool=max)")
     for f in dataclasses.fields(TrainConfig):
         if f.name in SKIP:
             continue
         flag = "--" + f.name.replace("_", "-")
-        default = f.default
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        shown = f"{HELP[f.name]} (default: {default if default not in ('', None, []) else 'none'})"
         if isinstance(default, bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=HELP[f.name])
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=shown)
+        elif isinstance(default, list):
+            p.add_argument(flag, type=_list_of_floats, default=argparse.SUPPRESS, metavar="A,B", help=shown)
         else:
             typ = type(default) if default is not None else str
-            p.add_argument(flag, type=typ, default=default, help=HELP[f.name])
+            p.add_argument(flag, type=typ, default=argparse.SUPPRESS, help=shown)
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
-    from ..train import TrainConfig, train
+def settings_from_args(args) -> dict:
+    """The settings given on the command line (options, then --model-arg, then --set)."""
+    from ..train import TrainConfig
 
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if f.name not in SKIP}
-    cfg = TrainConfig(model=args.model, model_args=parse_assignments(args.model_arg, "--model-arg"), **values)
-    result = train(cfg)
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+             if f.name not in SKIP and hasattr(args, f.name)}
+    if hasattr(args, "model"):
+        given["model"] = args.model
+    for key, value in parse_assignments(args.model_arg, "--model-arg").items():
+        given[f"model_args.{key}"] = value
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise_bad_set(item)
+        key = key.strip().replace("-", "_")
+        value = value.strip()
+        given[key] = _list_of_floats(value) if key == "milestones" else parse_value(value)
+    return given
+
+
+def raise_bad_set(item: str):
+    from ..errors import CnnlabError
+
+    raise CnnlabError(f"--set {item!r} is not KEY=VALUE", "write e.g. --set epochs=5 or --set model_args.depth=32")
+
+
+def run(args) -> int:
+    from ..errors import CnnlabError
+    from ..train import train
+
+    given = settings_from_args(args)
+    if args.resume:
+        if args.recipe:
+            raise CnnlabError("--resume continues a run with its own settings; it takes no --recipe")
+        result = train(resume=args.resume, **given)
+    elif args.recipe:
+        result = train(recipe=args.recipe, **given)
+    else:
+        if "model" not in given:
+            raise CnnlabError("which model? give MODEL, --recipe NAME or --resume RUN_DIR",
+                              "e.g. cnnlab train lenet5 --data mnist-sample (see `cnnlab models`, `cnnlab recipes`)")
+        result = train(**given)
+    from ..train.distributed import env_info
+
+    if not env_info().is_main:  # under torchrun only rank 0 reports
+        return 0
     final = result.final
     print(f"held-out accuracy: {final['val_top1']:.2f}% top-1, {final['val_top5']:.2f}% top-5 "
           f"after {final['epoch']} epochs ({sum(m['seconds'] for m in result.metrics):.1f} s of training)")

@@ -5,3 +5,4 @@ from . import mobilenet  # noqa: F401
 from . import efficientnet  # noqa: F401
 from . import shufflenet  # noqa: F401
 from . import vit  # noqa: F401
+from . import airbench  # noqa: F401

@@ -1,4 +1,8 @@
-"""The training configuration: one flat record, saved as ``config.json`` in every run folder."""
+"""The training configuration: one flat record, saved as ``config.json`` in every run folder.
+
+Every field is also a ``cnnlab train --field-name`` option and a key of the recipe TOML files
+(``cnnlab.train.recipes``), so the three faces (Python, CLI, recipe) cannot drift apart.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +11,62 @@ from typing import Any
 
 from ..errors import CnnlabError
 
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("constant", "step", "multistep", "cosine", "onecycle")
+PRECISIONS = ("auto", "fp32", "bf16")
+COMPILE = ("off", "on", "auto")
+TTA = ("none", "flip", "flip-translate")
+
 
 @dataclass
 class TrainConfig:
     model: str = "lenet5"
     data: str = "mnist-sample"
     model_args: dict[str, Any] = field(default_factory=dict)  # e.g. {"activation": "relu"}
+    # -- how long ---------------------------------------------------------------------------
     epochs: int = 12
-    batch_size: int = 64
+    steps: int = 0  # optimizer steps in all; 0: epochs x steps per epoch (the ResNet paper counts iterations)
+    batch_size: int = 64  # per process (DDP: the global batch is batch_size x processes)
+    accumulate: int = 1  # batches whose gradients are summed into one optimizer step
+    # -- optimizer --------------------------------------------------------------------------
     optimizer: str = "sgd"  # sgd | adamw
     lr: float = 0.05
-    momentum: float = 0.9
+    momentum: float = 0.9  # SGD momentum; AdamW's beta1
     nesterov: bool = True
     weight_decay: float = 5e-4
-    schedule: str = "onecycle"  # constant | cosine | onecycle | step
+    bias_lr_scale: float = 1.0  # learning-rate multiplier of norms and biases (airbench: 64)
+    clip_grad: float = 0.0  # max global gradient norm; 0: no clipping
+    # -- learning-rate schedule (per optimizer step) ----------------------------------------
+    schedule: str = "onecycle"  # constant | step | multistep | cosine | onecycle
     warmup_epochs: float = 0.0
+    gamma: float = 0.1  # step / multistep: the factor at each decay
+    step_epochs: float = 0.0  # step: decay every this many epochs; 0: at 1/3 and 2/3 of training
+    milestones: list[float] = field(default_factory=list)  # multistep: decay points, fractions of training
+    lr_start: float = 0.04  # onecycle: starting factor of the peak lr
+    lr_peak_at: float = 0.25  # onecycle: fraction of training at which the peak is reached
+    lr_end: float = 0.001  # onecycle: final factor of the peak lr
+    # -- loss, regularisation, averaging ----------------------------------------------------
     label_smoothing: float = 0.0
+    augment: str = ""  # batched augmentation spec, e.g. "crop=4,flip" (cnnlab.data.transforms)
+    mixup: float = 0.0  # mixup alpha; 0: off
+    cutmix: float = 0.0  # cutmix alpha; 0: off
+    ema: float = 0.0  # EMA decay per step; 0: no EMA
+    ema_every: int = 1  # update the EMA every this many steps (decay ema**ema_every per update)
+    ema_ramp: float = 0.0  # decay x (step/total)**ema_ramp (airbench: 3); 0: constant decay
+    ema_start_epochs: float = 0.0  # first EMA update after this many epochs
+    lookahead: bool = False  # copy the EMA back into the model at each update (airbench's lookahead)
+    tta: str = "none"  # test-time augmentation of the evaluation: none | flip | flip-translate
+    # -- reproducibility and speed ----------------------------------------------------------
     seed: int = 0
+    deterministic: bool = False
     device: str = "auto"
     threads: int = 0  # 0: the cores this process may use
     precision: str = "auto"  # auto | fp32 | bf16
     channels_last: bool = True
+    compile: str = "off"  # off | on | auto (compile only networks where it pays: ResNet-class)
+    sync_bn: bool = False  # DDP: synchronise batch-norm statistics across processes
+    # -- run folder -------------------------------------------------------------------------
+    checkpoint_every: int = 0  # also checkpoint every this many optimizer steps (0: at epoch ends only)
     out: str | None = None  # run folder; default runs/<model>-<data>-<time>
     overwrite: bool = False
     progress: bool = True
@@ -38,18 +77,42 @@ class TrainConfig:
 
         if self.epochs < 1:
             bad(f"epochs={self.epochs}", "use --epochs 1 or more")
+        if self.steps < 0:
+            bad(f"steps={self.steps}", "use --steps 0 (train for --epochs) or a positive step count")
         if self.batch_size < 1:
             bad(f"batch_size={self.batch_size}", "use --batch-size 1 or more")
+        if self.accumulate < 1:
+            bad(f"accumulate={self.accumulate}", "use --accumulate 1 (no accumulation) or more")
         if not self.lr > 0:
             bad(f"lr={self.lr}", "the learning rate must be positive (e.g. --lr 0.05)")
-        if self.optimizer not in ("sgd", "adamw"):
+        if self.optimizer not in OPTIMIZERS:
             bad(f"optimizer={self.optimizer!r}", "use sgd or adamw")
-        if self.schedule not in ("constant", "cosine", "onecycle", "step"):
-            bad(f"schedule={self.schedule!r}", "use constant, cosine, onecycle or step")
-        if self.precision not in ("auto", "fp32", "bf16"):
+        if self.schedule not in SCHEDULES:
+            bad(f"schedule={self.schedule!r}", f"use one of {', '.join(SCHEDULES)}")
+        if self.schedule == "multistep" and not self.milestones:
+            bad("schedule=multistep without milestones", "give --milestones 0.5,0.75 (fractions of training)")
+        if any(not 0 < m <= 1 for m in self.milestones):
+            bad(f"milestones={self.milestones}", "milestones are fractions of training in (0, 1], e.g. 0.5,0.75")
+        if not 0 < self.lr_peak_at < 1:
+            bad(f"lr_peak_at={self.lr_peak_at}", "use a fraction of training in (0, 1), e.g. 0.25")
+        if self.precision not in PRECISIONS:
             bad(f"precision={self.precision!r}", "use auto, fp32 or bf16")
+        if self.compile not in COMPILE:
+            bad(f"compile={self.compile!r}", "use off, on or auto")
+        if self.tta not in TTA:
+            bad(f"tta={self.tta!r}", f"use one of {', '.join(TTA)}")
         if not 0 <= self.label_smoothing < 1:
             bad(f"label_smoothing={self.label_smoothing}", "use a value in [0, 1)")
+        if not 0 <= self.ema < 1:
+            bad(f"ema={self.ema}", "the EMA decay is in [0, 1), e.g. 0.999; 0 turns it off")
+        if self.lookahead and not self.ema:
+            bad("lookahead without ema", "lookahead copies the EMA back: also give --ema (airbench: 0.95)")
+        if self.ema_every < 1:
+            bad(f"ema_every={self.ema_every}", "use 1 or more")
+        if self.clip_grad < 0 or self.mixup < 0 or self.cutmix < 0:
+            bad("a negative clip_grad, mixup or cutmix", "use 0 to turn them off")
+        if self.checkpoint_every < 0:
+            bad(f"checkpoint_every={self.checkpoint_every}", "use 0 (epoch ends only) or a step count")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,6 +123,13 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
+            from ..errors import closest
+
+            hints = [f"{u} -> {closest(u, known)[0]}" for u in unknown if closest(u, known)]
             raise CnnlabError(f"unknown training setting(s): {', '.join(unknown)}",
-                              f"known settings: {', '.join(sorted(known))}")
+                              (f"did you mean {', '.join(hints)}? " if hints else "")
+                              + f"known settings: {', '.join(sorted(known))}")
+        d = dict(d)
+        if "milestones" in d and d["milestones"] is not None:
+            d["milestones"] = [float(m) for m in d["milestones"]]
         return cls(**d)

@@ -1,9 +1,22 @@
-"""The training loop: data -> model -> optimizer, evaluated every epoch, into a run folder."""
+"""The training loop: data -> model -> optimizer, evaluated every epoch, into a run folder.
+
+One function, :func:`train`, used by ``cnnlab train`` and by Python alike. It reads a
+:class:`TrainConfig` (or a named recipe, or a run folder to resume), and leaves behind::
+
+    RUN_DIR/config.json  metrics.jsonl  model.safetensors (last)  best.safetensors  curves.png
+    RUN_DIR/checkpoint/last.safetensors (+ previous.safetensors)   exact-resume state
+
+Exact resume: the checkpoint holds the model, optimizer, scheduler and EMA state, every RNG
+state, the epoch, the optimizer step and the position in the epoch's data order (which depends
+only on (seed, epoch)), plus the running sums of the epoch's statistics. A run resumed from it
+performs the same floating-point operations as an uninterrupted one (bitwise equal on CPU).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,11 +31,18 @@ from .. import runtime
 from ..data import BatchLoader, DataSplits, load_data
 from ..errors import CnnlabError
 from ..models import create_model
-from ..runs import MODEL_FILE, append_jsonl, prepare_run_dir, save_model, write_json
-from ..viz.curves import plot_curves
+from ..runs import MODEL_FILE, append_jsonl, prepare_run_dir, read_jsonl, save_model, write_json
+from . import distributed as ddp
+from .checkpoint import has_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig
-from .metrics import evaluate, topk_correct
-from .optim import build_optimizer, build_scheduler
+from .ema import ModelEMA
+from .metrics import evaluate_sums, summarize, topk_correct
+from .optim import build_optimizer, build_scheduler, total_steps
+
+BEST_FILE = "best.safetensors"
+# torch.compile pays for training only on dense, ResNet-class networks (perf-anchors 3.3: ResNet-18-CIFAR
+# 1.07-1.17x over eager bf16; the airbench net 0.77x; LeNet-5 0.6-1.0x), and costs 20-40 s per shape.
+COMPILE_MIN_MACS = 300e6
 
 
 @dataclass
@@ -34,6 +54,10 @@ class TrainResult:
     @property
     def final(self) -> dict:
         return self.metrics[-1]
+
+    @property
+    def best(self) -> dict:
+        return max(self.metrics, key=lambda m: m["val_top1"])
 
 
 def default_run_dir(cfg: TrainConfig) -> Path:
@@ -62,85 +86,328 @@ def background_of(images: torch.Tensor) -> str:
     return "dark" if border.float().mean() < 128 else "light"
 
 
-def train(cfg: TrainConfig | None = None, *, dataset: DataSplits | None = None, **overrides) -> TrainResult:
+def conv_linear_macs(model: nn.Module, image_shape: tuple[int, int, int]) -> tuple[int, bool]:
+    """Multiply-adds of the convolutions and linear layers for one image, and whether any conv is depthwise."""
+    total = 0
+    depthwise = False
+
+    def hook(mod, inp, out):
+        nonlocal total, depthwise
+        if isinstance(mod, nn.Conv2d):
+            k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
+            total += out.numel() * k
+            depthwise |= mod.groups > 1 and mod.groups == mod.in_channels
+        else:
+            total += out.numel() * mod.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    was = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, *image_shape, device=next(model.parameters()).device))
+    finally:
+        model.train(was)
+        for h in handles:
+            h.remove()
+    return total, depthwise
+
+
+def should_compile(cfg: TrainConfig, model: nn.Module, image_shape, device: torch.device) -> tuple[bool, str]:
+    if cfg.compile == "off":
+        return False, ""
+    if cfg.compile == "on":
+        return True, "compile on"
+    macs, depthwise = conv_linear_macs(model, image_shape)
+    if device.type == "cuda":
+        return True, "compile auto: on (GPU)"
+    if macs >= COMPILE_MIN_MACS and not depthwise:
+        return True, f"compile auto: on ({macs / 1e6:,.0f} MMAC/image, dense)"
+    why = "depthwise convolutions" if depthwise else f"{macs / 1e6:,.1f} MMAC/image < {COMPILE_MIN_MACS / 1e6:.0f}"
+    return False, f"compile auto: off ({why}: eager is as fast on CPU)"
+
+
+def _load_config(run_dir: Path) -> dict:
+    import json
+
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise CnnlabError(f"{run_dir} is not a run folder (no config.json)", "pass the folder `cnnlab train` printed")
+    config = json.loads(path.read_text())
+    config.pop("resolved", None)
+    return config
+
+
+def train(cfg: TrainConfig | None = None, *, dataset: DataSplits | None = None, recipe: str | None = None,
+          resume: str | Path | None = None, **overrides) -> TrainResult:
     """Train ``cfg.model`` on ``cfg.data`` and write a run folder. Keyword overrides patch ``cfg``.
 
+    ``recipe`` starts from a named recipe (``cnnlab recipes``) or a TOML file instead of the
+    defaults; ``resume`` continues the run folder from its last checkpoint (the folder's
+    config.json is the configuration; ``overrides`` may change e.g. ``progress`` or ``threads``).
     ``dataset`` passes already loaded splits (otherwise ``cfg.data`` is read with ``load_data``).
+    ``model_args.KEY`` overrides patch one model argument.
     """
-    cfg = TrainConfig.from_dict({**(cfg or TrainConfig()).to_dict(), **overrides}).validate()
-    threads = runtime.configure(cfg.threads)
-    device = runtime.pick_device(cfg.device)
-    precision = resolve_precision(cfg, device)
-    torch.manual_seed(cfg.seed)
+    from .recipes import apply_overrides, load_recipe
 
-    data = dataset or load_data(cfg.data)
-    say = tqdm.write if cfg.progress else (lambda *_: None)
-    say(data.describe())
-    c, h, w = data.train.image_shape
-    model = create_model(cfg.model, num_classes=len(data.classes), in_chans=c, **cfg.model_args).to(device)
-    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
-    n_params = sum(p.numel() for p in model.parameters())
-    say(f"model {cfg.model}: {n_params:,} parameters; device {device}, {threads} threads, {precision}"
-        f"{', channels-last' if cfg.channels_last else ''}")
+    if resume is not None:
+        resume = Path(resume)
+        base = _load_config(resume)
+        base["out"] = str(resume)
+        if not has_checkpoint(resume):
+            raise CnnlabError(f"{resume} holds no checkpoint to resume from",
+                              "the run stopped before its first checkpoint; start it again with --overwrite")
+    elif recipe is not None:
+        if cfg is not None:
+            raise CnnlabError("give either a TrainConfig or a recipe, not both",
+                              "pass the changes to the recipe as keyword overrides")
+        base = load_recipe(recipe).to_dict()
+    else:
+        base = (cfg or TrainConfig()).to_dict()
+    cfg = TrainConfig.from_dict(apply_overrides(base, overrides)).validate()
+    return _Trainer(cfg, dataset, resume).run()
 
-    run_dir = prepare_run_dir(cfg.out or default_run_dir(cfg), cfg.overwrite)
-    write_json(run_dir / "config.json", {**cfg.to_dict(), "out": str(run_dir), "resolved": {
-        "device": str(device), "threads": threads, "precision": precision, "params": n_params,
-        "classes": data.classes, "mean": data.mean, "std": data.std}})
 
-    train_loader = BatchLoader(data.train, cfg.batch_size, data.mean, data.std, shuffle=True, drop_last=True,
-                               seed=cfg.seed, channels_last=cfg.channels_last)
-    if len(train_loader) == 0:
-        raise CnnlabError(f"batch size {cfg.batch_size} is larger than the {len(data.train)} training images",
-                          "use a smaller --batch-size")
-    val_loader = BatchLoader(data.val, 512, data.mean, data.std, channels_last=cfg.channels_last)
-    optimizer = build_optimizer(model, cfg)
-    scheduler = build_scheduler(optimizer, cfg, len(train_loader))
-    autocast = autocast_for(device, precision)
-    meta = {"model": cfg.model, "model_args": cfg.model_args, "classes": data.classes, "input_size": [c, h, w],
-            "mean": data.mean, "std": data.std, "background": background_of(data.train.images)}
+class NonFiniteLoss(CnnlabError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
 
-    metrics: list[dict] = []
-    for epoch in range(1, cfg.epochs + 1):
-        train_loader.set_epoch(epoch)
-        model.train()
-        t0 = time.perf_counter()
-        seen = loss_sum = correct = 0.0
-        bar = tqdm(total=len(train_loader) * cfg.batch_size, unit="img", unit_scale=True, leave=False,
-                   desc=f"epoch {epoch}/{cfg.epochs}", disable=not cfg.progress, dynamic_ncols=True)
-        for x, y in train_loader:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with autocast:
-                logits = model(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            lv = float(loss.detach())
-            if not math.isfinite(lv):
-                raise CnnlabError(f"the loss became {lv} at epoch {epoch}",
-                                  "lower the learning rate (--lr) or use --precision fp32")
-            seen += len(y)
-            loss_sum += lv * len(y)
-            correct += topk_correct(logits.detach(), y, (1,))[0]
-            bar.update(len(y))
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.2f}%", refresh=False)
-        bar.close()
-        train_seconds = time.perf_counter() - t0
-        val = evaluate(model, val_loader, autocast, device)
-        record = {"epoch": epoch, "train_loss": loss_sum / seen, "train_top1": 100 * correct / seen,
-                  "val_loss": val["loss"], "val_top1": val["top1"], "val_top5": val["top5"],
-                  "lr": optimizer.param_groups[0]["lr"], "images_per_s": seen / train_seconds,
-                  "seconds": train_seconds, "eval_seconds": time.perf_counter() - t0 - train_seconds}
-        metrics.append(record)
-        append_jsonl(run_dir / "metrics.jsonl", record)
-        say(f"epoch {epoch:>3}/{cfg.epochs}  train loss {record['train_loss']:.4f} acc {record['train_top1']:.2f}%  "
-            f"held-out loss {val['loss']:.4f} acc {val['top1']:.2f}%  "
-            f"{record['images_per_s']:,.0f} img/s  {train_seconds:.1f}s")
 
-    model = model.to(memory_format=torch.contiguous_format)
-    save_model(run_dir / MODEL_FILE, model, meta)
-    plot_curves(metrics, run_dir / "curves.png", title=f"{cfg.model} on {cfg.data}")
-    return TrainResult(run_dir, metrics, model.eval())
+class _Trainer:
+    def __init__(self, cfg: TrainConfig, dataset: DataSplits | None, resume: Path | None):
+        self.cfg = cfg
+        self.dataset = dataset
+        self.resume = resume
+
+    # -- setup --------------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        cfg = self.cfg
+        if cfg.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.benchmark = False
+        threads = runtime.configure(cfg.threads)
+        device = runtime.pick_device(cfg.device)
+        info = ddp.setup(device)
+        device = ddp.device_for(device, info)
+        try:
+            return self._run(threads, device, info)
+        finally:
+            ddp.teardown(info)
+            if cfg.deterministic:
+                torch.use_deterministic_algorithms(False)
+
+    def _run(self, threads: int, device: torch.device, info: ddp.DistInfo) -> TrainResult:
+        cfg = self.cfg
+        precision = resolve_precision(cfg, device)
+        torch.manual_seed(cfg.seed)
+        main = info.is_main
+        say = tqdm.write if (cfg.progress and main) else (lambda *_: None)
+
+        data = self.dataset or load_data(cfg.data)
+        say(data.describe())
+        c, h, w = data.train.image_shape
+        model = create_model(cfg.model, num_classes=len(data.classes), in_chans=c, **cfg.model_args).to(device)
+        memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        model = model.to(memory_format=memory_format)
+        n_params = sum(p.numel() for p in model.parameters())
+
+        world = info.world_size
+        transform = None
+        if cfg.augment:
+            from ..data.transforms import parse_augment
+
+            transform = parse_augment(cfg.augment, data.train.image_shape, stats=data)
+        train_loader = BatchLoader(data.train, cfg.batch_size * world, data.mean, data.std, shuffle=True,
+                                   drop_last=True, seed=cfg.seed, transform=transform,
+                                   channels_last=cfg.channels_last)
+        steps_per_epoch = len(train_loader) // cfg.accumulate
+        if steps_per_epoch == 0:
+            raise CnnlabError(f"a step needs {cfg.batch_size * world * cfg.accumulate} images (batch size x "
+                              f"processes x accumulate) but the training split has {len(data.train)}",
+                              "use a smaller --batch-size or --accumulate")
+        total = total_steps(cfg, steps_per_epoch)
+        epochs = math.ceil(total / steps_per_epoch)
+        val = data.val if not info.enabled else data.val.subset(torch.arange(info.rank, len(data.val), world))
+        val_loader = BatchLoader(val, 500, data.mean, data.std, channels_last=cfg.channels_last)
+
+        if self.resume is None and hasattr(model, "init_from_data"):
+            # data-dependent initialisation (airbench's whitening layer: patch statistics of 5,000 images)
+            model.init_from_data(train_loader.normalize(data.train.images[:5000]).to(device))
+        ema = ModelEMA(model, cfg.ema, cfg.ema_every, cfg.ema_ramp, cfg.lookahead) if cfg.ema else None
+        optimizer = build_optimizer(model, cfg)
+        scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)
+        if info.enabled:
+            torch.manual_seed(cfg.seed + 1_000_003 * info.rank)  # dropout differs between ranks
+
+        # the run folder: rank 0 creates it and tells the others its name
+        if self.resume is not None:
+            run_dir = self.resume
+        elif main:
+            run_dir = prepare_run_dir(cfg.out or default_run_dir(cfg), cfg.overwrite)
+        else:
+            run_dir = None
+        run_dir = Path(ddp.gather_objects(str(run_dir) if run_dir else None, info)[0])
+
+        state = {"epoch": 1, "batch": 0, "step": 0, "sums": [0.0, 0.0, 0.0, 0.0], "metrics": [], "best": None}
+        if self.resume is not None:
+            ckpt = load_checkpoint(run_dir)
+            if ckpt["model_name"] != cfg.model:
+                raise CnnlabError(f"{run_dir}/checkpoint is for {ckpt['model_name']}, the config says {cfg.model}")
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            if ema is not None:
+                ema.load_state_dict(ckpt["ema"])
+                ema.updates = ckpt["ema_updates"]
+            rngs = ckpt["rng"]
+            set_rng_state(rngs[info.rank] if info.rank < len(rngs) else rngs[0])
+            state = ckpt["position"]
+            if main:  # metrics.jsonl holds exactly the epochs the checkpoint has seen
+                (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+                for record in state["metrics"]:
+                    append_jsonl(run_dir / "metrics.jsonl", record)
+            say(f"resuming {run_dir} at epoch {state['epoch']}, step {state['step']:,} of {total:,}")
+
+        do_compile, compile_note = should_compile(cfg, model, (c, h, w), device)
+        if main:
+            write_json(run_dir / "config.json", {**cfg.to_dict(), "out": str(run_dir), "resolved": {
+                "device": str(device), "threads": threads, "precision": precision, "params": n_params,
+                "processes": world, "steps": total, "steps_per_epoch": steps_per_epoch, "epochs": epochs,
+                "compile": do_compile, "augment": repr(transform) if transform else None,
+                "classes": data.classes, "mean": data.mean, "std": data.std}})
+        say(f"model {cfg.model}: {n_params:,} parameters; device {device}, "
+            f"{f'{world} processes x ' if world > 1 else ''}{threads} threads, {precision}"
+            f"{', channels-last' if cfg.channels_last else ''}{', ' + compile_note if compile_note else ''}")
+        if do_compile:
+            say("compiling the model (a one-off 20-40 s on 2 CPU cores)")
+            model.compile()
+        net = ddp.wrap(model, info, device, cfg.sync_bn)
+
+        meta = {"model": cfg.model, "model_args": cfg.model_args, "classes": data.classes, "input_size": [c, h, w],
+                "mean": data.mean, "std": data.std, "background": background_of(data.train.images)}
+        autocast = autocast_for(device, precision)
+        n_cls = len(data.classes)
+        mixing = cfg.mixup > 0 or cfg.cutmix > 0
+        if mixing:
+            from ..data.transforms import mix_batch
+        micro_per_epoch = steps_per_epoch * cfg.accumulate
+        global_batch = cfg.batch_size * world
+        metrics: list[dict] = list(state["metrics"])
+        best = state["best"]
+        step = state["step"]
+        params = [p for p in model.parameters() if p.requires_grad]
+
+        def checkpoint(epoch: int, batch: int, sums: list[float], seconds: float) -> None:
+            rngs = ddp.gather_objects(rng_state(), info)
+            if not main:
+                return
+            position = {"epoch": epoch, "batch": batch, "step": step, "sums": sums, "seconds": seconds,
+                        "metrics": metrics, "best": best}
+            save_checkpoint(run_dir, {
+                "model_name": cfg.model, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "ema": ema.state_dict() if ema is not None else None,
+                "ema_updates": ema.updates if ema is not None else 0, "rng": rngs, "position": position})
+
+        for epoch in range(state["epoch"], epochs + 1):
+            start = state["batch"] if epoch == state["epoch"] else 0
+            sums = list(state["sums"]) if epoch == state["epoch"] else [0.0, 0.0, 0.0, 0.0]
+            seconds0 = state.get("seconds", 0.0) if epoch == state["epoch"] else 0.0
+            if hasattr(model, "set_epoch"):
+                model.set_epoch(epoch - 1)
+            train_loader.set_epoch(epoch)
+            net.train()
+            t0 = time.perf_counter()
+            bar = tqdm(total=micro_per_epoch * global_batch, initial=start * global_batch, unit="img",
+                       unit_scale=True, leave=False, desc=f"epoch {epoch}/{epochs}",
+                       disable=not (cfg.progress and main), dynamic_ncols=True)
+            batch = start
+            for x, y in train_loader.iter_from(start):
+                if batch >= micro_per_epoch or step >= total:
+                    break
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                target = y
+                if mixing:
+                    g = torch.Generator().manual_seed(cfg.seed * 15_485_863 + (epoch * 1_000_003 + batch))
+                    x, target = mix_batch(x, y, n_cls, cfg.mixup, cfg.cutmix, g)
+                    y = target.argmax(1)
+                x, y, target = ddp.shard(x, info), ddp.shard(y, info), ddp.shard(target, info)
+                last_micro = (batch + 1) % cfg.accumulate == 0
+                sync = contextlib.nullcontext() if (last_micro or not info.enabled) else net.no_sync()
+                with sync:
+                    with autocast:
+                        logits = net(x)
+                    loss = F.cross_entropy(logits.float(), target, label_smoothing=cfg.label_smoothing)
+                    lv, n_correct = float(loss.detach()) * len(y), topk_correct(logits.detach(), y, (1,))[0]
+                    lv, n_correct, n_seen = ddp.all_sum([lv, n_correct, len(y)], info, device)
+                    if not math.isfinite(lv):
+                        bar.close()
+                        where = f"epoch {epoch}, step {step + 1}"
+                        kept = (f"the last good checkpoint is kept in {run_dir / 'checkpoint'}; "
+                                f"`cnnlab train --resume {run_dir}` continues from it"
+                                if has_checkpoint(run_dir) else "no checkpoint had been written yet")
+                        raise NonFiniteLoss(f"the loss became {lv / n_seen} at {where}: training stopped ({kept})",
+                                            "lower the learning rate (--lr), add --clip-grad 1.0 or a warm-up "
+                                            "(--warmup-epochs 1), or use --precision fp32")
+                    (loss / cfg.accumulate).backward()
+                sums = [sums[0] + n_seen, sums[1] + lv, sums[2] + n_correct, sums[3]]
+                batch += 1
+                bar.update(int(n_seen))
+                bar.set_postfix(loss=f"{sums[1] / sums[0]:.4f}", acc=f"{100 * sums[2] / sums[0]:.2f}%",
+                                refresh=False)
+                if not last_micro:
+                    continue
+                if cfg.clip_grad:
+                    torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                if ema is not None and (epoch - 1) + batch / micro_per_epoch >= cfg.ema_start_epochs \
+                        and step % cfg.ema_every == 0:
+                    ema.update(model, 0.0 if ema.updates == 0 else ema.decay_at(step, total))
+                if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
+                    if batch < micro_per_epoch:
+                        checkpoint(epoch, batch, sums, seconds0 + time.perf_counter() - t0)
+            bar.close()
+            if ema is not None and ema.lookahead and ema.updates:
+                ema.copy_to(model)  # airbench: the epoch ends on the slow weights
+            train_seconds = seconds0 + time.perf_counter() - t0
+            t1 = time.perf_counter()
+            eval_model = ema.module if (ema is not None and not ema.lookahead and ema.updates) else model
+            val_sums = ddp.all_sum(evaluate_sums(eval_model, val_loader, autocast, device, cfg.tta), info, device)
+            v = summarize(val_sums)
+            seen = max(sums[0], 1)
+            record = {"epoch": epoch, "step": step, "train_loss": sums[1] / seen, "train_top1": 100 * sums[2] / seen,
+                      "val_loss": v["loss"], "val_top1": v["top1"], "val_top5": v["top5"],
+                      "lr": optimizer.param_groups[0]["lr"], "images_per_s": sums[0] / max(train_seconds, 1e-9),
+                      "seconds": train_seconds, "eval_seconds": time.perf_counter() - t1}
+            metrics.append(record)
+            if main and (best is None or record["val_top1"] > best["val_top1"]):
+                best = {"epoch": epoch, "val_top1": record["val_top1"]}
+                save_model(run_dir / BEST_FILE, _plain(eval_model), {**meta, "epoch": epoch})
+            finished = step >= total
+            checkpoint(epoch + 1, 0, [0.0, 0.0, 0.0, 0.0], 0.0)
+            if main:
+                append_jsonl(run_dir / "metrics.jsonl", record)
+            say(f"epoch {epoch:>3}/{epochs}  train loss {record['train_loss']:.4f} acc {record['train_top1']:.2f}%  "
+                f"held-out loss {v['loss']:.4f} acc {v['top1']:.2f}%  "
+                f"{record['images_per_s']:,.0f} img/s  {train_seconds:.1f}s")
+            if finished:
+                break
+
+        final = _plain(ema.module if (ema is not None and not ema.lookahead and ema.updates) else model)
+        final = final.to(memory_format=torch.contiguous_format)
+        if main:
+            save_model(run_dir / MODEL_FILE, final, {**meta, "epoch": len(metrics)})
+            from ..viz.curves import plot_curves
+
+            plot_curves(read_jsonl(run_dir / "metrics.jsonl") or metrics, run_dir / "curves.png",
+                        title=f"{cfg.model} on {cfg.data}")
+        ddp.barrier(info)
+        return TrainResult(run_dir, metrics, final.eval())
+
+
+def _plain(model: nn.Module) -> nn.Module:
+    """The module itself, without a DDP wrapper."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
