@@ -78,14 +78,14 @@ class _ResidualBlock(nn.Module):
 
 class InvertedResidual(_ResidualBlock):
     """MobileNetV2 inverted residual with linear bottleneck (Sandler et al. 2018, Table 1):
-    ``1x1 (t*c_in) ReLU6 -> 3x3 dw stride s ReLU6 -> 1x1 linear (c_out)``."""
+    ``1x1 (t*c_in) ReLU6 -> 3x3 dw stride s ReLU6 -> 1x1 linear (c_out)`` (MCUNet varies the kernel)."""
 
     def __init__(self, in_ch: int, out_ch: int, stride: int, expand_ratio: float, act: str = "relu6",
-                 drop_path: float = 0.0):
+                 drop_path: float = 0.0, kernel_size: int = 3):
         super().__init__()
         expand_ch = int(round(in_ch * expand_ratio))
         self.conv = nn.Sequential(*_inverted_residual_layers(
-            in_ch, out_ch, expand_ch, 3, stride, act, 0, "relu", "sigmoid", 1,
+            in_ch, out_ch, expand_ch, kernel_size, stride, act, 0, "relu", "sigmoid", 1,
             dict(bn_eps=1e-5, bn_momentum=0.1), flat_projection=True))
         self._init_shortcut(in_ch, out_ch, stride, drop_path)
 
