@@ -6,3 +6,4 @@ from . import efficientnet  # noqa: F401
 from . import shufflenet  # noqa: F401
 from . import vit  # noqa: F401
 from . import airbench  # noqa: F401
+from . import mcunet  # noqa: F401
