@@ -18,6 +18,8 @@ from .models import create_model, list_models, model_card
 
 # Heavier entry points are imported on first use, so `import cnnlab` stays fast.
 _LAZY = {
+    "summary": ("cnnlab.analysis", "summary"),
+    "compare": ("cnnlab.analysis.compare", "compare"),
     # `cnnlab.train` is the training subpackage; the function that trains is `cnnlab.fit`
     "fit": ("cnnlab.train", "train"),
     "TrainConfig": ("cnnlab.train", "TrainConfig"),

@@ -1,0 +1,28 @@
+"""The complexity analyzer: the lectures' per-layer table for any network, exact, without computing.
+
+    summary(model_or_name, input_size=..., batch=..., depth=..., strict=False) -> Summary
+    compare([...], input_size=...) -> Comparison
+
+Where each concept lives: ``counter`` (the operator trace on the meta device, module attribution),
+``formulas`` (per-operator counters), ``records`` (the dataclasses returned), ``memory``
+(lifetimes, peak, parameters, training bytes), ``receptive`` (receptive field for any graph),
+``warnings`` (sizes floored away, ceil mode, kernel larger than input), ``render`` (table, Markdown,
+CSV, JSON), ``compare`` (side by side, stages, bubble chart), ``timing`` (optional measured latency).
+"""
+
+from __future__ import annotations
+
+from .records import CONVENTION, Counts, LayerRecord, MemoryStats, ParamStats, ReceptiveField, Summary
+from .render import render
+from .summary import summary
+
+__all__ = ["CONVENTION", "Counts", "LayerRecord", "MemoryStats", "ParamStats", "ReceptiveField", "Summary",
+           "render", "summary", "compare"]
+
+
+def __getattr__(name: str):
+    if name in ("compare", "Comparison"):
+        from . import compare as _compare
+
+        return getattr(_compare, name)
+    raise AttributeError(f"module 'cnnlab.analysis' has no attribute {name!r}")

@@ -1,0 +1,283 @@
+"""``cnnlab.summary``: the lectures' per-layer table for any network, from one traced forward pass.
+
+    >>> s = cnnlab.summary("resnet18")                       # a registered name, at its card's size
+    >>> s = cnnlab.summary(my_module, input_size=(3, 32, 32))  # any nn.Module
+    >>> s.macs, s.params.total, s.memory.peak_bytes, s.layer("conv1").rf
+    >>> print(s)                                              # the table; s.to_json(), render_csv(s)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from ..errors import CnnlabError
+from .counter import CallNode, OpEvent, TraceResult, run_trace
+from .memory import param_stats, training_bytes
+from .records import Counts, LayerRecord, MemoryStats, Summary, UncountedOp
+
+PRESETS = ("full", "lecture", "torchvision")
+LECTURE_KINDS = ("conv", "linear", "matmul", "pool")
+
+
+def parse_input_size(text: str | int | tuple | list | None) -> tuple[int, ...] | None:
+    """``"3x224x224"`` / ``"224"`` / ``224`` / ``(3, 224, 224)`` -> a tuple (channels decided later)."""
+    if text is None:
+        return None
+    if isinstance(text, int):
+        return (text, text)
+    if isinstance(text, (tuple, list)):
+        return tuple(int(v) for v in text)
+    parts = str(text).lower().replace(",", "x").replace("*", "x").split("x")
+    try:
+        size = tuple(int(p) for p in parts if p.strip())
+    except ValueError:
+        raise CnnlabError(f"cannot read the input size {text!r}", "write C x H x W, e.g. --input 3x224x224, or "
+                          "just the side, e.g. --input 224") from None
+    if not size or any(v <= 0 for v in size):
+        raise CnnlabError(f"input size {text!r} must be positive integers", "e.g. --input 3x224x224")
+    return (size[0], size[0]) if len(size) == 1 else size
+
+
+def _resolve_model(model_or_name, dtype, device):
+    """(module, name, card dict or None, built_here)."""
+    if isinstance(model_or_name, nn.Module):
+        card = getattr(model_or_name, "card", None)
+        name = getattr(model_or_name, "model_name", None) or type(model_or_name).__name__
+        return model_or_name, name, card, False
+    if not isinstance(model_or_name, str):
+        raise CnnlabError(f"summary() takes a model name or an nn.Module, got {type(model_or_name).__name__}")
+    from ..models import create_model, get_entry
+
+    entry = get_entry(model_or_name)  # unknown names raise with the closest ones
+    with torch.device(device if device == "meta" else "cpu"):
+        model = create_model(model_or_name)
+    if dtype is not None:
+        model = model.to(dtype)
+    return model, model_or_name, entry.card, True
+
+
+def _input_shape(model: nn.Module, card, input_size) -> tuple[int, ...]:
+    size = parse_input_size(input_size)
+    in_chans = getattr(model, "in_chans", None) or (card.input_size[0] if card is not None else None)
+    if size is None:
+        if card is None:
+            raise CnnlabError(f"{type(model).__name__}: no input size known",
+                              "pass input_size=(C, H, W) (CLI: --input 3x224x224)")
+        return tuple(card.input_size)
+    if len(size) == 2:
+        if in_chans is None:
+            first = next((m for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
+            in_chans = first.in_channels if first is not None else 3
+        return (in_chans, *size)
+    return size
+
+
+def summary(model_or_name, input_size=None, batch: int = 1, depth: int | None = None, strict: bool = False,
+            preset: str = "full", mode: str = "eval", device: str = "meta", dtype: torch.dtype | None = None,
+            ) -> Summary:
+    """Count a network layer by layer: shapes, parameters, multiply-adds and the other operation
+    counters, activation memory, receptive field, warnings.
+
+    ``model_or_name``: any ``nn.Module`` or a registered name (built on the meta device: no
+    memory). ``input_size``: C x H x W (or H x W, or one side), default the model card's.
+    ``depth``: rows are modules at this nesting depth (None: every leaf module). ``strict``: raise if
+    an operator has no counting formula (otherwise it is listed in ``uncounted``). ``preset``:
+    "full", "lecture" (the lecture table's rows and columns) or "torchvision" (its published
+    figures). ``mode``: "eval" or "train" (the module's own modes are restored afterwards).
+    ``device``: "meta" (shape only, nothing computed; falls back to a real forward if an operator
+    has no meta kernel) or a real device such as "cpu" (computes, to check that the counts agree).
+    """
+    if preset not in PRESETS:
+        raise CnnlabError(f"unknown preset {preset!r}", f"choose one of {', '.join(PRESETS)}")
+    if mode not in ("eval", "train"):
+        raise CnnlabError(f"mode must be 'eval' or 'train', got {mode!r}")
+    if batch < 1:
+        raise CnnlabError(f"batch must be at least 1, got {batch}")
+    if depth is not None and depth < 0:
+        raise CnnlabError(f"depth must be 0 or more, got {depth}")
+    model, name, card, built_here = _resolve_model(model_or_name, dtype, device)
+    shape = _input_shape(model, card, input_size)
+    param = next(iter(model.parameters()), None)
+    in_dtype = dtype or (param.dtype if param is not None and param.is_floating_point() else torch.float32)
+    notes: list[str] = []
+    result = _trace(model, shape, batch, mode, device, in_dtype)
+    if isinstance(result, Exception):
+        if device != "meta":
+            raise result
+        notes.append(f"the meta device could not run this model ({type(result).__name__}: "
+                     f"{str(result).splitlines()[0][:160]}); counted with a real forward on cpu")
+        if built_here:
+            model, name, card, _ = _resolve_model(model_or_name, dtype, "cpu")
+        result = _trace(model, shape, batch, mode, "cpu", in_dtype)
+        if isinstance(result, Exception):
+            raise CnnlabError(f"{name}: the forward pass failed at input {batch}x{'x'.join(map(str, shape))}: "
+                              f"{result}", "check the input size (--input C x H x W) against the model") from result
+    return _build(model, name, card, shape, batch, mode, in_dtype, result, depth, strict, preset, notes)
+
+
+def _trace(model, shape, batch, mode, device, in_dtype):
+    training = {m: m.training for m in model.modules()}
+    try:
+        model.train(mode == "train")
+        if device == "meta":
+            x = torch.empty((batch, *shape), device="meta", dtype=in_dtype)
+        else:
+            g = torch.Generator().manual_seed(0)
+            x = torch.randn((batch, *shape), generator=g, dtype=in_dtype).to(device)
+        return run_trace(model, (x,), device)
+    except CnnlabError:
+        raise
+    except (RuntimeError, NotImplementedError, ValueError, TypeError, IndexError, AssertionError) as e:
+        return e
+    finally:
+        for m, flag in training.items():
+            m.training = flag
+
+
+def _events(node: CallNode):
+    for item in node.items:
+        if isinstance(item, CallNode):
+            yield from _events(item)
+        else:
+            yield item
+
+
+def _strip_batch(shape):
+    return tuple(shape[1:]) if shape is not None and len(shape) >= 1 else shape
+
+
+def _module_row(node: CallNode, numel: dict[int, int], index: int) -> LayerRecord:
+    events = list(_events(node))
+    counts = Counts()
+    for e in events:
+        if e.cost is not None:
+            counts += e.cost.counts
+    windows = [e for e in events if e.cost is not None and e.cost.geometry is not None]
+    kinds = [e.cost.kind for e in events if e.cost is not None and e.cost.kind != "move"]
+    if any(e.cost is None for e in events):
+        kinds.append("other")
+    if not kinds:
+        layer_kind = "view" if not node.output_new else "other"
+    elif len(set(kinds)) == 1:
+        layer_kind = kinds[0]
+    else:
+        main = [k for k in kinds if k in ("conv", "linear", "pool", "attention", "matmul")]
+        layer_kind = main[0] if len(main) == 1 else "block"
+    row = LayerRecord(
+        index=index, name=node.name or "(model)", type=node.type, depth=node.depth,
+        input_shape=_strip_batch(node.input_shape), output_shape=_strip_batch(node.output_shape),
+        params=sum(numel[p] for e in events for p in e.new_params), counts=counts,
+        output_bytes=node.output_bytes, output_is_new=node.output_new, rf=node.rf, kind="module",
+        layer_kind=layer_kind, shared=node.call_index > 0,
+        warnings=[w for e in events for w in e.warnings])
+    if len(windows) == 1:
+        _set_geometry(row, windows[0].cost.geometry)
+    elif layer_kind == "linear" and row.output_shape:
+        row.filters = row.output_shape[-1]
+    return row
+
+
+def _set_geometry(row: LayerRecord, g: dict) -> None:
+    row.kernel, row.stride, row.dilation = g["kernel"], g["stride"], g["dilation"]
+    row.padding = g["padding"] if not isinstance(g["padding"], str) else None
+    row.groups, row.ceil_mode, row.filters = g["groups"], bool(g["ceil_mode"]), g["filters"]
+
+
+def _op_row(e: OpEvent, parent: CallNode, numel: dict[int, int], index: int) -> LayerRecord:
+    row = LayerRecord(
+        index=index, name=f"{parent.name}.{e.name}" if parent.name else e.name, type=e.name,
+        depth=parent.depth + 1, input_shape=_strip_batch(e.input_shape), output_shape=_strip_batch(e.output_shape),
+        params=sum(numel[p] for p in e.new_params), counts=e.cost.counts if e.cost else Counts(),
+        output_bytes=e.output_bytes, output_is_new=e.output_new, rf=e.rf, kind="op",
+        layer_kind=e.cost.kind if e.cost else "other", warnings=list(e.warnings))
+    if e.cost is not None and e.cost.geometry is not None:
+        _set_geometry(row, e.cost.geometry)
+    elif row.layer_kind == "linear" and row.output_shape:
+        row.filters = row.output_shape[-1]
+    return row
+
+
+def build_rows(root: CallNode, depth: int | None, numel: dict[int, int]) -> list[LayerRecord]:
+    """Rows in execution order: leaf modules (or modules at ``depth``), plus the operators a
+    non-leaf module runs itself (a residual add, a flatten, attention) when they count something."""
+    rows: list[LayerRecord] = []
+    if root.is_leaf or depth == 0:
+        return [_module_row(root, numel, 0)]
+
+    def walk(node: CallNode):
+        for item in node.items:
+            if isinstance(item, CallNode):
+                if item.is_leaf or (depth is not None and item.depth >= depth):
+                    rows.append(_module_row(item, numel, len(rows)))
+                else:
+                    walk(item)
+            elif item.cost is None or item.cost.counts or item.new_params:
+                rows.append(_op_row(item, node, numel, len(rows)))
+
+    walk(root)
+    return rows
+
+
+def _build(model, name, card, shape, batch, mode, in_dtype, result: TraceResult, depth, strict, preset,
+           notes) -> Summary:
+    trace = result.trace
+    uncounted = [UncountedOp(op, calls, elems, mods) for op, (calls, elems, mods) in sorted(trace.uncounted.items())]
+    if strict and uncounted:
+        listing = ", ".join(f"{u.op} ({u.calls} calls in {', '.join(m or '(model)' for m in u.modules[:3])})"
+                            for u in uncounted)
+        raise CnnlabError(f"{name}: operators without a counting formula: {listing}",
+                          "add a formula with cnnlab.analysis.formulas.formula(...) or run with strict=False "
+                          "(they are then listed, never counted as zero silently)")
+    totals = Counts()
+    lecture_bytes = 0
+    warnings: list[str] = []
+    events = list(_events(result.root))
+    for e in events:
+        if e.cost is not None:
+            totals += e.cost.counts
+            if e.cost.kind in LECTURE_KINDS and e.output_new:
+                lecture_bytes += e.output_bytes
+        for w in e.warnings:
+            if w not in warnings:
+                warnings.append(w)
+    rows = build_rows(result.root, depth, trace.param_numel)
+    if preset == "lecture":
+        rows = [r for r in rows if r.layer_kind in LECTURE_KINDS or r.layer_kind == "view"]
+        for i, r in enumerate(rows):
+            r.index = i
+    pstats = param_stats(model, trace.used_params)
+    peak, at = trace.lifetimes.peak()
+    peak_where = next((e for e in events if e.step == at), None)
+    mem = MemoryStats(lecture_bytes=lecture_bytes, all_outputs_bytes=trace.lifetimes.all_bytes(), peak_bytes=peak,
+                      peak_at=_where(result.root, at, peak_where),
+                      input_bytes=batch * math.prod(shape) * torch.empty((), dtype=in_dtype).element_size(),
+                      **training_bytes(model))
+    trace.lifetimes.release()
+    if pstats.unused:
+        notes.append(f"{pstats.unused:,} parameters are defined but not run in this forward "
+                     f"({', '.join(pstats.unused_modules) or 'unreached tensors'})")
+    card_dict = card.to_dict() if card is not None and hasattr(card, "to_dict") else None
+    out = result.root.output_shape
+    return Summary(model=name, input_size=tuple(shape), batch=batch, dtype=str(in_dtype).replace("torch.", ""),
+                   mode=mode, device=result.device, layers=rows, totals=totals, params=pstats, memory=mem,
+                   output_shape=_strip_batch(out), rf=result.root.rf, uncounted=uncounted, warnings=warnings,
+                   notes=notes, preset=preset, depth=depth, card=card_dict)
+
+
+def _where(root: CallNode, step: int, event: OpEvent | None) -> str:
+    """The module running at ``step`` (the innermost call whose span holds it)."""
+    best = ""
+
+    def walk(node: CallNode):
+        nonlocal best
+        for item in node.items:
+            if isinstance(item, CallNode) and item.start_step <= step < max(item.end_step, item.start_step + 1):
+                best = item.name
+                walk(item)
+
+    walk(root)
+    op = event.name if event is not None else ""
+    return f"{best or '(model)'} ({op})" if op else (best or "(model)")

@@ -1,0 +1,52 @@
+"""``cnnlab compare A B C ...``: networks side by side, ratio columns, stage subtotals, bubble chart."""
+
+from __future__ import annotations
+
+from .common import Formatter
+
+EPILOG = """examples:
+  cnnlab compare resnet18 resnet34 resnet50                 totals with ratios against the first
+  cnnlab compare googlenet vgg16 --stages                   lecture 004: GoogLeNet stem vs VGG-16 to 28x28
+  cnnlab compare alexnet vgg16 googlenet resnet50 --plot chart.png
+  cnnlab compare 'resnet*' --input 3x160x160                wildcards expand to registered names"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("compare", help="models side by side: params, multiply-adds, memory, ratios, chart",
+                       formatter_class=Formatter, epilog=EPILOG,
+                       description="Count several networks at one input size (meta device, nothing computed) "
+                                   "and print them side by side with ratio columns against the first; --stages "
+                                   "adds per-resolution subtotals and cumulative costs; --plot draws multiply-adds "
+                                   "against parameters with the cards' reported top-1 accuracy.")
+    p.add_argument("models", nargs="+", metavar="MODEL", help="registered model names or wildcards")
+    p.add_argument("--input", metavar="CxHxW", default=None, help="input size for all (default: each card's)")
+    p.add_argument("--batch", type=int, default=1, help="batch size")
+    p.add_argument("--stages", action="store_true", help="group layers into stages by input resolution, "
+                                                          "with subtotals and cumulative totals")
+    p.add_argument("--plot", metavar="PNG", default=None, help="write the bubble chart to this PNG file")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import json
+
+    from ..analysis.compare import compare
+    from ..errors import CnnlabError
+    from ..models import get_entry, list_models
+
+    names: list[str] = []
+    for pat in args.models:
+        if set(pat) & set("*?["):
+            found = list_models(pat)
+            if not found:
+                raise CnnlabError(f"no model matches {pat!r}", "run `cnnlab models` for the full list")
+            names += [n for n in found if n not in names]
+        else:
+            get_entry(pat)  # unknown names raise with the closest ones
+            names.append(pat)
+    c = compare(names, input_size=args.input, batch=args.batch, stages=args.stages, progress=len(names) > 2)
+    print(json.dumps(c.to_dict(), indent=2) if args.json else str(c))
+    if args.plot:
+        print(f"chart: {c.plot(args.plot)}")
+    return 0

@@ -1,0 +1,76 @@
+"""``cnnlab summary MODEL``: the lectures' per-layer table (shapes, parameters, multiply-adds, memory,
+receptive field) of a registered network, counted on the meta device."""
+
+from __future__ import annotations
+
+from .common import Formatter
+
+EPILOG = """examples:
+  cnnlab summary resnet18                         the table at the card's input size (3x224x224)
+  cnnlab summary alexnet --input 3x227x227 --preset lecture
+  cnnlab summary efficientnet_b7 --input 600 --batch 256 --depth 2
+  cnnlab summary vgg16 --format csv > vgg16.csv
+  cnnlab summary resnet50 --time                  add a measured latency (a real forward on cpu)
+
+convention: MACs = multiply-adds of conv/linear/matmul without bias (torchvision's "GFLOPS", the
+lectures' "FLOPs"); FLOPs = 2 x MACs + bias adds + 2 x norm + activation + pooling + element-wise
+ops; memory KB = elements x bytes / 1024. Operators without a formula are listed, never counted as
+zero silently (--strict makes them an error)."""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("summary", help="per-layer table: shapes, params, multiply-adds, memory, receptive field",
+                       formatter_class=Formatter, epilog=EPILOG,
+                       description="Count a network layer by layer without computing anything (meta device): "
+                                   "input/output C x H x W, filters, kernel, stride, padding, dilation, groups, "
+                                   "parameters, multiply-adds and the other operation counters, activation "
+                                   "memory, receptive field with its jump; totals (parameters trainable/frozen/"
+                                   "buffers/unused, MACs, FLOPs, lecture memory sum, peak live memory, training "
+                                   "bytes), and the warnings a teacher would give.")
+    p.add_argument("model", metavar="MODEL", help="a registered model name (see `cnnlab models`)")
+    p.add_argument("--input", metavar="CxHxW", default=None,
+                   help="input size, e.g. 3x224x224 or 224 (default: the model card's)")
+    p.add_argument("--batch", type=int, default=1, help="batch size (counts and memory scale with it)")
+    p.add_argument("--depth", type=int, default=None,
+                   help="show modules at this nesting depth, summed (default: every leaf module)")
+    p.add_argument("--format", choices=("table", "md", "csv", "json"), default="table", help="output format")
+    p.add_argument("--preset", choices=("full", "lecture", "torchvision"), default="full",
+                   help="full: every layer and counter; lecture: the lecture table's rows (conv, pool, fc) and "
+                        "columns; torchvision: also print the figures as torchvision's model table does")
+    p.add_argument("--mode", choices=("eval", "train"), default="eval",
+                   help="module mode during the count (train runs auxiliary heads and batch statistics)")
+    p.add_argument("--strict", action="store_true", help="fail if an operator has no counting formula")
+    p.add_argument("--time", action="store_true",
+                   help="also measure latency with a real forward pass on cpu (warm-up, repeats, median, "
+                        "per layer, achieved GFLOP/s), printed apart from the counts")
+    p.add_argument("--repeats", type=int, default=10, help="timed passes for --time")
+    p.add_argument("--out", metavar="FILE", default=None, help="also write the output to FILE")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..analysis import render, summary
+
+    s = summary(args.model, input_size=args.input, batch=args.batch, depth=args.depth, strict=args.strict,
+                preset=args.preset, mode=args.mode)
+    text = render(s, args.format)
+    if args.time:
+        from ..analysis.timing import measure
+        from ..models import create_model
+
+        t = measure(create_model(args.model), s.input_size, batch=args.batch, repeats=args.repeats,
+                    flops=s.flops, progress=True)
+        if args.format == "json":
+            import json
+
+            d = s.to_dict()
+            d["timing"] = t.to_dict()
+            text = json.dumps(d, indent=2)
+        elif args.format != "csv":
+            text += "\n\n" + t.text()
+    print(text)
+    if args.out:
+        from pathlib import Path
+
+        Path(args.out).write_text(text + "\n")
+    return 0
