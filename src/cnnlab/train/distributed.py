@@ -99,6 +99,10 @@ def gather_objects(obj, info: DistInfo) -> list:
     return out
 
 
+def backend_name() -> str | None:
+    return dist.get_backend() if dist.is_initialized() else None
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

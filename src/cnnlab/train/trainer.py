@@ -398,6 +398,14 @@ class _Trainer:
 
         final = _plain(ema.module if (ema is not None and not ema.lookahead and ema.updates) else model)
         final = final.to(memory_format=torch.contiguous_format)
+        if info.enabled:  # every replica must hold the same weights: record each rank's digest
+            digests = ddp.gather_objects(state_digest(final), info)
+            if main:
+                write_json(run_dir / "distributed.json", {"world_size": world, "backend": ddp.backend_name(),
+                                                          "state_sha256": digests,
+                                                          "in_sync": len(set(digests)) == 1})
+                if len(set(digests)) != 1:
+                    say("warning: the replicas' weights differ between ranks (see distributed.json)")
         if main:
             save_model(run_dir / MODEL_FILE, final, {**meta, "epoch": len(metrics)})
             from ..viz.curves import plot_curves
@@ -406,6 +414,18 @@ class _Trainer:
                         title=f"{cfg.model} on {cfg.data}")
         ddp.barrier(info)
         return TrainResult(run_dir, metrics, final.eval())
+
+
+def state_digest(model: nn.Module) -> str:
+    """SHA-256 of a model's state dict (names, dtypes, shapes and bytes), to compare replicas."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in model.state_dict().items():
+        t = v.detach().cpu().contiguous()
+        h.update(f"{k}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 def _plain(model: nn.Module) -> nn.Module:

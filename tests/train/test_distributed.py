@@ -1,0 +1,46 @@
+"""DDP through torchrun: 2 CPU processes x 1 thread (gloo) train a few steps, hold identical
+weights, and compute what one process computes with the doubled batch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import torch
+
+from cnnlab.runs import read_model_file
+from conftest import PYTHON, child_env
+
+COMMON = ["--epochs", "1", "--precision", "fp32", "--threads", "1", "--no-progress", "--lr", "0.05",
+          "--schedule", "constant", "--seed", "5"]
+
+
+def test_two_ranks_hold_identical_weights_equal_to_one_process_with_the_global_batch(tiny_mnist, tmp_path):
+    ddp_dir, one_dir = tmp_path / "ddp", tmp_path / "one"
+    cmd = [PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "cnnlab", "train",
+           "lenet5", "--data", f"mnist:{tiny_mnist}", "--batch-size", "32", "--out", str(ddp_dir), *COMMON]
+    r = subprocess.run(cmd, env=child_env(), capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("held-out accuracy") == 1  # only rank 0 reports
+    info = json.loads((ddp_dir / "distributed.json").read_text())
+    assert info["world_size"] == 2 and info["backend"] == "gloo"
+    assert info["in_sync"] and len(set(info["state_sha256"])) == 1
+    config = json.loads((ddp_dir / "config.json").read_text())
+    assert config["resolved"]["processes"] == 2 and config["resolved"]["steps_per_epoch"] == 512 // 64
+
+    # one process with batch 64 sees the same global batches: same weights up to float summation order
+    from cnnlab.cli import build_parser
+    from cnnlab.cli.train import settings_from_args
+    from cnnlab.train import train
+
+    threads = torch.get_num_threads()
+    try:
+        args = build_parser().parse_args(["train", "lenet5", "--data", f"mnist:{tiny_mnist}", "--batch-size", "64",
+                                          "--out", str(one_dir), *COMMON])
+        train(**settings_from_args(args))
+    finally:
+        torch.set_num_threads(threads)
+    a, _ = read_model_file(ddp_dir / "model.safetensors")
+    b, _ = read_model_file(one_dir / "model.safetensors")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
