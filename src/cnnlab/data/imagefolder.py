@@ -73,6 +73,12 @@ def scan_classes(root: Path) -> dict[str, list[Path]]:
                            "the folder whose sub-folders are the classes. " if nested and len(nested) == len(empty)
                            else "remove the empty folders or add images; ") +
                           f"image extensions read: {', '.join(sorted(IMAGE_EXTENSIONS))}")
+    if len(classes) == 1:
+        (only,) = classes
+        inner = sorted(p.name for p in (root / only).iterdir() if p.is_dir())
+        raise CnnlabError(f"imagefolder: {root} has only one class folder ({only}); a classifier needs two or more",
+                          (f"{root / only} holds the folders {', '.join(inner[:5])}: if those are the classes, "
+                           f"use imagefolder:{root / only}" if inner else LAYOUT_HINT))
     if loose:
         raise CnnlabError(f"imagefolder: {root} mixes {len(loose)} loose images (e.g. {loose[0].name}) with class "
                           "folders", f"{LAYOUT_HINT}; move each image into its class folder")
@@ -183,6 +189,10 @@ def _memory_limit(options: DataOptions) -> float:
     return 8 * 2**30
 
 
+def _human(n: float) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.1f} MB"
+
+
 def read_imagefolder(root: Path, options: DataOptions) -> DataSplits:
     from ..runtime import available_cores
 
@@ -200,8 +210,8 @@ def read_imagefolder(root: Path, options: DataOptions) -> DataSplits:
     limit = _memory_limit(options)
     if need > limit:
         fit = int((limit / (len(paths) * channels)) ** 0.5)
-        raise CnnlabError(f"imagefolder: {len(paths):,} images at {channels}x{size}x{size} need {need / 2**30:.1f} GB "
-                          f"in memory, more than the {limit / 2**30:.1f} GB allowed (half the free memory, or "
+        raise CnnlabError(f"imagefolder: {len(paths):,} images at {channels}x{size}x{size} need {_human(need)} "
+                          f"in memory, more than the {_human(limit)} allowed (half the free memory, or "
                           "max_memory_gb)",
                           f"cnnlab keeps decoded images in memory and does not stream: use --image-size {fit} or "
                           "smaller, train on a subset of the folders, or raise --max-memory-gb")

@@ -193,17 +193,21 @@ def sample_rrc_boxes(n: int, height: int, width: int, scale: tuple[float, float]
 def resized_crop(x: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Crop each image to its box (top, left, h, w) and resize it bilinearly to ``size``, all at once.
 
-    Pixel centres map as in ``F.interpolate(..., mode="bilinear", align_corners=False)`` of the
-    cropped image (no antialiasing: torchvision antialiases when shrinking; we do not).
+    Equal to ``F.interpolate(crop, size, mode="bilinear", align_corners=False)`` of each crop:
+    output pixel i samples the crop at ``(i + 0.5) h / H - 0.5``, clamped to the crop's edge pixels
+    (never the pixels outside the box). No antialiasing: torchvision antialiases when shrinking.
     """
     n, c, h, w = x.shape
     top, left, ch, cw = boxes.to(torch.float32).unbind(1)
-    theta = torch.zeros(n, 2, 3)
-    theta[:, 0, 0] = cw / w
-    theta[:, 0, 2] = (2 * left + cw) / w - 1
-    theta[:, 1, 1] = ch / h
-    theta[:, 1, 2] = (2 * top + ch) / h - 1
-    grid = F.affine_grid(theta, [n, c, size[0], size[1]], align_corners=False)
+
+    def axis(start, length, out, full):
+        src = (torch.arange(out, dtype=torch.float32) + 0.5).view(1, out) * (length / out).view(n, 1) - 0.5
+        src = torch.minimum(src.clamp_min(0), (length - 1).view(n, 1)) + start.view(n, 1)
+        return (src + 0.5) / full * 2 - 1  # grid_sample's normalised coordinate (align_corners=False)
+
+    gy, gx = axis(top, ch, size[0], h), axis(left, cw, size[1], w)
+    grid = torch.stack([gx.view(n, 1, size[1]).expand(n, size[0], size[1]),
+                        gy.view(n, size[0], 1).expand(n, size[0], size[1])], dim=-1)
     return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
