@@ -18,6 +18,7 @@ or an entry that is not a number is reported with its channel, row and column (c
 from __future__ import annotations
 
 import json
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def _number(token: str, where: str) -> float:
 
 
 def _parse_channel(text: str, label: str, prefix: str) -> np.ndarray:
-    rows = [r for r in (line.strip() for line in text.replace("\n", ";").split(";"))]
+    rows = [r.strip() for r in re.split(r"[ \t]*;[ \t]*\r?\n|;|\r?\n", text)]
     while rows and not rows[-1]:
         rows.pop()
     while rows and not rows[0]:
