@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import CnnlabError
-from ..nn.transformer import PatchEmbed, TransformerEncoder, interpolate_pos_embedding
+from ..nn.transformer import PatchEmbed, TransformerEncoder, interpolate_pos_embedding, patch_tokens
 from .base import Classifier
 from .card import ModelCard
 from .registry import register_model
@@ -74,7 +74,8 @@ class VisionTransformer(Classifier):
         self.heads = nn.Sequential()
         self.heads.add_module("head", nn.Linear(dim, num_classes) if num_classes else nn.Identity())
         self.num_features = dim
-        self.feature_info = [dict(channels=dim, reduction=patch_size, module="encoder")]
+        # the patch grid (N x D x H/P x W/P); the encoder's tokens keep that resolution
+        self.feature_info = [dict(channels=dim, reduction=patch_size, module="conv_proj")]
         self._init_weights()
 
     @torch.no_grad()
@@ -94,8 +95,9 @@ class VisionTransformer(Classifier):
         """``(N, C, H, W) -> (N, 1 + (H/P)(W/P), D)``: the encoder's output tokens, class token first.
         Other image sizes than ``image_size`` use interpolated position embeddings (a partial
         patch at the right or bottom border is dropped, like a strided convolution does)."""
-        grid = (x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size)
         x = self.conv_proj(x)
+        grid = (x.shape[-2], x.shape[-1])
+        x = patch_tokens(x)
         x = torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], dim=1)
         return self.encoder(x, grid)
 

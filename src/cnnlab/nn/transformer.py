@@ -24,18 +24,22 @@ from .drop import DropPath
 
 
 class PatchEmbed(nn.Conv2d):
-    """Linear projection of flattened P x P patches: ``(N, C, H, W) -> (N, (H/P)(W/P), D)``.
+    """Linear projection of flattened P x P patches: ``(N, C, H, W) -> (N, D, H/P, W/P)``.
 
-    A Conv2d with kernel = stride = P (keys ``weight``/``bias``), whose output is flattened to a
-    sequence of tokens in row-major patch order.
+    A Conv2d with kernel = stride = P (keys ``weight``/``bias``): each output position is
+    ``W @ flatten(patch) + b`` for one patch, exactly the paper's ``x_p^i E``. It returns the map
+    (so that it reports a spatial feature like any stem); :func:`patch_tokens` turns it into the
+    sequence of tokens.
     """
 
     def __init__(self, in_chans: int, dim: int, patch_size: int):
         super().__init__(in_chans, dim, patch_size, stride=patch_size)
         self.patch_size = patch_size
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x).flatten(2).transpose(1, 2)
+
+def patch_tokens(x: torch.Tensor) -> torch.Tensor:
+    """``(N, D, h, w) -> (N, h * w, D)``: one token per patch, in row-major patch order."""
+    return x.flatten(2).transpose(1, 2)
 
 
 class EncoderBlock(nn.Module):
