@@ -43,6 +43,8 @@ BEST_FILE = "best.safetensors"
 # torch.compile pays for training only on dense, ResNet-class networks (perf-anchors 3.3: ResNet-18-CIFAR
 # 1.07-1.17x over eager bf16; the airbench net 0.77x; LeNet-5 0.6-1.0x), and costs 20-40 s per shape.
 COMPILE_MIN_MACS = 300e6
+# what a resumed run may change (epochs/steps extend or shorten it; the rest does not touch the numbers)
+RESUME_OVERRIDABLE = {"epochs", "steps", "progress", "threads", "device", "checkpoint_every", "overwrite"}
 
 
 @dataclass
@@ -151,6 +153,11 @@ def train(cfg: TrainConfig | None = None, *, dataset: DataSplits | None = None, 
     from .recipes import apply_overrides, load_recipe
 
     if resume is not None:
+        changed = sorted(set(k.replace("-", "_") for k in overrides) - RESUME_OVERRIDABLE)
+        if changed:
+            raise CnnlabError(f"a resumed run keeps its own settings; it cannot change {', '.join(changed)}",
+                              f"on --resume only {', '.join(sorted(RESUME_OVERRIDABLE))} may change; start a new "
+                              "run to train differently")
         resume = Path(resume)
         base = _load_config(resume)
         base["out"] = str(resume)
