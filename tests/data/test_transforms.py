@@ -44,6 +44,7 @@ def test_shift_crop_equals_pad_then_crop(h, w, pad, mode, data):
     padded = F.pad(x.float(), (pad, pad, pad, pad), mode="reflect" if mode == "reflect" else "constant")
     out = T.shift_crop(x, dy, dx, mode)
     assert out.dtype == torch.uint8
+    assert torch.equal(T.pad_batch(x, pad, mode).float(), padded)
     for i in range(n):
         y0, x0 = pad + int(dy[i]), pad + int(dx[i])
         assert torch.equal(out[i].float(), padded[i, :, y0:y0 + h, x0:x0 + w])
@@ -318,3 +319,18 @@ def test_batch_loader_with_augmentation_resumes_exactly():
     for (a, la), (b, lb) in zip(full[4:], tail):
         assert torch.equal(a, b) and torch.equal(la, lb)
     assert full[0][0].dtype == torch.float32 and full[0][0].shape == (8, 3, 8, 8)
+
+
+def test_data_pipeline_benchmark_smoke(tmp_path):
+    """The benchmark runs end to end on tiny sizes (the real numbers come from a quiet machine)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "data_pipeline.py"
+    spec = importlib.util.spec_from_file_location("data_pipeline", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    r = bench.main(["--data", "synthetic", "--synthetic-size", "64", "--batch", "16", "--batches", "2",
+                    "--train-steps", "1", "--net", "small", "--json", str(tmp_path / "r.json")])
+    assert r["batched_img_s"] > 0 and r["pil_img_s"] > 0 and r["train_fp32_img_s"] > 0
+    assert r["ratio_batched_over_pil"] == pytest.approx(r["batched_img_s"] / r["pil_img_s"])

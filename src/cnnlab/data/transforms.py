@@ -136,17 +136,37 @@ def shift_crop(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, mode: str = 
     return out if valid is None else out.masked_fill(~valid, 0)
 
 
+def pad_batch(x: torch.Tensor, padding: int, mode: str = "zero") -> torch.Tensor:
+    """Pad H and W by ``padding`` on each side with zeros or a mirror image (any dtype, uint8 included)."""
+    if mode == "zero":
+        return F.pad(x, (padding, padding, padding, padding))
+    h, w = x.shape[-2:]
+    rows = _reflect(torch.arange(-padding, h + padding), h)
+    cols = _reflect(torch.arange(-padding, w + padding), w)
+    return x.index_select(2, rows).index_select(3, cols)
+
+
 def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator, mode: str = "zero") -> torch.Tensor:
-    """Pad each side by ``padding`` and crop back to H x W at a uniformly random offset (He et al. 2015)."""
-    n = x.shape[0]
-    dy = torch.randint(-padding, padding + 1, (n,), generator=generator)
-    dx = torch.randint(-padding, padding + 1, (n,), generator=generator)
-    return shift_crop(x, dy, dx, mode)
+    """Pad each side by ``padding`` and crop back to H x W at a uniformly random offset (He et al. 2015).
+
+    Equal to :func:`shift_crop` with offsets uniform in [-padding, padding]; implemented as one
+    gather from a strided view of all (2P+1)^2 windows of the padded batch.
+    """
+    n, c, h, w = x.shape
+    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    padded = pad_batch(x, padding, mode).contiguous()
+    s = padded.stride()
+    windows = padded.as_strided((n, c, 2 * padding + 1, 2 * padding + 1, h, w), (s[0], s[1], s[2], s[3], s[2], s[3]))
+    return windows[torch.arange(n), :, dy, dx]
 
 
 def hflip(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mirror left-right the images where ``mask`` (N bools) is true."""
-    return torch.where(mask.view(-1, 1, 1, 1), x.flip(3), x)
+    idx = mask.nonzero().flatten()
+    out = x.clone()
+    out[idx] = x[idx].flip(3)
+    return out
 
 
 def random_hflip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
@@ -276,8 +296,8 @@ def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
     maxc, _ = x.max(1)
     minc, _ = x.min(1)
     delta = maxc - minc
-    s = torch.where(maxc > 0, delta / maxc.clamp_min(1e-12), torch.zeros_like(maxc))
-    d = delta.clamp_min(1e-12)
+    s = delta / torch.where(maxc > 0, maxc, torch.ones_like(maxc))  # 0 when maxc = 0 (then delta = 0)
+    d = torch.where(delta > 0, delta, torch.ones_like(delta))
     h = torch.where(maxc == r, ((g - b) / d).remainder(6.0),
                     torch.where(maxc == g, (b - r) / d + 2.0, (r - g) / d + 4.0))
     h = torch.where(delta > 0, h / 6.0, torch.zeros_like(h)).remainder(1.0)
