@@ -286,7 +286,8 @@ def save_image(arr: np.ndarray, path: str | Path) -> Path:
 
 def compare_image(before: np.ndarray, after: np.ndarray, label_before: str = "before",
                   label_after: str = "after") -> np.ndarray:
-    """Before and after side by side (after centred vertically if ``valid`` made it smaller), labelled."""
+    """Before and after side by side (after centred if ``valid`` made it smaller), labelled; greyscale
+    stays one channel (H x W), colour is H x W x 3."""
     from PIL import Image, ImageDraw
 
     def rgb(a):
@@ -304,10 +305,12 @@ def compare_image(before: np.ndarray, after: np.ndarray, label_before: str = "be
     off = (h - a.shape[0]) // 2
     x0 = b.shape[1] + gap + (slot - a.shape[1]) // 2
     canvas[band + off:band + off + a.shape[0], x0:x0 + a.shape[1]] = a
-    im = Image.fromarray(canvas)
+    grey = all(np.asarray(v).ndim == 2 or np.asarray(v).shape[2] == 1 for v in (before, after))
+    im = Image.fromarray(canvas[..., 0] if grey else canvas)
     draw = ImageDraw.Draw(im)
-    draw.text((2, 3), label_before, fill=(0, 0, 0))
-    draw.text((b.shape[1] + gap + 2, 3), label_after, fill=(0, 0, 0))
+    ink = 0 if grey else (0, 0, 0)
+    draw.text((2, 3), label_before, fill=ink)
+    draw.text((b.shape[1] + gap + 2, 3), label_after, fill=ink)
     return np.asarray(im)
 
 
