@@ -7,3 +7,4 @@ from . import shufflenet  # noqa: F401
 from . import vit  # noqa: F401
 from . import airbench  # noqa: F401
 from . import mcunet  # noqa: F401
+from . import alexnet  # noqa: F401
