@@ -72,12 +72,14 @@ class DataSplits:
         return "\n".join(lines)
 
 
-def channel_stats(images: torch.Tensor, chunk: int = 8192) -> tuple[list[float], list[float]]:
+def channel_stats(images: torch.Tensor, chunk: int | None = None) -> tuple[list[float], list[float]]:
     """Per-channel mean and standard deviation of a uint8 image tensor, in [0, 1] units.
 
-    Exact: computed from each channel's 256-bin histogram (fast on uint8, no float copies).
+    Exact: computed from each channel's 256-bin histogram (fast on uint8, no float copies), over
+    chunks of ``chunk`` images (default: about 2^23 pixels per chunk).
     """
     c = images.shape[1]
+    chunk = chunk or max(1, 2**23 // max(1, images.shape[2] * images.shape[3]))
     hist = torch.zeros(c, 256, dtype=torch.float64)
     for start in range(0, len(images), chunk):
         part = images[start:start + chunk]
@@ -105,10 +107,11 @@ def stratified_split(data: ImageDataset, fraction: float, seed: int = 0) -> tupl
     return data.subset(torch.nonzero(~held).flatten()), data.subset(torch.nonzero(held).flatten())
 
 
-def resize_images(images: torch.Tensor, size: int, chunk: int = 1024) -> torch.Tensor:
+def resize_images(images: torch.Tensor, size: int, chunk: int | None = None) -> torch.Tensor:
     """Resize a uint8 N x C x H x W tensor to size x size (bilinear, antialiased), in chunks."""
     import torch.nn.functional as F
 
+    chunk = chunk or max(1, 2**22 // max(images[0, 0].numel() if len(images) else 1, size * size))
     out = torch.empty(len(images), images.shape[1], size, size, dtype=torch.uint8)
     for start in range(0, len(images), chunk):
         x = F.interpolate(images[start:start + chunk].float(), size=(size, size), mode="bilinear",

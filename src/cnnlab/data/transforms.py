@@ -62,9 +62,13 @@ class PixelStats:
     eigvec: torch.Tensor | None = None
 
 
-def rgb_covariance(images: torch.Tensor, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean (C) and covariance (C x C) of all pixel values of a uint8 N x C x H x W tensor, [0, 1] units."""
+def rgb_covariance(images: torch.Tensor, chunk: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean (C) and covariance (C x C) of all pixel values of a uint8 N x C x H x W tensor, [0, 1] units.
+
+    Accumulated in float64 over chunks of ``chunk`` images (default: about 2^21 pixels per chunk).
+    """
     c = images.shape[1]
+    chunk = chunk or max(1, 2**21 // (images.shape[2] * images.shape[3]))
     s = torch.zeros(c, dtype=torch.float64)
     ss = torch.zeros(c, c, dtype=torch.float64)
     count = 0
