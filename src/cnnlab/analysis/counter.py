@@ -64,6 +64,17 @@ def _shape(t) -> tuple[int, ...] | None:
     return tuple(t.shape) if isinstance(t, torch.Tensor) else None
 
 
+def _tensors(obj) -> list[torch.Tensor]:
+    """The tensors among an operator's arguments (tuples and lists of tensors included)."""
+    found = []
+    for a in obj if isinstance(obj, (tuple, list)) else (obj,):
+        if isinstance(a, torch.Tensor):
+            found.append(a)
+        elif isinstance(a, (tuple, list)):
+            found.extend(t for t in a if isinstance(t, torch.Tensor))
+    return found
+
+
 def _first_tensor(obj) -> torch.Tensor | None:
     for leaf in tree_leaves(obj):
         if isinstance(leaf, torch.Tensor):
@@ -89,18 +100,22 @@ class Trace(TorchDispatchMode):
         self.lifetimes = LifetimeTracker()
         self.rf = RFTracker()
         self.uncounted: dict[str, list] = {}  # name -> [calls, output elements, modules]
-        self.created_in_step: dict[int, int] = {}
+        self.meta = False  # shape-only run: the fast paths below may stand in for slow meta kernels
 
     def is_param(self, t) -> bool:
         return isinstance(t, torch.Tensor) and storage_key(t) in self.param_keys
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
+        name = _op_name(func)
+        out = _fast_meta(name, args, kwargs) if self.meta else None
+        if out is None:
+            out = func(*args, **kwargs)
         node = self.stack[-1]
-        name = func._overloadpacket.__name__ if func.namespace == "aten" else f"{func.namespace}::{func.name()}"
-        tensor_args = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
-        outs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
+        tensor_args = _tensors(args)
+        if kwargs:
+            tensor_args += _tensors(tuple(kwargs.values()))
+        outs = [out] if isinstance(out, torch.Tensor) else _tensors(out)
         step = self.step
         self.step += 1
         new_params = []
@@ -179,11 +194,78 @@ class Trace(TorchDispatchMode):
         return node.start_step <= self.lifetimes.lives[i].created < node.end_step
 
 
+_NAMES: dict = {}
+_ALIAS: dict = {}
+
+
+def _op_name(func) -> str:
+    name = _NAMES.get(func)
+    if name is None:
+        name = func._overloadpacket.__name__ if func.namespace == "aten" else f"{func.namespace}::{func.name()}"
+        _NAMES[func] = name
+    return name
+
+
 def _returns_alias(func) -> bool:
-    try:
-        return any(r.alias_info is not None for r in func._schema.returns)
-    except AttributeError:
-        return False
+    hit = _ALIAS.get(func)
+    if hit is None:
+        try:
+            hit = any(r.alias_info is not None for r in func._schema.returns)
+        except AttributeError:
+            hit = False
+        _ALIAS[func] = hit
+    return hit
+
+
+# Shape-only stand-ins for the meta kernels that are slow in Python (batch norm's decomposition,
+# element-wise type promotion): the output of these operators has the input's shape, dtype and
+# layout, so an empty_like is exactly what the meta kernel would return. Anything else (broadcasting,
+# mixed dtypes) goes to the real meta kernel.
+_UNARY = frozenset(("relu", "silu", "sigmoid", "gelu", "hardswish", "hardsigmoid", "tanh", "hardtanh", "relu6",
+                    "leaky_relu", "elu", "mish", "clamp", "clamp_min", "_softmax", "_safe_softmax"))
+_UNARY_INPLACE = frozenset(n + "_" for n in _UNARY)
+_BINARY = frozenset(("add", "mul", "sub", "div"))
+_BINARY_INPLACE = frozenset(("add_", "mul_", "sub_", "div_"))
+_BN = frozenset(("native_batch_norm", "_native_batch_norm_legit_no_training", "_native_batch_norm_legit"))
+
+
+def _fast_meta(name: str, args, kwargs):
+    if name in _UNARY:
+        x = args[0]
+        return torch.empty_like(x) if isinstance(x, torch.Tensor) and not kwargs.get("out") else None
+    if name in _UNARY_INPLACE:
+        return args[0]
+    if name in _BINARY_INPLACE or name in _BINARY:
+        a, b = args[0], args[1]
+        if kwargs or not isinstance(a, torch.Tensor):
+            return None
+        if isinstance(b, torch.Tensor):
+            if b.shape != a.shape or b.dtype != a.dtype or b.stride() != a.stride():
+                if not (name in _BINARY_INPLACE and b.dtype == a.dtype and b.dim() <= a.dim()
+                        and _broadcasts_to(b.shape, a.shape)):
+                    return None
+        elif not isinstance(b, (int, float)) or (isinstance(b, float) and not a.is_floating_point()):
+            return None
+        if name in _BINARY_INPLACE:
+            return a
+        return torch.empty_like(a) if name not in ("div",) or a.is_floating_point() else None
+    if name == "native_layer_norm":
+        x, shape = args[0], args[1]
+        stat = tuple(x.shape[: x.dim() - len(shape)]) + (1,) * len(shape)
+        return (torch.empty_like(x), torch.empty(stat, dtype=x.dtype, device=x.device),
+                torch.empty(stat, dtype=x.dtype, device=x.device))
+    if name in _BN:
+        x = args[0]
+        training = bool(args[5]) if name == "native_batch_norm" else (name == "_native_batch_norm_legit"
+                                                                      and bool(args[5]))
+        c = x.shape[1] if training else 0
+        return (torch.empty_like(x), torch.empty((c,), dtype=x.dtype, device=x.device),
+                torch.empty((c,), dtype=x.dtype, device=x.device))
+    return None
+
+
+def _broadcasts_to(small, big) -> bool:
+    return all(s == 1 or s == b for s, b in zip(reversed(small), reversed(big)))
 
 
 @contextlib.contextmanager
@@ -250,6 +332,7 @@ def run_trace(model: nn.Module, inputs: tuple, device: str) -> TraceResult:
         state[name] = stand_in[id(b)]
     root = CallNode(model, "", type(model).__name__, 0, 0, is_leaf=not any(True for _ in model.children()))
     trace = Trace(param_keys)
+    trace.meta = device == "meta"
     trace.param_numel = {id(p): p.numel() for p in params.values()}
     trace.stack.append(root)
     for x in tree_leaves(inputs):
@@ -257,8 +340,12 @@ def run_trace(model: nn.Module, inputs: tuple, device: str) -> TraceResult:
             trace.lifetimes.produce(x, 0, "input", aliasing=False)
             trace.rf.set(x, ReceptiveField())
     root.input_shape = _shape(_first_tensor(inputs))
+    all_meta = all(t.device.type == "meta" for t in (*params.values(), *buffers.values()))
     with torch.no_grad(), _same_kernels_everywhere(), _hooks(model, trace), trace:
-        output = torch.func.functional_call(model, state, inputs, tie_weights=True, strict=False)
+        if device == "meta" and all_meta:  # built on the meta device: call it as it is
+            output = model(*inputs)
+        else:
+            output = torch.func.functional_call(model, state, inputs, tie_weights=True, strict=False)
     root.end_step = trace.step
     t = _first_tensor(output)
     for o in tree_leaves(output):

@@ -123,14 +123,23 @@ def param_stats(model: nn.Module, used: set[int]) -> ParamStats:
 
 def _top_unused(model: nn.Module, used: set[int]) -> list[str]:
     """The outermost modules whose parameters were all left unread (their children are implied)."""
+    named = list(model.named_parameters(remove_duplicate=False))
+    used_prefixes: set[str] = set()
+    for name, p in named:
+        if id(p) in used:
+            parts = name.split(".")[:-1]
+            used_prefixes.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
     out: list[str] = []
-    for name, mod in model.named_modules():
-        params = list(mod.parameters())
-        if not name or not params or any(id(p) in used for p in params):
+    for name, p in named:
+        if id(p) in used:
             continue
-        if any(name.startswith(prefix + ".") for prefix in out):
-            continue
-        out.append(name)
+        parts = name.split(".")[:-1]
+        for i in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:i])
+            if prefix not in used_prefixes:
+                if prefix not in out:
+                    out.append(prefix)
+                break
     return out
 
 

@@ -67,10 +67,12 @@ def _input_shape(model: nn.Module, card, input_size) -> tuple[int, ...]:
             raise CnnlabError(f"{type(model).__name__}: no input size known",
                               "pass input_size=(C, H, W) (CLI: --input 3x224x224)")
         return tuple(card.input_size)
-    if len(size) == 2:
+    if len(size) == 2:  # H x W of an image model: the channels come from the model
         if in_chans is None:
             first = next((m for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
-            in_chans = first.in_channels if first is not None else 3
+            if first is None:  # not an image model: the size is the sample's shape as given
+                return size
+            in_chans = first.in_channels
         return (in_chans, *size)
     return size
 
