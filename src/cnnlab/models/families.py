@@ -3,8 +3,14 @@
 from . import lenet  # noqa: F401
 from . import mobilenet  # noqa: F401
 from . import efficientnet  # noqa: F401
+from . import resnet  # noqa: F401
 from . import shufflenet  # noqa: F401
-from . import vit  # noqa: F401
+from . import preact_resnet  # noqa: F401
+from . import cifar_resnet  # noqa: F401
 from . import airbench  # noqa: F401
+from . import densenet  # noqa: F401
+from . import nfnet  # noqa: F401
+from . import vit  # noqa: F401
 from . import mcunet  # noqa: F401
 from . import alexnet  # noqa: F401
+from . import vgg  # noqa: F401

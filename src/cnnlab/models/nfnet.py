@@ -1,0 +1,140 @@
+"""NFNet-F0..F3: normalizer-free ResNets (Brock, De, Smith, Simonyan 2021, "High-Performance
+Large-Scale Image Recognition Without Normalization").
+
+No batch norm anywhere. Instead (section 3 and 4.1 of the paper; signal propagation from Brock et al.
+2021a): every convolution is a scaled weight-standardized convolution (``cnnlab.nn.ScaledStdConv2d``);
+each residual block scales its input by beta = 1/sqrt(Var(x)) (the variance it predicts analytically:
+reset to 1 at each transition block, + alpha^2 after each block) and its branch by alpha = 0.2.
+
+    stem       3x3/2 conv 16 -> 3x3 32 -> 3x3 64 -> 3x3/2 128       (GELU between; output stride 4)
+    stages     bottleneck blocks (1x1 -> grouped 3x3 -> grouped 3x3 -> 1x1 -> squeeze-excite x2),
+               group width 128, bottleneck ratio 0.5, widths 256, 512, 1536, 1536; strides 1, 2, 2, 2
+    final_conv 1x1 conv to 2 x 1536 = 3072, GELU -> global average pool -> dropout -> head.fc
+
+F0's depths are (1, 2, 6, 3); F_N multiplies them by N + 1 (paper, section 4.1 / Table 7).
+Keys and parameter counts are timm's ``nfnet_f0``..``nfnet_f3`` (F0: 71,489,272).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import CnnlabError
+from ..nn import make_activation
+from ..nn.residual import NormFreeBottleneck, drop_path_rates
+from ..nn.ws_conv import ACTIVATION_GAMMA, ScaledStdConv2d
+from .base import Classifier
+from .card import ModelCard
+from .registry import register_model
+
+# NFNet, Brock et al. 2021, section 4.1 / Table 7: blocks per stage of F0; F_N = (N + 1) x F0.
+NFNET_F0_DEPTHS = (1, 2, 6, 3)
+NFNET_WIDTHS = (256, 512, 1536, 1536)
+NFNET_STEM = (16, 32, 64, 128)  # 3x3 convolutions, strides 2, 1, 1, 2
+GROUP_WIDTH = 128
+BOTTLE_RATIO = 0.5
+ALPHA = 0.2
+FINAL_MULT = 2  # final 1x1 conv: 2 x last width
+# Reported (Table 3: params, FLOPs = multiply-adds, ImageNet top-1 / top-5; train / test resolution, Table 7).
+NFNET_REPORTED = {
+    0: (71.5e6, 12.38e9, 83.6, 96.8, 192, 256),
+    1: (132.6e6, 35.54e9, 84.7, 97.1, 224, 320),
+    2: (193.8e6, 62.59e9, 85.1, 97.3, 256, 352),
+    3: (254.9e6, 114.76e9, 85.7, 97.5, 320, 416),
+}
+
+
+class NFNet(Classifier):
+    classifier_path = "head.fc"
+
+    def __init__(self, depths: tuple[int, ...] = NFNET_F0_DEPTHS, num_classes: int = 1000, in_chans: int = 3,
+                 act: str = "gelu", drop_rate: float = 0.0, drop_path_rate: float = 0.0, eps: float = 1e-5):
+        super().__init__(num_classes, in_chans)
+        if act not in ACTIVATION_GAMMA:
+            raise CnnlabError(f"NFNet has no signal-propagation constant for activation {act!r}",
+                              f"use one of {', '.join(sorted(ACTIVATION_GAMMA))}")
+        conv = dict(gamma=ACTIVATION_GAMMA[act], eps=eps)
+        self.drop_rate, self.drop_path_rate = drop_rate, drop_path_rate
+
+        stem: list[tuple[str, nn.Module]] = []
+        ch = in_chans
+        for i, (out, stride) in enumerate(zip(NFNET_STEM, (2, 1, 1, 2))):
+            stem.append((f"conv{i + 1}", ScaledStdConv2d(ch, out, 3, stride, **conv)))
+            if i < len(NFNET_STEM) - 1:
+                stem.append((f"act{i + 2}", make_activation(act)))
+            ch = out
+        self.stem = nn.Sequential(OrderedDict(stem))
+
+        rates = drop_path_rates(depths, drop_path_rate)
+        stages, reduction = [], 4
+        expected_var = 1.0  # Var(x) at the input of the next block, carried across stages
+        for i, (width, n) in enumerate(zip(NFNET_WIDTHS, depths)):
+            stride = 1 if i == 0 else 2
+            reduction *= stride
+            blocks = []
+            for j in range(n):
+                blocks.append(NormFreeBottleneck(
+                    ch, width, stride if j == 0 else 1, group_size=GROUP_WIDTH, bottle_ratio=BOTTLE_RATIO,
+                    alpha=ALPHA, beta=expected_var ** -0.5, act=act, drop_path=rates[i][j], **conv))
+                if j == 0:
+                    expected_var = 1.0  # the transition block's shortcut starts a fresh signal
+                expected_var += ALPHA ** 2
+                ch = width
+            stages.append(nn.Sequential(*blocks))
+            self.feature_info.append(dict(channels=ch, reduction=reduction, module=f"stages.{i}"))
+        self.stages = nn.Sequential(*stages)
+        self.num_features = FINAL_MULT * ch
+        self.final_conv = ScaledStdConv2d(ch, self.num_features, 1, **conv)
+        self.final_act = make_activation(act)
+        self.feature_info[-1] = dict(channels=self.num_features, reduction=reduction, module="final_conv")
+        self.head = nn.Module()
+        self.head.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for name, m in self.named_modules():
+            if isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0.0, 0.01)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="linear")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stages(self.stem(x))
+        return self.final_act(self.final_conv(x))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = x.mean((2, 3))
+        if self.drop_rate > 0:
+            x = F.dropout(x, self.drop_rate, self.training)
+        return x if pre_logits else self.head.fc(x)
+
+
+_PAPER = ("Brock, De, Smith, Simonyan: High-Performance Large-Scale Image Recognition Without Normalization "
+          "(ICML 2021, arXiv:2102.06171)")
+_DEPARTURES = (
+    "activation gain gamma folded into every weight-standardized conv, including the stem's first (as timm's "
+    "nfnet_f*; DeepMind applies it after each activation)",
+    "symmetric padding (DeepMind's code pads 'SAME', asymmetric at stride 2)",
+    "no learned skip gain (SkipInit); the last conv of each branch starts with gain 0 instead",
+)
+
+for _n, (_params, _macs, _top1, _top5, _train, _test) in NFNET_REPORTED.items():
+    _name = f"nfnet_f{_n}"
+    _card = ModelCard(
+        name=_name, family="NFNet", paper=_PAPER, year=2021, input_size=(3, _test, _test), params=int(_params),
+        macs=int(_macs), top1=_top1, top5=_top5, timm=_name,
+        source=f"Brock et al. 2021, Table 3 (params, FLOPs, top-1/top-5 at {_test}x{_test}); "
+               f"train/test resolution {_train}/{_test} (Table 7)"
+               + ("; exact parameter count 71,489,272 = timm nfnet_f0" if _n == 0 else ""),
+        departures=_DEPARTURES,
+        notes=f"depths {tuple((_n + 1) * d for d in NFNET_F0_DEPTHS)}; no batch norm; options: act, drop_rate, "
+              "drop_path_rate (stochastic depth)")
+    register_model(name=_name, card=_card)(
+        lambda _m=_n + 1, **kw: NFNet(tuple(_m * d for d in NFNET_F0_DEPTHS), **kw))

@@ -1,0 +1,204 @@
+"""ImageNet ResNets and their widened / grouped / squeeze-excited forms, torchvision-compatible.
+
+    stem    conv1 7x7/2, 64 -> BN -> ReLU -> max pool 3x3/2          (He et al. 2015, Table 1)
+    layer1  conv2_x  56x56   planes  64   } blocks per stage from RESNET_DEPTHS; the first block of
+    layer2  conv3_x  28x28   planes 128   } layer2..4 halves the resolution, a 1x1 projection
+    layer3  conv4_x  14x14   planes 256   } (shortcut B) matches the shape
+    layer4  conv5_x   7x7    planes 512   }
+    head    global average pool -> fc
+
+State-dict keys and shapes are torchvision's (``conv1``, ``bn1``, ``layer{1-4}.{i}.conv1``...,
+``downsample.0/1``, ``fc``), so its weight files load with ``strict=True``; ``se_resnet50`` has timm's
+``seresnet50`` keys (``layerN.i.se.fc1/fc2``). The stride of a bottleneck stage sits on the 3x3
+convolution (torchvision's "v1.5"); ``stride_in="1x1"`` gives the paper's v1 placement (same keys,
+different outputs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import CnnlabError
+from ..nn import make_divisible
+from ..nn.residual import BLOCKS, ResidualBlock, drop_path_rates, make_stage
+from .base import Classifier
+from .card import ModelCard
+from .registry import register_model
+
+# ResNet, He et al. 2015, Table 1: block type and blocks per stage (conv2_x, conv3_x, conv4_x, conv5_x).
+RESNET_DEPTHS: dict[int, tuple[str, tuple[int, int, int, int]]] = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+    101: ("bottleneck", (3, 4, 23, 3)),
+    152: ("bottleneck", (3, 8, 36, 3)),
+}
+# Table 1, channels of each stage's 3x3 convolutions ("planes"); a bottleneck stage outputs 4x these.
+STAGE_PLANES = (64, 128, 256, 512)
+STEM_CHANNELS = 64
+
+
+@dataclass(frozen=True)
+class ResNetVariant:
+    """One row of the variants table: depth (Table 1) and the block's cardinality / width / SE."""
+
+    depth: int
+    groups: int = 1  # ResNeXt cardinality C
+    width_per_group: int = 64  # ResNeXt bottleneck width d; 128 = Wide ResNet's doubled 3x3 width
+    se_ratio: float = 0.0  # SENet reduction 1/r
+
+
+VARIANTS: dict[str, ResNetVariant] = {
+    "resnet18": ResNetVariant(18),
+    "resnet34": ResNetVariant(34),
+    "resnet50": ResNetVariant(50),
+    "resnet101": ResNetVariant(101),
+    "resnet152": ResNetVariant(152),
+    # ResNeXt, Xie et al. 2017, Table 1 / section 5.1: cardinality x bottleneck width "32x4d", "32x8d".
+    "resnext50_32x4d": ResNetVariant(50, groups=32, width_per_group=4),
+    "resnext101_32x8d": ResNetVariant(101, groups=32, width_per_group=8),
+    # Wide ResNet, Zagoruyko & Komodakis 2016, section 5 ("WRN-50-2-bottleneck"): the 3x3 width doubled.
+    "wide_resnet50_2": ResNetVariant(50, width_per_group=128),
+    "wide_resnet101_2": ResNetVariant(101, width_per_group=128),
+    # SENet, Hu et al. 2018, Table 1 (SE-ResNet-50): squeeze-excite with reduction r = 16 in every block.
+    "se_resnet50": ResNetVariant(50, se_ratio=1 / 16),
+}
+
+
+class ResNetHead(Classifier):
+    """What the residual families share after their stages: global average pool, dropout, linear."""
+
+    classifier_path = "fc"
+
+    def _make_head(self, num_features: int, num_classes: int, drop_rate: float) -> None:
+        self.num_features = num_features
+        self.drop_rate = drop_rate
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = torch.flatten(self.avgpool(x), 1)
+        if self.drop_rate > 0:
+            x = F.dropout(x, self.drop_rate, self.training)
+        return x if pre_logits else self.fc(x)
+
+    def _init_weights(self, zero_init_residual: bool = False) -> None:
+        """He initialization (He et al. 2015, "Delving Deep into Rectifiers"), BN at identity."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, ResidualBlock):
+                    m.zero_init_last()
+
+
+def check_block(block: str, allowed: tuple[str, ...]) -> type[ResidualBlock]:
+    if block not in allowed:
+        raise CnnlabError(f"unknown block {block!r}", f"use one of {', '.join(allowed)}")
+    return BLOCKS[block]
+
+
+class ResNet(ResNetHead):
+    """ResNet / ResNeXt / Wide ResNet / SE-ResNet for 224x224 images (any size >= 1 works)."""
+
+    def __init__(self, block: str = "bottleneck", layers: tuple[int, ...] = (3, 4, 6, 3), num_classes: int = 1000,
+                 in_chans: int = 3, groups: int = 1, width_per_group: int = 64, stride_in: str = "3x3",
+                 se_ratio: float = 0.0, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
+                 zero_init_residual: bool = False):
+        super().__init__(num_classes, in_chans)
+        block_cls = check_block(block, ("basic", "bottleneck"))
+        if len(layers) != 4:
+            raise CnnlabError(f"a ResNet has 4 stages, got layers={tuple(layers)}", "pass four block counts")
+        self.drop_path_rate = drop_path_rate
+        self.stride_in = stride_in
+        self.conv1 = nn.Conv2d(in_chans, STEM_CHANNELS, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(STEM_CHANNELS)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        rates = drop_path_rates(layers, drop_path_rate)
+        ch, reduction = STEM_CHANNELS, 4
+        for i, (planes, n) in enumerate(zip(STAGE_PLANES, layers)):
+            stride = 1 if i == 0 else 2
+            reduction *= stride
+            out_ch = planes * block_cls.expansion
+            se = make_divisible(out_ch * se_ratio, 8, round_limit=0.0) if se_ratio > 0 else 0
+            stage, ch = make_stage(block_cls, ch, planes, n, stride, rates[i], groups=groups,
+                                   base_width=width_per_group, stride_in=stride_in, se_channels=se)
+            self.add_module(f"layer{i + 1}", stage)
+            self.feature_info.append(dict(channels=ch, reduction=reduction, module=f"layer{i + 1}"))
+        self._make_head(ch, num_classes, drop_rate)
+        self._init_weights(zero_init_residual)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer1(x)
+        x = self.layer2(x)
+        x = self.layer3(x)
+        return self.layer4(x)
+
+
+def build_resnet(name: str, **kwargs) -> ResNet:
+    """The one builder: a row of VARIANTS plus the user's options."""
+    v = VARIANTS[name]
+    block, layers = RESNET_DEPTHS[v.depth]
+    kwargs.setdefault("se_ratio", v.se_ratio)
+    return ResNet(block, layers, groups=v.groups, width_per_group=v.width_per_group, **kwargs)
+
+
+_RESNET = "He, Zhang, Ren, Sun: Deep Residual Learning for Image Recognition (CVPR 2016, arXiv:1512.03385)"
+_RESNEXT = "Xie, Girshick, Dollar, Tu, He: Aggregated Residual Transformations for Deep Neural Networks (CVPR 2017)"
+_WRN = "Zagoruyko, Komodakis: Wide Residual Networks (BMVC 2016)"
+_SENET = "Hu, Shen, Sun: Squeeze-and-Excitation Networks (CVPR 2018, arXiv:1709.01507)"
+_V15 = ("stride 2 of each downsampling bottleneck is on the 3x3 convolution (torchvision's 'v1.5'); the paper "
+        "puts it on the first 1x1: create_model(name, stride_in='1x1')")
+_TV = ("torchvision {0} docs, {1}_Weights.IMAGENET1K_V1: acc@1/acc@5, num_params, GFLOPS (= multiply-adds at "
+       "224x224)")
+
+# name: (paper, year, params, macs, top1, top5, source, departures)
+_CARDS = {
+    "resnet18": (_RESNET, 2015, 11_689_512, 1_810_000_000, 69.758, 89.078,
+                 _TV.format("resnet18", "ResNet18") + "; paper Table 1: 1.8e9 FLOPs", ()),
+    "resnet34": (_RESNET, 2015, 21_797_672, 3_660_000_000, 73.314, 91.420,
+                 _TV.format("resnet34", "ResNet34") + "; paper Table 1: 3.6e9 FLOPs", ()),
+    "resnet50": (_RESNET, 2015, 25_557_032, 4_090_000_000, 76.130, 92.862,
+                 _TV.format("resnet50", "ResNet50") + "; paper Table 1: 3.8e9 FLOPs (v1 stride)", (_V15,)),
+    "resnet101": (_RESNET, 2015, 44_549_160, 7_800_000_000, 77.374, 93.546,
+                  _TV.format("resnet101", "ResNet101") + "; paper Table 1: 7.6e9 FLOPs (v1 stride)", (_V15,)),
+    "resnet152": (_RESNET, 2015, 60_192_808, 11_510_000_000, 78.312, 94.046,
+                  _TV.format("resnet152", "ResNet152") + "; paper Table 1: 11.3e9 FLOPs (v1 stride)", (_V15,)),
+    "resnext50_32x4d": (_RESNEXT, 2016, 25_028_904, 4_230_000_000, 77.618, 93.698,
+                        _TV.format("resnext50_32x4d", "ResNeXt50_32X4D")
+                        + "; paper Table 3: 25.0M params, 4.2e9 FLOPs, 22.2% top-1 error", (_V15,)),
+    "resnext101_32x8d": (_RESNEXT, 2016, 88_791_336, 16_410_000_000, 79.312, 94.526,
+                         _TV.format("resnext101_32x8d", "ResNeXt101_32X8D"), (_V15,)),
+    "wide_resnet50_2": (_WRN, 2016, 68_883_240, 11_400_000_000, 78.468, 94.086,
+                        _TV.format("wide_resnet50_2", "Wide_ResNet50_2")
+                        + "; paper section 5: WRN-50-2-bottleneck 68.9M params, 21.9% top-1 error", (_V15,)),
+    "wide_resnet101_2": (_WRN, 2016, 126_886_696, 22_750_000_000, 78.848, 94.284,
+                         _TV.format("wide_resnet101_2", "Wide_ResNet101_2"), (_V15,)),
+    "se_resnet50": (_SENET, 2017, 28_088_024, 3_870_000_000, 76.71, 93.38,
+                    "Hu et al. 2018, Table 2: SE-ResNet-50 28.1M params, 3.87 GFLOPs (multiply-adds), 23.29% / "
+                    "6.62% top-1 / top-5 error (single 224 crop; v1 stride: this v1.5 form has 4.09e9 "
+                    "multiply-adds, stride_in='1x1' 3.87e9); params: timm seresnet50 (28,088,024)",
+                    (_V15, "squeeze-excite widths rounded to multiples of 8 (as timm's; exact for r = 16 here)")),
+}
+
+for _name, (_paper, _year, _params, _macs, _top1, _top5, _source, _dep) in _CARDS.items():
+    _tv = None if _name == "se_resnet50" else _name
+    _timm = "seresnet50" if _name == "se_resnet50" else _name
+    _card = ModelCard(name=_name, family="ResNet", paper=_paper, year=_year, input_size=(3, 224, 224),
+                      params=_params, macs=_macs, top1=_top1, top5=_top5, source=_source, torchvision=_tv,
+                      timm=_timm, departures=_dep,
+                      notes="options: stride_in='1x1'|'3x3', drop_rate, drop_path_rate (stochastic depth), "
+                            "zero_init_residual")
+    register_model(name=_name, card=_card)(lambda _n=_name, **kw: build_resnet(_n, **kw))
