@@ -13,3 +13,4 @@ from . import nfnet  # noqa: F401
 from . import vit  # noqa: F401
 from . import mcunet  # noqa: F401
 from . import alexnet  # noqa: F401
+from . import vgg  # noqa: F401

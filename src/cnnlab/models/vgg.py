@@ -1,0 +1,103 @@
+"""VGG (Simonyan & Zisserman 2014, "Very Deep Convolutional Networks for Large-Scale Image
+Recognition", Table 1, configurations A, B, D, E; lecture 004, "VGGNet": all convs 3x3 stride 1
+pad 1, all max pools 2x2 stride 2, channels double after each pool).
+
+The configurations are the paper's columns as lists: a number is a 3x3 conv with that many
+filters (+ batch norm for the ``_bn`` forms) + ReLU, ``"M"`` a 2x2/2 max pool. The builder emits
+modules in exactly torchvision's order, so the indices of ``features`` (``features.0``,
+``features.2``, ...) and torchvision's weight files (``vgg16-397923af.pth``) match unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .base import Classifier
+from .card import ModelCard
+from .registry import register_model
+
+# Table 1 of the paper: A = VGG-11, B = VGG-13, D = VGG-16, E = VGG-19
+VGG_CONFIGS: dict[int, list] = {
+    11: [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    13: [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    16: [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    19: [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
+}
+
+
+class VGG(Classifier):
+    classifier_path = "classifier.6"
+
+    def __init__(self, config: list, batch_norm: bool = False, num_classes: int = 1000, in_chans: int = 3,
+                 drop_rate: float = 0.5):
+        super().__init__(num_classes, in_chans)
+        layers: list[nn.Module] = []
+        ch, stride = in_chans, 1
+        for v in config:
+            if v == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+                stride *= 2
+                self.feature_info.append(dict(channels=ch, reduction=stride, module=f"features.{len(layers) - 1}"))
+                continue
+            layers.append(nn.Conv2d(ch, v, 3, padding=1))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(v))
+            layers.append(nn.ReLU(inplace=True))
+            ch = v
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))  # identity at 224 (the paper's fixed-size head)
+        self.classifier = nn.Sequential(
+            nn.Linear(ch * 49, 4096), nn.ReLU(inplace=True), nn.Dropout(drop_rate),
+            nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(drop_rate),
+            nn.Linear(4096, num_classes))
+        self.num_features = 4096
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = torch.flatten(self.avgpool(x), 1)
+        last = len(self.classifier) - 1
+        for i, layer in enumerate(self.classifier):  # pre_logits stops before the final linear layer
+            if not (pre_logits and i == last):
+                x = layer(x)
+        return x
+
+
+# depth -> (params, MACs at 224, top-1, top-5) without / with batch norm.
+# params: torchvision 0.29 (= the fixtures); accuracies: torchvision docs (VGG*_Weights.IMAGENET1K_V1);
+# MACs: conv + linear multiply-adds at 224x224, computed from the table.
+VGG_FIGURES = {
+    11: ((132_863_336, 7_609_090_048, 69.020, 88.628), (132_868_840, 7_609_090_048, 70.370, 89.810)),
+    13: ((133_047_848, 11_308_466_176, 69.928, 89.246), (133_053_736, 11_308_466_176, 71.586, 90.374)),
+    16: ((138_357_544, 15_470_264_320, 71.592, 90.382), (138_365_992, 15_470_264_320, 73.360, 91.516)),
+    19: ((143_667_240, 19_632_062_464, 72.376, 90.876), (143_678_248, 19_632_062_464, 74.218, 91.842)),
+}
+PAPER = "Simonyan, Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition"
+
+
+def _register(depth: int, batch_norm: bool) -> None:
+    name = f"vgg{depth}" + ("_bn" if batch_norm else "")
+    params, macs, top1, top5 = VGG_FIGURES[depth][batch_norm]
+    departures = ["adaptive 7x7 average pool before the head (identity at 224; the paper evaluates larger "
+                  "images by turning the head into convolutions)"]
+    if batch_norm:
+        departures.insert(0, "batch norm after every convolution (torchvision's variant; the paper predates BN)")
+    card = ModelCard(name=name, family="VGG", paper=PAPER, year=2014, params=params, macs=macs, top1=top1, top5=top5,
+                     source=f"torchvision 0.29 docs ({name}, IMAGENET1K_V1); params = torchvision's; MACs computed "
+                            f"(conv + linear at 224x224); configuration {'ABDE'[[11, 13, 16, 19].index(depth)]} of "
+                            f"the paper's Table 1",
+                     torchvision=name, departures=tuple(departures))
+
+    def build(**kwargs) -> VGG:
+        return VGG(VGG_CONFIGS[depth], batch_norm=batch_norm, **kwargs)
+
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = f"VGG-{depth}{' with batch norm' if batch_norm else ''} (configuration of Table 1)."
+    register_model(build, name=name, card=card)
+
+
+for _depth in VGG_CONFIGS:
+    for _bn in (False, True):
+        _register(_depth, _bn)
