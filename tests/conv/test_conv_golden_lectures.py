@@ -635,3 +635,25 @@ def test_l004_linear_classifier_scores():
     b = np.array([1.1, 3.2, -1.2])
     scores = conv2d(x, w[:, :, None, None], b).ravel()
     np.testing.assert_allclose(scores, [-96.8, 437.9, 60.75])
+
+
+def test_l004_googlenet_body_shapes_reach_the_head():
+    # L004 "GoogLeNet" / L001 "GoogLeNet: 5 stages with 9 inception blocks": the body's shapes follow from
+    # the formulas and GoogLeNet's Table 1 (Szegedy et al. 2014): each module concatenates c1 + c3 + c5 +
+    # pool_proj channels at unchanged size; 3x3 stride-2 max pools (ceil mode) halve 28 -> 14 -> 7, which is
+    # the 1024 x 7 x 7 input of the head on lecture 004's "Global Average Pooling" slide.
+    table = {"3a": (64, 96, 128, 16, 32, 32), "3b": (128, 128, 192, 32, 96, 64),
+             "4a": (192, 96, 208, 16, 48, 64), "4b": (160, 112, 224, 24, 64, 64), "4c": (128, 128, 256, 24, 64, 64),
+             "4d": (112, 144, 288, 32, 64, 64), "4e": (256, 160, 320, 32, 128, 128),
+             "5a": (256, 160, 320, 32, 128, 128), "5b": (384, 192, 384, 48, 128, 128)}
+    expected_out = {"3a": 256, "3b": 480, "4a": 512, "4b": 512, "4c": 512, "4d": 528, "4e": 832, "5a": 832,
+                    "5b": 1024}
+    c, size = 192, 28
+    for name, (c1, c3r, c3, c5r, c5, pp) in table.items():
+        if name in ("4a", "5a"):
+            size = ar.conv_output_size(size, 3, 2, ceil_mode=True)
+        cost = ar.inception_cost(c, size, c1, c3r, c3, c5r, c5, pp)
+        assert cost.macs == size * size * cost.params  # every conv of the module runs at size x size
+        c = c1 + c3 + c5 + pp
+        assert c == expected_out[name]
+    assert (c, size) == (1024, 7)
