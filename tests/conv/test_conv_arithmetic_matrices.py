@@ -95,6 +95,7 @@ def test_parse_matrix_forms():
     np.testing.assert_allclose(parse_matrix("1/9 1/9; 1/3 -1/2"), [[1 / 9, 1 / 9], [1 / 3, -0.5]])
     assert parse_matrix("0 1; 2 3 | 4 5; 6 7").shape == (2, 2, 2)
     assert parse_matrix("0 1; 2 3 | 4 5; 6 7 || 1 1; 1 1 | 0 0; 0 0").shape == (2, 2, 2, 2)
+    assert parse_matrix("1 0; 0 1 || 0 1; 1 0").shape == (2, 1, 2, 2)
     np.testing.assert_array_equal(parse_matrix("[[0, 1], [2, 3]]"), [[0, 1], [2, 3]])
     np.testing.assert_array_equal(parse_matrix("1 2\n3 4\n"), [[1, 2], [3, 4]])
     np.testing.assert_array_equal(parse_matrix("1 2;\n 3 4"), [[1, 2], [3, 4]])

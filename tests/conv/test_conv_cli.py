@@ -41,6 +41,9 @@ def test_explain_conv_padding_stride_channels_json(capsys, tmp_path):
     assert d["steps"][3]["equation"] == "4x0 + 5x1 + 7x2 + 8x3 = 43"
     code, out, _ = run(capsys, "explain", "conv", "-i", "1 2 3 4 5", "-k", "1 1", "-d", "1,3", "--bias", "10")
     assert "out[0, 0] = 1x1 + 4x1 + 10 = 15" in out
+    code, out, _ = run(capsys, "explain", "conv", "-i", "1 2 3; 4 5 6; 7 8 9", "-k", "1 0; 0 1 || 0 1; 1 0")
+    assert code == 0 and "out[0, 0, 0] = 1x1 + 2x0 + 4x0 + 5x1 = 6" in out and "out[1, 0, 0] = 1x0 + 2x1 + 4x1 + 5x0 = 6" in out
+    assert "output channel 1" in out
 
 
 def test_explain_pool_and_shape(capsys):

@@ -84,7 +84,8 @@ def parse_matrix(text: str, label: str = "matrix") -> np.ndarray:
             if len(channels) > 1:
                 prefix += f"channel {c}, "
             parts.append(_parse_channel(chan, label, prefix))
-        out.append(parts[0] if len(parts) == 1 else _stack(parts, label, "channel"))
+        # with '||' every kernel is C x H x W (even C = 1), so the result is always 4-D
+        out.append(parts[0] if len(parts) == 1 and len(kernels) == 1 else _stack(parts, label, "channel"))
     return out[0] if len(out) == 1 else _stack(out, label, "kernel")
 
 
