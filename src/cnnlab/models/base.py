@@ -71,12 +71,19 @@ class Classifier(nn.Module):
         elif isinstance(old, nn.Conv2d):
             new = nn.Conv2d(old.in_channels, num_classes, old.kernel_size, old.stride, old.padding,
                             bias=old.bias is not None, **where)
+        elif isinstance(old, nn.Identity) and getattr(self, "_removed_head", None) is not None:
+            kind, args = self._removed_head  # the layer reset_classifier(0) removed, rebuilt with n outputs
+            new = (nn.Linear(args[0], num_classes, bias=args[1], **where) if kind == "linear" else
+                   nn.Conv2d(args[0], num_classes, args[2], args[3], args[4], bias=args[1], **where))
         elif isinstance(old, nn.Identity) and hasattr(self, "num_features"):
-            new = nn.Linear(getattr(self, "_head_in_features", self.num_features), num_classes, **where)
+            new = nn.Linear(self.num_features, num_classes, **where)
         else:
             raise TypeError(f"cannot reset a classifier of type {type(old).__name__}")
-        if isinstance(old, (nn.Linear, nn.Conv2d)):  # remembered to rebuild a head after reset_classifier(0)
-            self._head_in_features = old.in_features if isinstance(old, nn.Linear) else old.in_channels
+        if isinstance(old, nn.Linear):
+            self._removed_head = ("linear", (old.in_features, old.bias is not None))
+        elif isinstance(old, nn.Conv2d):
+            self._removed_head = ("conv", (old.in_channels, old.bias is not None, old.kernel_size, old.stride,
+                                           old.padding))
         parent_path, _, leaf = self.classifier_path.rpartition(".")
         parent = self.get_submodule(parent_path) if parent_path else self
         setattr(parent, leaf, new)

@@ -14,3 +14,4 @@ from . import vit  # noqa: F401
 from . import mcunet  # noqa: F401
 from . import alexnet  # noqa: F401
 from . import vgg  # noqa: F401
+from . import nin  # noqa: F401
