@@ -212,11 +212,14 @@ def _b_builder(phi: int):
 
 for _phi, (_params, _p1, _p5, _pm, _pf, _t1, _t5, _tg) in EFFICIENTNET_CARDS.items():
     _sc = EFFICIENTNET_SCALING[_phi]
+    # torchvision evaluates B2 at 288, not the paper's 260: its 1.088 GMACs are for 288x288
+    _macs, _where = (round(_pf * 1e9), f"MACs: paper ({_pf}B at {_sc.resolution}; torchvision's {_tg} G is at 288)") \
+        if _phi == 2 else (round(_tg * 1e9), f"MACs: torchvision ({_tg} G multiply-adds)")
     register_model(_b_builder(_phi), name=f"efficientnet_b{_phi}", card=ModelCard(
         name=f"efficientnet_b{_phi}", family="EfficientNet", paper=_V1_PAPER, year=2019,
-        input_size=(3, _sc.resolution, _sc.resolution), params=_params, macs=round(_tg * 1e9),
+        input_size=(3, _sc.resolution, _sc.resolution), params=_params, macs=_macs,
         top1=_t1, top5=_t5, torchvision=f"efficientnet_b{_phi}",
-        source=f"params, MACs ({_tg} G multiply-adds) and top-1/top-5: torchvision 0.29 IMAGENET1K_V1 weights; "
+        source=f"params and top-1/top-5: torchvision 0.29 IMAGENET1K_V1 weights; {_where}; "
         f"paper (Tan & Le 2019, Table 2): {_p1}% / {_p5}%, {_pm}M params, {_pf}B FLOPs (multiply-adds)",
         departures=(f"width x{_sc.width}, depth x{_sc.depth}, resolution {_sc.resolution}: the released "
                     "coefficients, not alpha/beta/gamma^phi exactly",
