@@ -15,3 +15,4 @@ from . import mcunet  # noqa: F401
 from . import alexnet  # noqa: F401
 from . import vgg  # noqa: F401
 from . import nin  # noqa: F401
+from . import googlenet  # noqa: F401

@@ -246,3 +246,26 @@ def _describe(report: LoadReport) -> str:
             more = f" ... and {len(items) - len(shown)} more" if len(items) > len(shown) else ""
             parts.append(f"  {len(items)} {title}: " + ", ".join(shown) + more)
     return "\n".join(parts)
+
+
+# -- folding an input transform into the first layer ------------------------------------------
+# torchvision's GoogLeNet and Inception-v3 weights were trained on inputs in [-1, 1] and re-map
+# ImageNet-normalised inputs inside forward (``transform_input``): x' = x * std / 0.5 + (mean - 0.5) / 0.5.
+TORCHVISION_TRANSFORM_INPUT = (tuple(s / 0.5 for s in (0.229, 0.224, 0.225)),
+                               tuple((m - 0.5) / 0.5 for m in (0.485, 0.456, 0.406)))
+
+
+def fold_input_affine(sd: dict[str, torch.Tensor], conv: str, bn: str, scale, shift) -> dict[str, torch.Tensor]:
+    """Fold ``x' = scale * x + shift`` (per input channel) into ``conv`` (no bias) followed by ``bn``.
+
+    ``conv(W, x') = conv(W * scale, x) + sum(W * shift)``: the weights take the scale and the
+    constant moves into the batch norm's running mean. Exact wherever the kernel does not touch
+    zero padding; a model whose first conv pads must pad with ``-shift / scale`` (the input value
+    that maps to 0) to stay exact everywhere (GoogLeNet does, see ``convert_weights``).
+    """
+    w = sd[f"{conv}.weight"]
+    a = torch.tensor(scale, dtype=w.dtype).view(1, -1, 1, 1)
+    b = torch.tensor(shift, dtype=w.dtype).view(1, -1, 1, 1)
+    sd[f"{conv}.weight"] = w * a
+    sd[f"{bn}.running_mean"] = sd[f"{bn}.running_mean"] - (w * b).sum(dim=(1, 2, 3))
+    return sd
