@@ -414,3 +414,19 @@ def test_lenet5_from_the_registry_matches_its_card():
     assert s.params.total == s.card["params"] == 61_706
     assert s.macs == s.card["macs"]
     assert math.isclose(s.flops, 2 * s.macs + s.totals.other_ops)
+
+
+def test_lrn_is_one_normalisation_layer_and_copies_are_not_lecture_memory():
+    """AlexNet's LRN runs as pad + avg_pool3d + element-wise operators: one norm row, not a pooling
+    layer of the lecture table; an adaptive pool that keeps its size (torchvision's AlexNet at 227:
+    6 -> 6) only copies and is not added either."""
+    m = nn.Sequential(nn.Conv2d(3, 8, 3), nn.LocalResponseNorm(5), nn.MaxPool2d(2), nn.AdaptiveAvgPool2d(3),
+                      nn.Flatten(), nn.Dropout(), nn.Linear(72, 4))
+    s = summary(m, input_size=(3, 8, 8), preset="lecture")
+    assert [r.name for r in s.layers] == ["0", "2", "3", "4", "6"]  # LRN and eval-mode dropout are not rows
+    assert s.memory.lecture_bytes == 4 * (8 * 36 + 8 * 9 + 4)  # conv, max-pool, fc; not the 3 -> 3 copy
+    assert s.layer("3").lecture_bytes == 0 and s.layer("3").output_bytes == 4 * 72
+    full = summary(m, input_size=(3, 8, 8))
+    lrn = full.layer("1")
+    assert lrn.layer_kind == "norm" and lrn.kernel is None and lrn.rf.size == (3, 3) and lrn.lecture_bytes == 0
+    assert full.warnings == []

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from ..errors import CnnlabError
 from .records import Summary
 from .render import human
-from .summary import LECTURE_KINDS, summary
+from .summary import summary
 
 
 @dataclass
@@ -58,8 +58,7 @@ def stages_of(s: Summary) -> list[Stage]:
         st.output = res_out
         st.params += r.params
         st.macs += r.macs
-        if r.layer_kind in LECTURE_KINDS and r.output_is_new:
-            st.memory_bytes += r.output_bytes
+        st.memory_bytes += r.lecture_bytes
     mem = params = macs = 0
     for st in out:
         mem, params, macs = mem + st.memory_bytes, params + st.params, macs + st.macs

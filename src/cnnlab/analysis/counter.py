@@ -28,6 +28,11 @@ from .records import ReceptiveField
 from .warnings import window_warnings
 
 
+# Modules that PyTorch computes as a composite of pooling and element-wise operators but that are
+# one normalisation layer (AlexNet's local response normalisation).
+NORM_MODULES = (nn.LocalResponseNorm, nn.CrossMapLRN2d)
+
+
 @dataclass
 class OpEvent:
     step: int
@@ -40,6 +45,7 @@ class OpEvent:
     rf: ReceptiveField | None
     warnings: list[str] = field(default_factory=list)
     new_params: list[int] = field(default_factory=list)  # parameters this operator is the first to read
+    inside_norm: bool = False  # part of a composite normalisation module (LRN), not a layer of its own
 
 
 @dataclass
@@ -139,7 +145,11 @@ class Trace(TorchDispatchMode):
                 entry[2].append(node.name)
         kind = cost.kind if cost else "unknown"
         geometry = cost.geometry if cost else None
+        inside_norm = isinstance(node.module, NORM_MODULES)
         self.rf.on_op(name, kind, geometry, tensor_args, outs, args)
+        if inside_norm and geometry is not None:  # LRN's window sum: an avg_pool3d over channels
+            geometry = None
+            cost = OpCost(cost.kind, cost.counts, None)
         first_in = args[0] if args and isinstance(args[0], torch.Tensor) else _first_tensor(args)
         first_out = outs[0] if outs else None
         warns = []
@@ -150,7 +160,7 @@ class Trace(TorchDispatchMode):
                 step, name, cost, _shape(first_in), _shape(first_out),
                 first_out.numel() * first_out.element_size() if first_out is not None else 0,
                 bool(new and new[0]), self.rf.get(first_out) if first_out is not None else None, warns,
-                new_params))
+                new_params, inside_norm))
         return out
 
     # module hooks -----------------------------------------------------------------------------

@@ -111,7 +111,8 @@ class LayerRecord:
     params: int = 0
     counts: Counts = field(default_factory=Counts)
     output_bytes: int = 0  # all samples
-    output_is_new: bool = True  # False for views and in-place results (not added to the memory sums)
+    output_is_new: bool = True  # False for views and in-place results
+    lecture_bytes: int = 0  # the part of the output the lectures' memory sum counts (conv, fc, pool outputs)
     filters: int | None = None
     kernel: tuple[int, ...] | None = None
     stride: tuple[int, ...] | None = None

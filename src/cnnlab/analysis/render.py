@@ -42,7 +42,7 @@ def _axes(v) -> str:
 def _columns(preset: str):
     """(title, align, getter) for each column of the table."""
     def mem(r: LayerRecord) -> str:
-        return f"{r.output_kb:,.1f}" + ("" if r.output_is_new else "*")
+        return f"{r.output_kb:,.1f}" + ("" if r.lecture_bytes or not r.output_bytes else "*")
 
     def params(r: LayerRecord) -> str:
         return f"{r.params:,}" + (" (shared)" if r.shared and not r.params else "")
@@ -149,8 +149,9 @@ def render_table(s: Summary) -> str:
 
     rule = "-" * len(fmt(titles))
     lines = header(s) + [rule, fmt(titles), rule] + [fmt(r) for r in cells] + [rule]
-    if any(not r.output_is_new for r in s.layers):
-        lines.append("* a view or in-place result: not added to the memory sums")
+    if any(not r.lecture_bytes and r.output_bytes for r in s.layers):
+        lines.append("* not in the lectures' memory sum (only new conv, fc and pool outputs are; not views, "
+                     "in-place results, norms or activations)")
     return "\n".join(lines + totals(s))
 
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import CnnlabError
-from .counter import CallNode, OpEvent, TraceResult, run_trace
+from .counter import NORM_MODULES, CallNode, OpEvent, TraceResult, run_trace
 from .memory import param_stats, training_bytes
 from .records import Counts, LayerRecord, MemoryStats, Summary, UncountedOp
 
@@ -139,6 +139,17 @@ def _trace(model, shape, batch, mode, device, in_dtype):
             m.training = flag
 
 
+def is_lecture_layer(e: OpEvent) -> bool:
+    """An operator whose output the lectures' memory column counts: a convolution, a fully connected
+    (or other matrix) product or a pooling window, creating a new tensor; not the pieces of a
+    composite normalisation (LRN) and not a 1 x 1 / stride 1 pooling, which only copies."""
+    if e.cost is None or e.cost.kind not in LECTURE_KINDS or not e.output_new or e.inside_norm:
+        return False
+    g = e.cost.geometry
+    return not (e.cost.kind == "pool" and g is not None and all(k == 1 for k in g["kernel"])
+                and all(s == 1 for s in g["stride"]))
+
+
 def _events(node: CallNode):
     for item in node.items:
         if isinstance(item, CallNode):
@@ -161,8 +172,11 @@ def _module_row(node: CallNode, numel: dict[int, int], index: int) -> LayerRecor
     kinds = [e.cost.kind for e in events if e.cost is not None and e.cost.kind != "move"]
     if any(e.cost is None for e in events):
         kinds.append("other")
-    if not kinds:
-        layer_kind = "view" if not node.output_new else "other"
+    if isinstance(node.module, NORM_MODULES):
+        layer_kind = "norm"
+    elif not kinds:  # nothing computed: a reshape (flatten) or an identity (dropout in eval, nn.Identity)
+        layer_kind = "other" if node.output_new else (
+            "view" if node.output_shape != node.input_shape else "identity")
     elif len(set(kinds)) == 1:
         layer_kind = kinds[0]
     else:
@@ -173,6 +187,7 @@ def _module_row(node: CallNode, numel: dict[int, int], index: int) -> LayerRecor
         input_shape=_strip_batch(node.input_shape), output_shape=_strip_batch(node.output_shape),
         params=sum(numel[p] for e in events for p in e.new_params), counts=counts,
         output_bytes=node.output_bytes, output_is_new=node.output_new, rf=node.rf, kind="module",
+        lecture_bytes=sum(e.output_bytes for e in events if is_lecture_layer(e)),
         layer_kind=layer_kind, shared=node.call_index > 0,
         warnings=[w for e in events for w in e.warnings])
     if len(windows) == 1:
@@ -194,6 +209,7 @@ def _op_row(e: OpEvent, parent: CallNode, numel: dict[int, int], index: int) -> 
         depth=parent.depth + 1, input_shape=_strip_batch(e.input_shape), output_shape=_strip_batch(e.output_shape),
         params=sum(numel[p] for p in e.new_params), counts=e.cost.counts if e.cost else Counts(),
         output_bytes=e.output_bytes, output_is_new=e.output_new, rf=e.rf, kind="op",
+        lecture_bytes=e.output_bytes if is_lecture_layer(e) else 0,
         layer_kind=e.cost.kind if e.cost else "other", warnings=list(e.warnings))
     if e.cost is not None and e.cost.geometry is not None:
         _set_geometry(row, e.cost.geometry)
@@ -240,7 +256,7 @@ def _build(model, name, card, shape, batch, mode, in_dtype, result: TraceResult,
     for e in events:
         if e.cost is not None:
             totals += e.cost.counts
-            if e.cost.kind in LECTURE_KINDS and e.output_new:
+            if is_lecture_layer(e):
                 lecture_bytes += e.output_bytes
         for w in e.warnings:
             if w not in warnings:
