@@ -102,7 +102,7 @@ def stratified_split(data: ImageDataset, fraction: float, seed: int = 0) -> tupl
     for k in range(len(data.classes)):
         idx = torch.nonzero(data.labels == k).flatten()
         n = len(idx)
-        take = min(max(int(round(fraction * n)), 1 if n >= 2 else 0), n - 1 if n >= 2 else n)
+        take = min(max(int(round(fraction * n)), 1), n - 1) if n >= 2 else 0  # a lone image stays in training
         held[idx[torch.randperm(n, generator=g)[:take]]] = True
     return data.subset(torch.nonzero(~held).flatten()), data.subset(torch.nonzero(held).flatten())
 
