@@ -139,3 +139,25 @@ def test_too_large_for_memory_is_refused_before_decoding(tmp_path, monkeypatch):
     with pytest.raises(CnnlabError, match="12 images at 3x512x512 need 9.0 MB in memory, more than the 4.0 MB") as e:
         load_data(f"imagefolder:{tmp_path / 'ds'}", **opts(tmp_path, image_size=512, max_memory_gb=4 / 1024))
     assert "--image-size 341 or smaller" in e.value.hint and "does not stream" in e.value.hint
+
+
+def test_every_colour_mode_becomes_rgb_with_alpha_on_white(tmp_path):
+    a, b = tmp_path / "ds" / "a", tmp_path / "ds" / "b"
+    a.mkdir(parents=True)
+    b.mkdir()
+    Image.new("L", (8, 8), 90).save(a / "grey.png")
+    Image.new("RGBA", (8, 8), (255, 0, 0, 0)).save(a / "clear.png")  # fully transparent: white
+    Image.new("RGB", (300, 200), (10, 200, 30)).save(b / "big.jpg", quality=95)  # JPEG draft path
+    Image.new("P", (8, 8), 3).save(b / "pal.gif")
+    data = load_data(f"imagefolder:{tmp_path / 'ds'}", **opts(tmp_path, image_size=4, val_split=0.5))
+    both = torch_cat(data)
+    by_mean = sorted(both.float().mean((2, 3)).round().tolist())
+    assert [90.0, 90.0, 90.0] in by_mean and [255.0, 255.0, 255.0] in by_mean
+    jpeg = [m for m in by_mean if abs(m[1] - 200) <= 3]
+    assert len(jpeg) == 1 and abs(jpeg[0][0] - 10) <= 3 and abs(jpeg[0][2] - 30) <= 3
+
+
+def torch_cat(data):
+    import torch
+
+    return torch.cat([data.train.images, data.val.images])
