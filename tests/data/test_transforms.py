@@ -243,15 +243,16 @@ def test_cutout_fills_with_the_training_mean_and_keeps_the_rest():
 
 # ---------------------------------------------------------------- mixup / cutmix
 
-def test_cutmix_area_fraction_equals_the_label_weight():
+@settings(max_examples=40, deadline=None)
+@given(h=st.integers(1, 24), w=st.integers(1, 24), alpha=st.floats(0.1, 4.0), seed=st.integers(0, 10**6))
+def test_cutmix_area_fraction_equals_the_label_weight(h, w, alpha, seed):
     n = 16
-    x = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1).expand(n, 3, 20, 24).contiguous()
+    x = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1).expand(n, 3, h, w).contiguous()
     y = torch.arange(n)
-    for seed in range(20):
-        xm, ys = mix_batch(x, y, n, 0.0, 1.0, gen(seed))
-        own = (xm[:, 0] == torch.arange(n).view(n, 1, 1)).float().mean((1, 2))
-        assert torch.allclose(own, ys[torch.arange(n), y], atol=1e-6)
-        assert torch.allclose(ys.sum(1), torch.ones(n))
+    xm, ys = mix_batch(x, y, n, 0.0, alpha, gen(seed))
+    own = (xm[:, 0] == torch.arange(n).view(n, 1, 1)).float().mean((1, 2))
+    assert torch.allclose(own, ys[torch.arange(n), y], atol=1e-6)
+    assert torch.allclose(ys.sum(1), torch.ones(n))
 
 
 def test_mixup_is_the_convex_combination_of_its_labels():
