@@ -16,3 +16,4 @@ from . import alexnet  # noqa: F401
 from . import vgg  # noqa: F401
 from . import nin  # noqa: F401
 from . import googlenet  # noqa: F401
+from . import inception  # noqa: F401
