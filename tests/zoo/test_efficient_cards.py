@@ -24,3 +24,22 @@ def test_card_macs_match_our_count(name):
     chans, side = card.input_size[0], card.input_size[-1]
     got = macs(meta(create_model, name), side, chans)
     assert abs(got - card.macs) / card.macs < 0.02, f"{name}: counted {got:,} MACs, the card says {card.macs:,}"
+
+
+SCRIPTED = ["mobilenet_v1_x0_25", "mobilenet_v3_small", "efficientnet_b0", "shufflenet_v1", "shufflenet_v2_x0_5",
+            "mcunet_10fps", "vit_ti_4_32"]
+
+
+@pytest.mark.parametrize("name", SCRIPTED)
+def test_torchscript_matches_eager(name):
+    """One network per family compiles with TorchScript (the ViT also at another input size, which
+    takes the position-embedding interpolation path) and gives the eager outputs."""
+    import torch
+
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=5).eval()
+    scripted = torch.jit.script(model)
+    side = 48 if name.startswith("vit") else 64
+    x = torch.randn(2, model.in_chans, side, side)
+    with torch.no_grad():
+        assert torch.allclose(scripted(x), model(x), atol=1e-5, rtol=1e-4)

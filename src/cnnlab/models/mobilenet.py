@@ -201,7 +201,7 @@ class MobileNetV3(Classifier):
         return self.features(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.classifier[:3](x.mean((2, 3)))
+        x = self.classifier[2](self.classifier[1](self.classifier[0](x.mean((2, 3)))))  # Linear, HS, Dropout
         return x if pre_logits else self.classifier[3](x)
 
 

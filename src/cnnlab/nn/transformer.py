@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -82,13 +83,16 @@ class TransformerEncoder(nn.Module):
             for i in range(depth)))
         self.ln = nn.LayerNorm(dim, eps=1e-6)
 
-    def forward(self, x: torch.Tensor, grid: tuple[int, int] | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, grid: Optional[Tuple[int, int]] = None) -> torch.Tensor:
         """``x``: ``(N, prefix + rows * cols, D)`` tokens; ``grid``: ``(rows, cols)`` of the patches
-        (needed only when it differs from the embeddings' square grid and is not square itself)."""
+        (default: a square grid)."""
         pos = self.pos_embedding
-        if x.shape[1] != pos.shape[1] or (grid is not None and grid[0] != grid[1]):
-            pos = interpolate_pos_embedding(pos, grid or (x.shape[1] - self.num_prefix_tokens),
-                                            self.num_prefix_tokens)
+        if grid is None:
+            side = int(math.sqrt(x.shape[1] - self.num_prefix_tokens) + 0.5)
+            grid = (side, side)
+        old = int(math.sqrt(pos.shape[1] - self.num_prefix_tokens) + 0.5)
+        if grid[0] != old or grid[1] != old:
+            pos = resize_pos_embedding(pos, old, grid, self.num_prefix_tokens)
         return self.ln(self.layers(self.dropout(x + pos)))
 
 
@@ -100,21 +104,28 @@ def interpolate_pos_embedding(pos: torch.Tensor, num_patches: int | tuple[int, i
     with D channels and resized (bicubic, corners aligned, as torchvision's ``interpolate_embeddings``).
     ``num_patches`` is the new number of patches (a square grid) or the grid ``(rows, cols)``.
     """
-    prefix, grid = pos[:, :num_prefix_tokens], pos[:, num_prefix_tokens:]
-    old = math.isqrt(grid.shape[1])
-    if old * old != grid.shape[1]:
-        raise ValueError(f"position embeddings of {grid.shape[1]} patches are not a square grid")
+    n_grid = pos.shape[1] - num_prefix_tokens
+    old = math.isqrt(n_grid)
+    if old * old != n_grid:
+        raise ValueError(f"position embeddings of {n_grid} patches are not a square grid")
     if isinstance(num_patches, int):
         side = math.isqrt(num_patches)
         if side * side != num_patches:
             raise ValueError(f"{num_patches} patches are not a square grid: pass (rows, cols)")
         new = (side, side)
     else:
-        new = tuple(num_patches)
-    if new == (old, old):
+        new = (int(num_patches[0]), int(num_patches[1]))
+    return resize_pos_embedding(pos, old, new, num_prefix_tokens, mode)
+
+
+def resize_pos_embedding(pos: torch.Tensor, old_side: int, new: Tuple[int, int], num_prefix_tokens: int = 1,
+                         mode: str = "bicubic") -> torch.Tensor:
+    """The resize of :func:`interpolate_pos_embedding` without the checks (TorchScript-able):
+    ``old_side x old_side`` grid embeddings to ``new = (rows, cols)``."""
+    if new[0] == old_side and new[1] == old_side:
         return pos
+    prefix, grid = pos[:, :num_prefix_tokens], pos[:, num_prefix_tokens:]
     dim = grid.shape[-1]
-    img = grid.reshape(1, old, old, dim).permute(0, 3, 1, 2)
-    img = F.interpolate(img, size=new, mode=mode, align_corners=True)
-    grid = img.permute(0, 2, 3, 1).reshape(1, new[0] * new[1], dim)
-    return torch.cat([prefix, grid], dim=1)
+    img = grid.reshape(1, old_side, old_side, dim).permute(0, 3, 1, 2)
+    img = F.interpolate(img, size=[new[0], new[1]], mode=mode, align_corners=True)
+    return torch.cat([prefix, img.permute(0, 2, 3, 1).reshape(1, new[0] * new[1], dim)], dim=1)
