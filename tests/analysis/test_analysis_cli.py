@@ -92,3 +92,27 @@ def test_measure_latency():
     assert t.gflops_per_s > 0 and m.training  # mode restored
     with pytest.raises(cnnlab.CnnlabError, match="meta"):
         measure(nn.Linear(2, 2, device="meta"), (2,))
+
+
+def test_lecture_networks_by_name(capsys):
+    """`lecture:NAME` builds the lecture's own layer list and prints its errata next to the table."""
+    from cnnlab.analysis import summary
+    from cnnlab.analysis.lectures import NETS
+
+    expected = {"alexnet": 1_135_256_096, "alexnet_pad2": 1_139_124_224, "vgg16": 15_470_264_320,
+                "googlenet_stem": 477_675_520, "inception3a": 128_049_152, "conv3x3_192_256": 346_816_512,
+                "conv5x5_192_256": 963_379_200, "conv5x5_exercise": 352_800}
+    assert set(expected) == set(NETS)
+    for name, macs in expected.items():
+        s = summary(f"lecture:{name}")
+        assert s.macs == macs, name
+        assert s.model == f"lecture:{name}"
+    notes = summary("lecture:googlenet_stem").notes
+    assert any("418" in n and "481" in n for n in notes)
+    code, out, _ = run_cli(capsys, "compare", "lecture:googlenet_stem", "lecture:vgg16", "--stages")
+    line = [x for x in out.splitlines() if x.startswith("56x56 ")][-1]  # the side-by-side row
+    assert line.split()[-3:] == ["6.87x", "13.95x", "19.54x"]
+    code, out, _ = run_cli(capsys, "summary", "lecture:alexnet_pad2", "--preset", "lecture")
+    assert "size floored" in out and "lecture erratum" in out and "1,176.0" in out
+    code, _, err = run_cli(capsys, "summary", "lecture:alexnt")
+    assert code == 2 and "lecture:alexnet" in err

@@ -1,7 +1,7 @@
 """The complexity analyzer: the lectures' per-layer table for any network, exact, without computing.
 
     summary(model_or_name, input_size=..., batch=..., depth=..., strict=False) -> Summary
-    compare([...], input_size=...) -> Comparison
+    cnnlab.compare([...], input_size=...) -> Comparison      (cnnlab.analysis.compare.compare)
 
 Where each concept lives: ``counter`` (the operator trace on the meta device, module attribution),
 ``formulas`` (per-operator counters), ``records`` (the dataclasses returned), ``memory``
@@ -17,12 +17,4 @@ from .render import render
 from .summary import summary
 
 __all__ = ["CONVENTION", "Counts", "LayerRecord", "MemoryStats", "ParamStats", "ReceptiveField", "Summary",
-           "render", "summary", "compare"]
-
-
-def __getattr__(name: str):
-    if name in ("compare", "Comparison"):
-        from . import compare as _compare
-
-        return getattr(_compare, name)
-    raise AttributeError(f"module 'cnnlab.analysis' has no attribute {name!r}")
+           "render", "summary"]

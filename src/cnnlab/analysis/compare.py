@@ -181,8 +181,8 @@ def _side_by_side(c: Comparison) -> list[str]:
     for res in keys:
         row = ["x".join(map(str, res))]
         cum = {}
-        for n in names:
-            hit = [st for st in c.stages[n] if st.resolution and st.resolution[0] * st.resolution[-1] >= res[0] * res[-1]]
+        for n in names:  # "-" where the network has no stage at this resolution (a stem that stops early)
+            hit = [st for st in c.stages[n] if st.resolution == res]
             cum[n] = (hit[-1].cum_memory_bytes, hit[-1].cum_params, hit[-1].cum_macs) if hit else None
         for n in names:
             v = cum[n]

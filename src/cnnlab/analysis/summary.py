@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import CnnlabError
+from .lectures import PREFIX, is_lecture_name, lecture_net
 from .counter import NORM_MODULES, CallNode, OpEvent, TraceResult, run_trace
 from .memory import param_stats, training_bytes
 from .records import Counts, LayerRecord, MemoryStats, Summary, UncountedOp
@@ -49,6 +50,13 @@ def _resolve_model(model_or_name, dtype, device):
         return model_or_name, name, card, False
     if not isinstance(model_or_name, str):
         raise CnnlabError(f"summary() takes a model name or an nn.Module, got {type(model_or_name).__name__}")
+    if is_lecture_name(model_or_name):
+        net = lecture_net(model_or_name)
+        with torch.device(device if device == "meta" else "cpu"):
+            model = net.build()
+        model.in_chans = net.input_size[0]
+        model.lecture = net
+        return model, PREFIX + net.name, None, True
     from ..models import create_model, get_entry
 
     entry = get_entry(model_or_name)  # unknown names raise with the closest ones
@@ -62,6 +70,9 @@ def _resolve_model(model_or_name, dtype, device):
 def _input_shape(model: nn.Module, card, input_size) -> tuple[int, ...]:
     size = parse_input_size(input_size)
     in_chans = getattr(model, "in_chans", None) or (card.input_size[0] if card is not None else None)
+    lecture = getattr(model, "lecture", None)
+    if size is None and lecture is not None:
+        return lecture.input_size
     if size is None:
         if card is None:
             raise CnnlabError(f"{type(model).__name__}: no input size known",
@@ -105,6 +116,9 @@ def summary(model_or_name, input_size=None, batch: int = 1, depth: int | None = 
     param = next(iter(model.parameters()), None)
     in_dtype = dtype or (param.dtype if param is not None and param.is_floating_point() else torch.float32)
     notes: list[str] = []
+    lecture = getattr(model, "lecture", None)
+    if lecture is not None:
+        notes += [f"{lecture.what}"] + [f"lecture erratum: {e}" for e in lecture.errata]
     result = _trace(model, shape, batch, mode, device, in_dtype)
     if isinstance(result, Exception):
         if device != "meta":

@@ -6,7 +6,8 @@ from .common import Formatter
 
 EPILOG = """examples:
   cnnlab compare resnet18 resnet34 resnet50                 totals with ratios against the first
-  cnnlab compare googlenet vgg16 --stages                   lecture 004: GoogLeNet stem vs VGG-16 to 28x28
+  cnnlab compare lecture:googlenet_stem lecture:vgg16 --stages   lecture 004: GoogLeNet stem vs VGG-16 to 28x28
+  cnnlab compare googlenet vgg16 --stages                   the same with the zoo's (batch-norm) networks
   cnnlab compare alexnet vgg16 googlenet resnet50 --plot chart.png
   cnnlab compare 'resnet*' --input 3x160x160                wildcards expand to registered names"""
 
@@ -18,7 +19,9 @@ def register(sub) -> None:
                                    "and print them side by side with ratio columns against the first; --stages "
                                    "adds per-resolution subtotals and cumulative costs; --plot draws multiply-adds "
                                    "against parameters with the cards' reported top-1 accuracy.")
-    p.add_argument("models", nargs="+", metavar="MODEL", help="registered model names or wildcards")
+    p.add_argument("models", nargs="+", metavar="MODEL",
+                   help="registered model names, wildcards, or lecture networks (lecture:NAME, see "
+                        "`cnnlab summary --help`)")
     p.add_argument("--input", metavar="CxHxW", default=None, help="input size for all (default: each card's)")
     p.add_argument("--batch", type=int, default=1, help="batch size")
     p.add_argument("--stages", action="store_true", help="group layers into stages by input resolution, "
@@ -32,6 +35,7 @@ def run(args) -> int:
     import json
 
     from ..analysis.compare import compare
+    from ..analysis.lectures import is_lecture_name, lecture_net
     from ..errors import CnnlabError
     from ..models import get_entry, list_models
 
@@ -42,8 +46,11 @@ def run(args) -> int:
             if not found:
                 raise CnnlabError(f"no model matches {pat!r}", "run `cnnlab models` for the full list")
             names += [n for n in found if n not in names]
+        elif is_lecture_name(pat):
+            lecture_net(pat)  # unknown names raise with the closest ones
+            names.append(pat)
         else:
-            get_entry(pat)  # unknown names raise with the closest ones
+            get_entry(pat)
             names.append(pat)
     c = compare(names, input_size=args.input, batch=args.batch, stages=args.stages, progress=len(names) > 2)
     print(json.dumps(c.to_dict(), indent=2) if args.json else str(c))

@@ -12,22 +12,32 @@ EPILOG = """examples:
   cnnlab summary vgg16 --format csv > vgg16.csv
   cnnlab summary resnet50 --time                  add a measured latency (a real forward on cpu)
 
+the lectures' tables (lecture 004), with the printed errors pointed out:
+{lectures}
+
 convention: MACs = multiply-adds of conv/linear/matmul without bias (torchvision's "GFLOPS", the
 lectures' "FLOPs"); FLOPs = 2 x MACs + bias adds + 2 x norm + activation + pooling + element-wise
 ops; memory KB = elements x bytes / 1024. Operators without a formula are listed, never counted as
 zero silently (--strict makes them an error)."""
 
 
+def _lecture_lines() -> str:
+    from ..analysis.lectures import NETS, PREFIX
+
+    return "\n".join(f"  cnnlab summary {PREFIX}{n:<17} --preset lecture   {net.what}" for n, net in NETS.items())
+
+
 def register(sub) -> None:
     p = sub.add_parser("summary", help="per-layer table: shapes, params, multiply-adds, memory, receptive field",
-                       formatter_class=Formatter, epilog=EPILOG,
+                       formatter_class=Formatter, epilog=EPILOG.format(lectures=_lecture_lines()),
                        description="Count a network layer by layer without computing anything (meta device): "
                                    "input/output C x H x W, filters, kernel, stride, padding, dilation, groups, "
                                    "parameters, multiply-adds and the other operation counters, activation "
                                    "memory, receptive field with its jump; totals (parameters trainable/frozen/"
                                    "buffers/unused, MACs, FLOPs, lecture memory sum, peak live memory, training "
                                    "bytes), and the warnings a teacher would give.")
-    p.add_argument("model", metavar="MODEL", help="a registered model name (see `cnnlab models`)")
+    p.add_argument("model", metavar="MODEL",
+                   help="a registered model name (see `cnnlab models`) or a lecture network (lecture:NAME)")
     p.add_argument("--input", metavar="CxHxW", default=None,
                    help="input size, e.g. 3x224x224 or 224 (default: the model card's)")
     p.add_argument("--batch", type=int, default=1, help="batch size (counts and memory scale with it)")
@@ -55,10 +65,12 @@ def run(args) -> int:
                 preset=args.preset, mode=args.mode)
     text = render(s, args.format)
     if args.time:
+        from ..analysis.lectures import is_lecture_name, lecture_net
         from ..analysis.timing import measure
         from ..models import create_model
 
-        t = measure(create_model(args.model), s.input_size, batch=args.batch, repeats=args.repeats,
+        model = lecture_net(args.model).build() if is_lecture_name(args.model) else create_model(args.model)
+        t = measure(model, s.input_size, batch=args.batch, repeats=args.repeats,
                     flops=s.flops, progress=True)
         if args.format == "json":
             import json

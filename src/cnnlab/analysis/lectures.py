@@ -1,0 +1,132 @@
+"""The networks of the lectures' tables, by name (``lecture:NAME``), with the printed errors noted.
+
+These are not zoo models (the zoo holds the papers' and torchvision's networks): they are the exact
+layer lists lecture 004 tabulates by hand, so that ``cnnlab summary lecture:alexnet`` prints the
+lecture's table and says where the printed numbers are wrong (checked against the formulas in
+../shared/research/analyzer-anchors.md, sections 4-6).
+
+    cnnlab summary lecture:alexnet --preset lecture          # 227 x 227, conv1 pad 0
+    cnnlab compare lecture:googlenet_stem lecture:vgg16 --stages
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from ..errors import UnknownNameError
+
+PREFIX = "lecture:"
+
+
+@dataclass(frozen=True)
+class LectureNet:
+    name: str
+    build: Callable[[], nn.Module]
+    input_size: tuple[int, int, int]
+    what: str
+    errata: tuple[str, ...] = ()
+
+
+def _alexnet(pad1: int) -> nn.Sequential:
+    # Krizhevsky et al. 2012 as lecture 004 tabulates it: one tower, 96/256/384/384/256 filters
+    return nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(3, 96, 11, 4, pad1)), ("relu1", nn.ReLU(inplace=True)), ("pool1", nn.MaxPool2d(3, 2)),
+        ("conv2", nn.Conv2d(96, 256, 5, 1, 2)), ("relu2", nn.ReLU(inplace=True)), ("pool2", nn.MaxPool2d(3, 2)),
+        ("conv3", nn.Conv2d(256, 384, 3, 1, 1)), ("relu3", nn.ReLU(inplace=True)),
+        ("conv4", nn.Conv2d(384, 384, 3, 1, 1)), ("relu4", nn.ReLU(inplace=True)),
+        ("conv5", nn.Conv2d(384, 256, 3, 1, 1)), ("relu5", nn.ReLU(inplace=True)), ("pool5", nn.MaxPool2d(3, 2)),
+        ("flatten", nn.Flatten()),
+        ("fc6", nn.Linear(9216, 4096)), ("relu6", nn.ReLU(inplace=True)),
+        ("fc7", nn.Linear(4096, 4096)), ("relu7", nn.ReLU(inplace=True)), ("fc8", nn.Linear(4096, 1000)),
+    ]))
+
+
+def _vgg16() -> nn.Sequential:
+    # Simonyan & Zisserman 2014, Table 1, configuration D
+    cfg = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+    layers, c_in, stage, idx = [], 3, 1, 1
+    for v in cfg:
+        if v == "M":
+            layers.append((f"pool{stage}", nn.MaxPool2d(2, 2)))
+            stage, idx = stage + 1, 1
+        else:
+            layers += [(f"conv{stage}_{idx}", nn.Conv2d(c_in, v, 3, 1, 1)),
+                       (f"relu{stage}_{idx}", nn.ReLU(inplace=True))]
+            c_in, idx = v, idx + 1
+    layers += [("flatten", nn.Flatten()), ("fc6", nn.Linear(25088, 4096)), ("relu6", nn.ReLU(inplace=True)),
+               ("fc7", nn.Linear(4096, 4096)), ("relu7", nn.ReLU(inplace=True)), ("fc8", nn.Linear(4096, 1000))]
+    return nn.Sequential(OrderedDict(layers))
+
+
+def _googlenet_stem() -> nn.Sequential:
+    # Szegedy et al. 2014, Table 1, up to 28 x 28; max-pools in ceil mode as torchvision
+    return nn.Sequential(OrderedDict([
+        ("conv1", nn.Conv2d(3, 64, 7, 2, 3)), ("relu1", nn.ReLU(inplace=True)),
+        ("pool1", nn.MaxPool2d(3, 2, ceil_mode=True)),
+        ("conv2", nn.Conv2d(64, 64, 1)), ("relu2", nn.ReLU(inplace=True)),
+        ("conv3", nn.Conv2d(64, 192, 3, 1, 1)), ("relu3", nn.ReLU(inplace=True)),
+        ("pool2", nn.MaxPool2d(3, 2, ceil_mode=True)),
+    ]))
+
+
+class _Inception(nn.Module):
+    """Inception 3a (GoogLeNet Table 1: 64, 96->128, 16->32, pool->32), no biases as the lecture counts."""
+
+    def __init__(self):
+        super().__init__()
+        self.branch1 = nn.Conv2d(192, 64, 1, bias=False)
+        self.branch3 = nn.Sequential(nn.Conv2d(192, 96, 1, bias=False), nn.Conv2d(96, 128, 3, padding=1, bias=False))
+        self.branch5 = nn.Sequential(nn.Conv2d(192, 16, 1, bias=False), nn.Conv2d(16, 32, 5, padding=2, bias=False))
+        self.pool = nn.Sequential(nn.MaxPool2d(3, 1, 1), nn.Conv2d(192, 32, 1, bias=False))
+
+    def forward(self, x):
+        return torch.cat([self.branch1(x), self.branch3(x), self.branch5(x), self.pool(x)], 1)
+
+
+NETS = {n.name: n for n in [
+    LectureNet("alexnet", lambda: _alexnet(0), (3, 227, 227),
+               "AlexNet per-layer table (lecture 004), 227 x 227, conv1 pad 0",
+               ("lecture 004 labels conv1 'P=2', but its numbers (55 x 55, 1134 KB, 35 k, 105 M) are this "
+                "pad-0 row; with pad 2 see lecture:alexnet_pad2",)),
+    LectureNet("alexnet_pad2", lambda: _alexnet(2), (3, 227, 227),
+               "the same AlexNet with conv1 pad 2",
+               ("conv1 gives 56 x 56: 1176 KB and 109.3 M multiply-adds; pool1 then floors 56 to 27 (a row and "
+                "a column are never read) and everything after is as with pad 0",
+                "'56, 1176 KB, 35k, 118 MFLOP' (as quoted from Johnson's slide): 118 M is the GoogLeNet stem's "
+                "conv1; with 96 filters it is 109.3 M, with Johnson's 64 filters 72.9 M")),
+    LectureNet("vgg16", _vgg16, (3, 224, 224), "VGG-16 (configuration D) per-layer table, 224 x 224",
+               ("lecture 004 prints 13.6 GFLOPs: that leaves out conv3_3 (1.85 G); the total is 15.47 G "
+                "multiply-adds (30.94 G as 2-op FLOPs)",
+                "its 'first stages' 42.9 MB / 1.1 M / 7485 MFLOP also leave out conv3_3 and the pools: up to "
+                "28 x 28 it is 51.3 MB / 1.74 M / 9,335 M (cnnlab compare lecture:googlenet_stem "
+                "lecture:vgg16 --stages)")),
+    LectureNet("googlenet_stem", _googlenet_stem, (3, 224, 224), "GoogLeNet stem, 224 -> 28 (lecture 004)",
+               ("lecture 004 prints 418 MFLOP: a digit transposition of 481 (477.7 M multiply-adds + 3.2 M "
+                "pooling window operations); 7.5 MB and 124 K are right",)),
+    LectureNet("inception3a", _Inception, (192, 28, 28), "inception 3a on 28 x 28 x 192 (0.16 M / 128 M)"),
+    LectureNet("conv3x3_192_256", lambda: nn.Conv2d(192, 256, 3, padding=1, bias=False), (192, 28, 28),
+               "a plain 3 x 3 conv 192 -> 256 on 28 x 28, the inception comparison (0.44 M / 346.8 M)"),
+    LectureNet("conv5x5_192_256", lambda: nn.Conv2d(192, 256, 5, padding=2, bias=False), (192, 28, 28),
+               "a plain 5 x 5 conv 192 -> 256 on 28 x 28, the inception comparison",
+               ("lecture 004 prints 1.22 M parameters: 1,228,800 rounds to 1.23 M",)),
+    LectureNet("conv5x5_exercise", lambda: nn.Conv2d(3, 6, 5, padding=2), (3, 28, 28),
+               "the exercise: 6 filters 5 x 5 on 28 x 28 x 3, pad 2",
+               ("lecture 004 prints 460,800 multiply-adds = 6 x 32 x 32 x 75 (a 32 x 32 output); the output is "
+                "28 x 28, so 352,800 (357,504 with the bias add counted)",)),
+]}
+
+
+def is_lecture_name(name) -> bool:
+    return isinstance(name, str) and name.startswith(PREFIX)
+
+
+def lecture_net(name: str) -> LectureNet:
+    key = name[len(PREFIX):] if name.startswith(PREFIX) else name
+    if key not in NETS:
+        raise UnknownNameError("lecture network", name, [PREFIX + n for n in NETS], "cnnlab summary --help")
+    return NETS[key]
