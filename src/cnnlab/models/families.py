@@ -17,3 +17,4 @@ from . import vgg  # noqa: F401
 from . import nin  # noqa: F401
 from . import googlenet  # noqa: F401
 from . import inception  # noqa: F401
+from . import inception_v4  # noqa: F401
