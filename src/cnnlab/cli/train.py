@@ -43,7 +43,7 @@ HELP = {
     "ema_ramp": "EMA decay x (step/total)^this (0: constant)",
     "ema_start_epochs": "first EMA update after this many epochs",
     "lookahead": "copy the EMA back into the model at each update (lookahead, as airbench)",
-    "tta": "test-time augmentation: none, flip or flip-translate (6 views)",
+    "tta": "test-time augmentation of the final evaluation: none, flip or flip-translate (6 views)",
     "seed": "random seed (weights, data order, augmentation)",
     "deterministic": "deterministic algorithms only (bitwise-repeatable runs)",
     "device": "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps",

@@ -55,7 +55,7 @@ class TrainConfig:
     ema_ramp: float = 0.0  # decay x (step/total)**ema_ramp (airbench: 3); 0: constant decay
     ema_start_epochs: float = 0.0  # first EMA update after this many epochs
     lookahead: bool = False  # copy the EMA back into the model at each update (airbench's lookahead)
-    tta: str = "none"  # test-time augmentation of the evaluation: none | flip | flip-translate
+    tta: str = "none"  # test-time augmentation of the final evaluation: none | flip | flip-translate
     # -- reproducibility and speed ----------------------------------------------------------
     seed: int = 0
     deterministic: bool = False

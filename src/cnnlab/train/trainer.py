@@ -382,13 +382,15 @@ class _Trainer:
             train_seconds = seconds0 + time.perf_counter() - t0
             t1 = time.perf_counter()
             eval_model = ema.module if (ema is not None and not ema.lookahead and ema.updates) else model
-            val_sums = ddp.all_sum(evaluate_sums(eval_model, val_loader, autocast, device, cfg.tta), info, device)
+            last_epoch = epoch == epochs or step >= total
+            tta = cfg.tta if last_epoch else "none"  # the views cost 2-6x an evaluation: final one only
+            val_sums = ddp.all_sum(evaluate_sums(eval_model, val_loader, autocast, device, tta), info, device)
             v = summarize(val_sums)
             seen = max(sums[0], 1)
             record = {"epoch": epoch, "step": step, "train_loss": sums[1] / seen, "train_top1": 100 * sums[2] / seen,
                       "val_loss": v["loss"], "val_top1": v["top1"], "val_top5": v["top5"],
                       "lr": optimizer.param_groups[0]["lr"], "images_per_s": sums[0] / max(train_seconds, 1e-9),
-                      "seconds": train_seconds, "eval_seconds": time.perf_counter() - t1}
+                      "seconds": train_seconds, "eval_seconds": time.perf_counter() - t1, "tta": tta}
             metrics.append(record)
             if main and (best is None or record["val_top1"] > best["val_top1"]):
                 best = {"epoch": epoch, "val_top1": record["val_top1"]}
