@@ -1,0 +1,70 @@
+"""DenseNet-BC (Huang et al. 2017, Table 1): structure, legacy torchvision keys, minimum input size.
+
+Keys, shapes, counts and outputs against torchvision: test_torchvision_conformance.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from zoo_b_helpers import count_macs, meta_input, meta_model
+
+from cnnlab import CnnlabError, create_model, model_card
+from cnnlab.models.densenet import DENSENET, DenseNet
+
+
+@pytest.mark.parametrize("name", sorted(DENSENET))
+def test_channels_follow_growth_and_compression(name):
+    """Each block adds k maps per layer; each transition halves them (theta = 0.5)."""
+    k, blocks, init = DENSENET[name]
+    model = meta_model(name)
+    ch, expected = init, []
+    for i, n in enumerate(blocks):
+        ch += n * k
+        expected.append(ch)
+        if i < len(blocks) - 1:
+            ch //= 2
+    assert [i["channels"] for i in model.feature_info] == expected
+    assert [i["reduction"] for i in model.feature_info] == [4, 8, 16, 32]
+    assert model.classifier.in_features == expected[-1]
+    # layer count of the name: 2 convs per dense layer + conv0 + 3 transitions + classifier
+    assert 2 * sum(blocks) + 1 + 3 + 1 == int(name[len("densenet"):])
+
+
+def test_densenet121_block_widths_and_cost():
+    model = meta_model("densenet121")
+    assert [i["channels"] for i in model.feature_info] == [256, 512, 1024, 1024]
+    layer = model.features.denseblock4.denselayer16
+    assert (layer.conv1.in_channels, layer.conv1.out_channels, layer.conv2.out_channels) == (992, 128, 32)
+    # torchvision documents 2.83 GFLOPS (multiply-adds) at 224x224
+    assert round(count_macs(model, meta_input(3, 224)) / 1e9, 2) == 2.83 == model_card("densenet121").macs / 1e9
+
+
+def test_minimum_input_size_is_29():
+    """The third transition must still see a 2x2 map: 29 -> 15 -> 8 -> 4 -> 2 -> 1 (torchvision: min_size 29)."""
+    model = meta_model("densenet121", num_classes=4)
+    assert model(meta_input(3, 29)).shape == (1, 4)
+    with pytest.raises(CnnlabError, match="at least 29x29"):
+        model(meta_input(3, 28))
+
+
+def test_old_torchvision_weight_keys_load_strictly():
+    torch.manual_seed(0)
+    model = DenseNet(8, (2, 2), 16, num_classes=3).eval()
+    legacy = {}
+    for key, value in model.state_dict().items():
+        for new, old in (("norm1", "norm.1"), ("norm2", "norm.2"), ("conv1", "conv.1"), ("conv2", "conv.2")):
+            if ".denselayer" in key:
+                key = key.replace(f".{new}.", f".{old}.")
+        legacy[key] = value
+    assert "features.denseblock1.denselayer1.norm.1.weight" in legacy
+    fresh = DenseNet(8, (2, 2), 16, num_classes=3).eval()
+    fresh.load_state_dict(legacy, strict=True)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(fresh(x), model(x))
+
+
+def test_per_layer_dropout_option_is_the_papers_and_head_dropout_is_separate():
+    model = create_model("densenet121", dense_drop_rate=0.2, drop_rate=0.1)
+    assert model.features.denseblock1.denselayer1.drop_rate == 0.2 and model.drop_rate == 0.1
