@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from .errors import CnnlabError
-from .images import open_image, to_array
+from .images import open_image, resize_and_center_crop, to_array
 from .runs import LoadedRun, load_run
 
 
@@ -76,8 +76,9 @@ def prepare(im: Image.Image, meta: dict) -> tuple[torch.Tensor, list[str]]:
     if c == 1 and meta.get("background") == "dark" and h == w:
         a = center_like_mnist(a, h)
     elif a.shape[:2] != (h, w):
-        a = np.asarray(Image.fromarray(a.squeeze(-1) if c == 1 else a).resize((w, h), Image.BILINEAR))
-        a = a.reshape(h, w, c)
+        if im.size[0] * h != im.size[1] * w:
+            notes.append("centre-cropped to the model's aspect ratio")
+        a = resize_and_center_crop(a, h, w)  # as image folders are stored for training
     x = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).float().div_(255).unsqueeze(0)
     mean = torch.tensor(meta["mean"]).view(1, c, 1, 1)
     std = torch.tensor(meta["std"]).view(1, c, 1, 1)

@@ -112,21 +112,13 @@ def find_layout(root: Path) -> tuple[dict[str, list[Path]], dict[str, list[Path]
 
 def decode_image(path: str, size: int, channels: int) -> np.ndarray:
     """One file -> size x size x channels uint8: shorter side resized to ``size``, centre crop."""
-    from ..images import to_array
+    from ..images import resize_and_center_crop, to_array
 
     with Image.open(path) as im:
         im.draft("RGB" if channels == 3 else "L", (size, size))  # JPEG: decode at a reduced scale
         im.load()
-        arr = to_array(im, channels)  # alpha composited on white, then RGB or L
-    pim = Image.fromarray(arr[..., 0] if channels == 1 else arr)
-    w, h = pim.size
-    scale = size / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    if (nw, nh) != (w, h):
-        pim = pim.resize((nw, nh), Image.BILINEAR)  # Pillow's resize filters antialias when shrinking
-    left, top = (nw - size) // 2, (nh - size) // 2
-    out = np.asarray(pim.crop((left, top, left + size, top + size)), dtype=np.uint8)
-    return out[..., None] if channels == 1 else out
+        arr = to_array(im, channels)  # EXIF orientation, alpha composited on white, then RGB or L
+    return resize_and_center_crop(arr, size, size)
 
 
 def _decode_chunk(task):
