@@ -430,3 +430,36 @@ def test_lrn_is_one_normalisation_layer_and_copies_are_not_lecture_memory():
     lrn = full.layer("1")
     assert lrn.layer_kind == "norm" and lrn.kernel is None and lrn.rf.size == (3, 3) and lrn.lecture_bytes == 0
     assert full.warnings == []
+
+
+class DataDependent(nn.Module):
+    """Python control flow on a value: impossible without computing, so the analyzer falls back."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return y * 2 if y.sum().item() > -1e9 else y
+
+
+def test_falls_back_to_a_real_forward_when_meta_cannot_run_it():
+    s = summary(DataDependent(), input_size=(3, 8, 8))
+    assert s.device == "cpu" and any("meta device could not run" in n for n in s.notes)
+    assert s.macs == 4 * 36 * 27 and s.totals.eltwise == 4 * 36
+    assert [u.op for u in s.uncounted] == []
+
+
+@settings(max_examples=25, deadline=None)
+@given(k=st.integers(1, 4), s=st.integers(1, 3), p=st.integers(0, 2), ceil=st.booleans(), h=st.integers(5, 17),
+       kind=st.sampled_from(["max", "avg"]))
+def test_pool_shapes_and_counts_match_pytorch(k, s, p, ceil, h, kind):
+    if 2 * p > k:
+        return
+    pool = nn.MaxPool2d(k, s, p, ceil_mode=ceil) if kind == "max" else nn.AvgPool2d(k, s, p, ceil_mode=ceil)
+    y = pool(torch.randn(1, 2, h, h + 1))
+    meta, real = summary(pool, input_size=(2, h, h + 1)), summary(pool, input_size=(2, h, h + 1), device="cpu")
+    assert meta.output_shape == real.output_shape == tuple(y.shape[1:])
+    assert meta.totals == real.totals and meta.totals.pool == y.numel() * k * k
+    assert meta.rf.size == (k, k) and meta.rf.jump == (s, s)

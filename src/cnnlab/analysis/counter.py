@@ -240,14 +240,14 @@ _BN = frozenset(("native_batch_norm", "_native_batch_norm_legit_no_training", "_
 
 
 def _fast_meta(name: str, args, kwargs):
-    if name in _UNARY:
+    if name in _UNARY or name in _UNARY_INPLACE:
         x = args[0]
-        return torch.empty_like(x) if isinstance(x, torch.Tensor) and not kwargs.get("out") else None
-    if name in _UNARY_INPLACE:
-        return args[0]
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point() or kwargs.get("out") is not None:
+            return None
+        return x if name in _UNARY_INPLACE else torch.empty_like(x)
     if name in _BINARY_INPLACE or name in _BINARY:
         a, b = args[0], args[1]
-        if kwargs or not isinstance(a, torch.Tensor):
+        if kwargs or not isinstance(a, torch.Tensor) or not a.is_floating_point():
             return None
         if isinstance(b, torch.Tensor):
             if b.shape != a.shape or b.dtype != a.dtype or b.stride() != a.stride():
