@@ -145,17 +145,33 @@ class ShuffleNetV2(Classifier):
 
 
 # -- registration --------------------------------------------------------------------------------
-@register_model(card=ModelCard(
-    name="shufflenet_v1", family="ShuffleNet",
-    paper="Zhang et al., ShuffleNet: An Extremely Efficient Convolutional Neural Network for Mobile Devices",
-    year=2018, params=1_865_728, macs=140_000_000, top1=67.4,
-    source="MACs and top-1: Zhang et al. 2018, Table 2 (ShuffleNet 1x, g = 3: 140 MFLOPs = multiply-adds, "
-    "32.6% error); params: exact count of this module (the paper gives none)",
-    departures=("stage widths for scale != 1 are rounded to a multiple of 4 g, Conv1 is 12/12/24/24/48 for "
-                "0.25x/0.5x/1x/1.5x/2x (rounded down to a multiple of g); the paper does not say how it rounds", "BN after every convolution, no ReLU after the depthwise conv (as the paper)"),
-    notes="options: groups=1|2|3|4|8 (Table 1), scale=0.25|0.5|1|1.5|2 (Tables 2 and 5)"))
-def shufflenet_v1(**kwargs) -> ShuffleNetV1:
-    return ShuffleNetV1(**kwargs)
+_V1_PAPER = "Zhang et al., ShuffleNet: An Extremely Efficient Convolutional Neural Network for Mobile Devices"
+# scale -> (registered name, params of g = 3 (exact count), top-1 error of g = 3 and its table)
+SHUFFLENET_V1_NAMES = {
+    1.0: ("shufflenet_v1", 1_865_728, "Table 2"),
+    0.5: ("shufflenet_v1_x0_5", 718_324, "Table 2"),
+    1.5: ("shufflenet_v1_x1_5", 3_442_168, "Table 5"),
+    2.0: ("shufflenet_v1_x2_0", 5_450_776, "Table 5"),
+}
+
+
+def _v1_builder(scale: float):
+    def build(**kwargs) -> ShuffleNetV1:
+        return ShuffleNetV1(scale=kwargs.pop("scale", scale), **kwargs)
+    return build
+
+
+for _s, (_name, _params, _table) in SHUFFLENET_V1_NAMES.items():
+    _err, _mf = SHUFFLENET_V1_ERROR[_s][3], SHUFFLENET_V1_MFLOPS[_s]
+    register_model(_v1_builder(_s), name=_name, card=ModelCard(
+        name=_name, family="ShuffleNet", paper=_V1_PAPER, year=2018, params=_params, macs=_mf * 10**6,
+        top1=round(100 - _err, 1),
+        source=f"MACs and top-1: Zhang et al. 2018, {_table} (ShuffleNet {_s:g}x, g = 3: {_mf} MFLOPs = "
+        f"multiply-adds, {_err}% top-1 error); params: exact count of this module (the paper gives none)",
+        departures=("stage widths for scale != 1 are rounded to a multiple of 4 g, Conv1 is 12/12/24/24/48 for "
+                    "0.25x/0.5x/1x/1.5x/2x (rounded down to a multiple of g); the paper does not say how it rounds",
+                    "BN after every convolution, no ReLU after the depthwise conv (as the paper)"),
+        notes="options: groups=1|2|3|4|8 (Table 1; default 3), scale=0.25|0.5|1|1.5|2 (Tables 2 and 5)"))
 
 
 _V2_PAPER = "Ma et al., ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design"
