@@ -68,3 +68,23 @@ def test_old_torchvision_weight_keys_load_strictly():
 def test_per_layer_dropout_option_is_the_papers_and_head_dropout_is_separate():
     model = create_model("densenet121", dense_drop_rate=0.2, drop_rate=0.1)
     assert model.features.denseblock1.denselayer1.drop_rate == 0.2 and model.drop_rate == 0.1
+
+
+def test_load_weights_reads_torchvision_hosted_file_layout(tmp_path):
+    """``densenet121-a639ec97.pth`` as torchvision hosts it (old dotted keys) loads through load_weights."""
+    from cnnlab.nn.dense import rename_legacy_keys
+
+    torch.manual_seed(0)
+    src = create_model("densenet121")
+    hosted = {}
+    for key, value in src.state_dict().items():
+        for new, old in (("norm1", "norm.1"), ("norm2", "norm.2"), ("conv1", "conv.1"), ("conv2", "conv.2")):
+            if ".denselayer" in key:
+                key = key.replace(f".{new}.", f".{old}.")
+        hosted[key] = value
+    assert rename_legacy_keys(hosted).keys() == src.state_dict().keys()
+    path = tmp_path / "densenet121-a639ec97.pth"
+    torch.save(hosted, path)
+    model = create_model("densenet121", weights=str(path))
+    for key, value in src.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key

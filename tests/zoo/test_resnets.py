@@ -141,3 +141,8 @@ def test_preact_forward_ends_with_bn_relu():
     assert (before < 0).any()  # the last unit ends with an addition, no activation
     assert torch.allclose(feats, torch.relu(model.norm(before)))
     assert model.feature_info[-1]["module"] == "norm"
+
+
+@pytest.mark.parametrize("depth", sorted(RESNET_DEPTHS))
+def test_preact_card_macs_are_the_counted_ones(depth):
+    assert count_macs(meta_model(f"preact_resnet{depth}"), meta_input(3, 224)) == model_card(f"preact_resnet{depth}").macs

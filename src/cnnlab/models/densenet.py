@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..nn.dense import DenseBlock, Transition
+from ..nn.dense import DenseBlock, Transition, rename_legacy_keys
 from .base import Classifier
 from .card import ModelCard
 from .registry import register_model
@@ -74,6 +74,12 @@ class DenseNet(Classifier):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.features(x))
+
+    @torch.jit.unused
+    def convert_weights(self, state_dict: dict, source: str) -> dict:
+        """For ``load_weights``: torchvision's hosted files (``densenet121-a639ec97.pth``) use the old
+        dotted keys ``denselayerN.norm.1`` / ``conv.2``; rename them (timm's files are already new-style)."""
+        return rename_legacy_keys(state_dict)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)

@@ -72,13 +72,16 @@ _PAPER = "He, Zhang, Ren, Sun: Identity Mappings in Deep Residual Networks (ECCV
 # ResNet-18/34/50/101 on ImageNet; its other results are on CIFAR.
 # Parameter counts: computed from the table (the paper gives none for ImageNet).
 _PARAMS = {18: 11_687_720, 34: 21_795_880, 50: 25_549_352, 101: 44_541_480, 152: 60_185_128}
+# Multiply-adds at 224x224, computed (the same convolutions as the post-activation ResNets, v1.5 stride).
+_MACS = {18: 1_814_073_344, 34: 3_663_761_408, 50: 4_089_184_256, 101: 7_801_405_440, 152: 11_513_626_624}
 
 for _depth in RESNET_DEPTHS:
     _name = f"preact_resnet{_depth}"
     _top = dict(top1=78.9, top5=94.5) if _depth == 152 else {}
     _card = ModelCard(
-        name=_name, family="ResNet", paper=_PAPER, year=2016, input_size=(3, 224, 224), params=_PARAMS[_depth],
-        source=("params: computed from the layer table; "
+        name=_name, family="Pre-activation ResNet", paper=_PAPER, year=2016, input_size=(3, 224, 224),
+        params=_PARAMS[_depth], macs=_MACS[_depth],
+        source=("params, MACs: computed from the layer table; "
                 + ("accuracy: He et al. 2016, Table 5 (ResNet-152 pre-act, 21.1% / 5.5% error, 320x320 crop)"
                    if _depth == 152 else "no ImageNet result reported in the paper for this depth")),
         departures=("stride of a downsampling bottleneck on the 3x3 convolution (as fb.resnet.torch, which the "

@@ -196,7 +196,9 @@ _CARDS = {
 for _name, (_paper, _year, _params, _macs, _top1, _top5, _source, _dep) in _CARDS.items():
     _tv = None if _name == "se_resnet50" else _name
     _timm = "seresnet50" if _name == "se_resnet50" else _name
-    _card = ModelCard(name=_name, family="ResNet", paper=_paper, year=_year, input_size=(3, 224, 224),
+    _family = ("ResNeXt" if _name.startswith("resnext") else "Wide ResNet" if _name.startswith("wide")
+               else "SENet" if _name.startswith("se_") else "ResNet")
+    _card = ModelCard(name=_name, family=_family, paper=_paper, year=_year, input_size=(3, 224, 224),
                       params=_params, macs=_macs, top1=_top1, top5=_top5, source=_source, torchvision=_tv,
                       timm=_timm, departures=_dep,
                       notes="options: stride_in='1x1'|'3x3', drop_rate, drop_path_rate (stochastic depth), "

@@ -21,6 +21,13 @@ import torch.nn.functional as F
 
 # torchvision's hosted DenseNet files still carry the pre-0.3 keys 'denselayer1.norm.1.weight'.
 _LEGACY_KEY = re.compile(r"^(norm|relu|conv)\.([12])\.(weight|bias|running_mean|running_var|num_batches_tracked)$")
+_LEGACY_FULL_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\.(?:weight|bias|running_mean|"
+                              r"running_var|num_batches_tracked))$")
+
+
+def rename_legacy_keys(state_dict: dict) -> dict:
+    """``...denselayerN.norm.1.weight`` -> ``...denselayerN.norm1.weight`` (other keys unchanged, order kept)."""
+    return {_LEGACY_FULL_KEY.sub(r"\1\2", k): v for k, v in state_dict.items()}
 
 
 class DenseLayer(nn.Module):
