@@ -110,7 +110,8 @@ class MCUNet(Classifier):
         self.features = nn.Sequential(*layers)
         self.num_features = ch
         self.default_input_size = (in_chans, resolution, resolution)
-        self.classifier = nn.Sequential(nn.Dropout(drop_rate), nn.Linear(ch, num_classes) if num_classes else nn.Identity())
+        self.classifier = nn.Sequential(nn.Dropout(drop_rate),
+                                        nn.Linear(ch, num_classes) if num_classes else nn.Identity())
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)

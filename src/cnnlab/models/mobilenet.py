@@ -109,7 +109,8 @@ class MobileNetV2(Classifier):
             for i in range(n):
                 stride = s if i == 0 else 1
                 if stride == 2:
-                    self.feature_info.append(dict(channels=ch, reduction=reduction, module=f"features.{len(layers) - 1}"))
+                    self.feature_info.append(dict(channels=ch, reduction=reduction,
+                                                  module=f"features.{len(layers) - 1}"))
                 layers.append(InvertedResidual(ch, out, stride, t, drop_path=drop_path_rate * idx / n_blocks))
                 ch, reduction, idx = out, reduction * stride, idx + 1
         self.num_features = make_divisible(MOBILENET_V2_HEAD * max(1.0, width_mult))

@@ -38,8 +38,8 @@ def vit_params(size: str, patch: int, image: int, in_chans: int = 3, num_classes
     layers, d, mlp, _ = VIT_SIZES[size]
     tokens = (image // patch) ** 2 + 1
     block = 4 * d * d + 4 * d + 2 * d * mlp + mlp + d + 4 * d
-    return (in_chans * patch * patch * d + d) + d + tokens * d + layers * block + 2 * d + (d * num_classes
-                                                                                           + num_classes) * bool(num_classes)
+    head = d * num_classes + num_classes if num_classes else 0
+    return (in_chans * patch * patch * d + d) + d + tokens * d + layers * block + 2 * d + head
 
 
 def vit_macs(size: str, patch: int, image: int, in_chans: int = 3, num_classes: int = 1000) -> int:
@@ -106,8 +106,17 @@ class VisionTransformer(Classifier):
         return x if pre_logits else self.heads(x)
 
     def convert_weights(self, state_dict: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
-        """torchvision's pre-0.13 MLP keys (``mlp.linear_1/2``) and position embeddings for another
-        image size (resized to this model's patch grid, as torchvision's ``interpolate_embeddings``)."""
+        """Weight files of other layouts into ours:
+
+        - timm / DeiT ViTs (``cls_token``, ``pos_embed``, ``patch_embed.proj``, ``blocks.{i}.norm1``,
+          ``attn.qkv`` (= our packed ``in_proj``, same q/k/v order), ``attn.proj``, ``norm2``,
+          ``mlp.fc1/fc2``, ``norm``, ``head``), recognised by their keys;
+        - torchvision's pre-0.13 MLP keys (``mlp.linear_1/2``);
+        - position embeddings for another image size, resized to this model's patch grid (as
+          torchvision's ``interpolate_embeddings``).
+        """
+        if "cls_token" in state_dict or any(k.startswith("blocks.") for k in state_dict):
+            state_dict = {_timm_key(k): v for k, v in state_dict.items()}
         out = {}
         for k, v in state_dict.items():
             k = k.replace(".mlp.linear_1.", ".mlp.0.").replace(".mlp.linear_2.", ".mlp.3.")
@@ -115,6 +124,26 @@ class VisionTransformer(Classifier):
                 v = interpolate_pos_embedding(v, self.encoder.pos_embedding.shape[1] - 1)
             out[k] = v
         return out
+
+
+_TIMM_TOP = {"cls_token": "class_token", "pos_embed": "encoder.pos_embedding", "patch_embed.proj.weight":
+             "conv_proj.weight", "patch_embed.proj.bias": "conv_proj.bias", "norm.weight": "encoder.ln.weight",
+             "norm.bias": "encoder.ln.bias", "head.weight": "heads.head.weight", "head.bias": "heads.head.bias"}
+_TIMM_BLOCK = {"norm1.": "ln_1.", "attn.qkv.weight": "self_attention.in_proj_weight",
+               "attn.qkv.bias": "self_attention.in_proj_bias", "attn.proj.": "self_attention.out_proj.",
+               "norm2.": "ln_2.", "mlp.fc1.": "mlp.0.", "mlp.fc2.": "mlp.3."}
+
+
+def _timm_key(key: str) -> str:
+    """A timm VisionTransformer state-dict key in torchvision's (= our) layout."""
+    if key in _TIMM_TOP:
+        return _TIMM_TOP[key]
+    if key.startswith("blocks."):
+        _, index, rest = key.split(".", 2)
+        for old, new in _TIMM_BLOCK.items():
+            if rest.startswith(old):
+                return f"encoder.layers.encoder_layer_{index}.{new}{rest[len(old):]}"
+    return key
 
 
 # -- registration --------------------------------------------------------------------------------
