@@ -102,3 +102,19 @@ def test_biggest_networks_cost_no_compute():
     assert round(b7.macs / 256 / 1e9, 2) == 37.75
     assert b7.memory.peak_bytes > 10 * 1024 ** 3  # it would need > 10 GB of activations if it computed
     assert elapsed < 8.0
+
+
+def test_googlenet_auxiliary_heads_are_defined_but_not_run_in_eval():
+    """torchvision's googlenet(weights=None) has aux heads: 13,004,888 parameters everywhere, of which
+    6,379,984 never run in eval (old thop printed 6.62 M; every other tool 13.00 M silently)."""
+    import torch
+
+    import cnnlab
+
+    with torch.device("meta"):
+        m = cnnlab.create_model("googlenet", aux_logits=True)
+    s = summary(m)
+    assert (s.params.total, s.params.unused, s.params.unused_modules) == (13_004_888, 6_379_984, ["aux1", "aux2"])
+    assert round(s.macs / 1e9, 3) == 1.498
+    t = summary(m, mode="train", batch=2)
+    assert t.params.unused == 0 and t.macs > 2 * s.macs  # the heads run in training
