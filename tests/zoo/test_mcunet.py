@@ -53,3 +53,49 @@ def test_vww_is_binary_and_runs():
     with torch.no_grad():
         out = model(torch.randn(2, 3, 144, 144))
     assert out.shape == (2, 2) and torch.isfinite(out).all()
+
+
+def _official_state_dict(model) -> dict[str, torch.Tensor]:
+    """The model's tensors under the authors' ProxylessNASNets names (mit-han-lab/tinyml,
+    tinynas/nn/modules/layers.py: ConvLayer conv/bn, MBInvertedConvLayer inverted_bottleneck /
+    depth_conv / point_linear, LinearLayer linear)."""
+    sd = model.state_dict()
+    out = {}
+    bn_keys = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+
+    def put(official: str, ours_conv: str, ours_bn: str) -> None:
+        out[f"{official}.conv.weight"] = sd[f"{ours_conv}.weight"]
+        for k in bn_keys:
+            out[f"{official}.bn.{k}"] = sd[f"{ours_bn}.{k}"]
+
+    put("first_conv", "features.0.0", "features.0.1")
+    for i, block in enumerate(list(model.features)[1:]):
+        prefix, ours = f"blocks.{i}.mobile_inverted_conv", f"features.{i + 1}.conv"
+        if len(block.conv) == 4:
+            put(f"{prefix}.inverted_bottleneck", f"{ours}.0.0", f"{ours}.0.1")
+            put(f"{prefix}.depth_conv", f"{ours}.1.0", f"{ours}.1.1")
+            put(f"{prefix}.point_linear", f"{ours}.2", f"{ours}.3")
+        else:
+            put(f"{prefix}.depth_conv", f"{ours}.0.0", f"{ours}.0.1")
+            put(f"{prefix}.point_linear", f"{ours}.1", f"{ours}.2")
+    out["classifier.linear.weight"], out["classifier.linear.bias"] = sd["classifier.1.weight"], sd["classifier.1.bias"]
+    return out
+
+
+def test_authors_checkpoint_layout_loads(tmp_path):
+    """A checkpoint in the authors' layout ({'state_dict': ...} with ProxylessNASNets keys) loads
+    through load_weights and reproduces the source network's outputs."""
+    from conformance import apply_weight_rule
+
+    from cnnlab import load_weights
+
+    source = apply_weight_rule(create_model("mcunet_5fps")).eval()
+    official = _official_state_dict(source)
+    assert len(official) == len(source.state_dict())
+    path = tmp_path / "mcunet-5fps_imagenet.pth"
+    torch.save({"state_dict": official}, path)
+    model = create_model("mcunet_5fps").eval()
+    load_weights(model, str(path))
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        assert torch.allclose(model(x), source(x), atol=1e-5)

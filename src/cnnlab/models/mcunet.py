@@ -8,7 +8,8 @@ block lists below are the authors' released configurations (mit-han-lab/tinyml,
 ``(expansion e, output channels c, kernel k, stride s)``. After the last block: global pooling
 and the classifier (no 1x1 head convolution).
 
-Which figures are established (and how) is stated in each card. The published MACs and
+Which figures are established (and how) is stated in each card. The authors' released PyTorch
+checkpoints (``ProxylessNASNets`` key layout) load through ``load_weights`` (``convert_weights``). The published MACs and
 parameter counts (mit-han-lab/mcunet README, "Model List") are reproduced by these tables within
 rounding (tested), which is what pins the architectures down.
 """
@@ -115,6 +116,30 @@ class MCUNet(Classifier):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
+
+    def convert_weights(self, state_dict: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+        """The authors' checkpoints (``ProxylessNASNets`` layout: ``first_conv.{conv,bn}``,
+        ``blocks.{i}.mobile_inverted_conv.{inverted_bottleneck,depth_conv,point_linear}.{conv,bn}``,
+        ``classifier.linear``) into ours; other layouts pass through unchanged."""
+        if not any(k.startswith("first_conv.") for k in state_dict):
+            return state_dict
+        return {self._official_key(key): value for key, value in state_dict.items()}
+
+    def _official_key(self, key: str) -> str:
+        parts = key.split(".")
+        if parts[0] == "first_conv":  # ConvLayer: conv, bn
+            return ".".join(["features.0", {"conv": "0", "bn": "1"}[parts[1]], *parts[2:]])
+        if parts[0] == "classifier" and parts[1] == "linear":
+            return ".".join(["classifier.1", *parts[2:]])
+        if parts[0] == "blocks" and len(parts) > 5 and parts[2] == "mobile_inverted_conv":
+            index, layer, op, rest = int(parts[1]) + 1, parts[3], parts[4], ".".join(parts[5:])
+            expands = len(self.features[index].conv) == 4  # ours: [expand, dw, conv, bn] or [dw, conv, bn]
+            if layer == "point_linear":  # our projection is flat: Conv2d then BatchNorm2d
+                slot = (2 if expands else 1) + (op == "bn")
+                return f"features.{index}.conv.{slot}.{rest}"
+            slot = {"inverted_bottleneck": 0, "depth_conv": 1 if expands else 0}[layer]
+            return f"features.{index}.conv.{slot}.{'1' if op == 'bn' else '0'}.{rest}"
+        return key
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = x.mean((2, 3))
