@@ -102,10 +102,31 @@ def check_input(model: nn.Module, x: torch.Tensor) -> None:
                           f"build it with in_chans={x.shape[1]}, or convert the images")
 
 
+# Modules whose output has their input's shape: a shape-only forward can skip them. (On the meta
+# device batch norm and activations cost milliseconds each: they run Python reference code.)
+SHAPE_PRESERVING = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm, nn.Dropout,
+                    nn.Dropout2d, nn.Identity, nn.ReLU, nn.ReLU6, nn.SiLU, nn.GELU, nn.Hardswish, nn.Hardsigmoid,
+                    nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU, nn.Mish)
+
+
+def _passthrough(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def shape_only_copy(model: nn.Module) -> nn.Module:
+    """A meta-device copy of ``model`` for shape propagation: nothing is computed, and the
+    shape-preserving layers (norms, activations, dropout) are skipped entirely."""
+    meta = copy.deepcopy(model).to("meta").eval()
+    for module in meta.modules():
+        if isinstance(module, SHAPE_PRESERVING):
+            module.forward = _passthrough
+    return meta
+
+
 def min_input_size(model: nn.Module, limit: int = 1024) -> int | None:
     """Smallest square input side the network accepts, found by forwards on the meta device
     (shapes only, nothing computed). ``None`` if even ``limit`` fails."""
-    meta = copy.deepcopy(model).to("meta").eval()
+    meta = shape_only_copy(model)
     chans = getattr(model, "in_chans", 3)
 
     def ok(size: int) -> bool:
