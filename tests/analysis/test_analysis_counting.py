@@ -350,6 +350,10 @@ def test_window_warnings():
     assert ceil.output_shape == (8, 56, 56) and "ceil mode" in ceil.warnings[0]
     fits = summary(nn.Sequential(nn.Conv2d(3, 4, 3, 2, 1), nn.MaxPool2d(2)), input_size=(3, 32, 32))
     assert fits.warnings == []
+    # a 1x1 stride-2 shortcut on 56 x 56 skips every other row anyway: the unread last row is no news
+    assert summary(nn.Conv2d(4, 8, 1, 2), input_size=(4, 56, 56)).warnings == []
+    # ResNet's stem: the floor only drops padding
+    assert summary(resnet((1, 1, 1, 1)), input_size=(3, 224, 224)).warnings == []
 
 
 @pytest.mark.parametrize("depth", [None, 0, 1, 2, 3])
@@ -463,3 +467,25 @@ def test_pool_shapes_and_counts_match_pytorch(k, s, p, ceil, h, kind):
     assert meta.output_shape == real.output_shape == tuple(y.shape[1:])
     assert meta.totals == real.totals and meta.totals.pool == y.numel() * k * k
     assert meta.rf.size == (k, k) and meta.rf.jump == (s, s)
+
+
+def test_backward_pass_counted_from_the_autograd_graph():
+    """Backward: each conv costs its forward MACs twice (input and weight gradients), except the first
+    (no input gradient); equal to FlopCounterMode's forward + backward, on meta and on cpu."""
+    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                      nn.Conv2d(8, 16, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+    meta = summary(m, input_size=(3, 16, 16), batch=2, mode="train", backward=True)
+    real = summary(m, input_size=(3, 16, 16), batch=2, mode="train", backward=True, device="cpu")
+    conv1, conv2 = 2 * 8 * 256 * 27, 2 * 16 * 64 * 72
+    assert meta.totals.conv_macs == conv1 + conv2
+    assert meta.backward.conv_macs == conv1 + 2 * conv2
+    assert meta.backward == real.backward and meta.totals == real.totals
+    assert meta.memory.saved_for_backward_bytes == real.memory.saved_for_backward_bytes > 0
+    x = torch.randn(2, 3, 16, 16)
+    m.train()
+    with FlopCounterMode(display=False) as fc:
+        torch.autograd.grad(m(x).sum(), list(m.parameters()))
+    assert 2 * (meta.macs + meta.backward.macs) == fc.get_total_flops()
+    assert all(p.grad is None for p in m.parameters())  # nothing accumulated into the model
+    assert "backward" in str(meta) and "saved for backward" in str(meta)
+    assert summary(m, input_size=(3, 16, 16)).backward is None

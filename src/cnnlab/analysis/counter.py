@@ -24,7 +24,7 @@ from torch.utils._pytree import tree_leaves
 from .formulas import OpCost, cost_of
 from .memory import LifetimeTracker, storage_key
 from .receptive import RFTracker
-from .records import ReceptiveField
+from .records import Counts, ReceptiveField
 from .warnings import window_warnings
 
 
@@ -107,6 +107,9 @@ class Trace(TorchDispatchMode):
         self.rf = RFTracker()
         self.uncounted: dict[str, list] = {}  # name -> [calls, output elements, modules]
         self.meta = False  # shape-only run: the fast paths below may stand in for slow meta kernels
+        self.phase = "forward"  # "backward": operators go to backward_counts (no rows, no lifetimes)
+        self.backward_counts = Counts()
+        self.saved: dict[int, int] = {}  # storage key -> bytes of the tensors autograd saves for backward
 
     def is_param(self, t) -> bool:
         return isinstance(t, torch.Tensor) and storage_key(t) in self.param_keys
@@ -117,6 +120,9 @@ class Trace(TorchDispatchMode):
         out = _fast_meta(name, args, kwargs) if self.meta else None
         if out is None:
             out = func(*args, **kwargs)
+        if self.phase == "backward":
+            self._backward_op(name, func, args, kwargs, out)
+            return out
         node = self.stack[-1]
         tensor_args = _tensors(args)
         if kwargs:
@@ -162,6 +168,24 @@ class Trace(TorchDispatchMode):
                 bool(new and new[0]), self.rf.get(first_out) if first_out is not None else None, warns,
                 new_params, inside_norm))
         return out
+
+    def _backward_op(self, name, func, args, kwargs, out) -> None:
+        cost = cost_of(name, func, args, kwargs, out, self.is_param)
+        if cost is None:
+            entry = self.uncounted.setdefault(name, [0, 0, []])
+            entry[0] += 1
+            entry[1] += sum(o.numel() for o in _tensors(out if isinstance(out, (tuple, list)) else (out,)))
+            if "(backward)" not in entry[2]:
+                entry[2].append("(backward)")
+        else:
+            self.backward_counts += cost.counts
+
+    def pack_saved(self, t: torch.Tensor):
+        """saved_tensors_hooks: what autograd keeps for backward (parameters are not activations)."""
+        key = storage_key(t)
+        if key is not None and key not in self.param_keys and key not in self.saved:
+            self.saved[key] = t.untyped_storage().nbytes()
+        return t
 
     # module hooks -----------------------------------------------------------------------------
 
@@ -310,6 +334,20 @@ def _same_kernels_everywhere():
         torch.backends.mha.set_fastpath_enabled(fast)
 
 
+def _run_backward(trace: Trace, output, params: list[torch.Tensor]) -> None:
+    outs = [o for o in tree_leaves(output) if isinstance(o, torch.Tensor) and o.requires_grad]
+    if not outs or not params:
+        return
+    with torch.enable_grad():
+        loss = sum(o.sum() for o in outs)  # outside the trace: the loss is not the network's work
+    trace.phase = "backward"
+    try:
+        with _same_kernels_everywhere(), trace:
+            torch.autograd.grad(loss, params, allow_unused=True)
+    finally:
+        trace.phase = "forward"
+
+
 @dataclass
 class TraceResult:
     root: CallNode
@@ -318,9 +356,12 @@ class TraceResult:
     device: str
 
 
-def run_trace(model: nn.Module, inputs: tuple, device: str) -> TraceResult:
+def run_trace(model: nn.Module, inputs: tuple, device: str, backward: bool = False) -> TraceResult:
     """Run ``model(*inputs)`` once under the trace. ``device`` is "meta" (stand-ins for the model's
-    tensors) or a real device (the model's own parameters, copies of its buffers)."""
+    tensors) or a real device (the model's own parameters, copies of its buffers). With ``backward``
+    the forward records the graph (and what it saves), then the gradients of the sum of the outputs
+    with respect to the trainable parameters are computed under the trace (``torch.autograd.grad``:
+    nothing is accumulated into ``.grad``)."""
     params = dict(model.named_parameters(remove_duplicate=False))
     buffers = dict(model.named_buffers(remove_duplicate=False))
     stand_in: dict[int, torch.Tensor] = {}
@@ -342,7 +383,7 @@ def run_trace(model: nn.Module, inputs: tuple, device: str) -> TraceResult:
         state[name] = stand_in[id(b)]
     root = CallNode(model, "", type(model).__name__, 0, 0, is_leaf=not any(True for _ in model.children()))
     trace = Trace(param_keys)
-    trace.meta = device == "meta"
+    trace.meta = device == "meta" and not backward  # the fast paths do not record autograd metadata
     trace.param_numel = {id(p): p.numel() for p in params.values()}
     trace.stack.append(root)
     for x in tree_leaves(inputs):
@@ -351,11 +392,17 @@ def run_trace(model: nn.Module, inputs: tuple, device: str) -> TraceResult:
             trace.rf.set(x, ReceptiveField())
     root.input_shape = _shape(_first_tensor(inputs))
     all_meta = all(t.device.type == "meta" for t in (*params.values(), *buffers.values()))
-    with torch.no_grad(), _same_kernels_everywhere(), _hooks(model, trace), trace:
+    grad_mode = torch.enable_grad() if backward else torch.no_grad()
+    saving = (torch.autograd.graph.saved_tensors_hooks(trace.pack_saved, lambda t: t) if backward
+              else contextlib.nullcontext())
+    with grad_mode, saving, _same_kernels_everywhere(), _hooks(model, trace), trace:
         if device == "meta" and all_meta:  # built on the meta device: call it as it is
             output = model(*inputs)
         else:
             output = torch.func.functional_call(model, state, inputs, tie_weights=True, strict=False)
+    if backward:
+        _run_backward(trace, output, [stand_in[id(p)] for p in {id(q): q for q in params.values()}.values()
+                                      if stand_in[id(p)].requires_grad])
     root.end_step = trace.step
     t = _first_tensor(output)
     for o in tree_leaves(output):

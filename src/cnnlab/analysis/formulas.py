@@ -272,6 +272,52 @@ def _reduce(args, kwargs, out, is_param):
     return OpCost("pool", Counts(pool=_numel(args[0])))
 
 
+# --- backward operators (``summary(..., backward=True)``) ----------------------------------------
+
+
+@formula("convolution_backward")
+def _conv_backward(args, kwargs, out, is_param):
+    # (grad_out, input, weight, bias_sizes, stride, padding, dilation, transposed, output_padding, groups,
+    # output_mask): the input gradient and the weight gradient each cost the forward's multiply-adds
+    grad_out, x, w = args[0], args[1], args[2]
+    mask = args[10] if len(args) > 10 else kwargs.get("output_mask", (True, True, True))
+    transposed = bool(args[7]) if len(args) > 7 else False
+    k = math.prod(w.shape[2:])
+    fwd = (x.numel() if transposed else grad_out.numel()) * w.shape[1] * k
+    macs = fwd * (int(bool(mask[0])) + int(bool(mask[1])))
+    return OpCost("conv", Counts(conv_macs=macs, bias=grad_out.numel() if mask[2] else 0))
+
+
+ACT_BACKWARD = ("threshold_backward", "silu_backward", "sigmoid_backward", "tanh_backward", "gelu_backward",
+                "hardswish_backward", "hardsigmoid_backward", "hardtanh_backward", "leaky_relu_backward",
+                "elu_backward", "_softmax_backward_data", "_log_softmax_backward_data", "mish_backward",
+                "softplus_backward", "glu_backward", "log_sigmoid_backward", "_prelu_kernel_backward")
+
+
+@formula(*ACT_BACKWARD)
+def _act_backward(args, kwargs, out, is_param):
+    return OpCost("act", Counts(act=_numel(_first(out))))
+
+
+@formula("native_batch_norm_backward", "native_layer_norm_backward", "native_group_norm_backward",
+         "_native_batch_norm_legit_backward", "batch_norm_backward")
+def _norm_backward(args, kwargs, out, is_param):
+    return OpCost("norm", Counts(norm=args[0].numel()))
+
+
+@formula("max_pool2d_with_indices_backward", "max_pool3d_with_indices_backward", "avg_pool2d_backward",
+         "avg_pool3d_backward", "_adaptive_avg_pool2d_backward", "adaptive_max_pool2d_backward",
+         "_adaptive_avg_pool3d_backward")
+def _pool_backward(args, kwargs, out, is_param):
+    # the input gradient: one element per input position (sums over the windows that cover it)
+    return OpCost("pool", Counts(pool=_numel(_first(out))))
+
+
+@formula("native_dropout_backward")
+def _dropout_backward(args, kwargs, out, is_param):
+    return OpCost("eltwise", Counts(eltwise=_numel(_first(out))))
+
+
 # Operators that only create, copy, move or select data: no arithmetic, nothing to count.
 MOVE_OPS = frozenset((
     "empty", "empty_strided", "empty_like", "zeros", "zeros_like", "ones", "ones_like", "full", "full_like",
@@ -286,7 +332,8 @@ MOVE_OPS = frozenset((
     "alias", "uniform_", "normal_", "exponential_", "_assert_async", "_assert_tensor_metadata", "sym_size",
     "sym_stride", "sym_numel", "sym_storage_offset", "unfold", "im2col", "col2im", "_unsafe_index", "one_hot",
     "upsample_nearest2d", "_unsafe_index_put", "sort", "topk", "view_as_real", "view_as_complex", "expand_copy",
-    "permute_copy", "t_copy", "transpose_copy", "view_copy",
+    "permute_copy", "t_copy", "transpose_copy", "view_copy", "select_backward", "slice_backward",
+    "index_select_backward", "diagonal_backward", "unfold_backward", "as_strided_scatter", "expand_backward",
 ))
 
 

@@ -187,6 +187,7 @@ class MemoryStats:
     grads_bytes: int = 0
     sgd_momentum_bytes: int = 0
     adam_bytes: int = 0
+    saved_for_backward_bytes: int | None = None  # activations autograd keeps (summary(..., backward=True))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -222,6 +223,7 @@ class Summary:
     uncounted: list[UncountedOp] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    backward: Counts | None = None  # the backward pass (gradients of all trainable parameters), if counted
     preset: str = "full"
     depth: int | None = None
     convention: str = CONVENTION
@@ -252,7 +254,8 @@ class Summary:
             "model": self.model, "input_size": list(self.input_size), "batch": self.batch, "dtype": self.dtype,
             "mode": self.mode, "device": self.device, "preset": self.preset, "depth": self.depth,
             "convention": self.convention,
-            "totals": self.totals.to_dict(), "params": self.params.to_dict(), "memory": self.memory.to_dict(),
+            "totals": self.totals.to_dict(), "backward": self.backward.to_dict() if self.backward else None,
+            "params": self.params.to_dict(), "memory": self.memory.to_dict(),
             "output_shape": list(self.output_shape) if self.output_shape else None,
             "rf": self.rf.to_dict() if self.rf else None,
             "uncounted": [u.to_dict() for u in self.uncounted], "warnings": self.warnings, "notes": self.notes,

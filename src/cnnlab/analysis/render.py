@@ -117,6 +117,16 @@ def totals(s: Summary) -> list[str]:
         f"{mb(m.sgd_momentum_bytes)} (Adam/AdamW state: {mb(m.adam_bytes)})",
         f"output        {_dims(s.output_shape)}, receptive field {s.rf.text() if s.rf else '?'}",
     ]
+    if s.backward is not None:
+        b = s.backward
+        ratio = f" ({b.macs / t.macs:.2f} x forward)" if t.macs else ""
+        lines += [
+            f"backward      MACs {b.macs:,} ({human(b.macs)}){ratio}; bias {b.bias:,}, norm {b.norm:,} (x2), "
+            f"activation {b.act:,}, pooling {b.pool:,}, element-wise {b.eltwise:,}; FLOPs {human(b.flops)}",
+            f"train step    forward + backward = {t.macs + b.macs:,} MACs ({human(t.macs + b.macs)}), "
+            f"{human(t.flops + b.flops)} FLOPs; activations saved for backward "
+            f"{mb(m.saved_for_backward_bytes or 0)}",
+        ]
     if s.preset == "torchvision":
         lines.append(f"torchvision   GFLOPS (its model table; = GMACs) {t.macs / s.batch / 1e9:.3f}, "
                      f"Params (M) {p.total / 1e6:.1f}")

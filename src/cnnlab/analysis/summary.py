@@ -90,7 +90,7 @@ def _input_shape(model: nn.Module, card, input_size) -> tuple[int, ...]:
 
 def summary(model_or_name, input_size=None, batch: int = 1, depth: int | None = None, strict: bool = False,
             preset: str = "full", mode: str = "eval", device: str = "meta", dtype: torch.dtype | None = None,
-            ) -> Summary:
+            backward: bool = False) -> Summary:
     """Count a network layer by layer: shapes, parameters, multiply-adds and the other operation
     counters, activation memory, receptive field, warnings.
 
@@ -102,6 +102,8 @@ def summary(model_or_name, input_size=None, batch: int = 1, depth: int | None = 
     figures). ``mode``: "eval" or "train" (the module's own modes are restored afterwards).
     ``device``: "meta" (shape only, nothing computed; falls back to a real forward if an operator
     has no meta kernel) or a real device such as "cpu" (computes, to check that the counts agree).
+    ``backward``: also count the backward pass (the gradients of every trainable parameter, from the
+    real autograd graph) and the activations autograd saves for it; kept apart from the forward rows.
     """
     if preset not in PRESETS:
         raise CnnlabError(f"unknown preset {preset!r}", f"choose one of {', '.join(PRESETS)}")
@@ -119,7 +121,7 @@ def summary(model_or_name, input_size=None, batch: int = 1, depth: int | None = 
     lecture = getattr(model, "lecture", None)
     if lecture is not None:
         notes += [f"{lecture.what}"] + [f"lecture erratum: {e}" for e in lecture.errata]
-    result = _trace(model, shape, batch, mode, device, in_dtype)
+    result = _trace(model, shape, batch, mode, device, in_dtype, backward)
     if isinstance(result, Exception):
         if device != "meta":
             raise result
@@ -127,14 +129,18 @@ def summary(model_or_name, input_size=None, batch: int = 1, depth: int | None = 
                      f"{str(result).splitlines()[0][:160]}); counted with a real forward on cpu")
         if built_here:
             model, name, card, _ = _resolve_model(model_or_name, dtype, "cpu")
-        result = _trace(model, shape, batch, mode, "cpu", in_dtype)
+        result = _trace(model, shape, batch, mode, "cpu", in_dtype, backward)
         if isinstance(result, Exception):
             raise CnnlabError(f"{name}: the forward pass failed at input {batch}x{'x'.join(map(str, shape))}: "
                               f"{result}", "check the input size (--input C x H x W) against the model") from result
-    return _build(model, name, card, shape, batch, mode, in_dtype, result, depth, strict, preset, notes)
+    out = _build(model, name, card, shape, batch, mode, in_dtype, result, depth, strict, preset, notes)
+    if backward:
+        out.backward = result.trace.backward_counts
+        out.memory.saved_for_backward_bytes = sum(result.trace.saved.values())
+    return out
 
 
-def _trace(model, shape, batch, mode, device, in_dtype):
+def _trace(model, shape, batch, mode, device, in_dtype, backward=False):
     training = {m: m.training for m in model.modules()}
     try:
         model.train(mode == "train")
@@ -143,7 +149,7 @@ def _trace(model, shape, batch, mode, device, in_dtype):
         else:
             g = torch.Generator().manual_seed(0)
             x = torch.randn((batch, *shape), generator=g, dtype=in_dtype).to(device)
-        return run_trace(model, (x,), device)
+        return run_trace(model, (x,), device, backward=backward)
     except CnnlabError:
         raise
     except (RuntimeError, NotImplementedError, ValueError, TypeError, IndexError, AssertionError) as e:

@@ -2,7 +2,8 @@
 
 - a size floored away: (n + 2p - k)/s is not an integer, so the stride does not fit and the last
   rows/columns of the input are never read (AlexNet with conv1 pad 2: pool1 drops a row and a
-  column of its 56 x 56 input);
+  column of its 56 x 56 input); not for windows narrower than their stride (a 1 x 1 stride-2
+  shortcut skips every other row by design);
 - ceil mode: the last window hangs over the edge of the input;
 - a kernel larger than its input (the output is computed mostly from padding).
 
@@ -44,7 +45,7 @@ def window_warnings(op: str, geometry: dict, in_spatial: tuple[int, ...]) -> lis
             continue
         unread = n + 2 * pi - ((floor_out - 1) * si + span)
         real = unread - pi  # rows of the image itself (not padding) that no window reaches
-        if real > 0:
+        if real > 0 and span >= si:  # (windows narrower than the stride skip rows everywhere, by design)
             dropped[names[axis]] = (n, ki, si, pi, real, floor_out)
     out: list[str] = []
     if dropped:

@@ -11,6 +11,7 @@ EPILOG = """examples:
   cnnlab summary efficientnet_b7 --input 600 --batch 256 --depth 2
   cnnlab summary vgg16 --format csv > vgg16.csv
   cnnlab summary resnet50 --time                  add a measured latency (a real forward on cpu)
+  cnnlab summary resnet50 --backward --mode train --batch 32   the cost and memory of a training step
 
 the lectures' tables (lecture 004), with the printed errors pointed out:
 {lectures}
@@ -49,6 +50,10 @@ def register(sub) -> None:
                         "columns; torchvision: also print the figures as torchvision's model table does")
     p.add_argument("--mode", choices=("eval", "train"), default="eval",
                    help="module mode during the count (train runs auxiliary heads and batch statistics)")
+    p.add_argument("--backward", action="store_true",
+                   help="also count the backward pass (gradients of every trainable parameter, from the real "
+                        "autograd graph, on the meta device) and the activations saved for it: the cost of a "
+                        "training step; use with --mode train for training-mode norms")
     p.add_argument("--strict", action="store_true", help="fail if an operator has no counting formula")
     p.add_argument("--time", action="store_true",
                    help="also measure latency with a real forward pass on cpu (warm-up, repeats, median, "
@@ -62,7 +67,7 @@ def run(args) -> int:
     from ..analysis import render, summary
 
     s = summary(args.model, input_size=args.input, batch=args.batch, depth=args.depth, strict=args.strict,
-                preset=args.preset, mode=args.mode)
+                preset=args.preset, mode=args.mode, backward=args.backward)
     text = render(s, args.format)
     if args.time:
         from ..analysis.lectures import is_lecture_name, lecture_net
