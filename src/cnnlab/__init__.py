@@ -23,6 +23,7 @@ _LAZY = {
     # `cnnlab.train` is the training subpackage; the function that trains is `cnnlab.fit`
     "fit": ("cnnlab.train", "train"),
     "TrainConfig": ("cnnlab.train", "TrainConfig"),
+    "load_recipe": ("cnnlab.train.recipes", "load_recipe"),
     "predict": ("cnnlab.predict", "predict"),
     "load_run": ("cnnlab.runs", "load_run"),
     "load_data": ("cnnlab.data", "load_data"),

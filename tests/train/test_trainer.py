@@ -131,7 +131,7 @@ def test_airbench_trains_on_a_tiny_color_set(tmp_path):
     splits = DataSplits("toy", ds.subset(torch.arange(192)), ds.subset(torch.arange(192, 256)))
     cfg = TrainConfig(model="airbench", epochs=4, batch_size=64, lr=0.5, momentum=0.85, label_smoothing=0.2,
                       bias_lr_scale=64, ema=0.95, ema_every=2, ema_ramp=3, ema_start_epochs=1, lookahead=True,
-                      tta="flip-translate", augment="crop=2:reflect,flip", model_args={"whiten_bias_epochs": 2},
+                      tta="flip-translate", augment="crop=2:reflect,flip", model_args={"whiten_bias_epochs": 2, "width": 0.25},
                       out=str(tmp_path / "ab"), **FAST)
     r = train(cfg, dataset=splits)
     assert r.final["val_top1"] == 100.0
@@ -162,3 +162,13 @@ def test_cli_recipe_set_and_resume(tiny_mnist, tmp_path, capsys):
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
     assert main(["train"]) == 2
     assert "which model" in capsys.readouterr().err
+
+
+def test_cli_data_options_reach_load_data(tiny_mnist, tmp_path):
+    out = tmp_path / "vs"
+    argv = ["train", "lenet5", "--data", data_of(tiny_mnist), "--val-split", "0.25", "--epochs", "1",
+            "--precision", "fp32", "--threads", "1", "--no-progress", "--out", str(out)]
+    assert main(argv) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["data_options"] == {"val_split": 0.25}
+    assert json.loads((out / "metrics.jsonl").read_text())["step"] == (512 - 128) // 64

@@ -57,7 +57,7 @@ HELP = {
     "overwrite": "replace an existing run folder",
     "progress": "show progress bars",
 }
-SKIP = {"model", "model_args"}
+SKIP = {"model", "model_args", "data_options"}
 
 
 def _list_of_floats(text: str) -> list[float]:
@@ -89,6 +89,9 @@ def register(sub) -> None:
                    help="continue RUN_DIR from its last checkpoint (exactly where it stopped)")
     p.add_argument("--model-arg", "-m", action="append", metavar="KEY=VALUE", dest="model_arg",
                    help="option for the model builder, repeatable (e.g. -m activation=relu -m pool=max)")
+    from .data import add_data_arguments
+
+    add_data_arguments(p, seed=False)
     for f in dataclasses.fields(TrainConfig):
         if f.name in SKIP:
             continue
@@ -115,6 +118,13 @@ def settings_from_args(args) -> dict:
         given["model"] = args.model
     for key, value in parse_assignments(args.model_arg, "--model-arg").items():
         given[f"model_args.{key}"] = value
+    from ..data import DataOptions
+
+    defaults = DataOptions()
+    for f in dataclasses.fields(DataOptions):  # data options given on the command line
+        if hasattr(args, f.name) and f.name not in ("seed", "progress") and \
+                getattr(args, f.name) != getattr(defaults, f.name):
+            given[f"data_options.{f.name}"] = getattr(args, f.name)
     for item in args.set or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():

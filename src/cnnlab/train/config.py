@@ -23,6 +23,7 @@ class TrainConfig:
     model: str = "lenet5"
     data: str = "mnist-sample"
     model_args: dict[str, Any] = field(default_factory=dict)  # e.g. {"activation": "relu"}
+    data_options: dict[str, Any] = field(default_factory=dict)  # cnnlab.data.DataOptions, e.g. {"val_split": 0.1}
     # -- how long ---------------------------------------------------------------------------
     epochs: int = 12
     steps: int = 0  # optimizer steps in all; 0: epochs x steps per epoch (the ResNet paper counts iterations)

@@ -78,19 +78,21 @@ def load_recipe(name_or_path: str | Path, **overrides) -> TrainConfig:
 
 
 def apply_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """``base`` patched by ``overrides``; ``model_args.KEY`` (or ``model_args__KEY``) patches one model argument."""
+    """``base`` patched by ``overrides``; ``model_args.KEY`` / ``data_options.KEY`` (or ``__``) patch one entry."""
+    nested = ("model_args", "data_options")
     out = dict(base)
-    out["model_args"] = dict(out.get("model_args") or {})
+    for name in nested:
+        out[name] = dict(out.get(name) or {})
     for key, value in overrides.items():
         key = key.replace("-", "_")
         for sep in (".", "__"):
             head, found, sub = key.partition(sep)
-            if found and head == "model_args":
-                out["model_args"][sub] = value
+            if found and head in nested:
+                out[head][sub] = value
                 break
         else:
-            if key == "model_args":
-                out["model_args"].update(value or {})
+            if key in nested:
+                out[key].update(value or {})
             else:
                 out[key] = value
     return out

@@ -44,7 +44,8 @@ BEST_FILE = "best.safetensors"
 # 1.07-1.17x over eager bf16; the airbench net 0.77x; LeNet-5 0.6-1.0x), and costs 20-40 s per shape.
 COMPILE_MIN_MACS = 300e6
 # what a resumed run may change (epochs/steps extend or shorten it; the rest does not touch the numbers)
-RESUME_OVERRIDABLE = {"epochs", "steps", "progress", "threads", "device", "checkpoint_every", "overwrite"}
+RESUME_OVERRIDABLE = {"epochs", "steps", "progress", "threads", "device", "checkpoint_every", "overwrite",
+                      "data"}  # the data may have moved (its content must not change)
 
 
 @dataclass
@@ -192,7 +193,13 @@ class _Trainer:
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True)
             torch.backends.cudnn.benchmark = False
-        threads = runtime.configure(cfg.threads)
+        threads = cfg.threads
+        if not threads and ddp.env_info().enabled:
+            # torchrun: share the cores between the processes on this machine (2 ranks x 2 threads on
+            # 2 cores collapse at the OpenMP barriers)
+            local = int(os.environ.get("LOCAL_WORLD_SIZE", ddp.env_info().world_size))
+            threads = max(1, runtime.available_cores() // max(1, local))
+        threads = runtime.configure(threads)
         device = runtime.pick_device(cfg.device)
         info = ddp.setup(device)
         device = ddp.device_for(device, info)
@@ -210,7 +217,8 @@ class _Trainer:
         main = info.is_main
         say = tqdm.write if (cfg.progress and main) else (lambda *_: None)
 
-        data = self.dataset or load_data(cfg.data)
+        data = self.dataset or load_data(cfg.data, cfg.data_options, **({} if "progress" in cfg.data_options
+                                                                       else {"progress": cfg.progress and main}))
         say(data.describe())
         c, h, w = data.train.image_shape
         model = create_model(cfg.model, num_classes=len(data.classes), in_chans=c, **cfg.model_args).to(device)
@@ -283,7 +291,7 @@ class _Trainer:
                 "compile": do_compile, "augment": repr(transform) if transform else None,
                 "classes": data.classes, "mean": data.mean, "std": data.std}})
         say(f"model {cfg.model}: {n_params:,} parameters; device {device}, "
-            f"{f'{world} processes x ' if world > 1 else ''}{threads} threads, {precision}"
+            f"{f'{world} processes x ' if world > 1 else ''}{threads} thread{'s' if threads > 1 else ''}, {precision}"
             f"{', channels-last' if cfg.channels_last else ''}{', ' + compile_note if compile_note else ''}")
         if do_compile:
             say("compiling the model (a one-off 20-40 s on 2 CPU cores)")

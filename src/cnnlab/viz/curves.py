@@ -1,4 +1,4 @@
-"""Training curves: loss and accuracy per epoch, as a PNG."""
+"""Training curves: loss, accuracy and learning rate per epoch, as a PNG."""
 
 from __future__ import annotations
 
@@ -11,21 +11,32 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def plot_curves(metrics: list[dict], path: str | Path, title: str = "") -> Path:
-    """Two panels: train/held-out loss and train/held-out top-1 accuracy against epoch."""
+    """Three panels: train/held-out loss, train/held-out top-1 (and held-out top-5), learning rate."""
     epochs = [m["epoch"] for m in metrics]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    has_lr = all("lr" in m for m in metrics)
+    fig, axes = plt.subplots(1, 3 if has_lr else 2, figsize=(14 if has_lr else 10, 4))
+    ax_loss, ax_acc = axes[0], axes[1]
     ax_loss.plot(epochs, [m["train_loss"] for m in metrics], "o-", label="train")
     ax_loss.plot(epochs, [m["val_loss"] for m in metrics], "s-", label="held-out")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
-    ax_acc.plot(epochs, [m["train_top1"] for m in metrics], "o-", label="train")
-    ax_acc.plot(epochs, [m["val_top1"] for m in metrics], "s-", label="held-out")
+    ax_acc.plot(epochs, [m["train_top1"] for m in metrics], "o-", label="train top-1")
+    ax_acc.plot(epochs, [m["val_top1"] for m in metrics], "s-", label="held-out top-1")
+    if all("val_top5" in m for m in metrics):
+        ax_acc.plot(epochs, [m["val_top5"] for m in metrics], "^--", alpha=0.6, label="held-out top-5")
     best = max(metrics, key=lambda m: m["val_top1"])
     ax_acc.annotate(f"{best['val_top1']:.2f}%", (best["epoch"], best["val_top1"]), textcoords="offset points",
                     xytext=(0, -14), ha="center")
-    ax_acc.set(xlabel="epoch", ylabel="top-1 accuracy (%)", title="accuracy")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend()
+    if has_lr:
+        ax_lr = axes[2]
+        ax_lr.plot(epochs, [m["lr"] for m in metrics], "o-", color="tab:green")
+        ax_lr.set(xlabel="epoch", ylabel="learning rate (end of epoch)", title="learning rate")
+        if min(m["lr"] for m in metrics) > 0 and max(m["lr"] for m in metrics) / min(m["lr"] for m in metrics) > 50:
+            ax_lr.set_yscale("log")
+        ax_lr.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
