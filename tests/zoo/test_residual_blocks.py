@@ -86,8 +86,9 @@ def test_shortcut_choice():
     proj = make_shortcut("B", 64, 128, 2)
     assert isinstance(proj[0], nn.Conv2d) and proj[0].stride == (2, 2) and isinstance(proj[1], nn.BatchNorm2d)
     assert len(make_shortcut("B", 64, 128, 2, norm=False)) == 1
+    assert make_shortcut("C", 64, 64, 1) is not None  # option C: a projection even where shapes match
     with pytest.raises(CnnlabError, match="shortcut"):
-        make_shortcut("C", 64, 128, 2)
+        make_shortcut("D", 64, 128, 2)
     with pytest.raises(CnnlabError, match="cannot reduce"):
         ZeroPadShortcut(32, 16, 1)
 

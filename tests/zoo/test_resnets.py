@@ -146,3 +146,30 @@ def test_preact_forward_ends_with_bn_relu():
 @pytest.mark.parametrize("depth", sorted(RESNET_DEPTHS))
 def test_preact_card_macs_are_the_counted_ones(depth):
     assert count_macs(meta_model(f"preact_resnet{depth}"), meta_input(3, 224)) == model_card(f"preact_resnet{depth}").macs
+
+
+def test_shortcut_options_of_table3_and_the_plain_network_of_fig4():
+    """He et al. 2015, Table 3 / Fig. 4: ResNet-34 with shortcuts A has exactly the parameters of plain-34
+    ("the residual networks have no extra parameter compared to their plain counterparts", lecture 002);
+    B adds the three projections where the width doubles; C projects in every block."""
+    b = n_params(meta_model("resnet34"))
+    a = n_params(meta_model("resnet34", shortcut="A"))
+    plain = meta_model("resnet34", residual=False)
+    projections = sum(c * 2 * c + 2 * (2 * c) for c in (64, 128, 256))  # 1x1 conv + BN per stage 2..4
+    assert b - a == projections == 173_824
+    assert n_params(plain) == a
+    assert all(not blk.residual and blk.downsample is None for layer in (plain.layer1, plain.layer4) for blk in layer)
+    c = n_params(meta_model("resnet34", shortcut="C"))
+    identity_blocks = {64: 3, 128: 3, 256: 5, 512: 2}  # the blocks B leaves as identities (3, 4, 6, 3 minus firsts)
+    assert c - b == sum(n * (ch * ch + 2 * ch) for ch, n in identity_blocks.items())
+
+
+def test_lecture_004_resnet_table_figures():
+    """Lecture 004's ResNet-18/34 table: GFLOPs 1.8 / 3.6 and top-5 error 10.92 / 8.58 '224x224
+    single-crop testing, reported by torchvision' (= 100 - torchvision's acc@5 89.078 / 91.42)."""
+    for name, gflops, top5_err in (("resnet18", 1.8, 10.92), ("resnet34", 3.6, 8.58)):
+        card = model_card(name)
+        assert round(100 - card.top5, 2) == top5_err
+        assert abs(count_macs(meta_model(name), meta_input(3, 224)) / 1e9 - gflops) < 0.07
+    # Stage blocks / conv layers of the lecture's table: 2-2-2-2 (4 convs each) and 3-4-6-3
+    assert RESNET_DEPTHS[18] == ("basic", (2, 2, 2, 2)) and RESNET_DEPTHS[34] == ("basic", (3, 4, 6, 3))

@@ -109,12 +109,17 @@ def check_block(block: str, allowed: tuple[str, ...]) -> type[ResidualBlock]:
 
 
 class ResNet(ResNetHead):
-    """ResNet / ResNeXt / Wide ResNet / SE-ResNet for 224x224 images (any size >= 1 works)."""
+    """ResNet / ResNeXt / Wide ResNet / SE-ResNet for 224x224 images (any size >= 1 works).
+
+    ``shortcut`` is the paper's option (Table 3: A zero-padding, B projections where the shape changes
+    (torchvision's), C projections everywhere); ``residual=False`` removes the shortcuts: the plain
+    network of Fig. 4 (plain-18 / plain-34), with exactly the parameters of ``shortcut="A"``.
+    """
 
     def __init__(self, block: str = "bottleneck", layers: tuple[int, ...] = (3, 4, 6, 3), num_classes: int = 1000,
                  in_chans: int = 3, groups: int = 1, width_per_group: int = 64, stride_in: str = "3x3",
                  se_ratio: float = 0.0, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
-                 zero_init_residual: bool = False):
+                 zero_init_residual: bool = False, shortcut: str = "B", residual: bool = True):
         super().__init__(num_classes, in_chans)
         block_cls = check_block(block, ("basic", "bottleneck"))
         if len(layers) != 4:
@@ -133,7 +138,8 @@ class ResNet(ResNetHead):
             out_ch = planes * block_cls.expansion
             se = make_divisible(out_ch * se_ratio, 8, round_limit=0.0) if se_ratio > 0 else 0
             stage, ch = make_stage(block_cls, ch, planes, n, stride, rates[i], groups=groups,
-                                   base_width=width_per_group, stride_in=stride_in, se_channels=se)
+                                   base_width=width_per_group, stride_in=stride_in, se_channels=se,
+                                   shortcut=shortcut, residual=residual)
             self.add_module(f"layer{i + 1}", stage)
             self.feature_info.append(dict(channels=ch, reduction=reduction, module=f"layer{i + 1}"))
         self._make_head(ch, num_classes, drop_rate)
@@ -201,6 +207,6 @@ for _name, (_paper, _year, _params, _macs, _top1, _top5, _source, _dep) in _CARD
     _card = ModelCard(name=_name, family=_family, paper=_paper, year=_year, input_size=(3, 224, 224),
                       params=_params, macs=_macs, top1=_top1, top5=_top5, source=_source, torchvision=_tv,
                       timm=_timm, departures=_dep,
-                      notes="options: stride_in='1x1'|'3x3', drop_rate, drop_path_rate (stochastic depth), "
-                            "zero_init_residual")
+                      notes="options: stride_in='1x1'|'3x3', shortcut='A'|'B'|'C' (Table 3), residual=False (the "
+                            "plain network of Fig. 4), drop_rate, drop_path_rate (stochastic depth), zero_init_residual")
     register_model(name=_name, card=_card)(lambda _n=_name, **kw: build_resnet(_n, **kw))

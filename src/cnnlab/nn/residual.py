@@ -11,7 +11,7 @@ the pre-activation ResNets and NFNet.
 
 Shortcuts (He et al. 2015, section 3.3) when the shape changes: ``"A"`` zero-padding identity (no
 parameters: subsample by the stride, append zero channels), ``"B"`` projection (1x1 conv + BN, keys
-``downsample.0``/``downsample.1`` as torchvision's). ``residual=False`` removes the shortcut: the
+``downsample.0``/``downsample.1`` as torchvision's); ``"C"`` projects in every block. ``residual=False`` removes the shortcut: the
 "plain" twin of the same block, identical parameters (Fig. 3 middle, the degradation experiment).
 
 Options shared by every block: squeeze-excite on the residual branch (``se_channels``, Hu et al. 2018,
@@ -32,7 +32,7 @@ from .drop import DropPath
 from .se import SqueezeExcite
 from .ws_conv import ScaledStdConv2d
 
-SHORTCUTS = ("A", "B")
+SHORTCUTS = ("A", "B", "C")
 STRIDE_POSITIONS = ("1x1", "3x3")
 
 
@@ -71,13 +71,15 @@ class ZeroPadShortcut(nn.Module):
 
 
 def make_shortcut(kind: str, in_ch: int, out_ch: int, stride: int, norm: bool = True) -> nn.Module | None:
-    """The shortcut of a block: ``None`` (identity) when the shape is unchanged, else option A or B.
+    """The shortcut of a block (He et al. 2015, section 3.3 / Table 3): ``None`` (identity) when the shape
+    is unchanged, else option A (zero-padding identity) or B (1x1 projection); option C projects always.
 
     ``norm=False`` gives a bare 1x1 projection (pre-activation blocks, whose next BN normalizes).
     """
     if kind not in SHORTCUTS:
-        raise CnnlabError(f"unknown shortcut {kind!r}", "use 'A' (zero-padding identity) or 'B' (1x1 projection)")
-    if in_ch == out_ch and stride == 1:
+        raise CnnlabError(f"unknown shortcut {kind!r}", "use 'A' (zero-padding identity), 'B' (1x1 projection "
+                          "where the shape changes) or 'C' (1x1 projection in every block)")
+    if in_ch == out_ch and stride == 1 and kind != "C":
         return None
     if kind == "A":
         return ZeroPadShortcut(in_ch, out_ch, stride)
