@@ -90,23 +90,34 @@ def test_unknown_activation_is_a_clear_error():
 
 @pytest.mark.slow
 def test_outputs_near_timm_fixture_whose_rule_is_ill_conditioned():
-    """Under the fixture's weight rule NFNet-F0 is chaotic: a 1e-6 relative change of every conv's scale
-    moves the output by 10-20%, and float32 vs float64 of the same network differ by ~0.15%. Our output is
-    within 10% of timm's (measured 8.1%: the fixture was made with another torch build), while every
-    structural variant tried (beta not carried across stages, attention gain 1, no final activation,
-    std eps 1e-6, tanh-GELU) lands 20-99% away. Keys, shapes and the count match exactly."""
+    """Under the fixture's weight rule NFNet-F0 is chaotic: the same model, weights and torch build give
+    outputs 9.7% apart on 1 and on 2 threads (measured), and a 1e-6 relative change of every conv's scale
+    moves the output by 10-20%. So no implementation can match timm's output to 1e-4: ours is 8.2% from
+    it, inside that run-to-run spread, while every structural variant tried (beta not carried across
+    stages, attention gain 1, no final activation, std eps 1e-6, tanh-GELU) lands 20-99% away.
+    Keys, shapes and the parameter count match exactly (test_f0_is_exactly_timms)."""
     fx = load_fixture("nfnet_f0", "timm")
     with torch.device("meta"):
         model = create_model("nfnet_f0")
     model = apply_weight_rule(model.to_empty(device="cpu")).eval()
     ref = torch.tensor(fx["output"])
     x = fixture_input(fx)
+    threads = torch.get_num_threads()
+    try:
+        with torch.no_grad():
+            torch.set_num_threads(1)
+            out = model(x)
+            torch.set_num_threads(2)
+            out2 = model(x)
+    finally:
+        torch.set_num_threads(threads)
+    err = float((out - ref).abs().max()) / fx["output_abs_max"]
+    assert err < 0.1
+    spread = float((out2 - out).abs().max()) / float(out.abs().max())
     with torch.no_grad():
-        out = model(x)
-        err = float((out - ref).abs().max()) / fx["output_abs_max"]
-        assert err < 0.1
         for m in model.modules():
             if isinstance(m, ScaledStdConv2d):
                 m.scale *= 1 + 1e-6
         moved = float((model(x) - out).abs().max()) / float(out.abs().max())
     assert moved > 0.01  # a one-in-a-million change of the scales moves the output by more than 1%
+    assert spread > 1e-3  # the summation order of 2 threads alone moves it by more than 0.1%
