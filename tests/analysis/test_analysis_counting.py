@@ -489,3 +489,22 @@ def test_backward_pass_counted_from_the_autograd_graph():
     assert all(p.grad is None for p in m.parameters())  # nothing accumulated into the model
     assert "backward" in str(meta) and "saved for backward" in str(meta)
     assert summary(m, input_size=(3, 16, 16)).backward is None
+
+
+@pytest.mark.parametrize("make, size, macs", [
+    (lambda: nn.LSTM(16, 32, batch_first=True), (10, 16), 10 * 4 * 32 * (16 + 32)),
+    (lambda: nn.TransformerEncoderLayer(32, 4, 64, batch_first=True), (10, 32),
+     10 * (32 * 96 + 32 * 32 + 2 * 32 * 64) + 2 * 4 * 10 * 10 * 8),
+    (lambda: nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1), (8, 8, 8), 8 * 64 * 4 * 9),
+    (lambda: nn.Sequential(nn.Conv1d(4, 8, 3, stride=2), nn.ReLU(), nn.MaxPool1d(2)), (4, 32), 8 * 15 * 12),
+    (lambda: nn.Sequential(nn.Conv3d(2, 4, 3), nn.AvgPool3d(2)), (2, 8, 8, 8), 4 * 216 * 54),
+])
+def test_any_module_counts_the_same_on_meta_and_cpu(make, size, macs):
+    m = make().eval()
+    a, b = summary(m, input_size=size), summary(m, input_size=size, device="cpu")
+    assert a.macs == macs and a.totals == b.totals and a.uncounted == b.uncounted == []
+
+
+def test_upsampling_makes_the_receptive_field_unknown_not_wrong():
+    s = summary(nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(3, 3, 3)), input_size=(3, 8, 8))
+    assert s.rf is None and s.layers[-1].rf is None and "?" in str(s)

@@ -152,7 +152,7 @@ class Trace(TorchDispatchMode):
         kind = cost.kind if cost else "unknown"
         geometry = cost.geometry if cost else None
         inside_norm = isinstance(node.module, NORM_MODULES)
-        self.rf.on_op(name, kind, geometry, tensor_args, outs, args)
+        self.rf.on_op(name, kind, geometry, tensor_args, outs, args, aliasing)
         if inside_norm and geometry is not None:  # LRN's window sum: an avg_pool3d over channels
             geometry = None
             cost = OpCost(cost.kind, cost.counts, None)
@@ -322,16 +322,20 @@ def _hooks(model: nn.Module, trace: Trace):
 @contextlib.contextmanager
 def _same_kernels_everywhere():
     """Attention through the math path on every device (the meta device has no fused kernel), so
-    meta and real runs issue the same operators; nn.MultiheadAttention's fused fast path off."""
+    meta and real runs issue the same operators; nn.MultiheadAttention's fused fast path and oneDNN's
+    fused RNN layers off (the real run then decomposes them as the meta run does)."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     fast = torch.backends.mha.get_fastpath_enabled()
+    onednn = torch.backends.mkldnn.enabled
     torch.backends.mha.set_fastpath_enabled(False)
+    torch.backends.mkldnn.enabled = False
     try:
         with sdpa_kernel(SDPBackend.MATH):
             yield
     finally:
         torch.backends.mha.set_fastpath_enabled(fast)
+        torch.backends.mkldnn.enabled = onednn
 
 
 def _run_backward(trace: Trace, output, params: list[torch.Tensor]) -> None:

@@ -334,6 +334,8 @@ MOVE_OPS = frozenset((
     "upsample_nearest2d", "_unsafe_index_put", "sort", "topk", "view_as_real", "view_as_complex", "expand_copy",
     "permute_copy", "t_copy", "transpose_copy", "view_copy", "select_backward", "slice_backward",
     "index_select_backward", "diagonal_backward", "unfold_backward", "as_strided_scatter", "expand_backward",
+    "unsafe_split", "unsafe_split_with_sizes", "unsafe_chunk", "transpose_", "t_", "squeeze_", "unsqueeze_",
+    "as_strided_", "split_with_sizes_copy", "split_copy", "unbind_copy",
 ))
 
 

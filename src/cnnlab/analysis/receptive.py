@@ -38,15 +38,16 @@ class RFTracker:
         entry = self._map.get(id(t))
         return entry[1] if entry is not None and entry[0]() is t else None
 
-    def on_op(self, name: str, kind: str, geometry: dict | None, tensor_args: list, outs: list, args) -> None:
+    def on_op(self, name: str, kind: str, geometry: dict | None, tensor_args: list, outs: list, args,
+              is_view: bool = False) -> None:
         known = [t for t in tensor_args if self.has(t)]
         if not known or not outs:
             return
-        rf = self._propagate(name, kind, geometry, known, outs[0], args)
+        rf = self._propagate(name, kind, geometry, known, outs[0], args, is_view)
         for o in outs:
             self.set(o, rf)
 
-    def _propagate(self, name, kind, geometry, known, out, args) -> ReceptiveField | None:
+    def _propagate(self, name, kind, geometry, known, out, args, is_view) -> ReceptiveField | None:
         if kind in ("conv", "pool") and geometry is not None:
             src = args[0]
             rf = self.get(src) if self.has(src) else None
@@ -70,7 +71,7 @@ class RFTracker:
             same = [self.get(t) for t in known if t.dim() >= 2 and tuple(t.shape[-2:]) == tuple(out.shape[-2:])]
             if same:
                 return merge(same)
-        if kind == "move" and len(known) == 1:  # flatten, reshape: same positions, new layout
+        if is_view and len(known) == 1:  # flatten, reshape: the same positions in a new layout
             return fields[0]
         if any(f is not None and f.is_global for f in fields):
             return GLOBAL

@@ -81,7 +81,7 @@ def _input_shape(model: nn.Module, card, input_size) -> tuple[int, ...]:
     if len(size) == 2:  # H x W of an image model: the channels come from the model
         if in_chans is None:
             first = next((m for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
-            if first is None:  # not an image model: the size is the sample's shape as given
+            if first is None or len(first.kernel_size) != 2:  # not an image model: the shape as given
                 return size
             in_chans = first.in_channels
         return (in_chans, *size)
