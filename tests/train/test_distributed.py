@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
 import torch
 
 from cnnlab.runs import read_model_file
@@ -44,3 +45,33 @@ def test_two_ranks_hold_identical_weights_equal_to_one_process_with_the_global_b
     b, _ = read_model_file(one_dir / "model.safetensors")
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_ddp_run_killed_and_resumed_under_torchrun_is_bitwise_exact(tiny_mnist, tmp_path):
+    import os
+    import signal
+    import time
+
+    args = ["lenet5", "--data", f"mnist:{tiny_mnist}", "--epochs", "4", "--batch-size", "8", "--precision", "fp32",
+            "--checkpoint-every", "5", "--no-progress", "--augment", "crop=2,flip", "-m", "drop_rate=0.3"]
+    run = [PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "cnnlab", "train"]
+    ref, killed = tmp_path / "ref", tmp_path / "killed"
+    assert subprocess.run(run + args + ["--out", str(ref)], env=child_env(), capture_output=True,
+                          timeout=300).returncode == 0
+    proc = subprocess.Popen(run + args + ["--out", str(killed)], env=child_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    last = killed / "checkpoint" / "last.safetensors"
+    deadline = time.monotonic() + 120
+    while not last.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.5)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)  # torchrun and both ranks
+    proc.wait()
+    r = subprocess.run(run + ["--resume", str(killed), "--no-progress"], env=child_env(), capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    a, _ = read_model_file(ref / "model.safetensors")
+    b, _ = read_model_file(killed / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
