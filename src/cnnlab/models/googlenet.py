@@ -161,11 +161,22 @@ class GoogLeNet(Classifier):
         if source == "torchvision" and self.batch_norm and self.in_chans == 3 and "conv1.conv.weight" in sd:
             scale, shift = TORCHVISION_TRANSFORM_INPUT
             sd = fold_input_affine(sd, "conv1.conv", "conv1.bn", scale, shift)
+            self._pad_input_explicitly()
+            sd["input_pad_value"] = torch.tensor([-b / a for a, b in zip(scale, shift)]).view(1, 3, 1, 1)
+        return sd
+
+    def _pad_input_explicitly(self) -> None:
+        """conv1 stops padding; the input is padded with ``input_pad_value`` instead, which is then
+        saved with the weights (so a folded model round-trips through any state-dict file)."""
+        if not self.input_pad:
             self.input_pad = self.conv1.conv.padding[0]
             self.conv1.conv.padding = (0, 0)
-            value = torch.tensor([-b / a for a, b in zip(scale, shift)]).view(1, 3, 1, 1)
-            self.input_pad_value.copy_(value)
-        return sd
+            self._non_persistent_buffers_set.discard("input_pad_value")
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        if prefix + "input_pad_value" in state_dict:  # weights of a folded model
+            self._pad_input_explicitly()
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 TV_SOURCE = "torchvision 0.29 docs (GoogLeNet_Weights.IMAGENET1K_V1: acc@1 69.778, acc@5 89.530)"

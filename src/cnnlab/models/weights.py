@@ -114,9 +114,13 @@ def _unwrap(obj, path: Path, use_ema: bool = True) -> tuple[dict[str, torch.Tens
                               "expected a state dict or a checkpoint with 'state_dict', 'model' or "
                               "'state_dict_ema'")
     sd = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
-    for prefix in PREFIXES:
-        if sd and all(k.startswith(prefix) for k in sd):
-            sd = {k[len(prefix):]: v for k, v in sd.items()}
+    stripped = True
+    while stripped:  # DDP around a compiled model gives module._orig_mod., and so on
+        stripped = False
+        for prefix in PREFIXES:
+            if sd and all(k.startswith(prefix) for k in sd):
+                sd = {k[len(prefix):]: v for k, v in sd.items()}
+                stripped = True
     return sd, {}, wrapper
 
 
