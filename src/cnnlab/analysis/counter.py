@@ -82,6 +82,10 @@ def _tensors(obj) -> list[torch.Tensor]:
 
 
 def _first_tensor(obj) -> torch.Tensor | None:
+    if isinstance(obj, torch.Tensor):
+        return obj
+    if isinstance(obj, (tuple, list)) and obj and isinstance(obj[0], torch.Tensor):
+        return obj[0]
     for leaf in tree_leaves(obj):
         if isinstance(leaf, torch.Tensor):
             return leaf
@@ -195,7 +199,8 @@ class Trace(TorchDispatchMode):
             idx = calls.get(id(module), 0)
             calls[id(module)] = idx + 1
             node = CallNode(module, name, type(module).__name__, depth, idx,
-                            input_shape=_shape(_first_tensor((args, kwargs))), start_step=self.step,
+                            input_shape=_shape(_first_tensor(args) if args else _first_tensor(kwargs)),
+                            start_step=self.step,
                             is_leaf=not any(True for _ in module.children()))
             parent.items.append(node)
             self.stack.append(node)
