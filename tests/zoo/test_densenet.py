@@ -88,3 +88,23 @@ def test_load_weights_reads_torchvision_hosted_file_layout(tmp_path):
     model = create_model("densenet121", weights=str(path))
     for key, value in src.state_dict().items():
         assert torch.equal(model.state_dict()[key], value), key
+
+
+def test_dense_block_is_the_concatenation_series():
+    """Lecture 001: x_1 = x, x_2 = [x, f_1(x)], x_3 = [x, f_1(x), f_2([x, f_1(x)])] (the lecture labels the
+    third line x_2 again: a typo). Lecture 004: L layers have L(L+1)/2 direct connections."""
+    from cnnlab.nn.dense import DenseBlock
+
+    torch.manual_seed(0)
+    block = DenseBlock(2, 6, growth_rate=3).eval()
+    f1, f2 = block["denselayer1"], block["denselayer2"]
+    x = torch.randn(2, 6, 5, 5)
+    with torch.no_grad():
+        x2 = torch.cat([x, f1(x)], 1)
+        x3 = torch.cat([x, f1(x), f2(x2)], 1)
+        assert torch.equal(block(x), x3)
+    # connections: layer l reads the block input and the l-1 earlier layers (+ its output onward)
+    big = DenseBlock(5, 4, growth_rate=2)
+    inputs = [layer.norm1.num_features for layer in big.values()]
+    assert [(c - 4) // 2 + 1 for c in inputs] == [1, 2, 3, 4, 5]
+    assert sum((c - 4) // 2 + 1 for c in inputs) == 5 * 6 // 2

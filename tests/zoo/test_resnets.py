@@ -173,3 +173,20 @@ def test_lecture_004_resnet_table_figures():
         assert abs(count_macs(meta_model(name), meta_input(3, 224)) / 1e9 - gflops) < 0.07
     # Stage blocks / conv layers of the lecture's table: 2-2-2-2 (4 convs each) and 3-4-6-3
     assert RESNET_DEPTHS[18] == ("basic", (2, 2, 2, 2)) and RESNET_DEPTHS[34] == ("basic", (3, 4, 6, 3))
+
+
+@pytest.mark.parametrize("depth", [50, 101])
+def test_resnext_settings_keep_the_complexity(depth):
+    """Lecture 004 'ResNeXt: maintain computation by adding groups' (Xie et al. 2017, Table 2/3): the
+    settings 1x64d, 2x40d, 4x24d, 8x14d, 32x4d have grouped 3x3 widths 64, 80, 96, 112, 128 and (the
+    paper) 'roughly the same complexity': within 5% of ResNet's multiply-adds and 3% of its parameters."""
+    x = meta_input(3, 224)
+    base = meta_model(f"resnet{depth}")
+    base_macs, base_params = count_macs(base, x), n_params(base)
+    for groups, d, width in ((2, 40, 80), (4, 24, 96), (8, 14, 112), (32, 4, 128)):
+        model = meta_model(f"resnet{depth}", groups=groups, width_per_group=d)
+        assert (model.layer1[0].conv2.in_channels, model.layer1[0].conv2.groups) == (width, groups)
+        assert abs(count_macs(model, x) / base_macs - 1) < 0.05
+        assert abs(n_params(model) / base_params - 1) < 0.03
+    assert n_params(meta_model(f"resnet{depth}", groups=32, width_per_group=4)) == \
+        n_params(meta_model("resnext50_32x4d" if depth == 50 else "resnext101_32x8d", width_per_group=4))

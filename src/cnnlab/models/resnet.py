@@ -154,11 +154,13 @@ class ResNet(ResNetHead):
 
 
 def build_resnet(name: str, **kwargs) -> ResNet:
-    """The one builder: a row of VARIANTS plus the user's options."""
+    """The one builder: a row of VARIANTS plus the user's options (which may override the row's
+    cardinality and width: ``create_model("resnet50", groups=8, width_per_group=14)`` is ResNeXt-50 8x14d)."""
     v = VARIANTS[name]
     block, layers = RESNET_DEPTHS[v.depth]
-    kwargs.setdefault("se_ratio", v.se_ratio)
-    return ResNet(block, layers, groups=v.groups, width_per_group=v.width_per_group, **kwargs)
+    for key, value in (("se_ratio", v.se_ratio), ("groups", v.groups), ("width_per_group", v.width_per_group)):
+        kwargs.setdefault(key, value)
+    return ResNet(block, layers, **kwargs)
 
 
 _RESNET = "He, Zhang, Ren, Sun: Deep Residual Learning for Image Recognition (CVPR 2016, arXiv:1512.03385)"
