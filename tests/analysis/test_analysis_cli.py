@@ -9,7 +9,7 @@ import torch.nn as nn
 from analysis_nets import googlenet_stem, resnet, vgg
 
 import cnnlab
-from cnnlab.analysis.compare import compare, stages_of
+from cnnlab.analysis.compare import stages_of
 from cnnlab.analysis.timing import measure
 from cnnlab.cli import main
 

@@ -14,7 +14,7 @@ from analysis_nets import Inception, alexnet_lecture, googlenet_stem, resnet, vg
 import torch.nn as nn
 
 from cnnlab.analysis import summary
-from cnnlab.analysis.compare import compare, stages_of
+from cnnlab.analysis.compare import compare
 
 # (layer, output C x H x W, mem KB (1 decimal), params, MACs, RF, jump); RF None = "all"
 ALEXNET_P0 = [

@@ -14,8 +14,8 @@ import torch
 import torch.nn as nn
 
 from ..errors import CnnlabError
-from .lectures import PREFIX, is_lecture_name, lecture_net
 from .counter import NORM_MODULES, CallNode, OpEvent, TraceResult, run_trace
+from .lectures import PREFIX, is_lecture_name, lecture_net
 from .memory import param_stats, training_bytes
 from .records import Counts, LayerRecord, MemoryStats, Summary, UncountedOp
 
