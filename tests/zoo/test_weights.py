@@ -183,3 +183,24 @@ def test_create_model_weights_argument_and_lenet_round_trip(tmp_path):
     x = torch.randn(2, 1, 28, 28)
     with torch.no_grad():
         assert torch.equal(src(x), dst(x))
+
+
+def test_cli_weights_inspects_checks_and_converts(tmp_path, capsys):
+    from cnnlab.cli import main
+    from cnnlab.runs import load_run
+
+    src = create_model("lenet5").eval()
+    torch.save({"state_dict_ema": {f"module.{k}": v for k, v in src.state_dict().items()}, "epoch": 3},
+               tmp_path / "ckpt.pth")
+    assert main(["weights", str(tmp_path / "ckpt.pth")]) == 0
+    out = capsys.readouterr().out
+    assert "state_dict_ema" in out and "timm" in out and "61,706" in out  # parameters, running stats excluded
+    out_file = tmp_path / "lenet7.safetensors"
+    assert main(["weights", str(tmp_path / "ckpt.pth"), "--model", "lenet5", "--num-classes", "7",
+                 "--save", str(out_file)]) == 0
+    out = capsys.readouterr().out
+    assert "loaded 8 tensors" in out and "dropped classifier output.bias, output.weight" in out
+    run = load_run(out_file)
+    assert run.model.num_classes == 7 and torch.equal(run.model.features.c1.weight, src.features.c1.weight)
+    assert main(["weights", str(tmp_path / "ckpt.pth"), "--model", "lenet5_1998"]) == 2
+    assert "features.c3.weight" in capsys.readouterr().err
