@@ -223,3 +223,20 @@ def test_scaled_ws_conv_preserves_the_signal_after_gelu():
     assert 0.85 < float(y[:, :, 1:-1, 1:-1].var()) < 1.15
     # and the parameter is 'gain' of shape C_out x 1 x 1 x 1 (timm's ScaledStdConv2d key), after weight/bias
     assert list(dict(ScaledStdConv2d(3, 5, 3).named_parameters())) == ["weight", "bias", "gain"]
+
+
+@pytest.mark.parametrize("c,hw,groups,width", [(64, 56, 1, None), (128, 28, 32, 256), (256, 14, 1, 512)])
+def test_block_costs_agree_with_the_arithmetic_formulas(c, hw, groups, width):
+    """cnnlab.conv.arithmetic's basic_block_cost / bottleneck_cost (the analyzer's formulas) against
+    the hooks' count of the real blocks, and the convolution parameters against conv_params."""
+    from cnnlab.conv.arithmetic import basic_block_cost, bottleneck_cost
+
+    basic = BasicBlock(c, c).to("meta")
+    cost = basic_block_cost(c, hw)
+    assert count_macs(basic, meta_input(c, hw)) == cost.macs
+    assert sum(m.weight.numel() for m in basic.modules() if isinstance(m, nn.Conv2d)) == cost.params
+    base_width = 64 if width is None else width * 64 // (c * groups)
+    neck = Bottleneck(4 * c, c, groups=groups, base_width=base_width).to("meta")
+    cost = bottleneck_cost(c, hw, groups=groups, width=width)
+    assert count_macs(neck, meta_input(4 * c, hw)) == cost.macs
+    assert sum(m.weight.numel() for m in neck.modules() if isinstance(m, nn.Conv2d)) == cost.params
