@@ -118,3 +118,12 @@ def test_googlenet_auxiliary_heads_are_defined_but_not_run_in_eval():
     assert round(s.macs / 1e9, 3) == 1.498
     t = summary(m, mode="train", batch=2)
     assert t.params.unused == 0 and t.macs > 2 * s.macs  # the heads run in training
+
+
+def test_vit_receptive_field_patch_then_everything():
+    """ViT: the patch embedding sees 16 x 16 with jump 16 (also through the class-token concatenation
+    and the position embedding add); after the first self-attention every token sees the image."""
+    s = summary("vit_b_16", depth=2)
+    assert s.layer("conv_proj").rf.text() == "16 (16)" and s.layer("encoder.add").rf.text() == "16 (16)"
+    assert s.layer("encoder.layers").rf.is_global
+    assert s.layer("expand").params == 768 and s.layer("encoder.add").params == 197 * 768  # class token, pos

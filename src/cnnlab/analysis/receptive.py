@@ -65,6 +65,8 @@ class RFTracker:
             if out.dim() >= 2 and tuple(out.shape[-2:]) == tuple(known[0].shape[-2:]):
                 return merge(fields)
             return GLOBAL
+        if name in ("cat", "stack"):  # along channels (inception) or tokens (a class token): positions keep theirs
+            return merge(fields)
         if name == "constant_pad_nd" and fields[0] is not None and not fields[0].is_global:
             return pad_shift(fields[0], args[1])
         if out.dim() >= 2:
