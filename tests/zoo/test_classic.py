@@ -272,3 +272,17 @@ def test_inception_resnet_block_is_a_scaled_residual():
         want = torch.relu(x + block.scale * block.conv2d(block.branches(x)))
         assert torch.allclose(block(x), want, atol=1e-6)
     assert math.isclose(block.scale, 0.17)
+
+
+def test_folded_torchvision_weights_in_a_grey_inception_v3(tmp_path):
+    """Fold then sum: a grey image through the 1-channel model == (g, g, g) through torchvision's."""
+    torch.manual_seed(0)
+    reference = apply_weight_rule(create_model("inception_v3")).eval()
+    torch.save(reference.state_dict(), tmp_path / "inception_v3_google.pth")
+    grey = create_model("inception_v3", in_chans=1).eval()
+    report = load_weights(grey, tmp_path / "inception_v3_google.pth")
+    assert report.adapted_first_conv == "Conv2d_1a_3x3.conv.weight: 3 -> 1 channels"
+    g = torch.randn(1, 1, 80, 80)
+    with torch.no_grad():
+        want = reference(_transform_input(g.expand(-1, 3, -1, -1)))
+        assert float((grey(g) - want).abs().max()) <= 1e-5 * float(want.abs().max())

@@ -158,11 +158,13 @@ class GoogLeNet(Classifier):
         pads with the value that the transform maps to 0, so the result is exact at the borders too."""
         if not self.aux_logits:
             sd = {k: v for k, v in sd.items() if not k.startswith(("aux1.", "aux2."))}
-        if source == "torchvision" and self.batch_norm and self.in_chans == 3 and "conv1.conv.weight" in sd:
+        w = sd.get("conv1.conv.weight")
+        if source == "torchvision" and self.batch_norm and w is not None and w.dim() == 4 and w.shape[1] == 3:
             scale, shift = TORCHVISION_TRANSFORM_INPUT
             sd = fold_input_affine(sd, "conv1.conv", "conv1.bn", scale, shift)
-            self._pad_input_explicitly()
-            sd["input_pad_value"] = torch.tensor([-b / a for a, b in zip(scale, shift)]).view(1, 3, 1, 1)
+            if self.in_chans == 3:  # (a 1- or 4-channel model keeps zero padding: exact except at the border)
+                self._pad_input_explicitly()
+                sd["input_pad_value"] = torch.tensor([-b / a for a, b in zip(scale, shift)]).view(1, 3, 1, 1)
         return sd
 
     def _pad_input_explicitly(self) -> None:

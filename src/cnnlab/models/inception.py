@@ -163,7 +163,8 @@ class Inception3(Classifier):
         into the first convolution (scale into the weights, shift into the batch norm's mean)."""
         if not self.aux_logits:
             sd = {k: v for k, v in sd.items() if not k.startswith("AuxLogits.")}
-        if source == "torchvision" and self.in_chans == 3 and "Conv2d_1a_3x3.conv.weight" in sd:
+        w = sd.get("Conv2d_1a_3x3.conv.weight")
+        if source == "torchvision" and w is not None and w.dim() == 4 and w.shape[1] == 3:
             sd = fold_input_affine(sd, "Conv2d_1a_3x3.conv", "Conv2d_1a_3x3.bn", *TORCHVISION_TRANSFORM_INPUT)
         return sd
 
