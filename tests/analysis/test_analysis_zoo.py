@@ -127,3 +127,16 @@ def test_vit_receptive_field_patch_then_everything():
     assert s.layer("conv_proj").rf.text() == "16 (16)" and s.layer("encoder.add").rf.text() == "16 (16)"
     assert s.layer("encoder.layers").rf.is_global
     assert s.layer("expand").params == 768 and s.layer("encoder.add").params == 197 * 768  # class token, pos
+
+
+# timm fixtures (../shared/reference/timm) for the networks torchvision lacks: fixture -> cnnlab name
+TIMM = [("seresnet50", "se_resnet50"), ("inception_v4", "inception_v4"),
+        ("inception_resnet_v2", "inception_resnet_v2"), ("mobilenetv1_100", "mobilenet_v1"), ("nfnet_f0", "nfnet_f0")]
+
+
+@pytest.mark.parametrize("fixture, name", TIMM, ids=[t[1] for t in TIMM])
+def test_params_equal_timm_fixture(fixture, name):
+    fx = json.loads((REFERENCE.parent / "timm" / f"{fixture}.json").read_text())
+    s = _summary(name, fx["input"][-1])
+    assert s.params.total == fx["num_params"] and s.params.unused == 0
+    assert s.uncounted == [] and s.device == "meta"
