@@ -140,3 +140,11 @@ def test_real_forward_small_input():
     with torch.no_grad():
         out = model(torch.randn(2, 3, 64, 64))
     assert out.shape == (2, 5) and torch.isfinite(out).all()
+
+
+def test_any_phi_by_name_for_the_cli():
+    """`cnnlab train efficientnet --model-arg phi=2.5` builds through the registry."""
+    assert state_dict_signature(meta(create_model, "efficientnet", phi=2.5)) == \
+        state_dict_signature(meta(efficientnet, 2.5))
+    assert state_dict_signature(meta(create_model, "efficientnet")) == \
+        state_dict_signature(meta(create_model, "efficientnet_b0"))

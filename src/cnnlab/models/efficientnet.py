@@ -226,6 +226,16 @@ for _phi, (_params, _p1, _p5, _pm, _pf, _t1, _t5, _tg) in EFFICIENTNET_CARDS.ite
                     "squeeze-excite width is 1/4 of the block's input channels (the reference code's rule)")
         + (("BN eps 1e-3, momentum 0.01 (TensorFlow-trained weights)",) if _phi >= 5 else ())))
 
+# Any phi from the CLI too: `cnnlab train efficientnet --model-arg phi=2.5` (phi = 0 is B0).
+register_model(efficientnet, name="efficientnet", card=ModelCard(
+    name="efficientnet", family="EfficientNet", paper=_V1_PAPER, year=2019, params=5_288_548,
+    macs=385_814_752, top1=77.1, top5=93.3,
+    source="compound-scaled EfficientNet-B(phi) (Tan & Le 2019, Eq. 3); the figures are phi = 0 (B0): params and "
+    "MACs counted, top-1/top-5 from Table 2",
+    departures=("phi = 0..7 use the released coefficients (= efficientnet_b0..b7); other phi use alpha^phi, beta^phi, "
+                "gamma^phi with the resolution rounded to a multiple of 8",),
+    notes="option: phi=<float> (e.g. create_model('efficientnet', phi=2.5)); the card's input size is phi = 0's"))
+
 _V2_PAPER = "Tan & Le, EfficientNetV2: Smaller Models and Faster Training"
 # variant -> (params (torchvision), paper Table 7: top-1, params M, FLOPs B; torchvision top-1, top-5, GFLOPS)
 EFFICIENTNET_V2_CARDS = {
