@@ -7,6 +7,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch.nn as nn
 from conformance import apply_weight_rule, fixture_input, load_fixture
 from zoo_b_helpers import count_macs, meta_input, meta_model, n_params
@@ -14,7 +16,8 @@ from zoo_b_helpers import count_macs, meta_input, meta_model, n_params
 from cnnlab import CnnlabError, create_model, model_card
 from cnnlab.models.nfnet import ALPHA, NFNET_F0_DEPTHS, NFNET_REPORTED
 from cnnlab.nn.residual import NormFreeBottleneck
-from cnnlab.nn.ws_conv import ScaledStdConv2d
+from cnnlab.conv.arithmetic import conv_output_size
+from cnnlab.nn.ws_conv import ACTIVATION_GAMMA, ScaledStdConv2d
 
 
 @pytest.mark.parametrize("variant", [0, 1, 2, 3])
@@ -121,3 +124,62 @@ def test_outputs_near_timm_fixture_whose_rule_is_ill_conditioned():
         moved = float((model(x) - out).abs().max()) / float(out.abs().max())
     assert moved > 0.01  # a one-in-a-million change of the scales moves the output by more than 1%
     assert spread > 1e-3  # the summation order of 2 threads alone moves it by more than 0.1%
+
+
+# -- the DeepMind form (dm_nfnet_f*, timm's port of the paper's release) ------------------------------
+def test_deepmind_form_has_timms_dm_keys():
+    """timm's dm_nfnet_f0 = nfnet_f0 + one scalar 'skipinit_gain' per block (first in the block's keys)."""
+    ours, dm = meta_model("nfnet_f0"), meta_model("dm_nfnet_f0")
+    keys, dm_keys = list(ours.state_dict()), list(dm.state_dict())
+    extra = [k for k in dm_keys if k.endswith("skipinit_gain")]
+    assert len(extra) == sum(NFNET_F0_DEPTHS) == n_params(dm) - n_params(ours) == 12
+    assert [k for k in dm_keys if k not in extra] == keys
+    assert dm_keys[dm_keys.index("stages.1.1.skipinit_gain") + 1] == "stages.1.1.conv1.weight"
+    assert model_card("dm_nfnet_f0").departures == ()
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 40), k=st.sampled_from([1, 3, 5]), s=st.sampled_from([1, 2]))
+def test_tf_same_padding(n, k, s):
+    """TensorFlow SAME: ceil(n/s) outputs; at stride 1 it is PyTorch's symmetric (k-1)/2 padding."""
+    conv = ScaledStdConv2d(2, 3, k, s, padding="same")
+    x = torch.randn(1, 2, n, n)
+    y = conv(x)
+    assert y.shape[-2:] == (-(-n // s), -(-n // s))
+    if s == 1:
+        ref = torch.nn.functional.conv2d(x, conv.standardized_weight(), conv.bias, 1, (k - 1) // 2)
+        assert torch.allclose(y, ref, atol=1e-6)
+    else:  # the extra pixel goes at the end: the first output is centred like the unpadded conv's
+        out = -(-n // s)
+        assert conv_output_size(n + max((out - 1) * s + k - n, 0), k, s) == out
+
+
+def test_deepmind_and_timm_forms_are_one_network_reparametrized():
+    """gamma after an activation or inside the next (linear) convolution is the same function; they
+    differ only at the convolutions no activation precedes (the stem's first, on the image, and the
+    final 1x1, on the residual stream: timm scales them by gamma) and after the last activation
+    (DeepMind's carries gamma into the head). At odd sizes SAME padding is symmetric at every stride-2
+    layer (65 -> 33 -> 17 -> 9 -> 5 -> 3), so with those three weights rescaled and the skip gains at 1
+    the outputs agree."""
+    torch.manual_seed(0)
+    timm_form = create_model("nfnet_f0", num_classes=10).eval()
+    with torch.no_grad():
+        for m in timm_form.modules():
+            if isinstance(m, NormFreeBottleneck):
+                m.conv3.gain.fill_(1.0)  # live residual branches
+    sd = dict(timm_form.state_dict())
+    gamma = ACTIVATION_GAMMA["gelu"]
+    sd["stem.conv1.gain"] = sd["stem.conv1.gain"] * gamma
+    sd["final_conv.gain"] = sd["final_conv.gain"] * gamma
+    sd["head.fc.weight"] = sd["head.fc.weight"] / gamma
+    with torch.device("meta"):
+        dm = create_model("dm_nfnet_f0", num_classes=10)
+    dm = dm.to_empty(device="cpu").eval()
+    dm.load_state_dict({**sd, **{k: torch.ones(()) for k in dm.state_dict() if k.endswith("skipinit_gain")}})
+    x = torch.randn(2, 3, 65, 65)
+    with torch.no_grad():
+        a, b = timm_form(x), dm(x)
+    assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * float(a.abs().max()))
+    with torch.no_grad():  # at an even size the padding differs: same weights, other outputs
+        x = torch.randn(2, 3, 64, 64)
+        assert (timm_form(x) - dm(x)).abs().max() > 1e-3

@@ -12,7 +12,9 @@ reset to 1 at each transition block, + alpha^2 after each block) and its branch 
     final_conv 1x1 conv to 2 x 1536 = 3072, GELU -> global average pool -> dropout -> head.fc
 
 F0's depths are (1, 2, 6, 3); F_N multiplies them by N + 1 (paper, section 4.1 / Table 7).
-Keys and parameter counts are timm's ``nfnet_f0``..``nfnet_f3`` (F0: 71,489,272).
+Keys and parameter counts are timm's ``nfnet_f0``..``nfnet_f3`` (F0: 71,489,272). ``dm_nfnet_f0``..``f3``
+are the paper's release as timm ports it (``variant="deepmind"``: gamma after each activation, TensorFlow
+SAME padding, a learned SkipInit gain per block; F0: 71,489,284), the form of the pretrained files.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import torch.nn.functional as F
 from ..errors import CnnlabError
 from ..nn import make_activation
 from ..nn.residual import NormFreeBottleneck, drop_path_rates
-from ..nn.ws_conv import ACTIVATION_GAMMA, ScaledStdConv2d
+from ..nn.ws_conv import ACTIVATION_GAMMA, ScaledActivation, ScaledStdConv2d
 from .base import Classifier
 from .card import ModelCard
 from .registry import register_model
@@ -39,6 +41,9 @@ GROUP_WIDTH = 128
 BOTTLE_RATIO = 0.5
 ALPHA = 0.2
 FINAL_MULT = 2  # final 1x1 conv: 2 x last width
+# "timm": timm's nfnet_f* (gamma in the convolutions, symmetric padding, no skip gain);
+# "deepmind": the paper's release as timm's dm_nfnet_f* port (which carries the pretrained weights).
+VARIANTS = ("timm", "deepmind")
 # Reported (Table 3: params, FLOPs = multiply-adds, ImageNet top-1 / top-5; train / test resolution, Table 7).
 NFNET_REPORTED = {
     0: (71.5e6, 12.38e9, 83.6, 96.8, 192, 256),
@@ -52,12 +57,27 @@ class NFNet(Classifier):
     classifier_path = "head.fc"
 
     def __init__(self, depths: tuple[int, ...] = NFNET_F0_DEPTHS, num_classes: int = 1000, in_chans: int = 3,
-                 act: str = "gelu", drop_rate: float = 0.0, drop_path_rate: float = 0.0, eps: float = 1e-5):
+                 act: str = "gelu", drop_rate: float = 0.0, drop_path_rate: float = 0.0, eps: float = 1e-5,
+                 variant: str = "timm"):
         super().__init__(num_classes, in_chans)
         if act not in ACTIVATION_GAMMA:
             raise CnnlabError(f"NFNet has no signal-propagation constant for activation {act!r}",
                               f"use one of {', '.join(sorted(ACTIVATION_GAMMA))}")
-        conv = dict(gamma=ACTIVATION_GAMMA[act], eps=eps)
+        if variant not in VARIANTS:
+            raise CnnlabError(f"unknown NFNet variant {variant!r}", f"use one of {', '.join(VARIANTS)}")
+        self.variant = variant
+        gamma = ACTIVATION_GAMMA[act]
+        if variant == "deepmind":  # gamma after each activation, TF "SAME" padding, SkipInit gains
+            conv: dict = dict(gamma=1.0, eps=eps, padding="same")
+            block_kw: dict = dict(act_gamma=gamma, skipinit=True)
+
+            def activation() -> nn.Module:
+                return ScaledActivation(make_activation(act), gamma)
+        else:  # timm's nfnet_f*: gamma folded into every weight-standardized convolution
+            conv, block_kw = dict(gamma=gamma, eps=eps), {}
+
+            def activation() -> nn.Module:
+                return make_activation(act)
         self.drop_rate, self.drop_path_rate = drop_rate, drop_path_rate
 
         stem: list[tuple[str, nn.Module]] = []
@@ -65,7 +85,7 @@ class NFNet(Classifier):
         for i, (out, stride) in enumerate(zip(NFNET_STEM, (2, 1, 1, 2))):
             stem.append((f"conv{i + 1}", ScaledStdConv2d(ch, out, 3, stride, **conv)))
             if i < len(NFNET_STEM) - 1:
-                stem.append((f"act{i + 2}", make_activation(act)))
+                stem.append((f"act{i + 2}", activation()))
             ch = out
         self.stem = nn.Sequential(OrderedDict(stem))
 
@@ -79,7 +99,7 @@ class NFNet(Classifier):
             for j in range(n):
                 blocks.append(NormFreeBottleneck(
                     ch, width, stride if j == 0 else 1, group_size=GROUP_WIDTH, bottle_ratio=BOTTLE_RATIO,
-                    alpha=ALPHA, beta=expected_var ** -0.5, act=act, drop_path=rates[i][j], **conv))
+                    alpha=ALPHA, beta=expected_var ** -0.5, act=act, drop_path=rates[i][j], **conv, **block_kw))
                 if j == 0:
                     expected_var = 1.0  # the transition block's shortcut starts a fresh signal
                 expected_var += ALPHA ** 2
@@ -89,7 +109,7 @@ class NFNet(Classifier):
         self.stages = nn.Sequential(*stages)
         self.num_features = FINAL_MULT * ch
         self.final_conv = ScaledStdConv2d(ch, self.num_features, 1, **conv)
-        self.final_act = make_activation(act)
+        self.final_act = activation()
         self.feature_info[-1] = dict(channels=self.num_features, reduction=reduction, module="final_conv")
         self.head = nn.Module()
         self.head.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
@@ -119,22 +139,29 @@ class NFNet(Classifier):
 _PAPER = ("Brock, De, Smith, Simonyan: High-Performance Large-Scale Image Recognition Without Normalization "
           "(ICML 2021, arXiv:2102.06171)")
 _DEPARTURES = (
-    "activation gain gamma folded into every weight-standardized conv, including the stem's first (as timm's "
-    "nfnet_f*; DeepMind applies it after each activation)",
-    "symmetric padding (DeepMind's code pads 'SAME', asymmetric at stride 2)",
+    "activation gain gamma folded into every weight-standardized conv, including the stem's first and the "
+    "final 1x1, which no activation precedes (as timm's nfnet_f*; DeepMind applies it after each activation: "
+    "dm_nfnet_f*)",
+    "symmetric padding (DeepMind's code pads 'SAME', asymmetric at stride 2 on even sizes)",
     "no learned skip gain (SkipInit); the last conv of each branch starts with gain 0 instead",
 )
 
+_DM_NOTES = ("the DeepMind release as ported by timm (dm_nfnet_f*, whose files carry the pretrained weights): "
+             "gamma after each activation, TensorFlow 'SAME' padding, a learned skip gain per block (SkipInit)")
+
 for _n, (_params, _macs, _top1, _top5, _train, _test) in NFNET_REPORTED.items():
-    _name = f"nfnet_f{_n}"
-    _card = ModelCard(
-        name=_name, family="NFNet", paper=_PAPER, year=2021, input_size=(3, _test, _test), params=int(_params),
-        macs=int(_macs), top1=_top1, top5=_top5, timm=_name,
-        source=f"Brock et al. 2021, Table 3 (params, FLOPs, top-1/top-5 at {_test}x{_test}); "
-               f"train/test resolution {_train}/{_test} (Table 7)"
-               + ("; exact parameter count 71,489,272 = timm nfnet_f0" if _n == 0 else ""),
-        departures=_DEPARTURES,
-        notes=f"depths {tuple((_n + 1) * d for d in NFNET_F0_DEPTHS)}; no batch norm; options: act, drop_rate, "
+    for _variant in VARIANTS:
+        _dm = _variant == "deepmind"
+        _name = f"{'dm_' if _dm else ''}nfnet_f{_n}"
+        _card = ModelCard(
+            name=_name, family="NFNet", paper=_PAPER, year=2021, input_size=(3, _test, _test), params=int(_params),
+            macs=int(_macs), top1=_top1, top5=_top5, timm=_name,
+            source=f"Brock et al. 2021, Table 3 (params, FLOPs, top-1/top-5 at {_test}x{_test}); "
+                   f"train/test resolution {_train}/{_test} (Table 7)"
+                   + ("; exact parameter count 71,489,272 = timm nfnet_f0" if _n == 0 and not _dm else ""),
+            departures=() if _dm else _DEPARTURES,
+            notes=(_DM_NOTES + "; " if _dm else "")
+            + f"depths {tuple((_n + 1) * d for d in NFNET_F0_DEPTHS)}; no batch norm; options: act, drop_rate, "
               "drop_path_rate (stochastic depth)")
-    register_model(name=_name, card=_card)(
-        lambda _m=_n + 1, **kw: NFNet(tuple(_m * d for d in NFNET_F0_DEPTHS), **kw))
+        register_model(name=_name, card=_card)(
+            lambda _m=_n + 1, _v=_variant, **kw: NFNet(tuple(_m * d for d in NFNET_F0_DEPTHS), variant=_v, **kw))

@@ -30,7 +30,7 @@ from ..errors import CnnlabError
 from .act import make_activation
 from .drop import DropPath
 from .se import SqueezeExcite
-from .ws_conv import ScaledStdConv2d
+from .ws_conv import ScaledActivation, ScaledStdConv2d
 
 SHORTCUTS = ("A", "B", "C")
 STRIDE_POSITIONS = ("1x1", "3x3")
@@ -333,30 +333,38 @@ class NormFreeBottleneck(nn.Module):
         y = shortcut + alpha * F                alpha = 0.2
 
     Every convolution is a :class:`ScaledStdConv2d`; ``conv3`` starts with gain 0 (the branch starts as
-    the identity, like SkipInit). Keys as timm's ``NormFreeBlock``.
+    the identity), or, with ``skipinit=True`` (the DeepMind release), the branch is multiplied by a
+    learned scalar ``skipinit_gain`` that starts at 0 (SkipInit, De & Smith 2020). The activations'
+    gamma goes into the convolutions (``gamma``, timm's ``nfnet_f*``) or after each activation
+    (``act_gamma``, DeepMind). Keys as timm's ``NormFreeBlock``.
     """
 
     def __init__(self, in_ch: int, out_ch: int, stride: int = 1, *, group_size: int = 128,
                  bottle_ratio: float = 0.5, alpha: float = 0.2, beta: float = 1.0, attn_gain: float = 2.0,
-                 se_ratio: float = 0.5, act: str = "gelu", gamma: float = 1.0, eps: float = 1e-5,
-                 drop_path: float = 0.0):
+                 se_ratio: float = 0.5, act: str = "gelu", gamma: float = 1.0, act_gamma: float = 1.0,
+                 eps: float = 1e-5, padding: str | None = None, skipinit: bool = False, drop_path: float = 0.0):
         super().__init__()
         mid = int(out_ch * bottle_ratio)
         groups = mid // group_size if group_size else 1
-        conv = dict(gamma=gamma, eps=eps)
+        conv = dict(gamma=gamma, eps=eps, padding=padding)
         self.alpha, self.beta, self.attn_gain = alpha, beta, attn_gain
+
+        def activation() -> nn.Module:
+            return make_activation(act) if act_gamma == 1.0 else ScaledActivation(make_activation(act), act_gamma)
+
         self.downsample = (AvgPoolProjection(in_ch, out_ch, stride, ScaledStdConv2d, **conv)
                            if in_ch != out_ch or stride != 1 else None)
-        self.act1 = make_activation(act)
+        self.act1 = activation()
         self.conv1 = ScaledStdConv2d(in_ch, mid, 1, **conv)
-        self.act2 = make_activation(act)
+        self.act2 = activation()
         self.conv2 = ScaledStdConv2d(mid, mid, 3, stride, groups=groups, **conv)
-        self.act2b = make_activation(act)
+        self.act2b = activation()
         self.conv2b = ScaledStdConv2d(mid, mid, 3, groups=groups, **conv)
-        self.act3 = make_activation(act)
-        self.conv3 = ScaledStdConv2d(mid, out_ch, 1, gain_init=0.0, **conv)
+        self.act3 = activation()
+        self.conv3 = ScaledStdConv2d(mid, out_ch, 1, gain_init=1.0 if skipinit else 0.0, **conv)
         self.attn_last = SqueezeExcite(out_ch, int(out_ch * se_ratio)) if se_ratio > 0 else None
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.skipinit_gain = nn.Parameter(torch.zeros(())) if skipinit else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.act1(x) * self.beta
@@ -367,4 +375,7 @@ class NormFreeBottleneck(nn.Module):
         out = self.conv3(self.act3(out))
         if self.attn_last is not None:
             out = self.attn_gain * self.attn_last(out)
-        return self.drop_path(out) * self.alpha + shortcut
+        out = self.drop_path(out)
+        if self.skipinit_gain is not None:
+            out = out * self.skipinit_gain
+        return out * self.alpha + shortcut

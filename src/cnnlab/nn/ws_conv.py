@@ -30,19 +30,50 @@ ACTIVATION_GAMMA = {
 }
 
 
+def tf_same_pad(x: torch.Tensor, kernel_size: int, stride: int, dilation: int = 1) -> torch.Tensor:
+    """TensorFlow's "SAME" padding: ceil(n / s) outputs; the total padding needed for them is split
+    with the extra pixel at the end (bottom / right), so it depends on the input size."""
+    pads: list[int] = []
+    for n in (x.shape[-1], x.shape[-2]):  # F.pad order: last dim first
+        out = (n + stride - 1) // stride
+        total = max((out - 1) * stride + dilation * (kernel_size - 1) + 1 - n, 0)
+        pads += [total // 2, total - total // 2]
+    return F.pad(x, pads)
+
+
+class ScaledActivation(nn.Module):
+    """``gamma * act(x)``: the activation with its signal-preserving gain (the DeepMind NFNet code
+    applies gamma here rather than in the following convolution)."""
+
+    def __init__(self, act: nn.Module, gamma: float):
+        super().__init__()
+        self.act = act
+        self.gamma = gamma
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(x) * self.gamma
+
+
 class ScaledStdConv2d(nn.Conv2d):
     """A ``Conv2d`` whose weight is standardized per output channel on every forward.
 
     ``padding=None`` pads ``((stride - 1) + dilation (k - 1)) // 2`` on each side (timm's rule,
-    which is "same" for odd kernels at stride 1).
+    which is "same" for odd kernels at stride 1); ``padding="same"`` is TensorFlow's SAME (the
+    DeepMind release), asymmetric for strided convolutions.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, stride: int = 1, padding: int | None = None,
-                 dilation: int = 1, groups: int = 1, bias: bool = True, gamma: float = 1.0, eps: float = 1e-5,
-                 gain_init: float = 1.0):
-        if padding is None:
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, stride: int = 1,
+                 padding: int | str | None = None, dilation: int = 1, groups: int = 1, bias: bool = True,
+                 gamma: float = 1.0, eps: float = 1e-5, gain_init: float = 1.0):
+        dynamic = False
+        if padding == "same":
+            total = dilation * (kernel_size - 1)
+            dynamic = stride > 1 or total % 2 == 1
+            padding = 0 if dynamic else total // 2
+        elif padding is None:
             padding = ((stride - 1) + dilation * (kernel_size - 1)) // 2
         super().__init__(in_ch, out_ch, kernel_size, stride, padding, dilation, groups, bias)
+        self.dynamic_pad = dynamic
         fan_in = (in_ch // groups) * kernel_size * kernel_size
         self.scale = gamma * fan_in ** -0.5
         self.eps = eps
@@ -54,6 +85,8 @@ class ScaledStdConv2d(nn.Conv2d):
         return (w - mean) * torch.rsqrt(var + self.eps) * (self.gain * self.scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.dynamic_pad:
+            x = tf_same_pad(x, self.kernel_size[0], self.stride[0], self.dilation[0])
         return F.conv2d(x, self.standardized_weight(), self.bias, self.stride, self.padding, self.dilation,
                         self.groups)
 
