@@ -86,7 +86,7 @@ def test_safetensors_and_cnnlab_run_files(tmp_path):
     src = trained()
     save_file({k: v.contiguous() for k, v in src.state_dict().items()}, str(tmp_path / "plain.safetensors"))
     save_model(tmp_path / "model.safetensors", src, {"model": "tiny", "classes": list("abcdefghij")})
-    for name, source in (("plain.safetensors", "torchvision"), ("model.safetensors", "cnnlab")):
+    for name, source in (("plain.safetensors", "timm"), ("model.safetensors", "cnnlab")):
         dst = trained(1)
         assert load_weights(dst, tmp_path / name).source == source
         assert same_weights(src, dst)

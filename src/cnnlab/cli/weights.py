@@ -38,14 +38,15 @@ def register(sub) -> None:
 
 
 def describe_file(path: str, use_ema: bool = True) -> dict:
-    from ..models.weights import read_weight_file
+    from pathlib import Path
+
+    from ..models.weights import detect_source, read_weight_file
 
     sd, meta, wrapper = read_weight_file(path, use_ema)
     floats = [v for k, v in sd.items() if v.is_floating_point() and not k.endswith(("running_mean", "running_var"))]
     four_d = [(k, list(v.shape)) for k, v in sd.items() if v.dim() == 4]
     two_d = [(k, list(v.shape)) for k, v in sd.items() if v.dim() == 2]
-    source = "cnnlab" if ("cnnlab_version" in meta or "model" in meta) else \
-        "timm" if wrapper in ("state_dict_ema", "model_ema", "ema", "state_dict") else "torchvision (plain state dict)"
+    source = detect_source(meta, wrapper, Path(path))
     return {"file": str(path), "format": "safetensors" if str(path).endswith(".safetensors") else "pytorch",
             "wrapper": wrapper or None, "source": source, "tensors": len(sd),
             "parameters": sum(v.numel() for v in floats),

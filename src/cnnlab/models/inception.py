@@ -179,6 +179,8 @@ class Inception3(Classifier):
     torchvision="inception_v3", timm="inception_v3",
     departures=("no hidden transform_input: loading a torchvision file folds it into the first convolution",
                 "auxiliary head off by default (aux_logits=True adds it; torchvision's file carries its weights)"),
+    notes="timm's own Inception-v3 weights (Hugging Face hub files) are loaded without folding: they expect "
+          "inputs normalised with mean = std = 0.5 per channel",
 ))
 def inception_v3(**kwargs) -> Inception3:
     return Inception3(**kwargs)

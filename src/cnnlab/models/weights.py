@@ -4,7 +4,8 @@ Reads ``.pth``/``.pt``/``.bin`` (state dicts only: ``torch.load(weights_only=Tru
 arbitrary pickle) and ``.safetensors``. Understands:
 
 - torchvision files (plain state dicts, e.g. ``resnet50-0676ba61.pth``),
-- timm files and training checkpoints: wrappers ``state_dict_ema`` / ``model_ema`` (preferred when
+- timm files (Hugging Face hub ``model.safetensors`` / ``pytorch_model.bin``) and training
+  checkpoints: wrappers ``state_dict_ema`` / ``model_ema`` (preferred when
   ``use_ema=True``), ``state_dict``, ``model``; ``module.`` (DataParallel/DDP) and ``_orig_mod.``
   (``torch.compile``) prefixes,
 - cnnlab files (``model.safetensors`` of a run folder, with cnnlab metadata).
@@ -128,15 +129,14 @@ def _is_tensor_dict(d: dict) -> bool:
     return bool(d) and all(isinstance(v, torch.Tensor) for v in d.values())
 
 
-def detect_source(meta: dict, wrapper: str, model: nn.Module, sd: dict[str, torch.Tensor]) -> str:
-    """``"cnnlab"`` for files with cnnlab metadata, ``"timm"`` for timm checkpoints or timm key
-    names, otherwise ``"torchvision"`` (a plain state dict)."""
+def detect_source(meta: dict, wrapper: str, path: Path) -> str:
+    """``"cnnlab"`` for files with cnnlab metadata; ``"timm"`` for training checkpoints (EMA or
+    ``state_dict`` wrappers) and for Hugging Face hub files (``.safetensors`` without cnnlab
+    metadata, ``pytorch_model.bin``: torchvision never ships those); otherwise ``"torchvision"``
+    (a plain ``.pth`` state dict, as download.pytorch.org serves them)."""
     if "cnnlab_version" in meta or "model" in meta:
         return "cnnlab"
-    if wrapper in EMA_KEYS or wrapper == "state_dict":
-        return "timm"
-    timm_keys = getattr(model, "timm_key_hints", ())
-    if any(k.startswith(h) for h in timm_keys for k in sd):
+    if wrapper in EMA_KEYS or wrapper == "state_dict" or path.suffix in (".safetensors", ".bin"):
         return "timm"
     return "torchvision"
 
@@ -188,7 +188,7 @@ def load_weights(model: nn.Module, path: str | Path, strict: bool = True, source
     path = Path(path)
     sd, meta, wrapper = read_weight_file(path, use_ema)
     if source == "auto":
-        source = detect_source(meta, wrapper, model, sd)
+        source = detect_source(meta, wrapper, path)
     report = LoadReport(str(path), source)
 
     convert = getattr(model, "convert_weights", None)
