@@ -116,3 +116,16 @@ def test_lecture_networks_by_name(capsys):
     assert "size floored" in out and "lecture erratum" in out and "1,176.0" in out
     code, _, err = run_cli(capsys, "summary", "lecture:alexnt")
     assert code == 2 and "lecture:alexnet" in err
+
+
+def test_summary_device_and_dtype_options(capsys):
+    code, out, _ = run_cli(capsys, "summary", "lenet5", "--device", "cpu", "--format", "json")
+    d = json.loads(out)
+    assert d["device"] == "cpu" and d["totals"]["macs"] == 416_520
+    code, out, _ = run_cli(capsys, "summary", "lenet5", "--dtype", "bfloat16", "--format", "json")
+    d = json.loads(out)
+    assert d["dtype"] == "bfloat16" and d["params"]["bytes_by_dtype"] == {"bfloat16": 2 * 61_706}
+    code, _, err = run_cli(capsys, "summary", "lenet5", "--device", "nonsense")
+    assert code == 2 and "device" in err
+    code, _, err = run_cli(capsys, "summary", "lenet5", "--device", "cpu", "--input", "3x28x28")
+    assert code == 2 and "1-channel" in err  # the model's own input check, as a CnnlabError

@@ -113,6 +113,11 @@ def summary(model_or_name, input_size=None, batch: int = 1, depth: int | None = 
         raise CnnlabError(f"batch must be at least 1, got {batch}")
     if depth is not None and depth < 0:
         raise CnnlabError(f"depth must be 0 or more, got {depth}")
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, ValueError) as e:
+        raise CnnlabError(f"device {device!r} is not available here ({str(e).splitlines()[0][:120]})",
+                          "use meta (shape only, the default) or cpu") from None
     model, name, card, built_here = _resolve_model(model_or_name, dtype, device)
     shape = _input_shape(model, card, input_size)
     param = next(iter(model.parameters()), None)
@@ -124,7 +129,9 @@ def summary(model_or_name, input_size=None, batch: int = 1, depth: int | None = 
     result = _trace(model, shape, batch, mode, device, in_dtype, backward)
     if isinstance(result, Exception):
         if device != "meta":
-            raise result
+            raise CnnlabError(f"{name}: the forward pass failed on {device} at input {batch}x"
+                              f"{'x'.join(map(str, shape))}: {result}",
+                              "check the input size (--input C x H x W) against the model") from result
         notes.append(f"the meta device could not run this model ({type(result).__name__}: "
                      f"{str(result).splitlines()[0][:160]}); counted with a real forward on cpu")
         if built_here:

@@ -24,6 +24,7 @@ def register(sub) -> None:
                         "`cnnlab summary --help`)")
     p.add_argument("--input", metavar="CxHxW", default=None, help="input size for all (default: each card's)")
     p.add_argument("--batch", type=int, default=1, help="batch size")
+    p.add_argument("--mode", choices=("eval", "train"), default="eval", help="module mode during the count")
     p.add_argument("--stages", action="store_true", help="group layers into stages by input resolution, "
                                                           "with subtotals and cumulative totals")
     p.add_argument("--plot", metavar="PNG", default=None, help="write the bubble chart to this PNG file")
@@ -52,7 +53,8 @@ def run(args) -> int:
         else:
             get_entry(pat)
             names.append(pat)
-    c = compare(names, input_size=args.input, batch=args.batch, stages=args.stages, progress=len(names) > 2)
+    c = compare(names, input_size=args.input, batch=args.batch, stages=args.stages, mode=args.mode,
+                progress=len(names) > 2)
     print(json.dumps(c.to_dict(), indent=2) if args.json else str(c))
     if args.plot:
         print(f"chart: {c.plot(args.plot)}")

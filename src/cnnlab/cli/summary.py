@@ -54,6 +54,10 @@ def register(sub) -> None:
                    help="also count the backward pass (gradients of every trainable parameter, from the real "
                         "autograd graph, on the meta device) and the activations saved for it: the cost of a "
                         "training step; use with --mode train for training-mode norms")
+    p.add_argument("--device", default="meta",
+                   help="meta: shape only, nothing computed; cpu: a real forward pass (to check the counts)")
+    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16", "float64"), default=None,
+                   help="parameter and input dtype (memory and bytes follow it; default: the model's)")
     p.add_argument("--strict", action="store_true", help="fail if an operator has no counting formula")
     p.add_argument("--time", action="store_true",
                    help="also measure latency with a real forward pass on cpu (warm-up, repeats, median, "
@@ -64,10 +68,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    import torch
+
     from ..analysis import render, summary
 
     s = summary(args.model, input_size=args.input, batch=args.batch, depth=args.depth, strict=args.strict,
-                preset=args.preset, mode=args.mode, backward=args.backward)
+                preset=args.preset, mode=args.mode, backward=args.backward, device=args.device,
+                dtype=getattr(torch, args.dtype) if args.dtype else None)
     text = render(s, args.format)
     if args.time:
         from ..analysis.lectures import is_lecture_name, lecture_net
