@@ -209,9 +209,14 @@ def test_googlenet_aux_heads_in_training_and_torchvision_key_count():
     m.train()
     out = m(torch.randn(2, 3, 96, 96))
     assert [tuple(t.shape) for t in out] == [(2, 5), (2, 5), (2, 5)]
+    m.reset_classifier(3)  # the auxiliary heads follow the new class count
+    assert [tuple(t.shape) for t in m(torch.randn(2, 3, 96, 96))] == [(2, 3), (2, 3), (2, 3)]
     m.eval()
     with torch.no_grad():
-        assert m(torch.randn(2, 3, 96, 96)).shape == (2, 5)
+        assert m(torch.randn(2, 3, 96, 96)).shape == (2, 3)
+    v3 = create_model("inception_v3", aux_logits=True, num_classes=4)
+    v3.reset_classifier(6)
+    assert v3.fc.out_features == v3.AuxLogits.fc.out_features == 6  # (its aux head needs 299x299 inputs)
 
 
 def _transform_input(x: torch.Tensor) -> torch.Tensor:

@@ -151,6 +151,14 @@ class GoogLeNet(Classifier):
         x, aux1, aux2 = self._features(x, True)
         return GoogLeNetOutputs(self.forward_head(x), aux2, aux1)
 
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier, and the auxiliary heads' final layers with it (dropped at 0)."""
+        super().reset_classifier(num_classes)
+        if self.aux_logits:
+            for aux in (self.aux1, self.aux2):
+                aux.fc2 = nn.Linear(aux.fc2.in_features, num_classes, device=aux.fc2.weight.device) if num_classes \
+                    else nn.Identity()
+
     def convert_weights(self, sd: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
         """torchvision files: drop the auxiliary heads unless this model has them, and fold
         torchvision's ``transform_input`` into conv1 (its weights expect that transform): the

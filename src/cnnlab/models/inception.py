@@ -158,6 +158,13 @@ class Inception3(Classifier):
         x, aux = self._features(x, True)
         return InceptionOutputs(self.forward_head(x), aux)
 
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier, and the auxiliary head's with it (dropped at 0)."""
+        super().reset_classifier(num_classes)
+        if self.aux_logits:
+            fc = self.AuxLogits.fc
+            self.AuxLogits.fc = nn.Linear(768, num_classes, device=fc.weight.device) if num_classes else nn.Identity()
+
     def convert_weights(self, sd: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
         """Drop the file's AuxLogits unless this model has them; fold torchvision's transform_input
         into the first convolution (scale into the weights, shift into the batch norm's mean)."""
