@@ -508,3 +508,22 @@ def test_any_module_counts_the_same_on_meta_and_cpu(make, size, macs):
 def test_upsampling_makes_the_receptive_field_unknown_not_wrong():
     s = summary(nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(3, 3, 3)), input_size=(3, 8, 8))
     assert s.rf is None and s.layers[-1].rf is None and "?" in str(s)
+
+
+class TokenClassifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(100, 16)
+        self.fc = nn.Linear(16, 3)
+
+    def forward(self, ids, mask):
+        return self.fc((self.embed(ids) * mask.unsqueeze(-1)).mean(1))
+
+
+def test_example_inputs_for_several_or_integer_inputs():
+    ids, mask = torch.randint(0, 100, (4, 12)), torch.ones(4, 12)
+    s = summary(TokenClassifier(), inputs=(ids, mask))
+    r = summary(TokenClassifier(), inputs=(ids, mask), device="cpu")
+    assert s.batch == 4 and s.input_size == (12,) and s.device == "meta"
+    assert s.macs == 4 * 16 * 3 and s.totals == r.totals
+    assert s.params.total == 100 * 16 + 16 * 3 + 3 and s.uncounted == []

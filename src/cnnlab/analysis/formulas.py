@@ -335,6 +335,7 @@ MOVE_OPS = frozenset((
     "permute_copy", "t_copy", "transpose_copy", "view_copy", "select_backward", "slice_backward",
     "index_select_backward", "diagonal_backward", "unfold_backward", "as_strided_scatter", "expand_backward",
     "unsafe_split", "unsafe_split_with_sizes", "unsafe_chunk", "transpose_", "t_", "squeeze_", "unsqueeze_",
+    "embedding",
     "as_strided_", "split_with_sizes_copy", "split_copy", "unbind_copy",
 ))
 

@@ -90,7 +90,7 @@ def _input_shape(model: nn.Module, card, input_size) -> tuple[int, ...]:
 
 def summary(model_or_name, input_size=None, batch: int = 1, depth: int | None = None, strict: bool = False,
             preset: str = "full", mode: str = "eval", device: str = "meta", dtype: torch.dtype | None = None,
-            backward: bool = False) -> Summary:
+            backward: bool = False, inputs=None) -> Summary:
     """Count a network layer by layer: shapes, parameters, multiply-adds and the other operation
     counters, activation memory, receptive field, warnings.
 
@@ -104,6 +104,8 @@ def summary(model_or_name, input_size=None, batch: int = 1, depth: int | None = 
     has no meta kernel) or a real device such as "cpu" (computes, to check that the counts agree).
     ``backward``: also count the backward pass (the gradients of every trainable parameter, from the
     real autograd graph) and the activations autograd saves for it; kept apart from the forward rows.
+    ``inputs``: example input tensor(s) for models that take several inputs or integer ones (token
+    ids); their shapes and dtypes are used (on meta, not their values), ``input_size``/``batch`` ignored.
     """
     if preset not in PRESETS:
         raise CnnlabError(f"unknown preset {preset!r}", f"choose one of {', '.join(PRESETS)}")
@@ -119,14 +121,22 @@ def summary(model_or_name, input_size=None, batch: int = 1, depth: int | None = 
         raise CnnlabError(f"device {device!r} is not available here ({str(e).splitlines()[0][:120]})",
                           "use meta (shape only, the default) or cpu") from None
     model, name, card, built_here = _resolve_model(model_or_name, dtype, device)
-    shape = _input_shape(model, card, input_size)
+    if inputs is not None:
+        inputs = (inputs,) if isinstance(inputs, torch.Tensor) else tuple(inputs)
+        first = next((t for t in inputs if isinstance(t, torch.Tensor)), None)
+        if first is None or first.dim() < 1:
+            raise CnnlabError("inputs must hold at least one tensor with a batch dimension")
+        batch, input_size = first.shape[0], tuple(first.shape[1:])
+    shape = _input_shape(model, card, input_size) if inputs is None else input_size
     param = next(iter(model.parameters()), None)
     in_dtype = dtype or (param.dtype if param is not None and param.is_floating_point() else torch.float32)
     notes: list[str] = []
     lecture = getattr(model, "lecture", None)
     if lecture is not None:
         notes += [f"{lecture.what}"] + [f"lecture erratum: {e}" for e in lecture.errata]
-    result = _trace(model, shape, batch, mode, device, in_dtype, backward)
+    if inputs is not None and isinstance(first, torch.Tensor) and first.is_floating_point():
+        in_dtype = first.dtype
+    result = _trace(model, shape, batch, mode, device, in_dtype, backward, inputs)
     if isinstance(result, Exception):
         if device != "meta":
             raise CnnlabError(f"{name}: the forward pass failed on {device} at input {batch}x"
@@ -136,7 +146,7 @@ def summary(model_or_name, input_size=None, batch: int = 1, depth: int | None = 
                      f"{str(result).splitlines()[0][:160]}); counted with a real forward on cpu")
         if built_here:
             model, name, card, _ = _resolve_model(model_or_name, dtype, "cpu")
-        result = _trace(model, shape, batch, mode, "cpu", in_dtype, backward)
+        result = _trace(model, shape, batch, mode, "cpu", in_dtype, backward, inputs)
         if isinstance(result, Exception):
             raise CnnlabError(f"{name}: the forward pass failed at input {batch}x{'x'.join(map(str, shape))}: "
                               f"{result}", "check the input size (--input C x H x W) against the model") from result
@@ -147,10 +157,13 @@ def summary(model_or_name, input_size=None, batch: int = 1, depth: int | None = 
     return out
 
 
-def _trace(model, shape, batch, mode, device, in_dtype, backward=False):
+def _trace(model, shape, batch, mode, device, in_dtype, backward=False, inputs=None):
     training = {m: m.training for m in model.modules()}
     try:
         model.train(mode == "train")
+        if inputs is not None:
+            args = tuple(t.detach().to(device) if isinstance(t, torch.Tensor) else t for t in inputs)
+            return run_trace(model, args, device, backward=backward)
         if device == "meta":
             x = torch.empty((batch, *shape), device="meta", dtype=in_dtype)
         else:
