@@ -75,7 +75,7 @@ def test_resnext_and_wide_widths():
     wide = meta_model("wide_resnet50_2")
     assert wide.layer1[0].conv2.in_channels == 128 and wide.layer1[0].conv2.groups == 1
     assert wide.layer4[-1].conv2.in_channels == 1024  # torchvision docs: 2048-1024-2048 in the last block
-    # paper figures: ResNeXt-50 25.0M params (Table 3 context), WRN-50-2-bottleneck 68.9M
+    # paper figures: ResNeXt-50 25.0M params (Xie et al. Table 1), WRN-50-2-bottleneck 68.9M
     assert round(n_params(rx) / 1e6, 1) == 25.0
     assert round(n_params(wide) / 1e6, 1) == 68.9
 

@@ -186,7 +186,7 @@ _CARDS = {
                   _TV.format("resnet152", "ResNet152") + "; paper Table 1: 11.3e9 FLOPs (v1 stride)", (_V15,)),
     "resnext50_32x4d": (_RESNEXT, 2016, 25_028_904, 4_230_000_000, 77.618, 93.698,
                         _TV.format("resnext50_32x4d", "ResNeXt50_32X4D")
-                        + "; paper Table 3: 25.0M params, 4.2e9 FLOPs, 22.2% top-1 error", (_V15,)),
+                        + "; paper Table 1: 25.0M params, 4.2e9 FLOPs; Table 3: 22.2% top-1 error", (_V15,)),
     "resnext101_32x8d": (_RESNEXT, 2016, 88_791_336, 16_410_000_000, 79.312, 94.526,
                          _TV.format("resnext101_32x8d", "ResNeXt101_32X8D"), (_V15,)),
     "wide_resnet50_2": (_WRN, 2016, 68_883_240, 11_400_000_000, 78.468, 94.086,
