@@ -36,7 +36,7 @@ class Timing:
                  + (f"; {self.gflops_per_s:,.1f} GFLOP/s achieved" if self.gflops_per_s else "")]
         if self.layers:
             total = sum(self.layers.values()) or 1.0
-            lines.append(f"slowest layers (median, hooks on leaf modules):")
+            lines.append("slowest layers (median, hooks on leaf modules):")
             for name, t in sorted(self.layers.items(), key=lambda kv: -kv[1])[:top]:
                 lines.append(f"  {name:<40} {t * 1e3:9.3f} ms  {100 * t / total:5.1f}%")
         return "\n".join(lines)
