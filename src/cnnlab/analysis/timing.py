@@ -33,7 +33,7 @@ class Timing:
         lines = [f"measured latency (separate from the counts): median {self.median_s * 1e3:,.2f} ms, "
                  f"min {self.min_s * 1e3:,.2f} ms over {self.repeats} runs after {self.warmup} warm-up, batch "
                  f"{self.batch}, {self.threads} thread(s)"
-                 + (f"; {self.gflops_per_s:,.1f} GFLOP/s achieved" if self.gflops_per_s else "")]
+                 + (f"; {self.gflops_per_s:.3g} GFLOP/s achieved" if self.gflops_per_s else "")]
         if self.layers:
             total = sum(self.layers.values()) or 1.0
             lines.append("slowest layers (median, hooks on leaf modules):")
