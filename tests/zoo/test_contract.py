@@ -201,7 +201,8 @@ def test_real_forward_small_networks(name):
 
 # -- scripting and export: a few small networks ------------------------------------------------
 SCRIPT = [n for n in ("lenet5", "lenet5_1998", "nin", "alexnet_original", "mobilenet_v2", "resnet20") if n in NAMES]
-ONNX = [n for n in ("lenet5", "resnet20", "nin") if n in NAMES][:2]
+ONNX = [n for n in ("lenet5_1998", "resnet20") if n in NAMES] + [
+    pytest.param(n, marks=pytest.mark.slow) for n in ("googlenet", "inception_v4") if n in NAMES]
 
 
 def _small_input(name: str) -> torch.Tensor:
