@@ -140,3 +140,13 @@ def test_params_equal_timm_fixture(fixture, name):
     s = _summary(name, fx["input"][-1])
     assert s.params.total == fx["num_params"] and s.params.unused == 0
     assert s.uncounted == [] and s.device == "meta"
+
+
+@pytest.mark.parametrize("name, rf", [("alexnet", 195), ("vgg16", 212), ("inception_v3", 1311), ("mobilenet_v2", 491)])
+def test_receptive_fields_match_araujo_et_al(name, rf):
+    """Receptive field of the last spatial feature map, as tabulated by Araujo, Norris & Sim 2019,
+    "Computing Receptive Fields of Convolutional Neural Networks" (Distill), for the TF-slim versions
+    of these networks (the same kernels and strides; padding does not change the size)."""
+    s = summary(name, depth=1)
+    last = [r for r in s.layers if r.rf is not None and not r.rf.is_global][-1]
+    assert last.rf.size == (rf, rf) and last.rf.jump == (32, 32)
