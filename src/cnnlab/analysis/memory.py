@@ -5,7 +5,8 @@ Peak live memory is computed from the operator trace, not from an allocator: eve
 that creates it to the last operator that reads it (the network's outputs live to the end). The
 peak is the largest sum of live bytes at any operator, inputs and output of that operator included:
 what an inference engine that frees each tensor after its last use needs, the quantity MCUNet
-(Lin et al. 2020) minimises.
+(Lin et al. 2020) minimises. PyTorch's own temporaries count too (the int64 indices its max-pool
+returns, batch norm's statistics), since they are allocated in the pass.
 """
 
 from __future__ import annotations
