@@ -108,3 +108,19 @@ def test_dense_block_is_the_concatenation_series():
     inputs = [layer.norm1.num_features for layer in big.values()]
     assert [(c - 4) // 2 + 1 for c in inputs] == [1, 2, 3, 4, 5]
     assert sum((c - 4) // 2 + 1 for c in inputs) == 5 * 6 // 2
+
+
+def test_memory_efficient_gives_the_same_outputs_and_gradients():
+    """Checkpointing the concatenation + bottleneck changes memory, not the function or its gradients."""
+    torch.manual_seed(0)
+    a = DenseNet(8, (3, 2), 16, num_classes=4).train()
+    b = DenseNet(8, (3, 2), 16, num_classes=4, memory_efficient=True).train()
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 3, 32, 32, requires_grad=True)
+    ya, yb = a(x), b(x)
+    assert torch.allclose(ya, yb, atol=1e-6)
+    ya.square().sum().backward()
+    yb.square().sum().backward()
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        assert torch.allclose(pa.grad, pb.grad, atol=1e-5, rtol=1e-4), name
+    assert torch.jit.script(b.eval())(x.detach()).shape == (2, 4)

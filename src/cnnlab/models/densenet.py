@@ -38,7 +38,7 @@ class DenseNet(Classifier):
 
     def __init__(self, growth_rate: int = 32, block_config: tuple[int, ...] = (6, 12, 24, 16),
                  num_init_features: int = 64, num_classes: int = 1000, in_chans: int = 3, bn_size: int = BN_SIZE,
-                 dense_drop_rate: float = 0.0, drop_rate: float = 0.0):
+                 dense_drop_rate: float = 0.0, drop_rate: float = 0.0, memory_efficient: bool = False):
         super().__init__(num_classes, in_chans)
         self.drop_rate = drop_rate
         layers: OrderedDict[str, nn.Module] = OrderedDict(
@@ -49,7 +49,7 @@ class DenseNet(Classifier):
         )
         ch, reduction = num_init_features, 4
         for i, n in enumerate(block_config):
-            block = DenseBlock(n, ch, growth_rate, bn_size, dense_drop_rate)
+            block = DenseBlock(n, ch, growth_rate, bn_size, dense_drop_rate, memory_efficient)
             layers[f"denseblock{i + 1}"] = block
             ch = block.out_channels
             last = i == len(block_config) - 1
@@ -106,7 +106,8 @@ for _name, (_params, _macs, _top1, _top5) in _CARDS.items():
         departures=(("DenseNet-161 (k=48, 96 initial features) is from the authors' released models, not "
                      "Table 1",) if _name == "densenet161" else ()),
         notes=f"growth rate k={_k}, dense blocks {_blocks}, bottleneck 4k, compression 0.5; options: "
-              "dense_drop_rate (dropout after each dense layer, the paper's C10/C100 setting), drop_rate (head); "
+              "dense_drop_rate (dropout after each dense layer, the paper's C10/C100 setting), drop_rate (head), "
+              "memory_efficient (gradient checkpointing, same keys as torchvision's); "
               "minimum input 29x29")
     register_model(name=_name, card=_card)(
         lambda _k=_k, _b=_blocks, _i=_init, **kw: DenseNet(_k, _b, _i, **kw))

@@ -44,12 +44,17 @@ class DenseLayer(nn.Module):
         self.conv2 = nn.Conv2d(inner, growth_rate, 3, padding=1, bias=False)
         self.drop_rate = drop_rate
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(self.relu1(self.norm1(x)))
-        out = self.conv2(self.relu2(self.norm2(out)))
+    def bottleneck(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv1(self.relu1(self.norm1(x)))
+
+    def tail(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv2(self.relu2(self.norm2(x)))
         if self.drop_rate > 0:
             out = F.dropout(out, self.drop_rate, self.training)
         return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tail(self.bottleneck(x))
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                               error_msgs):
@@ -62,19 +67,36 @@ class DenseLayer(nn.Module):
 
 
 class DenseBlock(nn.ModuleDict):
-    """``num_layers`` dense layers; the output is the input concatenated with every layer's k maps."""
+    """``num_layers`` dense layers; the output is the input concatenated with every layer's k maps.
 
-    def __init__(self, num_layers: int, in_ch: int, growth_rate: int, bn_size: int = 4, drop_rate: float = 0.0):
+    ``memory_efficient=True`` recomputes each layer's concatenation + BN-ReLU-1x1 in the backward pass
+    instead of storing it (gradient checkpointing, Pleiss et al. 2017, "Memory-Efficient Implementation
+    of DenseNets"): the stored activations grow linearly instead of quadratically with depth.
+    """
+
+    def __init__(self, num_layers: int, in_ch: int, growth_rate: int, bn_size: int = 4, drop_rate: float = 0.0,
+                 memory_efficient: bool = False):
         super().__init__()
         for i in range(num_layers):
             self[f"denselayer{i + 1}"] = DenseLayer(in_ch + i * growth_rate, growth_rate, bn_size, drop_rate)
         self.out_channels = in_ch + num_layers * growth_rate
+        self.memory_efficient = memory_efficient
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = [x]
         for _name, layer in self.items():
-            features.append(layer(torch.cat(features, 1)))
+            if self.memory_efficient and self.training and torch.is_grad_enabled() and not torch.jit.is_scripting():
+                features.append(layer.tail(_checkpointed_bottleneck(layer, features)))
+            else:
+                features.append(layer(torch.cat(features, 1)))
         return torch.cat(features, 1)
+
+
+@torch.jit.unused
+def _checkpointed_bottleneck(layer: DenseLayer, features: list[torch.Tensor]) -> torch.Tensor:
+    from torch.utils.checkpoint import checkpoint
+
+    return checkpoint(lambda *fs: layer.bottleneck(torch.cat(fs, 1)), *features, use_reentrant=False)
 
 
 class Transition(nn.Sequential):
