@@ -129,3 +129,14 @@ def test_summary_device_and_dtype_options(capsys):
     assert code == 2 and "device" in err
     code, _, err = run_cli(capsys, "summary", "lenet5", "--device", "cpu", "--input", "3x28x28")
     assert code == 2 and "1-channel" in err  # the model's own input check, as a CnnlabError
+
+
+def test_compare_one_network_at_two_sizes(capsys):
+    """torchvision's AlexNet at 224 (0.714 G) and at the 227 the lecture uses (716.8 M)."""
+    c = cnnlab.compare(["alexnet"], input_sizes=[224, 227])
+    assert c.names == ["alexnet@224x224", "alexnet@227x227"]
+    assert [s.macs for s in c.summaries] == [714_188_480, 716_767_232]
+    code, out, _ = run_cli(capsys, "compare", "alexnet", "--input", "224", "227")
+    assert code == 0 and "alexnet@227x227" in out
+    code, _, err = run_cli(capsys, "compare", "alexnet", "vgg16", "--input", "224", "227", "228")
+    assert code == 2 and "3 input sizes" in err

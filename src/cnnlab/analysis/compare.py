@@ -97,18 +97,35 @@ def _model_dict(s: Summary) -> dict:
 
 
 def compare(models, input_size=None, batch: int = 1, stages: bool = False, mode: str = "eval",
-            progress: bool = False) -> Comparison:
-    """Summaries of several networks (names or modules) at one input size, for side-by-side reading."""
+            progress: bool = False, input_sizes=None) -> Comparison:
+    """Summaries of several networks (names or modules) at one input size, for side-by-side reading.
+
+    ``input_sizes``: one size per model instead (one model and several sizes compares the model
+    with itself, e.g. AlexNet at 224 and at 227).
+    """
     models = list(models)
     if len(models) < 1:
         raise CnnlabError("compare needs at least one model", "e.g. cnnlab compare resnet18 resnet50")
-    it = models
+    sizes = [input_size] * len(models)
+    if input_sizes is not None and len(input_sizes) > 0:
+        input_sizes = list(input_sizes)
+        if len(models) == 1:
+            models = models * len(input_sizes)
+        if len(input_sizes) != len(models):
+            raise CnnlabError(f"{len(models)} models but {len(input_sizes)} input sizes",
+                              "give one input size, one per model, or one model and several sizes")
+        sizes = input_sizes
+    it = list(zip(models, sizes))
     if progress:
         from tqdm import tqdm
 
-        it = tqdm(models, desc="counting", unit="model", leave=False)
-    sums = [summary(m, input_size=input_size, batch=batch, mode=mode) for m in it]
+        it = tqdm(it, desc="counting", unit="model", leave=False)
+    sums = [summary(m, input_size=size, batch=batch, mode=mode) for m, size in it]
     names = [s.model for s in sums]
+    if input_sizes is not None and len(set(names)) < len(names):  # the same model at several sizes
+        for s in sums:
+            s.model = f"{s.model}@{'x'.join(map(str, s.input_size[1:]))}"
+        names = [s.model for s in sums]
     for i, n in enumerate(names):  # the same class twice: tell them apart
         if names.count(n) > 1:
             sums[i].model = f"{n}#{names[:i + 1].count(n)}"

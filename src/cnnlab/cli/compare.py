@@ -9,7 +9,8 @@ EPILOG = """examples:
   cnnlab compare lecture:googlenet_stem lecture:vgg16 --stages   lecture 004: GoogLeNet stem vs VGG-16 to 28x28
   cnnlab compare googlenet vgg16 --stages                   the same with the zoo's (batch-norm) networks
   cnnlab compare alexnet vgg16 googlenet resnet50 --plot chart.png
-  cnnlab compare 'resnet*' --input 3x160x160                wildcards expand to registered names"""
+  cnnlab compare 'resnet*' --input 3x160x160                wildcards expand to registered names
+  cnnlab compare alexnet --input 224 227                    one network at two input sizes"""
 
 
 def register(sub) -> None:
@@ -22,7 +23,9 @@ def register(sub) -> None:
     p.add_argument("models", nargs="+", metavar="MODEL",
                    help="registered model names, wildcards, or lecture networks (lecture:NAME, see "
                         "`cnnlab summary --help`)")
-    p.add_argument("--input", metavar="CxHxW", default=None, help="input size for all (default: each card's)")
+    p.add_argument("--input", metavar="CxHxW", nargs="+", default=None,
+                   help="input size for all (default: each card's); several sizes: one per model, or one "
+                        "model at each size (e.g. alexnet --input 224 227)")
     p.add_argument("--batch", type=int, default=1, help="batch size")
     p.add_argument("--mode", choices=("eval", "train"), default="eval", help="module mode during the count")
     p.add_argument("--stages", action="store_true", help="group layers into stages by input resolution, "
@@ -53,7 +56,9 @@ def run(args) -> int:
         else:
             get_entry(pat)
             names.append(pat)
-    c = compare(names, input_size=args.input, batch=args.batch, stages=args.stages, mode=args.mode,
+    one = args.input[0] if args.input and len(args.input) == 1 else None
+    many = args.input if args.input and len(args.input) > 1 else None
+    c = compare(names, input_size=one, input_sizes=many, batch=args.batch, stages=args.stages, mode=args.mode,
                 progress=len(names) > 2)
     print(json.dumps(c.to_dict(), indent=2) if args.json else str(c))
     if args.plot:
