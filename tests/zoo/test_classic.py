@@ -291,3 +291,15 @@ def test_folded_torchvision_weights_in_a_grey_inception_v3(tmp_path):
     with torch.no_grad():
         want = reference(_transform_input(g.expand(-1, 3, -1, -1)))
         assert float((grey(g) - want).abs().max()) <= 1e-5 * float(want.abs().max())
+
+
+def test_auxiliary_heads_name_their_own_minimum_size():
+    """Training through Inception-v3's aux head needs the 17x17 grid of a 299x299 input (its 5x5/3
+    pool and 5x5 conv); without the head 75x75 is enough."""
+    from cnnlab import CnnlabError
+
+    v3 = meta("inception_v3", aux_logits=True).train()
+    with pytest.raises(CnnlabError, match="at least 299x299"):
+        v3(torch.empty(2, 3, 120, 120, device="meta"))
+    with pytest.raises(CnnlabError, match="at least 75x75"):
+        v3.eval()(torch.empty(2, 3, 64, 64, device="meta"))

@@ -46,14 +46,20 @@ class Classifier(nn.Module):
 
     @torch.jit.unused
     def _forward_checked(self, x: torch.Tensor) -> torch.Tensor:
-        """Eager forward that turns a wrong input into a :class:`CnnlabError` (see ``check_input``)."""
+        return self.run_checked(lambda t: self.forward_head(self.forward_features(t)), x)
+
+    @torch.jit.unused
+    def run_checked(self, fn, x: torch.Tensor):
+        """``fn(x)`` in eager mode with a wrong input turned into a :class:`CnnlabError`: the
+        wrong rank or channel count (``check_input``), or a size below the minimum (named)."""
         if torch.jit.is_tracing() or torch.compiler.is_compiling():
-            return self.forward_head(self.forward_features(x))
+            return fn(x)
         check_input(self, x)
         try:
-            return self.forward_head(self.forward_features(x))
+            return fn(x)
         except RuntimeError as e:
-            raise input_size_error(self, x, e) from e
+            method = getattr(fn, "__name__", "")  # a method of the model: search the minimum with it
+            raise input_size_error(self, x, e, method if getattr(self, method, None) is not None else None) from e
 
     # -- the classifier -----------------------------------------------------------------
     def get_classifier(self) -> nn.Module:
@@ -116,23 +122,29 @@ def _passthrough(x: torch.Tensor) -> torch.Tensor:
 def shape_only_copy(model: nn.Module) -> nn.Module:
     """A meta-device copy of ``model`` for shape propagation: nothing is computed, and the
     shape-preserving layers (norms, activations, dropout) are skipped entirely."""
-    meta = copy.deepcopy(model).to("meta").eval()
+    # the memo hands deepcopy meta stand-ins for every tensor, so no weight is ever copied
+    memo: dict[int, torch.Tensor] = {id(p): nn.Parameter(torch.empty_like(p, device="meta"), p.requires_grad)
+                                      for p in model.parameters()}
+    memo.update({id(b): torch.empty_like(b, device="meta") for b in model.buffers()})
+    meta = copy.deepcopy(model, memo).eval()
     for module in meta.modules():
         if isinstance(module, SHAPE_PRESERVING):
             module.forward = _passthrough
     return meta
 
 
-def min_input_size(model: nn.Module, limit: int = 1024) -> int | None:
+def min_input_size(model: nn.Module, limit: int = 1024, method: str | None = None) -> int | None:
     """Smallest square input side the network accepts, found by forwards on the meta device
-    (shapes only, nothing computed). ``None`` if even ``limit`` fails."""
+    (shapes only, nothing computed): of ``forward_head(forward_features(x))``, or of the model's
+    method ``method`` (e.g. a forward through auxiliary heads). ``None`` if even ``limit`` fails."""
     meta = shape_only_copy(model)
     chans = getattr(model, "in_chans", 3)
 
     def ok(size: int) -> bool:
         try:
+            x = torch.empty(1, chans, size, size, device="meta")
             with torch.no_grad():
-                meta.forward_head(meta.forward_features(torch.empty(1, chans, size, size, device="meta")))
+                getattr(meta, method)(x) if method else meta.forward_head(meta.forward_features(x))
             return True
         except (RuntimeError, CnnlabError, ValueError, IndexError):
             return False
@@ -156,9 +168,12 @@ def min_input_size(model: nn.Module, limit: int = 1024) -> int | None:
     return hi
 
 
-def input_size_error(model: nn.Module, x: torch.Tensor, error: RuntimeError) -> Exception:
+def input_size_error(model: nn.Module, x: torch.Tensor, error: RuntimeError, method: str | None = None) -> Exception:
     """A :class:`CnnlabError` naming the minimum size if ``x`` is too small, else the original error."""
-    size = min_input_size(model, limit=max(1024, *x.shape[-2:]))
+    card = getattr(model, "card", None)
+    if card is not None and min(x.shape[-2:]) >= card.input_size[-1] and method is None:
+        return error  # not too small: some other problem
+    size = min_input_size(model, limit=max(1024, *x.shape[-2:]), method=method)
     if size is None or min(x.shape[-2:]) >= size:
         return error
     name = getattr(model, "model_name", type(model).__name__)

@@ -148,6 +148,9 @@ class GoogLeNet(Classifier):
     def forward(self, x: torch.Tensor):
         if not (self.aux_logits and self.training):
             return super().forward(x)
+        return self.run_checked(self._forward_with_aux, x)
+
+    def _forward_with_aux(self, x: torch.Tensor) -> GoogLeNetOutputs:
         x, aux1, aux2 = self._features(x, True)
         return GoogLeNetOutputs(self.forward_head(x), aux2, aux1)
 

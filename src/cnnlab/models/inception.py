@@ -155,6 +155,9 @@ class Inception3(Classifier):
     def forward(self, x: torch.Tensor):
         if not (self.aux_logits and self.training):
             return super().forward(x)
+        return self.run_checked(self._forward_with_aux, x)
+
+    def _forward_with_aux(self, x: torch.Tensor) -> InceptionOutputs:
         x, aux = self._features(x, True)
         return InceptionOutputs(self.forward_head(x), aux)
 
