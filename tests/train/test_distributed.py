@@ -1,5 +1,6 @@
 """DDP through torchrun: 2 CPU processes x 1 thread (gloo) train a few steps, hold identical
-weights, and compute what one process computes with the doubled batch."""
+weights, and - with synchronised batch norm - compute what one process computes with the doubled
+batch (ResNet-20, so the batch-norm statistics must be shared to agree)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,16 @@ import torch
 from cnnlab.runs import read_model_file
 from conftest import PYTHON, child_env
 
-COMMON = ["--epochs", "1", "--precision", "fp32", "--threads", "1", "--no-progress", "--lr", "0.05",
-          "--schedule", "constant", "--seed", "5"]
+COMMON = ["--steps", "1", "--precision", "fp32", "--threads", "1", "--no-progress", "--lr", "0.05",
+          "--schedule", "constant", "--seed", "5", "--no-channels-last"]
 
 
-def test_two_ranks_hold_identical_weights_equal_to_one_process_with_the_global_batch(tiny_mnist, tmp_path):
+def test_two_ranks_with_sync_bn_hold_identical_weights_equal_to_one_process_with_the_global_batch(
+        tiny_mnist, tmp_path):
     ddp_dir, one_dir = tmp_path / "ddp", tmp_path / "one"
     cmd = [PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "cnnlab", "train",
-           "lenet5", "--data", f"mnist:{tiny_mnist}", "--batch-size", "32", "--out", str(ddp_dir), *COMMON]
+           "resnet20", "--data", f"mnist:{tiny_mnist}", "--batch-size", "32", "--sync-bn", "--out", str(ddp_dir),
+           *COMMON]
     r = subprocess.run(cmd, env=child_env(), capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("held-out accuracy") == 1  # only rank 0 reports
@@ -36,15 +39,23 @@ def test_two_ranks_hold_identical_weights_equal_to_one_process_with_the_global_b
 
     threads = torch.get_num_threads()
     try:
-        args = build_parser().parse_args(["train", "lenet5", "--data", f"mnist:{tiny_mnist}", "--batch-size", "64",
+        args = build_parser().parse_args(["train", "resnet20", "--data", f"mnist:{tiny_mnist}", "--batch-size", "64",
                                           "--out", str(one_dir), *COMMON])
         train(**settings_from_args(args))
     finally:
         torch.set_num_threads(threads)
     a, _ = read_model_file(ddp_dir / "model.safetensors")
     b, _ = read_model_file(one_dir / "model.safetensors")
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+    torch.manual_seed(5)
+    from cnnlab.models import create_model
+
+    init = create_model("resnet20", num_classes=10, in_chans=1).state_dict()
+    for k in a:  # the updates agree, not only the weights (which are mostly their initial values)
+        if a[k].is_floating_point() and "running" not in k:
+            update = (b[k] - init[k]).norm()
+            assert float((a[k] - b[k]).norm()) <= 1e-3 * float(update) + 1e-9, k  # measured ~2e-4 (BN sums in another order)
+        else:
+            torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.slow

@@ -61,12 +61,87 @@ def device_for(device: torch.device, info: DistInfo) -> torch.device:
     return device
 
 
+class _SyncBatchNormFn(torch.autograd.Function):
+    """Batch norm over the union of all ranks' batches (Ioffe & Szegedy 2015, eq. in Alg. 1, with the
+    sums all-reduced): forward all-reduces [sum x, sum x^2, count] per channel, backward all-reduces
+    [sum dy, sum dy * x_hat]. Gradients are those of the sum of the ranks' losses, which DDP averages."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, running_mean, running_var, eps, momentum, num_batches_tracked):
+        dtype = x.dtype
+        x = x.float()
+        c = x.shape[1]
+        dims = [d for d in range(x.dim()) if d != 1]
+        # sums in float64: E[x^2] - E[x]^2 in float32 loses digits when |mean| >> std
+        stats = torch.cat([x.sum(dims, dtype=torch.float64), (x * x).sum(dims, dtype=torch.float64),
+                           torch.tensor([x.numel() / c], dtype=torch.float64)])
+        dist.all_reduce(stats)
+        n64 = stats[-1]
+        mean64 = stats[:c] / n64
+        var64 = (stats[c:2 * c] / n64 - mean64 * mean64).clamp_min(0)
+        n, mean, var = n64.float(), mean64.float(), var64.float()
+        invstd = torch.rsqrt(var + eps)
+        with torch.no_grad():
+            if running_mean is not None:
+                if num_batches_tracked is not None:
+                    num_batches_tracked.add_(1)
+                m = momentum if momentum is not None else 1.0 / float(num_batches_tracked)
+                running_mean.mul_(1 - m).add_(mean, alpha=m)
+                running_var.mul_(1 - m).add_((var64 * n64 / (n64 - 1).clamp_min(1)).float(), alpha=m)
+        shape = [1, c] + [1] * (x.dim() - 2)
+        xhat = (x - mean.view(shape)) * invstd.view(shape)
+        y = xhat * weight.float().view(shape) + bias.float().view(shape)
+        ctx.save_for_backward(xhat, weight, invstd, n)
+        ctx.dtype = dtype
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        xhat, weight, invstd, n = ctx.saved_tensors
+        dy = dy.float()
+        c = xhat.shape[1]
+        dims = [d for d in range(dy.dim()) if d != 1]
+        local = torch.cat([dy.sum(dims, dtype=torch.float64), (dy * xhat).sum(dims, dtype=torch.float64)])
+        total = local.clone()
+        dist.all_reduce(total)
+        local, total = local.float(), total.float()
+        shape = [1, c] + [1] * (dy.dim() - 2)
+        dx = (weight.float() * invstd).view(shape) * (dy - (total[:c] / n).view(shape)
+                                                      - xhat * (total[c:] / n).view(shape))
+        return (dx.to(ctx.dtype), local[c:].to(weight.dtype), local[:c].to(weight.dtype),
+                None, None, None, None, None)
+
+
+class CpuSyncBatchNorm(nn.BatchNorm2d):
+    """SyncBatchNorm for CPU process groups (PyTorch's ``nn.SyncBatchNorm`` runs on GPUs only)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        return _SyncBatchNormFn.apply(x, self.weight, self.bias, self.running_mean, self.running_var, self.eps,
+                                      self.momentum, self.num_batches_tracked)
+
+
+def convert_sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
+    """Batch norms -> synchronised ones (the same parameter and buffer objects, so optimizers keep working)."""
+    if device.type != "cpu":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    for name, child in model.named_children():
+        if isinstance(child, nn.BatchNorm2d) and child.affine and not isinstance(child, CpuSyncBatchNorm):
+            new = CpuSyncBatchNorm.__new__(CpuSyncBatchNorm)
+            new.__dict__ = child.__dict__  # share parameters, buffers and settings
+            setattr(model, name, new)
+        else:
+            convert_sync_batchnorm(child, device)
+    return model
+
+
 def wrap(model: nn.Module, info: DistInfo, device: torch.device, sync_bn: bool) -> nn.Module:
-    """``DistributedDataParallel`` around ``model`` (with SyncBatchNorm if asked)."""
+    """``DistributedDataParallel`` around ``model`` (with synchronised batch norm if asked)."""
     if not info.enabled:
         return model
     if sync_bn:
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = convert_sync_batchnorm(model, device)
     ids = [device.index] if device.type == "cuda" else None
     # a model that freezes parameters during training (airbench's whitening bias) leaves some unused
     unused = hasattr(model, "set_epoch")
