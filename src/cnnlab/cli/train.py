@@ -51,7 +51,7 @@ HELP = {
     "precision": "auto (bf16 where the hardware is fast at it), fp32 or bf16 autocast",
     "channels_last": "channels-last memory layout (faster convolutions on CPUs with oneDNN)",
     "compile": "torch.compile: off, on, or auto (only dense nets >= 300 MMAC/image, where it pays on CPU)",
-    "sync_bn": "torchrun: synchronise batch-norm statistics across processes",
+    "sync_bn": "torchrun: batch-norm statistics over the global batch (GPU: nn.SyncBatchNorm; CPU: cnnlab's)",
     "checkpoint_every": "also write the resume checkpoint every this many steps (0: epoch ends only)",
     "out": "run folder (default runs/MODEL-DATA-TIME)",
     "overwrite": "replace an existing run folder",
