@@ -185,4 +185,7 @@ def barrier(info: DistInfo) -> None:
 
 def teardown(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            dist.barrier()  # no rank tears gloo down while another still uses it
+        finally:
+            dist.destroy_process_group()
