@@ -3,6 +3,7 @@ half a batch, get the forward output and the gradients of one process with the w
 
 from __future__ import annotations
 
+import re
 import subprocess
 import textwrap
 
@@ -33,7 +34,7 @@ WORKER = textwrap.dedent('''
         worst = max(worst, float((p.grad - q.grad).norm() / q.grad.norm()))
     for (k, b), c in zip(m.named_buffers(), ref.buffers()):
         worst = max(worst, float((b.float() - c.float()).abs().max()))
-    print(f"rank {r} worst {worst:.3e}")
+    print(f"rank {r} worst {worst:.3e}", flush=True)
     dist.barrier()  # no rank may tear gloo down while the other still uses it
     dist.destroy_process_group()
 ''')
@@ -44,6 +45,6 @@ def test_cpu_sync_batchnorm_matches_the_whole_batch(tmp_path):
     script.write_text(WORKER)
     r = subprocess.run([PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)],
                        env=child_env(), capture_output=True, text=True, timeout=180)
-    assert r.returncode == 0, r.stderr[-3000:]
-    worst = [float(line.split()[-1]) for line in r.stdout.splitlines() if line.startswith("rank")]
+    assert r.returncode == 0, r.stdout + r.stderr[:3000]
+    worst = [float(v) for v in re.findall(r"rank \d worst ([0-9.e+-]+?)(?=rank|\s|$)", r.stdout)]
     assert len(worst) == 2 and max(worst) < 1e-5, r.stdout
