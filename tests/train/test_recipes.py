@@ -42,7 +42,7 @@ def test_fast_cifar_carries_airbench_numbers():
     # weight decay 0.0153 per 1024 examples, decoupled: lr * wd = 0.0153 / (1 + 1/(1-0.85))
     assert c.lr * c.weight_decay == pytest.approx(0.0153 / (1 + 1 / (1 - 0.85)), rel=1e-2)
     assert (c.model, c.batch_size, c.momentum, c.nesterov, c.label_smoothing) == ("airbench", 1024, 0.85, True, 0.2)
-    assert (c.lr_start, c.lr_peak_at, c.lr_end, c.bias_lr_scale) == (0.2, 0.23, 0.07, 64.0)
+    assert (c.lr_start, c.lr_peak_at, c.lr_end, c.norm_lr_scale) == (0.2, 0.23, 0.07, 64.0)
     assert (c.ema, c.ema_every, c.ema_ramp, c.lookahead, c.tta) == (0.95, 5, 3.0, True, "flip-translate")
     assert c.model_args == {"whiten_bias_epochs": 3} and c.compile == "off"
 

@@ -52,25 +52,28 @@ def test_warmup_then_constant():
     assert [lr_factor(s, 100, 4, "constant") for s in range(6)] == pytest.approx([0.25, 0.5, 0.75, 1, 1, 1])
 
 
-def test_scheduler_drives_optimizer_and_bias_lr_scale():
+def test_scheduler_drives_optimizer_and_norm_lr_scale():
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
-    cfg = TrainConfig(lr=0.1, schedule="multistep", milestones=[0.5], epochs=2, bias_lr_scale=64.0,
+    cfg = TrainConfig(lr=0.1, schedule="multistep", milestones=[0.5], epochs=2, norm_lr_scale=64.0,
                       weight_decay=1e-4, nesterov=False)
     opt = build_optimizer(model, cfg)
     sched = build_scheduler(opt, cfg, steps_per_epoch=5)
-    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.1, 6.4])
-    assert [g["weight_decay"] for g in opt.param_groups] == [1e-4, 0.0]
+    # conv + linear weights; the conv and linear biases; the batch norm's weight and bias
+    assert [len(g["params"]) for g in opt.param_groups] == [2, 2, 2]
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.1, 0.1, 6.4])
+    assert [g["weight_decay"] for g in opt.param_groups] == [1e-4, 0.0, 0.0]
     for _ in range(5):
         opt.step()
         sched.step()
-    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.01, 0.64])
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.01, 0.01, 0.64])
 
 
 def test_no_weight_decay_on_norms_and_biases():
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Linear(4, 2))
-    decay, no_decay = param_groups(model, 5e-4)
+    decay, biases, norms = param_groups(model, 5e-4)
     assert {p.ndim for p in decay["params"]} == {4, 2} and len(decay["params"]) == 2
-    assert len(no_decay["params"]) == 4 and no_decay["weight_decay"] == 0.0
+    assert len(biases["params"]) == 2 and biases["weight_decay"] == 0.0
+    assert len(norms["params"]) == 2 and norms["weight_decay"] == 0.0
 
 
 def test_adamw_uses_momentum_as_beta1():

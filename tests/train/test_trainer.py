@@ -130,7 +130,7 @@ def test_airbench_trains_on_a_tiny_color_set(tmp_path):
     ds = ImageDataset(images, labels, ["grey", "red"])
     splits = DataSplits("toy", ds.subset(torch.arange(192)), ds.subset(torch.arange(192, 256)))
     cfg = TrainConfig(model="airbench", epochs=4, batch_size=64, lr=0.5, momentum=0.85, label_smoothing=0.2,
-                      bias_lr_scale=64, ema=0.95, ema_every=2, ema_ramp=3, ema_start_epochs=1, lookahead=True,
+                      norm_lr_scale=64, ema=0.95, ema_every=2, ema_ramp=3, ema_start_epochs=1, lookahead=True,
                       tta="flip-translate", augment="crop=2:reflect,flip", model_args={"whiten_bias_epochs": 2, "width": 0.25},
                       out=str(tmp_path / "ab"), **FAST)
     r = train(cfg, dataset=splits)

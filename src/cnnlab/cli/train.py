@@ -24,7 +24,7 @@ HELP = {
     "momentum": "SGD momentum (AdamW: beta1)",
     "nesterov": "Nesterov momentum (SGD)",
     "weight_decay": "L2 weight decay on conv/linear weights (never on norms and biases)",
-    "bias_lr_scale": "learning-rate multiplier for norms and biases",
+    "norm_lr_scale": "learning-rate multiplier for the parameters of normalisation layers",
     "clip_grad": "clip the global gradient norm to this value (0: off)",
     "schedule": "learning-rate schedule per step: constant, step, multistep, cosine or onecycle",
     "warmup_epochs": "linear warm-up length in epochs (may be fractional)",

@@ -35,7 +35,7 @@ class TrainConfig:
     momentum: float = 0.9  # SGD momentum; AdamW's beta1
     nesterov: bool = True
     weight_decay: float = 5e-4
-    bias_lr_scale: float = 1.0  # learning-rate multiplier of norms and biases (airbench: 64)
+    norm_lr_scale: float = 1.0  # learning-rate multiplier of normalisation layers (airbench: 64)
     clip_grad: float = 0.0  # max global gradient norm; 0: no clipping
     # -- learning-rate schedule (per optimizer step) ----------------------------------------
     schedule: str = "onecycle"  # constant | step | multistep | cosine | onecycle

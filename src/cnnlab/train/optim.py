@@ -2,8 +2,8 @@
 
 Weight decay goes on the weights of convolutions and linear layers only: norms and biases are
 left alone (Goyal et al. 2017, "Accurate, large minibatch SGD", section 3.1 note; common practice
-since). ``bias_lr_scale`` raises the learning rate of those parameters (airbench uses 64 for the
-batch-norm biases, Jordan 2024).
+since). ``norm_lr_scale`` raises the learning rate of the normalisation layers' parameters
+(airbench uses 64 for its batch-norm biases, Jordan 2024).
 """
 
 from __future__ import annotations
@@ -16,22 +16,28 @@ import torch.nn as nn
 from .config import TrainConfig
 
 
+NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
+
+
 def param_groups(model: nn.Module, weight_decay: float, lr: float | None = None,
-                 bias_lr_scale: float = 1.0) -> list[dict]:
-    """Two groups: conv/linear weights (decayed), then norms and biases (not decayed)."""
-    decay, no_decay = [], []
+                 norm_lr_scale: float = 1.0) -> list[dict]:
+    """Conv/linear weights (decayed); other biases (not decayed); normalisation layers' parameters
+    (not decayed, learning rate x ``norm_lr_scale``). Empty groups are left out."""
+    norm_ids = {id(p) for m in model.modules() if isinstance(m, NORMS) for p in m.parameters(recurse=False)}
+    decay, no_decay, norms = [], [], []
     for p in model.parameters():
         if p.requires_grad:
-            (decay if p.ndim > 1 else no_decay).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+            (norms if id(p) in norm_ids else decay if p.ndim > 1 else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0},
+              {"params": norms, "weight_decay": 0.0}]
     if lr is not None:
-        groups[0]["lr"] = lr
-        groups[1]["lr"] = lr * bias_lr_scale
-    return groups
+        for g, scale in zip(groups, (1.0, 1.0, norm_lr_scale)):
+            g["lr"] = lr * scale
+    return [g for g in groups if g["params"]]
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    groups = param_groups(model, cfg.weight_decay, cfg.lr, cfg.bias_lr_scale)
+    groups = param_groups(model, cfg.weight_decay, cfg.lr, cfg.norm_lr_scale)
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.momentum, 0.999))
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
