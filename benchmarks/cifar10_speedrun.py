@@ -110,7 +110,7 @@ def main(argv=None) -> int:
                "import_s": t_import if seed == 0 else 0.0, "data_s": t_data, "train_s": train_s, "eval_s": eval_s,
                "other_s": wall - t_data - train_s - eval_s - (t_import if seed == 0 else 0.0),
                "images_per_s": imgs / train_s, "epochs": len(r.metrics), "threads": threads,
-               "per_epoch_top1": [round(m["val_top1"], 2) for m in r.metrics]}
+               "per_epoch_top1": [None if m["val_top1"] is None else round(m["val_top1"], 2) for m in r.metrics]}
         results.append(row)
         print(f"seed {seed}: {row['test_top1']:.2f}% test top-1 ({row['tta']} TTA) in {wall:.1f} s wall  "
               f"(import {row['import_s']:.1f}, data {t_data:.1f}, train {train_s:.1f}, eval {eval_s:.1f}, "

@@ -43,6 +43,7 @@ HELP = {
     "ema_ramp": "EMA decay x (step/total)^this (0: constant)",
     "ema_start_epochs": "first EMA update after this many epochs",
     "lookahead": "copy the EMA back into the model at each update (lookahead, as airbench)",
+    "eval_every": "evaluate on the held-out split every N epochs (0: after the last only)",
     "tta": "test-time augmentation of the final evaluation: none, flip or flip-translate (6 views)",
     "seed": "random seed (weights, data order, augmentation)",
     "deterministic": "deterministic algorithms only (bitwise-repeatable runs)",

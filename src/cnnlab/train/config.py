@@ -56,6 +56,7 @@ class TrainConfig:
     ema_ramp: float = 0.0  # decay x (step/total)**ema_ramp (airbench: 3); 0: constant decay
     ema_start_epochs: float = 0.0  # first EMA update after this many epochs
     lookahead: bool = False  # copy the EMA back into the model at each update (airbench's lookahead)
+    eval_every: int = 1  # held-out evaluation every this many epochs (0: after the last only; the last always)
     tta: str = "none"  # test-time augmentation of the final evaluation: none | flip | flip-translate
     # -- reproducibility and speed ----------------------------------------------------------
     seed: int = 0
@@ -112,6 +113,8 @@ class TrainConfig:
             bad(f"ema_every={self.ema_every}", "use 1 or more")
         if self.clip_grad < 0 or self.mixup < 0 or self.cutmix < 0:
             bad("a negative clip_grad, mixup or cutmix", "use 0 to turn them off")
+        if self.eval_every < 0:
+            bad(f"eval_every={self.eval_every}", "use 1 (every epoch), N, or 0 (after the last epoch only)")
         if self.checkpoint_every < 0:
             bad(f"checkpoint_every={self.checkpoint_every}", "use 0 (epoch ends only) or a step count")
         return self

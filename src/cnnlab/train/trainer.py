@@ -60,7 +60,7 @@ class TrainResult:
 
     @property
     def best(self) -> dict:
-        return max(self.metrics, key=lambda m: m["val_top1"])
+        return max((m for m in self.metrics if m["val_top1"] is not None), key=lambda m: m["val_top1"])
 
 
 def default_run_dir(cfg: TrainConfig) -> Path:
@@ -391,25 +391,29 @@ class _Trainer:
             t1 = time.perf_counter()
             eval_model = ema.module if (ema is not None and not ema.lookahead and ema.updates) else model
             last_epoch = epoch == epochs or step >= total
+            evaluated = last_epoch or (cfg.eval_every > 0 and epoch % cfg.eval_every == 0)
             tta = cfg.tta if last_epoch else "none"  # the views cost 2-6x an evaluation: final one only
-            val_sums = ddp.all_sum(evaluate_sums(eval_model, val_loader, autocast, device, tta), info, device)
-            v = summarize(val_sums)
+            v = {"loss": None, "top1": None, "top5": None}
+            if evaluated:
+                v = summarize(ddp.all_sum(evaluate_sums(eval_model, val_loader, autocast, device, tta), info, device))
             seen = max(sums[0], 1)
             record = {"epoch": epoch, "step": step, "train_loss": sums[1] / seen, "train_top1": 100 * sums[2] / seen,
                       "val_loss": v["loss"], "val_top1": v["top1"], "val_top5": v["top5"],
                       "lr": optimizer.param_groups[0]["lr"], "images_per_s": sums[0] / max(train_seconds, 1e-9),
-                      "seconds": train_seconds, "eval_seconds": time.perf_counter() - t1, "tta": tta}
+                      "seconds": train_seconds, "eval_seconds": time.perf_counter() - t1,
+                      "tta": tta if evaluated else None}
             metrics.append(record)
-            if main and (best is None or record["val_top1"] > best["val_top1"]):
+            if main and evaluated and (best is None or record["val_top1"] > best["val_top1"]):
                 best = {"epoch": epoch, "val_top1": record["val_top1"]}
                 save_model(run_dir / BEST_FILE, _plain(eval_model), {**meta, "epoch": epoch})
             finished = step >= total
             checkpoint(epoch + 1, 0, [0.0, 0.0, 0.0, 0.0], 0.0)
             if main:
                 append_jsonl(run_dir / "metrics.jsonl", record)
+            held_out = (f"held-out loss {v['loss']:.4f} acc {v['top1']:.2f}%" if evaluated
+                        else "held-out: not evaluated (--eval-every)")
             say(f"epoch {epoch:>3}/{epochs}  train loss {record['train_loss']:.4f} acc {record['train_top1']:.2f}%  "
-                f"held-out loss {v['loss']:.4f} acc {v['top1']:.2f}%  "
-                f"{record['images_per_s']:,.0f} img/s  {train_seconds:.1f}s")
+                f"{held_out}  {record['images_per_s']:,.0f} img/s  {train_seconds:.1f}s")
             if finished:
                 break
 

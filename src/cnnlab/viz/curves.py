@@ -13,17 +13,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 def plot_curves(metrics: list[dict], path: str | Path, title: str = "") -> Path:
     """Three panels: train/held-out loss, train/held-out top-1 (and held-out top-5), learning rate."""
     epochs = [m["epoch"] for m in metrics]
+    evaluated = [m for m in metrics if m.get("val_top1") is not None]  # --eval-every skips some epochs
+    ev_epochs = [m["epoch"] for m in evaluated]
     has_lr = all("lr" in m for m in metrics)
     fig, axes = plt.subplots(1, 3 if has_lr else 2, figsize=(14 if has_lr else 10, 4))
     ax_loss, ax_acc = axes[0], axes[1]
     ax_loss.plot(epochs, [m["train_loss"] for m in metrics], "o-", label="train")
-    ax_loss.plot(epochs, [m["val_loss"] for m in metrics], "s-", label="held-out")
+    ax_loss.plot(ev_epochs, [m["val_loss"] for m in evaluated], "s-", label="held-out")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
     ax_acc.plot(epochs, [m["train_top1"] for m in metrics], "o-", label="train top-1")
-    ax_acc.plot(epochs, [m["val_top1"] for m in metrics], "s-", label="held-out top-1")
-    if all("val_top5" in m for m in metrics):
-        ax_acc.plot(epochs, [m["val_top5"] for m in metrics], "^--", alpha=0.6, label="held-out top-5")
-    best = max(metrics, key=lambda m: m["val_top1"])
+    ax_acc.plot(ev_epochs, [m["val_top1"] for m in evaluated], "s-", label="held-out top-1")
+    if all("val_top5" in m for m in evaluated):
+        ax_acc.plot(ev_epochs, [m["val_top5"] for m in evaluated], "^--", alpha=0.6, label="held-out top-5")
+    best = max(evaluated, key=lambda m: m["val_top1"])
     ax_acc.annotate(f"{best['val_top1']:.2f}%", (best["epoch"], best["val_top1"]), textcoords="offset points",
                     xytext=(0, -14), ha="center")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
