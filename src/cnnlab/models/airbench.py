@@ -112,10 +112,15 @@ class AirbenchNet(Classifier):
         c, (kh, kw) = images.shape[1], self.whiten.kernel_size
         if c != self.in_chans:
             raise CnnlabError(f"airbench whitening: images have {c} channels, the network {self.in_chans}")
-        x = images.float()
-        patches = x.unfold(2, kh, 1).unfold(3, kw, 1)  # N, C, H', W', kh, kw
-        patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * kh * kw).double()
-        cov = patches.T @ patches / patches.shape[0]
+        d = c * kh * kw
+        cov = torch.zeros(d, d, dtype=torch.float64)
+        count = 0
+        for chunk in images.split(500):  # float64 accumulation without a float64 copy of every patch
+            patches = chunk.float().unfold(2, kh, 1).unfold(3, kw, 1)  # N, C, H', W', kh, kw
+            patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, d).double()
+            cov += patches.T @ patches
+            count += patches.shape[0]
+        cov /= count
         eigval, eigvec = torch.linalg.eigh(cov)  # ascending
         eigval, eigvec = eigval.flip(0), eigvec.flip(1)  # largest first
         w = (eigvec.T / torch.sqrt(eigval.clamp_min(0) + eps).unsqueeze(1)).reshape(-1, c, kh, kw)
