@@ -70,7 +70,7 @@ class AirbenchNet(Classifier):
     classifier_path = "fc"
 
     def __init__(self, num_classes: int = 10, in_chans: int = 3, width: float = 1.0, whiten_kernel: int = 2,
-                 bn_momentum: float = 0.6, scale: float = 1 / 9, whiten_bias_epochs: int = 3):
+                 bn_momentum: float = 0.6, scale: float = 1 / 9, whiten_bias_epochs: int = 3, drop_rate: float = 0.0):
         super().__init__(num_classes, in_chans)
         k = whiten_kernel
         self.whiten = nn.Conv2d(in_chans, 2 * in_chans * k * k, k, padding=0, bias=True)
@@ -89,6 +89,7 @@ class AirbenchNet(Classifier):
             self.add_module(name, g)
         self.group_names = [n for n, _ in groups]
         self.pool = nn.MaxPool2d(3)
+        self.drop = nn.Dropout(drop_rate)  # airbench has none; kept for the zoo's common options
         self.fc = nn.Linear(ch, num_classes, bias=False)
         self.scale = scale
         self.num_features = ch
@@ -103,7 +104,9 @@ class AirbenchNet(Classifier):
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = torch.flatten(self.pool(x), 1)
-        return x if pre_logits else self.fc(x) * self.scale
+        if pre_logits or isinstance(self.fc, nn.Identity):  # reset_classifier(0): a feature extractor
+            return x
+        return self.fc(self.drop(x)) * self.scale
 
     # -- training hooks called by cnnlab.train ------------------------------------------------
     @torch.no_grad()
