@@ -75,6 +75,8 @@ def main(argv=None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe setting")
     p.add_argument("--tiny", action="store_true", help="smoke run: 2,048 training / 512 test images, 1 epoch")
     p.add_argument("--progress", action="store_true", help="show the per-epoch progress bars")
+    p.add_argument("--no-cache", dest="cache", action="store_false",
+                   help="decode the compressed CIFAR batches instead of reading cnnlab's decoded cache (a colder start)")
     p.add_argument("--out", help="append one JSON line per run here")
     args = p.parse_args(argv)
 
@@ -94,7 +96,7 @@ def main(argv=None) -> int:
     results = []
     for seed in range(args.seeds):
         t0 = time.perf_counter()
-        data = load_data(f"cifar10:{args.data}")
+        data = load_data(f"cifar10:{args.data}", cache=args.cache, progress=False)
         if args.tiny:
             g = torch.Generator().manual_seed(seed)
             data = DataSplits(data.name, data.train.subset(torch.randperm(len(data.train), generator=g)[:2048]),
