@@ -10,6 +10,8 @@ warm-up, median of the rounds:
   batched normalisation into channels-last), bf16 autocast where the CPU has AMX/AVX512-BF16,
   forward, loss, backward, cnnlab's optimizer (no decay on norms/biases) and per-step schedule,
   and the per-step statistics (loss, top-1) the progress bar shows;
+- ``plain-bf16-cl``: the hand-written loop with bf16 autocast + channels-last, so that cnnlab's
+  own overhead shows (target T5 of the research note: cnnlab >= 0.9x of it on LeNet-5);
 - ``cnnlab+compile``: the same with ``torch.compile``, only for the networks where
   ``--compile auto`` would compile (dense, >= 300 MMAC/image: the CIFAR ResNet-18).
 
@@ -87,13 +89,23 @@ def calibrate_bn(model: nn.Module, x: torch.Tensor) -> None:
 
 
 class PlainLoop:
-    def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    """The hand-written loop; ``fast`` adds bf16 autocast + channels-last (the ceiling for cnnlab's overhead)."""
+
+    def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, fast: bool = False):
+        import contextlib
+
+        self.precision = "bf16" if fast else "fp32"
+        if fast:
+            model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
         self.model, self.x, self.y = model, x, y
+        self.ctx = torch.autocast("cpu", dtype=torch.bfloat16) if fast else contextlib.nullcontext()
         self.opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     def step(self) -> None:
         self.opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(self.model(self.x), self.y)
+        with self.ctx:
+            logits = self.model(self.x)
+        loss = F.cross_entropy(logits.float(), self.y)
         loss.backward()
         self.opt.step()
         float(loss.detach())
@@ -171,8 +183,12 @@ def bench_model(name: str, batch: int, rounds: int, steps: int, compile_mode: st
 
     want_compile = {"off": False, "on": True,
                     "auto": should_compile(TrainConfig(compile="auto"), base, shape, torch.device("cpu"))[0]}[compile_mode]
+    from cnnlab import runtime
+
     loops = {"plain": PlainLoop(copy.deepcopy(base), x, y),
              "cnnlab": CnnlabLoop(copy.deepcopy(base), data, batch, False)}
+    if runtime.bf16_supported(torch.device("cpu")):
+        loops["plain-bf16-cl"] = PlainLoop(copy.deepcopy(base), x, y, fast=True)
     if want_compile:
         loops["cnnlab+compile"] = CnnlabLoop(copy.deepcopy(base), data, batch, True)
     first = {}
@@ -194,7 +210,7 @@ def bench_model(name: str, batch: int, rounds: int, steps: int, compile_mode: st
         sec = statistics.median(walls[key])
         ips = batch / sec
         rows.append({"model": name, "config": key, "batch": batch, "input": list(shape),
-                     "precision": loops[key].precision if key != "plain" else "fp32",
+                     "precision": loops[key].precision,
                      "images_per_s": ips, "x_vs_plain": plain / sec,
                      "gflops": macs * 6 * ips / 1e9, "macs_per_image": macs,
                      "cpu_util": statistics.median(cpus[key]) / sec / torch.get_num_threads(),
