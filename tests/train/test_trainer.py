@@ -179,3 +179,16 @@ def test_eval_every_skips_held_out_evaluations_but_never_the_last(tiny_mnist, tm
               out=str(tmp_path / "e"), **FAST)
     assert [m["val_top1"] is not None for m in r.metrics] == [False, True, True]
     assert r.best["epoch"] in (2, 3) and (r.run_dir / "curves.png").is_file()
+
+
+def test_alternating_flip_mirrors_each_image_every_other_epoch(tiny_mnist, tmp_path):
+    from cnnlab.train.trainer import alternating_flip_mask
+
+    bits = torch.tensor([True, False, True, False])
+    idx = torch.tensor([3, 0, 2])
+    assert alternating_flip_mask(bits, idx, 1).tolist() == [False, True, True]
+    assert alternating_flip_mask(bits, idx, 2).tolist() == [True, False, False]
+    assert alternating_flip_mask(bits, idx, 3).tolist() == [False, True, True]
+    r = train(model="lenet5", data=data_of(tiny_mnist), epochs=2, batch_size=64, alternating_flip=True,
+              out=str(tmp_path / "af"), **FAST)
+    assert r.final["val_top1"] > 10

@@ -36,6 +36,8 @@ HELP = {
     "lr_end": "onecycle: final factor of the peak learning rate",
     "label_smoothing": "label smoothing of the cross-entropy loss",
     "augment": "batched augmentation, e.g. crop=4,flip (crop, flip, rrc, jitter, pca, cutout)",
+    "alternating_flip": "mirror each image in every other epoch, a random half starting mirrored (airbench's "
+                        "derandomised flip; use instead of flip in --augment)",
     "mixup": "mixup alpha (0: off)",
     "cutmix": "cutmix alpha (0: off)",
     "ema": "EMA decay of the weights per step (0: off); evaluation and saved weights use the EMA",

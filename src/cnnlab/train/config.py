@@ -49,6 +49,7 @@ class TrainConfig:
     # -- loss, regularisation, averaging ----------------------------------------------------
     label_smoothing: float = 0.0
     augment: str = ""  # batched augmentation spec, e.g. "crop=4,flip" (cnnlab.data.transforms)
+    alternating_flip: bool = False  # mirror each image in every other epoch (airbench), on top of --augment
     mixup: float = 0.0  # mixup alpha; 0: off
     cutmix: float = 0.0  # cutmix alpha; 0: off
     ema: float = 0.0  # EMA decay per step; 0: no EMA

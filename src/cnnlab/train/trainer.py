@@ -306,6 +306,8 @@ class _Trainer:
         if mixing:
             from ..data.transforms import mix_batch
         micro_per_epoch = steps_per_epoch * cfg.accumulate
+        # a random half of the images starts mirrored; all flip sides every epoch (fixed by the seed)
+        flip_bits = torch.rand(len(data.train), generator=torch.Generator().manual_seed(cfg.seed + 77)) < 0.5
         global_batch = cfg.batch_size * world
         metrics: list[dict] = list(state["metrics"])
         best = state["best"]
@@ -331,6 +333,7 @@ class _Trainer:
             if hasattr(model, "set_epoch"):
                 model.set_epoch(epoch - 1)
             train_loader.set_epoch(epoch)
+            order = train_loader.order() if cfg.alternating_flip else None
             net.train()
             t0 = time.perf_counter()
             bar = tqdm(total=micro_per_epoch * global_batch, initial=start * global_batch, unit="img",
@@ -341,6 +344,10 @@ class _Trainer:
                 if batch >= micro_per_epoch or step >= total:
                     break
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                if order is not None:  # airbench's derandomised flip: image i mirrored in every other epoch
+                    idx = order[batch * global_batch:(batch + 1) * global_batch]
+                    x = torch.where(alternating_flip_mask(flip_bits, idx, epoch).to(device).view(-1, 1, 1, 1),
+                                    x.flip(-1), x)
                 target = y
                 if mixing:
                     g = torch.Generator().manual_seed(cfg.seed * 15_485_863 + (epoch * 1_000_003 + batch))
@@ -435,6 +442,12 @@ class _Trainer:
                         title=f"{cfg.model} on {cfg.data}")
         ddp.barrier(info)
         return TrainResult(run_dir, metrics, final.eval())
+
+
+def alternating_flip_mask(bits: torch.Tensor, index: torch.Tensor, epoch: int) -> torch.Tensor:
+    """Which images of a batch are mirrored in ``epoch`` (1-based): those whose bit is set in odd epochs,
+    the others in even ones - every image is seen both ways, alternately (airbench, Jordan 2024)."""
+    return bits[index] ^ (epoch % 2 == 0)
 
 
 def state_digest(model: nn.Module) -> str:
