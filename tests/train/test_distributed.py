@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from cnnlab.runs import read_model_file
-from conftest import PYTHON, child_env
+from train_support import PYTHON, child_env
 
 COMMON = ["--steps", "1", "--precision", "fp32", "--threads", "1", "--no-progress", "--lr", "0.05",
           "--schedule", "constant", "--seed", "5", "--no-channels-last"]

@@ -19,7 +19,7 @@ import torch
 
 from cnnlab.runs import read_model_file
 from cnnlab.train.checkpoint import CHECKPOINT_DIR, LAST, load_checkpoint
-from conftest import PYTHON, child_env
+from train_support import PYTHON, child_env
 
 ARGS = ["lenet5", "--epochs", "6", "--batch-size", "16", "--accumulate", "2", "--augment", "crop=2,flip",
         "--mixup", "0.2", "--ema", "0.9", "-m", "drop_rate=0.3", "--precision", "fp32", "--threads", "1",

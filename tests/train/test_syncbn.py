@@ -7,7 +7,7 @@ import re
 import subprocess
 import textwrap
 
-from conftest import PYTHON, child_env
+from train_support import PYTHON, child_env
 
 WORKER = textwrap.dedent('''
     import copy, torch, torch.nn as nn, torch.distributed as dist, torch.nn.functional as F
