@@ -114,6 +114,14 @@ def test_avg_pool2d_matches_torch(case, include_pad):
     np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
 
 
+def test_dilated_max_pool_window_that_only_touches_padding_is_minus_infinity():
+    # found by hypothesis: width 1, kernel 2, dilation 2, padding 1 -> the one window reads x[-1] and x[1]
+    x = np.ones((1, 1, 1, 1))
+    ours = ref.max_pool2d(x, (1, 2), 1, (0, 1), 2)
+    np.testing.assert_array_equal(ours, F.max_pool2d(t(x), (1, 2), 1, (0, 1), 2).numpy())
+    assert ours[0, 0, 0, 0] == -np.inf
+
+
 def test_pool_default_stride_is_kernel_and_overlap():
     x = np.arange(49.0).reshape(1, 1, 7, 7)
     np.testing.assert_array_equal(ref.max_pool2d(x, 2), F.max_pool2d(t(x), 2).numpy())

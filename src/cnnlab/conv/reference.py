@@ -156,6 +156,8 @@ def max_pool2d(x: np.ndarray, kernel, stride=None, padding=0, dilation=1, ceil_m
     def reduce(r0, c0, k, d, pad):
         rows = [r for r in range(r0, r0 + d[0] * (k[0] - 1) + 1, d[0]) if 0 <= r < h]
         cols = [c for c in range(c0, c0 + d[1] * (k[1] - 1) + 1, d[1]) if 0 <= c < w]
+        if not rows or not cols:  # a dilated window that only touches padding: -inf, as PyTorch gives
+            return np.full(x.shape[:2], -np.inf)
         return x[:, :, rows][:, :, :, cols].max(axis=(2, 3))
 
     return _pool(x, kernel, stride, padding, dilation, ceil_mode, reduce)
