@@ -77,7 +77,7 @@ def register(sub) -> None:
                     "(last weights), best.safetensors, curves.png and checkpoint/ (exact resume), and prints the "
                     "held-out accuracy.\n\nSettings: defaults < --recipe < options < --set.\n\n"
                     "examples:\n"
-                    "  cnnlab train lenet5 --data mnist-sample --epochs 12\n"
+                    "  cnnlab train lenet5 --data mnist-sample --epochs 15\n"
                     "  cnnlab train --recipe fast-cifar --data cifar10:PATH\n"
                     "  cnnlab train --recipe resnet-cifar --data cifar10:PATH --set model=resnet56\n"
                     "  cnnlab train --resume runs/lenet5-mnist-sample-20261122-030000\n"
