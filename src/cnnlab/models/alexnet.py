@@ -23,11 +23,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import torch
 import torch.nn as nn
 
 from ..nn.lrn import paper_lrn
-from .base import Classifier
+from .base import PooledMLPClassifier
 from .card import ModelCard
 from .registry import register_model
 
@@ -74,7 +73,7 @@ def make_features(table: list, in_chans: int) -> tuple[nn.Sequential, list[dict]
     return nn.Sequential(*layers), info
 
 
-class AlexNet(Classifier):
+class AlexNet(PooledMLPClassifier):
     """A five-conv table + the 4096-4096-classes head. ``dropout_first=True`` puts each dropout
     before its linear layer (torchvision's order); False puts it after fc6/fc7's ReLU (the paper's)."""
 
@@ -94,17 +93,6 @@ class AlexNet(Classifier):
                     nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Dropout(drop_rate)]
         self.classifier = nn.Sequential(*head, nn.Linear(hidden, num_classes))
         self.num_features = hidden
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = torch.flatten(self.avgpool(x), 1)
-        last = len(self.classifier) - 1
-        for i, layer in enumerate(self.classifier):  # pre_logits stops before the final linear layer
-            if not (pre_logits and i == last):
-                x = layer(x)
-        return x
 
 
 ALEXNET_SOURCE = "torchvision 0.29 docs (AlexNet_Weights.IMAGENET1K_V1: acc@1 56.522, acc@5 79.066)"

@@ -181,3 +181,21 @@ def input_size_error(model: nn.Module, x: torch.Tensor, error: RuntimeError, met
                        f"(the feature maps shrink below the kernel or pooling window)",
                        f"resize the images to {size}x{size} or more (default: "
                        f"{'x'.join(map(str, getattr(getattr(model, 'card', None), 'input_size', ())[1:])) or '?'})")
+
+
+class PooledMLPClassifier(Classifier):
+    """``features`` -> ``avgpool`` -> flatten -> ``classifier`` (a Sequential of linear layers, ReLU and
+    dropout ending in the final linear layer): AlexNet's and VGG's form, with torchvision's keys."""
+
+    classifier_path = "classifier.6"
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = torch.flatten(self.avgpool(x), 1)
+        last = len(self.classifier) - 1
+        for i, layer in enumerate(self.classifier):  # pre_logits stops before the final linear layer
+            if not (pre_logits and i == last):
+                x = layer(x)
+        return x

@@ -10,10 +10,9 @@ modules in exactly torchvision's order, so the indices of ``features`` (``featur
 
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 
-from .base import Classifier
+from .base import PooledMLPClassifier
 from .card import ModelCard
 from .registry import register_model
 
@@ -26,7 +25,7 @@ VGG_CONFIGS: dict[int, list] = {
 }
 
 
-class VGG(Classifier):
+class VGG(PooledMLPClassifier):
     classifier_path = "classifier.6"
 
     def __init__(self, config: list, batch_norm: bool = False, num_classes: int = 1000, in_chans: int = 3,
@@ -52,17 +51,6 @@ class VGG(Classifier):
             nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(drop_rate),
             nn.Linear(4096, num_classes))
         self.num_features = 4096
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = torch.flatten(self.avgpool(x), 1)
-        last = len(self.classifier) - 1
-        for i, layer in enumerate(self.classifier):  # pre_logits stops before the final linear layer
-            if not (pre_logits and i == last):
-                x = layer(x)
-        return x
 
 
 # depth -> (params, MACs at 224, top-1, top-5) without / with batch norm.
