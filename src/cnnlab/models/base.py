@@ -199,3 +199,25 @@ class PooledMLPClassifier(Classifier):
             if not (pre_logits and i == last):
                 x = layer(x)
         return x
+
+
+class AuxHeadsClassifier(Classifier):
+    """A network with auxiliary classifiers (GoogLeNet, Inception-v3), torchvision's keys.
+
+    Subclasses define ``_features(x, with_aux)`` returning ``(features, *aux_logits)`` and
+    ``_forward_with_aux(x)`` (the training-mode output with the auxiliary logits); the head is
+    ``avgpool`` -> flatten -> ``dropout`` -> ``fc``. In eval mode, or with ``aux_logits=False``, the
+    forward is the plain contract.
+    """
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self._features(x, False)[0]
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.dropout(torch.flatten(self.avgpool(x), 1))
+        return x if pre_logits else self.fc(x)
+
+    def forward(self, x: torch.Tensor):
+        if not (self.aux_logits and self.training):
+            return super().forward(x)
+        return self.run_checked(self._forward_with_aux, x)

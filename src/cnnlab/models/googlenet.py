@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from ..nn.inception import C, ConvBN, InceptionBlock, Pool, Seq
 from ..nn.lrn import paper_lrn
-from .base import Classifier
+from .base import AuxHeadsClassifier
 from .card import ModelCard
 from .registry import register_model
 from .weights import TORCHVISION_TRANSFORM_INPUT, fold_input_affine
@@ -82,7 +82,7 @@ class InceptionAux(nn.Module):
         return self.fc2(self.dropout(F.relu(self.fc1(x), inplace=True)))
 
 
-class GoogLeNet(Classifier):
+class GoogLeNet(AuxHeadsClassifier):
     classifier_path = "fc"
     first_conv = "conv1.conv"
 
@@ -137,18 +137,6 @@ class GoogLeNet(Classifier):
             elif with_aux and name == "inception4d":
                 aux2 = self.aux2(x)
         return x, aux1, aux2
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self._features(x, False)[0]
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.dropout(torch.flatten(self.avgpool(x), 1))
-        return x if pre_logits else self.fc(x)
-
-    def forward(self, x: torch.Tensor):
-        if not (self.aux_logits and self.training):
-            return super().forward(x)
-        return self.run_checked(self._forward_with_aux, x)
 
     def _forward_with_aux(self, x: torch.Tensor) -> GoogLeNetOutputs:
         x, aux1, aux2 = self._features(x, True)

@@ -23,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..nn.inception import C, ConvBN, Flat, InceptionBlock, Pool
-from .base import Classifier
+from .base import AuxHeadsClassifier
 from .card import ModelCard
 from .registry import register_model
 from .weights import TORCHVISION_TRANSFORM_INPUT, fold_input_affine
@@ -99,7 +99,7 @@ class InceptionAux(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
-class Inception3(Classifier):
+class Inception3(AuxHeadsClassifier):
     classifier_path = "fc"
     first_conv = "Conv2d_1a_3x3.conv"
 
@@ -144,18 +144,6 @@ class Inception3(Classifier):
             if with_aux and name == "Mixed_6e":
                 aux = self.AuxLogits(x)
         return x, aux
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self._features(x, False)[0]
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.dropout(torch.flatten(self.avgpool(x), 1))
-        return x if pre_logits else self.fc(x)
-
-    def forward(self, x: torch.Tensor):
-        if not (self.aux_logits and self.training):
-            return super().forward(x)
-        return self.run_checked(self._forward_with_aux, x)
 
     def _forward_with_aux(self, x: torch.Tensor) -> InceptionOutputs:
         x, aux = self._features(x, True)
