@@ -32,10 +32,7 @@ class PreActResNet(ResNetHead):
         block_cls = check_block(block, ("preact_basic", "preact_bottleneck"))
         self.drop_path_rate = drop_path_rate
         self.stride_in = stride_in
-        self.conv1 = nn.Conv2d(in_chans, STEM_CHANNELS, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(STEM_CHANNELS)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.add_imagenet_stem(in_chans)
         rates = drop_path_rates(layers, drop_path_rate)
         ch, reduction = STEM_CHANNELS, 4
         for i, (planes, n) in enumerate(zip(STAGE_PLANES, layers)):

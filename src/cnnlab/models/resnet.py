@@ -70,9 +70,17 @@ VARIANTS: dict[str, ResNetVariant] = {
 
 
 class ResNetHead(Classifier):
-    """What the residual families share after their stages: global average pool, dropout, linear."""
+    """What the ImageNet residual families share: the stem, and after the stages global average pool,
+    dropout, linear."""
 
     classifier_path = "fc"
+
+    def add_imagenet_stem(self, in_chans: int) -> None:
+        """conv1 of He et al. 2015, Table 1: 7x7/2 convolution, BN, ReLU, then 3x3/2 max pooling (stride 4)."""
+        self.conv1 = nn.Conv2d(in_chans, STEM_CHANNELS, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(STEM_CHANNELS)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
 
     def _make_head(self, num_features: int, num_classes: int, drop_rate: float) -> None:
         self.num_features = num_features
@@ -126,10 +134,7 @@ class ResNet(ResNetHead):
             raise CnnlabError(f"a ResNet has 4 stages, got layers={tuple(layers)}", "pass four block counts")
         self.drop_path_rate = drop_path_rate
         self.stride_in = stride_in
-        self.conv1 = nn.Conv2d(in_chans, STEM_CHANNELS, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(STEM_CHANNELS)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.add_imagenet_stem(in_chans)
         rates = drop_path_rates(layers, drop_path_rate)
         ch, reduction = STEM_CHANNELS, 4
         for i, (planes, n) in enumerate(zip(STAGE_PLANES, layers)):
