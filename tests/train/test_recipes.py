@@ -8,7 +8,7 @@ from cnnlab.cli import main
 from cnnlab.errors import CnnlabError, UnknownNameError
 from cnnlab.train.recipes import get_recipe, list_recipes, load_recipe
 
-EXPECTED = {"alexnet-imagenet", "fast-cifar", "lenet-mnist", "mobilenet-imagenet", "resnet-cifar", "vgg-imagenet"}
+EXPECTED = {"alexnet-imagenet", "fast-cifar", "fast-cifar-muon", "lenet-mnist", "mobilenet-imagenet", "resnet-cifar", "vgg-imagenet"}
 
 
 def test_all_recipes_parse_and_validate():
@@ -45,6 +45,20 @@ def test_fast_cifar_carries_airbench_numbers():
     assert (c.lr_start, c.lr_peak_at, c.lr_end, c.norm_lr_scale) == (0.2, 0.23, 0.07, 64.0)
     assert (c.ema, c.ema_every, c.ema_ramp, c.lookahead, c.tta) == (0.95, 5, 3.0, True, "flip-translate")
     assert c.model_args == {"whiten_bias_epochs": 3} and c.compile == "off"
+    # batch-norm and whitening biases shrink by the same lr x wd per step as the weights
+    assert c.decay_all
+
+
+def test_fast_cifar_muon_carries_airbench94_muon_numbers():
+    c = load_recipe("fast-cifar-muon")
+    assert (c.optimizer, c.muon_lr, c.muon_momentum, c.batch_size, c.epochs) == ("muon", 0.24, 0.6, 2000, 8)
+    # airbench94_muon sums the loss over 2,000 images: its SGD rates x 2,000 on cnnlab's mean loss
+    assert c.lr == pytest.approx(0.67 * 2000) and c.lr * c.norm_lr_scale == pytest.approx(0.053 * 2000, rel=1e-3)
+    assert c.bias_lr_scale == c.norm_lr_scale
+    # weight decay 2e-6 per example x 2,000 = a 0.004 shrink per step on the head and (decay_all) the biases
+    assert c.lr * c.weight_decay == pytest.approx(2e-6 * 2000, rel=1e-3) and c.decay_all
+    assert (c.schedule, c.lr_end, c.ema, c.tta, c.alternating_flip) == ("linear", 0.0, 0.0, "flip-translate", True)
+    assert c.model_args == {"whiten_bias_epochs": 3, "scale": 1 / 256, "head_std": 1.0}
 
 
 def test_overrides_and_model_args_patching():

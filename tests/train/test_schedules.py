@@ -76,6 +76,22 @@ def test_no_weight_decay_on_norms_and_biases():
     assert len(norms["params"]) == 2 and norms["weight_decay"] == 0.0
 
 
+def test_decay_all_shrinks_norms_and_biases_like_the_weights():
+    # airbench94: batch-norm biases at 64x the learning rate but the same decay per step as the weights
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Linear(4, 2))
+    opt = build_optimizer(model, TrainConfig(lr=1.5, weight_decay=1.33e-3, norm_lr_scale=64.0, decay_all=True,
+                                             momentum=0.0))
+    assert [g["weight_decay"] for g in opt.param_groups] == pytest.approx([1.33e-3, 1.33e-3, 1.33e-3 / 64])
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(1.0)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()  # zero gradient: only the decay acts, every parameter shrinks by lr x wd = 0.001995
+    for p in model.parameters():
+        assert torch.allclose(p, torch.full_like(p, 1 - 1.5 * 1.33e-3))
+
+
 def test_adamw_uses_momentum_as_beta1():
     opt = build_optimizer(nn.Linear(2, 2), TrainConfig(optimizer="adamw", lr=1e-3, momentum=0.8))
     assert isinstance(opt, torch.optim.AdamW) and opt.param_groups[0]["betas"] == (0.8, 0.999)

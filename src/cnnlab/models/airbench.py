@@ -10,6 +10,8 @@ the ``fast-cifar`` recipe.
     group2  conv 3x3 256, maxpool 2, BN, GELU, conv 3x3 256, BN, GELU      -> 256x7x7
     group3  conv 3x3 256, maxpool 2, BN, GELU, conv 3x3 256, BN, GELU      -> 256x3x3
     head    maxpool 3 -> 256, linear 10 (no bias), x 1/9
+            (airbench94_muon, the ``fast-cifar-muon`` recipe: x 1/256 with the head's weights rescaled
+            to standard deviation 1, model args ``scale`` and ``head_std``)
 
 Batch norm: eps 1e-12, momentum 0.6 in airbench's convention (0.4 in PyTorch's), the scale frozen
 at 1 and only the shift trained. Convolutions have no bias and start with an identity (Dirac)
@@ -70,7 +72,8 @@ class AirbenchNet(Classifier):
     classifier_path = "fc"
 
     def __init__(self, num_classes: int = 10, in_chans: int = 3, width: float = 1.0, whiten_kernel: int = 2,
-                 bn_momentum: float = 0.6, scale: float = 1 / 9, whiten_bias_epochs: int = 3, drop_rate: float = 0.0):
+                 bn_momentum: float = 0.6, scale: float = 1 / 9, whiten_bias_epochs: int = 3, drop_rate: float = 0.0,
+                 head_std: float = 0.0):
         super().__init__(num_classes, in_chans)
         k = whiten_kernel
         self.whiten = nn.Conv2d(in_chans, 2 * in_chans * k * k, k, padding=0, bias=True)
@@ -91,6 +94,9 @@ class AirbenchNet(Classifier):
         self.pool = nn.MaxPool2d(3)
         self.drop = nn.Dropout(drop_rate)  # airbench has none; kept for the zoo's common options
         self.fc = nn.Linear(ch, num_classes, bias=False)
+        if head_std:  # airbench94_muon: head weights rescaled to this standard deviation (with scale 1/256)
+            with torch.no_grad():
+                self.fc.weight.mul_(head_std / self.fc.weight.std())
         self.scale = scale
         self.num_features = ch
         self.feature_info = info

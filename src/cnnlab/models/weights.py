@@ -63,6 +63,7 @@ class LoadReport:
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     mismatched: list[str] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)  # the file's metadata (cnnlab files: classes, mean, std, ...)
 
     def __str__(self) -> str:
         lines = [f"loaded {self.loaded} tensors from {self.path} ({self.source} file)"]
@@ -189,7 +190,7 @@ def load_weights(model: nn.Module, path: str | Path, strict: bool = True, source
     sd, meta, wrapper = read_weight_file(path, use_ema)
     if source == "auto":
         source = detect_source(meta, wrapper, path)
-    report = LoadReport(str(path), source)
+    report = LoadReport(str(path), source, meta=dict(meta))
 
     convert = getattr(model, "convert_weights", None)
     if callable(convert):

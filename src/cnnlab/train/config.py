@@ -11,8 +11,8 @@ from typing import Any
 
 from ..errors import CnnlabError
 
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("constant", "step", "multistep", "cosine", "onecycle")
+OPTIMIZERS = ("sgd", "adamw", "muon")
+SCHEDULES = ("constant", "step", "multistep", "cosine", "linear", "onecycle")
 PRECISIONS = ("auto", "fp32", "bf16")
 COMPILE = ("off", "on", "auto")
 TTA = ("none", "flip", "flip-translate")
@@ -30,22 +30,26 @@ class TrainConfig:
     batch_size: int = 64  # per process (DDP: the global batch is batch_size x processes)
     accumulate: int = 1  # batches whose gradients are summed into one optimizer step
     # -- optimizer --------------------------------------------------------------------------
-    optimizer: str = "sgd"  # sgd | adamw
+    optimizer: str = "sgd"  # sgd | adamw | muon (Muon for conv filters, SGD for the rest)
     lr: float = 0.05
     momentum: float = 0.9  # SGD momentum; AdamW's beta1
     nesterov: bool = True
     weight_decay: float = 5e-4
     norm_lr_scale: float = 1.0  # learning-rate multiplier of normalisation layers (airbench: 64)
+    bias_lr_scale: float = 1.0  # learning-rate multiplier of biases outside normalisation layers
+    muon_lr: float = 0.24  # muon: learning rate of the convolution filters (airbench94_muon: 0.24)
+    muon_momentum: float = 0.6  # muon: Nesterov momentum of the filters' Muon updates
+    decay_all: bool = False  # weight decay on norms and biases too, same shrink per step as the weights (airbench)
     clip_grad: float = 0.0  # max global gradient norm; 0: no clipping
     # -- learning-rate schedule (per optimizer step) ----------------------------------------
-    schedule: str = "onecycle"  # constant | step | multistep | cosine | onecycle
+    schedule: str = "onecycle"  # constant | step | multistep | cosine | linear | onecycle
     warmup_epochs: float = 0.0
     gamma: float = 0.1  # step / multistep: the factor at each decay
     step_epochs: float = 0.0  # step: decay every this many epochs; 0: at 1/3 and 2/3 of training
     milestones: list[float] = field(default_factory=list)  # multistep: decay points, fractions of training
     lr_start: float = 0.04  # onecycle: starting factor of the peak lr
     lr_peak_at: float = 0.25  # onecycle: fraction of training at which the peak is reached
-    lr_end: float = 0.001  # onecycle: final factor of the peak lr
+    lr_end: float = 0.001  # onecycle, linear: final factor of the peak lr
     # -- loss, regularisation, averaging ----------------------------------------------------
     label_smoothing: float = 0.0
     augment: str = ""  # batched augmentation spec, e.g. "crop=4,flip" (cnnlab.data.transforms)
@@ -59,6 +63,11 @@ class TrainConfig:
     lookahead: bool = False  # copy the EMA back into the model at each update (airbench's lookahead)
     eval_every: int = 1  # held-out evaluation every this many epochs (0: after the last only; the last always)
     tta: str = "none"  # test-time augmentation of the final evaluation: none | flip | flip-translate
+    # -- transfer learning (cnnlab.train.transfer) ------------------------------------------
+    init_weights: str = ""  # start from this torchvision/timm/cnnlab weight file (a head of other shape is replaced)
+    freeze: str = "none"  # none | backbone (train the classifier only: a linear probe) | module names, comma-separated
+    backbone_lr_scale: float = 1.0  # learning-rate multiplier of everything outside the classifier (e.g. 0.1)
+    normalize: str = "auto"  # input statistics: auto (the weight file's, else the data's) | data | imagenet | inception
     # -- reproducibility and speed ----------------------------------------------------------
     seed: int = 0
     deterministic: bool = False
@@ -89,7 +98,9 @@ class TrainConfig:
         if not self.lr > 0:
             bad(f"lr={self.lr}", "the learning rate must be positive (e.g. --lr 0.05)")
         if self.optimizer not in OPTIMIZERS:
-            bad(f"optimizer={self.optimizer!r}", "use sgd or adamw")
+            bad(f"optimizer={self.optimizer!r}", "use sgd, adamw or muon")
+        if not (self.norm_lr_scale > 0 and self.bias_lr_scale > 0 and self.muon_lr > 0):
+            bad("a learning-rate scale or muon_lr <= 0", "norm_lr_scale, bias_lr_scale and muon_lr must be positive")
         if self.schedule not in SCHEDULES:
             bad(f"schedule={self.schedule!r}", f"use one of {', '.join(SCHEDULES)}")
         if self.schedule == "multistep" and not self.milestones:
@@ -102,6 +113,12 @@ class TrainConfig:
             bad(f"precision={self.precision!r}", "use auto, fp32 or bf16")
         if self.compile not in COMPILE:
             bad(f"compile={self.compile!r}", "use off, on or auto")
+        from .transfer import NORMALIZE
+
+        if self.normalize not in NORMALIZE:
+            bad(f"normalize={self.normalize!r}", f"use one of {', '.join(NORMALIZE)}")
+        if not self.backbone_lr_scale > 0:
+            bad(f"backbone_lr_scale={self.backbone_lr_scale}", "use a positive multiplier (freeze layers with --freeze)")
         if self.tta not in TTA:
             bad(f"tta={self.tta!r}", f"use one of {', '.join(TTA)}")
         if not 0 <= self.label_smoothing < 1:

@@ -38,6 +38,7 @@ from .config import TrainConfig
 from .ema import ModelEMA
 from .metrics import evaluate_sums, summarize, topk_correct
 from .optim import build_optimizer, build_scheduler, total_steps
+from .transfer import apply_freeze, input_normalization, set_frozen_eval
 
 BEST_FILE = "best.safetensors"
 # torch.compile pays for training only on dense, ResNet-class networks (perf-anchors 3.3: ResNet-18-CIFAR
@@ -128,6 +129,17 @@ def should_compile(cfg: TrainConfig, model: nn.Module, image_shape, device: torc
         return True, f"compile auto: on ({macs / 1e6:,.0f} MMAC/image, dense)"
     why = "depthwise convolutions" if depthwise else f"{macs / 1e6:,.1f} MMAC/image < {COMPILE_MIN_MACS / 1e6:.0f}"
     return False, f"compile auto: off ({why}: eager is as fast on CPU)"
+
+
+def load_initial_weights(model: nn.Module, path: str) -> str:
+    """``load_weights`` for a run's starting point; its warnings (a replaced classifier) become part of the report."""
+    import warnings
+
+    from ..models.weights import load_weights
+
+    with warnings.catch_warnings():  # the report says the same (e.g. "dropped classifier ... new, untrained head")
+        warnings.simplefilter("ignore")
+        return str(load_weights(model, path))
 
 
 def _load_config(run_dir: Path) -> dict:
@@ -225,6 +237,13 @@ class _Trainer:
         memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         model = model.to(memory_format=memory_format)
         n_params = sum(p.numel() for p in model.parameters())
+        if cfg.init_weights and self.resume is None:  # on resume the checkpoint holds the weights
+            say(f"initial weights: {load_initial_weights(model, cfg.init_weights)}")
+        frozen = apply_freeze(model, cfg.freeze)
+        if frozen:
+            n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+            say(f"frozen: {', '.join(frozen)}; {n_train:,} of {n_params:,} parameters train")
+        mean, std, norm_from = input_normalization(cfg.normalize, data.mean, data.std, cfg.init_weights, c)
 
         world = info.world_size
         transform = None
@@ -232,7 +251,7 @@ class _Trainer:
             from ..data.transforms import parse_augment
 
             transform = parse_augment(cfg.augment, data.train.image_shape, stats=data)
-        train_loader = BatchLoader(data.train, cfg.batch_size * world, data.mean, data.std, shuffle=True,
+        train_loader = BatchLoader(data.train, cfg.batch_size * world, mean, std, shuffle=True,
                                    drop_last=True, seed=cfg.seed, transform=transform,
                                    channels_last=cfg.channels_last)
         steps_per_epoch = len(train_loader) // cfg.accumulate
@@ -243,9 +262,9 @@ class _Trainer:
         total = total_steps(cfg, steps_per_epoch)
         epochs = math.ceil(total / steps_per_epoch)
         val = data.val if not info.enabled else data.val.subset(torch.arange(info.rank, len(data.val), world))
-        val_loader = BatchLoader(val, 500, data.mean, data.std, channels_last=cfg.channels_last)
+        val_loader = BatchLoader(val, 500, mean, std, channels_last=cfg.channels_last)
 
-        if self.resume is None and hasattr(model, "init_from_data"):
+        if self.resume is None and hasattr(model, "init_from_data") and not cfg.init_weights:
             # data-dependent initialisation (airbench's whitening layer: patch statistics of 5,000 images)
             model.init_from_data(train_loader.normalize(data.train.images[:5000]).to(device))
         ema = ModelEMA(model, cfg.ema, cfg.ema_every, cfg.ema_ramp, cfg.lookahead) if cfg.ema else None
@@ -289,7 +308,7 @@ class _Trainer:
                 "device": str(device), "threads": threads, "precision": precision, "params": n_params,
                 "processes": world, "steps": total, "steps_per_epoch": steps_per_epoch, "epochs": epochs,
                 "compile": do_compile, "augment": repr(transform) if transform else None,
-                "classes": data.classes, "mean": data.mean, "std": data.std}})
+                "classes": data.classes, "mean": mean, "std": std, "normalization": norm_from}})
         say(f"model {cfg.model}: {n_params:,} parameters; device {device}, "
             f"{f'{world} processes x ' if world > 1 else ''}{threads} thread{'s' if threads > 1 else ''}, {precision}"
             f"{', channels-last' if cfg.channels_last else ''}{', ' + compile_note if compile_note else ''}")
@@ -299,7 +318,7 @@ class _Trainer:
         net = ddp.wrap(model, info, device, cfg.sync_bn)
 
         meta = {"model": cfg.model, "model_args": cfg.model_args, "classes": data.classes, "input_size": [c, h, w],
-                "mean": data.mean, "std": data.std, "background": background_of(data.train.images)}
+                "mean": mean, "std": std, "background": background_of(data.train.images)}
         autocast = autocast_for(device, precision)
         n_cls = len(data.classes)
         mixing = cfg.mixup > 0 or cfg.cutmix > 0
@@ -335,6 +354,7 @@ class _Trainer:
             train_loader.set_epoch(epoch)
             order = train_loader.order() if cfg.alternating_flip else None
             net.train()
+            set_frozen_eval(model, frozen)
             t0 = time.perf_counter()
             bar = tqdm(total=micro_per_epoch * global_batch, initial=start * global_batch, unit="img",
                        unit_scale=True, leave=False, desc=f"epoch {epoch}/{epochs}",
