@@ -8,7 +8,7 @@ from cnnlab.cli import main
 from cnnlab.errors import CnnlabError, UnknownNameError
 from cnnlab.train.recipes import get_recipe, list_recipes, load_recipe
 
-EXPECTED = {"alexnet-imagenet", "fast-cifar", "fast-cifar-muon", "lenet-mnist", "mobilenet-imagenet", "resnet-cifar", "vgg-imagenet"}
+EXPECTED = {"alexnet-imagenet", "fast-cifar", "fast-cifar-sgd", "lenet-mnist", "mobilenet-imagenet", "resnet-cifar", "vgg-imagenet"}
 
 
 def test_all_recipes_parse_and_validate():
@@ -35,8 +35,8 @@ def test_papers_imagenet_recipes():
     assert (m.model, m.weight_decay, m.gamma, m.step_epochs) == ("mobilenet_v2", 4e-5, 0.98, 1)
 
 
-def test_fast_cifar_carries_airbench_numbers():
-    c = load_recipe("fast-cifar")
+def test_fast_cifar_sgd_carries_airbench_numbers():
+    c = load_recipe("fast-cifar-sgd")
     # airbench94: lr 11.5 per 1024 examples in decoupled form = 11.5 / (1 + 1/(1-0.85)) on the mean loss
     assert c.lr == pytest.approx(11.5 / (1 + 1 / (1 - 0.85)), rel=1e-3)
     # weight decay 0.0153 per 1024 examples, decoupled: lr * wd = 0.0153 / (1 + 1/(1-0.85))
@@ -49,8 +49,8 @@ def test_fast_cifar_carries_airbench_numbers():
     assert c.decay_all
 
 
-def test_fast_cifar_muon_carries_airbench94_muon_numbers():
-    c = load_recipe("fast-cifar-muon")
+def test_fast_cifar_carries_airbench94_muon_numbers():
+    c = load_recipe("fast-cifar")
     assert (c.optimizer, c.muon_lr, c.muon_momentum, c.batch_size, c.epochs) == ("muon", 0.24, 0.6, 2000, 8)
     # airbench94_muon sums the loss over 2,000 images: its SGD rates x 2,000 on cnnlab's mean loss
     assert c.lr == pytest.approx(0.67 * 2000) and c.lr * c.norm_lr_scale == pytest.approx(0.053 * 2000, rel=1e-3)

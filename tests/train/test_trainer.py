@@ -137,7 +137,7 @@ def test_airbench_trains_on_a_tiny_color_set(tmp_path):
     r = train(cfg, dataset=splits)
     assert r.final["val_top1"] == 100.0
     # the Muon recipe's optimizer and head on the same toy set (its SGD rates scale with the batch: 2,000 -> 64)
-    muon = load_recipe("fast-cifar-muon", epochs=4, batch_size=64, lr=0.67 * 64, data="cifar10", out=str(tmp_path / "mu"),
+    muon = load_recipe("fast-cifar", epochs=4, batch_size=64, lr=0.67 * 64, data="cifar10", out=str(tmp_path / "mu"),
                        model_args={"whiten_bias_epochs": 2, "width": 0.25, "scale": 1 / 64, "head_std": 1.0}, **FAST)
     r = train(muon, dataset=splits)
     assert r.final["val_top1"] == 100.0

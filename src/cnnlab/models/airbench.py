@@ -1,7 +1,7 @@
 """The airbench94 network for CIFAR-10 (Keller Jordan 2024, "94% on CIFAR-10 in 3.29 Seconds on a
 Single GPU", arXiv 2404.00498; github.com/KellerJordan/cifar10-airbench), which refines tysam-code's
 hlb-CIFAR10 and David Page's ResNet-9 ("How to train your ResNet", Myrtle.ai 2018). The network of
-the ``fast-cifar`` recipe.
+the ``fast-cifar`` (Muon) and ``fast-cifar-sgd`` recipes.
 
     input 3x32x32 (normalised)
     whiten  conv 2x2, 24 channels, no padding   -> 24x31x31   weights = +-eigenvectors of the
@@ -9,9 +9,9 @@ the ``fast-cifar`` recipe.
     group1  conv 3x3 64, maxpool 2, BN, GELU, conv 3x3 64, BN, GELU        -> 64x15x15
     group2  conv 3x3 256, maxpool 2, BN, GELU, conv 3x3 256, BN, GELU      -> 256x7x7
     group3  conv 3x3 256, maxpool 2, BN, GELU, conv 3x3 256, BN, GELU      -> 256x3x3
-    head    maxpool 3 -> 256, linear 10 (no bias), x 1/9
-            (airbench94_muon, the ``fast-cifar-muon`` recipe: x 1/256 with the head's weights rescaled
-            to standard deviation 1, model args ``scale`` and ``head_std``)
+    head    maxpool 3 -> 256, linear 10 (no bias), x 1/9 (airbench94, ``fast-cifar-sgd``)
+            (airbench94_muon, ``fast-cifar``: x 1/256 with the head's weights rescaled to
+            standard deviation 1, model args ``scale`` and ``head_std``)
 
 Batch norm: eps 1e-12, momentum 0.6 in airbench's convention (0.4 in PyTorch's), the scale frozen
 at 1 and only the shift trained. Convolutions have no bias and start with an identity (Dirac)
