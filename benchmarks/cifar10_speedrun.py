@@ -6,8 +6,8 @@ airbench network, training (``fast-cifar``: Muon, batch 2,000, 8 epochs; ``--rec
 fast-cifar-sgd``: SGD + lookahead, batch 1,024, 10 epochs; bf16 autocast + channels-last where the
 CPU has bf16), any per-epoch evaluations and the final 6-view test-time-augmented evaluation. One
 run per seed; the mean over seeds is the result (airbench94_muon reports 94.01% mean over 200
-runs, airbench94 94.01% over 1,000). Measured: docs/training-speed.md (94.05% mean of 4 seeds in
-10.7 minutes on the 2-core box).
+runs, airbench94 94.01% over 1,000). Measured: docs/training-speed.md (94.01% mean of 6 seeds in
+10.8 minutes on the 2-core box).
 
 What bounds it is printed too: the share of wall time in data loading, training and evaluation;
 the training's effective GFLOP/s (0.118 GMAC x 6 per image) against the bf16 ``torch.mm`` peak
