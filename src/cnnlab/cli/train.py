@@ -176,7 +176,8 @@ def run(args) -> int:
     if not env_info().is_main:  # under torchrun only rank 0 reports
         return 0
     final = result.final
+    epochs = f"{final['epoch']} epoch{'s' if final['epoch'] != 1 else ''}"
     print(f"held-out accuracy: {final['val_top1']:.2f}% top-1, {final['val_top5']:.2f}% top-5 "
-          f"after {final['epoch']} epochs ({sum(m['seconds'] for m in result.metrics):.1f} s of training)")
+          f"after {epochs} ({sum(m['seconds'] for m in result.metrics):.1f} s of training)")
     print(f"run folder: {result.run_dir}")
     return 0
