@@ -95,8 +95,8 @@ def save_model(path: str | Path, model: nn.Module, meta: dict[str, Any]) -> None
         raise
 
 
-def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """The tensors and the decoded metadata of a safetensors file."""
+def read_model_meta(path: str | Path) -> dict[str, Any]:
+    """The decoded metadata of a safetensors file (its header only: no tensor is read)."""
     from safetensors import safe_open
 
     path = Path(path)
@@ -105,7 +105,6 @@ def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = f.metadata() or {}
-        tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise CnnlabError(f"{path}: not a readable safetensors file ({e})") from e
     meta = {}
@@ -114,6 +113,16 @@ def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
             meta[k] = json.loads(v)
         except json.JSONDecodeError:
             meta[k] = v
+    return meta
+
+
+def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The tensors and the decoded metadata of a safetensors file."""
+    meta = read_model_meta(path)
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CnnlabError(f"{path}: not a readable safetensors file ({e})") from e
     return tensors, meta
 
 

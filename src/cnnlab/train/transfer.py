@@ -83,23 +83,12 @@ def set_frozen_eval(model: nn.Module, names: list[str]) -> None:
 
 def _file_meta(path: str) -> dict:
     """The cnnlab metadata of a .safetensors weight file (header only); {} for other files."""
-    import json
     from pathlib import Path
 
-    p = Path(path).expanduser()
-    if p.suffix != ".safetensors" or not p.is_file():
-        return {}
-    from safetensors import safe_open
+    from ..runs import read_model_meta
 
-    with safe_open(str(p), "pt") as f:
-        raw = f.metadata() or {}
-    out = {}
-    for k, v in raw.items():
-        try:
-            out[k] = json.loads(v)
-        except (TypeError, ValueError):
-            out[k] = v
-    return out
+    p = Path(path).expanduser()
+    return read_model_meta(p) if p.suffix == ".safetensors" and p.is_file() else {}
 
 
 def input_normalization(normalize: str, data_mean: list[float], data_std: list[float], init_weights: str,
