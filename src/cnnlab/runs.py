@@ -44,11 +44,23 @@ def prepare_run_dir(path: str | Path, overwrite: bool) -> Path:
     return path
 
 
+def file_mode() -> int:
+    """0666 less the process umask: what ``open(path, "w")`` would give (0644 under the usual umask 022).
+
+    ``tempfile.mkstemp`` creates 0600 files; run files are meant to be read by others (a web
+    server, a colleague), so the temporary file gets this mode before it is renamed.
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write through a temporary file in the same folder, fsync, then rename over ``path``."""
+    """Write through a temporary file in the same folder, fsync, then rename over ``path`` (mode 0666 - umask)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -87,6 +99,7 @@ def save_model(path: str | Path, model: nn.Module, meta: dict[str, Any]) -> None
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={k: json.dumps(v) for k, v in meta.items()})
+        os.chmod(tmp, file_mode())
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
