@@ -6,7 +6,7 @@
     >>> result = cnnlab.fit(cnnlab.TrainConfig(model="lenet5", data="mnist-sample"))
 
 Submodules: ``conv`` (the operation and its arithmetic), ``nn`` (building blocks), ``models``
-(the zoo), ``analysis`` (complexity), ``data``, ``train``, ``predict``.
+(the zoo), ``analysis`` (complexity), ``data``, ``train``, ``evaluation``, ``predict``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ _LAZY = {
     "TrainConfig": ("cnnlab.train", "TrainConfig"),
     "load_recipe": ("cnnlab.train.recipes", "load_recipe"),
     "predict": ("cnnlab.predict", "predict"),
+    "evaluate": ("cnnlab.evaluation", "evaluate"),
     "load_run": ("cnnlab.runs", "load_run"),
     "load_data": ("cnnlab.data", "load_data"),
     "DataOptions": ("cnnlab.data", "DataOptions"),

@@ -140,10 +140,86 @@ def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
 
 
 @dataclass
+class ModelRef:
+    """A trained cnnlab model named by a run folder or by its ``.safetensors`` file, before loading.
+
+    The one resolver behind every command that takes a model: ``predict``, ``evaluate``,
+    ``summary``, ``compare``, ``weights`` (a run folder is a model everywhere).
+    """
+
+    weights: Path  # the cnnlab .safetensors file
+    meta: dict[str, Any]  # its metadata: model, model_args, classes, input_size, mean, std, ...
+    run_dir: Path | None  # the run folder (config.json, metrics.jsonl) or None for a bare weight file
+
+    @property
+    def name(self) -> str:
+        return self.meta["model"]
+
+    @property
+    def classes(self) -> list[str]:
+        return self.meta["classes"]
+
+    @property
+    def input_size(self) -> tuple[int, int, int] | None:
+        size = self.meta.get("input_size")
+        return tuple(size) if size else None  # type: ignore[return-value]
+
+    @property
+    def label(self) -> str:
+        return str(self.run_dir or self.weights)
+
+    def config(self) -> dict[str, Any]:
+        """The run's config.json (``{}`` for a bare weight file or an unreadable config)."""
+        path = (self.run_dir / "config.json") if self.run_dir else None
+        if path is None or not path.is_file():
+            return {}
+        try:
+            return json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return {}
+
+    def build(self, load: bool = True) -> nn.Module:
+        """The network in eval mode, with the trained weights (``load=False``: the architecture only)."""
+        from .models import create_model
+
+        model = create_model(self.name, num_classes=len(self.classes), **self.meta.get("model_args", {}))
+        if load:
+            tensors, _ = read_model_file(self.weights)
+            model.load_state_dict(tensors, strict=True)
+        return model.eval()
+
+
+def looks_like_run(text: str | Path) -> bool:
+    """Whether ``text`` names a run folder or a ``.safetensors`` file (rather than a registered model name)."""
+    p = Path(text)
+    return (p.is_dir() and ((p / MODEL_FILE).is_file() or (p / "config.json").is_file())) or \
+        (p.is_file() and p.suffix == ".safetensors")
+
+
+def resolve_model(path: str | Path, weights: str = MODEL_FILE) -> ModelRef:
+    """A run folder (its ``weights`` file, default model.safetensors) or a cnnlab .safetensors file."""
+    path = Path(path)
+    if not path.exists():
+        raise CnnlabError(f"run folder {path} does not exist", "pass the folder that `cnnlab train` printed")
+    file = path if path.is_file() else path / weights
+    if not file.is_file():
+        raise CnnlabError(f"{path} holds no {weights}",
+                          "the run may not have finished; `cnnlab train --resume RUN_DIR` continues it")
+    meta = read_model_meta(file)
+    missing = [k for k in ("model", "classes") if k not in meta]
+    if missing:
+        raise CnnlabError(f"{file}: no cnnlab metadata ({', '.join(missing)} missing)",
+                          "this is not a file saved by cnnlab; use cnnlab.load_weights(model, path) instead")
+    run_dir = file.parent if (file.parent / "config.json").is_file() else None
+    return ModelRef(file, meta, run_dir)
+
+
+@dataclass
 class LoadedRun:
     model: nn.Module
     meta: dict[str, Any]
     path: Path
+    ref: ModelRef | None = None
 
     @property
     def classes(self) -> list[str]:
@@ -152,21 +228,5 @@ class LoadedRun:
 
 def load_run(run_dir: str | Path, weights: str = MODEL_FILE) -> LoadedRun:
     """Rebuild a trained model from a run folder (or directly from a cnnlab ``.safetensors`` file)."""
-    from .models import create_model
-
-    run_dir = Path(run_dir)
-    file = run_dir if run_dir.is_file() else run_dir / weights
-    if not run_dir.exists():
-        raise CnnlabError(f"run folder {run_dir} does not exist", "pass the folder that `cnnlab train` printed")
-    if not file.is_file():
-        raise CnnlabError(f"{run_dir} holds no {weights}",
-                          "the run may not have finished; `cnnlab train --resume RUN_DIR` continues it")
-    tensors, meta = read_model_file(file)
-    missing = [k for k in ("model", "classes") if k not in meta]
-    if missing:
-        raise CnnlabError(f"{file}: no cnnlab metadata ({', '.join(missing)} missing)",
-                          "this is not a file saved by cnnlab; use cnnlab.load_weights(model, path) instead")
-    model = create_model(meta["model"], num_classes=len(meta["classes"]), **meta.get("model_args", {}))
-    model.load_state_dict(tensors, strict=True)
-    model.eval()
-    return LoadedRun(model, meta, file.parent)
+    ref = resolve_model(run_dir, weights)
+    return LoadedRun(ref.build(), ref.meta, ref.weights.parent, ref)

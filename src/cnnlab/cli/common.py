@@ -34,3 +34,19 @@ def parse_assignments(items: list[str] | None, option: str) -> dict:
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows defaults and keeps the description's line breaks."""
+
+
+def model_or_run(text: str):
+    """A model argument of the analysis commands: a registered name stays a name; a run folder or a
+    cnnlab .safetensors file becomes its network (architecture only: counting needs no weights)
+    with the run's input size. Returns ``(name or module, input size or None)``."""
+    from pathlib import Path
+
+    from ..runs import looks_like_run, resolve_model
+
+    if not looks_like_run(text):
+        return text, None
+    ref = resolve_model(text)
+    model = ref.build(load=False)
+    model.model_name = f"{ref.name} ({Path(ref.label).name})"
+    return model, ref.input_size

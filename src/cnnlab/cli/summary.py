@@ -38,7 +38,8 @@ def register(sub) -> None:
                                    "buffers/unused, MACs, FLOPs, lecture memory sum, peak live memory, training "
                                    "bytes), and the warnings a teacher would give.")
     p.add_argument("model", metavar="MODEL",
-                   help="a registered model name (see `cnnlab models`) or a lecture network (lecture:NAME)")
+                   help="a registered model name (see `cnnlab models`), a lecture network (lecture:NAME), or a run "
+                        "folder / cnnlab .safetensors file (its network at its input size)")
     p.add_argument("--input", metavar="CxHxW", default=None,
                    help="input size, e.g. 3x224x224 or 224 (default: the model card's)")
     p.add_argument("--batch", type=int, default=1, help="batch size (counts and memory scale with it)")
@@ -71,8 +72,10 @@ def run(args) -> int:
     import torch
 
     from ..analysis import render, summary
+    from .common import model_or_run
 
-    s = summary(args.model, input_size=args.input, batch=args.batch, depth=args.depth, strict=args.strict,
+    target, run_size = model_or_run(args.model)
+    s = summary(target, input_size=args.input or run_size, batch=args.batch, depth=args.depth, strict=args.strict,
                 preset=args.preset, mode=args.mode, backward=args.backward, device=args.device,
                 dtype=getattr(torch, args.dtype) if args.dtype else None)
     text = render(s, args.format)
@@ -81,7 +84,8 @@ def run(args) -> int:
         from ..analysis.timing import measure
         from ..models import create_model
 
-        model = lecture_net(args.model).build() if is_lecture_name(args.model) else create_model(args.model)
+        model = (target if not isinstance(target, str) else
+                 lecture_net(args.model).build() if is_lecture_name(args.model) else create_model(args.model))
         t = measure(model, s.input_size, batch=args.batch, repeats=args.repeats,
                     flops=s.flops, progress=True)
         if args.format == "json":

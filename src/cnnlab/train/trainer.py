@@ -100,6 +100,20 @@ def split_heads(out) -> tuple[torch.Tensor, list[torch.Tensor]]:
     return out[0], [a for a in out[1:] if a is not None]
 
 
+def head_losses(out, target: torch.Tensor, aux_weight: float, label_smoothing: float = 0.0
+                ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """(total loss to minimise, main-head loss, auxiliary-head losses) of one forward output.
+
+    With auxiliary heads the total is the papers' main + ``aux_weight`` x (sum of the auxiliary
+    losses): GoogLeNet 0.3 (Szegedy et al. 2015, section 5), Inception-v3 0.4; without, the main loss.
+    """
+    logits, aux = split_heads(out)
+    main = F.cross_entropy(logits.float(), target, label_smoothing=label_smoothing)
+    aux_losses = [F.cross_entropy(a.float(), target, label_smoothing=label_smoothing) for a in aux]
+    total = main + aux_weight * sum(aux_losses) if aux_losses else main
+    return total, main, aux_losses
+
+
 def background_of(images: torch.Tensor) -> str:
     """``dark`` or ``light``: the typical border colour of the training images (for predict)."""
     border = torch.cat([images[..., 0, :], images[..., -1, :], images[..., :, 0], images[..., :, -1]], dim=-1)
@@ -409,14 +423,12 @@ class _Trainer:
                 sync = contextlib.nullcontext() if (last_micro or not info.enabled) else net.no_sync()
                 with sync:
                     with autocast:
-                        logits, aux = split_heads(net(x))
-                    loss = F.cross_entropy(logits.float(), target, label_smoothing=cfg.label_smoothing)
-                    aux_losses = [F.cross_entropy(a.float(), target, label_smoothing=cfg.label_smoothing) for a in aux]
-                    lv, n_correct = float(loss.detach()) * len(y), topk_correct(logits.detach(), y, (1,))[0]
+                        out = net(x)
+                    loss, main_loss, aux_losses = head_losses(out, target, aux_weight, cfg.label_smoothing)
+                    logits = split_heads(out)[0]  # the main head: accuracy and train_loss are its own
+                    lv, n_correct = float(main_loss.detach()) * len(y), topk_correct(logits.detach(), y, (1,))[0]
                     aux_v = [float(a.detach()) * len(y) for a in aux_losses]
                     lv, n_correct, n_seen, *aux_v = ddp.all_sum([lv, n_correct, len(y), *aux_v], info, device)
-                    if aux_losses:  # the papers' total: main + weight x each auxiliary head's loss
-                        loss = loss + aux_weight * sum(aux_losses)
                     if not math.isfinite(lv):
                         bar.close()
                         where = f"epoch {epoch}, step {step + 1}"
