@@ -1,4 +1,4 @@
-"""DataOptions from Python and from `cnnlab data`: held-out split, resizing, errors, the CLI output."""
+"""DataOptions from Python and from `cnnlab data`: validation split, resizing, errors, the CLI output."""
 
 from __future__ import annotations
 

@@ -185,7 +185,7 @@ def test_cli_data_options_reach_load_data(tiny_mnist, tmp_path):
     assert json.loads((out / "metrics.jsonl").read_text())["step"] == (512 - 128) // 64  # 25% of each class: 128
 
 
-def test_eval_every_skips_held_out_evaluations_but_never_the_last(tiny_mnist, tmp_path):
+def test_eval_every_skips_validations_but_never_the_last(tiny_mnist, tmp_path):
     r = train(model="lenet5", data=data_of(tiny_mnist), epochs=3, batch_size=64, eval_every=2,
               out=str(tmp_path / "e"), **FAST)
     assert [m["val_top1"] is not None for m in r.metrics] == [False, True, True]
