@@ -206,3 +206,17 @@ def test_an_old_run_folder_still_loads_evaluates_and_predicts(run, tmp_path):
     assert predict(old, [img])[0].label == d.classes[int(d.test.labels[0])]
     r = cnnlab.evaluate(old, "mnist-sample", "test", progress=False)
     assert r.n == 2_000 and r.top1 > 85 and r.precision == "fp32"
+
+
+def test_rgb_image_already_at_the_model_size_prepares_without_a_warning():
+    import warnings
+
+    from cnnlab.predict import prepare
+
+    a = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    meta = {"input_size": [3, 32, 32], "mean": [0.5] * 3, "std": [0.25] * 3, "background": "light"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns on non-writable NumPy arrays
+        x, notes = prepare(Image.fromarray(a), meta)
+    assert notes == [] and x.shape == (1, 3, 32, 32)
+    torch.testing.assert_close(x[0], (torch.from_numpy(a.copy()).permute(2, 0, 1).float() / 255 - 0.5) / 0.25)

@@ -158,12 +158,15 @@ def decode_all(paths: list[Path], size: int, channels: int, workers: int, progre
     with failures left zero."""
     from tqdm import tqdm
 
+    from ..progress import bar_enabled
+
     chunk = 64
     tasks = [([str(p) for p in paths[i:i + chunk]], size, channels) for i in range(0, len(paths), chunk)]
     images = np.zeros((len(paths), channels, size, size), dtype=np.uint8)
     errors: list[tuple[int, str]] = []
     upsampled = 0
-    bar = tqdm(total=len(paths), unit="img", desc="decoding", disable=not progress, leave=False, dynamic_ncols=True)
+    bar = tqdm(total=len(paths), unit="img", desc="decoding", disable=not bar_enabled(progress), leave=False,
+               dynamic_ncols=True)
     workers = min(workers, len(tasks))
 
     def collect(k, result):
