@@ -119,3 +119,15 @@ def test_a_custom_runner_is_used_for_every_logit(folder, trained):
     assert sum(calls) == 30 and max(calls) == 8
     assert r.confusion[:, 1].tolist() == [10, 10, 10] and r.top1 == pytest.approx(100 / 3)
     assert r.per_class.precision.tolist() == pytest.approx([0.0, 1 / 3, 0.0])
+
+
+def test_flip_tta_averages_the_image_and_its_mirror(folder, trained):
+    root, arrays = folder
+    r = evaluate(trained.run_dir, f"imagefolder:{root}", "test", tta="flip", precision="fp32", progress=False,
+                 data_options=DATA_OPTIONS)
+    images = [a for _, a in arrays["test"]]
+    plain = independent_logits(trained.run_dir, images)
+    mirrored = independent_logits(trained.run_dir, [a[:, ::-1].copy() for a in images])
+    expect = torch.softmax(0.5 * plain + 0.5 * mirrored, 1).numpy()
+    np.testing.assert_allclose(r.probs, expect, rtol=1e-5, atol=1e-6)
+    assert r.tta == "flip" and "tta flip" in r.text()
