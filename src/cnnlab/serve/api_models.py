@@ -28,7 +28,7 @@ def catalogue() -> list[dict]:
     return out
 
 
-def input_size(text: str | None, default: tuple[int, ...] | None = None) -> tuple[int, ...] | None:
+def input_size(text: str | None, default=None) -> int | tuple[int, ...] | None:
     """'224' (sides), '3x224x224' or '224x224' -> a size tuple; None keeps the model's own size."""
     if text in (None, ""):
         return default
@@ -41,7 +41,7 @@ def input_size(text: str | None, default: tuple[int, ...] | None = None) -> tupl
                        "e.g. 224, 224x224 or 3x224x224")
     if len(parts) == 3 and parts[0] > 64:
         raise ApiError(400, f"input size {text!r}: {parts[0]} channels is more than the 64 allowed here")
-    return parts
+    return parts[0] if len(parts) == 1 else parts
 
 
 def _cached(key, build):

@@ -147,9 +147,6 @@ def create_app(run_dirs: list[str | Path] | None = None, demo: DemoRun | None = 
         names = [n.strip() for n in q.get("models", "").split(",")]
         return JSONResponse(await run_in_threadpool(api_models.compare_models, names, q.get("size")))
 
-    async def not_found(request: Request) -> Response:
-        raise ApiError(404, f"no such API: {request.url.path}", "the page's own requests are the API")
-
     routes = [
         Route("/", index),
         Route("/api/status", status),
@@ -164,7 +161,6 @@ def create_app(run_dirs: list[str | Path] | None = None, demo: DemoRun | None = 
         Route("/api/models", models),
         Route("/api/summary", model_summary),
         Route("/api/compare", model_compare),
-        Route("/api/{rest:path}", not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(debug=False, routes=routes, exception_handlers=HANDLERS)

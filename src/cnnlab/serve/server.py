@@ -113,10 +113,11 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def run(run_dirs=(), host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, echo=print, **options) -> None:
+def run(run_dirs=(), host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, echo=None, **options) -> None:
     """Serve in the foreground until Ctrl-C (``cnnlab serve``)."""
     import uvicorn
 
+    echo = echo or (lambda text: print(text, flush=True))
     app, demo = build(run_dirs, host, **options)
     warning = exposure_warning(host)
     if warning:
