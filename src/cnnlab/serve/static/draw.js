@@ -6,6 +6,7 @@ const LINE_WIDTH = 20;
 let canvas, ctx, drawing = false, last = null;
 let inFlight = false, pending = null;   // one request at a time; the newest stroke waits its turn
 export const timings = [];               // stroke -> picture latencies (ms), read by the browser test
+export const serverTimings = [];         // the server's share of each (ms)
 
 export function initDraw() {
   canvas = document.getElementById("pad");
@@ -101,6 +102,7 @@ async function send(blob, t0) {
     await show(result);
     const ms = performance.now() - t0;
     timings.push(ms);
+    serverTimings.push(result.timing_ms.total);
     document.getElementById("draw-latency").textContent =
       `stroke → picture ${ms.toFixed(0)} ms (server ${result.timing_ms.total.toFixed(0)} ms)`;
     showError(null);
