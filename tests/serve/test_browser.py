@@ -106,6 +106,16 @@ def stroke(driver, points, pointer: str = "mouse") -> None:
     actions.perform()
 
 
+def screenshot(driver, path: Path, max_height: int = 2000) -> None:
+    """The whole page (up to ``max_height`` pixels) from the top, then back to the usual window."""
+    driver.execute_script("window.scrollTo(0, 0)")
+    height = min(max_height, driver.execute_script("return document.documentElement.scrollHeight"))
+    driver.set_window_size(1400, max(1000, height + 140))  # + the browser's own frame
+    time.sleep(0.3)
+    driver.save_screenshot(str(path))
+    driver.set_window_size(1400, 1000)
+
+
 ONE = [(4, -95), (3, -40), (1, 20), (0, 60), (-2, 95)]
 
 NONBLANK = """
@@ -151,13 +161,16 @@ def test_draw_a_one_and_see_inside_the_network(server, browser, shots):
     report = {"stroke_to_picture_ms": [round(t, 1) for t in timings], "median_ms": round(statistics.median(later), 1),
               "min_ms": round(min(later), 1), "server_ms": [round(t, 1) for t in server_ms],
               "server_median_ms": round(statistics.median(server_ms[1:]), 1),
+              "phases_ms": browser.execute_script("return window.cnnlab.phases"),
               "load_average": os.getloadavg(), "cores": os.cpu_count()}
     (shots / "latency.json").write_text(json.dumps(report, indent=1) + "\n")
     print(f"\nstroke -> picture (LeNet-5, headless Chromium): median {report['median_ms']} ms, "
           f"min {report['min_ms']} ms (server median {report['server_median_ms']} ms), load average {report['load_average'][0]:.1f} on {report['cores']} cores")
     assert all(t > 0 for t in timings)
-    browser.execute_script("window.scrollTo(0, 0)")
-    browser.save_screenshot(str(shots / "serve-draw.png"))
+    # the target is < 100 ms on a quiet machine; 500 ms still catches a stall such as canvas.toBlob's
+    # wait for an idle moment (about 1 s per stroke on a busy machine before the pad encoded itself)
+    assert report["median_ms"] < 500, report
+    screenshot(browser, shots / "serve-draw.png")
 
 
 def test_the_convolution_steps_window_by_window(server, browser, shots):
@@ -174,7 +187,7 @@ def test_the_convolution_steps_window_by_window(server, browser, shots):
     assert browser.find_element(By.ID, "conv-sum").text == "out[0, 1] = 1x0 + 2x1 + 4x2 + 5x3 = 25"
     assert "window 2 / 4" in browser.find_element(By.ID, "conv-counter").text
     assert "(3 - 2 + 2x0)/1 + 1 = 2" in browser.find_element(By.ID, "conv-formula").text
-    browser.save_screenshot(str(shots / "serve-conv.png"))
+    screenshot(browser, shots / "serve-conv.png")
 
     Select(browser.find_element(By.ID, "conv-input")).select_by_value("stride")  # lecture 000: 7x7, 3x3, stride 3
     wait_for(browser, "return !document.getElementById('conv-fit').hidden", what="the stride warning")
@@ -183,7 +196,7 @@ def test_the_convolution_steps_window_by_window(server, browser, shots):
     browser.find_element(By.ID, "conv-all").click()
     assert "window 4 / 4" in browser.find_element(By.ID, "conv-counter").text
     assert browser.find_element(By.ID, "conv-sum").text.endswith("= 32")  # the mean of rows 3-5, cols 3-5: 288 / 9
-    browser.save_screenshot(str(shots / "serve-conv-stride.png"))
+    screenshot(browser, shots / "serve-conv-stride.png")
 
 
 def test_model_explorer_reads_resnet18(server, browser, shots):
@@ -208,7 +221,7 @@ def test_model_explorer_reads_resnet18(server, browser, shots):
     browser.find_element(By.ID, "cmp-show").click()
     wait_for(browser, "return document.querySelectorAll('#cmp-table tbody tr').length === 4", timeout=120,
              what="the comparison")
-    browser.save_screenshot(str(shots / "serve-explorer.png"))
+    screenshot(browser, shots / "serve-explorer.png")
 
 
 def test_training_monitor_shows_the_runs_curves(server, browser, shots):
@@ -220,4 +233,4 @@ def test_training_monitor_shows_the_runs_curves(server, browser, shots):
     wait_for(browser, "return document.querySelectorAll('#run-chart-loss polyline').length === 2", what="loss curves")
     wait_for(browser, "const i = document.querySelector('#run-pictures img'); return i && i.complete && i.naturalWidth",
              what="curves.png")
-    browser.save_screenshot(str(shots / "serve-monitor.png"))
+    screenshot(browser, shots / "serve-monitor.png")

@@ -1,6 +1,6 @@
 // The page: four views behind #hash links, and a status poll (demo training progress, run list).
 import { api, shared, showError } from "./api.js";
-import { initDraw, fillRuns as fillDrawRuns, serverTimings, timings } from "./draw.js";
+import { initDraw, fillRuns as fillDrawRuns, phases, serverTimings, timings } from "./draw.js";
 import { initConv } from "./conv.js";
 import { initExplorer, fillRuns as fillExplorerRuns } from "./explorer.js";
 import { renderRuns, poll } from "./monitor.js";
@@ -9,7 +9,7 @@ const VIEWS = { draw: initDraw, conv: initConv, models: initExplorer, runs: null
 const started = new Set();
 let current = null;
 
-window.cnnlab = { timings, serverTimings, ready: false };   // read by the browser tests
+window.cnnlab = { timings, serverTimings, phases, ready: false };   // read by the browser tests
 
 async function route() {
   const name = (location.hash || "#draw").slice(1);

@@ -6,7 +6,8 @@ const LINE_WIDTH = 20;
 let canvas, ctx, drawing = false, last = null;
 let inFlight = false, pending = null;   // one request at a time; the newest stroke waits its turn
 export const timings = [];               // stroke -> picture latencies (ms), read by the browser test
-export const serverTimings = [];         // the server's share of each (ms)
+export const serverTimings = [];
+export const phases = [];         // the server's share of each (ms)
 
 export function initDraw() {
   canvas = document.getElementById("pad");
@@ -28,7 +29,7 @@ export function initDraw() {
     if (!drawing) return;
     drawing = false;
     const t0 = performance.now();
-    canvas.toBlob((blob) => send(blob, t0), "image/png");
+    send(padPNG(), t0);
   };
   canvas.addEventListener("pointerup", end);
   canvas.addEventListener("pointercancel", end);
@@ -43,9 +44,7 @@ export function initDraw() {
     e.preventDefault(); drop.classList.remove("over");
     if (e.dataTransfer.files[0]) useFile(e.dataTransfer.files[0]);
   });
-  document.getElementById("draw-run").addEventListener("change", () => {
-    canvas.toBlob((blob) => send(blob, performance.now()), "image/png");
-  });
+  document.getElementById("draw-run").addEventListener("change", () => send(padPNG(), performance.now()));
 }
 
 export function fillRuns(runs, defaultRun) {
@@ -54,6 +53,14 @@ export function fillRuns(runs, defaultRun) {
   select.replaceChildren(...runs.filter((r) => r.has_model).map((r) =>
     el("option", { value: r.id, text: `${r.id} (${r.model})` })));
   if (current && runs.some((r) => r.id === current && r.has_model)) select.value = current;
+}
+
+// The pad as a PNG blob, encoded now: Chrome's canvas.toBlob waits for an idle moment, which on a
+// busy machine took a whole second (measured in the browser test).
+function padPNG() {
+  const b64 = canvas.toDataURL("image/png").split(",")[1];
+  const bytes = Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+  return new Blob([bytes], { type: "image/png" });
 }
 
 function point(e) {
@@ -95,12 +102,15 @@ function useFile(file) {
 async function send(blob, t0) {
   if (inFlight) { pending = [blob, t0]; return; }
   inFlight = true;
+  const tSent = performance.now();
   try {
     const run = document.getElementById("draw-run").value;
     const result = await api("/api/predict" + (run ? `?run=${encodeURIComponent(run)}` : ""),
       { method: "POST", headers: { "content-type": blob.type || "application/octet-stream" }, body: blob });
+    const t1 = performance.now();
     await show(result);
     const ms = performance.now() - t0;
+    phases.push({ sent: tSent - t0, answered: t1 - t0, shown: ms });
     timings.push(ms);
     serverTimings.push(result.timing_ms.total);
     document.getElementById("draw-latency").textContent =
