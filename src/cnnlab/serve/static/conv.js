@@ -212,11 +212,16 @@ function draw() {
   $("conv-formula").textContent = result.header;
   $("conv-sum").textContent = current ? current.text : "press step ▶ (or play) to slide the window";
   $("conv-counter").textContent = `window ${shown} / ${result.steps.length}`;
-  const misfits = result.axes.filter((a) => !a.fits);
+  // one note per distinct misfit (a square input with one stride has the same note on both axes)
+  const misfits = [];
+  for (const a of result.axes.filter((x) => !x.fits)) {
+    const same = misfits.find((m) => m.formula === a.formula && m.message === a.message);
+    if (same) same.axis += " and " + a.axis; else misfits.push({ ...a });
+  }
   const box = $("conv-fit");
   box.hidden = !misfits.length;
   box.replaceChildren(...misfits.map((a) => el("p", {},
     el("b", { text: `${a.axis}: ${a.formula}` }), document.createElement("br"),
-    `The stride ${result.stride[a.axis === "height" ? 0 : 1]} does not fit for this case, and thus cannot be used (lecture 000).`,
+    `The stride ${result.stride[a.axis.startsWith("height") ? 0 : 1]} does not fit for this case, and thus cannot be used (lecture 000).`,
     document.createElement("br"), a.message)));
 }

@@ -5,6 +5,7 @@ import { barChart, lineChart } from "./charts.js";
 
 const $ = (id) => document.getElementById(id);
 let rows = [], sortKey = "index", sortDir = 1;
+const WEIGHTED = ["conv", "linear", "matmul"];   // the lecture's per-layer figure: conv and fc layers
 
 const COLUMNS = [
   ["index", "#", (r) => r.index, String],
@@ -78,7 +79,7 @@ function render(s) {
   sortKey = "index"; sortDir = 1;
   table();
   const label = (r) => (r.name.length > 16 ? "…" + r.name.slice(-15) : r.name);
-  barChart($("ex-chart-params"), rows.filter((r) => r.params > 0).map((r) => ({ label: label(r), value: r.params, title: `${r.name}: ${fmtInt(r.params)} params` })));
+  barChart($("ex-chart-params"), rows.filter((r) => r.params > 0 && WEIGHTED.includes(r.layer_kind)).map((r) => ({ label: label(r), value: r.params, title: `${r.name}: ${fmtInt(r.params)} params` })));
   barChart($("ex-chart-macs"), rows.filter((r) => r.macs > 0).map((r) => ({ label: label(r), value: r.macs, title: `${r.name}: ${fmtInt(r.macs)} MACs` })));
   barChart($("ex-chart-memory"), rows.filter((r) => r.lecture_bytes > 0).map((r) => ({ label: label(r), value: r.lecture_bytes / 1024, title: `${r.name}: ${(r.lecture_bytes / 1024).toFixed(1)} KB` })));
   const growth = s.rf_growth.map((g, i) => [i + 1, g.size[0]]);
