@@ -128,6 +128,36 @@ def test_a_dark_on_light_photo_is_inverted_and_says_so(client):
     assert any("inverted" in n for n in got["notes"])
 
 
+def test_a_colour_run_gets_colour_pictures(tmp_path):
+    import torch
+    from starlette.testclient import TestClient
+
+    from cnnlab.runs import save_model
+    from cnnlab.serve import build
+
+    run = tmp_path / "cifar-run"
+    run.mkdir()
+    torch.manual_seed(0)
+    model = cnnlab.create_model("resnet20", num_classes=10).eval()
+    classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    save_model(run / "model.safetensors", model, {"model": "resnet20", "model_args": {}, "classes": classes,
+                                                  "input_size": [3, 32, 32], "mean": [0.49, 0.48, 0.45],
+                                                  "std": [0.25, 0.24, 0.26], "background": "light"})
+    app, _ = build([run], demo_dir=None)
+    photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    buf = io.BytesIO()
+    photo.save(buf, "JPEG")
+    got = TestClient(app, base_url="http://127.0.0.1").post(
+        "/api/predict", content=buf.getvalue(), headers={"content-type": "image/jpeg"}).json()
+    assert got["run"] == "cifar-run" and len(got["top"]) == 5 and got["top"][0]["class"] in classes
+    assert got["input"]["matrix"] is None and png_of(got["input"]["png"]).shape == (32, 32, 3)
+    assert "centre-cropped to the model's aspect ratio" in got["notes"]
+    first = got["layers"][0]
+    assert first["name"] == "conv1" and first["shape"] == [16, 32, 32] and first["shown"] == 16
+    assert got["layers"][-1]["shape"] == [10]
+    assert png_of(got["gradcam"]["png"]).shape == (128, 128, 3)
+
+
 # ------------------------------------------------------------------ safe by default
 
 
@@ -158,7 +188,8 @@ def test_only_images_are_accepted(client, body, ctype, status):
 
 @pytest.mark.parametrize("path", [
     "/api/runs/..%2F..%2Fetc", "/api/runs/demo/pictures/../config.json", "/api/runs/demo/pictures/%2Fetc%2Fpasswd",
-    "/api/runs/demo/pictures/model.safetensors", "/api/runs/%2Ftmp/metrics",
+    "/api/runs/demo/pictures/model.safetensors", "/api/runs/%2Ftmp/metrics", "/static/../app.py",
+    "/static/%2e%2e/app.py",
 ])
 def test_no_file_system_path_is_taken_from_the_client(client, path):
     r = client.get(path)
@@ -218,7 +249,8 @@ def test_every_window_is_the_text_of_cnnlab_explain_conv(client):
 
 
 def test_the_lecture_example_and_a_stride_that_does_not_fit(client):
-    got = client.post("/api/conv/explain", json={"input": [[0, 1, 2], [3, 4, 5], [6, 7, 8]], "kernel": "0 1; 2 3"}).json()
+    lecture = {"input": [[0, 1, 2], [3, 4, 5], [6, 7, 8]], "kernel": "0 1; 2 3"}
+    got = client.post("/api/conv/explain", json=lecture).json()
     assert [s["value"] for s in got["steps"]] == [19, 25, 37, 43]  # lecture 001
     assert got["steps"][1]["text"] == "out[0, 1] = 1x0 + 2x1 + 4x2 + 5x3 = 25"
     seven = [[7 * r + c for c in range(7)] for r in range(7)]
@@ -374,3 +406,6 @@ def test_cnnlab_serve_starts_prints_its_address_and_stops(tmp_path, demo_run):
         proc.wait(timeout=20)
     r = subprocess.run([sys.executable, "-m", "cnnlab", "serve", "--port", "70000"], capture_output=True, text=True)
     assert r.returncode == 2 and "not a TCP port" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "cnnlab", "serve", str(tmp_path / "nowhere"), "--no-demo"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr

@@ -165,7 +165,8 @@ def test_draw_a_one_and_see_inside_the_network(server, browser, shots):
               "load_average": os.getloadavg(), "cores": os.cpu_count()}
     (shots / "latency.json").write_text(json.dumps(report, indent=1) + "\n")
     print(f"\nstroke -> picture (LeNet-5, headless Chromium): median {report['median_ms']} ms, "
-          f"min {report['min_ms']} ms (server median {report['server_median_ms']} ms), load average {report['load_average'][0]:.1f} on {report['cores']} cores")
+          f"min {report['min_ms']} ms (server median {report['server_median_ms']} ms), "
+          f"load average {report['load_average'][0]:.1f} on {report['cores']} cores")
     assert all(t > 0 for t in timings)
     # the target is < 100 ms on a quiet machine; 500 ms still catches a stall such as canvas.toBlob's
     # wait for an idle moment (about 1 s per stroke on a busy machine before the pad encoded itself)
@@ -229,7 +230,8 @@ def test_training_monitor_shows_the_runs_curves(server, browser, shots):
 
     browser.get(server.url + "#runs")
     wait_for(browser, "return document.querySelectorAll('#runs-table tbody tr').length", what="the run list")
-    assert browser.find_element(By.CSS_SELECTOR, "#runs-table tbody tr").text.startswith("demo lenet5 mnist-sample 2 / 2")
+    first = browser.find_element(By.CSS_SELECTOR, "#runs-table tbody tr").text
+    assert first.startswith("demo lenet5 mnist-sample 2 / 2"), first
     wait_for(browser, "return document.querySelectorAll('#run-chart-loss polyline').length === 2", what="loss curves")
     wait_for(browser, "const i = document.querySelector('#run-pictures img'); return i && i.complete && i.naturalWidth",
              what="curves.png")

@@ -72,7 +72,8 @@ def _ints(value, label: str, low: int, high: int, counts=(1, 2)) -> int | tuple[
 def kernel_of(body: dict) -> np.ndarray:
     if body.get("filter"):
         size = body.get("size")
-        return make_kernel(str(body["filter"]), size=None if size is None else _ints(size, "filter size", 1, MAX_KERNEL))
+        size = None if size is None else _ints(size, "filter size", 1, MAX_KERNEL)
+        return make_kernel(str(body["filter"]), size=size)
     if "kernel" not in body:
         raise ApiError(400, "give a 'kernel' (matrix) or a 'filter' (name)")
     return _matrix(body["kernel"], "kernel", MAX_KERNEL)

@@ -81,8 +81,9 @@ def build(run_dirs=(), host: str = DEFAULT_HOST, demo_dir: str | Path | None = "
           max_upload_mb: float = 8.0, demo_overrides: dict | None = None):
     """The app and its demo run (not started)."""
     for d in run_dirs:
-        if not Path(d).exists():
-            raise CnnlabError(f"run folder {d} does not exist", "pass run folders or folders that hold runs")
+        if not Path(d).is_dir():
+            raise CnnlabError(f"{d} is not a folder" if Path(d).exists() else f"run folder {d} does not exist",
+                              "pass run folders or folders that hold runs")
     demo = DemoRun(demo_dir or "runs/demo", enabled=demo_dir is not None, overrides=demo_overrides)
     limits = Limits(max_bytes=int(max_upload_mb * 1024 * 1024))
     allowed = ("127.0.0.1", "localhost", "::1") if is_loopback(host) else None
