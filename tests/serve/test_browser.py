@@ -21,6 +21,8 @@ import pytest
 
 from cnnlab.serve import start
 
+from conftest import stroke_png
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -130,8 +132,9 @@ return Array.from(document.querySelectorAll(arguments[0])).map((img) => {
 """
 
 
-def test_draw_a_one_and_see_inside_the_network(server, browser, shots):
+def test_draw_a_one_and_see_inside_the_network(server, browser, shots, tmp_path):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
 
     browser.get(server.url + "#draw")
     wait_for(browser, "return window.cnnlab && window.cnnlab.ready", what="a trained run")
@@ -172,6 +175,20 @@ def test_draw_a_one_and_see_inside_the_network(server, browser, shots):
     # wait for an idle moment (about 1 s per stroke on a busy machine before the pad encoded itself)
     assert report["median_ms"] < 500, report
     screenshot(browser, shots / "serve-draw.png")
+
+    # an image file through the upload field, then the drawn digit as the playground's input
+    file = tmp_path / "one.png"
+    file.write_bytes(stroke_png(points=((150, 50), (130, 230))))
+    n = len(timings)
+    browser.execute_script("document.getElementById('upload').hidden = false")
+    browser.find_element(By.ID, "upload").send_keys(str(file))
+    wait_for(browser, f"return window.cnnlab.timings.length > {n}", what="the uploaded image's prediction")
+    assert browser.find_element(By.ID, "prediction").text == "1"
+    browser.find_element(By.CSS_SELECTOR, "nav a[data-view='conv']").click()
+    wait_for(browser, "return document.querySelectorAll('#conv-input option').length > 3", what="the presets")
+    Select(browser.find_element(By.ID, "conv-input")).select_by_value("drawn")
+    wait_for(browser, "return document.getElementById('conv-input-caption').textContent.startsWith('input 28x28')",
+             what="the drawn digit in the playground")
 
 
 def test_the_convolution_steps_window_by_window(server, browser, shots):
