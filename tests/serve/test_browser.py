@@ -3,8 +3,8 @@
 
 The server runs in a thread of this process on a free loopback port and is stopped at the end.
 Screenshots of each view go to $CNNLAB_SCREENSHOTS (docs/img when the README's pictures are
-refreshed) or to the test's temporary folder. The stroke -> picture latency is printed and written
-to latency.json next to the screenshots.
+refreshed) or to the test's temporary folder. The stroke -> picture latency is printed (pytest -s)
+with its phases in the test's temporary latency.json.
 """
 
 from __future__ import annotations
@@ -90,6 +90,12 @@ def wait_for(driver, script: str, timeout: float = 60.0, what: str = ""):
     raise AssertionError(f"timed out waiting for {what or script}")
 
 
+def open_view(driver, server, view: str) -> None:
+    """A fresh page at ``#view`` (a hash change alone would keep the previous test's page)."""
+    driver.get("about:blank")
+    driver.get(f"{server.url}#{view}")
+
+
 def stroke(driver, points, pointer: str = "mouse") -> None:
     """A stroke through ``points`` (pixels from the pad's centre) with W3C pointer actions."""
     from selenium.webdriver.common.actions import interaction
@@ -136,7 +142,7 @@ def test_draw_a_one_and_see_inside_the_network(server, browser, shots, tmp_path)
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    browser.get(server.url + "#draw")
+    open_view(browser, server, "draw")
     wait_for(browser, "return window.cnnlab && window.cnnlab.ready", what="a trained run")
     wait_for(browser, "return document.querySelectorAll('#draw-run option').length", what="the run list")
     stroke(browser, ONE)
@@ -166,7 +172,7 @@ def test_draw_a_one_and_see_inside_the_network(server, browser, shots, tmp_path)
               "server_median_ms": round(statistics.median(server_ms[1:]), 1),
               "phases_ms": browser.execute_script("return window.cnnlab.phases"),
               "load_average": os.getloadavg(), "cores": os.cpu_count()}
-    (shots / "latency.json").write_text(json.dumps(report, indent=1) + "\n")
+    (tmp_path / "latency.json").write_text(json.dumps(report, indent=1) + "\n")
     print(f"\nstroke -> picture (LeNet-5, headless Chromium): median {report['median_ms']} ms, "
           f"min {report['min_ms']} ms (server median {report['server_median_ms']} ms), "
           f"load average {report['load_average'][0]:.1f} on {report['cores']} cores")
@@ -195,7 +201,7 @@ def test_the_convolution_steps_window_by_window(server, browser, shots):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    browser.get(server.url + "#conv")
+    open_view(browser, server, "conv")
     wait_for(browser, "return document.querySelectorAll('#conv-input option').length > 3", what="the presets")
     wait_for(browser, "return document.getElementById('conv-counter').textContent.includes('/ 4')", what="the example")
     step = browser.find_element(By.ID, "conv-step")
@@ -221,7 +227,7 @@ def test_model_explorer_reads_resnet18(server, browser, shots):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
-    browser.get(server.url + "#models")
+    open_view(browser, server, "models")
     wait_for(browser, "return document.getElementById('ex-total-macs')", what="the first summary")
     Select(browser.find_element(By.ID, "ex-model")).select_by_value("resnet18")
     wait_for(browser, "const e = document.getElementById('ex-total-macs'); "
@@ -242,13 +248,14 @@ def test_model_explorer_reads_resnet18(server, browser, shots):
     screenshot(browser, shots / "serve-explorer.png")
 
 
-def test_training_monitor_shows_the_runs_curves(server, browser, shots):
+def test_training_monitor_shows_the_runs_curves(server, browser, shots, demo_run):
     from selenium.webdriver.common.by import By
 
-    browser.get(server.url + "#runs")
+    open_view(browser, server, "runs")
     wait_for(browser, "return document.querySelectorAll('#runs-table tbody tr').length", what="the run list")
     first = browser.find_element(By.CSS_SELECTOR, "#runs-table tbody tr").text
-    assert first.startswith("demo lenet5 mnist-sample 2 / 2"), first
+    epochs = demo_run.overrides["epochs"]
+    assert first.startswith(f"demo lenet5 mnist-sample {epochs} / {epochs}"), first
     wait_for(browser, "return document.querySelectorAll('#run-chart-loss polyline').length === 2", what="loss curves")
     wait_for(browser, "const i = document.querySelector('#run-pictures img'); return i && i.complete && i.naturalWidth",
              what="curves.png")

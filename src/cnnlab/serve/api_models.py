@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from threading import Lock
 
-from ..analysis import summary
+from ..analysis import lectures, summary
 from ..analysis.compare import compare
 from ..models import list_models, model_card
 from .errors import ApiError
@@ -19,13 +19,26 @@ _LOCK = Lock()
 
 
 def catalogue() -> list[dict]:
-    """Every registered network with its card's figures (for the explorer's picker)."""
+    """Every registered network with its card's figures, then the lectures' own layer tables."""
     out = []
     for name in list_models():
         c = model_card(name)
         out.append({"name": name, "family": c.family, "year": c.year, "input_size": list(c.input_size),
                     "params": c.params, "macs": c.macs, "top1": c.top1, "dataset": c.dataset})
+    for net in lectures.NETS.values():
+        out.append({"name": lectures.PREFIX + net.name, "family": "the lectures' tables (lecture 004)",
+                    "year": None, "input_size": list(net.input_size), "params": None, "macs": None, "top1": None,
+                    "dataset": None, "what": net.what})
     return out
+
+
+def checked_name(name: str) -> str:
+    """A registered network or a ``lecture:`` table; anything else (a path, say) is refused by name."""
+    if lectures.is_lecture_name(name):
+        lectures.lecture_net(name)
+    else:
+        model_card(name)  # unknown names: UnknownNameError with the closest ones
+    return name
 
 
 def input_size(text: str | None, default=None) -> int | tuple[int, ...] | None:
@@ -78,6 +91,7 @@ def summarize(model: str | None = None, size: str | None = None, entry=None) -> 
     else:
         if not model:
             raise ApiError(400, "give a model name", "pick one from GET /api/models")
+        model = checked_name(model)
         shape = input_size(size)
         s = _cached(("model", model, shape), lambda: summary(model, input_size=shape))
         label = model
@@ -89,7 +103,7 @@ def summarize(model: str | None = None, size: str | None = None, entry=None) -> 
 
 def compare_models(names: list[str], size: str | None = None) -> dict:
     lo, hi = COMPARE_RANGE
-    names = [n for n in names if n]
+    names = [checked_name(n) for n in names if n]
     if not lo <= len(names) <= hi:
         raise ApiError(400, f"compare takes {lo} to {hi} models, got {len(names)}")
     shape = input_size(size)
