@@ -94,7 +94,7 @@ def summarize(model: str | None = None, size: str | None = None, entry=None) -> 
         model = checked_name(model)
         shape = input_size(size)
         s = _cached(("model", model, shape), lambda: summary(model, input_size=shape))
-        label = model
+        label = f"{model} ({lectures.lecture_net(model).what})" if lectures.is_lecture_name(model) else model
     d = s.to_dict()
     d["label"] = label
     d["rf_growth"] = rf_growth(d["layers"])

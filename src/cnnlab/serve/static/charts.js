@@ -63,7 +63,16 @@ export function lineChart(container, series, { yFormat = fmtShort, width = 460, 
   container.replaceChildren();
   const all = series.flatMap((s) => s.points).filter((p) => p[1] !== null && Number.isFinite(p[1]));
   if (!all.length) { container.textContent = "no data yet"; return; }
-  const pad = { l: 52, r: 10, t: 18, b: 30 };
+  // legend entries placed left to right, wrapping onto more rows above the plot
+  const legend = [];
+  let lx = 60, ly = 11;
+  for (const s of series) {
+    const w = 16 + 6 * s.name.length;
+    if (lx + w > width && lx > 60) { lx = 60; ly += 13; }
+    legend.push([lx, ly]);
+    lx += w;
+  }
+  const pad = { l: 52, r: 10, t: ly + 7, b: 30 };
   const lo = yMin === null ? Math.min(0, ...all.map((p) => p[1])) : yMin;
   const yMax = niceMax(Math.max(...all.map((p) => p[1])) - lo) + lo;
   const xs = all.map((p) => p[0]);
@@ -83,7 +92,7 @@ export function lineChart(container, series, { yFormat = fmtShort, width = 460, 
       dot.append(svg("title", {}, `${s.name} @ ${p[0]}: ${yFormat(p[1])}`));
       root.append(dot);
     }
-    root.append(svg("text", { x: pad.l + 8 + i * 110, y: 11, class: "legend", style: `fill: ${colour}` }, "● " + s.name));
+    root.append(svg("text", { x: legend[i][0], y: legend[i][1], class: "legend", style: `fill: ${colour}` }, "● " + s.name));
   });
   container.append(root);
 }

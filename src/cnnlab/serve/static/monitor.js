@@ -33,13 +33,18 @@ export async function poll(runs) {
   } catch (err) { showError(err); }
 }
 
-function series(name, key) { return { name, points: rows.map((r) => [r.epoch, r[key] ?? null]) }; }
+// every numeric column of metrics.jsonl that matches: train_/val_/test_ loss and top-k, lr
+function seriesOf(test) {
+  const keys = [];
+  for (const r of rows) for (const [k, v] of Object.entries(r)) if (test(k) && typeof v === "number" && !keys.includes(k)) keys.push(k);
+  return keys.map((k) => ({ name: k.replace(/_/g, " ").replace(/top(\d)/, "top-$1"), points: rows.map((r) => [r.epoch, r[k] ?? null]) }));
+}
 
 function draw(run) {
   $("run-title").textContent = `Loss · ${selected}`;
-  lineChart($("run-chart-loss"), [series("train loss", "train_loss"), series("val loss", "val_loss")], { xLabel: "epoch" });
-  lineChart($("run-chart-acc"), [series("train top-1", "train_top1"), series("val top-1", "val_top1"), series("val top-5", "val_top5")], { xLabel: "epoch" });
-  lineChart($("run-chart-lr"), [series("lr at epoch end", "lr")], { xLabel: "epoch" });
+  lineChart($("run-chart-loss"), seriesOf((k) => k.endsWith("_loss")), { xLabel: "epoch" });
+  lineChart($("run-chart-acc"), seriesOf((k) => /_top\d$/.test(k)), { xLabel: "epoch" });
+  lineChart($("run-chart-lr"), seriesOf((k) => k === "lr"), { xLabel: "epoch" });
   if (!run) return;
   const key = `${run.id}:${run.pictures.join("|")}:${rows.length}`;
   if (key === picturesKey) return;
