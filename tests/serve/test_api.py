@@ -341,9 +341,12 @@ def test_only_registered_names_reach_the_analyzer(client, demo_run):
 
 
 def test_model_list_carries_the_cards(client):
+    from cnnlab.analysis import lectures
+
     models = client.get("/api/models").json()
-    assert len(models) == len(cnnlab.list_models())
-    for m in models[:: 10]:
+    registered = cnnlab.list_models()
+    assert [m["name"] for m in models] == registered + [f"lecture:{n}" for n in lectures.NETS]
+    for m in models[:len(registered):10]:
         card = cnnlab.model_card(m["name"])
         assert (m["params"], m["macs"], m["input_size"]) == (card.params, card.macs, list(card.input_size))
 
