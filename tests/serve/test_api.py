@@ -276,6 +276,7 @@ def test_the_lecture_example_and_a_stride_that_does_not_fit(client):
     ({"input": "1 2; 3 4", "filter": "sobel"}, 404, "unknown filter"),
     ({"input": "1 2; 3 4", "kernel": "1 2 3; 4 5 6; 7 8 9"}, 400, "larger than"),
     ({"input": [[1, "x"]], "kernel": "1"}, 400, "not a matrix"),
+    ({"input": [[0] * 64] * 64, "kernel": [[1] * 11] * 11, "padding": 16}, 400, "products"),
 ])
 def test_bad_playground_input_is_a_json_error(client, body, status, words):
     r = client.post("/api/conv/explain", json=body)

@@ -12,6 +12,7 @@ from ..conv import arithmetic as ar
 from ..conv.explain import explain_conv, render_conv
 from ..conv.filters import FILTERS, make_kernel
 from ..conv.matrices import parse_matrix
+from ..conv.reference import padding4
 from ..errors import CnnlabError
 from ..images import to_array
 from .errors import ApiError
@@ -21,6 +22,7 @@ MAX_KERNEL = 11
 MAX_STRIDE = 16
 MAX_DILATION = 8
 MAX_PADDING = 16
+MAX_PRODUCTS = 150_000  # products over all windows (a 64x64 input with a 5x5 kernel needs 102,400)
 PHOTO_SIDES = (8, 48)  # a photo or digit is shrunk so its longer side is within these
 PHOTO_SIDE = 16
 
@@ -87,6 +89,22 @@ def unreached(size: int, kernel: int, stride: int, dilation: int, out: int) -> l
     return [i for i in range(size) if i not in covered]
 
 
+def _check_work(shape, kshape, stride, padding, dilation) -> None:
+    """Refuse, before computing, a playground whose windows would hold more than MAX_PRODUCTS products."""
+    (sh, sw), (dh, dw) = ((v, v) if isinstance(v, int) else tuple(v) for v in (stride, dilation))
+    pad = padding4(padding, kshape, (dh, dw))
+    try:
+        oh = ar.conv_output_size(shape[0], kshape[0], sh, pad[:2], dh)
+        ow = ar.conv_output_size(shape[1], kshape[1], sw, pad[2:], dw)
+    except CnnlabError:
+        return  # explain_conv says what does not fit, in its own words
+    products = oh * ow * kshape[0] * kshape[1]
+    if products > MAX_PRODUCTS:
+        raise ApiError(400, f"{oh}x{ow} windows of {kshape[0]}x{kshape[1]} are {products:,} products, more than the "
+                            f"{MAX_PRODUCTS:,} the playground animates",
+                       "use a smaller input, kernel or padding, or a larger stride (`cnnlab explain conv` has no limit)")
+
+
 def explain(body: dict) -> dict:
     """``cnnlab explain conv`` for the playground: every window, its sum of products (the CLI's
     text line for line), the output-size formula, and whether the stride fits (lecture 000)."""
@@ -102,6 +120,7 @@ def explain(body: dict) -> dict:
             raise ApiError(400, f"padding {padding!r} is not one of {', '.join(ar.PADDING_MODES)} or a number")
     else:
         padding = _ints(padding, "padding", 0, MAX_PADDING, (1, 2, 4))
+    _check_work(x.shape, k.shape, stride, padding, dilation)
     e = explain_conv(x, k, stride=stride, padding=padding, dilation=dilation)
     text = render_conv(e, max_steps=None)
     lines = [line for line in text.splitlines() if line.startswith("out[")]
