@@ -13,6 +13,7 @@ from ..predict import prepare
 from . import inspect, pictures
 
 TOP_K = 5
+MAX_LAYERS = 60  # deeper networks show every n-th layer (and the last): one answer stays a few MB at most
 # One intra-op thread for the page's requests: a single small image gains nothing from more, and on a
 # busy machine (or beside the demo's training) two threads waiting on each other turned LeNet-5's
 # 2 ms forward into 250 ms. OpenMP keeps this per thread: the trainer's threads are not touched.
@@ -49,6 +50,12 @@ def predict_picture(entry, im: Image.Image) -> dict:
         cam = inspect.class_activation_map(loaded.model, x, target=top[0]["index"])
     t4 = time.perf_counter()
     seen = network_input(x, loaded.meta)
+    names = list(maps)
+    if len(names) > MAX_LAYERS:
+        step = -(-len(names) // MAX_LAYERS)
+        kept = names[::step] + ([names[-1]] if (len(names) - 1) % step else [])
+        notes = [*notes, f"{len(names)} layers: one in {step} is shown ({len(kept)} pictures)"]
+        maps = {n: maps[n] for n in kept}
     layers = []
     for name, a in maps.items():
         if a.ndim == 3:

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 MAX_CHANNELS = 32  # channels shown per layer; the JSON says how many there are
+MAX_SIDE = 384     # a larger mosaic (wide networks, big inputs) is shrunk to this many pixels a side
 
 
 @lru_cache(maxsize=4)
@@ -54,6 +55,10 @@ def mosaic(maps: np.ndarray, cmap: str = "viridis", gap: int = 1) -> tuple[np.nd
     for i in range(c):
         r, q = divmod(i, cols)
         out[r * (h + gap):r * (h + gap) + h, q * (w + gap):q * (w + gap) + w] = lut[scaled[i]]
+    if max(out.shape[:2]) > MAX_SIDE:
+        scale = MAX_SIDE / max(out.shape[:2])
+        size = (max(1, round(out.shape[1] * scale)), max(1, round(out.shape[0] * scale)))
+        out = np.asarray(Image.fromarray(out).resize(size, Image.BILINEAR))
     return out, rows, cols
 
 
