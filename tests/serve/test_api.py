@@ -157,6 +157,13 @@ def test_a_colour_run_gets_colour_pictures(tmp_path):
     assert first["name"] == "conv1" and first["shape"] == [16, 32, 32] and first["shown"] == 16
     assert got["layers"][-1]["shape"] == [10]
     assert png_of(got["gradcam"]["png"]).shape == (128, 128, 3)
+    # resnet20 has 61 leaf layers (convs, norms, ReLUs, pool, fc): more than 60, so one in n is shown
+    from cnnlab.serve.inspect import every_layer
+
+    n = len(every_layer(model, torch.zeros(1, 3, 32, 32)))
+    step = -(-n // 60)
+    assert len(got["layers"]) == len(range(0, n, step)) + ((n - 1) % step != 0) <= 60
+    assert any(f"{n} layers: one in {step} is shown" in note for note in got["notes"]) == (n > 60)
 
 
 # ------------------------------------------------------------------ safe by default
