@@ -85,7 +85,7 @@ def summarize(model: str | None = None, size: str | None = None, entry=None) -> 
     if entry is not None:
         loaded = entry.model()
         shape = input_size(size, tuple(loaded.meta["input_size"]))
-        key = ("run", entry.id, entry._model_mtime, shape)
+        key = ("run", entry.id, entry.model_version, shape)
         s = _cached(key, lambda: summary(loaded.model, input_size=shape))
         label = f"{entry.id} ({loaded.meta.get('model')})"
     else:

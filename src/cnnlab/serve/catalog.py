@@ -95,6 +95,11 @@ class RunEntry:
             self._model, self._model_mtime = load_run(self.path), mtime
         return self._model
 
+    @property
+    def model_version(self) -> float:
+        """The mtime of the model file last loaded (a key for caches of what was computed from it)."""
+        return self._model_mtime
+
     def describe(self) -> dict:
         cfg = self.config()
         rows = self.metrics()
