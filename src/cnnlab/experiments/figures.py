@@ -55,7 +55,8 @@ def plot_experiment(exp: Experiment, results: dict[str, ConfigResult], path: Pat
                 ax.text(ax.get_xlim()[0], cmp.target, f" target {cmp.target:g}%", va="bottom", fontsize=8,
                         color="grey")
             ax.set_title(group or exp.title)
-            ax.legend(fontsize=8)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=8)
         if split == "both":
             fig.text(0.5, 0.005, "solid: training error (running, over each epoch's batches); dashed: held-out error",
                      ha="center", fontsize=8)
@@ -78,7 +79,8 @@ def plot_experiment(exp: Experiment, results: dict[str, ConfigResult], path: Pat
         ax.set_xlabel(cmp.x_label or ("multiply-adds per image (millions)" if cmp.figure == "macs" else "x"))
         ax.set_ylabel(NAMES[cmp.metric])
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     fig.suptitle(f"{exp.title} ({budget} budget)", fontsize=11)
     fig.tight_layout(rect=(0, 0.02, 1, 1))
     path = Path(path)

@@ -188,6 +188,7 @@ def run_experiment(experiment: Experiment | str, data: str, budget: str = "quick
 
 def collect(exp: Experiment, runs: list[PlannedRun], out: Path) -> dict[str, ConfigResult]:
     """Per configuration: its runs read back, parameters and multiply-adds from the analyzer."""
+    from ..models import model_card
     from .estimate import model_cost
 
     results: dict[str, ConfigResult] = {}
@@ -196,7 +197,9 @@ def collect(exp: Experiment, runs: list[PlannedRun], out: Path) -> dict[str, Con
         c = run.config
         if c.name not in results:
             files = [r for r in (out / "runs" / p.name / MODEL_FILE for p in runs if p.config is c) if r.is_file()]
-            in_chans, side = (read_model_meta(files[0])["input_size"][::2] if files else (3, 32))  # diverged: no file
+            # every seed diverged: no weight file; the card's input size stands in for the data's
+            in_chans, side = (read_model_meta(files[0])["input_size"] if files
+                              else model_card(rr.config["model"]).input_size)[::2]
             classes = len(rr.config.get("resolved", {}).get("classes", [])) or exp.num_classes
             params, macs, _ = model_cost(rr.config["model"], rr.config.get("model_args", {}),
                                          int(in_chans), int(side), classes)
