@@ -16,7 +16,7 @@ def register(sub) -> None:
     p.add_argument("--x", default="epoch", choices=("epoch", "time"),
                    help="epochs, or wall time (training + evaluation minutes)")
     p.add_argument("--label", action="append", help="legend label per run, in order (default: folder names)")
-    p.add_argument("--title", default="")
+    p.add_argument("--title", default="", help="figure title (default: what is plotted)")
     p.add_argument("-o", "--output", required=True, help="PNG file to write")
     p.set_defaults(func=run)
 

@@ -52,7 +52,12 @@ def _normal(value):
 def config_changes(stored: dict, planned: dict, ignore: set[str] = frozenset()) -> list[str]:
     """``key: stored -> planned`` for every training setting that differs (settings that do not change
     the numbers, and ``ignore``, left out)."""
-    keys = (set(stored) | set(planned)) - NOT_COMPARED - set(ignore)
+    from dataclasses import fields
+
+    from ..train.config import TrainConfig
+
+    # training settings only: what else the trainer records in config.json is not the table's business
+    keys = {f.name for f in fields(TrainConfig)} - NOT_COMPARED - set(ignore)
     return [f"{k}: {stored.get(k)!r} -> {planned.get(k)!r}" for k in sorted(keys)
             if _normal(stored.get(k)) != _normal(planned.get(k))]
 
