@@ -96,3 +96,12 @@ def test_transfer_subsets_are_disjoint_classes():
     assert runs["probe-10"].train["freeze"] == "backbone" and runs["finetune-lowlr-50"].train["backbone_lr_scale"] == 0.1
     assert runs["scratch-10"].config.init_from is None and runs["finetune-10"].config.init_from == "backbone"
     assert runs["probe-250"].subset == Subset(classes=(6, 7, 8, 9), per_class=250, val_per_class=200)
+
+
+def test_every_augmentation_spec_parses():
+    from cnnlab.data.transforms import parse_augment
+
+    specs = {r.train["augment"] for e in EXPERIMENTS.values() for b in ("quick", "full") for r in e.plan(b)}
+    assert {"", "crop=4,flip", "crop=4,flip,cutout=16"} <= specs
+    for spec in specs - {""}:
+        assert parse_augment(spec, (3, 32, 32)) is not None

@@ -146,3 +146,31 @@ def test_cli_list_and_show(capsys):
     assert "Fig. 1" in out and "budget quick: 2 runs" in out and "cifar_convnet4" in out
     assert main(["experiment", "show", "degradaton"]) == 2
     assert "degradation" in capsys.readouterr().err
+
+
+def test_a_configuration_starts_from_another(monkeypatch, tmp_path):
+    """transfer's pattern: a backbone on some classes, a linear probe from its weights on the others."""
+    import torch
+    from safetensors.torch import load_file
+
+    from cnnlab.experiments import Budget, Config, Experiment, Subset, Verdict
+
+    exp = Experiment(
+        name="tiny-transfer", title="t", claim="c", lecture="lecture 004", paper="Yosinski et al. 2014, Fig. 2",
+        configs=(Config("src", "lenet5", subset=Subset(classes=(0, 1, 2, 3, 4, 5))),
+                 Config("probe", "lenet5", overrides={"freeze": "backbone"}, subset=Subset(classes=(6, 7, 8, 9)),
+                        init_from="src", x=12)),
+        budgets={"quick": Budget(epochs=1, subset=Subset(per_class=12, val_per_class=4)), "full": Budget(epochs=2)},
+        recipe="lenet-mnist", overrides={"batch_size": 12, "precision": "fp32"}, data="mnist-sample",
+        data_options={"val_split": 0.2}, verdict=lambda r: Verdict(True, "test"))
+    monkeypatch.setitem(EXPERIMENTS, "tiny-transfer", exp)
+    out = tmp_path / "exp"
+    assert run_cli("tiny-transfer", out) == 0
+    src, probe = out / "runs" / "src-s0", out / "runs" / "probe-s0"
+    config = json.loads((probe / "config.json").read_text())
+    assert config["init_weights"] == str((src / "model.safetensors").resolve())
+    assert config["resolved"]["classes"] == ["6", "7", "8", "9"]
+    a, b = load_file(str(src / "model.safetensors")), load_file(str(probe / "model.safetensors"))
+    backbone = [k for k in a if not k.startswith("output.")]  # lenet5's classifier is `output`
+    assert len(backbone) == 8 and all(torch.equal(a[k], b[k]) for k in backbone)  # the backbone did not move
+    assert a["output.weight"].shape == (6, 84) and b["output.weight"].shape == (4, 84)  # a new 4-class head

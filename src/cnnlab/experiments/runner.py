@@ -86,7 +86,7 @@ def run_state(run_dir: Path) -> str:
 def planned_config(run: PlannedRun, data: str, runs_dir: Path, progress: bool) -> dict:
     cfg = {**run.train, "data": data, "out": str(runs_dir / run.name), "progress": progress}
     if run.config.init_from is not None:
-        cfg["init_weights"] = str(runs_dir / f"{run.config.init_from}-s{run.seed}" / MODEL_FILE)
+        cfg["init_weights"] = str((runs_dir / f"{run.config.init_from}-s{run.seed}" / MODEL_FILE).resolve())
     return cfg
 
 

@@ -34,8 +34,8 @@ EXPERIMENT = Experiment(
     recipe="resnet-cifar",
     overrides={"augment": ""},  # no augmentation: let the network over-fit
     budgets={
-        "quick": Budget(epochs=40, subset=Subset(per_class=500, val_per_class=200),
-                        note="5,000 training images (500 per class), no augmentation, 40 epochs: a setting that "
+        "quick": Budget(epochs=60, subset=Subset(per_class=500, val_per_class=200),
+                        note="5,000 training images (500 per class), no augmentation, 60 epochs: a setting that "
                              "over-fits quickly"),
         "full": Budget(epochs=100, note="all 45,000 training images, no augmentation, 100 epochs"),
     },
