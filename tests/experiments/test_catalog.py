@@ -93,7 +93,8 @@ def test_transfer_subsets_are_disjoint_classes():
     runs = {r.config.name: r for r in exp.plan("quick")}
     src, tgt = set(runs["backbone"].subset.classes), set(runs["probe-10"].subset.classes)
     assert not src & tgt and src | tgt == set(range(10))
-    assert runs["probe-10"].train["freeze"] == "backbone" and runs["finetune-lowlr-50"].train["backbone_lr_scale"] == 0.1
+    assert runs["probe-10"].train["freeze"] == "backbone"
+    assert runs["finetune-lowlr-50"].train["backbone_lr_scale"] == 0.1
     assert runs["scratch-10"].config.init_from is None and runs["finetune-10"].config.init_from == "backbone"
     assert runs["probe-250"].subset == Subset(classes=(6, 7, 8, 9), per_class=250, val_per_class=200)
 

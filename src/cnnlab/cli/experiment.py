@@ -26,7 +26,7 @@ def register(sub) -> None:
 
     show = cmds.add_parser("show", help="an experiment's claim, sources, configurations and budgets",
                            formatter_class=Formatter)
-    show.add_argument("name")
+    show.add_argument("name", help="experiment name (`cnnlab experiment list`)")
     show.set_defaults(func=cmd_show)
 
     run = cmds.add_parser("run", help="train the configurations (reusing finished runs) and write the report",
@@ -34,12 +34,12 @@ def register(sub) -> None:
                           description="Train every configuration x seed, then write report.md and figure.png.\n"
                                       "Run the same command again after an interruption: finished runs are reused, "
                                       "a started one resumes.")
-    run.add_argument("name")
+    run.add_argument("name", help="experiment name (`cnnlab experiment list`)")
     run.add_argument("--data", required=True, help="the data set, e.g. cifar10:PATH (see `cnnlab experiment show`)")
     run.add_argument("--budget", default="quick", choices=("quick", "full"),
                      help="quick: <= 10 minutes on a 2-core CPU; full: the paper's schedule")
-    run.add_argument("--seeds", type=int, default=None, help="seeds per configuration (default: the budget's)")
-    run.add_argument("--out", default=None, help="experiment folder (default experiments/NAME-BUDGET)")
+    run.add_argument("--seeds", type=int, default=None, help="seeds per configuration (unset: the budget's, usually 1)")
+    run.add_argument("--out", default=None, help="experiment folder (unset: experiments/NAME-BUDGET)")
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="change a training setting of every run (e.g. --set epochs=2); named in the report")
     run.add_argument("--train-per-class", type=int, default=None,
@@ -78,8 +78,9 @@ def cmd_show(args) -> int:
     print("configurations:")
     for c in exp.configs:
         extra = {**c.model_args, **c.overrides}
-        print(f"  {c.name:<20} {c.model:<15} {extra if extra else ''}"
-              f"{'  subset: ' + c.subset.describe() if c.subset else ''}{'  from ' + c.init_from if c.init_from else ''}")
+        subset = f"  subset: {c.subset.describe()}" if c.subset else ""
+        start = f"  from {c.init_from}" if c.init_from else ""
+        print(f"  {c.name:<20} {c.model:<15} {extra if extra else ''}{subset}{start}")
     for name, b in exp.budgets.items():
         runs = exp.plan(name)
         minutes = sum(estimate_run(exp, r).seconds for r in runs) / 60

@@ -41,7 +41,8 @@ EXPERIMENT = Experiment(
     claim="Adding layers to a plain network makes its *training* error higher (degradation), so it is an "
           "optimisation problem, not over-fitting; with identity shortcuts the deeper network trains at least as "
           "well as the shallower one.",
-    lecture="lecture 000 and lecture 002 (ResNet slides: 'Training error ... with 20-layer and 56-layer plain networks')",
+    lecture="lecture 000 and lecture 002 (ResNet slides: 'Training error ... with 20-layer and 56-layer \"plain\" "
+            "networks')",
     paper="He et al. 2016, Deep Residual Learning for Image Recognition, Fig. 1 and Fig. 6 (CIFAR-10)",
     configs=CONFIGS,
     compare=Compare(metric="train_error", figure="curves", curves=("train_error", "val_error")),

@@ -21,10 +21,10 @@ def verdict(results) -> Verdict:
     lo, hi = int(100 * min(FRACTIONS)), int(100 * max(FRACTIONS))
     gap_lo = final(results, f"vit-{lo}", "val_error") - final(results, f"resnet-{lo}", "val_error")
     gap_hi = final(results, f"vit-{hi}", "val_error") - final(results, f"resnet-{hi}", "val_error")
+    v = {n: pct(final(results, n, "val_error")) for n in results}
     facts = (f"the ViT's held-out error is {gap_lo:+.1f} points from the ResNet's with {lo}% of the data and "
-             f"{gap_hi:+.1f} with {hi}% (ViT {pct(final(results, f'vit-{lo}', 'val_error'))} -> "
-             f"{pct(final(results, f'vit-{hi}', 'val_error'))}, ResNet "
-             f"{pct(final(results, f'resnet-{lo}', 'val_error'))} -> {pct(final(results, f'resnet-{hi}', 'val_error'))})")
+             f"{gap_hi:+.1f} with {hi}% (ViT {v[f'vit-{lo}']} -> {v[f'vit-{hi}']}, "
+             f"ResNet {v[f'resnet-{lo}']} -> {v[f'resnet-{hi}']})")
     if gap_lo > 0 and gap_hi < gap_lo:
         return Verdict(True, f"{facts}: the CNN wins on little data and the gap shrinks with more")
     return Verdict(False, f"{facts}: the gap does not shrink with more data at this budget")
