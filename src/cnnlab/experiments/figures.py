@@ -10,12 +10,14 @@
 from __future__ import annotations
 
 import statistics
+import textwrap
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
 from ..viz.overlay import draw_runs  # noqa: E402
 from .results import ConfigResult  # noqa: E402
@@ -76,12 +78,16 @@ def plot_experiment(exp: Experiment, results: dict[str, ConfigResult], path: Pat
                     ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
         if cmp.log_x:
             ax.set_xscale("log")
+            ax.set_xticks(sorted({p[0] for pts in series.values() for p in pts}))  # the measured points
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))  # 20, not 2 x 10^1
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(cmp.x_label or ("multiply-adds per image (millions)" if cmp.figure == "macs" else "x"))
         ax.set_ylabel(NAMES[cmp.metric])
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
-    fig.suptitle(f"{exp.title} ({budget} budget)", fontsize=11)
+    width = fig.get_size_inches()[0]
+    fig.suptitle("\n".join(textwrap.wrap(f"{exp.title} ({budget} budget)", int(11 * width))), fontsize=11)
     fig.tight_layout(rect=(0, 0.02, 1, 1))
     path = Path(path)
     fig.savefig(path, dpi=110)

@@ -28,7 +28,7 @@ EXPERIMENT = Experiment(
     lecture="lecture 003 (MobileNet: width multiplier) and lecture 004 (efficient networks)",
     paper="Howard et al. 2017, MobileNets, section 3.3 and Table 6",
     configs=CONFIGS,
-    compare=Compare(metric="val_error", figure="macs"),
+    compare=Compare(metric="val_error", figure="macs", log_x=True),
     recipe="resnet-cifar",
     budgets={
         "quick": Budget(epochs=6, subset=QUICK_VAL, note="6 epochs of the 45,000 training images at 32x32 (the "
