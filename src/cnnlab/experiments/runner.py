@@ -137,6 +137,9 @@ def run_experiment(experiment: Experiment | str, data: str, budget: str = "quick
     exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
     exp.validate()
     runs = exp.plan(budget, seeds, overrides, subset)
+    if data.split(":")[0] != exp.data:
+        say(f"note: {exp.name} is written for {exp.data}; on {data.split(':')[0]} its budgets and expected "
+            "times do not hold")
     out = Path(out) if out is not None else default_out(exp, budget)
     out.mkdir(parents=True, exist_ok=True)
     states = check_runs(exp, runs, out, data)
