@@ -13,7 +13,7 @@ from cnnlab.cli import main
 from cnnlab.experiments import EXPERIMENTS
 from cnnlab.runs import read_jsonl
 
-from tiny import tiny_experiment
+from tiny_experiment import tiny_experiment
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
