@@ -31,7 +31,8 @@ def verdict(results) -> Verdict:
     if not plain_worse:
         why.append(f"plain-{hi} is not more than a point worse than plain-{lo}")
     if not resnet_ok:
-        why.append(f"ResNet-{hi} trains worse than ResNet-{lo} (too few epochs for the deeper net to catch up)")
+        why.append(f"ResNet-{hi} trains worse than ResNet-{lo} here (the paper's deeper ResNets need its longer "
+                   "schedule to pull ahead)")
     return Verdict(False, f"{facts}; {' and '.join(why)}")
 
 
