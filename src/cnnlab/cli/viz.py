@@ -186,6 +186,14 @@ def _saliency_args(p) -> None:
     _out_arg(p)
 
 
+SALIENCY_TITLES = {
+    "gradient": "|d logit({cls}) / d input|",
+    "smoothgrad": "SmoothGrad: |mean gradient| over {samples} noisy copies",
+    "integrated": "|integrated gradients| for {cls!r} ({steps} steps)",
+    "guided": "guided backprop: only positive gradients\npass back through each activation",
+}
+
+
 def _saliency_run(args) -> int:
     from ..viz import integrated_gradients, saliency
     from ..viz.figures import plot_heatmap
@@ -209,8 +217,8 @@ def _saliency_run(args) -> int:
     cls = subject.class_name(t)
     path = plot_heatmap(shown, heat, out_path(args, f"saliency-{args.method}", args.image),
                         title=f"{Path(args.image).name}: {pred}; {args.method} saliency for {cls!r}",
-                        heat_title=f"|d logit({cls}) / d input|" if args.method != "integrated" else
-                        f"|integrated gradients| for {cls!r}", label="relative magnitude (max = 1)", cmap="inferno")
+                        heat_title=SALIENCY_TITLES[args.method].format(cls=cls, samples=args.samples, steps=args.steps),
+                        label="relative magnitude (max = 1)", cmap="inferno", interpolation="nearest")
     _done(path, start)
     return 0
 
@@ -268,6 +276,9 @@ def _embedding_args(p) -> None:
     _out_arg(p)
 
 
+EMBEDDING_NAMES = {"pca": "PCA", "tsne": "t-SNE"}
+
+
 def _embedding_run(args) -> int:
     from ..viz.embedding import dataset_embedding
     from ..viz.figures import plot_embedding
@@ -279,7 +290,7 @@ def _embedding_run(args) -> int:
     n = len(e["coords"])
     path = plot_embedding(e["coords"], e["labels"], e["classes"], out_path(args, f"embedding-{args.method}"),
                           title=f"{subject.name}: penultimate features of {n} {e['split']} images of {args.data}, "
-                                f"{args.method.upper()}", thumbnails=e["thumbnails"], seed=args.seed)
+                                f"{EMBEDDING_NAMES[args.method]}", thumbnails=e["thumbnails"], seed=args.seed)
     _done(path, start)
     return 0
 

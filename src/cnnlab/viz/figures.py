@@ -131,18 +131,19 @@ def plot_features(image: np.ndarray, maps: dict[str, np.ndarray], path: str | Pa
 
 
 def plot_heatmap(image: np.ndarray, heat: np.ndarray, path: str | Path, title: str, heat_title: str,
-                 label: str, cmap: str = "jet", vmin: float = 0.0, vmax: float = 1.0, alpha: float = 0.5) -> Path:
+                 label: str, cmap: str = "jet", vmin: float = 0.0, vmax: float = 1.0, alpha: float = 0.5,
+                 interpolation: str = "bilinear") -> Path:
     """Three panels: the input, the map with a colour bar, the map over the input."""
     fig, axes = plt.subplots(1, 3, figsize=(12.5, 4.4))
     _show_image(axes[0], image, "input as the model sees it")
-    im = axes[1].imshow(heat, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="bilinear")
+    im = axes[1].imshow(heat, cmap=cmap, vmin=vmin, vmax=vmax, interpolation=interpolation)
     axes[1].set_title(heat_title, fontsize=10)
     axes[1].axis("off")
     fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.03, label=label)
     grey = image.mean(axis=-1) if image.shape[-1] == 3 else image[..., 0]
     axes[2].imshow(image if image.shape[-1] == 3 else grey, cmap=None if image.shape[-1] == 3 else "gray",
                    vmin=0, vmax=1, interpolation="nearest")
-    axes[2].imshow(heat, cmap=cmap, vmin=vmin, vmax=vmax, alpha=alpha, interpolation="bilinear")
+    axes[2].imshow(heat, cmap=cmap, vmin=vmin, vmax=vmax, alpha=alpha, interpolation=interpolation)
     axes[2].set_title("overlay", fontsize=10)
     axes[2].axis("off")
     fig.suptitle(title, fontsize=11)
@@ -162,8 +163,9 @@ def plot_embedding(coords: np.ndarray, labels: np.ndarray, classes: list[str], p
         if sel.any():
             ax.scatter(coords[sel, 0], coords[sel, 1], s=7, alpha=0.7, color=cmap(k % cmap.N), label=name)
     if thumbnails is not None and len(coords):
-        rng = np.random.default_rng(seed)
-        for i in rng.choice(len(coords), size=min(n_thumbs, len(coords)), replace=False):
+        rng = np.random.default_rng(seed)  # one random image per class, as many classes as n_thumbs allows
+        picks = [int(rng.choice(np.flatnonzero(labels == k))) for k in range(len(classes)) if (labels == k).any()]
+        for i in picks[:n_thumbs]:
             t = thumbnails[i]
             box = OffsetImage(t[..., 0] if t.shape[-1] == 1 else t, zoom=1.0 if t.shape[0] >= 28 else 1.5,
                               cmap="gray" if t.shape[-1] == 1 else None)
