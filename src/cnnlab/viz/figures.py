@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 from pathlib import Path
 
 import matplotlib
@@ -27,6 +28,9 @@ def save(fig, path: str | Path) -> Path:
     fig.savefig(buf, format="png", dpi=DPI)
     plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)  # the temporary file behind the atomic write was private (0600)
     return path
 
 
