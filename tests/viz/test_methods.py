@@ -210,3 +210,19 @@ def test_receptive_field_of_a_conv_stack_by_hand():
     assert view.effective.max() == pytest.approx(1.0)
     with pytest.raises(CnnlabError, match="whole input"):
         receptive_field(net, x, "4")
+
+
+def test_load_image_inverts_greyscale_strokes_but_never_rgb_photos(tmp_path):
+    from PIL import Image
+
+    from cnnlab.viz import display_image, load_image
+
+    Image.fromarray(np.full((8, 8, 3), 230, np.uint8)).save(tmp_path / "sky.png")
+    meta = {"input_size": [3, 8, 8], "mean": [0.5] * 3, "std": [0.25] * 3, "background": "dark"}
+    x, notes = load_image(tmp_path / "sky.png", meta)
+    assert not any("inverted" in n for n in notes)
+    np.testing.assert_allclose(x.numpy(), (230 / 255 - 0.5) / 0.25, rtol=1e-6)
+    np.testing.assert_allclose(display_image(x, meta), 230 / 255, rtol=1e-6)  # normalisation undone
+    grey = {**meta, "input_size": [1, 8, 8], "mean": [0.5], "std": [0.25]}
+    _, notes = load_image(tmp_path / "sky.png", grey)
+    assert any("inverted" in n for n in notes)
