@@ -165,10 +165,13 @@ def _cam_run(args) -> int:
         cam = gradcam(subject.model, x, target=target, layer=layer, method=args.method)
         t = target if target is not None else _prediction(subject, x)[0]
         cls = subject.class_name(t)
+        what = "class-agnostic" if args.method == "eigencam" else f"for class {cls!r}"
         path = plot_heatmap(shown, cam, out_path(args, f"cam-{args.method}", image),
-                            title=f"{Path(image).name}: {pred}; {args.method} for class {cls!r} at {layer}",
-                            heat_title=f"{args.method}: evidence for {cls!r}", label="relative importance (max = 1)")
-        print(f"{image}: {pred}; {args.method} for {cls!r} at layer {layer}" + "".join(f"\n    note: {n}" for n in notes))
+                            title=f"{Path(image).name}: {pred}; {args.method} {what} at {layer}",
+                            heat_title=f"{args.method}: first principal component of {layer}"
+                            if args.method == "eigencam" else f"{args.method}: evidence for {cls!r}",
+                            label="relative importance (max = 1)")
+        print(f"{image}: {pred}; {args.method} {what} at layer {layer}" + "".join(f"\n    note: {n}" for n in notes))
         _done(path, start)
     return 0
 
