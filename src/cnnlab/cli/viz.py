@@ -172,6 +172,9 @@ def _cam_run(args) -> int:
                             if args.method == "eigencam" else f"{args.method}: evidence for {cls!r}",
                             label="relative importance (max = 1)")
         print(f"{image}: {pred}; {args.method} {what} at layer {layer}" + "".join(f"\n    note: {n}" for n in notes))
+        if cam.max() == 0:
+            print("    note: the map is zero everywhere: no positive evidence at this layer (a zero-initialised "
+                  "head gives no gradient; try another --layer, --class or --method)")
         _done(path, start)
     return 0
 
