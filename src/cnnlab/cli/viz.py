@@ -168,7 +168,7 @@ def _cam_run(args) -> int:
         what = "class-agnostic" if args.method == "eigencam" else f"for class {cls!r}"
         path = plot_heatmap(shown, cam, out_path(args, f"cam-{args.method}", image),
                             title=f"{Path(image).name}: {pred}; {args.method} {what} at {layer}",
-                            heat_title=f"{args.method}: first principal component of {layer}"
+                            heat_title=f"{args.method}: first principal component"
                             if args.method == "eigencam" else f"{args.method}: evidence for {cls!r}",
                             label="relative importance (max = 1)")
         print(f"{image}: {pred}; {args.method} {what} at layer {layer}" + "".join(f"\n    note: {n}" for n in notes))
