@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnnlab", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"cnnlab {__version__}")
+    parser.add_argument("--max-pixels", type=int, default=None, metavar="N",
+                        help="decode images of up to N pixels (width x height; default 64,000,000 or the "
+                             "CNNLAB_MAX_PIXELS environment variable): larger files are refused before decoding")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)
@@ -41,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.max_pixels is not None:
+            from ..images import set_max_pixels
+
+            set_max_pixels(args.max_pixels)
         return int(args.func(args) or 0)
     except CnnlabError as e:
         print(f"error: {e}", file=sys.stderr)
