@@ -61,7 +61,7 @@ def set_max_pixels(value: int | None) -> None:
     _max_pixels_override = value
 
 
-def check_regular_file(path: Path, what: str = "image file") -> None:
+def check_regular_file(path: Path, what: str = "an image file") -> None:
     """Refuse missing paths, folders, FIFOs, sockets and devices (reading those blocks or never ends)."""
     try:
         st = os.stat(path)
@@ -69,15 +69,15 @@ def check_regular_file(path: Path, what: str = "image file") -> None:
         if os.path.islink(path):
             raise CnnlabError(f"{path}: a symbolic link to {os.readlink(path)}, which does not exist",
                               "remove the dangling link or restore its target") from None
-        raise CnnlabError(f"{what} not found: {path}") from None
+        raise CnnlabError(f"{what.split(' ', 1)[1]} not found: {path}") from None
     except OSError as e:
         raise CnnlabError(f"{path}: cannot read ({e.strerror})") from e
     if stat.S_ISDIR(st.st_mode):
-        raise CnnlabError(f"{path} is a folder, not an {what}")
+        raise CnnlabError(f"{path} is a folder, not {what}")
     if not stat.S_ISREG(st.st_mode):
         kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
                 else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a regular file")
-        raise CnnlabError(f"{path} is {kind}, not an {what}", "cnnlab reads regular files only")
+        raise CnnlabError(f"{path} is {kind}, not {what}", "cnnlab reads regular files only")
 
 
 def _too_large(path: Path, size: tuple[int, int], limit: int) -> CnnlabError:

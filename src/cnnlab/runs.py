@@ -377,7 +377,7 @@ def read_model_meta(path: str | Path) -> dict[str, Any]:
     from .images import check_regular_file
 
     path = Path(path)
-    check_regular_file(path, "weight file")
+    check_regular_file(path, "a weight file")
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = f.metadata() or {}
@@ -525,7 +525,7 @@ def load_run(run_dir: str | Path, weights: str = MODEL_FILE) -> LoadedRun:
     if run_dir.is_dir() and not file.exists():
         raise CnnlabError(f"{run_dir} holds no {weights}",
                           "the run may not have finished; `cnnlab train --resume RUN_DIR` continues it")
-    check_regular_file(file, "weight file")
+    check_regular_file(file, "a weight file")
     meta = read_model_meta(file)
     missing = [k for k in ("model", "classes") if k not in meta]
     if missing:
