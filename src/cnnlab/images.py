@@ -88,12 +88,21 @@ def _too_large(path: Path, size: tuple[int, int], limit: int) -> CnnlabError:
                        f"{w * h * 4 / 2**30:.1f} GiB to decode); or shrink the image first")
 
 
-def open_image(path: str | Path, reduce_to: int | None = None) -> Image.Image:
+def open_image(path: str | Path, reduce_to: int | None = None, fit_within: int | None = None) -> Image.Image:
     """Open and decode an image file into an 8-bit Pillow image, within the pixel limit.
 
-    ``reduce_to`` (pixels): the caller needs the shorter side only this large, so JPEGs are decoded
-    at a reduced scale and large pictures are box-reduced right after decoding (never below it).
+    ``reduce_to`` (pixels): the caller needs the shorter side only this large; ``fit_within``: the
+    caller shrinks the longer side to this. Either way JPEGs are decoded at a reduced scale and large
+    pictures are box-reduced right after decoding (never below what the caller needs).
     """
+
+    def can_halve(w: int, h: int, scale: int) -> bool:  # the image at 1/(2 scale) still covers the need
+        if reduce_to:
+            return min(w, h) // (2 * scale) >= reduce_to
+        if fit_within:
+            return max(w, h) // (2 * scale) >= fit_within
+        return False
+
     path = Path(path)
     check_regular_file(path)
     limit = max_pixels()
@@ -105,11 +114,9 @@ def open_image(path: str | Path, reduce_to: int | None = None) -> Image.Image:
                 w, h = im.size
                 if w <= 0 or h <= 0:
                     raise CnnlabError(f"{path}: declares an empty {w}x{h} image")
-                if im.format == "JPEG" and (reduce_to or w * h > limit):
+                if im.format == "JPEG" and (reduce_to or fit_within or w * h > limit):
                     scale = 1
-                    while scale < 8 and (
-                            (w // scale) * (h // scale) > limit
-                            or (reduce_to and min(w, h) // (2 * scale) >= reduce_to)):
+                    while scale < 8 and ((w // scale) * (h // scale) > limit or can_halve(w, h, scale)):
                         scale *= 2
                     if scale > 1:
                         im.draft(im.mode, (w // scale, h // scale))
@@ -125,11 +132,13 @@ def open_image(path: str | Path, reduce_to: int | None = None) -> Image.Image:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
         raise CnnlabError(f"{path}: not a readable image ({e.__class__.__name__}: {e})",
                           "pass a PNG, JPEG, BMP, GIF, TIFF or WebP file") from e
-    if reduce_to:
-        factor = min(out.size) // (2 * reduce_to)
-        if factor >= 2:
-            out = out.reduce(factor)
-    return to_8bit(out)
+    out = to_8bit(out)
+    factor = 1
+    while can_halve(*out.size, factor):
+        factor *= 2
+    if factor >= 2 and out.mode not in ("P", "1"):  # box-average; the caller's resize finishes the job
+        out = out.reduce(factor)
+    return out
 
 
 def to_8bit(im: Image.Image) -> Image.Image:

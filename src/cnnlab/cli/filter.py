@@ -104,7 +104,7 @@ def run(args) -> int:
     kh, kw = res.kernel.shape
     print(f"{args.image}: {w}x{h}, {'colour (each channel filtered on its own)' if c == 3 else 'greyscale'}")
     print(f"filter {args.name}: {kh}x{kw} kernel, border {res.border}, output {res.picture.shape[1]}x"
-          f"{res.picture.shape[0]}, response {res.response.min():.4g}..{res.response.max():.4g} -> 8 bits by "
+          f"{res.picture.shape[0]}, response {res.low:.4g}..{res.high:.4g} -> 8 bits by "
           f"{res.scale}")
     print(f"wrote {out}")
     if args.compare is not None:
