@@ -96,11 +96,12 @@ def open_image(path: str | Path, reduce_to: int | None = None, fit_within: int |
     pictures are box-reduced right after decoding (never below what the caller needs).
     """
 
-    def can_halve(w: int, h: int, scale: int) -> bool:  # the image at 1/(2 scale) still covers the need
+    def can_halve(w: int, h: int, scale: int, margin: int = 1) -> bool:
+        """Whether the image at 1/(2 scale) still covers ``margin`` times what the caller needs."""
         if reduce_to:
-            return min(w, h) // (2 * scale) >= reduce_to
+            return min(w, h) // (2 * scale) >= margin * reduce_to
         if fit_within:
-            return max(w, h) // (2 * scale) >= fit_within
+            return max(w, h) // (2 * scale) >= margin * fit_within
         return False
 
     path = Path(path)
@@ -134,7 +135,7 @@ def open_image(path: str | Path, reduce_to: int | None = None, fit_within: int |
                           "pass a PNG, JPEG, BMP, GIF, TIFF or WebP file") from e
     out = to_8bit(out)
     factor = 1
-    while can_halve(*out.size, factor):
+    while can_halve(*out.size, factor, margin=2):  # leave the final antialiased resize 2x or more to do
         factor *= 2
     if factor >= 2 and out.mode not in ("P", "1"):  # box-average; the caller's resize finishes the job
         out = out.reduce(factor)
