@@ -178,15 +178,17 @@ def to_array(im: Image.Image, channels: int) -> np.ndarray:
 
     A camera's EXIF orientation is applied first, so a phone photo is upright.
     """
-    im = to_8bit(ImageOps.exif_transpose(im))
+    if im.getexif().get(0x0112, 1) not in (None, 1):  # exif_transpose copies even when there is nothing to do
+        im = ImageOps.exif_transpose(im)
+    im = to_8bit(im)
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         im = Image.alpha_composite(background, rgba)
     if channels == 1:
-        return np.asarray(im.convert("L"), dtype=np.uint8)[..., None]
+        return np.asarray(im if im.mode == "L" else im.convert("L"), dtype=np.uint8)[..., None]
     if channels == 3:
-        return np.asarray(im.convert("RGB"), dtype=np.uint8)
+        return np.asarray(im if im.mode == "RGB" else im.convert("RGB"), dtype=np.uint8)
     raise CnnlabError(f"models with {channels} input channels cannot read image files",
                       "use a model with 1 (greyscale) or 3 (RGB) input channels")
 
