@@ -159,36 +159,47 @@ def claim_run_dir(path: str | Path, overwrite: bool = False, resume: bool = Fals
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise CnnlabError(f"--out {path}: exists and is not a folder", "choose a folder name with --out")
+    held: list[int] = []  # the lock's descriptor once taken
+    try:
+        if path.is_dir() and not path.is_symlink() and (path / LOCK_FILE).is_file():
+            held.append(_lock(path))  # a folder a running cnnlab holds is refused first, whatever it holds yet
+        _claim(path, overwrite, resume, held)
+        clean_temp_files(path)
+    except BaseException:
+        for fd in held:
+            _unlock(fd)
+        raise
+    try:
+        yield path
+    finally:
+        _unlock(held[0])
+
+
+def _claim(path: Path, overwrite: bool, resume: bool, held: list[int]) -> None:
+    """The checks of :func:`claim_run_dir`; leaves the lock's descriptor in ``held``."""
+    def lock() -> None:
+        if not held:
+            held.append(_lock(path))
+
     if resume:
         problem = run_dir_problem(path)
         if problem and not (path / "config.json").is_file():
             raise CnnlabError(f"cannot resume: {problem}", "pass the folder `cnnlab train` printed")
-        fd = _lock(path)
-    elif not path.exists() or not any(path.iterdir()):
+        return lock()
+    if not path.exists() or all(p.name == LOCK_FILE or _temp_name(p.name) for p in path.iterdir()):
         _mkdir(path)
-        fd = _lock(path)
-    else:
-        problem = run_dir_problem(path)
-        if problem is not None:
-            raise CnnlabError(f"run folder {path} already exists and is not empty; " + (
-                f"--overwrite refused: {problem}" if overwrite else "it is not a cnnlab run folder"),
-                "cnnlab replaces only its own run folders; choose another folder with --out (it is created)")
-        fd = _lock(path)  # also refuses a folder a running training holds
-        if not overwrite:
-            _unlock(fd)
-            raise CnnlabError(f"run folder {path} already exists and is not empty",
-                              "pass --overwrite to replace it, --out to choose another folder, "
-                              "or --resume to continue it")
-        try:
-            fd = _swap_in_new(path, fd)
-        except BaseException:
-            _unlock(fd)
-            raise
-    try:
-        clean_temp_files(path)
-        yield path
-    finally:
-        _unlock(fd)
+        return lock()
+    problem = run_dir_problem(path)
+    if problem is not None:
+        raise CnnlabError(f"run folder {path} already exists and is not empty; " + (
+            f"--overwrite refused: {problem}" if overwrite else "it is not a cnnlab run folder"),
+            "cnnlab replaces only its own run folders; choose another folder with --out (it is created)")
+    lock()
+    if not overwrite:
+        raise CnnlabError(f"run folder {path} already exists and is not empty",
+                          "pass --overwrite to replace it, --out to choose another folder, "
+                          "or --resume to continue it")
+    held[0] = _swap_in_new(path, held[0])
 
 
 def _swap_in_new(path: Path, old_fd: int) -> int:
