@@ -97,6 +97,9 @@ def read_weight_file(path: str | Path, use_ema: bool = True) -> tuple[dict[str, 
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+        if not found and "global" not in str(e).lower():  # "Unsupported operand ...": bytes, not code
+            raise CnnlabError(f"{path}: not a readable PyTorch weight file (damaged pickle: {printable(e, 120)})",
+                              "is the download complete? weight files are .pth (state dict) or .safetensors") from e
         what = f" (it pickles {found.group(1)})" if found else ""
         raise CnnlabError(f"{path}: not a plain state dict{what}; cnnlab only loads tensors "
                           f"(torch.load with weights_only=True), never arbitrary pickled objects",
