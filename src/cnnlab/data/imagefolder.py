@@ -20,6 +20,7 @@ needs and how to shrink it: cnnlab has no streaming loader. The decoded arrays a
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import stat
@@ -56,6 +57,14 @@ class Walk:
         self.skipped: list[str] = []  # FIFOs, devices, repeated links: notes
         self.dangling: list[Path] = []  # symbolic links to nothing: bad images
 
+    def reserve(self, folders) -> None:
+        """Mark the layout's own folders (root, splits, classes) as read before walking any class, so a
+        link to one of them from inside another class is never followed."""
+        for folder in folders:
+            with contextlib.suppress(OSError):
+                st = os.stat(folder)
+                self.seen_dirs.add((st.st_dev, st.st_ino))
+
     def enter(self, folder: Path) -> bool:
         try:
             st = os.stat(folder)
@@ -72,9 +81,7 @@ class Walk:
 def _images_under(folder: Path, walk: Walk | None = None) -> list[Path]:
     walk = walk or Walk()
     out = []
-    if not walk.enter(folder):
-        return out
-    stack = [folder]
+    stack = [folder]  # the class folder itself is reserved by the caller
     while stack:
         here = stack.pop()
         try:
@@ -121,6 +128,7 @@ def scan_classes(root: Path, walk: Walk | None = None) -> dict[str, list[Path]]:
         what = f"{len(loose)} images directly in it" if loose else "no sub-folders"
         raise CnnlabError(f"imagefolder: {root} has {what}, but images must sit in one sub-folder per class",
                           f"{LAYOUT_HINT}; e.g. move {root}/cat_1.jpg to {root}/cat/cat_1.jpg")
+    walk.reserve([root, *subdirs])
     classes = {d.name: _images_under(d, walk) for d in subdirs}
     empty = [name for name, files in classes.items() if not files]
     if empty:
@@ -151,6 +159,8 @@ def find_layout(root: Path, walk: Walk | None = None
         raise CnnlabError(f"imagefolder: {root} is not a folder", LAYOUT_HINT)
     train_dir = root / "train"
     held = next((root / n for n in HELD_OUT_NAMES if (root / n).is_dir()), None)
+    walk.reserve([root] + [s / c.name for s in (train_dir, held) if s is not None and s.is_dir()
+                           for c in s.iterdir() if c.is_dir()])
     if train_dir.is_dir():
         train = scan_classes(train_dir, walk)
         if held is None:
