@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+# the sources under test (CNNLAB_TEST_SRC: run the suite against another tree, e.g. the code before a fix)
+SRC = Path(os.environ.get("CNNLAB_TEST_SRC") or Path(__file__).resolve().parents[2] / "src")
 CAP_BYTES = 4 << 30  # the address-space cap of every subprocess in this suite (4 GiB)
 
 
