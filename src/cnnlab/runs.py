@@ -425,7 +425,7 @@ class LoadedRun:
 
 
 # -- metadata is untrusted input ------------------------------------------------------------------
-MAX_INPUT_SIDE = 8192
+MAX_INPUT_SIDE = 4096
 MAX_INPUT_CHANNELS = 16
 MAX_CLASSES = 100_000
 
@@ -569,6 +569,14 @@ def load_run(run_dir: str | Path, weights: str = MODEL_FILE) -> LoadedRun:
             f"model {expected[differ[0]]})" if differ else "") if part)
         raise CnnlabError(f"{file}: its tensors do not fit the {meta['model']} its metadata describes ({detail})",
                           "the file is damaged or its metadata was edited; retrain or re-save it")
+    if meta.get("input_size") is not None:  # a shape-only forward: does the recorded input fit the network?
+        try:
+            with torch.no_grad():
+                skeleton.eval()(torch.empty(1, *meta["input_size"], device="meta"))
+        except Exception as e:  # noqa: BLE001 - any failure means the metadata does not describe this network
+            raise CnnlabError(f"{file}: metadata field 'input_size' = {meta['input_size']} does not fit "
+                              f"{meta['model']} ({e.__class__.__name__}: {printable(e, 160)})",
+                              "the file is damaged or its metadata was edited; retrain or re-save it") from e
     model = build("cpu")
     tensors, _ = read_model_file(file)
     check_tensors(tensors, file, model.state_dict())

@@ -118,6 +118,8 @@ def test_nan_and_integer_weights_are_refused(tmp_path):
     ("classes", [], "list of 1 to"),
     ("classes", "abc", "list of 1 to"),
     ("input_size", [1, 100000, 100000], "out of bounds"),
+    ("input_size", [1, 64, 64], "does not fit lenet5"),
+    ("input_size", [3, 28, 28], "1 values for 3 input channels"),
     ("input_size", [1, 28], "three positive integers"),
     ("input_size", [1, -28, 28], "three positive integers"),
     ("mean", [float("nan")], "finite numbers"),
