@@ -30,7 +30,15 @@ def make_inputs(folder: Path) -> dict[str, Path]:
         (tree / cls).mkdir(parents=True, exist_ok=True)
         if not (tree / cls / "big.png").exists():
             os.link(big, tree / cls / "big.png") if cls == "a" else Image.new("RGB", (64, 64)).save(tree / cls / "s.png")
-    return {"png": big, "tree": tree}
+    model = folder / "lenet-rgb.safetensors"
+    if not model.exists():
+        from cnnlab.models import create_model
+        from cnnlab.runs import save_model
+
+        save_model(model, create_model("lenet5", num_classes=2, in_chans=3),
+                   {"model": "lenet5", "model_args": {"in_chans": 3}, "classes": ["a", "b"],
+                    "input_size": [3, 28, 28], "mean": [0.5] * 3, "std": [0.25] * 3, "background": "light"})
+    return {"png": big, "tree": tree, "model": model}
 
 
 def run(src: str, args: list[str], cap_gib: float, cwd: Path) -> tuple[int, float, str]:
@@ -59,6 +67,9 @@ def main() -> None:
             "filter --max-size 1000": ["filter", "sharpen", str(inputs["png"]), "-o", str(tmp / "o2.png"),
                                        "--max-size", "1000"],
             "data imagefolder": ["data", f"imagefolder:{inputs['tree']}", "--no-cache", "--val-split", "0.5"],
+            "predict": ["predict", str(inputs["model"]), str(inputs["png"])],
+            "--max-pixels 2e8 predict": ["--max-pixels", "200000000", "predict", str(inputs["model"]),
+                                         str(inputs["png"])],
             # the limit raised: what decoding the 144 MP picture costs with bounded processing
             "--max-pixels 2e8 filter": ["--max-pixels", "200000000", "filter", "sharpen", str(inputs["png"]),
                                         "-o", str(tmp / "o3.png")],
