@@ -6,8 +6,11 @@
       model.safetensors   final weights + metadata to rebuild the model and name its classes
       curves.png          loss and accuracy per epoch
       checkpoint/         state for exact resume (cnnlab.train)
+      .cnnlab.lock        the writer's OS lock (``claim_run_dir``), free once its process ends
 
-Weights are only ever read through safetensors (never pickle).
+Weights are only ever read through safetensors (never pickle). Run folders are claimed with
+:func:`claim_run_dir` (only cnnlab runs are ever replaced; one writer at a time), and everything
+read back from them (:func:`read_run_config`, :func:`load_run`) is validated as untrusted input.
 """
 
 from __future__ import annotations

@@ -163,11 +163,17 @@ def test_huge_image_in_a_folder_is_a_bad_image(tmp_path):
     assert len(skipped.train) + len(skipped.val) == 6 and "huge.png" in skipped.describe()
 
 
+@pytest.fixture(scope="module")
+def big_png(tmp_path_factory):
+    """The issue's picture: a ~450 KB PNG declaring 12000 x 12000 RGB pixels (written once per module)."""
+    return png_stream(tmp_path_factory.mktemp("big") / "big.png", 12000, 12000, mode="RGB")
+
+
 @pytest.mark.parametrize("args", [["filter", "sharpen", "BIG", "-o", "out.png"],
                                   ["data", "imagefolder:TREE", "--no-cache", "--val-split", "0.5"]])
-def test_12000_square_png_in_a_capped_process(tmp_path, args):
+def test_12000_square_png_in_a_capped_process(tmp_path, args, big_png):
     """The 450 KB 12000x12000 PNG made `cnnlab filter` reach 17.6 GB: now refused in a 1.5 GiB cap."""
-    big = png_stream(tmp_path / "big.png", 12000, 12000, mode="RGB")
+    big = big_png
     tree(tmp_path / "tree")
     os.link(big, tmp_path / "tree" / "cat" / "big.png")
     args = [a.replace("BIG", str(big)).replace("TREE", str(tmp_path / "tree")) for a in args]
@@ -176,9 +182,9 @@ def test_12000_square_png_in_a_capped_process(tmp_path, args):
 
 
 @pytest.mark.slow
-def test_12000_square_png_with_the_limit_raised_stays_bounded(tmp_path):
+def test_12000_square_png_with_the_limit_raised_stays_bounded(tmp_path, big_png):
     """With --max-pixels raised, filter works in strips: under 3 GiB for 144 MP (was 17.6 GB)."""
-    big = png_stream(tmp_path / "big.png", 12000, 12000, mode="RGB")
+    big = big_png
     r = cli_capped(["--max-pixels", "150000000", "filter", "box", str(big), "-o", "out.png"], tmp_path,
                    cap=3 << 30, timeout=900)
     assert r.returncode == 0, r.stderr[-800:]
