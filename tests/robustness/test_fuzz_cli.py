@@ -116,7 +116,8 @@ def commands(f: dict[str, str]):
     model = st.sampled_from(["lenet5", "resnet18", "nosuchnet", "lecture:alexnet"])
     data = st.sampled_from(["mnist-sample", f"cifar10:{f['cifar']}", f"mnist:{f['mnist']}", f"imagefolder:{f['tree']}",
                             "imagefolder:" + f["dir.pth"], "nosuch:x", "cifar10"])
-    out_dir = st.sampled_from([".", "..", f["fakerun"], f["badrun"], f["dir.pth"], f["text.pth"]])
+    # existing folders that are not runs (an empty folder would legitimately become the run folder)
+    out_dir = st.sampled_from([".", "..", f["fakerun"], f["badrun"], f["text.pth"], f["tree"]])
 
     def opt(name, strategy=value):
         return st.one_of(st.just([]), strategy.map(lambda v: [name, v]))
