@@ -48,6 +48,8 @@ CASES = {
     "filter-max-pixels": (["--max-pixels", "0", "filter", "box", "skimage:camera"], "must be positive"),
     "compare-plot-ext": (["compare", "lenet5", "--plot", "chart.exe"], "unknown file type"),
     "data-preview-missing": (["data", "mnist-sample", "--preview", "no/grid.png"], "does not exist"),
+    "nan-kernel": (["explain", "conv", "--input", "0", "--kernel", "nan"], "NaN or infinite"),
+    "inf-input": (["explain", "pool", "--input", "inf", "--window", "1"], "NaN or infinite"),
     "name-too-long": (["explain", "conv", "--input", "0", "--kernel", "x" * 300], "File name too long"),
 }
 
