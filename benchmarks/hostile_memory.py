@@ -29,7 +29,10 @@ def make_inputs(folder: Path) -> dict[str, Path]:
     for cls in ("a", "b"):
         (tree / cls).mkdir(parents=True, exist_ok=True)
         if not (tree / cls / "big.png").exists():
-            os.link(big, tree / cls / "big.png") if cls == "a" else Image.new("RGB", (64, 64)).save(tree / cls / "s.png")
+            if cls == "a":
+                os.link(big, tree / cls / "big.png")
+            else:
+                Image.new("RGB", (64, 64)).save(tree / cls / "s.png")
     model = folder / "lenet-rgb.safetensors"
     if not model.exists():
         from cnnlab.models import create_model

@@ -52,6 +52,10 @@ def closest(name: str, candidates: Iterable[str], n: int = 5) -> list[str]:
     return out[:n]
 
 
+# line separators and bidirectional controls: they move or reorder printed text
+_INVISIBLE = "\u2028\u2029\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
 def printable(value: object, limit: int = 200) -> str:
     """``value`` as text safe to print: control characters (newlines, ANSI escapes, carriage returns)
     escaped, and at most ``limit`` characters.
@@ -63,7 +67,7 @@ def printable(value: object, limit: int = 200) -> str:
     out = []
     for ch in text:
         code = ord(ch)
-        if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0 or ch in "\u2028\u2029\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069":
+        if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0 or ch in _INVISIBLE:
             out.append(ch.encode("unicode_escape").decode("ascii"))
         else:
             out.append(ch)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import pickle
-import pickletools
 import struct
 
 import numpy as np

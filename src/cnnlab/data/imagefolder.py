@@ -288,7 +288,9 @@ def read_imagefolder(root: Path, options: DataOptions) -> DataSplits:
     key = {"format": "imagefolder", "size": size, "channels": channels, "files": cache.file_key(paths)}
     root_cache = options.cache_root()
     hit = cache.load(root_cache, "imagefolder", key) if options.cache else None
-    notes = [f"skipped {len(walk.dangling)} dangling symbolic link(s), e.g. {walk.dangling[0]}"] if walk.dangling else []
+    notes = []
+    if walk.dangling:
+        notes.append(f"skipped {len(walk.dangling)} dangling symbolic link(s), e.g. {walk.dangling[0]}")
     if walk.skipped:
         notes.append(f"{len(walk.skipped)} entr{'y' if len(walk.skipped) == 1 else 'ies'} not read: {walk.skipped[0]}"
                      + (" ..." if len(walk.skipped) > 1 else ""))
