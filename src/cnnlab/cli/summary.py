@@ -71,6 +71,10 @@ def run(args) -> int:
     import torch
 
     from ..analysis import render, summary
+    from .common import check_output_path
+
+    if args.out:
+        check_output_path(args.out, "--out")
 
     s = summary(args.model, input_size=args.input, batch=args.batch, depth=args.depth, strict=args.strict,
                 preset=args.preset, mode=args.mode, backward=args.backward, device=args.device,
@@ -96,5 +100,8 @@ def run(args) -> int:
     if args.out:
         from pathlib import Path
 
-        Path(args.out).write_text(text + "\n")
+        from ..runs import write_errors
+
+        with write_errors(Path(args.out)):
+            Path(args.out).write_text(text + "\n")
     return 0
