@@ -63,6 +63,30 @@ def register(sub) -> None:
     _common(q)
     q.set_defaults(func=run_pool)
 
+    t = what.add_parser("tconv", aliases=["deconv"], formatter_class=Formatter,
+                        help="a transposed convolution: each input element's scaled kernel copy, their sum, the crop",
+                        description="Transposed convolution (lecture 002): every input element adds value x "
+                                    "kernel into the output, copies S apart; the copies are summed and P "
+                                    "rows/columns cut from each side. Output size (n - 1)S - 2P + d(K - 1) + "
+                                    "output_padding + 1.\n\nexamples (the lecture's 2x2 input, 3x3 kernel):\n"
+                                    "  cnnlab explain tconv --input '1 2; 3 4' --kernel '1 1 1; 1 1 1; 1 1 1'\n"
+                                    "  cnnlab explain tconv --input '1 2; 3 4' --kernel '1 1 1; 1 1 1; 1 1 1' "
+                                    "--stride 2\n"
+                                    "  cnnlab explain tconv --input '0 1; 2 3' --kernel '0 1; 2 3' --padding 1\n\n"
+                                    + MATRIX_HELP)
+    t.add_argument("--input", "-i", required=True, metavar="MATRIX", help="the input (H x W or C x H x W)")
+    t.add_argument("--kernel", "-k", required=True, metavar="MATRIX",
+                   help="the kernel (K_h x K_w, C x K_h x K_w, or C_out x C x K_h x K_w)")
+    t.add_argument("--stride", "-s", default="1", help=PAIR_HELP + "; the spacing of the kernel copies")
+    t.add_argument("--padding", "-p", default="0", help=PAIR_HELP + "; rows/columns cut from each side")
+    t.add_argument("--output-padding", default="0", help=PAIR_HELP + "; extra rows/columns kept at the bottom/"
+                                                                    "right (smaller than the stride)")
+    t.add_argument("--dilation", "-d", default="1", help=PAIR_HELP)
+    t.add_argument("--max-steps", type=int, default=16, metavar="N",
+                   help="print at most N input elements' kernel copies (0: all)")
+    t.add_argument("--json", action="store_true", help="machine-readable output")
+    t.set_defaults(func=run_tconv)
+
     from ..conv.explain import SHAPE_SYNTAX
 
     s = what.add_parser("shape", help="walk a layer stack: output size, parameters, MACs, memory, receptive field",
@@ -131,6 +155,20 @@ def run_conv(args) -> int:
         print(json.dumps(e.to_dict(), indent=1))
     else:
         print(render_conv(e, max_steps=args.max_steps or None))
+    return 0
+
+
+def run_tconv(args) -> int:
+    from ..conv.explain_tconv import explain_tconv, render_tconv
+    from ..conv.matrices import load_matrix
+
+    e = explain_tconv(load_matrix(args.input, "--input"), load_matrix(args.kernel, "--kernel"),
+                      parse_ints(args.stride, "--stride"), parse_ints(args.padding, "--padding"),
+                      parse_ints(args.output_padding, "--output-padding"), parse_ints(args.dilation, "--dilation"))
+    if args.json:
+        print(json.dumps(e.to_dict(), indent=1))
+    else:
+        print(render_tconv(e, max_steps=args.max_steps or None))
     return 0
 
 

@@ -385,6 +385,8 @@ SHAPE_SYNTAX = """layer stack syntax: layers separated by ';', each one of
   conv K [sS] [pP | same | valid | full] [dD] [gG | dw] [nobias] C_OUT    e.g. conv 11 s4 p2 96
       K may be KHxKW (conv 1x7 p0,3 192); pP may be PH,PW or TOP,BOTTOM,LEFT,RIGHT; dw = depthwise
       (groups = input channels; C_OUT defaults to the input channels)
+  tconv K [sS] [pP] [opN] [dD] C_OUT     transposed convolution (alias deconv)   e.g. tconv 4 s2 p1 64
+      output (n - 1)S - 2P + D(K - 1) + N + 1; MACs = input elements x C_OUT x K_h x K_w
   pool K [sS] [pP] [ceil] [max | avg]     (stride defaults to K)            e.g. pool 3 s2
   gap                                     global average pooling to 1x1
   fc N                                    fully connected (flattens first)  e.g. fc 4096
@@ -579,6 +581,12 @@ def explain_shape(spec: str | list[str], input_shape=(3, 224, 224), strict: bool
                                  shape, out, (kh, kw), (sh, sw), pad4, (dil, dil), groups, [fh, fw], params, macs,
                                  rf, jump, start))
             shape = out
+        elif kind in ("tconv", "deconv"):
+            if len(shape) != 3:
+                raise CnnlabError(f"layer {text!r} needs a C x H x W input", "put tconv layers before flatten / fc")
+            number += 1
+            shape = _tconv_row(rows, text, args, shape, number)
+            rf = None
         elif kind == "gap":
             if len(shape) != 3:
                 raise CnnlabError(f"layer {text!r} needs a C x H x W input", "put gap before fc")
@@ -610,7 +618,7 @@ def explain_shape(spec: str | list[str], input_shape=(3, 224, 224), strict: bool
         else:
             from ..errors import closest
 
-            close = closest(kind, ["conv", "pool", "maxpool", "avgpool", "gap", "fc", "flatten", "relu", "lrn",
+            close = closest(kind, ["conv", "tconv", "deconv", "pool", "maxpool", "avgpool", "gap", "fc", "flatten", "relu", "lrn",
                                    "dropout", "bn"])
             raise CnnlabError(f"unknown layer {kind!r} in {text!r}" + (f"; did you mean {close[0]}?" if close else ""),
                               SHAPE_SYNTAX)
@@ -619,15 +627,75 @@ def explain_shape(spec: str | list[str], input_shape=(3, 224, 224), strict: bool
     return ShapeExplanation(tuple(int(v) for v in input_shape), rows)
 
 
+def _tconv_row(rows: list[LayerRow], text: str, args: list[str], shape: tuple[int, ...], number: int):
+    """A transposed-convolution row of :func:`explain_shape`; returns the output shape."""
+    c, h, w = shape
+    if not args or not re.match(r"^\d+(x\d+)?$", args[0]):
+        raise CnnlabError(f"layer {text!r}: the kernel size must come first", SHAPE_SYNTAX)
+    kh, kw = _kernel(args[0], text)
+    stride, pad, opad, dil, c_out = (1, 1), (0, 0), (0, 0), 1, None
+    for tok in args[1:]:
+        if tok.startswith("op") and tok[2:3].isdigit():
+            opad = (_ints(tok[2:], "output padding", text, (1, 2)) * 2)[:2]
+        elif tok.startswith("s") and tok[1:2].isdigit():
+            stride = (_ints(tok[1:], "stride", text, (1, 2)) * 2)[:2]
+        elif tok.startswith("p") and tok[1:2].isdigit():
+            pad = (_ints(tok[1:], "padding", text, (1, 2)) * 2)[:2]
+        elif tok.startswith("d") and tok[1:2].isdigit():
+            dil = _ints(tok[1:], "dilation", text, (1,))[0]
+        elif _INT.match(tok) and c_out is None:
+            c_out = int(tok)
+        else:
+            raise CnnlabError(f"layer {text!r}: cannot read {tok!r}", SHAPE_SYNTAX)
+    if c_out is None:
+        raise CnnlabError(f"layer {text!r}: how many output channels? end it with a number, e.g. 'tconv 4 s2 p1 64'",
+                          SHAPE_SYNTAX)
+    try:
+        oh = ar.tconv_output_size(h, kh, stride[0], pad[0], opad[0], dil)
+        ow = ar.tconv_output_size(w, kw, stride[1], pad[1], opad[1], dil)
+    except CnnlabError as e:
+        raise CnnlabError(f"layer {text!r} (input {c}x{h}x{w}): {e.message}", e.hint) from None
+    formulas = [TconvFormula(axis, n, k, s, p, op, dil, out) for axis, n, k, s, p, op, out in
+                (("height", h, kh, stride[0], pad[0], opad[0], oh), ("width", w, kw, stride[1], pad[1], opad[1], ow))]
+    params = c * c_out * kh * kw + c_out
+    rows.append(LayerRow(f"tconv{number}", "tconv", text, shape, (c_out, oh, ow), (kh, kw), stride,
+                         (pad[0], pad[0], pad[1], pad[1]), (dil, dil), 1, formulas, params, c * h * w * c_out * kh * kw,
+                         None))
+    return c_out, oh, ow
+
+
+@dataclass
+class TconvFormula:
+    """One axis of ``(n - 1)s - 2p + d(k - 1) + output_padding + 1``, with the numbers put in."""
+
+    axis: str
+    size: int
+    kernel: int
+    stride: int
+    pad_before: int
+    output_padding: int
+    dilation: int
+    out: int
+
+    @property
+    def pad_after(self) -> int:
+        return self.pad_before
+
+    @property
+    def text(self) -> str:
+        kern = f"{self.kernel - 1}" if self.dilation == 1 else f"{self.dilation}x({self.kernel}-1)"
+        op = f" + {self.output_padding}" if self.output_padding else ""
+        return f"({self.size} - 1)x{self.stride} - 2x{self.pad_before} + {kern}{op} + 1 = {self.out} (transposed)"
+
+
 def _shape_text(s: tuple[int, ...]) -> str:
     return "x".join(map(str, s))
 
 
 def _short(n: int) -> str:
-    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if n >= div:
-            return f"{n / div:.3g}{unit}"
-    return str(n)
+    from ..analysis.render import human
+
+    return human(n)
 
 
 def render_shape(e: ShapeExplanation, formulas: bool = True) -> str:
