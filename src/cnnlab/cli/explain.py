@@ -45,6 +45,9 @@ def register(sub) -> None:
     c.add_argument("--padding", "-p", default="0", help=PAD_HELP)
     c.add_argument("--stride", "-s", default="1", help=PAIR_HELP)
     c.add_argument("--dilation", "-d", default="1", help=PAIR_HELP + "; dilation d spaces the kernel taps d apart")
+    c.add_argument("--groups", "-g", type=int, default=1,
+                   help="grouped convolution: each output channel sums the C/G input channels of its group")
+    c.add_argument("--depthwise", action="store_true", help="groups = input channels (one filter per channel)")
     _common(c)
     c.set_defaults(func=run_conv)
 
@@ -86,6 +89,39 @@ def register(sub) -> None:
                    help="print at most N input elements' kernel copies (0: all)")
     t.add_argument("--json", action="store_true", help="machine-readable output")
     t.set_defaults(func=run_tconv)
+
+    b = what.add_parser("bn", help="batch normalization: mean, variance, normalise, scale and shift; train vs eval",
+                        formatter_class=Formatter,
+                        description="Batch normalization (lecture 001) on a small batch, each channel (column) on "
+                                    "its own: the batch mean and (biased) variance, the normalised values, gamma "
+                                    "and beta, the running statistics' update (unbiased variance, PyTorch's "
+                                    "momentum), and what evaluation mode gives for the same input.\n\nexamples:\n"
+                                    "  cnnlab explain bn --input '1; 2; 3; 6'\n"
+                                    "  cnnlab explain bn --input '1 10; 2 20; 3 30; 6 60' --gamma 2 --beta 1\n\n"
+                                    "the batch: rows are examples, columns channels (a column vector for one)")
+    b.add_argument("--input", "-i", required=True, metavar="MATRIX", help="N x C batch ('1; 2; 3; 6' or '1 2 3 6' "
+                                                                          "for one channel)")
+    b.add_argument("--gamma", type=float, nargs="+", default=None, help="scale per channel (default 1)")
+    b.add_argument("--beta", type=float, nargs="+", default=None, help="shift per channel (default 0)")
+    b.add_argument("--running-mean", type=float, nargs="+", default=None, help="before this batch (default 0)")
+    b.add_argument("--running-var", type=float, nargs="+", default=None, help="before this batch (default 1)")
+    b.add_argument("--eps", type=float, default=1e-5, help="added to the variance")
+    b.add_argument("--momentum", type=float, default=0.1, help="weight of this batch in the running statistics")
+    b.add_argument("--json", action="store_true", help="machine-readable output")
+    b.set_defaults(func=run_bn)
+
+    sp = what.add_parser("separable", formatter_class=Formatter,
+                         help="cost of a depthwise-separable convolution against the standard one (MobileNet)",
+                         description="Lecture 004's MobileNet slide: a standard KxK convolution (K^2 C_in C_out HW "
+                                     "multiply-adds) against depthwise KxK + pointwise 1x1 ((K^2 + C_out) C_in HW), "
+                                     "with the speed-up K^2 C_out / (K^2 + C_out), 8.69x for C = 256.\n\nexample:\n"
+                                     "  cnnlab explain separable --channels 256 --size 14")
+    sp.add_argument("--channels", "-c", type=int, required=True, help="input channels C_in")
+    sp.add_argument("--out", type=int, default=None, help="output channels C_out (default C_in)")
+    sp.add_argument("--size", type=int, default=14, help="output height = width")
+    sp.add_argument("--kernel", "-k", type=int, default=3, help="depthwise kernel size K")
+    sp.add_argument("--json", action="store_true", help="machine-readable output")
+    sp.set_defaults(func=run_separable)
 
     from ..conv.explain import SHAPE_SYNTAX
 
@@ -150,7 +186,7 @@ def run_conv(args) -> int:
     k = load_matrix(args.kernel, "--kernel")
     e = explain_conv(x, k, bias=args.bias, stride=_pair(parse_ints(args.stride, "--stride")),
                      padding=parse_padding(args.padding), dilation=_pair(parse_ints(args.dilation, "--dilation")),
-                     strict=args.strict)
+                     strict=args.strict, groups=(x.shape[0] if x.ndim == 3 else 1) if args.depthwise else args.groups)
     if args.json:
         print(json.dumps(e.to_dict(), indent=1))
     else:
@@ -169,6 +205,26 @@ def run_tconv(args) -> int:
         print(json.dumps(e.to_dict(), indent=1))
     else:
         print(render_tconv(e, max_steps=args.max_steps or None))
+    return 0
+
+
+def run_bn(args) -> int:
+    from ..conv.explain_bn import explain_bn, render_bn
+    from ..conv.matrices import load_matrix
+
+    x = load_matrix(args.input, "--input")
+    if x.ndim == 2 and x.shape[0] == 1:  # '1 2 3 6': one channel written as a row
+        x = x.T
+    e = explain_bn(x, args.gamma, args.beta, args.running_mean, args.running_var, args.eps, args.momentum)
+    print(json.dumps(e.to_dict(), indent=1) if args.json else render_bn(e))
+    return 0
+
+
+def run_separable(args) -> int:
+    from ..conv.explain_separable import render_separable, separable_comparison
+
+    e = separable_comparison(args.channels, args.out, args.size, args.kernel)
+    print(json.dumps(e.to_dict(), indent=1) if args.json else render_separable(e))
     return 0
 
 

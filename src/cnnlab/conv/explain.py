@@ -138,6 +138,7 @@ class ConvExplanation:
     sizes: list[SizeFormula]
     output: np.ndarray         # C_out x H' x W'
     steps: list[ConvStep] = field(default_factory=list)
+    groups: int = 1
 
     def to_dict(self) -> dict:
         return {
@@ -179,15 +180,27 @@ def _as_kernel(k: np.ndarray, c_in: int) -> np.ndarray:
     return k
 
 
-def explain_conv(x, kernel, bias=None, stride=1, padding=0, dilation=1, strict: bool = False) -> ConvExplanation:
+def explain_conv(x, kernel, bias=None, stride=1, padding=0, dilation=1, strict: bool = False,
+                 groups: int = 1) -> ConvExplanation:
     """Every output element of a (multi-channel) cross-correlation with its window and sum of products.
 
     ``x``: ``H x W`` or ``C x H x W``; ``kernel``: ``K_h x K_w``, ``C x K_h x K_w`` or
-    ``C_out x C x K_h x K_w``; ``bias``: one number per output channel.
+    ``C_out x C/G x K_h x K_w``; ``bias``: one number per output channel. ``groups = G``: output
+    channel ``o`` sums only the ``C/G`` input channels of its group (``G = C``: depthwise, lecture 004
+    "Depthwise Convolutions"; a 2-D kernel is then used on every channel on its own).
     """
     x = _as_chw(x, "input")
-    k = _as_kernel(kernel, x.shape[0])
-    c_out, c_in, kh, kw = k.shape
+    ar.check_positive("groups", groups)
+    if x.shape[0] % groups:
+        raise CnnlabError(f"groups={groups} must divide the input channels ({x.shape[0]})",
+                          "each group sees C_in/G channels")
+    k = np.asarray(kernel, dtype=np.float64)
+    if groups > 1 and k.ndim == 2:  # depthwise with one shared 2-D kernel: one output per input channel
+        k = np.broadcast_to(k, (groups, x.shape[0] // groups, *k.shape)).copy()
+    k = _as_kernel(k, x.shape[0] // groups)
+    c_out, c_in_g, kh, kw = k.shape
+    ar.check_groups(x.shape[0], c_out, groups)
+    c_in = x.shape[0]
     b = None if bias is None else np.broadcast_to(np.asarray(bias, np.float64).reshape(-1), (c_out,)).copy()
     sh, sw = (stride, stride) if isinstance(stride, int) else tuple(stride)
     dh, dw = (dilation, dilation) if isinstance(dilation, int) else tuple(dilation)
@@ -205,14 +218,15 @@ def explain_conv(x, kernel, bias=None, stride=1, padding=0, dilation=1, strict: 
                 rows = [i * sh + a * dh for a in range(kh)]
                 cols = [j * sw + c * dw for c in range(kw)]
                 sums = []
-                for c in range(c_in):
+                g = o // (c_out // groups)
+                for kc, c in enumerate(range(g * c_in_g, (g + 1) * c_in_g)):
                     win = padded[c][np.ix_(rows, cols)]
-                    sums.append(ChannelSum(c, win.tolist(), k[o, c].tolist(), float((win * k[o, c]).sum())))
+                    sums.append(ChannelSum(c, win.tolist(), k[o, kc].tolist(), float((win * k[o, kc]).sum())))
                 bias_v = 0.0 if b is None else float(b[o])
                 value = sum(s.value for s in sums) + bias_v
                 out[o, i, j] = value
                 steps.append(ConvStep(o, i, j, rows, cols, sums, bias_v, value))
-    return ConvExplanation(x, k, b, (sh, sw), pad, (dh, dw), padded, sizes, out, steps)
+    return ConvExplanation(x, k, b, (sh, sw), pad, (dh, dw), padded, sizes, out, steps, groups)
 
 
 def _side_by_side(blocks: list[tuple[str, list[str]]], gap: int = 4) -> list[str]:
@@ -236,14 +250,34 @@ def _pair_text(v: tuple[int, int]) -> str:
     return str(v[0]) if v[0] == v[1] else f"{v[0]} (rows) x {v[1]} (columns)"
 
 
+def _kind_notes(e: ConvExplanation) -> list[str]:
+    """What a 1x1 or grouped/depthwise convolution is, and its cost against the dense K x K one."""
+    c_in, h, w = e.input.shape
+    c_out, c_in_g, kh, kw = e.kernel.shape
+    oh, ow = e.output.shape[1:]
+    notes = []
+    if (kh, kw) == (1, 1):
+        notes.append("a 1x1 convolution is a fully connected layer applied at every pixel: out[:, i, j] = "
+                     "W x[:, i, j] with W the C_out x C_in matrix (lecture 004, \"1x1 Convolutions\")")
+    if e.groups > 1:
+        dense = ar.conv_macs(c_in, c_out, (kh, kw), oh, ow)
+        mine = ar.conv_macs(c_in, c_out, (kh, kw), oh, ow, e.groups)
+        notes.append(f"each output channel sums the {c_in_g} input channel(s) of its group: {mine:,} multiply-adds "
+                     f"= C_out x H' x W' x C_in/G x K^2 = {c_out} x {oh} x {ow} x {c_in_g} x {kh * kw}, 1/{e.groups} "
+                     f"of the dense convolution's {dense:,}")
+    return notes
+
+
 def render_conv(e: ConvExplanation, max_steps: int | None = 64) -> str:
     c_in, h, w = e.input.shape
-    c_out, _, kh, kw = e.kernel.shape
+    c_out, c_in_g, kh, kw = e.kernel.shape
     shape = f"{h}x{w}" if c_in == 1 else f"{c_in}x{h}x{w}"
-    lines = [f"cross-correlation of a {shape} input with {c_out} kernel(s) of {c_in}x{kh}x{kw}"
+    lines = [f"cross-correlation of a {shape} input with {c_out} kernel(s) of {c_in_g}x{kh}x{kw}"
              if c_in > 1 or c_out > 1 else f"cross-correlation of a {shape} input with a {kh}x{kw} kernel",
-             f"padding {_pad_text(e.padding)}, stride {_pair_text(e.stride)}, dilation {_pair_text(e.dilation)}",
-             "", "output size = (W - K + 2P)/S + 1, rounded down (K = d(k-1)+1 for dilation d)"]
+             f"padding {_pad_text(e.padding)}, stride {_pair_text(e.stride)}, dilation {_pair_text(e.dilation)}"
+             + (f", groups {e.groups}" + (" (depthwise)" if e.groups == c_in else "") if e.groups > 1 else "")]
+    lines += _kind_notes(e)
+    lines += ["", "output size = (W - K + 2P)/S + 1, rounded down (K = d(k-1)+1 for dilation d)"]
     for s in e.sizes:
         lines.append(f"  {s.axis + ':':<8}{s.text}")
     lines.append("")
@@ -254,10 +288,11 @@ def render_conv(e: ConvExplanation, max_steps: int | None = 64) -> str:
             label += " (zero-padded)"
         blocks.append((label, format_matrix(e.padded[c])))
     for o in range(c_out):
-        for c in range(c_in):
+        for kc in range(c_in_g):
+            c = o // (c_out // e.groups) * c_in_g + kc
             label = "kernel" if c_in == 1 and c_out == 1 else (
                 f"kernel channel {c}" if c_out == 1 else f"kernel {o} channel {c}")
-            blocks.append((label, format_matrix(e.kernel[o, c])))
+            blocks.append((label, format_matrix(e.kernel[o, kc])))
     lines += _side_by_side(blocks) + [""]
     shown = e.steps if max_steps is None else e.steps[:max_steps]
     for s in shown:
