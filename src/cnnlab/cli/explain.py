@@ -123,6 +123,42 @@ def register(sub) -> None:
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=run_separable)
 
+    li = what.add_parser("linear", formatter_class=Formatter,
+                         help="a linear classifier's scores W x + b and its SVM and softmax losses",
+                         description="Lecture 004's linear classifier: the scores f = W x + b row by row, then "
+                                     "the multiclass SVM loss (Weston-Watkins: sum over wrong classes of max(0, "
+                                     "s_j - s_y + delta)) and the softmax loss for the true class, and the L2 "
+                                     "penalty. Without options: the lecture's cat/dog/ship image (its ship score "
+                                     "is 60.75, not the printed 61.95).\n\nexamples:\n"
+                                     "  cnnlab explain linear\n"
+                                     "  cnnlab explain linear --label ship --delta 1 --reg 0.1\n"
+                                     "  cnnlab explain linear -W '1 2; 3 4' -x '1; 1' -b '0 0' --classes a,b")
+    li.add_argument("-W", "--weights", default=None, metavar="MATRIX", help="K x D weights (one row per class)")
+    li.add_argument("-x", "--image", default=None, metavar="MATRIX", help="the D pixels")
+    li.add_argument("-b", "--bias", default=None, metavar="MATRIX", help="K biases")
+    li.add_argument("--classes", default=None, help="class names, comma-separated")
+    li.add_argument("--label", default="0", help="the true class (index or name; default 0, the lecture's cat)")
+    li.add_argument("--delta", type=float, default=1.0, help="SVM margin")
+    li.add_argument("--reg", type=float, default=0.0, help="L2 strength lambda")
+    li.add_argument("--json", action="store_true", help="machine-readable output")
+    li.set_defaults(func=run_linear)
+
+    from ..classic.backprop import EXPR_HELP
+
+    bp = what.add_parser("backprop", formatter_class=Formatter,
+                         help="the chain rule node by node: forward values, local and upstream gradients",
+                         description="Backpropagation on an expression's graph (lecture 004, \"Chain Rule and "
+                                     "Backpropagation\"): each node's value in the forward pass, then from the "
+                                     "output back each node's upstream gradient times its local gradient. Without "
+                                     "options: the lecture's f = (x + y) z at x = -2, y = 5, z = -4.\n\n"
+                                     "expressions: " + EXPR_HELP + "\n\nexamples:\n  cnnlab explain backprop\n"
+                                     "  cnnlab explain backprop '1 / (1 + exp(-(w0*x0 + w1*x1 + w2)))' "
+                                     "--values w0=2,x0=-1,w1=-3,x1=-2,w2=-3")
+    bp.add_argument("expression", nargs="?", default="(x + y) * z", help="the function (default: the lecture's)")
+    bp.add_argument("--values", default=None, help="NAME=NUMBER pairs (default for the lecture's: x=-2,y=5,z=-4)")
+    bp.add_argument("--json", action="store_true", help="machine-readable output")
+    bp.set_defaults(func=run_backprop)
+
     from ..conv.explain import SHAPE_SYNTAX
 
     s = what.add_parser("shape", help="walk a layer stack: output size, parameters, MACs, memory, receptive field",
@@ -225,6 +261,29 @@ def run_separable(args) -> int:
 
     e = separable_comparison(args.channels, args.out, args.size, args.kernel)
     print(json.dumps(e.to_dict(), indent=1) if args.json else render_separable(e))
+    return 0
+
+
+def run_linear(args) -> int:
+    from ..classic.explain_linear import explain_linear, render_linear
+    from ..conv.matrices import load_matrix
+
+    def opt(v, name):
+        return None if v is None else load_matrix(v, name)
+
+    classes = None if args.classes is None else [c.strip() for c in args.classes.split(",")]
+    e = explain_linear(opt(args.weights, "-W"), opt(args.image, "-x"), opt(args.bias, "-b"), classes, args.label,
+                       args.delta, args.reg)
+    print(json.dumps(e.to_dict(), indent=1) if args.json else render_linear(e))
+    return 0
+
+
+def run_backprop(args) -> int:
+    from ..classic.backprop import Graph, parse_values, render_backprop
+
+    text = args.values if args.values is not None else ("x=-2,y=5,z=-4" if args.expression == "(x + y) * z" else "")
+    g = Graph(args.expression, parse_values(text))
+    print(json.dumps(g.to_dict(), indent=1) if args.json else render_backprop(g))
     return 0
 
 
