@@ -88,6 +88,17 @@ class _Inception(nn.Module):
         return torch.cat([self.branch1(x), self.branch3(x), self.branch5(x), self.pool(x)], 1)
 
 
+def _mlp_1080p(layers: int) -> nn.Sequential:
+    """1080p RGB image in, one out: 3 x 1080 x 1920 = 6,220,800 features, no bias (lecture 000, "Recap: MLPs")."""
+    d = 3 * 1080 * 1920
+    if torch.empty(0).device.type != "meta":
+        from ..errors import CnnlabError
+
+        raise CnnlabError(f"lecture:mlp1080p holds {layers} x 38.7 T parameters (155 TB each in float32): it can "
+                          "only be counted on the meta device", "leave out --device cpu and --time")
+    return nn.Sequential(nn.Flatten(), *[nn.Linear(d, d, bias=False) for _ in range(layers)])
+
+
 NETS = {n.name: n for n in [
     LectureNet("alexnet", lambda: _alexnet(0), (3, 227, 227),
                "AlexNet per-layer table (lecture 004), 227 x 227, conv1 pad 0",
@@ -114,6 +125,21 @@ NETS = {n.name: n for n in [
     LectureNet("conv5x5_192_256", lambda: nn.Conv2d(192, 256, 5, padding=2, bias=False), (192, 28, 28),
                "a plain 5 x 5 conv 192 -> 256 on 28 x 28, the inception comparison",
                ("lecture 004 prints 1.22 M parameters: 1,228,800 rounds to 1.23 M",)),
+    LectureNet("mlp1080p", lambda: _mlp_1080p(1), (3, 1080, 1920),
+               "lecture 000's 1-layer MLP from a 1080p RGB image to one (38.7 T params, 77.4 T FLOPs); "
+               "build it on the meta device only"),
+    LectureNet("mlp1080p_x10", lambda: _mlp_1080p(10), (3, 1080, 1920),
+               "lecture 000's 10 such layers (its training estimate: --train-cost --images 1000000 --epochs 100 "
+               "--train-factor 2 --hardware h100)",
+               ("1.5e23 FLOPs counts 2 x the forward FLOPs per training step (1.55e23); with the usual 3 x "
+                "it is 2.32e23, 110 years on one H100 at 67 TFLOPS",)),
+    LectureNet("conv5x5_100_x10", lambda: nn.Sequential(*[nn.Conv2d(100, 100, 5, padding=2, bias=False)
+                                                          for _ in range(10)]), (100, 64, 64),
+               "lecture 001's 10 conv layers, 100 -> 100 channels, 5 x 5, 64 x 64 (1.02 G MACs each; '10 PF' for "
+               "1M examples)",
+               ("the slide counts a multiply-add as one FLOP and the forward pass only: 10 x 1.024e9 x 1e6 = "
+                "1.02e16 (18.96 h at 0.15 TFLOPS, 14.2 min at 12 TFLOPS; the slide's 18 h is 10 PF / 0.15 TF "
+                "= 18.5 h)",)),
     LectureNet("conv5x5_exercise", lambda: nn.Conv2d(3, 6, 5, padding=2), (3, 28, 28),
                "the exercise: 6 filters 5 x 5 on 28 x 28 x 3, pad 2",
                ("lecture 004 prints 460,800 multiply-adds = 6 x 32 x 32 x 75 (a 32 x 32 output); the output is "
