@@ -88,6 +88,21 @@ class _Inception(nn.Module):
         return torch.cat([self.branch1(x), self.branch3(x), self.branch5(x), self.pool(x)], 1)
 
 
+class _InceptionNaive(nn.Module):
+    """The naive inception module (Szegedy et al. 2014, Fig. 2a) with 3a's widths: 1x1 64, 3x3 128, 5x5 32 and
+    a 3x3 max pool that passes all 192 input channels; no 1x1 reductions, no biases."""
+
+    def __init__(self):
+        super().__init__()
+        self.branch1 = nn.Conv2d(192, 64, 1, bias=False)
+        self.branch3 = nn.Conv2d(192, 128, 3, padding=1, bias=False)
+        self.branch5 = nn.Conv2d(192, 32, 5, padding=2, bias=False)
+        self.pool = nn.MaxPool2d(3, 1, 1)
+
+    def forward(self, x):
+        return torch.cat([self.branch1(x), self.branch3(x), self.branch5(x), self.pool(x)], 1)
+
+
 def _mlp_1080p(layers: int) -> nn.Sequential:
     """1080p RGB image in, one out: 3 x 1080 x 1920 = 6,220,800 features, no bias (lecture 000, "Recap: MLPs")."""
     d = 3 * 1080 * 1920
@@ -120,6 +135,9 @@ NETS = {n.name: n for n in [
                ("lecture 004 prints 418 MFLOP: a digit transposition of 481 (477.7 M multiply-adds + 3.2 M "
                 "pooling window operations); 7.5 MB and 124 K are right",)),
     LectureNet("inception3a", _Inception, (192, 28, 28), "inception 3a on 28 x 28 x 192 (0.16 M / 128 M)"),
+    LectureNet("inception3a_naive", _InceptionNaive, (192, 28, 28),
+               "the naive inception module (Fig. 2a) with 3a's widths: 0.39 M / 303 M, 416 output channels "
+               "(compare with lecture:inception3a)"),
     LectureNet("conv3x3_192_256", lambda: nn.Conv2d(192, 256, 3, padding=1, bias=False), (192, 28, 28),
                "a plain 3 x 3 conv 192 -> 256 on 28 x 28, the inception comparison (0.44 M / 346.8 M)"),
     LectureNet("conv5x5_192_256", lambda: nn.Conv2d(192, 256, 5, padding=2, bias=False), (192, 28, 28),

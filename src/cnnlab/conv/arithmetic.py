@@ -352,6 +352,16 @@ def inception_cost(c_in: int, out_h: int, c1: int, c3_reduce: int, c3: int, c5_r
             + conv_cost(c_in, pool_proj, 1, out_h, out_w, bias=bias, name="pool_proj"))
 
 
+def inception_naive_cost(c_in: int, out_h: int, c1: int, c3: int, c5: int, out_w: int | None = None,
+                         bias: bool = False) -> Cost:
+    """The naive inception module (Szegedy et al. 2014, Fig. 2a): 1x1, 3x3 and 5x5 convolutions on the full
+    input and a 3x3 max pool that passes its ``c_in`` channels on (``c1 + c3 + c5 + c_in`` outputs).
+    Without the 1x1 reductions of Fig. 2b the 3x3 and 5x5 convolutions see all ``c_in`` channels."""
+    return (conv_cost(c_in, c1, 1, out_h, out_w, bias=bias, name="1x1")
+            + conv_cost(c_in, c3, 3, out_h, out_w, bias=bias, name="3x3")
+            + conv_cost(c_in, c5, 5, out_h, out_w, bias=bias, name="5x5"))
+
+
 def linear_cost(c_in: int, c_out: int, bias: bool = True) -> Cost:
     """Fully connected: ``C_in x C_out (+ C_out)`` parameters, ``C_in x C_out`` MACs (lecture 004, fc6)."""
     check_positive("input features", c_in)
