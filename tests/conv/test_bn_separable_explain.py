@@ -88,3 +88,15 @@ def test_cli_bn_separable_depthwise(capsys):
     assert "groups 2 (depthwise)" in out and "out[1, 0, 0] = 1x0 + 1x1 + 1x2 + 1x3 = 6" in out
     assert main(["explain", "conv", "-i", "1 2; 3 4 | 5 6; 7 8", "-k", "1 | 2", "--groups", "3"]) == 2
     assert "groups=3 must divide" in capsys.readouterr().err
+
+
+def test_cli_global_and_1x1_pooling(capsys):
+    # L004 "GoogLeNet: Global Average Pooling": the whole map averaged, one number per channel
+    assert main(["explain", "pool", "-i", "1 2; 3 4 | 0 0; 0 8", "--global", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["mode"] == "avg" and d["output"] == [[[2.5]], [[2.0]]]
+    assert main(["explain", "pool", "-i", "1 2; 3 4 | 0 0; 0 8", "--global", "--mode", "max"]) == 0
+    assert "global max pooling" in capsys.readouterr().out
+    assert main(["explain", "pool", "-i", "1 2 3; 4 5 6; 7 8 9", "-k", "1", "-s", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "only subsamples" in out and "1 3\n7 9" in out

@@ -61,8 +61,12 @@ def register(sub) -> None:
     q.add_argument("--window", "--kernel", "-k", dest="window", default="2", help="window size: " + PAIR_HELP)
     q.add_argument("--stride", "-s", default=None, help=PAIR_HELP + " (default: the window, no overlap)")
     q.add_argument("--padding", "-p", default="0", help=PAD_HELP + "; at most half the window")
-    q.add_argument("--mode", choices=("max", "avg"), default="max", help="maximum or mean of each window")
+    q.add_argument("--mode", choices=("max", "avg"), default=None,
+                   help="maximum or mean of each window (default max; avg with --global)")
     q.add_argument("--ceil", action="store_true", help="ceil mode: keep a last partial window")
+    q.add_argument("--global", dest="global_pool", action="store_true",
+                   help="global pooling: the window is the whole input, one number per channel (lecture 004, "
+                        "GoogLeNet's head: average by default)")
     _common(q)
     q.set_defaults(func=run_pool)
 
@@ -293,8 +297,11 @@ def run_pool(args) -> int:
 
     x = load_matrix(args.input, "--input")
     stride = None if args.stride is None else _pair(parse_ints(args.stride, "--stride"))
-    e = explain_pool(x, _pair(parse_ints(args.window, "--window")), stride, parse_padding(args.padding),
-                     args.mode, args.ceil, args.strict)
+    window = _pair(parse_ints(args.window, "--window"))
+    mode = args.mode or ("avg" if args.global_pool else "max")
+    if args.global_pool:
+        window, stride = tuple(int(v) for v in x.shape[-2:]), None
+    e = explain_pool(x, window, stride, parse_padding(args.padding), mode, args.ceil, args.strict)
     if args.json:
         print(json.dumps(e.to_dict(), indent=1))
     else:

@@ -410,6 +410,12 @@ def render_pool(e: PoolExplanation, max_steps: int | None = 64) -> str:
         lines.append(f"... {len(e.steps) - len(shown)} more output element(s) (use --max-steps 0 to show all)")
     lines += [""] + _side_by_side([("output" if c == 1 else f"output channel {i}", format_matrix(e.output[i]))
                                    for i in range(c)])
+    if e.output.shape[1:] == (1, 1) and e.kernel == (h, w):
+        lines.append(f"global {name} pooling: one number per channel, whatever the input size (lecture 004, "
+                     f"GoogLeNet's head: {c}x{h}x{w} -> {c}, no parameters where a fully connected layer would "
+                     f"need {c * h * w:,} per output)")
+    elif e.kernel == (1, 1):
+        lines.append(f"a 1x1 window compares nothing: with stride {_pair_text(e.stride)} it only subsamples")
     lines.append("no learnable parameters; each channel is pooled on its own (#output channels = #input channels)")
     return "\n".join(lines)
 
