@@ -100,3 +100,10 @@ def test_cli_global_and_1x1_pooling(capsys):
     assert main(["explain", "pool", "-i", "1 2 3; 4 5 6; 7 8 9", "-k", "1", "-s", "2"]) == 0
     out = capsys.readouterr().out
     assert "only subsamples" in out and "1 3\n7 9" in out
+
+
+def test_depthwise_with_one_kernel_per_channel():
+    x = np.arange(18.0).reshape(2, 3, 3)
+    k = np.array([[[1.0, 0], [0, 0]], [[0, 0], [0, 1]]])  # channel 0: top-left tap, channel 1: bottom-right
+    e = explain_conv(x, k, groups=2)
+    np.testing.assert_array_equal(e.output, [[[0, 1], [3, 4]], [[13, 14], [16, 17]]])

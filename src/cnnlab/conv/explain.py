@@ -195,8 +195,10 @@ def explain_conv(x, kernel, bias=None, stride=1, padding=0, dilation=1, strict: 
         raise CnnlabError(f"groups={groups} must divide the input channels ({x.shape[0]})",
                           "each group sees C_in/G channels")
     k = np.asarray(kernel, dtype=np.float64)
-    if groups > 1 and k.ndim == 2:  # depthwise with one shared 2-D kernel: one output per input channel
+    if groups > 1 and k.ndim == 2:  # one shared 2-D kernel: one output per group
         k = np.broadcast_to(k, (groups, x.shape[0] // groups, *k.shape)).copy()
+    elif groups > 1 and k.ndim == 3 and x.shape[0] == groups:  # depthwise, one K x K slice per output channel
+        k = k[:, None]
     k = _as_kernel(k, x.shape[0] // groups)
     c_out, c_in_g, kh, kw = k.shape
     ar.check_groups(x.shape[0], c_out, groups)
