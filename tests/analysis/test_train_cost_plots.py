@@ -91,3 +91,14 @@ def test_canziani_chart_axes_and_labels(tmp_path, monkeypatch):
     a, i = c.summaries
     assert (x_a, y_a) == (a.macs / 1e9, a.card["top1"]) and (x_i, y_i) == (i.macs / 1e9, i.card["top1"])
     assert s_a / s_i == pytest.approx(a.params.total / i.params.total)
+
+
+def test_measured_peak_is_used(capsys, monkeypatch):
+    from cnnlab.analysis import train_cost as tc
+
+    assert tc.measure_mm_peak("fp32", n=128, repeats=1) > 0
+    monkeypatch.setattr(tc, "measure_mm_peak", lambda dtype: 0.5)  # the CLI path, without timing this machine
+    assert main(["summary", "lecture:conv5x5_100_x10", "--train-cost", "--measure", "bf16", "--images", "1000",
+                 "--epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "torch.mm bf16 measured now: 0.5 TFLOPS" in out and "0.5 TFLOPS x 100% utilisation" in out
