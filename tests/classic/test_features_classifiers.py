@@ -118,6 +118,8 @@ def test_cli_features_and_templates(capsys, tmp_path):
     assert all(im.min() == 0 and im.max() == 255 for im in images)  # each scaled to its own range
     png = plot_templates(run, tmp_path / "t.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
+    assert main(["viz", "templates", str(run), "-o", str(tmp_path / "v.png")]) == 0
+    assert (tmp_path / "v.png").read_bytes()[:4] == b"\x89PNG" and "wrote" in capsys.readouterr().out
     assert main(["features", "train", "--features", "sift"]) == 2
     assert "sift" in capsys.readouterr().err
     hog_run = tmp_path / "hog"
