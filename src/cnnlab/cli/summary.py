@@ -64,6 +64,9 @@ def register(sub) -> None:
                         "per layer, achieved GFLOP/s), printed apart from the counts")
     p.add_argument("--repeats", type=int, default=10, help="timed passes for --time")
     p.add_argument("--out", metavar="FILE", default=None, help="also write the output to FILE")
+    from .summary_cost import add_arguments  # --train-cost ... --plot (lectures 000, 001, 004)
+
+    add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -96,6 +99,10 @@ def run(args) -> int:
             text = json.dumps(d, indent=2)
         elif args.format != "csv":
             text += "\n\n" + t.text()
+    from .summary_cost import run_extras  # --train-cost, --plot
+
+    extra = run_extras(args, s)
+    text = text + "\n\n" + extra if extra and args.format != "json" else text
     print(text)
     if args.out:
         from pathlib import Path
