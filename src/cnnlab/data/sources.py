@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..errors import CnnlabError, UnknownNameError
@@ -56,6 +57,15 @@ def _idx_pair(root: Path, prefix: str, what: str) -> tuple[Path, Path]:
 def _read_idx_split(root: Path, prefix: str, name: str, classes: list[str]) -> ImageDataset:
     img_path, lab_path = _idx_pair(root, prefix, name)
     images, labels = read_idx(img_path), read_idx(lab_path)
+    if images.dtype != np.uint8:
+        raise CnnlabError(f"{name}: {img_path} holds {images.dtype} data; cnnlab reads uint8 images (type 08)",
+                          "convert the images to 8-bit (0..255) before writing them as IDX")
+    if labels.dtype.kind not in "iu":
+        raise CnnlabError(f"{name}: {lab_path} holds {labels.dtype} labels; labels are integers (type 08)",
+                          "write the labels as unsigned bytes")
+    if labels.size and labels.min() < 0:
+        raise CnnlabError(f"{name}: {lab_path} has a negative label ({labels.min()})",
+                          f"labels are class numbers 0..{len(classes) - 1}")
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise CnnlabError(f"{name}: {img_path.name} holds shape {images.shape} and {lab_path.name} "
                           f"{labels.shape}", "expected N x H x W images and N labels")
@@ -75,8 +85,16 @@ def read_idx_folder(root: Path, name: str, classes: list[str]) -> DataSplits:
                           f"pass --data {name}:PATH with the folder that holds the IDX files")
     train = _read_idx_split(root, "train", name, classes)
     _idx_pair(root, "t10k", name)  # a missing test file is an error now, not at the end of training
-    return DataSplits(name, train, empty_like(train), source=str(root),
-                      test_reader=lambda: _read_idx_split(root, "t10k", name, classes))
+
+    def read_test() -> ImageDataset:
+        test = _read_idx_split(root, "t10k", name, classes)
+        if test.image_shape != train.image_shape:
+            raise CnnlabError(f"{name}: the t10k images are {test.image_shape[1]}x{test.image_shape[2]} but the "
+                              f"training split {train.image_shape[1]}x{train.image_shape[2]}",
+                              "both splits must have the same image size")
+        return test
+
+    return DataSplits(name, train, empty_like(train), source=str(root), test_reader=read_test)
 
 
 def empty_like(data: ImageDataset) -> ImageDataset:
