@@ -17,7 +17,7 @@ import torch
 
 from ..errors import CnnlabError, UnknownNameError
 from .dataset import DataSplits, ImageDataset, resize_images, stratified_split
-from .idx import read_idx
+from .idx import idx_shape, read_idx
 from .options import DataOptions
 
 DIGITS = [str(i) for i in range(10)]
@@ -84,7 +84,11 @@ def read_idx_folder(root: Path, name: str, classes: list[str]) -> DataSplits:
         raise CnnlabError(f"{name}: data folder {root} does not exist",
                           f"pass --data {name}:PATH with the folder that holds the IDX files")
     train = _read_idx_split(root, "train", name, classes)
-    _idx_pair(root, "t10k", name)  # a missing test file is an error now, not at the end of training
+    test_images, _ = _idx_pair(root, "t10k", name)  # a missing test file is an error now, not after training
+    declared = idx_shape(test_images)  # the header only: the test images themselves are read when asked for
+    if declared is not None and len(declared) == 3 and tuple(declared[1:]) != train.image_shape[1:]:
+        raise CnnlabError(f"{name}: {test_images.name} holds {declared[1]}x{declared[2]} images but the training "
+                          f"split {train.image_shape[1]}x{train.image_shape[2]}", "both splits must have the same image size")
 
     def read_test() -> ImageDataset:
         test = _read_idx_split(root, "t10k", name, classes)
