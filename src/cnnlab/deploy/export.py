@@ -351,7 +351,8 @@ def find_diverging_layer(model: nn.Module, onnx_path: Path, x: torch.Tensor, rto
     for name, mod in model.named_modules():
         if name and not any(True for _ in mod.children()):
             handles.append(mod.register_forward_hook(
-                lambda m, a, out, name=name: captured.append((name, m, out)) if isinstance(out, torch.Tensor) else None))
+                lambda m, a, out, name=name: captured.append((name, m, out.detach().clone()))  # in-place activations
+                if isinstance(out, torch.Tensor) else None))
     try:
         with torch.no_grad():
             model.eval()(x)
