@@ -104,8 +104,12 @@ def parse_configs(engines: str | list[str] | None) -> list[tuple[str, str]]:
 
 
 def bench(model_or_run: str | Source, batch: int = 32, engines=None, rounds: int = 5, latency_calls: int = 10,
-          threads: int | None = None, calibration: int = 64, tiny: bool = False, progress: bool = False) -> BenchResult:
-    """Measure the engines on one model (a run folder, a model name or a :class:`Source`)."""
+          threads: int | None = None, calibration: int = 64, tiny: bool = False, progress: bool = False,
+          extra: dict | None = None) -> BenchResult:
+    """Measure the engines on one model (a run folder, a model name or a :class:`Source`).
+
+    ``extra``: more rows, ``{label: callable(model, example, calibration) -> Runner}``, timed in the
+    same rounds (the benchmark script adds each engine's own tuned settings this way)."""
     from ..runtime import configure
 
     if batch < 1:
@@ -147,6 +151,19 @@ def bench(model_or_run: str | Source, batch: int = 32, engines=None, rounds: int
             r(x)  # warm-up both shapes (torch.compile compiles each here)
             row.setup_s = r.setup_s + time.perf_counter() - t
             runners[i] = r
+        except CnnlabError as e:
+            row.skipped = str(e).splitlines()[0][:120]
+    for label, build in (extra or {}).items():
+        row = BenchRow(label, "")
+        rows.append(row)
+        try:
+            t = time.perf_counter()
+            r = build(model, x1, calib)
+            row.precision = r.precision
+            r(x1)
+            r(x)
+            row.setup_s = time.perf_counter() - t
+            runners[len(rows) - 1] = r
         except CnnlabError as e:
             row.skipped = str(e).splitlines()[0][:120]
     lat: dict[int, list[float]] = {i: [] for i in runners}
