@@ -97,7 +97,7 @@ def test_parse_configs():
 
 def test_bench_tiny_cli(capsys):
     """`cnnlab bench MODEL --tiny`: every installed non-compile engine, one table, same inputs."""
-    assert main(["bench", "lenet5", "--tiny", "--threads", "1"]) == 0
+    assert main(["bench", "lenet5", "--tiny"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
     header = next(line for line in lines if line.startswith("engine"))

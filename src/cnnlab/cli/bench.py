@@ -31,7 +31,8 @@ def register(sub) -> None:
     p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads for every engine (default: cores)")
     p.add_argument("--input", metavar="CxHxW", default=None, help="input size of a bare model (default: its card's)")
-    p.add_argument("--tiny", action="store_true", help="a quick check: 2 rounds, 3 latency calls, at most batch 4")
+    p.add_argument("--tiny", action="store_true",
+                   help="a quick check: 2 rounds, 3 latency calls, at most batch 4, one thread unless --threads")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 
@@ -52,7 +53,8 @@ def run(args) -> int:
         if engines is None:
             engines = [f"{e}:{p}" for e, p in DEFAULT_CONFIGS if e != "compile"]
     source = load_source(args.model, input_size=args.input)
-    res = bench(source, batch=batch, engines=engines, rounds=args.rounds, threads=args.threads, tiny=args.tiny,
+    threads = args.threads or (1 if args.tiny else None)  # one thread: robust on a busy machine
+    res = bench(source, batch=batch, engines=engines, rounds=args.rounds, threads=threads, tiny=args.tiny,
                 progress=not args.json)
     print(json.dumps(res.to_dict(), indent=2) if args.json else res.text())
     return 0
