@@ -34,3 +34,28 @@ def parse_assignments(items: list[str] | None, option: str) -> dict:
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows defaults and keeps the description's line breaks."""
+
+
+def add_engine_options(p) -> None:
+    """``--engine`` / ``--precision`` for commands that run a network (cnnlab.deploy.engines)."""
+    p.add_argument("--engine", choices=("eager", "compile", "onnxruntime", "openvino", "auto"), default="eager",
+                   help="what runs the network: eager PyTorch, torch.compile, ONNX Runtime, OpenVINO, or auto (the "
+                        "fastest installed, measured once and cached)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
+                   help="fp32; bf16 (eager/compile/openvino); int8 (onnxruntime/openvino, calibrated on the run's "
+                        "training images)")
+
+
+def runner_from_args(args, source, batch: int | None = None):
+    """The ``Runner`` the options ask for (None for plain eager fp32: the caller's own forward)."""
+    if getattr(args, "engine", "eager") == "eager" and getattr(args, "precision", "fp32") == "fp32":
+        return None
+    from ..deploy.engines import make_runner
+    from ..deploy.source import example_inputs, load_split, normalize
+
+    x, _, _ = example_inputs(source, 1)
+    calibration = None
+    if args.precision == "int8":
+        train = load_split(source, "train")
+        calibration = normalize(source.meta, train.images[:256])
+    return make_runner(source.model, args.engine, args.precision, batch=batch, example=x, calibration=calibration)
