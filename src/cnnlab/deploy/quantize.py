@@ -90,8 +90,10 @@ class QuantReport:
         return 100 * (self.fp32_top1 - self.int8_top1)
 
     def text(self) -> str:
+        how = (f"int8 static, QDQ ONNX, calibrated on {self.calibration} training images" if self.method == "static"
+               else "int8 dynamic: int8 weights, activation ranges computed at run time")
         return "\n".join([
-            f"wrote {self.path} (int8 {self.method}, QDQ ONNX, calibrated on {self.calibration} training images)",
+            f"wrote {self.path} ({how})",
             f"top-1 on the {self.split}, {self.images:,} images: fp32 {self.fp32_top1:.2%}  int8 {self.int8_top1:.2%}  "
             f"(drop {self.drop_points:+.2f} points; same class on {self.agreement:.1%} of images)",
             f"file size: fp32 {self.fp32_bytes / 1e6:.2f} MB  int8 {self.int8_bytes / 1e6:.2f} MB  "
@@ -164,8 +166,9 @@ def quantize(run_or_source, data: str | None = None, method: str = "static", cal
     onnx = require("onnx")
     proto = onnx.load_from_string(int8)
     meta = deployment_metadata(source, "onnx", "dynamic")
-    meta.update(precision="int8", quantization=f"{method}, onnxruntime QDQ, per-channel int8 weights, "
-                f"uint8 activations, {len(calib) if calib is not None else 0} calibration images")
+    meta.update(precision="int8", quantization=(
+        f"static, onnxruntime QDQ, per-channel int8 weights, uint8 activations, {len(calib)} calibration images"
+        if calib is not None else "dynamic, onnxruntime, per-channel int8 weights, activation ranges at run time"))
     set_onnx_metadata(proto, meta)
     from ..runs import atomic_write_bytes
 
