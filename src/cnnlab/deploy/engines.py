@@ -21,6 +21,7 @@ precision, threads, CPU and library versions.
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.util
 import json
 import os
@@ -166,6 +167,8 @@ def _onnx_for(model: nn.Module, precision: str, example, calibration) -> bytes:
 def _torch(model: nn.Module, precision: str, compiled: bool):
     model = model.eval()
     bf16 = precision == "bf16"
+    if bf16 or compiled:  # a copy: the caller's model (and an eager fp32 runner sharing it) stays as it was
+        model = copy.deepcopy(model)
     if bf16:
         model = model.to(memory_format=torch.channels_last)
     fn = torch.compile(model, dynamic=False) if compiled else model
