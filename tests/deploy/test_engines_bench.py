@@ -110,3 +110,14 @@ def test_bench_tiny_cli(capsys):
     ort = next(line for line in lines if line.startswith("onnxruntime") and " fp32 " in line)
     rel = float(ort.split()[6])
     assert rel < 1e-4  # the agreement column: fp32 ONNX Runtime matches eager PyTorch
+
+
+@pytest.mark.slow
+def test_compile_runner_agrees_with_eager():
+    """torch.compile (Inductor) compiles per input shape: 10-40 s on a quiet 2-core machine."""
+    src = load_source("lenet5")
+    x = torch.randn(4, 1, 28, 28)
+    with torch.no_grad():
+        ref = src.model(x)
+    out = make_runner(src.model, "compile", "fp32")(x)
+    assert float((out - ref).abs().max()) <= 1e-4 * float(ref.abs().max())
