@@ -109,27 +109,60 @@ def quiet():
         logger.setLevel(level)
 
 
-def onnx_bytes(model: nn.Module, example: torch.Tensor, batch="dynamic") -> bytes:
-    """An fp32 ONNX graph of ``model`` (opset 18, input ``input``, output ``logits``). Uses PyTorch's
-    TorchScript-based exporter: it exports every registered family here in a few seconds, where the
-    torch.export-based one takes 5-10x longer per network on 2 cores (docs/deployment.md)."""
+def onnx_bytes(model: nn.Module, example: torch.Tensor, batch="dynamic", notes: list[str] | None = None) -> bytes:
+    """An fp32 ONNX graph of ``model`` (opset 18, input ``input``, output ``logits``).
+
+    PyTorch's TorchScript-based exporter first: it exports every registered family at its card's
+    size in seconds (the torch.export-based one takes ~6x longer on 2 cores) and names nodes by
+    module scope. Where it cannot (adaptive pooling to a size that does not divide its input, as
+    AlexNet and VGG at small inputs), the torch.export-based exporter (onnxscript) is used and a
+    note says so (docs/deployment.md)."""
     model = model.eval()
+    try:
+        return _export_torchscript_based(model, example, batch)
+    except Exception as first:  # the exporters raise many types
+        try:
+            data = _export_dynamo(model, example, batch)
+        except Exception as second:
+            raise CnnlabError(f"ONNX export of {type(model).__name__} failed: {type(first).__name__}: "
+                              f"{_first_line(first)}; the torch.export-based exporter too: {type(second).__name__}: "
+                              f"{_first_line(second)}", "see docs/deployment.md, 'Every family exports'") from second
+        if notes is not None:
+            notes.append(f"exported with the torch.export-based exporter (the TorchScript-based one: "
+                         f"{_first_line(first)[:120]})")
+        return data
+
+
+def _first_line(e: Exception) -> str:
+    lines = [line for line in str(e).splitlines() if line.strip()]
+    return lines[0][:300] if lines else type(e).__name__
+
+
+def _export_torchscript_based(model, example, batch) -> bytes:
     dynamic = {"input": {0: "batch"}, "logits": {0: "batch"}} if batch == "dynamic" else None
     buf = io.BytesIO()
-    try:
-        with quiet(), torch.no_grad():
-            torch.onnx.export(model, (example,), buf, dynamo=False, input_names=["input"], output_names=["logits"],
-                              dynamic_axes=dynamic, opset_version=OPSET, do_constant_folding=True)
-    except Exception as e:  # the exporter raises many types; report the first line with the model
-        raise CnnlabError(f"ONNX export of {type(model).__name__} failed: {type(e).__name__}: "
-                          f"{str(e).splitlines()[0][:300]}", "see docs/deployment.md, 'models that do not export'") from e
+    with quiet(), torch.no_grad():
+        torch.onnx.export(model, (example,), buf, dynamo=False, input_names=["input"], output_names=["logits"],
+                          dynamic_axes=dynamic, opset_version=OPSET, do_constant_folding=True)
     return buf.getvalue()
 
 
-def _write_onnx(model, example, path: Path, meta: dict, batch) -> None:
+def _export_dynamo(model, example, batch) -> bytes:
+    shapes = None
+    if batch == "dynamic":
+        if example.shape[0] == 1:  # torch.export specialises a size-1 dimension: trace with two
+            example = example.repeat(2, *([1] * (example.dim() - 1)))
+        shapes = ({0: torch.export.Dim("batch")},)
+    with quiet(), torch.no_grad():
+        program = torch.onnx.export(model, (example,), None, dynamo=True, input_names=["input"],
+                                    output_names=["logits"], dynamic_shapes=shapes, opset_version=OPSET)
+    return program.model_proto.SerializeToString()
+
+
+def _write_onnx(model, example, path: Path, meta: dict, batch, notes: list[str]) -> None:
     import onnx
 
-    proto = onnx.load_from_string(onnx_bytes(model, example, batch))
+    proto = onnx.load_from_string(onnx_bytes(model, example, batch, notes))
     set_onnx_metadata(proto, meta)
     _atomic(path, proto.SerializeToString())
 
@@ -151,11 +184,11 @@ def _write_torchscript(model, example, path: Path, meta: dict) -> None:
     _atomic(path, buf.getvalue())
 
 
-def _write_openvino(model, example, path: Path, meta: dict, batch) -> None:
+def _write_openvino(model, example, path: Path, meta: dict, batch, notes: list[str]) -> None:
     ov = require("openvino")
     with tempfile.TemporaryDirectory() as tmp:
         onnx_path = Path(tmp) / "model.onnx"
-        onnx_path.write_bytes(onnx_bytes(model, example, batch))
+        onnx_path.write_bytes(onnx_bytes(model, example, batch, notes))
         with quiet():
             ov_model = ov.convert_model(str(onnx_path))
         for k, v in meta.items():
@@ -235,12 +268,13 @@ def export(model_or_run, fmt: str = "onnx", path: str | Path | None = None, batc
     meta = deployment_metadata(src, fmt, batch)
     model = src.model.eval()
     example = x[:1] if batch == "dynamic" else x
+    notes = list(src.notes)
     if fmt == "onnx":
-        _write_onnx(model, example, path, meta, batch)
+        _write_onnx(model, example, path, meta, batch, notes)
     elif fmt == "torchscript":
         _write_torchscript(model, example, path, meta)
     else:
-        _write_openvino(model, example, path, meta, batch)
+        _write_openvino(model, example, path, meta, batch, notes)
     try:
         parity = check_parity(model, path, x, what, rtol)
     except BaseException:
@@ -254,7 +288,6 @@ def export(model_or_run, fmt: str = "onnx", path: str | Path | None = None, batc
                           f"{parity.max_abs_diff:.3g} = {parity.rel_diff:.2g} of the largest logit (allowed "
                           f"{rtol:g}){where}; the file was not kept",
                           "report the model and layer; try another format (--format onnx|torchscript|openvino)")
-    notes = list(src.notes)
     return ExportReport(path, fmt, _size(path), meta, parity, notes)
 
 
@@ -318,20 +351,32 @@ def check_parity(model: nn.Module, path: Path, x: torch.Tensor, what: str, rtol:
 # -- locating the first diverging layer (ONNX) ----------------------------------------------------
 
 def _node_scope(node) -> str | None:
-    """The module path a node of the TorchScript-based exporter came from: ``/layer1/layer1.0/conv1/Conv``
-    -> ``layer1.0.conv1``."""
-    parts = [p for p in node.name.split("/") if p]
-    if len(parts) < 2:
-        return None
-    scopes = parts[:-1]
-    # each scope level is printed as the attribute name or the dotted path so far: rebuild the path
+    """The module path an ONNX node came from: the torch.export-based exporter keeps it in the node's
+    ``pkg.torch.onnx.name_scopes`` metadata, the TorchScript-based one in the node name
+    (``/layer1/layer1.0/conv1/Conv``); both give ``layer1.0.conv1``."""
+    import ast
+
+    scopes = None
+    for prop in node.metadata_props:
+        if prop.key == "pkg.torch.onnx.name_scopes":
+            try:
+                scopes = [s for s in ast.literal_eval(prop.value)[:-1] if s]
+            except (ValueError, SyntaxError):
+                return None
+            break
+    if scopes is None:
+        parts = [p for p in node.name.split("/") if p]
+        if len(parts) < 2:
+            return None
+        scopes = parts[:-1]
+    # each scope level is printed as the attribute name or as the dotted path so far: rebuild the path
     path: list[str] = []
     for s in scopes:
-        if s.startswith(".".join(path) + ".") and path:
+        if path and s.startswith(".".join(path) + "."):
             path = s.split(".")
         else:
             path.append(s)
-    return ".".join(path)
+    return ".".join(path) or None
 
 
 def find_diverging_layer(model: nn.Module, onnx_path: Path, x: torch.Tensor, rtol: float) -> tuple[str, str] | None:
