@@ -27,10 +27,10 @@ def register(sub) -> None:
     p.add_argument("model", metavar="RUN|MODEL", help="run folder from `cnnlab train`, or a registered model name")
     p.add_argument("--batch", default="1,32", help="'1,N': latency at batch 1, throughput at batch N")
     p.add_argument("--engines", default=None,
-                   help="comma-separated ENGINE[:PRECISION] (default: all; with --tiny all but compile)")
+                   help="comma-separated ENGINE[:PRECISION]; when not given: all (all but compile with --tiny)")
     p.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
-    p.add_argument("--threads", type=int, default=None, help="intra-op threads for every engine (default: cores)")
-    p.add_argument("--input", metavar="CxHxW", default=None, help="input size of a bare model (default: its card's)")
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads for every engine; when not given: the available cores")
+    p.add_argument("--input", metavar="CxHxW", default=None, help="input size of a bare model; when not given: its card's")
     p.add_argument("--tiny", action="store_true",
                    help="a quick check: 2 rounds, 3 latency calls, at most batch 4, one thread unless --threads")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

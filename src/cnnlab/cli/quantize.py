@@ -23,15 +23,15 @@ def register(sub) -> None:
                                    "compare fp32 and int8 top-1 accuracy on the held-out split, the file sizes "
                                    "and the batch-1 latency.")
     p.add_argument("run", metavar="RUN", help="run folder from `cnnlab train`")
-    p.add_argument("--data", metavar="SPEC", default=None, help="data set NAME:PATH (default: the run's own)")
+    p.add_argument("--data", metavar="SPEC", default=None, help="data set NAME:PATH; when not given: the run's own")
     p.add_argument("--method", choices=("static", "dynamic"), default="static",
                    help="static: calibrated activation ranges; dynamic: ranges computed at run time")
     p.add_argument("--calibration", type=int, default=512, help="training images used to calibrate")
     p.add_argument("--engine", choices=("onnxruntime", "openvino"), default="onnxruntime",
                    help="engine that runs the int8 file for the comparison and the latency")
-    p.add_argument("-o", "--out", metavar="FILE", default=None, help="int8 .onnx file (default RUN/model.int8.onnx)")
+    p.add_argument("-o", "--out", metavar="FILE", default=None, help="int8 .onnx file; when not given: RUN/model.int8.onnx")
     p.add_argument("--limit", type=int, default=None, help="evaluate on at most this many held-out images")
-    p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: the available cores)")
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads; when not given: the available cores")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 
