@@ -47,15 +47,21 @@ def add_engine_options(p) -> None:
 
 
 def runner_from_args(args, source, batch: int | None = None):
-    """The ``Runner`` the options ask for (None for plain eager fp32: the caller's own forward)."""
-    if getattr(args, "engine", "eager") == "eager" and getattr(args, "precision", "fp32") == "fp32":
+    """The ``Runner`` the options ask for (None for eager PyTorch: the caller's own forward, which
+    applies its own ``--precision``; ``auto`` precision means fp32 on the other engines)."""
+    engine = getattr(args, "engine", "eager")
+    precision = getattr(args, "precision", "fp32")
+    precision = "fp32" if precision in (None, "auto") else precision
+    if engine == "eager" and precision != "int8":
         return None
     from ..deploy.engines import make_runner
     from ..deploy.source import example_inputs, load_split, normalize
 
     x, _, _ = example_inputs(source, 1)
     calibration = None
-    if args.precision == "int8":
+    if precision == "int8":
+        if engine == "eager":
+            engine = "onnxruntime"
         train = load_split(source, "train")
         calibration = normalize(source.meta, train.images[:256])
-    return make_runner(source.model, args.engine, args.precision, batch=batch, example=x, calibration=calibration)
+    return make_runner(source.model, engine, precision, batch=batch, example=x, calibration=calibration)
