@@ -59,9 +59,7 @@ def runner_from_args(args, source, batch: int | None = None):
 
     x, _, _ = example_inputs(source, 1)
     calibration = None
-    if precision == "int8":
-        if engine == "eager":
-            engine = "onnxruntime"
+    if precision == "int8" and engine != "eager":
         train = load_split(source, "train")
         calibration = normalize(source.meta, train.images[:256])
     return make_runner(source.model, engine, precision, batch=batch, example=x, calibration=calibration)
