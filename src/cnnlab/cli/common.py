@@ -54,12 +54,13 @@ def runner_from_args(args, source, batch: int | None = None):
     precision = "fp32" if precision in (None, "auto") else precision
     if engine == "eager" and precision != "int8":
         return None
-    from ..deploy.engines import make_runner
-    from ..deploy.source import example_inputs, load_split, normalize
+    import torch
 
-    x, _, _ = example_inputs(source, 1)
+    from ..deploy.engines import make_runner
+    from ..deploy.quantize import calibration_images
+
+    x = torch.zeros(1, *source.input_size)  # the exported shape
     calibration = None
     if precision == "int8" and engine != "eager":
-        train = load_split(source, "train")
-        calibration = normalize(source.meta, train.images[:256])
+        calibration = calibration_images(source, None, 256)  # training images, seeded
     return make_runner(source.model, engine, precision, batch=batch, example=x, calibration=calibration)

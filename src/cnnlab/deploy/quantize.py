@@ -106,7 +106,7 @@ class QuantReport:
         return {**asdict(self), "path": str(self.path), "drop_points": self.drop_points}
 
 
-def _calibration_images(source: Source, data_spec: str | None, n: int, seed: int = 0) -> torch.Tensor:
+def calibration_images(source: Source, data_spec: str | None, n: int, seed: int = 0) -> torch.Tensor:
     train = load_split(source, "train", data_spec)
     g = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(train), generator=g)[:n]
@@ -159,7 +159,7 @@ def quantize(run_or_source, data: str | None = None, method: str = "static", cal
     path = Path(out) if out else (source.run_dir or Path(".")) / "model.int8.onnx"
     if path.suffix.lower() != ".onnx":
         raise CnnlabError(f"{path}: the int8 model is an ONNX file", "e.g. -o model.int8.onnx")
-    calib = _calibration_images(source, data, calibration) if method == "static" else None
+    calib = calibration_images(source, data, calibration) if method == "static" else None
     example = normalize(source.meta, load_split(source, "val", data).images[:1])
     fp32 = onnx_bytes(source.model, example)
     int8 = quantize_onnx(fp32, calib, method)
