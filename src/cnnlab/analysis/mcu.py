@@ -369,11 +369,8 @@ def _patched_peak(groups, temps, lives, event_at, split: int, p: int):
         region = 0
         for m in g.members:
             ev = event_at.get(lives[m].created)
-            if lives[m].where == "input" and lives[m].created == 0:
-                shp, r, j = None, (1, 1), (1, 1)
-                c = lives[m].numel
-                first = next(iter(event_at.values()))[0]
-                shp = first.input_shape
+            if lives[m].where == "input" and lives[m].created == 0:  # the image: receptive field 1, jump 1
+                shp, r, j = next(iter(event_at.values()))[0].input_shape, (1, 1), (1, 1)
             elif ev is None or ev[0].rf is None or ev[0].output_shape is None or len(ev[0].output_shape) != 4:
                 region = max(region, lives[m].numel)
                 continue

@@ -18,7 +18,7 @@ import torch
 
 from ..errors import CnnlabError
 from .engines import ENGINES, Runner, engine_available, make_runner
-from .source import Source, calibrate_bn, example_inputs, load_source, load_split, normalize
+from .source import Source, calibrate_bn, example_inputs, load_source
 
 DEFAULT_CONFIGS = [("eager", "fp32"), ("eager", "bf16"), ("compile", "fp32"), ("compile", "bf16"),
                    ("onnxruntime", "fp32"), ("onnxruntime", "int8"),
@@ -130,8 +130,9 @@ def bench(model_or_run: str | Source, batch: int = 32, engines=None, rounds: int
                      "denormals would otherwise slow every engine 10-50x)")
         calib = torch.randn(calibration, *source.input_size, generator=torch.Generator().manual_seed(2))
     else:
-        train = load_split(source, "train")
-        calib = normalize(source.meta, train.images[:calibration])
+        from .quantize import calibration_images
+
+        calib = calibration_images(source, None, calibration)
     x1 = x[:1]
     rows: list[BenchRow] = []
     runners: dict[int, Runner] = {}
