@@ -138,7 +138,7 @@ def test_cli_export_prints_parity_and_writes_metadata(tmp_path, capsys):
 
 def test_export_of_a_trained_run_checks_real_images(trained_run, tmp_path):
     rep = export(trained_run, "onnx", tmp_path / "run.onnx", check_images=8)
-    assert "8 val images of mnist-sample" == rep.parity.images
+    assert "8 held-out images of mnist-sample" == rep.parity.images
     meta = read_metadata(tmp_path / "run.onnx")
     saved = load_source(trained_run).meta
     assert meta["mean"] == saved["mean"] and meta["classes"] == saved["classes"] and meta["background"] == "dark"

@@ -113,7 +113,8 @@ def example_inputs(source: Source, n: int, split: str = "val", seed: int = 0) ->
         n = min(n, len(data))
         g = torch.Generator().manual_seed(seed)
         idx = torch.randperm(len(data), generator=g)[:n]
-        return normalize(source.meta, data.images[idx]), data.labels[idx], f"{n} {split} images of {source.data_spec}"
+        which = "training" if split == "train" else "held-out"
+        return normalize(source.meta, data.images[idx]), data.labels[idx], f"{n} {which} images of {source.data_spec}"
     g = torch.Generator().manual_seed(seed)
     return torch.randn((n, *source.input_size), generator=g), None, f"{n} random normal inputs"
 
