@@ -36,11 +36,14 @@ class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionH
     """Shows defaults and keeps the description's line breaks."""
 
 
-def add_engine_options(p) -> None:
-    """``--engine`` / ``--precision`` for commands that run a network (cnnlab.deploy.engines)."""
+def add_engine_options(p, precision: bool = True) -> None:
+    """``--engine`` (and ``--precision``, unless the command has its own) for commands that run a
+    network (cnnlab.deploy.engines)."""
     p.add_argument("--engine", choices=("eager", "compile", "onnxruntime", "openvino", "auto"), default="eager",
                    help="what runs the network: eager PyTorch, torch.compile, ONNX Runtime, OpenVINO, or auto (the "
                         "fastest installed, measured once and cached)")
+    if not precision:
+        return
     p.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
                    help="fp32; bf16 (eager/compile/openvino); int8 (onnxruntime/openvino, calibrated on the run's "
                         "training images)")
