@@ -261,13 +261,15 @@ def export(model_or_run, fmt: str = "onnx", path: str | Path | None = None, batc
     path = Path(path) if path else _default_path(src, fmt)
     if path.suffix.lower() != FORMATS[fmt]:
         raise CnnlabError(f"{path}: a {fmt} file must end in {FORMATS[fmt]}", f"e.g. -o model{FORMATS[fmt]}")
-    n = check_images if batch == "dynamic" else batch
-    x, _, what = example_inputs(src, max(1, n), split="val")
-    if batch != "dynamic" and len(x) < batch:  # fewer held-out images than the fixed batch: repeat them
-        x = x.repeat(-(-batch // len(x)), 1, 1, 1)[:batch]
+    n = max(1, check_images)
+    if batch != "dynamic":  # a fixed batch: check whole batches of it
+        n = -(-n // batch) * batch
+    x, _, what = example_inputs(src, n, split="val")
+    if len(x) < n:  # fewer held-out images than the batches need: repeat them
+        x = x.repeat(-(-n // len(x)), 1, 1, 1)[:n]
     meta = deployment_metadata(src, fmt, batch)
     model = src.model.eval()
-    example = x[:1] if batch == "dynamic" else x
+    example = x[:1] if batch == "dynamic" else x[:batch]
     notes = list(src.notes)
     if fmt == "onnx":
         _write_onnx(model, example, path, meta, batch, notes)
@@ -276,7 +278,7 @@ def export(model_or_run, fmt: str = "onnx", path: str | Path | None = None, batc
     else:
         _write_openvino(model, example, path, meta, batch, notes)
     try:
-        parity = check_parity(model, path, x, what, rtol)
+        parity = check_parity(model, path, x, what, rtol, chunk=None if batch == "dynamic" else batch)
     except BaseException:
         _remove(path)
         raise
@@ -321,15 +323,17 @@ def _default_path(src: Source, fmt: str) -> Path:
     return base.with_suffix(FORMATS[fmt])
 
 
-def check_parity(model: nn.Module, path: Path, x: torch.Tensor, what: str, rtol: float = PARITY_RTOL) -> ParityResult:
-    """Run the exported file and eager PyTorch on ``x`` and compare the logits."""
+def check_parity(model: nn.Module, path: Path, x: torch.Tensor, what: str, rtol: float = PARITY_RTOL,
+                 chunk: int | None = None) -> ParityResult:
+    """Run the exported file and eager PyTorch on ``x`` (in batches of ``chunk`` for a file with a
+    fixed batch) and compare the logits."""
     from .engines import make_runner
 
     engine = {".onnx": "onnxruntime", ".pt": "torchscript", ".xml": "openvino"}[path.suffix.lower()]
     runner = make_runner(path, engine=engine, precision="fp32")
     with torch.no_grad():
         ref = model.eval()(x).float()
-    out = runner(x).float()
+    out = torch.cat([runner(c).float() for c in (x.split(chunk) if chunk else [x])])
     diff = float((out - ref).abs().max())
     scale = float(ref.abs().max())
     rel = diff / max(scale, 1e-12)
