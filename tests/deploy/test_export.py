@@ -112,8 +112,8 @@ def test_export_refuses_and_deletes_a_wrong_file(tmp_path, monkeypatch):
 
     real = ex.onnx_bytes
 
-    def corrupt(model, example, batch="dynamic"):
-        proto = onnx.load_from_string(real(model, example, batch))
+    def corrupt(model, example, batch="dynamic", notes=None):
+        proto = onnx.load_from_string(real(model, example, batch, notes))
         conv = next(n for n in proto.graph.node if n.name == "/features/c3/Conv")
         init = next(i for i in proto.graph.initializer if i.name == conv.input[1])
         init.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(init) * 3, init.name))
