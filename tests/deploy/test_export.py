@@ -32,9 +32,9 @@ FAMILIES = {
     "nin": ("nin", "3x128x128"), "vit": ("vit_ti_4_32", "3x32x32"),
     "inception": ("inception_v3", "3x75x75"), "inception_v4": ("inception_v4", "3x75x75"),
     "alexnet": ("alexnet", "3x63x63"), "vgg": ("vgg11", "3x32x32"), "nfnet": ("dm_nfnet_f0", "3x32x32"),
-    "cifar_vgg": ("cifar_vgg11", "3x32x32"),
+    "cifar_vgg": ("cifar_vgg11", "3x32x32"), "linear": ("mlp", "1x28x28"), "bn_inception": ("bn_inception", "3x64x64"),
 }
-FAST = {"airbench", "lenet", "cifar_resnet", "mobilenet", "shufflenet", "mcunet", "cifar_vgg"}
+FAST = {"airbench", "lenet", "cifar_resnet", "mobilenet", "shufflenet", "mcunet", "cifar_vgg", "linear"}
 SLOW = set(FAMILIES) - FAST
 BIG = {"inception", "inception_v4", "alexnet", "vgg", "nfnet"}  # no TorchScript round trip (size)
 
