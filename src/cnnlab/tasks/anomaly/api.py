@@ -12,7 +12,8 @@ from ...errors import CnnlabError
 from ...runs import prepare_run_dir, write_json
 from . import metrics
 from .data import load_images, load_masks, resolve_data, split_train
-from .detector import Detector, fit_detector, load_detector, peak_rss_mib
+from .detector import METHODS, Detector, fit_detector, load_detector, peak_rss_mib
+from .features import build_backbone
 
 
 def fit(data: str, method: str = "padim", backbone: str = "resnet18", out: str | Path | None = None,
@@ -27,14 +28,15 @@ def fit(data: str, method: str = "padim", backbone: str = "resnet18", out: str |
     ds = resolve_data(data)
     if out is not None:
         out = prepare_run_dir(out, overwrite)
+    if method not in METHODS:
+        raise CnnlabError(f"unknown method {method!r}", f"use one of {', '.join(METHODS)}")
     seed = options.get("seed", 0)
     fit_paths, val_paths = split_train(ds.train, val_fraction, seed)
-    from .features import build_backbone
-
-    chans = build_backbone(backbone, weights)[0].in_chans
+    model, info = build_backbone(backbone, weights, seed)
+    chans = model.in_chans
     size = image_size or (128 if data.startswith("defects-sample") else 256)
     train = load_images(fit_paths, size, chans, "reading train/good" if progress else None)
-    det = fit_detector(train, method, backbone, weights, image_size=size, progress=progress, **options)
+    det = fit_detector(train, method, model, info, image_size=size, progress=progress, **options)
     del train
     val = load_images(val_paths, size, chans)
     val_scores, val_maps = det.predict(val, desc="validation" if progress else None)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from ...errors import CnnlabError
 from ...runs import read_model_file, write_json
 from . import padim, patchcore
-from .features import FeatureExtractor, build_backbone, concat_scales, rebuild_backbone, resolve_stages, to_image_size
+from .features import FeatureExtractor, concat_scales, rebuild_backbone, resolve_stages, to_image_size
 
 FILE = "detector.safetensors"
 METHODS = ("padim", "patchcore")
@@ -110,14 +110,13 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def fit_detector(images: torch.Tensor, method: str, backbone: str, weights: str | None = None,
+def fit_detector(images: torch.Tensor, method: str, model: torch.nn.Module, info: dict,
                  stages: list | None = None, image_size: int = 256, batch_size: int = 8, seed: int = 0,
                  padim_dims: int = 100, padim_eps: float = 0.01, coreset: float = 0.1, proj_dim: int = 128,
                  neighbours: int = 9, reweight: bool = True, sigma: float = 4.0, progress: bool = True) -> Detector:
-    """Fit PaDiM or PatchCore on uint8 N x C x S x S normal images."""
+    """Fit PaDiM or PatchCore on uint8 N x C x S x S normal images with ``model`` from ``build_backbone``."""
     if method not in METHODS:
         raise CnnlabError(f"unknown method {method!r}", f"use one of {', '.join(METHODS)}")
-    model, info = build_backbone(backbone, weights)
     if images.shape[1] != model.in_chans:
         raise CnnlabError(f"images have {images.shape[1]} channels, {info['model']} takes {model.in_chans}")
     names = [f["module"] for f in model.feature_info]

@@ -25,8 +25,11 @@ class _Enough(Exception):
     """Raised by the last hook: the remaining stages are not needed."""
 
 
-def build_backbone(spec: str, weights: str | None = None) -> tuple[nn.Module, dict]:
-    """A zoo model by name (random or ``weights`` file) or a cnnlab run folder; and how to rebuild it."""
+def build_backbone(spec: str, weights: str | None = None, seed: int = 0) -> tuple[nn.Module, dict]:
+    """A zoo model by name (random or ``weights`` file) or a cnnlab run folder; and how to rebuild it.
+
+    A random initialisation is drawn with ``seed`` (the global RNG is left as it was), so a fit
+    on a randomly initialised backbone is reproducible."""
     from ...models import create_model
     from ...runs import load_run
 
@@ -36,7 +39,9 @@ def build_backbone(spec: str, weights: str | None = None) -> tuple[nn.Module, di
         info = dict(model=meta["model"], model_args={**meta.get("model_args", {}), "num_classes": len(meta["classes"])},
                     mean=meta.get("mean"), std=meta.get("std"), source=str(spec))
     else:
-        model = create_model(spec)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = create_model(spec)
         if weights:
             from ...models.weights import load_weights
 
