@@ -21,7 +21,8 @@ def register(sub) -> None:
 
     f = s.add_parser("fit", help="fit a detector on train/good", formatter_class=Formatter)
     f.add_argument("--data", required=True, help=DATA_HELP)
-    f.add_argument("--method", choices=["padim", "patchcore"], default="padim")
+    f.add_argument("--method", choices=["padim", "patchcore"], default="padim",
+                   help="padim: a Gaussian per position; patchcore: a coreset memory bank of patch features")
     f.add_argument("--backbone", default="resnet18", help="zoo model name (see `cnnlab models`) or a cnnlab RUN_DIR")
     f.add_argument("--weights", help="weight file for a named backbone (torchvision, timm or cnnlab)")
     f.add_argument("--out", required=True, help="folder for detector.safetensors and detector.json")
@@ -34,8 +35,9 @@ def register(sub) -> None:
     f.add_argument("--coreset", type=float, default=0.1, help="PatchCore: fraction of patches kept in the memory bank")
     f.add_argument("--no-reweight", action="store_true", help="PatchCore: image score = max patch distance, "
                                                                "without the paper's re-weighting")
-    f.add_argument("--batch-size", type=int, default=8)
-    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--batch-size", type=int, default=8, help="images per backbone forward")
+    f.add_argument("--seed", type=int, default=0, help="seeds a random backbone initialisation, the held-out split, "
+                                                       "PaDiM's channel subset and the coreset's start and projection")
     f.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
     f.set_defaults(func=run_fit)
 
