@@ -133,9 +133,11 @@ def fit_detector(images: torch.Tensor, method: str, model: torch.nn.Module, info
         for s in tqdm(batches, desc="padim: features", **bar):
             stats.update(concat_scales(extractor(images[s:s + batch_size]))[:, channels])
         mean, cov = stats.finish(padim_eps)
-        inv = torch.linalg.inv(cov)
+        inv = torch.empty(cov.shape, dtype=torch.float32)
+        for s in range(0, len(cov), 512):  # float64 inverses in chunks: no second float64 P x d x d tensor
+            inv[s:s + 512] = torch.linalg.inv(cov[s:s + 512])
         del cov
-        tensors = {"padim.mean": mean.float(), "padim.inv_cov": inv.float(), "padim.channels": channels}
+        tensors = {"padim.mean": mean.float(), "padim.inv_cov": inv, "padim.channels": channels}
         meta.update(dims=len(channels), eps=padim_eps, feature_shape=list(stats.sum.shape))
     else:
         chunks = []

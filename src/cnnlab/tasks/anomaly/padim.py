@@ -31,7 +31,7 @@ class PadimStats:
             self.sum = torch.zeros(x.shape[0], x.shape[2], dtype=torch.float64)
             self.outer = torch.zeros(x.shape[0], x.shape[2], x.shape[2], dtype=torch.float64)
         self.sum += x.sum(1)
-        self.outer += x.transpose(1, 2) @ x
+        torch.baddbmm(self.outer, x.transpose(1, 2), x, out=self.outer)  # in place: no P x d x d temporary
         self.n += feats.shape[0]
 
     def finish(self, eps: float = 0.01) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,8 +39,9 @@ class PadimStats:
         if self.n < 2:
             raise ValueError("PaDiM needs at least two training images")
         mean = self.sum / self.n
-        cov = (self.outer - self.n * mean.unsqueeze(2) * mean.unsqueeze(1)) / (self.n - 1)
-        cov += eps * torch.eye(cov.shape[-1], dtype=cov.dtype)
+        cov, self.outer = self.outer, None  # turned into the covariance in place
+        cov.baddbmm_(mean.unsqueeze(2), mean.unsqueeze(1), alpha=-self.n).div_(self.n - 1)
+        cov.diagonal(dim1=-2, dim2=-1).add_(eps)
         return mean, cov
 
 
