@@ -68,11 +68,11 @@ def test_demo_size(method, opts, tmp_path):
 
 def test_cli_fit_score_evaluate(tmp_path, capsys):
     out = tmp_path / "det"
-    assert main(["anomaly", "fit", "--data", "defects-sample:grain", "--method", "patchcore", "--backbone", "resnet18",
-                 "--image-size", "48", "--stages", "0", "1", "--coreset", "0.01", "--out", str(out)]) == 0
+    assert main(["anomaly", "fit", "--data", "defects-sample:grain", "--method", "padim", "--backbone", "resnet18",
+                 "--image-size", "48", "--stages", "0", "1", "--dims", "20", "--out", str(out)]) == 0
     assert "image threshold" in capsys.readouterr().out
     meta = json.loads((out / "detector.json").read_text())
-    assert meta["method"] == "patchcore" and meta["stage_names"] == ["layer1", "layer2"]
+    assert meta["method"] == "padim" and meta["stage_names"] == ["layer1", "layer2"] and meta["dims"] == 20
     root = os.environ["CNNLAB_CACHE"]
     img = f"{root}/defects-sample-v1/grain/test/hole/000.png"
     assert main(["anomaly", "score", str(out), img, "--json"]) == 0
