@@ -99,7 +99,7 @@ def load_images(paths: list[Path], size: int, channels: int, desc: str | None = 
     """N x C x size x size uint8: each file decoded, converted, scaled to cover and centre-cropped."""
     out = torch.empty(len(paths), channels, size, size, dtype=torch.uint8)
     for i, path in enumerate(tqdm(paths, desc=desc, leave=False, disable=desc is None)):
-        a = resize_and_center_crop(to_array(open_image(path), channels), size, size)
+        a = resize_and_center_crop(to_array(open_image(path, reduce_to=size), channels), size, size)
         out[i] = torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))
     return out
 
