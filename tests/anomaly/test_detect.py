@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from cnnlab.cli import main
+from cnnlab.runs import run_dir_problem
 from cnnlab.tasks.anomaly import evaluate, fit, load_detector, score
 
 
@@ -73,6 +74,7 @@ def test_cli_fit_score_evaluate(tmp_path, capsys):
     assert "image threshold" in capsys.readouterr().out
     meta = json.loads((out / "detector.json").read_text())
     assert meta["method"] == "padim" and meta["stage_names"] == ["layer1", "layer2"] and meta["dims"] == 20
+    assert run_dir_problem(out) is None  # a cnnlab run folder: --overwrite may replace it
     root = os.environ["CNNLAB_CACHE"]
     img = f"{root}/defects-sample-v1/grain/test/hole/000.png"
     assert main(["anomaly", "score", str(out), img, "--json"]) == 0

@@ -48,6 +48,10 @@ def fit(data: str, method: str = "padim", backbone: str = "resnet18", out: str |
         fit_peak_rss_mib=round(peak_rss_mib(), 1))
     if out is not None:
         det.save(out)
+        # what repeats the fit; also what makes DIR a cnnlab run folder that --overwrite may replace
+        write_json(Path(out) / "config.json", dict(task="anomaly", model=info["model"], data=data, method=method,
+                                                   backbone=backbone, weights=weights, image_size=size,
+                                                   val_fraction=val_fraction, quantile=quantile, **options))
     return det
 
 
