@@ -180,13 +180,50 @@ class ModelRef:
 
     def build(self, load: bool = True) -> nn.Module:
         """The network in eval mode, with the trained weights (``load=False``: the architecture only)."""
+        if "model_source" in self.meta:  # an unregistered nn.Module (cnnlab.fit(model=MyNet()))
+            from .train.inputs import rebuild
+
+            model = rebuild(self.meta["model_source"], self.label)
+        else:
+            model = self._create()
+        if load:
+            self.load_into(model)
+        return model.eval()
+
+    def _create(self) -> nn.Module:
+        import importlib
+
+        from .errors import UnknownNameError
         from .models import create_model
 
-        model = create_model(self.name, num_classes=len(self.classes), **self.meta.get("model_args", {}))
-        if load:
-            tensors, _ = read_model_file(self.weights)
+        module = self.meta.get("model_module")  # a model the user registered in their own module
+        if module and module != "__main__":
+            try:
+                importlib.import_module(module)
+            except ImportError as e:
+                raise CnnlabError(f"{self.label} uses model {self.name}, registered in {module}, which cannot be "
+                                  f"imported here ({e})", f"make {module} importable (PYTHONPATH) and try again, "
+                                  f"or load_run({self.label!r}, model=your_network)") from None
+        try:
+            return create_model(self.name, num_classes=len(self.classes), **self.meta.get("model_args", {}))
+        except UnknownNameError:
+            if not module:
+                raise
+            raise CnnlabError(f"{self.label} uses model {self.name}, registered in {module}, which did not register "
+                              "it here", f"import the module that registers {self.name} first, or "
+                              f"load_run({self.label!r}, model=your_network)") from None
+
+    def load_into(self, model: nn.Module) -> nn.Module:
+        """Load this file's weights into ``model`` (a network built by the caller), strictly."""
+        tensors, _ = read_model_file(self.weights)
+        try:
             model.load_state_dict(tensors, strict=True)
-        return model.eval()
+        except RuntimeError as e:
+            first = str(e).strip().splitlines()
+            raise CnnlabError(f"{self.weights} does not fit the given {type(model).__name__}: "
+                              f"{' '.join(first[:3])[:400]}",
+                              "build the network with the same arguments as the one that was trained") from None
+        return model
 
 
 def looks_like_run(text: str | Path) -> bool:
@@ -226,7 +263,12 @@ class LoadedRun:
         return self.meta["classes"]
 
 
-def load_run(run_dir: str | Path, weights: str = MODEL_FILE) -> LoadedRun:
-    """Rebuild a trained model from a run folder (or directly from a cnnlab ``.safetensors`` file)."""
+def load_run(run_dir: str | Path, weights: str = MODEL_FILE, model: nn.Module | None = None) -> LoadedRun:
+    """Rebuild a trained model from a run folder (or directly from a cnnlab ``.safetensors`` file).
+
+    ``model``: a network you built (e.g. an unregistered ``nn.Module`` whose constructor arguments
+    were not recorded); the run's weights are loaded into it.
+    """
     ref = resolve_model(run_dir, weights)
-    return LoadedRun(ref.build(), ref.meta, ref.weights.parent, ref)
+    net = ref.build() if model is None else ref.load_into(model).eval()
+    return LoadedRun(net, ref.meta, ref.weights.parent, ref)
