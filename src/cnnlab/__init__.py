@@ -40,7 +40,11 @@ def __getattr__(name: str):
         import importlib
 
         module, attr = _LAZY[name]
-        return getattr(importlib.import_module(module), attr)
+        value = getattr(importlib.import_module(module), attr)
+        # cache it: importing the submodule cnnlab.predict binds the *module* to `cnnlab.predict`,
+        # which would shadow the function from the second call on
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'cnnlab' has no attribute {name!r}")
 
 
