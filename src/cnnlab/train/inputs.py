@@ -88,7 +88,8 @@ def model_source(model: nn.Module) -> dict[str, Any]:
 def rebuild(source: dict[str, Any], where: str) -> nn.Module:
     """The network a run recorded with :func:`model_source` (random weights)."""
     path = source["import"]
-    how = (f"build it yourself and pass it: cnnlab.load_run({where!r}, model={path.split(':')[-1]}(...)) "
+    args = "" if source.get("kwargs") == {} else "..."
+    how = (f"build it yourself and pass it: cnnlab.load_run({where!r}, model={path.split(':')[-1]}({args})) "
            f"(or predict(load_run(...), images))")
     if source.get("kwargs") is None:
         raise CnnlabError(f"{where} was trained with {path}, which cnnlab cannot rebuild: {source.get('why')}", how)
@@ -98,8 +99,10 @@ def rebuild(source: dict[str, Any], where: str) -> nn.Module:
         for part in qualname.split("."):
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as e:
+        fix = ("define the class in a module file (not a notebook or script) so any process can import it"
+               if module == "__main__" else f"make {module} importable (PYTHONPATH)")
         raise CnnlabError(f"{where} was trained with {path}, which cannot be imported here ({e})",
-                          f"make {module} importable (PYTHONPATH), or {how}") from None
+                          f"{fix}, or {how}") from None
     return obj(**source["kwargs"])
 
 
