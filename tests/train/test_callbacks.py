@@ -184,3 +184,15 @@ def test_resume_with_early_stopping_and_csv_is_bitwise(tiny_mnist, tmp_path):
     # resuming a run that early stopping ended trains nothing more
     again = train(resume=run, progress=False)
     assert len(again.metrics) == 3
+
+
+def test_tensorboard_missing_says_how_to_install(monkeypatch):
+    import sys
+
+    from cnnlab.train.loggers import make_loggers
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if the package were absent
+    with pytest.raises(CnnlabError) as e:
+        make_loggers("csv,tensorboard")
+    assert "tensorboard package" in str(e.value) and "cnnlab[tensorboard]" in e.value.hint
+    assert [type(x).__name__ for x in make_loggers("csv, csv")] == ["CsvLogger"]
