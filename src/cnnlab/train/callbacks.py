@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import CnnlabError
+from ..runs import append_jsonl, read_jsonl
 
 
 @dataclass
@@ -62,8 +63,6 @@ class JsonlLogger(Callback):
     name = "jsonl"
 
     def on_train_start(self, ctx):
-        from ..runs import append_jsonl
-
         path = ctx.run_dir / "metrics.jsonl"
         if ctx.resumed:
             path.unlink(missing_ok=True)
@@ -71,8 +70,6 @@ class JsonlLogger(Callback):
                 append_jsonl(path, record)
 
     def on_epoch_end(self, ctx, record):
-        from ..runs import append_jsonl
-
         append_jsonl(ctx.run_dir / "metrics.jsonl", record)
 
 
@@ -82,7 +79,6 @@ class CurvesPlot(Callback):
     name = "curves"
 
     def on_train_end(self, ctx):
-        from ..runs import read_jsonl
         from ..viz.curves import plot_curves
 
         plot_curves(read_jsonl(ctx.run_dir / "metrics.jsonl") or ctx.metrics, ctx.run_dir / "curves.png",
