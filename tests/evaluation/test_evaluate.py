@@ -14,7 +14,7 @@ from cnnlab.cli import main
 from cnnlab.evaluation import evaluate
 from cnnlab.runs import load_run
 
-from conftest import CLASSES, DATA_OPTIONS
+from eval_support import CLASSES, DATA_OPTIONS
 
 
 def independent_logits(run_dir, images: list[np.ndarray]) -> torch.Tensor:

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..errors import CnnlabError, UnknownNameError
 from .dataset import DataSplits, ImageDataset, resize_images, stratified_split
-from .idx import read_idx
+from .idx import idx_shape, read_idx
 from .options import DataOptions
 
 DIGITS = [str(i) for i in range(10)]
@@ -56,6 +57,15 @@ def _idx_pair(root: Path, prefix: str, what: str) -> tuple[Path, Path]:
 def _read_idx_split(root: Path, prefix: str, name: str, classes: list[str]) -> ImageDataset:
     img_path, lab_path = _idx_pair(root, prefix, name)
     images, labels = read_idx(img_path), read_idx(lab_path)
+    if images.dtype != np.uint8:
+        raise CnnlabError(f"{name}: {img_path} holds {images.dtype} data; cnnlab reads uint8 images (type 08)",
+                          "convert the images to 8-bit (0..255) before writing them as IDX")
+    if labels.dtype.kind not in "iu":
+        raise CnnlabError(f"{name}: {lab_path} holds {labels.dtype} labels; labels are integers (type 08)",
+                          "write the labels as unsigned bytes")
+    if labels.size and labels.min() < 0:
+        raise CnnlabError(f"{name}: {lab_path} has a negative label ({labels.min()})",
+                          f"labels are class numbers 0..{len(classes) - 1}")
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise CnnlabError(f"{name}: {img_path.name} holds shape {images.shape} and {lab_path.name} "
                           f"{labels.shape}", "expected N x H x W images and N labels")
@@ -74,9 +84,21 @@ def read_idx_folder(root: Path, name: str, classes: list[str]) -> DataSplits:
         raise CnnlabError(f"{name}: data folder {root} does not exist",
                           f"pass --data {name}:PATH with the folder that holds the IDX files")
     train = _read_idx_split(root, "train", name, classes)
-    _idx_pair(root, "t10k", name)  # a missing test file is an error now, not at the end of training
-    return DataSplits(name, train, empty_like(train), source=str(root),
-                      test_reader=lambda: _read_idx_split(root, "t10k", name, classes))
+    test_images, _ = _idx_pair(root, "t10k", name)  # a missing test file is an error now, not after training
+    declared = idx_shape(test_images)  # the header only: the test images themselves are read when asked for
+    if declared is not None and len(declared) == 3 and tuple(declared[1:]) != train.image_shape[1:]:
+        raise CnnlabError(f"{name}: {test_images.name} holds {declared[1]}x{declared[2]} images but the training "
+                          f"split {train.image_shape[1]}x{train.image_shape[2]}", "both splits must have the same image size")
+
+    def read_test() -> ImageDataset:
+        test = _read_idx_split(root, "t10k", name, classes)
+        if test.image_shape != train.image_shape:
+            raise CnnlabError(f"{name}: the t10k images are {test.image_shape[1]}x{test.image_shape[2]} but the "
+                              f"training split {train.image_shape[1]}x{train.image_shape[2]}",
+                              "both splits must have the same image size")
+        return test
+
+    return DataSplits(name, train, empty_like(train), source=str(root), test_reader=read_test)
 
 
 def empty_like(data: ImageDataset) -> ImageDataset:

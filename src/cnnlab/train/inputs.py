@@ -103,6 +103,9 @@ def rebuild(source: dict[str, Any], where: str) -> nn.Module:
                if module == "__main__" else f"make {module} importable (PYTHONPATH)")
         raise CnnlabError(f"{where} was trained with {path}, which cannot be imported here ({e})",
                           f"{fix}, or {how}") from None
+    if not (isinstance(obj, type) and issubclass(obj, nn.Module)):  # metadata is untrusted: build networks only
+        raise CnnlabError(f"{where}: model_source {path} is not an nn.Module class",
+                          "the file is damaged or its metadata was edited; retrain or re-save it")
     return obj(**source["kwargs"])
 
 
