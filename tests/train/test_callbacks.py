@@ -71,6 +71,9 @@ def test_csv_and_tensorboard_hold_the_jsonl_numbers(tiny_mnist, tmp_path):
         assert [s for s, _ in logged] == [r["epoch"] for r in records]
         for (_, value), rec in zip(logged, records):
             assert value == pytest.approx(rec[tag], rel=1e-6, abs=1e-9)  # event files store float32
+    # the event files are a run folder's own: --overwrite replaces the folder
+    again = train(**_settings(tiny_mnist, run, epochs=1, log="tensorboard"))
+    assert len(again.metrics) == 1 and not (run / "metrics.csv").exists()
 
 
 def test_early_stopping_stops_where_the_hand_count_says(tiny_mnist, tmp_path):

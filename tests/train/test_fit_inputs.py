@@ -94,7 +94,7 @@ def test_an_unrecorded_module_says_how_to_load_it_back(mnist_arrays, tmp_path):
     loaded = cnnlab.load_run(result.run_dir, model=Unrecorded(5))
     assert all(torch.equal(v, loaded.model.state_dict()[k]) for k, v in result.model.state_dict().items())
     assert cnnlab.predict(loaded, [str(_png(tmp_path, x[3]))], top_k=2)[0].label in loaded.classes
-    with pytest.raises(CnnlabError, match="does not fit the given Unrecorded"):
+    with pytest.raises(CnnlabError, match="do not fit the given Unrecorded"):
         cnnlab.load_run(result.run_dir, model=Unrecorded(6))
 
 
