@@ -32,6 +32,12 @@ _LAZY = {
     "load_data": ("cnnlab.data", "load_data"),
     "DataOptions": ("cnnlab.data", "DataOptions"),
     "load_weights": ("cnnlab.models.weights", "load_weights"),
+    # deployment: export / int8 / engines / bench (cnnlab.deploy), the microcontroller budget
+    "export": ("cnnlab.deploy.export", "export"),
+    "quantize": ("cnnlab.deploy.quantize", "quantize"),
+    "make_runner": ("cnnlab.deploy.engines", "make_runner"),
+    "bench": ("cnnlab.deploy.bench", "bench"),
+    "mcu_budget": ("cnnlab.analysis.mcu", "mcu_budget"),
 }
 
 

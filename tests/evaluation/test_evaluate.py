@@ -131,3 +131,25 @@ def test_flip_tta_averages_the_image_and_its_mirror(folder, trained):
     expect = torch.softmax(0.5 * plain + 0.5 * mirrored, 1).numpy()
     np.testing.assert_allclose(r.probs, expect, rtol=1e-5, atol=1e-6)
     assert r.tta == "flip" and "tta flip" in r.text()
+
+
+def test_engine_onnxruntime_gives_the_eager_numbers(folder, trained, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    root, _ = folder
+    base = ["evaluate", str(trained.run_dir), "--data", f"imagefolder:{root}", "--image-size", "28",
+            "--threads", "1", "--no-progress", "--no-plots", "--json", "--precision", "fp32"]
+    assert main(base) == 0
+    eager = json.loads(capsys.readouterr().out)
+    assert main(base + ["--engine", "onnxruntime"]) == 0
+    ort = json.loads(capsys.readouterr().out)
+    assert ort["engine"] == "onnxruntime" and eager["engine"] == "pytorch"
+    assert ort["test_top1"] == eager["test_top1"] and ort["confusion"] == eager["confusion"]
+    images = sorted((root / "test").rglob("*.png"))[:6]
+    argv = ["predict", str(trained.run_dir), *map(str, images), "--json", "--no-progress"]
+    assert main(argv) == 0
+    eager_p = json.loads(capsys.readouterr().out)
+    assert main(argv + ["--engine", "onnxruntime"]) == 0
+    ort_p = json.loads(capsys.readouterr().out)
+    assert [p["top"][0]["class"] for p in ort_p] == [p["top"][0]["class"] for p in eager_p]
+    for a, b in zip(ort_p, eager_p):
+        assert a["top"][0]["probability"] == pytest.approx(b["top"][0]["probability"], abs=1e-4)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import Formatter
+from .common import Formatter, add_engine_options, runner_from_args
 
 EPILOG = """examples:
   cnnlab evaluate runs/lenet --data mnist:../shared/data/mnist             the official test split
@@ -52,6 +52,7 @@ def register(sub) -> None:
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: the available cores)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="progress bar (only drawn on a terminal)")
+    add_engine_options(p, precision=False)
     p.set_defaults(func=run)
 
 
@@ -64,8 +65,14 @@ def run(args) -> int:
     ref = resolve_model(args.run)
     options = {k: v for k, v in (("val_split", args.val_split), ("image_size", args.image_size)) if v is not None}
     options["progress"] = args.progress
+    runner = None
+    if args.engine != "eager":
+        from ..deploy.source import load_source
+
+        runner = runner_from_args(args, load_source(args.run), batch=args.batch_size)
     result = evaluate(ref, args.data, args.split, tta=args.tta, batch_size=args.batch_size, precision=args.precision,
-                      data_options=options, progress=args.progress, threads=args.threads)
+                      data_options=options, progress=args.progress, threads=args.threads, runner=runner,
+                      engine=args.engine if runner is not None else "pytorch")
     written = {}
     if not args.no_plots:
         out = Path(args.out) if args.out else (ref.run_dir or ref.weights.parent) / f"eval-{args.split}"

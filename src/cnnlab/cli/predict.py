@@ -7,7 +7,7 @@ import csv
 import json
 import sys
 
-from .common import Formatter
+from .common import Formatter, add_engine_options, runner_from_args
 
 
 def register(sub) -> None:
@@ -32,14 +32,18 @@ def register(sub) -> None:
                      help="write CSV (file, class, probability, top-k, notes) to FILE, or to stdout without one")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="progress bar (drawn only on a terminal)")
+    add_engine_options(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from ..deploy.source import load_source
     from ..predict import predict
 
+    runner = runner_from_args(args, load_source(args.run), batch=args.batch_size) if args.engine != "eager" or \
+        args.precision != "fp32" else None
     results = predict(args.run, args.images, top_k=args.top_k, batch_size=args.batch_size,
-                      bad_images=args.bad_images, progress=args.progress)
+                      bad_images=args.bad_images, progress=args.progress, runner=runner)
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
         return 0
