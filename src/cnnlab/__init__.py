@@ -14,7 +14,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .errors import CnnlabError
-from .models import create_model, list_models, model_card
+from .models import create_model, list_models, model_card, register_model
 
 # Heavier entry points are imported on first use, so `import cnnlab` stays fast.
 _LAZY = {
@@ -23,6 +23,8 @@ _LAZY = {
     # `cnnlab.train` is the training subpackage; the function that trains is `cnnlab.fit`
     "fit": ("cnnlab.train", "train"),
     "TrainConfig": ("cnnlab.train", "TrainConfig"),
+    "RecordArgs": ("cnnlab.train.inputs", "RecordArgs"),
+    "Callback": ("cnnlab.train.callbacks", "Callback"),
     "load_recipe": ("cnnlab.train.recipes", "load_recipe"),
     "predict": ("cnnlab.predict", "predict"),
     "evaluate": ("cnnlab.evaluation", "evaluate"),
@@ -44,8 +46,12 @@ def __getattr__(name: str):
         import importlib
 
         module, attr = _LAZY[name]
-        return getattr(importlib.import_module(module), attr)
+        value = getattr(importlib.import_module(module), attr)
+        # cache it: importing the submodule cnnlab.predict binds the *module* to `cnnlab.predict`,
+        # which would shadow the function from the second call on
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'cnnlab' has no attribute {name!r}")
 
 
-__all__ = ["CnnlabError", "__version__", "create_model", "list_models", "model_card", *_LAZY]
+__all__ = ["CnnlabError", "__version__", "create_model", "list_models", "model_card", "register_model", *_LAZY]

@@ -10,6 +10,8 @@ time) and go through the network ``batch_size`` at a time.
 
 from __future__ import annotations
 
+import sys
+import types
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -179,3 +181,14 @@ def predict(run: str | Path | LoadedRun, images: list[str | Path], top_k: int = 
     bar.close()
     order = {str(f): n for n, f in enumerate(files)}
     return sorted(out, key=lambda r: order[r.file])
+
+
+class _CallableModule(types.ModuleType):
+    """``cnnlab.predict`` is both this module and the function: importing the submodule binds the
+    module to the package attribute, so calling it calls :func:`predict` (notebooks call it twice)."""
+
+    def __call__(self, *args, **kwargs):
+        return predict(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

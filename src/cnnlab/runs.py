@@ -76,8 +76,9 @@ def run_dir_problem(path: str | Path) -> str | None:
             if (Path(dirpath) / name).is_symlink():
                 foreign.append(str(Path(dirpath, name).relative_to(path)) + " (a link)")
         for name in filenames:
-            if name == LOCK_FILE or _temp_name(name) or (Path(name).suffix in RUN_SUFFIXES
-                                                         and not Path(dirpath, name).is_symlink()):
+            ours = Path(name).suffix in RUN_SUFFIXES or (Path(dirpath).name == "tensorboard"
+                                                          and name.startswith("events.out.tfevents."))  # --log
+            if name == LOCK_FILE or _temp_name(name) or (ours and not Path(dirpath, name).is_symlink()):
                 continue
             foreign.append(str(Path(dirpath, name).relative_to(path)))
     if foreign:
@@ -473,6 +474,10 @@ class ModelRef:
         """The network in eval mode, with the trained weights (``load=False``: the architecture only)."""
         if load:  # through load_run: the file's tensors are checked against the network first
             return load_run(self.weights).model
+        if "model_source" in self.meta:  # an unregistered nn.Module (cnnlab.fit(model=MyNet()))
+            from .train.inputs import rebuild
+
+            return rebuild(self.meta["model_source"], self.label).eval()
         from .models import create_model
 
         return create_model(self.name, num_classes=len(self.classes), **self.meta.get("model_args", {})).eval()
@@ -544,8 +549,14 @@ def validate_meta(meta: dict[str, Any], file: str | Path) -> dict[str, Any]:
     name = meta.get("model")
     if not isinstance(name, str):
         raise bad("model", "is not a model name")
-    if name not in list_models():
-        raise bad("model", "is not a registered model (see `cnnlab models`)")
+    source = meta.get("model_source")  # an unregistered nn.Module: built from its class (train/inputs.py)
+    if source is not None and not (isinstance(source, dict) and isinstance(source.get("import"), str)
+                                   and (source.get("kwargs") is None or isinstance(source["kwargs"], dict))):
+        raise bad("model_source", "is not {'import': 'module:Class', 'kwargs': {...}}")
+    if source is None and name not in list_models():
+        module = meta.get("model_module")
+        where = f" (registered by {printable(module, 80)}, which did not register it)" if module else ""
+        raise bad("model", f"is not a registered model{where} (see `cnnlab models`)")
     args = meta.get("model_args", {})
     if args is None:
         args = {}
@@ -614,12 +625,16 @@ def check_tensors(tensors: dict[str, torch.Tensor], file: str | Path, expected: 
                               "this is not a weight file of this network (or it was quantized); use the float file")
 
 
-def load_run(run_dir: str | Path, weights: str = MODEL_FILE) -> LoadedRun:
+def load_run(run_dir: str | Path, weights: str = MODEL_FILE, model: nn.Module | None = None) -> LoadedRun:
     """Rebuild a trained model from a run folder (or directly from a cnnlab ``.safetensors`` file).
 
     The file's metadata is validated (:func:`validate_meta`) and the network is first built on the
     meta device and compared with the file's tensor shapes, so a tampered file allocates nothing
     beyond its own size before it is refused.
+
+    ``model``: a network you built (an unregistered ``nn.Module`` whose constructor arguments were
+    not recorded, ``cnnlab.fit(model=MyNet(...))``); the run's weights are loaded into it. A model
+    registered in the user's own module (``model_module`` in the metadata) imports that module first.
     """
     from .images import check_regular_file
     from .models import create_model
@@ -637,10 +652,20 @@ def load_run(run_dir: str | Path, weights: str = MODEL_FILE) -> LoadedRun:
     if missing:
         raise CnnlabError(f"{file}: no cnnlab metadata ({', '.join(missing)} missing)",
                           "this is not a file saved by cnnlab; use cnnlab.load_weights(model, path) instead")
+    _import_model_module(meta, file)
     meta = validate_meta(meta, file)
     shapes = _header_shapes(file)
+    label = str(file.parent if file.parent.joinpath("config.json").is_file() else file)
+    given = model
 
     def build(device: str) -> nn.Module:
+        if given is not None:  # the caller's network (already built: checked and loaded as it is)
+            return given
+        if "model_source" in meta:
+            from .train.inputs import rebuild
+
+            with torch.device(device):
+                return rebuild(meta["model_source"], label)
         try:
             with torch.device(device):
                 return create_model(meta["model"], num_classes=len(meta["classes"]), **meta["model_args"])
@@ -662,9 +687,12 @@ def load_run(run_dir: str | Path, weights: str = MODEL_FILE) -> LoadedRun:
             f"{len(extra)} unexpected (e.g. {printable(extra[0], 60)})" if extra else "",
             f"{len(differ)} of another shape (e.g. {printable(differ[0], 60)}: file {shapes[differ[0]]}, "
             f"model {expected[differ[0]]})" if differ else "") if part)
+        if given is not None:
+            raise CnnlabError(f"{file}: its tensors do not fit the given {type(given).__name__} ({detail})",
+                              "build the network with the same arguments as the one that was trained")
         raise CnnlabError(f"{file}: its tensors do not fit the {meta['model']} its metadata describes ({detail})",
                           "the file is damaged or its metadata was edited; retrain or re-save it")
-    if meta.get("input_size") is not None:  # a shape-only forward: does the recorded input fit the network?
+    if meta.get("input_size") is not None and given is None:  # a shape-only forward: does the recorded input fit the network?
         try:
             with torch.no_grad():
                 skeleton.eval()(torch.empty(1, *meta["input_size"], device="meta"))
@@ -679,6 +707,31 @@ def load_run(run_dir: str | Path, weights: str = MODEL_FILE) -> LoadedRun:
     model.eval()
     return LoadedRun(model, meta, file.parent,
                      ModelRef(file, meta, file.parent if (file.parent / "config.json").is_file() else None))
+
+
+def _import_model_module(meta: dict[str, Any], file: Path) -> None:
+    """A model the user registered in their own module: import it so its name is registered here."""
+    import importlib
+
+    module = meta.get("model_module")
+    if not module or module == "__main__" or meta.get("model") in _registered():
+        return
+    if not (isinstance(module, str) and all(part.isidentifier() for part in module.split("."))):
+        raise CnnlabError(f"{file}: metadata field 'model_module' = {printable(repr(module), 80)} is not a module name",
+                          "the file is damaged or its metadata was edited; retrain or re-save it")
+    try:
+        importlib.import_module(module)
+    except ImportError as e:
+        raise CnnlabError(f"{file} uses model {printable(meta.get('model'), 80)}, registered in {module}, which "
+                          f"cannot be imported here ({printable(e, 160)})",
+                          f"make {module} importable (PYTHONPATH) and try again, or pass the network: "
+                          f"cnnlab.load_run(RUN_DIR, model=your_network)") from None
+
+
+def _registered() -> list[str]:
+    from .models.registry import list_models
+
+    return list_models()
 
 
 def _header_shapes(file: Path) -> dict[str, tuple[int, ...]]:

@@ -49,8 +49,9 @@ def test_interrupt_reuse_resume_and_report(tiny, tmp_path, monkeypatch, capsys):
     assert not (out / "report.md").exists()
     before = snapshot(first)
 
-    # 2. the second run is killed in its second epoch (after the epoch's checkpoint, before its metrics line)
-    import cnnlab.train.trainer as trainer
+    # 2. the second run is killed at the end of its second epoch (before its metrics line; metrics.jsonl
+    # is written by the trainer's JsonlLogger callback)
+    import cnnlab.train.callbacks as trainer
 
     real_append = trainer.append_jsonl
 

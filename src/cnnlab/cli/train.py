@@ -14,6 +14,10 @@ import dataclasses
 from .common import Formatter, parse_assignments, parse_value
 
 HELP = {
+    "log": "extra loggers beside metrics.jsonl, comma-separated: csv (metrics.csv), tensorboard "
+           "(RUN_DIR/tensorboard; needs the tensorboard package)",
+    "early_stop": "stop when a validation metric stops improving: METRIC:patience=N[:min_delta=D][:mode=min|max], "
+                  "e.g. val_top1:patience=5 (never a test_* metric: the test split chooses nothing)",
     "data": "data set NAME or NAME:PATH (see `cnnlab data`)",
     "epochs": "passes over the training split",
     "steps": "optimizer steps in all, instead of --epochs (0: epochs x steps per epoch)",

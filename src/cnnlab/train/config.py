@@ -79,6 +79,8 @@ class TrainConfig:
     compile: str = "off"  # off | on | auto (compile only networks where it pays: ResNet-class)
     sync_bn: bool = False  # DDP: synchronise batch-norm statistics across processes
     # -- run folder -------------------------------------------------------------------------
+    log: str = ""  # extra loggers beside metrics.jsonl, comma-separated: csv (metrics.csv), tensorboard
+    early_stop: str = ""  # METRIC:patience=N[:min_delta=D][:mode=min|max] on a validation metric, e.g. val_top1:patience=5
     checkpoint_every: int = 0  # also checkpoint every this many optimizer steps (0: at epoch ends only)
     out: str | None = None  # run folder; default runs/<model>-<data>-<time>
     overwrite: bool = False
@@ -134,6 +136,16 @@ class TrainConfig:
             bad("a negative clip_grad, mixup or cutmix", "use 0 to turn them off")
         if self.eval_every < 0:
             bad(f"eval_every={self.eval_every}", "use 1 (every epoch), N, or 0 (after the last epoch only)")
+        if self.log:
+            from .loggers import LOGGERS
+
+            unknown = [n for n in self.log.split(",") if n.strip() and n.strip().lower() not in LOGGERS]
+            if unknown:
+                bad(f"log={self.log!r}", f"use any of {', '.join(LOGGERS)}, comma-separated")
+        if self.early_stop:
+            from .callbacks import parse_early_stop
+
+            parse_early_stop(self.early_stop)  # a bad spec or a test_* metric raises its own error
         if self.checkpoint_every < 0:
             bad(f"checkpoint_every={self.checkpoint_every}", "use 0 (epoch ends only) or a step count")
         return self

@@ -37,9 +37,10 @@ from ..progress import bar_enabled
 from ..data import BatchLoader, DataSplits, load_data
 from ..errors import CnnlabError
 from ..models import create_model
-from ..runs import (MODEL_FILE, append_jsonl, check_data_fingerprint, claim_run_dir, data_fingerprint, read_jsonl,
-                    read_run_config, save_model, write_json)
+from ..runs import (MODEL_FILE, check_data_fingerprint, claim_run_dir, data_fingerprint, read_run_config,
+                    save_model, write_json)
 from . import distributed as ddp
+from .callbacks import CallbackList, RunContext, build_callbacks
 from .checkpoint import has_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig
 from .ema import ModelEMA
@@ -74,9 +75,12 @@ class TrainResult:
 
 
 def default_run_dir(cfg: TrainConfig) -> Path:
+    import re
+
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    data = cfg.data.split(":")[0]
-    return Path("runs") / f"{cfg.model}-{data}-{stamp}"
+    data = re.sub(r"[^\w.-]+", "", cfg.data.split(":")[0]) or "data"
+    model = cfg.model.rsplit(":", 1)[-1].rsplit(".", 1)[-1]  # an unregistered module: its class name
+    return Path("runs") / f"{model}-{data}-{stamp}"
 
 
 def autocast_for(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
@@ -173,14 +177,15 @@ def load_initial_weights(model: nn.Module, path: str) -> str:
         return str(load_weights(model, path))
 
 
-def _load_config(run_dir: Path) -> dict:
+def _load_config(run_dir: Path) -> tuple[dict, dict]:
+    """(the run's settings, its ``resolved`` section)."""
     config = read_run_config(run_dir)
-    config.pop("resolved", None)
-    return config
+    return config, config.pop("resolved", None) or {}
 
 
 def train(cfg: TrainConfig | None = None, *, dataset: DataSplits | None = None, recipe: str | None = None,
-          resume: str | Path | None = None, data_changed: bool = False, **overrides) -> TrainResult:
+          resume: str | Path | None = None, data_changed: bool = False, callbacks: list | None = None,
+          **overrides) -> TrainResult:
     """Train ``cfg.model`` on ``cfg.data`` and write a run folder. Keyword overrides patch ``cfg``.
 
     ``recipe`` starts from a named recipe (``cnnlab recipes``) or a TOML file instead of the
@@ -189,8 +194,20 @@ def train(cfg: TrainConfig | None = None, *, dataset: DataSplits | None = None, 
     ``dataset`` passes already loaded splits (otherwise ``cfg.data`` is read with ``load_data``).
     ``model_args.KEY`` overrides patch one model argument. A resumed run refuses data other than
     it was trained on (a fingerprint in config.json) unless ``data_changed=True``.
+
+    ``model`` may also be any ``nn.Module`` (trained as given), and ``data`` NumPy arrays / tensors
+    ``(x, y)``, a torch ``Dataset`` or ``DataLoader``, or a dict of them by split
+    (:mod:`cnnlab.train.inputs`). ``callbacks`` adds :class:`~cnnlab.train.callbacks.Callback`
+    objects to the run's own (metrics.jsonl, ``log`` loggers, ``early_stop``, curves.png).
     """
+    from . import inputs
     from .recipes import apply_overrides, load_recipe
+
+    module = overrides.pop("model") if isinstance(overrides.get("model"), nn.Module) else None
+    if isinstance(overrides.get("data"), str) or "data" not in overrides:
+        given_data = None
+    else:
+        given_data = overrides.pop("data")
 
     if resume is not None:
         changed = sorted(set(k.replace("-", "_") for k in overrides) - RESUME_OVERRIDABLE)
@@ -199,11 +216,17 @@ def train(cfg: TrainConfig | None = None, *, dataset: DataSplits | None = None, 
                               f"on --resume only {', '.join(sorted(RESUME_OVERRIDABLE))} may change; start a new "
                               "run to train differently")
         resume = Path(resume)
-        base = _load_config(resume)
+        base, resolved = _load_config(resume)
         base["out"] = str(resume)
         if not has_checkpoint(resume):
             raise CnnlabError(f"{resume} holds no checkpoint to resume from",
                               "the run stopped before its first checkpoint; start it again with --overwrite")
+        if module is None and resolved.get("model_source"):
+            module = inputs.rebuild(resolved["model_source"], str(resume))
+        if given_data is None and dataset is None and base["data"].startswith("<"):
+            raise CnnlabError(f"{resume} was trained on Python objects ({base['data']}), which a run folder "
+                              "does not keep", f"pass the same data again: cnnlab.fit(resume={str(resume)!r}, "
+                              "data=...)")
     elif recipe is not None:
         if cfg is not None:
             raise CnnlabError("give either a TrainConfig or a recipe, not both",
@@ -211,8 +234,17 @@ def train(cfg: TrainConfig | None = None, *, dataset: DataSplits | None = None, 
         base = load_recipe(recipe).to_dict()
     else:
         base = (cfg or TrainConfig()).to_dict()
+    if module is not None and resume is None:
+        base["model"] = inputs.class_path(module)
+        if base.get("model_args"):
+            raise CnnlabError("model_args configure a registered model by name; a module is already built",
+                              "drop model_args, or pass the model's name instead of the module")
+    if given_data is not None:
+        base["data"] = inputs.describe_input(given_data)
     cfg = TrainConfig.from_dict(apply_overrides(base, overrides)).validate()
-    return _Trainer(cfg, dataset, resume, data_changed).run()
+    if given_data is not None:
+        dataset = inputs.splits_from(given_data, cfg.data_options, progress=cfg.progress)
+    return _Trainer(cfg, dataset, resume, data_changed, module, callbacks).run()
 
 
 class NonFiniteLoss(CnnlabError):
@@ -220,11 +252,14 @@ class NonFiniteLoss(CnnlabError):
 
 
 class _Trainer:
-    def __init__(self, cfg: TrainConfig, dataset: DataSplits | None, resume: Path | None, data_changed: bool = False):
+    def __init__(self, cfg: TrainConfig, dataset: DataSplits | None, resume: Path | None, data_changed: bool = False,
+                 module: nn.Module | None = None, callbacks: list | None = None):
         self.cfg = cfg
         self.dataset = dataset
         self.resume = resume
         self.data_changed = data_changed
+        self.module = module  # a user's network, trained as given (None: build cfg.model)
+        self.extra_callbacks = callbacks
 
     # -- setup --------------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -269,7 +304,19 @@ class _Trainer:
             say("no validation split: nothing is selected during training (no best.safetensors)"
                 + ("; the test split is evaluated once at the end" if cfg.final_test else ""))
         c, h, w = data.train.image_shape
-        model = create_model(cfg.model, num_classes=len(data.classes), in_chans=c, **cfg.model_args).to(device)
+        if cfg.early_stop and not len(data.val):
+            raise CnnlabError(f"early_stop={cfg.early_stop!r} needs a validation split, and this run has none",
+                              "drop --early-stop, or keep a validation split (--val-split 0.1)")
+        callback_list = build_callbacks(cfg, self.extra_callbacks)
+        if self.module is not None:
+            from .inputs import check_output, model_source
+
+            model = self.module.to(device)
+            check_output(model, (c, h, w), len(data.classes), device)
+            source = model_source(model)
+        else:
+            model = create_model(cfg.model, num_classes=len(data.classes), in_chans=c, **cfg.model_args).to(device)
+            source = None
         memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         model = model.to(memory_format=memory_format)
         n_params = sum(p.numel() for p in model.parameters())
@@ -344,20 +391,19 @@ class _Trainer:
             rngs = ckpt["rng"]
             set_rng_state(rngs[info.rank] if info.rank < len(rngs) else rngs[0])
             state = ckpt["position"]
-            if main:  # metrics.jsonl holds exactly the epochs the checkpoint has seen
-                (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-                for record in state["metrics"]:
-                    append_jsonl(run_dir / "metrics.jsonl", record)
             say(f"resuming {run_dir} at epoch {state['epoch']}, step {state['step']:,} of {total:,}")
 
         do_compile, compile_note = should_compile(cfg, model, (c, h, w), device)
+        model_module = None if source is not None else _registered_module(cfg.model)
         if main:
             write_json(run_dir / "config.json", {**cfg.to_dict(), "out": str(run_dir), "resolved": {
                 "device": str(device), "threads": threads, "precision": precision, "params": n_params,
                 "processes": world, "steps": total, "steps_per_epoch": steps_per_epoch, "epochs": epochs,
                 "compile": do_compile, "augment": repr(transform) if transform else None,
                 "classes": data.classes, "mean": mean, "std": std, "normalization": norm_from,
-                "data_fingerprint": fingerprint}})
+                "data_fingerprint": fingerprint,
+                **({"model_source": source} if source else {}),
+                **({"model_module": model_module} if model_module else {})}})
         say(f"model {cfg.model}: {n_params:,} parameters; device {device}, "
             f"{f'{world} processes x ' if world > 1 else ''}{threads} thread{'s' if threads > 1 else ''}, {precision}"
             f"{', channels-last' if cfg.channels_last else ''}{', ' + compile_note if compile_note else ''}")
@@ -367,7 +413,9 @@ class _Trainer:
         net = ddp.wrap(model, info, device, cfg.sync_bn)
 
         meta = {"model": cfg.model, "model_args": cfg.model_args, "classes": data.classes, "input_size": [c, h, w],
-                "mean": mean, "std": std, "background": background_of(data.train.images)}
+                "mean": mean, "std": std, "background": background_of(data.train.images),
+                **({"model_source": source} if source else {}),
+                **({"model_module": model_module} if model_module else {})}
         autocast = autocast_for(device, precision)
         n_cls = len(data.classes)
         mixing = cfg.mixup > 0 or cfg.cutmix > 0
@@ -381,13 +429,17 @@ class _Trainer:
         best = state["best"]
         step = state["step"]
         params = [p for p in model.parameters() if p.requires_grad]
+        # the callbacks: metrics.jsonl, curves.png, --log loggers, --early-stop, the caller's own
+        cbs = CallbackList(callback_list, RunContext(run_dir, cfg, metrics, say, self.resume is not None), main)
+        cbs.load_state_dict(state.get("callbacks", {}))
+        cbs.train_start()
 
         def checkpoint(epoch: int, batch: int, sums: list[float], seconds: float) -> None:
             rngs = ddp.gather_objects(rng_state(), info)
             if not main:
                 return
             position = {"epoch": epoch, "batch": batch, "step": step, "sums": sums, "seconds": seconds,
-                        "metrics": metrics, "best": best}
+                        "metrics": metrics, "best": best, "callbacks": cbs.state_dict()}
             save_checkpoint(run_dir, {
                 "model_name": cfg.model, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
@@ -395,6 +447,9 @@ class _Trainer:
                 "ema_updates": ema.updates if ema is not None else 0, "rng": rngs, "position": position})
 
         for epoch in range(state["epoch"], epochs + 1):
+            if cbs.stopped:  # a resumed run that early stopping had already ended
+                break
+            cbs.epoch_start(epoch)
             start = state["batch"] if epoch == state["epoch"] else 0
             # [images, main-head loss, top-1 hits, unused, auxiliary head losses...]
             sums = list(state["sums"]) if epoch == state["epoch"] else [0.0, 0.0, 0.0, 0.0]
@@ -454,6 +509,7 @@ class _Trainer:
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
+                cbs.step_end(step, sums[1] / sums[0])
                 if ema is not None and (epoch - 1) + batch / micro_per_epoch >= cfg.ema_start_epochs \
                         and step % cfg.ema_every == 0:
                     ema.update(model, 0.0 if ema.updates == 0 else ema.decay_at(step, total))
@@ -473,34 +529,36 @@ class _Trainer:
             if evaluated:
                 v = summarize(ddp.all_sum(evaluate_sums(eval_model, val_loader, autocast, device, tta), info, device),
                               n_cls)
-            t_ = {"loss": None, "top1": None, "top5": None}
-            tested = last_epoch and cfg.final_test
-            if tested:  # the test split, read now and only now; its numbers choose nothing
-                t_ = summarize(ddp.all_sum(evaluate_sums(eval_model, eval_loader(data.test), autocast, device, tta),
-                                           info, device), n_cls)
             seen = max(sums[0], 1)
             record = {"epoch": epoch, "step": step, "train_loss": sums[1] / seen, "train_top1": 100 * sums[2] / seen,
                       "val_loss": v["loss"], "val_top1": v["top1"], "val_top5": v["top5"],
-                      "test_loss": t_["loss"], "test_top1": t_["top1"], "test_top5": t_["top5"],
+                      "test_loss": None, "test_top1": None, "test_top5": None,
                       "lr": optimizer.param_groups[0]["lr"], "images_per_s": sums[0] / max(train_seconds, 1e-9),
-                      "seconds": train_seconds, "eval_seconds": time.perf_counter() - t1,
-                      "tta": tta if (evaluated or tested) else None}
+                      "seconds": train_seconds, "eval_seconds": 0.0, "tta": None}
+            stop_reason = cbs.stop_reason(record)  # decided on this epoch's validation numbers, before any test
+            tested = (last_epoch or bool(stop_reason)) and cfg.final_test
+            if tested:  # the test split, read now and only now; its numbers choose nothing
+                t_ = summarize(ddp.all_sum(evaluate_sums(eval_model, eval_loader(data.test), autocast, device, tta),
+                                           info, device), n_cls)
+                record.update(test_loss=t_["loss"], test_top1=t_["top1"], test_top5=t_["top5"])
+            record.update(eval_seconds=time.perf_counter() - t1, tta=tta if (evaluated or tested) else None)
             if len(sums) > 4:
                 record["train_aux_loss"] = [a / seen for a in sums[4:]]
             metrics.append(record)
             if main and evaluated and (best is None or record["val_top1"] > best["val_top1"]):
                 best = {"epoch": epoch, "val_top1": record["val_top1"]}
                 save_model(run_dir / BEST_FILE, _plain(eval_model), {**meta, "epoch": epoch})
-            finished = step >= total
+            finished = step >= total or bool(stop_reason)
+            cbs.epoch_end(record)  # before the checkpoint, which saves the callbacks' states
             checkpoint(epoch + 1, 0, [0.0, 0.0, 0.0, 0.0], 0.0)
-            if main:
-                append_jsonl(run_dir / "metrics.jsonl", record)
             aux_text = ("  aux loss " + "/".join(f"{a:.4f}" for a in record["train_aux_loss"])
                         if "train_aux_loss" in record else "")
             val_text = (f"val loss {v['loss']:.4f} acc {v['top1']:.2f}%" if evaluated
                         else "val: not evaluated (--eval-every)" if val_loader is not None else "val: none")
             say(f"epoch {epoch:>3}/{epochs}  train loss {record['train_loss']:.4f} acc {record['train_top1']:.2f}%"
                 f"{aux_text}  {val_text}  {record['images_per_s']:,.0f} img/s  {train_seconds:.1f}s")
+            if stop_reason:
+                say(f"{stop_reason}: training stopped after epoch {epoch}")
             if tested:
                 say(f"test loss {t_['loss']:.4f} acc {t_['top1']:.2f}% (the test split, evaluated once after "
                     "training; it chose nothing)")
@@ -519,12 +577,15 @@ class _Trainer:
                     say("warning: the replicas' weights differ between ranks (see distributed.json)")
         if main:
             save_model(run_dir / MODEL_FILE, final, {**meta, "epoch": len(metrics)})
-            from ..viz.curves import plot_curves
-
-            plot_curves(read_jsonl(run_dir / "metrics.jsonl") or metrics, run_dir / "curves.png",
-                        title=f"{cfg.model} on {cfg.data}")
+        cbs.train_end()
         ddp.barrier(info)
         return TrainResult(run_dir, metrics, final.eval())
+
+
+def _registered_module(name: str) -> str | None:
+    from .inputs import registered_module
+
+    return registered_module(name)
 
 
 def nan_stop_message(loss: float, where: str, run_dir: Path, checkpointed: bool) -> tuple[str, str]:
