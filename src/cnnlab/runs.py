@@ -711,7 +711,6 @@ def load_run(run_dir: str | Path, weights: str = MODEL_FILE, model: nn.Module | 
 
 def _import_model_module(meta: dict[str, Any], file: Path) -> None:
     """A model the user registered in their own module: import it so its name is registered here."""
-    import importlib
 
     module = meta.get("model_module")
     if not module or module == "__main__" or meta.get("model") in _registered():
@@ -719,8 +718,10 @@ def _import_model_module(meta: dict[str, Any], file: Path) -> None:
     if not (isinstance(module, str) and all(part.isidentifier() for part in module.split("."))):
         raise CnnlabError(f"{file}: metadata field 'model_module' = {printable(repr(module), 80)} is not a module name",
                           "the file is damaged or its metadata was edited; retrain or re-save it")
+    from .train.inputs import import_trusted
+
     try:
-        importlib.import_module(module)
+        import_trusted(module, str(file))
     except ImportError as e:
         raise CnnlabError(f"{file} uses model {printable(meta.get('model'), 80)}, registered in {module}, which "
                           f"cannot be imported here ({printable(e, 160)})",

@@ -202,8 +202,11 @@ def test_a_model_registered_in_the_users_module_reloads_in_predict(mnist_arrays,
     image = _png(tmp_path, x[1])
     env = child_env()
     cmd = [PYTHON, "-m", "cnnlab", "predict", str(result.run_dir), str(image), "--json", "--no-progress"]
-    ok = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
-                        env={**env, "PYTHONPATH": env["PYTHONPATH"] + ":" + str(pkg)})
+    on_path = {**env, "PYTHONPATH": env["PYTHONPATH"] + ":" + str(pkg)}
+    # the file names the module, but only the user decides what is imported (metadata is untrusted)
+    untrusted = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=on_path)
+    assert untrusted.returncode == 2 and "CNNLAB_MODULES=my_models" in untrusted.stderr
+    ok = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**on_path, "CNNLAB_MODULES": "my_models"})
     assert ok.returncode == 0, ok.stderr
-    missing = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    missing = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**env, "CNNLAB_MODULES": "my_models"})
     assert missing.returncode == 2 and "my_models" in missing.stderr and "importable" in missing.stderr

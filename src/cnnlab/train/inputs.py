@@ -85,6 +85,30 @@ def model_source(model: nn.Module) -> dict[str, Any]:
             "why": "its constructor takes arguments that were not recorded (mix in cnnlab.RecordArgs to record them)"}
 
 
+TRUST_ENV = "CNNLAB_MODULES"
+
+
+def import_trusted(module: str, where: str) -> Any:
+    """Import a module that a run's metadata names, only if the user allows it.
+
+    Metadata is untrusted input: a file must not choose which installed module runs its import-time
+    code. A module already imported by the user (e.g. their notebook's ``__main__`` or
+    ``import my_models``) is used as it is; any other only when listed in ``$CNNLAB_MODULES``.
+    """
+    import os
+    import sys
+
+    if module in sys.modules:
+        return sys.modules[module]
+    allowed = {m.strip() for m in os.environ.get(TRUST_ENV, "").split(",") if m.strip()}
+    if module not in allowed:
+        raise CnnlabError(f"{where} names the Python module {module!r} for its network; cnnlab imports a module "
+                          "named in a file only when you allow it",
+                          f"if you trust it: {TRUST_ENV}={module} cnnlab ... (or `import {module}` before "
+                          "load_run in Python); make sure it is importable (PYTHONPATH)")
+    return importlib.import_module(module)
+
+
 def rebuild(source: dict[str, Any], where: str) -> nn.Module:
     """The network a run recorded with :func:`model_source` (random weights)."""
     path = source["import"]
@@ -95,7 +119,7 @@ def rebuild(source: dict[str, Any], where: str) -> nn.Module:
         raise CnnlabError(f"{where} was trained with {path}, which cnnlab cannot rebuild: {source.get('why')}", how)
     module, _, qualname = path.partition(":")
     try:
-        obj: Any = importlib.import_module(module)
+        obj: Any = import_trusted(module, where)
         for part in qualname.split("."):
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as e:
