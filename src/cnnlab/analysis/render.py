@@ -215,12 +215,15 @@ def render_csv(s: Summary) -> str:
 
 def render_html(s: Summary) -> str:
     """The notebook view: the header, the per-layer table (the preset's columns) and the totals."""
+    import html
+
     from ..notebook import html_table
 
     cols = _columns(s.preset)
     rows = [[get(r) for _, _, get in cols] for r in s.layers]
     head = header(s)
-    return html_table([t for t, _, _ in cols], rows, caption=head[0], notes=[head[1], *totals(s)])
+    table = html_table([t for t, _, _ in cols], rows, caption=head[0], notes=[head[1]])
+    return table + "\n<pre>" + html.escape("\n".join(totals(s))) + "</pre>"
 
 
 def render(s: Summary, fmt: str = "table") -> str:
