@@ -193,3 +193,10 @@ def test_pretrained_cfg_on_every_model():
     assert cfg["url"] is None and cfg["num_classes"] == 10 and cfg["mean"] is None
 
 
+
+
+def test_cli_list_shows_every_published_file(capsys):
+    assert main(["weights", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "resnet18-f37072fd.pth" in out and "dm_nfnet_f0-604f9c3a.pth" in out
+    assert f"{len(PUBLISHED)} published file(s)" in out

@@ -121,3 +121,15 @@ def test_torchinfo_forms_of_summary():
     assert d.macs == c.macs
     with pytest.raises(CnnlabError, match="batch"):
         cnnlab.summary("resnet18", input_size=(4, 3, 224, 224), batch=2)
+
+
+def test_cli_summary_takes_the_batch_first(capsys):
+    import json
+
+    from cnnlab.cli import main
+
+    assert main(["summary", "resnet18", "--input", "4x3x112x112", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["batch"] == 4 and out["input_size"] == [3, 112, 112]
+    assert main(["summary", "resnet18", "--input", "4x3x112x112", "--batch", "2"]) == 2
+    assert "carries the batch 4" in capsys.readouterr().err
