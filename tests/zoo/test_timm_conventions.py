@@ -115,6 +115,7 @@ def test_torchinfo_forms_of_summary():
     b = cnnlab.summary("resnet18", batch=4)
     assert a.batch == 4 and a.input_size == (3, 224, 224)
     assert a.macs == b.macs == 4 * 1_814_073_344  # torchvision's 1.81 GMACs per image
+    assert a.total_mult_adds == a.macs and a.trainable_params == a.total_params == 11_689_512  # torchinfo's names
     c = cnnlab.summary("resnet18", input_size="2x3x112x112")  # the CLI's --input form
     assert c.batch == 2 and c.input_size == (3, 112, 112)
     d = cnnlab.summary(cnnlab.create_model("resnet18"), input_data=torch.randn(2, 3, 112, 112))

@@ -241,6 +241,15 @@ class Summary:
     def total_params(self) -> int:
         return self.params.total
 
+    # torchinfo's ModelStatistics names for the same figures
+    @property
+    def trainable_params(self) -> int:
+        return self.params.trainable
+
+    @property
+    def total_mult_adds(self) -> int:
+        return self.totals.macs
+
     def layer(self, name: str) -> LayerRecord:
         for row in self.layers:
             if row.name == name:
