@@ -13,7 +13,8 @@ import sys
 from .. import __version__
 from ..errors import CnnlabError
 
-COMMANDS = ["train", "recipes", "predict", "models", "data", "explain", "filter", "summary", "compare", "weights"]
+COMMANDS = ["train", "recipes", "predict", "models", "data", "explain", "filter", "summary", "compare", "weights",
+            "serve"]
 
 DESCRIPTION = """cnnlab: convolutional neural networks from the lecture slides to deployment.
 
