@@ -134,6 +134,11 @@ def test_gradcam_vit_default_layer_reads_the_patch_grid():
     assert cam.shape == (32, 32) and cam.max() == pytest.approx(1.0)
     # the map varies over the image (a constant map would mean the class token was read)
     assert cam.std() > 0.01
+    # the default layer is the input of the last attention, every time (found by tensor identity)
+    from cnnlab.viz.hooks import default_cam_layer
+
+    x = torch.randn(1, 3, 32, 32)
+    assert {default_cam_layer(model, x) for _ in range(3)} == {"encoder.layers.encoder_layer_11.ln_1"}
 
 
 def test_gradcam_errors():

@@ -184,20 +184,22 @@ def attention_input_layer(model: nn.Module, x: torch.Tensor) -> str | None:
     if not attn:
         return None
     fed: list = []
-    outs: dict[int, str] = {}
-    handles = [attn[-1].register_forward_pre_hook(lambda mod, args: fed.append(id(args[0])))]
+    outs: list[tuple[str, torch.Tensor]] = []  # the tensors are kept alive, so identity is meaningful
+    handles = [attn[-1].register_forward_pre_hook(lambda mod, args: fed.append(args[0]))]
     try:
         for name, m in model.named_modules():
             if name and m is not attn[-1]:
                 handles.append(m.register_forward_hook(
-                    lambda mod, a, out, name=name: outs.__setitem__(id(out), name) if isinstance(out, torch.Tensor)
-                    else None))
+                    lambda mod, a, out, name=name: outs.append((name, out)) if isinstance(out, torch.Tensor) else None))
         with torch.no_grad():
             model(x)
     finally:
         for h in handles:
             h.remove()
-    return outs.get(fed[-1]) if fed else None
+    if not fed:
+        return None
+    names = [name for name, out in outs if out is fed[-1]]
+    return names[-1] if names else None
 
 
 def default_cam_layer(model: nn.Module, x: torch.Tensor) -> str:
