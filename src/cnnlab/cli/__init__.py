@@ -14,7 +14,7 @@ from .. import __version__
 from ..errors import CnnlabError
 
 COMMANDS = ["train", "recipes", "predict", "models", "data", "explain", "filter", "summary", "compare", "weights",
-            "serve", "viz"]
+            "serve", "viz", "experiment", "plot"]
 
 DESCRIPTION = """cnnlab: convolutional neural networks from the lecture slides to deployment.
 

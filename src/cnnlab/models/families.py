@@ -7,6 +7,7 @@ from . import resnet  # noqa: F401
 from . import shufflenet  # noqa: F401
 from . import preact_resnet  # noqa: F401
 from . import cifar_resnet  # noqa: F401
+from . import cifar_vgg  # noqa: F401
 from . import airbench  # noqa: F401
 from . import densenet  # noqa: F401
 from . import nfnet  # noqa: F401
