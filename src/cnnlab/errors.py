@@ -50,3 +50,26 @@ def closest(name: str, candidates: Iterable[str], n: int = 5) -> list[str]:
         if c not in out:
             out.append(c)
     return out[:n]
+
+
+# line separators and bidirectional controls: they move or reorder printed text
+_INVISIBLE = "\u2028\u2029\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+def printable(value: object, limit: int = 200) -> str:
+    """``value`` as text safe to print: control characters (newlines, ANSI escapes, carriage returns)
+    escaped, and at most ``limit`` characters.
+
+    Every string read from a file a user did not write (class names and other metadata of weight
+    files and run folders) is printed through this, so a file cannot forge output lines.
+    """
+    text = str(value)
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0 or ch in _INVISIBLE:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(ch)
+    text = "".join(out)
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -6,16 +6,23 @@
       model.safetensors   final weights + metadata to rebuild the model and name its classes
       curves.png          loss and accuracy per epoch
       checkpoint/         state for exact resume (cnnlab.train)
+      .cnnlab.lock        the writer's OS lock (``claim_run_dir``), free once its process ends
 
-Weights are only ever read through safetensors (never pickle).
+Weights are only ever read through safetensors (never pickle). Run folders are claimed with
+:func:`claim_run_dir` (only cnnlab runs are ever replaced; one writer at a time), and everything
+read back from them (:func:`read_run_config`, :func:`load_run`) is validated as untrusted input.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import math
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,38 +32,316 @@ import torch.nn as nn
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .errors import CnnlabError
+from .errors import CnnlabError, printable
 
 MODEL_FILE = "model.safetensors"
 META_KEYS = ("model", "model_args", "classes", "input_size", "mean", "std", "background", "cnnlab_version")
 
 
-def prepare_run_dir(path: str | Path, overwrite: bool) -> Path:
-    """Create an empty run folder; an existing non-empty one needs ``overwrite``."""
+# -- run folders: recognising, claiming, locking ----------------------------------------------
+LOCK_FILE = ".cnnlab.lock"
+# what a run folder may hold for cnnlab to replace it on --overwrite: files of these kinds (in the
+# folder or in sub-folders such as checkpoint/) and cnnlab's own hidden lock and temporary files
+RUN_SUFFIXES = {".json", ".jsonl", ".safetensors", ".png", ".csv", ".onnx"}
+
+
+def _temp_name(name: str) -> bool:
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def run_dir_problem(path: str | Path) -> str | None:
+    """Why ``path`` is not recognisably a cnnlab run folder (None if it is one).
+
+    A run folder has a ``config.json`` naming a model and a data set (as ``cnnlab train`` writes it)
+    and holds nothing but cnnlab's kinds of files (JSON, metrics, safetensors, PNG plots, CSV/ONNX
+    reports, its lock and temporary files), so replacing it cannot delete anything else.
+    """
     path = Path(path)
-    if path.exists() and any(path.iterdir()):
-        if not overwrite:
-            raise CnnlabError(f"run folder {path} already exists and is not empty",
-                              "pass --overwrite to replace it, --out to choose another folder, "
-                              "or --resume to continue it")
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    if path.is_symlink():
+        return f"{path} is a symbolic link (to {os.readlink(path)}); cnnlab replaces only real folders"
+    if not path.is_dir():
+        return f"{path} is not a folder"
+    config = path / "config.json"
+    try:
+        cfg = json.loads(config.read_text())
+    except FileNotFoundError:
+        return f"{path} has no config.json"
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        return f"{config} is not a readable cnnlab configuration ({e.__class__.__name__})"
+    if not (isinstance(cfg, dict) and isinstance(cfg.get("model"), str) and isinstance(cfg.get("data"), str)):
+        return f"{config} is not a cnnlab run configuration (no model and data entries)"
+    foreign = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames:
+            if (Path(dirpath) / name).is_symlink():
+                foreign.append(str(Path(dirpath, name).relative_to(path)) + " (a link)")
+        for name in filenames:
+            if name == LOCK_FILE or _temp_name(name) or (Path(name).suffix in RUN_SUFFIXES
+                                                         and not Path(dirpath, name).is_symlink()):
+                continue
+            foreign.append(str(Path(dirpath, name).relative_to(path)))
+    if foreign:
+        shown = ", ".join(printable(f, 80) for f in sorted(foreign)[:5]) + (" ..." if len(foreign) > 5 else "")
+        return f"{path} holds files cnnlab does not write: {shown}"
+    return None
+
+
+def clean_temp_files(path: str | Path) -> list[Path]:
+    """Remove the temporary files that killed atomic writes left in a run folder (call with the lock held)."""
+    removed = []
+    for folder in (Path(path), Path(path) / "checkpoint"):
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            if _temp_name(entry.name) and entry.is_file() and not entry.is_symlink():
+                entry.unlink(missing_ok=True)
+                removed.append(entry)
+    return removed
+
+
+def _lock(folder: Path) -> int:
+    """An exclusive ``flock`` on ``folder/.cnnlab.lock`` (its descriptor); refused if another process holds it.
+
+    The OS releases the lock when its process ends, however it ends: a lock file left by a killed
+    run is simply free, so no stale lock ever needs deleting.
+    """
+    import fcntl
+
+    lock = folder / LOCK_FILE
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as e:
+        raise CnnlabError(f"cannot lock the run folder {folder} ({e.strerror})",
+                          "choose a folder you can write with --out") from e
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").split()
+        finally:
+            os.close(fd)
+        who = f"process {printable(holder[0], 20)}" if holder else "another process"
+        raise CnnlabError(f"run folder {folder} is in use: cnnlab {who} is writing it",
+                          "wait for that run to finish (or stop it), or choose another folder with --out") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()} {os.uname().nodename}\n".encode(), 0)
+    return fd
+
+
+def _unlock(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)  # closing the descriptor releases the flock
+
+
+def _mkdir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as e:
+        raise CnnlabError(f"--out {path}: exists and is not a folder", "choose a folder name with --out") from e
+    except NotADirectoryError as e:
+        raise CnnlabError(f"--out {path}: a parent of it is a file, not a folder", "choose another --out") from e
+    except OSError as e:
+        raise CnnlabError(f"--out {path}: cannot create the run folder ({e.strerror})",
+                          "choose a writable folder with --out") from e
+
+
+@contextlib.contextmanager
+def claim_run_dir(path: str | Path, overwrite: bool = False, resume: bool = False) -> Iterator[Path]:
+    """Prepare ``path`` as the run folder and hold an exclusive lock on it for the ``with`` block.
+
+    - a new or empty folder is used as it is;
+    - ``resume``: ``path`` must be a run folder; it is kept and locked;
+    - an existing non-empty folder needs ``overwrite`` and must be recognisably a cnnlab run (see
+      :func:`run_dir_problem`); anything else is refused with the reason. The new run is created
+      beside it (``.NAME.new-XXXX``) and swapped in by two renames before the old run is deleted,
+      so a failed start leaves the old run in place;
+    - a folder another process holds is refused (one writer per run folder).
+
+    Temporary files of killed atomic writes are removed once the lock is held.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CnnlabError(f"--out {path}: exists and is not a folder", "choose a folder name with --out")
+    held: list[int] = []  # the lock's descriptor once taken
+    try:
+        if path.is_dir() and not path.is_symlink() and (path / LOCK_FILE).is_file():
+            held.append(_lock(path))  # a folder a running cnnlab holds is refused first, whatever it holds yet
+        _claim(path, overwrite, resume, held)
+        clean_temp_files(path)
+    except BaseException:
+        for fd in held:
+            _unlock(fd)
+        raise
+    try:
+        yield path
+    finally:
+        _unlock(held[0])
+
+
+def _claim(path: Path, overwrite: bool, resume: bool, held: list[int]) -> None:
+    """The checks of :func:`claim_run_dir`; leaves the lock's descriptor in ``held``."""
+    def lock() -> None:
+        if not held:
+            held.append(_lock(path))
+
+    if resume:
+        problem = run_dir_problem(path)
+        if problem and not (path / "config.json").is_file():
+            raise CnnlabError(f"cannot resume: {problem}", "pass the folder `cnnlab train` printed")
+        return lock()
+    if not path.exists() or all(p.name == LOCK_FILE or _temp_name(p.name) for p in path.iterdir()):
+        _mkdir(path)
+        return lock()
+    problem = run_dir_problem(path)
+    if problem is not None:
+        raise CnnlabError(f"run folder {path} already exists and is not empty; " + (
+            f"--overwrite refused: {problem}" if overwrite else "it is not a cnnlab run folder"),
+            "cnnlab replaces only its own run folders; choose another folder with --out (it is created)")
+    lock()
+    if not overwrite:
+        raise CnnlabError(f"run folder {path} already exists and is not empty",
+                          "pass --overwrite to replace it, --out to choose another folder, "
+                          "or --resume to continue it")
+    held[0] = _swap_in_new(path, held[0])
+
+
+def _swap_in_new(path: Path, old_fd: int) -> int:
+    """Replace the locked run folder ``path`` by a new empty one; returns the new folder's lock."""
+    parent = path.parent
+    try:
+        new = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=parent))
+    except OSError as e:
+        raise CnnlabError(f"cannot create the new run folder beside {path} ({e.strerror})",
+                          "the old run is unchanged; choose a writable folder with --out") from e
+    new_fd = _lock(new)
+    aside = parent / f".{path.name}.old-{os.getpid()}-{new.name.rsplit('-', 1)[-1]}"
+    try:
+        os.rename(path, aside)
+        try:
+            os.rename(new, path)
+        except BaseException:
+            os.rename(aside, path)
+            raise
+    except OSError as e:
+        _unlock(new_fd)
+        shutil.rmtree(new, ignore_errors=True)
+        raise CnnlabError(f"cannot replace the run folder {path} ({e.strerror})", "the old run is unchanged") from e
+    _unlock(old_fd)
+    shutil.rmtree(aside, ignore_errors=True)
+    return new_fd
+
+
+def prepare_run_dir(path: str | Path, overwrite: bool) -> Path:
+    """Create an empty run folder (see :func:`claim_run_dir`, which also locks it for the run's life)."""
+    with claim_run_dir(path, overwrite) as run_dir:
+        return run_dir
+
+
+def read_run_config(run_dir: str | Path) -> dict:
+    """``RUN_DIR/config.json`` as a dict, with an error naming the file if it is missing or corrupt."""
+    path = Path(run_dir) / "config.json"
+    if not Path(run_dir).is_dir():
+        raise CnnlabError(f"{run_dir} is not a run folder (no such folder)", "pass the folder `cnnlab train` printed")
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CnnlabError(f"{run_dir} is not a run folder (no config.json)",
+                          "pass the folder `cnnlab train` printed") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CnnlabError(f"{path}: not a readable run configuration ({e.__class__.__name__}: {e})",
+                          "the file is damaged; start the run again (--overwrite) or restore config.json") from e
+    if not isinstance(config, dict) or not isinstance(config.get("model"), str):
+        raise CnnlabError(f"{path}: not a cnnlab run configuration (no model entry)",
+                          "start the run again (--overwrite) or restore config.json")
+    return config
+
+
+# -- resume: is it the same data? ---------------------------------------------------------------
+FINGERPRINT_SAMPLES = 512
+
+
+def data_fingerprint(data) -> dict[str, Any]:
+    """A cheap fingerprint of a data set's content: its name, classes, split sizes, image shape and a
+    SHA-256 of every label plus a strided sample of images (at most 512 per split).
+
+    It ignores where the data lives (a moved folder is the same data) and catches a different data
+    set, another split, another image size or edited files at the sampled positions.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    parts = {"name": data.name, "classes": list(data.classes)}
+    for split_name in ("train", "val"):
+        split = getattr(data, split_name)
+        n = len(split)
+        parts[split_name] = [n, *split.image_shape] if n else [0]
+        h.update(split_name.encode())
+        h.update(split.labels.to(torch.int64).contiguous().numpy().tobytes())
+        if n:
+            idx = torch.linspace(0, n - 1, min(n, FINGERPRINT_SAMPLES)).round().long().unique()
+            h.update(split.images[idx].contiguous().numpy().tobytes())
+    parts["sha256"] = h.hexdigest()
+    return parts
+
+
+def check_data_fingerprint(run_dir: str | Path, current: dict[str, Any], allow_changed: bool = False) -> str | None:
+    """Refuse to resume ``run_dir`` on data other than it was trained on (unless ``allow_changed``).
+
+    Returns a note for the user (``None`` if there is nothing to say)."""
+    recorded = (read_run_config(run_dir).get("resolved") or {}).get("data_fingerprint")
+    if not isinstance(recorded, dict):
+        return f"{run_dir} records no data fingerprint (written by an older cnnlab): the data is not checked"
+    if recorded == current:
+        return None
+    diffs = [f"{k}: {printable(recorded.get(k), 60)} -> {printable(current.get(k), 60)}"
+             for k in ("name", "classes", "train", "val", "sha256") if recorded.get(k) != current.get(k)]
+    if allow_changed:
+        return "resuming on changed data (--data-changed): " + "; ".join(diffs)
+    raise CnnlabError(f"cannot resume {run_dir}: the data differs from the data it was trained on ("
+                      + "; ".join(diffs) + ")",
+                      "resume with the same data (it may have moved: --data NAME:NEW_PATH), start a new run, "
+                      "or pass --data-changed to continue on this data anyway (the run is then no longer "
+                      "reproducible)")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write through a temporary file in the same folder, fsync, then rename over ``path``."""
+    """Write through a temporary file in the same folder, fsync, then rename over ``path``.
+
+    A failed write (full disk, read-only folder) leaves the previous ``path`` as it was and raises a
+    :class:`CnnlabError` naming the file."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with write_errors(path):
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+@contextlib.contextmanager
+def write_errors(path: Path) -> Iterator[None]:
+    """Turn an operating-system error while writing ``path`` into a :class:`CnnlabError` that names it."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        yield
+    except SafetensorError as e:  # safetensors reports its I/O errors (a full disk) as SafetensorError
+        raise CnnlabError(f"cannot write {path}: {printable(e, 200)}",
+                          "free some space or choose a writable folder; the file's previous version (if any) "
+                          "is unchanged") from e
+    except OSError as e:
+        if isinstance(e, (FileNotFoundError, NotADirectoryError)) and not Path(path).parent.is_dir():
+            raise CnnlabError(f"cannot write {path}: the folder {Path(path).parent} does not exist",
+                              "create the folder first or choose another path") from e
+        what = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+                errno.EFBIG: "the file is too large for this file system", errno.EROFS: "the file system is read-only",
+                errno.EACCES: "permission denied", errno.EPERM: "permission denied"}.get(e.errno, e.strerror or str(e))
+        raise CnnlabError(f"cannot write {path}: {what}",
+                          "free some space or choose a writable folder; the file's previous version (if any) "
+                          "is unchanged") from e
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -83,25 +368,30 @@ def save_model(path: str | Path, model: nn.Module, meta: dict[str, Any]) -> None
     path = Path(path)
     meta = {**meta, "cnnlab_version": __version__}
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={k: json.dumps(v) for k, v in meta.items()})
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    if path.suffix != ".safetensors":
+        raise CnnlabError(f"cannot write {path}: cnnlab saves weights as .safetensors",
+                          f"use {path.with_suffix('.safetensors')}")
+    with write_errors(path):
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            save_file(tensors, tmp, metadata={k: json.dumps(v) for k, v in meta.items()})
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def read_model_meta(path: str | Path) -> dict[str, Any]:
     """The decoded metadata of a safetensors file (its header only: no tensor is read)."""
     from safetensors import safe_open
 
+    from .images import check_regular_file
+
     path = Path(path)
-    if not path.is_file():
-        raise CnnlabError(f"weight file not found: {path}")
+    check_regular_file(path, "a weight file")
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = f.metadata() or {}
@@ -154,23 +444,173 @@ class LoadedRun:
                                caption=f"cnnlab run: {self.meta.get('model', '?')}")
 
 
+# -- metadata is untrusted input ------------------------------------------------------------------
+MAX_INPUT_SIDE = 4096
+MAX_INPUT_CHANNELS = 16
+MAX_CLASSES = 100_000
+
+
+def validate_meta(meta: dict[str, Any], file: str | Path) -> dict[str, Any]:
+    """Check the metadata of a cnnlab weight file before anything is built from it.
+
+    ``model`` must be a registered name, ``model_args`` a table of plain values, ``classes`` a list
+    of strings (control characters are escaped: they are display labels), ``input_size`` three
+    positive integers within bounds, ``mean``/``std`` one finite number per channel with ``std > 0``.
+    Returns the checked metadata; a bad field is a :class:`CnnlabError` naming the file and field.
+    """
+    from .models.registry import list_models
+
+    def bad(field: str, why: str) -> CnnlabError:
+        value = printable(repr(meta.get(field)), 80)
+        return CnnlabError(f"{file}: metadata field {field!r} = {value} {why}",
+                           "the file is damaged or was not written by cnnlab; retrain or re-save it")
+
+    out = dict(meta)
+    name = meta.get("model")
+    if not isinstance(name, str):
+        raise bad("model", "is not a model name")
+    if name not in list_models():
+        raise bad("model", "is not a registered model (see `cnnlab models`)")
+    args = meta.get("model_args", {})
+    if args is None:
+        args = {}
+    if not isinstance(args, dict) or not all(isinstance(k, str) and k.isidentifier() for k in args):
+        raise bad("model_args", "is not a table of builder options")
+    if "num_classes" in args:
+        raise bad("model_args", "sets num_classes (it follows from the class names)")
+    if not all(_plain_value(v) for v in args.values()):
+        raise bad("model_args", "holds values that are not numbers, strings, booleans or lists of them")
+    out["model_args"] = args
+    classes = meta.get("classes")
+    if not isinstance(classes, list) or not classes or len(classes) > MAX_CLASSES \
+            or not all(isinstance(c, (str, int)) for c in classes):
+        raise bad("classes", f"is not a list of 1 to {MAX_CLASSES:,} class names")
+    out["classes"] = [printable(c, 200) for c in classes]
+    size = meta.get("input_size")
+    if size is not None:
+        if not (isinstance(size, list) and len(size) == 3 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                                    and v > 0 for v in size)):
+            raise bad("input_size", "is not three positive integers [C, H, W]")
+        if size[0] > MAX_INPUT_CHANNELS or max(size[1:]) > MAX_INPUT_SIDE:
+            raise bad("input_size", f"is out of bounds (at most {MAX_INPUT_CHANNELS} channels and "
+                                    f"{MAX_INPUT_SIDE} pixels a side)")
+    channels = size[0] if size is not None else None
+    for field, positive in (("mean", False), ("std", True)):
+        v = meta.get(field)
+        if v is None:
+            continue
+        if not (isinstance(v, list) and v and all(_is_number(x) and math.isfinite(x) for x in v)):
+            raise bad(field, "is not a list of finite numbers")
+        if channels is not None and len(v) != channels:
+            raise bad(field, f"has {len(v)} values for {channels} input channels")
+        if positive and min(v) <= 0:
+            raise bad(field, "holds a value <= 0 (inputs would be divided by it)")
+    if meta.get("background") not in (None, "dark", "light"):
+        raise bad("background", "is neither 'dark' nor 'light'")
+    return out
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _plain_value(v) -> bool:
+    if isinstance(v, list):
+        return len(v) <= 1000 and all(_plain_value(x) for x in v)
+    return v is None or isinstance(v, (bool, int, float)) or (isinstance(v, str) and len(v) <= 1000)
+
+
+def check_tensors(tensors: dict[str, torch.Tensor], file: str | Path, expected: dict[str, torch.Tensor] | None = None
+                  ) -> None:
+    """Refuse floating-point weights holding NaN or infinity, and integer tensors where ``expected``
+    (the model's state dict) has floating-point ones, naming the tensors."""
+    nonfinite = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if nonfinite:
+        raise CnnlabError(f"{file}: {len(nonfinite)} tensor(s) hold NaN or infinite values: "
+                          + ", ".join(printable(k, 80) for k in nonfinite[:5]) + (" ..." if len(nonfinite) > 5 else ""),
+                          "the training that wrote them diverged; use an earlier checkpoint (best.safetensors) or "
+                          "retrain with a lower --lr")
+    if expected is not None:
+        wrong = [f"{printable(k, 80)} ({v.dtype}, the model needs {expected[k].dtype})" for k, v in tensors.items()
+                 if k in expected and expected[k].is_floating_point() and not v.is_floating_point()]
+        if wrong:
+            raise CnnlabError(f"{file}: integer tensor(s) where the model has floating-point weights: "
+                              + ", ".join(wrong[:5]) + (" ..." if len(wrong) > 5 else ""),
+                              "this is not a weight file of this network (or it was quantized); use the float file")
+
+
 def load_run(run_dir: str | Path, weights: str = MODEL_FILE) -> LoadedRun:
-    """Rebuild a trained model from a run folder (or directly from a cnnlab ``.safetensors`` file)."""
+    """Rebuild a trained model from a run folder (or directly from a cnnlab ``.safetensors`` file).
+
+    The file's metadata is validated (:func:`validate_meta`) and the network is first built on the
+    meta device and compared with the file's tensor shapes, so a tampered file allocates nothing
+    beyond its own size before it is refused.
+    """
+    from .images import check_regular_file
     from .models import create_model
 
     run_dir = Path(run_dir)
-    file = run_dir if run_dir.is_file() else run_dir / weights
     if not run_dir.exists():
         raise CnnlabError(f"run folder {run_dir} does not exist", "pass the folder that `cnnlab train` printed")
-    if not file.is_file():
+    file = run_dir if not run_dir.is_dir() else run_dir / weights
+    if run_dir.is_dir() and not file.exists():
         raise CnnlabError(f"{run_dir} holds no {weights}",
                           "the run may not have finished; `cnnlab train --resume RUN_DIR` continues it")
-    tensors, meta = read_model_file(file)
+    check_regular_file(file, "a weight file")
+    meta = read_model_meta(file)
     missing = [k for k in ("model", "classes") if k not in meta]
     if missing:
         raise CnnlabError(f"{file}: no cnnlab metadata ({', '.join(missing)} missing)",
                           "this is not a file saved by cnnlab; use cnnlab.load_weights(model, path) instead")
-    model = create_model(meta["model"], num_classes=len(meta["classes"]), **meta.get("model_args", {}))
+    meta = validate_meta(meta, file)
+    shapes = _header_shapes(file)
+
+    def build(device: str) -> nn.Module:
+        try:
+            with torch.device(device):
+                return create_model(meta["model"], num_classes=len(meta["classes"]), **meta["model_args"])
+        except CnnlabError as e:
+            raise CnnlabError(f"{file}: metadata does not build {meta['model']}: {e.message}", e.hint) from e
+        except (TypeError, ValueError, RuntimeError, KeyError, IndexError, OverflowError, ZeroDivisionError) as e:
+            raise CnnlabError(f"{file}: metadata field 'model_args' does not build {meta['model']} "
+                              f"({e.__class__.__name__}: {printable(e, 200)})",
+                              "the file is damaged or was written by another cnnlab version") from e
+
+    skeleton = build("meta")
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    if expected != shapes:
+        missing = sorted(set(expected) - set(shapes))
+        extra = sorted(set(shapes) - set(expected))
+        differ = [k for k in expected if k in shapes and expected[k] != shapes[k]]
+        detail = "; ".join(part for part in (
+            f"{len(missing)} missing (e.g. {printable(missing[0], 60)})" if missing else "",
+            f"{len(extra)} unexpected (e.g. {printable(extra[0], 60)})" if extra else "",
+            f"{len(differ)} of another shape (e.g. {printable(differ[0], 60)}: file {shapes[differ[0]]}, "
+            f"model {expected[differ[0]]})" if differ else "") if part)
+        raise CnnlabError(f"{file}: its tensors do not fit the {meta['model']} its metadata describes ({detail})",
+                          "the file is damaged or its metadata was edited; retrain or re-save it")
+    if meta.get("input_size") is not None:  # a shape-only forward: does the recorded input fit the network?
+        try:
+            with torch.no_grad():
+                skeleton.eval()(torch.empty(1, *meta["input_size"], device="meta"))
+        except Exception as e:  # noqa: BLE001 - any failure means the metadata does not describe this network
+            raise CnnlabError(f"{file}: metadata field 'input_size' = {meta['input_size']} does not fit "
+                              f"{meta['model']} ({e.__class__.__name__}: {printable(e, 160)})",
+                              "the file is damaged or its metadata was edited; retrain or re-save it") from e
+    model = build("cpu")
+    tensors, _ = read_model_file(file)
+    check_tensors(tensors, file, model.state_dict())
     model.load_state_dict(tensors, strict=True)
     model.eval()
     return LoadedRun(model, meta, file.parent)
+
+
+def _header_shapes(file: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes from a safetensors header (no tensor is read)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CnnlabError(f"{file}: not a readable safetensors file ({e})") from e

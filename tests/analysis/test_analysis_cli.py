@@ -101,7 +101,10 @@ def test_lecture_networks_by_name(capsys):
 
     expected = {"alexnet": 1_135_256_096, "alexnet_pad2": 1_139_124_224, "vgg16": 15_470_264_320,
                 "googlenet_stem": 477_675_520, "inception3a": 128_049_152, "conv3x3_192_256": 346_816_512,
-                "conv5x5_192_256": 963_379_200, "conv5x5_exercise": 352_800}
+                "conv5x5_192_256": 963_379_200, "conv5x5_exercise": 352_800,
+                "mlp1080p": (3 * 1080 * 1920) ** 2, "mlp1080p_x10": 10 * (3 * 1080 * 1920) ** 2,
+                "conv5x5_100_x10": 10 * 100 * 100 * 25 * 64 * 64,
+                "inception3a_naive": 28 * 28 * 192 * (64 + 9 * 128 + 25 * 32)}
     assert set(expected) == set(NETS)
     for name, macs in expected.items():
         s = summary(f"lecture:{name}")

@@ -230,3 +230,60 @@ def test_receptive_field_is_the_span_of_inputs_reaching_one_output(layers):
     lo, hi = centre - (field.rf - 1) / 2, centre + (field.rf - 1) / 2
     if lo >= 0 and hi <= size - 1:
         assert (first, last) == (lo, hi)
+
+
+@st.composite
+def tconv_case(draw):
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    c_in = groups * draw(st.integers(1, 3))
+    c_out = groups * draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    oph = draw(st.integers(0, max(sh, dh) - 1))
+    opw = draw(st.integers(0, max(sw, dw) - 1))
+    h, w = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    full_h = (h - 1) * sh + dh * (kh - 1) + 1 + oph
+    full_w = (w - 1) * sw + dw * (kw - 1) + 1 + opw
+    ph = draw(st.integers(0, (full_h - 1) // 2))
+    pw = draw(st.integers(0, (full_w - 1) // 2))
+    return (draw(st.integers(1, 2)), c_in, c_out, groups, (h, w), (kh, kw), (sh, sw), (ph, pw), (oph, opw),
+            (dh, dw), draw(st.booleans()), draw(st.integers(0, 2 ** 31 - 1)))
+
+
+@SETTINGS
+@given(tconv_case())
+def test_conv_transpose2d_matches_torch(case):
+    n, c_in, c_out, groups, (h, w), (kh, kw), stride, pad, opad, dil, use_bias, seed = case
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, c_in, h, w))
+    wt = rng.normal(size=(c_in, c_out // groups, kh, kw))
+    b = rng.normal(size=c_out) if use_bias else None
+    ours = ref.conv_transpose2d(x, wt, b, stride, pad, opad, groups, dil)
+    theirs = F.conv_transpose2d(t(x), t(wt), None if b is None else t(b), stride, pad, opad, groups, dil).numpy()
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-10)
+    # the size formula, written out here: (n - 1)s - 2p + d(k - 1) + output_padding + 1
+    assert ours.shape[2] == (h - 1) * stride[0] - 2 * pad[0] + dil[0] * (kh - 1) + opad[0] + 1
+    assert ours.shape[3] == ar.tconv_output_size(w, kw, stride[1], pad[1], opad[1], dil[1])
+
+
+@SETTINGS
+@given(st.integers(1, 9), st.integers(1, 4), st.integers(1, 3), st.integers(0, 2), st.integers(1, 2))
+def test_tconv_size_inverts_conv_size(n, k, s, p, d):
+    """A convolution with the same k, s, p, d maps the transposed convolution's output back to n."""
+    full = (n - 1) * s + d * (k - 1) + 1
+    assume(full - 2 * p >= 1)
+    for op in range(s):  # output_padding < stride picks among the sizes the convolution sends to n
+        out = ar.tconv_output_size(n, k, s, p, op, d)
+        if out + 2 * p >= d * (k - 1) + 1:
+            assert ar.conv_output_size(out, k, s, p, d) == n
+
+
+def test_tconv_size_errors():
+    from cnnlab.errors import CnnlabError
+
+    with pytest.raises(CnnlabError, match="output_padding 2 must be"):
+        ar.tconv_output_size(3, 3, stride=2, output_padding=2)
+    with pytest.raises(CnnlabError, match="crops the whole"):
+        ar.tconv_output_size(1, 1, padding=1)

@@ -83,7 +83,10 @@ class Comparison:
         return render_comparison(self)
 
     def plot(self, path) -> str:
-        return plot_bubbles(self, path)
+        """The Canziani chart: top-1 against multiply-adds, bubble area ~ parameters (analysis/plots.py)."""
+        from .plots import plot_canziani
+
+        return plot_canziani(self.summaries, path)
 
     def __repr__(self) -> str:
         from ..notebook import short
@@ -246,33 +249,3 @@ def _side_by_side(c: Comparison) -> list[str]:
         rows.append(row)
     return ["", "side by side: cumulative cost until each resolution is left"] + _table(
         titles, ["<"] + [">"] * (len(titles) - 1), rows)
-
-
-def plot_bubbles(c: Comparison, path) -> str:
-    """Multiply-adds (x) against parameters (y), one bubble per model sized by its card's top-1
-    accuracy where known (a small fixed size otherwise), as in lecture 004's "bigger is not better"
-    figure (Canziani et al. 2016)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7.5, 5.5))
-    for s in c.summaries:
-        t1 = _top1(s)
-        x, y = s.macs / s.batch / 1e9, s.params.total / 1e6
-        size = 40 + (t1 - 50) ** 2 * 0.6 if t1 else 40
-        ax.scatter([x], [y], s=size, alpha=0.55, edgecolors="black", linewidths=0.6)
-        ax.annotate(f"{s.model}" + (f"\n{t1:.1f}%" if t1 else ""), (x, y), textcoords="offset points",
-                    xytext=(6, 6), fontsize=8)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    size = "x".join(map(str, c.summaries[0].input_size))
-    ax.set_xlabel(f"multiply-adds per image (G), input {size}")
-    ax.set_ylabel("parameters (M)")
-    ax.set_title("multiply-adds vs parameters (bubble size: reported ImageNet top-1)")
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return str(path)

@@ -88,6 +88,32 @@ class _Inception(nn.Module):
         return torch.cat([self.branch1(x), self.branch3(x), self.branch5(x), self.pool(x)], 1)
 
 
+class _InceptionNaive(nn.Module):
+    """The naive inception module (Szegedy et al. 2014, Fig. 2a) with 3a's widths: 1x1 64, 3x3 128, 5x5 32 and
+    a 3x3 max pool that passes all 192 input channels; no 1x1 reductions, no biases."""
+
+    def __init__(self):
+        super().__init__()
+        self.branch1 = nn.Conv2d(192, 64, 1, bias=False)
+        self.branch3 = nn.Conv2d(192, 128, 3, padding=1, bias=False)
+        self.branch5 = nn.Conv2d(192, 32, 5, padding=2, bias=False)
+        self.pool = nn.MaxPool2d(3, 1, 1)
+
+    def forward(self, x):
+        return torch.cat([self.branch1(x), self.branch3(x), self.branch5(x), self.pool(x)], 1)
+
+
+def _mlp_1080p(layers: int) -> nn.Sequential:
+    """1080p RGB image in, one out: 3 x 1080 x 1920 = 6,220,800 features, no bias (lecture 000, "Recap: MLPs")."""
+    d = 3 * 1080 * 1920
+    if torch.empty(0).device.type != "meta":
+        from ..errors import CnnlabError
+
+        raise CnnlabError(f"lecture:mlp1080p holds {layers} x 38.7 T parameters (155 TB each in float32): it can "
+                          "only be counted on the meta device", "leave out --device cpu and --time")
+    return nn.Sequential(nn.Flatten(), *[nn.Linear(d, d, bias=False) for _ in range(layers)])
+
+
 NETS = {n.name: n for n in [
     LectureNet("alexnet", lambda: _alexnet(0), (3, 227, 227),
                "AlexNet per-layer table (lecture 004), 227 x 227, conv1 pad 0",
@@ -109,11 +135,29 @@ NETS = {n.name: n for n in [
                ("lecture 004 prints 418 MFLOP: a digit transposition of 481 (477.7 M multiply-adds + 3.2 M "
                 "pooling window operations); 7.5 MB and 124 K are right",)),
     LectureNet("inception3a", _Inception, (192, 28, 28), "inception 3a on 28 x 28 x 192 (0.16 M / 128 M)"),
+    LectureNet("inception3a_naive", _InceptionNaive, (192, 28, 28),
+               "the naive inception module (Fig. 2a) with 3a's widths: 0.39 M / 303 M, 416 output channels "
+               "(compare with lecture:inception3a)"),
     LectureNet("conv3x3_192_256", lambda: nn.Conv2d(192, 256, 3, padding=1, bias=False), (192, 28, 28),
                "a plain 3 x 3 conv 192 -> 256 on 28 x 28, the inception comparison (0.44 M / 346.8 M)"),
     LectureNet("conv5x5_192_256", lambda: nn.Conv2d(192, 256, 5, padding=2, bias=False), (192, 28, 28),
                "a plain 5 x 5 conv 192 -> 256 on 28 x 28, the inception comparison",
                ("lecture 004 prints 1.22 M parameters: 1,228,800 rounds to 1.23 M",)),
+    LectureNet("mlp1080p", lambda: _mlp_1080p(1), (3, 1080, 1920),
+               "lecture 000's 1-layer MLP from a 1080p RGB image to one (38.7 T params, 77.4 T FLOPs); "
+               "build it on the meta device only"),
+    LectureNet("mlp1080p_x10", lambda: _mlp_1080p(10), (3, 1080, 1920),
+               "lecture 000's 10 such layers (its training estimate: --train-cost --images 1000000 --epochs 100 "
+               "--train-factor 2 --hardware h100)",
+               ("1.5e23 FLOPs counts 2 x the forward FLOPs per training step (1.55e23); with the usual 3 x "
+                "it is 2.32e23, 110 years on one H100 at 67 TFLOPS",)),
+    LectureNet("conv5x5_100_x10", lambda: nn.Sequential(*[nn.Conv2d(100, 100, 5, padding=2, bias=False)
+                                                          for _ in range(10)]), (100, 64, 64),
+               "lecture 001's 10 conv layers, 100 -> 100 channels, 5 x 5, 64 x 64 (1.02 G MACs each; '10 PF' for "
+               "1M examples)",
+               ("the slide counts a multiply-add as one FLOP and the forward pass only: 10 x 1.024e9 x 1e6 = "
+                "1.02e16 (18.96 h at 0.15 TFLOPS, 14.2 min at 12 TFLOPS; the slide's 18 h is 10 PF / 0.15 TF "
+                "= 18.5 h)",)),
     LectureNet("conv5x5_exercise", lambda: nn.Conv2d(3, 6, 5, padding=2), (3, 28, 28),
                "the exercise: 6 filters 5 x 5 on 28 x 28 x 3, pad 2",
                ("lecture 004 prints 460,800 multiply-adds = 6 x 32 x 32 x 75 (a 32 x 32 output); the output is "

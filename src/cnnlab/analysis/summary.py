@@ -33,7 +33,9 @@ def parse_input_size(text: str | int | tuple | list | None) -> tuple[int, ...] |
         return tuple(int(v) for v in text)
     parts = str(text).lower().replace(",", "x").replace("*", "x").split("x")
     try:
-        size = tuple(int(p) for p in parts if p.strip())
+        if len(parts) > 3 or any(not p.strip() for p in parts):
+            raise ValueError(text)
+        size = tuple(int(p) for p in parts)
     except ValueError:
         raise CnnlabError(f"cannot read the input size {text!r}", "write C x H x W, e.g. --input 3x224x224, or "
                           "just the side, e.g. --input 224") from None
@@ -130,7 +132,7 @@ def summary(model_or_name, input_size=None, batch: int = 1, depth: int | None = 
         raise CnnlabError(f"depth must be 0 or more, got {depth}")
     try:
         torch.empty(0, device=device)
-    except (RuntimeError, ValueError) as e:
+    except (RuntimeError, ValueError, AssertionError) as e:  # a CPU build asserts on "cuda"
         raise CnnlabError(f"device {device!r} is not available here ({str(e).splitlines()[0][:120]})",
                           "use meta (shape only, the default) or cpu") from None
     model, name, card, built_here = _resolve_model(model_or_name, dtype, device)

@@ -47,6 +47,9 @@ def measure(model: nn.Module, input_size: tuple[int, ...], batch: int = 1, warmu
     """Time ``model`` on random input of shape ``(batch, *input_size)`` in eval mode, no grad."""
     from ..errors import CnnlabError
 
+    if repeats < 1 or warmup < 0 or batch < 1:
+        raise CnnlabError(f"timing needs repeats >= 1, warmup >= 0 and batch >= 1 (got repeats={repeats}, "
+                          f"warmup={warmup}, batch={batch})", "e.g. --repeats 10")
     if any(p.device.type == "meta" for p in model.parameters()):
         raise CnnlabError("cannot time a model on the meta device", "build it on cpu (cnnlab.create_model(name))")
     device = next((p.device for p in model.parameters()), torch.device("cpu"))

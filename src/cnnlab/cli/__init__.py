@@ -14,7 +14,7 @@ from .. import __version__
 from ..errors import CnnlabError
 
 COMMANDS = ["train", "recipes", "predict", "models", "data", "explain", "filter", "summary", "compare", "weights",
-            "serve", "viz", "experiment", "plot"]
+            "serve", "viz", "experiment", "plot", "features"]
 
 DESCRIPTION = """cnnlab: convolutional neural networks from the lecture slides to deployment.
 
@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnnlab", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"cnnlab {__version__}")
+    parser.add_argument("--max-pixels", type=int, default=None, metavar="N",
+                        help="decode images of up to N pixels (width x height; default 64,000,000 or the "
+                             "CNNLAB_MAX_PIXELS environment variable): larger files are refused before decoding")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)
@@ -42,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.max_pixels is not None:
+            from ..images import set_max_pixels
+
+            set_max_pixels(args.max_pixels)
         return int(args.func(args) or 0)
     except CnnlabError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -54,6 +61,12 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as e:  # the file system refused a path the user gave (name too long, not a folder, ...)
+        from ..errors import printable
+
+        where = f"{printable(e.filename, 120)}: " if e.filename is not None else ""
+        print(f"error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

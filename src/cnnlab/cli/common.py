@@ -34,3 +34,31 @@ def parse_assignments(items: list[str] | None, option: str) -> dict:
 
 class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows defaults and keeps the description's line breaks."""
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
+
+
+def check_output_path(path: str, option: str, suffixes: tuple[str, ...] | None = None, create: bool = False):
+    """Check an output file before any work is done: a known extension and an existing folder
+    (``create=True`` makes the folder instead). Returns the path."""
+    from pathlib import Path
+
+    out = Path(path)
+    if suffixes is not None and out.suffix.lower() not in suffixes:
+        raise CnnlabError(f"{option} {path}: unknown file type {out.suffix or '(no extension)'!r}",
+                          f"use one of {', '.join(suffixes)}")
+    if out.is_dir():
+        raise CnnlabError(f"{option} {path} is a folder", "give a file name")
+    parent = out.parent
+    if not parent.is_dir():
+        if parent.exists():
+            raise CnnlabError(f"{option} {path}: {parent} is not a folder")
+        if not create:
+            raise CnnlabError(f"{option} {path}: the folder {parent} does not exist", "create it first")
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise CnnlabError(f"{option} {path}: cannot create the folder {parent} ({e.strerror})") from e
+    return out

@@ -62,5 +62,8 @@ def run(args) -> int:
                 progress=len(names) > 2)
     print(json.dumps(c.to_dict(), indent=2) if args.json else str(c))
     if args.plot:
+        from .common import PLOT_SUFFIXES, check_output_path
+
+        check_output_path(args.plot, "--plot", PLOT_SUFFIXES)
         print(f"chart: {c.plot(args.plot)}")
     return 0

@@ -76,6 +76,10 @@ def run(args) -> int:
     from ..data import SOURCES, load_data
 
     if args.spec:
+        if args.preview:
+            from .common import IMAGE_SUFFIXES, check_output_path
+
+            check_output_path(args.preview, "--preview", IMAGE_SUFFIXES)
         data = load_data(args.spec, data_options_from_args(args))
         print(data.describe())
         if args.preview:

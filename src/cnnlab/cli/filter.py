@@ -86,6 +86,13 @@ def run(args) -> int:
     if args.kernel is not None and args.name != "custom":
         raise CnnlabError(f"--kernel replaces the named filter: use 'custom' instead of {args.name!r}",
                           "cnnlab filter custom IMAGE --kernel '...'")
+    from .common import IMAGE_SUFFIXES, check_output_path
+
+    if args.output:
+        check_output_path(args.output if Path(args.output).suffix else args.output + ".png", "-o", IMAGE_SUFFIXES,
+                          create=True)
+    if args.compare:
+        check_output_path(args.compare, "--compare", IMAGE_SUFFIXES, create=True)
     res = run_filter(args.name, args.image, kernel=args.kernel, size=args.size, sigma=args.sigma, border=args.border,
                      scale=args.scale, grey=args.grey, convolve=args.convolve, max_size=args.max_size)
     stem = Path(args.image.split(":", 1)[1] if args.image.startswith("skimage:") else args.image).stem
@@ -97,7 +104,7 @@ def run(args) -> int:
     kh, kw = res.kernel.shape
     print(f"{args.image}: {w}x{h}, {'colour (each channel filtered on its own)' if c == 3 else 'greyscale'}")
     print(f"filter {args.name}: {kh}x{kw} kernel, border {res.border}, output {res.picture.shape[1]}x"
-          f"{res.picture.shape[0]}, response {res.response.min():.4g}..{res.response.max():.4g} -> 8 bits by "
+          f"{res.picture.shape[0]}, response {res.low:.4g}..{res.high:.4g} -> 8 bits by "
           f"{res.scale}")
     print(f"wrote {out}")
     if args.compare is not None:

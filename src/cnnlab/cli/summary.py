@@ -65,6 +65,9 @@ def register(sub) -> None:
                         "per layer, achieved GFLOP/s), printed apart from the counts")
     p.add_argument("--repeats", type=int, default=10, help="timed passes for --time")
     p.add_argument("--out", metavar="FILE", default=None, help="also write the output to FILE")
+    from .summary_cost import add_arguments  # --train-cost ... --plot (lectures 000, 001, 004)
+
+    add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -72,6 +75,10 @@ def run(args) -> int:
     import torch
 
     from ..analysis import render, summary
+    from .common import check_output_path
+
+    if args.out:
+        check_output_path(args.out, "--out")
 
     s = summary(args.model, input_size=args.input, batch=args.batch, depth=args.depth, strict=args.strict,
                 preset=args.preset, mode=args.mode, backward=args.backward, device=args.device,
@@ -93,9 +100,16 @@ def run(args) -> int:
             text = json.dumps(d, indent=2)
         elif args.format != "csv":
             text += "\n\n" + t.text()
+    from .summary_cost import run_extras  # --train-cost, --plot
+
+    extra = run_extras(args, s)
+    text = text + "\n\n" + extra if extra and args.format != "json" else text
     print(text)
     if args.out:
         from pathlib import Path
 
-        Path(args.out).write_text(text + "\n")
+        from ..runs import write_errors
+
+        with write_errors(Path(args.out)):
+            Path(args.out).write_text(text + "\n")
     return 0

@@ -101,6 +101,9 @@ def register(sub) -> None:
                    help="override any setting, repeatable (e.g. --set epochs=5 --set model_args.depth=32)")
     p.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue RUN_DIR from its last checkpoint (exactly where it stopped)")
+    p.add_argument("--data-changed", action="store_true", default=False,
+                   help="with --resume: continue even though the data differs from the data the run was trained on "
+                        "(refused otherwise: config.json records a fingerprint of it)")
     p.add_argument("--model-arg", "-m", action="append", metavar="KEY=VALUE", dest="model_arg",
                    help="option for the model builder, repeatable (e.g. -m activation=relu -m pool=max)")
     from .data import add_data_arguments
@@ -160,10 +163,12 @@ def run(args) -> int:
     from ..train import train
 
     given = settings_from_args(args)
+    if args.data_changed and not args.resume:
+        raise CnnlabError("--data-changed only applies to --resume RUN_DIR")
     if args.resume:
         if args.recipe:
             raise CnnlabError("--resume continues a run with its own settings; it takes no --recipe")
-        result = train(resume=args.resume, **given)
+        result = train(resume=args.resume, data_changed=args.data_changed, **given)
     elif args.recipe:
         result = train(recipe=args.recipe, **given)
     else:

@@ -337,6 +337,22 @@ def _rf_run(args) -> int:
     return 0
 
 
+# -- templates -------------------------------------------------------------------------------------
+def _templates_args(p) -> None:
+    p.add_argument("model", metavar="RUN", help="run folder of a `linear` classifier on pixels (`cnnlab features "
+                                                "train --features pixels` or `cnnlab train linear`)")
+    _out_arg(p)
+
+
+def _templates_run(args) -> int:
+    from ..viz.templates import plot_templates
+
+    start = time.perf_counter()
+    path = plot_templates(args.model, out_path(args, "templates"))
+    _done(path, start)
+    return 0
+
+
 SUBCOMMANDS = [
     Sub("filters", "the learned kernels of the first (or any) convolution", "cnnlab viz filters runs/demo",
         _filters_args, _filters_run),
@@ -352,6 +368,8 @@ SUBCOMMANDS = [
         "cnnlab viz embedding runs/demo --data mnist-sample --method tsne", _embedding_args, _embedding_run),
     Sub("receptive-field", "theoretical and effective receptive field of one unit",
         "cnnlab viz receptive-field resnet18 --layer layer2 photo.jpg", _rf_args, _rf_run),
+    Sub("templates", "a linear classifier's weights as class-template images (lecture 004)",
+        "cnnlab viz templates runs/pixels-svm", _templates_args, _templates_run),
 ]
 
 

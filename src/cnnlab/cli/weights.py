@@ -55,24 +55,37 @@ def describe_file(path: str, use_ema: bool = True) -> dict:
     four_d = [(k, list(v.shape)) for k, v in sd.items() if v.dim() == 4]
     two_d = [(k, list(v.shape)) for k, v in sd.items() if v.dim() == 2]
     source = detect_source(meta, wrapper, Path(path))
-    return {"file": str(path), "format": "safetensors" if str(path).endswith(".safetensors") else "pytorch",
+    from ..errors import printable
+    from ..models.weights import sniff_weight_file
+
+    nonfinite = [k for k, v in sd.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    return {"file": str(path), "format": "safetensors" if sniff_weight_file(Path(path)) == "safetensors" else "pytorch",
             "wrapper": wrapper or None, "source": source, "tensors": len(sd),
             "parameters": sum(v.numel() for v in floats),
             "first_conv": four_d[0] if four_d else None, "last_linear": two_d[-1] if two_d else None,
-            "cnnlab_model": meta.get("model"), "first_keys": list(sd)[:5]}
+            "cnnlab_model": printable(meta["model"], 80) if "model" in meta else None,
+            "first_keys": [printable(k, 80) for k in list(sd)[:5]],
+            "non_finite_tensors": [printable(k, 80) for k in nonfinite[:5]] or None}
 
 
 def run(args) -> int:
     import warnings
     from pathlib import Path
 
+    from ..errors import CnnlabError
+
     if args.file in ("fetch", "list") and not Path(args.file).exists():
         return run_published(args)
     if args.name:
-        from ..errors import CnnlabError
-
         raise CnnlabError(f"unexpected argument {args.name!r} after the file {args.file}",
                           "cnnlab weights FILE [--model NAME], or cnnlab weights fetch NAME")
+    if args.save:
+        from .common import check_output_path
+
+        check_output_path(args.save, "--save", (".safetensors",))
+    if args.save and not args.model:
+        raise CnnlabError("--save needs --model: the file is loaded into that network and saved from it",
+                          f"e.g. cnnlab weights {args.file} --model resnet50 --save out.safetensors")
     if not args.model:
         info = describe_file(args.file, not args.no_ema)
         if args.json:
@@ -97,6 +110,9 @@ def run(args) -> int:
     if args.save:
         from ..runs import save_model
 
+        if not str(args.save).endswith(".safetensors"):
+            raise CnnlabError(f"--save {args.save}: cnnlab writes weights as .safetensors",
+                              "name the output file OUT.safetensors")
         save_model(args.save, model, {"model": args.model, "classes": [str(i) for i in range(model.num_classes)],
                                       "model_args": {"in_chans": model.in_chans, **kwargs},
                                       "converted_from": str(args.file), "source": report.source})

@@ -108,6 +108,44 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: Padding =
     return out
 
 
+def tconv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, output_padding: int = 0,
+                       dilation: int = 1) -> int:
+    """Output length along one axis of a transposed convolution (lecture 002; PyTorch's ``ConvTranspose2d``).
+
+    Every input pixel spreads a copy of the (dilated) kernel scaled by its value into the output,
+    copies ``s`` apart, so before cropping the output spans ``(n - 1)s + d(k - 1) + 1`` pixels;
+    padding ``p`` then removes ``p`` rows/columns from each side and ``output_padding`` adds rows at
+    the end (bottom/right) back:
+
+        out = (n - 1)s - 2p + d(k - 1) + output_padding + 1
+
+    It inverts :func:`conv_output_size`: a convolution with the same ``k, s, p, d`` maps ``out`` back
+    to ``n``. When several input sizes map to the same convolution output (``s > 1``),
+    ``output_padding`` (``< max(s, d)``, PyTorch's rule) picks which one.
+    """
+    check_positive("input size", size)
+    check_positive("kernel size", kernel)
+    check_positive("stride", stride, "the stride of a transposed convolution is the spacing of the kernel copies "
+                                     "in the output: 1 or more pixels (1 is 'no stride')")
+    check_positive("dilation", dilation)
+    padding = int(padding)
+    if padding < 0:
+        raise _error(f"padding must be 0 or more, got {padding}",
+                     "a transposed convolution's padding crops the output; it cannot be negative")
+    if not 0 <= int(output_padding) < max(stride, dilation):
+        raise _error(f"output_padding {output_padding} must be 0 or more and smaller than the stride ({stride}) "
+                     f"or the dilation ({dilation})",
+                     "output_padding only chooses among the input sizes a strided convolution maps to one size")
+    full = (size - 1) * stride + effective_kernel(kernel, dilation) + int(output_padding)
+    out = full - 2 * padding
+    if out < 1:
+        raise _error(f"padding {padding} crops the whole transposed-convolution output ({full} before cropping "
+                     f"= ({size} - 1)x{stride} + {effective_kernel(kernel, dilation)}"
+                     + (f" + {output_padding}" if output_padding else "") + f"; 2 x {padding} removed)",
+                     f"use padding of at most {(full - 1) // 2}")
+    return out
+
+
 def check_stride_fits(size: int, kernel: int, stride: int, padding: Padding = 0, dilation: int = 1) -> None:
     """Raise unless the windows tile the padded input exactly: (n + p - d(k-1) - 1) divisible by s.
 
@@ -312,6 +350,16 @@ def inception_cost(c_in: int, out_h: int, c1: int, c3_reduce: int, c3: int, c5_r
             + conv_cost(c_in, c5_reduce, 1, out_h, out_w, bias=bias, name="5x5_reduce")
             + conv_cost(c5_reduce, c5, 5, out_h, out_w, bias=bias, name="5x5")
             + conv_cost(c_in, pool_proj, 1, out_h, out_w, bias=bias, name="pool_proj"))
+
+
+def inception_naive_cost(c_in: int, out_h: int, c1: int, c3: int, c5: int, out_w: int | None = None,
+                         bias: bool = False) -> Cost:
+    """The naive inception module (Szegedy et al. 2014, Fig. 2a): 1x1, 3x3 and 5x5 convolutions on the full
+    input and a 3x3 max pool that passes its ``c_in`` channels on (``c1 + c3 + c5 + c_in`` outputs).
+    Without the 1x1 reductions of Fig. 2b the 3x3 and 5x5 convolutions see all ``c_in`` channels."""
+    return (conv_cost(c_in, c1, 1, out_h, out_w, bias=bias, name="1x1")
+            + conv_cost(c_in, c3, 3, out_h, out_w, bias=bias, name="3x3")
+            + conv_cost(c_in, c5, 5, out_h, out_w, bias=bias, name="5x5"))
 
 
 def linear_cost(c_in: int, c_out: int, bias: bool = True) -> Cost:

@@ -138,6 +138,7 @@ class ConvExplanation:
     sizes: list[SizeFormula]
     output: np.ndarray         # C_out x H' x W'
     steps: list[ConvStep] = field(default_factory=list)
+    groups: int = 1
 
     def to_dict(self) -> dict:
         return {
@@ -179,15 +180,29 @@ def _as_kernel(k: np.ndarray, c_in: int) -> np.ndarray:
     return k
 
 
-def explain_conv(x, kernel, bias=None, stride=1, padding=0, dilation=1, strict: bool = False) -> ConvExplanation:
+def explain_conv(x, kernel, bias=None, stride=1, padding=0, dilation=1, strict: bool = False,
+                 groups: int = 1) -> ConvExplanation:
     """Every output element of a (multi-channel) cross-correlation with its window and sum of products.
 
     ``x``: ``H x W`` or ``C x H x W``; ``kernel``: ``K_h x K_w``, ``C x K_h x K_w`` or
-    ``C_out x C x K_h x K_w``; ``bias``: one number per output channel.
+    ``C_out x C/G x K_h x K_w``; ``bias``: one number per output channel. ``groups = G``: output
+    channel ``o`` sums only the ``C/G`` input channels of its group (``G = C``: depthwise, lecture 004
+    "Depthwise Convolutions"; a 2-D kernel is then used on every channel on its own).
     """
     x = _as_chw(x, "input")
-    k = _as_kernel(kernel, x.shape[0])
-    c_out, c_in, kh, kw = k.shape
+    ar.check_positive("groups", groups)
+    if x.shape[0] % groups:
+        raise CnnlabError(f"groups={groups} must divide the input channels ({x.shape[0]})",
+                          "each group sees C_in/G channels")
+    k = np.asarray(kernel, dtype=np.float64)
+    if groups > 1 and k.ndim == 2:  # one shared 2-D kernel: one output per group
+        k = np.broadcast_to(k, (groups, x.shape[0] // groups, *k.shape)).copy()
+    elif groups > 1 and k.ndim == 3 and x.shape[0] == groups:  # depthwise, one K x K slice per output channel
+        k = k[:, None]
+    k = _as_kernel(k, x.shape[0] // groups)
+    c_out, c_in_g, kh, kw = k.shape
+    ar.check_groups(x.shape[0], c_out, groups)
+    c_in = x.shape[0]
     b = None if bias is None else np.broadcast_to(np.asarray(bias, np.float64).reshape(-1), (c_out,)).copy()
     sh, sw = (stride, stride) if isinstance(stride, int) else tuple(stride)
     dh, dw = (dilation, dilation) if isinstance(dilation, int) else tuple(dilation)
@@ -205,14 +220,15 @@ def explain_conv(x, kernel, bias=None, stride=1, padding=0, dilation=1, strict: 
                 rows = [i * sh + a * dh for a in range(kh)]
                 cols = [j * sw + c * dw for c in range(kw)]
                 sums = []
-                for c in range(c_in):
+                g = o // (c_out // groups)
+                for kc, c in enumerate(range(g * c_in_g, (g + 1) * c_in_g)):
                     win = padded[c][np.ix_(rows, cols)]
-                    sums.append(ChannelSum(c, win.tolist(), k[o, c].tolist(), float((win * k[o, c]).sum())))
+                    sums.append(ChannelSum(c, win.tolist(), k[o, kc].tolist(), float((win * k[o, kc]).sum())))
                 bias_v = 0.0 if b is None else float(b[o])
                 value = sum(s.value for s in sums) + bias_v
                 out[o, i, j] = value
                 steps.append(ConvStep(o, i, j, rows, cols, sums, bias_v, value))
-    return ConvExplanation(x, k, b, (sh, sw), pad, (dh, dw), padded, sizes, out, steps)
+    return ConvExplanation(x, k, b, (sh, sw), pad, (dh, dw), padded, sizes, out, steps, groups)
 
 
 def _side_by_side(blocks: list[tuple[str, list[str]]], gap: int = 4) -> list[str]:
@@ -236,14 +252,34 @@ def _pair_text(v: tuple[int, int]) -> str:
     return str(v[0]) if v[0] == v[1] else f"{v[0]} (rows) x {v[1]} (columns)"
 
 
+def _kind_notes(e: ConvExplanation) -> list[str]:
+    """What a 1x1 or grouped/depthwise convolution is, and its cost against the dense K x K one."""
+    c_in, h, w = e.input.shape
+    c_out, c_in_g, kh, kw = e.kernel.shape
+    oh, ow = e.output.shape[1:]
+    notes = []
+    if (kh, kw) == (1, 1):
+        notes.append("a 1x1 convolution is a fully connected layer applied at every pixel: out[:, i, j] = "
+                     "W x[:, i, j] with W the C_out x C_in matrix (lecture 004, \"1x1 Convolutions\")")
+    if e.groups > 1:
+        dense = ar.conv_macs(c_in, c_out, (kh, kw), oh, ow)
+        mine = ar.conv_macs(c_in, c_out, (kh, kw), oh, ow, e.groups)
+        notes.append(f"each output channel sums the {c_in_g} input channel(s) of its group: {mine:,} multiply-adds "
+                     f"= C_out x H' x W' x C_in/G x K^2 = {c_out} x {oh} x {ow} x {c_in_g} x {kh * kw}, 1/{e.groups} "
+                     f"of the dense convolution's {dense:,}")
+    return notes
+
+
 def render_conv(e: ConvExplanation, max_steps: int | None = 64) -> str:
     c_in, h, w = e.input.shape
-    c_out, _, kh, kw = e.kernel.shape
+    c_out, c_in_g, kh, kw = e.kernel.shape
     shape = f"{h}x{w}" if c_in == 1 else f"{c_in}x{h}x{w}"
-    lines = [f"cross-correlation of a {shape} input with {c_out} kernel(s) of {c_in}x{kh}x{kw}"
+    lines = [f"cross-correlation of a {shape} input with {c_out} kernel(s) of {c_in_g}x{kh}x{kw}"
              if c_in > 1 or c_out > 1 else f"cross-correlation of a {shape} input with a {kh}x{kw} kernel",
-             f"padding {_pad_text(e.padding)}, stride {_pair_text(e.stride)}, dilation {_pair_text(e.dilation)}",
-             "", "output size = (W - K + 2P)/S + 1, rounded down (K = d(k-1)+1 for dilation d)"]
+             f"padding {_pad_text(e.padding)}, stride {_pair_text(e.stride)}, dilation {_pair_text(e.dilation)}"
+             + (f", groups {e.groups}" + (" (depthwise)" if e.groups == c_in else "") if e.groups > 1 else "")]
+    lines += _kind_notes(e)
+    lines += ["", "output size = (W - K + 2P)/S + 1, rounded down (K = d(k-1)+1 for dilation d)"]
     for s in e.sizes:
         lines.append(f"  {s.axis + ':':<8}{s.text}")
     lines.append("")
@@ -254,10 +290,11 @@ def render_conv(e: ConvExplanation, max_steps: int | None = 64) -> str:
             label += " (zero-padded)"
         blocks.append((label, format_matrix(e.padded[c])))
     for o in range(c_out):
-        for c in range(c_in):
+        for kc in range(c_in_g):
+            c = o // (c_out // e.groups) * c_in_g + kc
             label = "kernel" if c_in == 1 and c_out == 1 else (
                 f"kernel channel {c}" if c_out == 1 else f"kernel {o} channel {c}")
-            blocks.append((label, format_matrix(e.kernel[o, c])))
+            blocks.append((label, format_matrix(e.kernel[o, kc])))
     lines += _side_by_side(blocks) + [""]
     shown = e.steps if max_steps is None else e.steps[:max_steps]
     for s in shown:
@@ -375,6 +412,12 @@ def render_pool(e: PoolExplanation, max_steps: int | None = 64) -> str:
         lines.append(f"... {len(e.steps) - len(shown)} more output element(s) (use --max-steps 0 to show all)")
     lines += [""] + _side_by_side([("output" if c == 1 else f"output channel {i}", format_matrix(e.output[i]))
                                    for i in range(c)])
+    if e.output.shape[1:] == (1, 1) and e.kernel == (h, w):
+        lines.append(f"global {name} pooling: one number per channel, whatever the input size (lecture 004, "
+                     f"GoogLeNet's head: {c}x{h}x{w} -> {c}, no parameters where a fully connected layer would "
+                     f"need {c * h * w:,} per output)")
+    elif e.kernel == (1, 1):
+        lines.append(f"a 1x1 window compares nothing: with stride {_pair_text(e.stride)} it only subsamples")
     lines.append("no learnable parameters; each channel is pooled on its own (#output channels = #input channels)")
     return "\n".join(lines)
 
@@ -385,6 +428,8 @@ SHAPE_SYNTAX = """layer stack syntax: layers separated by ';', each one of
   conv K [sS] [pP | same | valid | full] [dD] [gG | dw] [nobias] C_OUT    e.g. conv 11 s4 p2 96
       K may be KHxKW (conv 1x7 p0,3 192); pP may be PH,PW or TOP,BOTTOM,LEFT,RIGHT; dw = depthwise
       (groups = input channels; C_OUT defaults to the input channels)
+  tconv K [sS] [pP] [opN] [dD] C_OUT     transposed convolution (alias deconv)   e.g. tconv 4 s2 p1 64
+      output (n - 1)S - 2P + D(K - 1) + N + 1; MACs = input elements x C_OUT x K_h x K_w
   pool K [sS] [pP] [ceil] [max | avg]     (stride defaults to K)            e.g. pool 3 s2
   gap                                     global average pooling to 1x1
   fc N                                    fully connected (flattens first)  e.g. fc 4096
@@ -579,6 +624,12 @@ def explain_shape(spec: str | list[str], input_shape=(3, 224, 224), strict: bool
                                  shape, out, (kh, kw), (sh, sw), pad4, (dil, dil), groups, [fh, fw], params, macs,
                                  rf, jump, start))
             shape = out
+        elif kind in ("tconv", "deconv"):
+            if len(shape) != 3:
+                raise CnnlabError(f"layer {text!r} needs a C x H x W input", "put tconv layers before flatten / fc")
+            number += 1
+            shape = _tconv_row(rows, text, args, shape, number)
+            rf = None
         elif kind == "gap":
             if len(shape) != 3:
                 raise CnnlabError(f"layer {text!r} needs a C x H x W input", "put gap before fc")
@@ -610,7 +661,7 @@ def explain_shape(spec: str | list[str], input_shape=(3, 224, 224), strict: bool
         else:
             from ..errors import closest
 
-            close = closest(kind, ["conv", "pool", "maxpool", "avgpool", "gap", "fc", "flatten", "relu", "lrn",
+            close = closest(kind, ["conv", "tconv", "deconv", "pool", "maxpool", "avgpool", "gap", "fc", "flatten", "relu", "lrn",
                                    "dropout", "bn"])
             raise CnnlabError(f"unknown layer {kind!r} in {text!r}" + (f"; did you mean {close[0]}?" if close else ""),
                               SHAPE_SYNTAX)
@@ -619,15 +670,75 @@ def explain_shape(spec: str | list[str], input_shape=(3, 224, 224), strict: bool
     return ShapeExplanation(tuple(int(v) for v in input_shape), rows)
 
 
+def _tconv_row(rows: list[LayerRow], text: str, args: list[str], shape: tuple[int, ...], number: int):
+    """A transposed-convolution row of :func:`explain_shape`; returns the output shape."""
+    c, h, w = shape
+    if not args or not re.match(r"^\d+(x\d+)?$", args[0]):
+        raise CnnlabError(f"layer {text!r}: the kernel size must come first", SHAPE_SYNTAX)
+    kh, kw = _kernel(args[0], text)
+    stride, pad, opad, dil, c_out = (1, 1), (0, 0), (0, 0), 1, None
+    for tok in args[1:]:
+        if tok.startswith("op") and tok[2:3].isdigit():
+            opad = (_ints(tok[2:], "output padding", text, (1, 2)) * 2)[:2]
+        elif tok.startswith("s") and tok[1:2].isdigit():
+            stride = (_ints(tok[1:], "stride", text, (1, 2)) * 2)[:2]
+        elif tok.startswith("p") and tok[1:2].isdigit():
+            pad = (_ints(tok[1:], "padding", text, (1, 2)) * 2)[:2]
+        elif tok.startswith("d") and tok[1:2].isdigit():
+            dil = _ints(tok[1:], "dilation", text, (1,))[0]
+        elif _INT.match(tok) and c_out is None:
+            c_out = int(tok)
+        else:
+            raise CnnlabError(f"layer {text!r}: cannot read {tok!r}", SHAPE_SYNTAX)
+    if c_out is None:
+        raise CnnlabError(f"layer {text!r}: how many output channels? end it with a number, e.g. 'tconv 4 s2 p1 64'",
+                          SHAPE_SYNTAX)
+    try:
+        oh = ar.tconv_output_size(h, kh, stride[0], pad[0], opad[0], dil)
+        ow = ar.tconv_output_size(w, kw, stride[1], pad[1], opad[1], dil)
+    except CnnlabError as e:
+        raise CnnlabError(f"layer {text!r} (input {c}x{h}x{w}): {e.message}", e.hint) from None
+    formulas = [TconvFormula(axis, n, k, s, p, op, dil, out) for axis, n, k, s, p, op, out in
+                (("height", h, kh, stride[0], pad[0], opad[0], oh), ("width", w, kw, stride[1], pad[1], opad[1], ow))]
+    params = c * c_out * kh * kw + c_out
+    rows.append(LayerRow(f"tconv{number}", "tconv", text, shape, (c_out, oh, ow), (kh, kw), stride,
+                         (pad[0], pad[0], pad[1], pad[1]), (dil, dil), 1, formulas, params, c * h * w * c_out * kh * kw,
+                         None))
+    return c_out, oh, ow
+
+
+@dataclass
+class TconvFormula:
+    """One axis of ``(n - 1)s - 2p + d(k - 1) + output_padding + 1``, with the numbers put in."""
+
+    axis: str
+    size: int
+    kernel: int
+    stride: int
+    pad_before: int
+    output_padding: int
+    dilation: int
+    out: int
+
+    @property
+    def pad_after(self) -> int:
+        return self.pad_before
+
+    @property
+    def text(self) -> str:
+        kern = f"{self.kernel - 1}" if self.dilation == 1 else f"{self.dilation}x({self.kernel}-1)"
+        op = f" + {self.output_padding}" if self.output_padding else ""
+        return f"({self.size} - 1)x{self.stride} - 2x{self.pad_before} + {kern}{op} + 1 = {self.out} (transposed)"
+
+
 def _shape_text(s: tuple[int, ...]) -> str:
     return "x".join(map(str, s))
 
 
 def _short(n: int) -> str:
-    for div, unit in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if n >= div:
-            return f"{n / div:.3g}{unit}"
-    return str(n)
+    from ..analysis.render import human
+
+    return human(n)
 
 
 def render_shape(e: ShapeExplanation, formulas: bool = True) -> str:

@@ -175,7 +175,7 @@ def load_image(spec: str | Path, grey: bool = False, max_size: int | None = None
     else:
         from ..images import open_image
 
-        im = open_image(text)
+        im = open_image(text, fit_within=max_size)  # pixel limit; JPEG drafts, box-reduce towards max_size
     colour = im.mode not in ("L", "1", "I", "I;16", "F", "LA", "La") and not (
         im.mode == "P" and _palette_is_grey(im))
     if max_size is not None:
@@ -324,10 +324,65 @@ def compare_image(before: np.ndarray, after: np.ndarray, label_before: str = "be
 class FilterResult:
     image: np.ndarray         # uint8 input, H x W x C
     kernel: np.ndarray
-    response: np.ndarray      # float64, the raw filter output
+    response: np.ndarray | None  # float64, the raw filter output (None for images filtered in strips)
     picture: np.ndarray       # uint8, what is saved
     border: str
     scale: str
+    low: float = 0.0          # the raw output's range
+    high: float = 0.0
+
+
+STRIP_PIXELS = 1 << 20  # images above this many pixels are filtered in strips of rows (bounded memory)
+
+
+def filter_in_strips(image: np.ndarray, kernel: np.ndarray, border: str, convolve: bool, scale: str,
+                     strip_pixels: int = STRIP_PIXELS) -> tuple[np.ndarray, float, float]:
+    """:func:`apply_filter` + :func:`to_uint8` on strips of rows: the same numbers as one pass, but the
+    float64 response of only one strip is ever held (``normalize`` takes a first pass for the range).
+    Returns (uint8 picture, response minimum, response maximum)."""
+    img = np.asarray(image)
+    grey = img.ndim == 2
+    if grey:
+        img = img[..., None]
+    k = np.asarray(kernel, dtype=np.float64)
+    if convolve:
+        k = k[::-1, ::-1].copy()
+    kh, kw = k.shape
+    h, w, c = img.shape
+    if border != "valid":
+        top, bottom = padding_for("same", kh)
+        left, right = padding_for("same", kw)
+        if border == "reflect" and (max(top, bottom) >= h or max(left, right) >= w):
+            return _whole(image, kernel, border, convolve, scale)
+        mode = {"zero": "constant", "reflect": "reflect", "replicate": "edge"}[border]
+        img = np.pad(img, ((top, bottom), (left, right), (0, 0)), mode=mode)
+    out_h, out_w = img.shape[0] - kh + 1, img.shape[1] - kw + 1
+    if out_h < 1 or out_w < 1:
+        return _whole(image, kernel, border, convolve, scale)
+    rows = max(1, strip_pixels // max(1, img.shape[1] * c))
+
+    def strips():
+        for r0 in range(0, out_h, rows):
+            r1 = min(out_h, r0 + rows)
+            yield r0, r1, apply_filter(img[r0:r1 + kh - 1], k, "valid")
+
+    low, high = np.inf, -np.inf
+    if scale == "normalize":
+        for _, _, y in strips():
+            low, high = min(low, float(y.min())), max(high, float(y.max()))
+    picture = np.empty((out_h, out_w, c), dtype=np.uint8)
+    for r0, r1, y in strips():
+        low, high = min(low, float(y.min())), max(high, float(y.max()))
+        if scale == "normalize":
+            picture[r0:r1] = np.clip(np.rint((y - low) * (255.0 / (high - low))), 0, 255) if high > low else 0
+        else:
+            picture[r0:r1] = to_uint8(y, scale)
+    return (picture[..., 0] if grey else picture), low, high
+
+
+def _whole(image, kernel, border, convolve, scale):
+    response = apply_filter(image, kernel, border, convolve)
+    return to_uint8(response, scale), float(response.min()), float(response.max())
 
 
 def run_filter(name: str, image: str | Path | np.ndarray, kernel=None, size: int | None = None,
@@ -346,6 +401,12 @@ def run_filter(name: str, image: str | Path | np.ndarray, kernel=None, size: int
         k = make_kernel(name, size, sigma)
         spec_scale = get_filter(name).scale
     img = image if isinstance(image, np.ndarray) else load_image(image, grey=grey, max_size=max_size)
-    response = apply_filter(img, k, border, convolve)
     scale = scale or spec_scale
-    return FilterResult(img, k, response, to_uint8(response, scale), border, scale)
+    if scale not in SCALES:
+        raise UnknownNameError("output scale", scale, SCALES)
+    if img.shape[0] * img.shape[1] > STRIP_PIXELS:  # bounded memory: one strip of float64 at a time
+        picture, low, high = filter_in_strips(img, k, border, convolve, scale)
+        return FilterResult(img, k, None, picture, border, scale, low, high)
+    response = apply_filter(img, k, border, convolve)
+    return FilterResult(img, k, response, to_uint8(response, scale), border, scale,
+                        float(response.min()), float(response.max()))

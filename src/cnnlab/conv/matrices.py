@@ -128,7 +128,15 @@ def _from_json(text: str, label: str) -> np.ndarray:
 
 
 def load_matrix(spec: str | Path | np.ndarray, label: str = "matrix") -> np.ndarray:
-    """A matrix from text (see module doc), a ``.npy``/text file path, or an array (returned as float64)."""
+    """A matrix from text (see module doc), a ``.npy``/text file path, or an array (returned as float64);
+    NaN and infinite entries are refused."""
+    arr = _load_matrix(spec, label)
+    if not np.isfinite(arr).all():
+        raise CnnlabError(f"{label}: holds NaN or infinite values", "give finite numbers, e.g. " + SYNTAX_HINT)
+    return arr
+
+
+def _load_matrix(spec: str | Path | np.ndarray, label: str = "matrix") -> np.ndarray:
     if isinstance(spec, np.ndarray):
         return spec.astype(np.float64)
     if isinstance(spec, list | tuple):

@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import CnnlabError
-from .arithmetic import check_groups, check_positive, conv_output_size, effective_kernel, resolve_padding
+from .arithmetic import (check_groups, check_positive, conv_output_size, effective_kernel, resolve_padding,
+                         tconv_output_size)
 
 Pad4 = tuple[int, int, int, int]
 
@@ -122,6 +123,46 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, st
                 y[:, o, i, j] = (window * w[o]).sum(axis=(1, 2, 3))
         if bias is not None:
             y[:, o] += np.asarray(bias, dtype=np.float64)[o]
+    return y
+
+
+def conv_transpose2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, stride=1, padding=0,
+                     output_padding=0, groups: int = 1, dilation=1) -> np.ndarray:
+    """Transposed convolution (lecture 002) on ``N x C_in x H x W``, as ``torch.nn.functional.conv_transpose2d``.
+
+    Weights are ``C_in x C_out/G x K_h x K_w`` (PyTorch's layout). Each input element ``x[c, i, j]``
+    adds ``x[c, i, j] * K[c]`` into the output with the kernel's top-left tap at ``(i s, j s)`` (taps
+    ``d`` apart); the sum over all input elements and channels of the group is the uncropped output
+    of ``(n - 1)s + d(k - 1) + 1`` (+ ``output_padding``) pixels, from which ``padding`` rows and
+    columns are cut on each side (see :func:`cnnlab.conv.arithmetic.tconv_output_size`).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(weight, dtype=np.float64)
+    if x.ndim != 4 or w.ndim != 4:
+        raise CnnlabError(f"conv_transpose2d expects a N x C_in x H x W input and a C_in x C_out/G x K_h x K_w "
+                          f"weight, got shapes {x.shape} and {w.shape}")
+    n, c_in, h, wd = x.shape
+    if w.shape[0] != c_in:
+        raise CnnlabError(f"the weight has {w.shape[0]} input channels (its first axis), the input has {c_in}")
+    c_out_g, kh, kw = w.shape[1:]
+    check_groups(c_in, c_out_g * groups, groups)
+    (sh, sw), (ph, pw), (oph, opw), (dh, dw) = (_pair(v) for v in (stride, padding, output_padding, dilation))
+    oh = tconv_output_size(h, kh, sh, ph, oph, dh)
+    ow = tconv_output_size(wd, kw, sw, pw, opw, dw)
+    span_h, span_w = effective_kernel(kh, dh), effective_kernel(kw, dw)
+    full = np.zeros((n, c_out_g * groups, (h - 1) * sh + span_h + oph, (wd - 1) * sw + span_w + opw))
+    c_in_g = c_in // groups
+    for c in range(c_in):
+        g = c // c_in_g
+        outs = slice(g * c_out_g, (g + 1) * c_out_g)
+        for i in range(h):
+            for j in range(wd):
+                # x[:, c, i, j] (N) times the kernel (C_out/G x K_h x K_w), placed at (i s, j s)
+                full[:, outs, i * sh:i * sh + span_h:dh, j * sw:j * sw + span_w:dw] += (
+                    x[:, c, i, j, None, None, None] * w[c][None])
+    y = full[:, :, ph:ph + oh, pw:pw + ow].copy()
+    if bias is not None:
+        y += np.asarray(bias, dtype=np.float64).reshape(1, -1, 1, 1)
     return y
 
 

@@ -45,18 +45,25 @@ def find_batch(root: Path, name: str) -> Path | None:
     return None
 
 
-def read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped or un-xz'd when its first bytes say so."""
+MAX_BATCH_BYTES = 1 << 30  # CIFAR-100's train file, the largest, is 155 MB
+
+
+def read_bytes(path: Path, limit: int = MAX_BATCH_BYTES) -> bytes:
+    """The file's bytes, gunzipped or un-xz'd when its first bytes say so; more than ``limit`` bytes
+    (a decompression bomb, or not a CIFAR file) is refused."""
+    from ..images import check_regular_file
+
+    check_regular_file(path, "a CIFAR batch file")
     try:
         with open(path, "rb") as f:
             head = f.read(6)
-        if head.startswith(_GZIP):
-            with gzip.open(path, "rb") as f:
-                return f.read()
-        if head.startswith(_XZ):
-            with lzma.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
+        opener = gzip.open if head.startswith(_GZIP) else lzma.open if head.startswith(_XZ) else open
+        with opener(path, "rb") as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise CnnlabError(f"{path}: holds more than {limit / 2**30:.0f} GiB (decompressed); no CIFAR batch is "
+                              "that large", "is this the right file? fetch the official cifar-10/100-python files")
+        return data
     except (OSError, EOFError, lzma.LZMAError) as e:
         raise CnnlabError(f"{path}: cannot decompress ({e.__class__.__name__}: {e})",
                           "the file is truncated or corrupt; fetch it again") from e
@@ -76,8 +83,24 @@ def _get(d: dict, key: bytes, path: Path):
 def read_batch(path: Path, label_key: bytes, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """One batch file -> (N x 3 x 32 x 32 uint8 images, N int64 labels)."""
     d = load_data_pickle(read_bytes(path), path)
-    data = np.asarray(_get(d, b"data", path))
-    labels = np.asarray(_get(d, label_key, path), dtype=np.int64)
+    data = _get(d, b"data", path)
+    if not isinstance(data, np.ndarray):
+        raise CnnlabError(f"{path}: 'data' is a {type(data).__name__}, expected a uint8 N x 3072 array")
+    raw_labels = _get(d, label_key, path)
+    if isinstance(raw_labels, np.ndarray):
+        ok = raw_labels.dtype.kind in "iu" and raw_labels.ndim == 1
+    else:
+        ok = isinstance(raw_labels, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in raw_labels)
+    if not ok:
+        kinds = (str(raw_labels.dtype) if isinstance(raw_labels, np.ndarray) else
+                 type(raw_labels).__name__ if not isinstance(raw_labels, list) else
+                 "list of " + ", ".join(sorted({type(v).__name__ for v in raw_labels[:1000]})))
+        raise CnnlabError(f"{path}: {label_key.decode()!r} must be a list of integer labels, got {kinds}",
+                          "is this a CIFAR batch? fetch the official cifar-10/100-python files again")
+    try:
+        labels = np.asarray(raw_labels, dtype=np.int64)
+    except OverflowError as e:
+        raise CnnlabError(f"{path}: a label in {label_key.decode()!r} is too large ({e})") from e
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         raise CnnlabError(f"{path}: 'data' is {data.dtype} {data.shape}, expected uint8 N x 3072 (32x32 RGB planes)")
     if labels.shape != (len(data),):
@@ -94,7 +117,16 @@ def _class_names(root: Path, layout: dict, name: str) -> tuple[list[str], str | 
             return list(CIFAR10_CLASSES), f"{layout['meta']} not found: used the standard CIFAR-10 class names"
         return [f"class_{i}" for i in range(layout["classes"])], f"{layout['meta']} not found: classes are numbered"
     names = _get(load_data_pickle(read_bytes(path), path), layout["names"], path)
-    names = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+    if not isinstance(names, list) or not all(isinstance(n, (bytes, str)) for n in names):
+        raise CnnlabError(f"{path}: {layout['names'].decode()!r} must be a list of class names (strings)")
+    try:
+        names = [n.decode("utf-8") if isinstance(n, bytes) else n for n in names]
+    except UnicodeDecodeError as e:
+        raise CnnlabError(f"{path}: a class name is not UTF-8 text ({e.reason} at byte {e.start})",
+                          "fetch the official batches.meta again, or delete it to use the standard names") from e
+    from ..errors import printable
+
+    names = [printable(n, 100) for n in names]
     if len(names) != layout["classes"]:
         raise CnnlabError(f"{path}: {len(names)} class names, expected {layout['classes']} for {name}")
     return names, None

@@ -56,6 +56,12 @@ class DataSplits:
     notes: list[str] = field(default_factory=list)  # what the reader did that a user should know (skips, splits)
 
     def __post_init__(self):
+        if len(self.val) and len(self.train) and self.val.image_shape != self.train.image_shape:
+            from ..errors import CnnlabError
+
+            raise CnnlabError(f"{self.name}: the held-out images are {'x'.join(map(str, self.val.image_shape))} but "
+                              f"the training images {'x'.join(map(str, self.train.image_shape))}",
+                              "both splits must have the same image size and channels")
         if not self.mean:
             self.mean, self.std = channel_stats(self.train.images)
 

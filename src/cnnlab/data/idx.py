@@ -7,7 +7,9 @@ big-endian uint32 per dimension, then the data in C order.
 from __future__ import annotations
 
 import gzip
+import math
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -25,31 +27,48 @@ def _open(path: Path):
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
 
 
+MAX_IDX_BYTES = 4 << 30
+
+
 def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (``.gz`` or raw, detected from its bytes) into a NumPy array."""
+    """Read an IDX file (``.gz`` or raw, detected from its bytes) into a NumPy array.
+
+    The header is read first and the data size it declares is checked against the file (raw) or
+    read with that bound (gzip), so a header declaring huge dimensions allocates nothing."""
+    from ..images import check_regular_file
+
     path = Path(path)
-    if not path.is_file():
-        raise CnnlabError(f"IDX file not found: {path}")
+    check_regular_file(path, "an IDX file")
     try:
         with _open(path) as f:
-            data = f.read()
-    except (OSError, EOFError) as e:
+            head = f.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _DTYPES or head[3] == 0:
+                raise CnnlabError(f"{path}: not an IDX file (header bytes {head.hex(' ') or 'missing'})",
+                                  "an IDX file starts with 00 00, a type code (08 = uint8) and the number of "
+                                  "dimensions; check that this is an MNIST-format images or labels file")
+            dtype = np.dtype(_DTYPES[head[2]])
+            ndim = head[3]
+            dims = f.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise CnnlabError(f"{path}: IDX header says {ndim} dimensions but the file ends after "
+                                  f"{4 + len(dims)} bytes", "the file is truncated or corrupt")
+            shape = struct.unpack(f">{ndim}I", dims)
+            expected = math.prod(shape) * dtype.itemsize
+            if expected > MAX_IDX_BYTES:
+                raise CnnlabError(f"{path}: IDX header declares shape {tuple(shape)} ({expected:,} bytes), more "
+                                  f"than the {MAX_IDX_BYTES >> 30} GiB cnnlab reads", "the file is corrupt")
+            raw_size = path.stat().st_size - 4 - 4 * ndim
+            if not isinstance(f, gzip.GzipFile) and raw_size != expected:
+                raise CnnlabError(f"{path}: IDX header says shape {tuple(shape)} ({expected:,} bytes of data) "
+                                  f"but the file holds {raw_size:,}", "the file is truncated or corrupt")
+            data = f.read(expected + 1)
+    except (OSError, EOFError, zlib.error) as e:
         raise CnnlabError(f"{path}: cannot read ({e})", "the file may be truncated; fetch it again") from e
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _DTYPES or data[3] == 0:
-        raise CnnlabError(f"{path}: not an IDX file (header bytes {data[:4].hex(' ') or 'missing'})",
-                          "an IDX file starts with 00 00, a type code (08 = uint8) and the number of "
-                          "dimensions; check that this is an MNIST-format images or labels file")
-    dtype = np.dtype(_DTYPES[data[2]])
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise CnnlabError(f"{path}: IDX header says {ndim} dimensions but the file ends after {len(data)} bytes")
-    shape = struct.unpack(f">{ndim}I", data[4:header])
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(data) - header != expected:
+    if len(data) != expected:
         raise CnnlabError(f"{path}: IDX header says shape {tuple(shape)} ({expected:,} bytes of data) "
-                          f"but the file holds {len(data) - header:,}", "the file is truncated or corrupt")
-    return np.frombuffer(data, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+                          f"but the file holds {len(data):,}{'+' if len(data) > expected else ''}",
+                          "the file is truncated or corrupt")
+    return np.frombuffer(data, dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None) -> None:

@@ -20,14 +20,15 @@ needs and how to shrink it: cnnlab has no streaming loader. The decoded arrays a
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
+import stat
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..errors import CnnlabError
 from . import cache
@@ -45,25 +46,90 @@ LAYOUT_HINT = ("imagefolder expects PATH/CLASS/image.jpg (one sub-folder per cla
 # finding the files
 
 
-def _images_under(folder: Path) -> list[Path]:
+class Walk:
+    """What a scan of the tree met besides images: each folder is read once (a symbolic link to a
+    folder already read, e.g. a loop back to a parent or a link into another class, is not followed
+    again), each file counted once, and files that are not regular files are set aside."""
+
+    def __init__(self):
+        self.seen_dirs: set[tuple[int, int]] = set()
+        self.seen_files: dict[tuple[int, int], Path] = {}
+        self.skipped: list[str] = []  # FIFOs, devices, repeated links: notes
+        self.dangling: list[Path] = []  # symbolic links to nothing: bad images
+
+    def reserve(self, folders) -> None:
+        """Mark the layout's own folders (root, splits, classes) as read before walking any class, so a
+        link to one of them from inside another class is never followed."""
+        for folder in folders:
+            with contextlib.suppress(OSError):
+                st = os.stat(folder)
+                self.seen_dirs.add((st.st_dev, st.st_ino))
+
+    def enter(self, folder: Path) -> bool:
+        try:
+            st = os.stat(folder)
+        except OSError:
+            return False
+        key = (st.st_dev, st.st_ino)
+        if key in self.seen_dirs:
+            self.skipped.append(f"{folder}: a link to a folder already read (not followed again)")
+            return False
+        self.seen_dirs.add(key)
+        return True
+
+
+def _images_under(folder: Path, walk: Walk | None = None) -> list[Path]:
+    walk = walk or Walk()
     out = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for f in sorted(filenames):
-            if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS:
-                out.append(Path(dirpath) / f)
-    return out
+    stack = [folder]  # the class folder itself is reserved by the caller
+    while stack:
+        here = stack.pop()
+        try:
+            entries = sorted(os.scandir(here), key=lambda e: e.name)
+        except OSError as e:
+            walk.skipped.append(f"{here}: folder not readable ({e.strerror})")
+            continue
+        subdirs = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            try:
+                st = os.stat(path)  # follows links
+            except OSError:
+                if entry.is_symlink() and Path(entry.name).suffix.lower() in IMAGE_EXTENSIONS:
+                    walk.dangling.append(path)
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if walk.enter(path):
+                    subdirs.append(path)
+                continue
+            if Path(entry.name).suffix.lower() not in IMAGE_EXTENSIONS:
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                walk.skipped.append(f"{path}: not a regular file (a FIFO, socket or device), skipped")
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in walk.seen_files:
+                walk.skipped.append(f"{path}: the same file as {walk.seen_files[key]} (counted once)")
+                continue
+            walk.seen_files[key] = path
+            out.append(path)
+        stack.extend(reversed(subdirs))
+    return sorted(out)
 
 
-def scan_classes(root: Path) -> dict[str, list[Path]]:
+def scan_classes(root: Path, walk: Walk | None = None) -> dict[str, list[Path]]:
     """``{class name: [image paths]}`` of a one-folder-per-class tree, with errors for wrong layouts."""
+    walk = walk or Walk()
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     loose = [p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
     if not subdirs:
         what = f"{len(loose)} images directly in it" if loose else "no sub-folders"
         raise CnnlabError(f"imagefolder: {root} has {what}, but images must sit in one sub-folder per class",
                           f"{LAYOUT_HINT}; e.g. move {root}/cat_1.jpg to {root}/cat/cat_1.jpg")
-    classes = {d.name: _images_under(d) for d in subdirs}
+    walk.reserve([root, *subdirs])
+    classes = {d.name: _images_under(d, walk) for d in subdirs}
     empty = [name for name, files in classes.items() if not files]
     if empty:
         nested = [n for n in empty if any(p.is_dir() for p in (root / n).iterdir())]
@@ -85,17 +151,21 @@ def scan_classes(root: Path) -> dict[str, list[Path]]:
     return classes
 
 
-def find_layout(root: Path) -> tuple[dict[str, list[Path]], dict[str, list[Path]] | None]:
+def find_layout(root: Path, walk: Walk | None = None
+                ) -> tuple[dict[str, list[Path]], dict[str, list[Path]] | None]:
     """(training classes, held-out classes or None) of ``root``."""
+    walk = walk or Walk()
     if not root.is_dir():
         raise CnnlabError(f"imagefolder: {root} is not a folder", LAYOUT_HINT)
     train_dir = root / "train"
     held = next((root / n for n in HELD_OUT_NAMES if (root / n).is_dir()), None)
+    walk.reserve([root] + [s / c.name for s in (train_dir, held) if s is not None and s.is_dir()
+                           for c in s.iterdir() if c.is_dir()])
     if train_dir.is_dir():
-        train = scan_classes(train_dir)
+        train = scan_classes(train_dir, walk)
         if held is None:
             return train, None
-        val = scan_classes(held)
+        val = scan_classes(held, walk)
         extra = sorted(set(val) - set(train))
         if extra:
             raise CnnlabError(f"imagefolder: {held} has class folder(s) that {train_dir} lacks: {', '.join(extra[:8])}",
@@ -103,7 +173,7 @@ def find_layout(root: Path) -> tuple[dict[str, list[Path]], dict[str, list[Path]
         return train, val
     if held is not None:
         raise CnnlabError(f"imagefolder: {root} has {held.name}/ but no train/", LAYOUT_HINT)
-    return scan_classes(root), None
+    return scan_classes(root, walk), None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -112,12 +182,11 @@ def find_layout(root: Path) -> tuple[dict[str, list[Path]], dict[str, list[Path]
 
 def decode_image(path: str, size: int, channels: int) -> np.ndarray:
     """One file -> size x size x channels uint8: shorter side resized to ``size``, centre crop."""
-    from ..images import resize_and_center_crop, to_array
+    from ..images import open_image, resize_and_center_crop, to_array
 
-    with Image.open(path) as im:
-        im.draft("RGB" if channels == 3 else "L", (size, size))  # JPEG: decode at a reduced scale
-        im.load()
-        arr = to_array(im, channels)  # EXIF orientation, alpha composited on white, then RGB or L
+    # regular files only, within the pixel limit; JPEG decoded at a reduced scale, large images box-reduced
+    im = open_image(path, reduce_to=size)
+    arr = to_array(im, channels)  # EXIF orientation, 16-bit scaled, alpha composited on white, then RGB or L
     return resize_and_center_crop(arr, size, size)
 
 
@@ -188,7 +257,14 @@ def _human(n: float) -> str:
 def read_imagefolder(root: Path, options: DataOptions) -> DataSplits:
     from ..runtime import available_cores
 
-    train_cls, val_cls = find_layout(root)
+    walk = Walk()
+    train_cls, val_cls = find_layout(root, walk)
+    if walk.dangling:
+        if options.bad_images == "error":
+            more = f" (and {len(walk.dangling) - 1} more)" if len(walk.dangling) > 1 else ""
+            raise CnnlabError(f"imagefolder: {walk.dangling[0]} is a symbolic link to "
+                              f"{os.readlink(walk.dangling[0])}, which does not exist{more}",
+                              "remove the dangling link or restore its target, or pass --bad-images skip")
     classes = sorted(train_cls)
     index = {c: i for i, c in enumerate(classes)}
     paths, labels, is_val = [], [], []
@@ -213,6 +289,11 @@ def read_imagefolder(root: Path, options: DataOptions) -> DataSplits:
     root_cache = options.cache_root()
     hit = cache.load(root_cache, "imagefolder", key) if options.cache else None
     notes = []
+    if walk.dangling:
+        notes.append(f"skipped {len(walk.dangling)} dangling symbolic link(s), e.g. {walk.dangling[0]}")
+    if walk.skipped:
+        notes.append(f"{len(walk.skipped)} entr{'y' if len(walk.skipped) == 1 else 'ies'} not read: {walk.skipped[0]}"
+                     + (" ..." if len(walk.skipped) > 1 else ""))
     if hit is not None:
         arrays, meta = hit
         images, errors = arrays["images"], [tuple(e) for e in meta["errors"]]

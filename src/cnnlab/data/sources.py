@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..errors import CnnlabError, UnknownNameError
@@ -59,11 +60,24 @@ def read_idx_folder(root: Path, name: str, classes: list[str]) -> DataSplits:
     for prefix in ("train", "t10k"):
         img_path, lab_path = _idx_pair(root, prefix, name)
         images, labels = read_idx(img_path), read_idx(lab_path)
+        if images.dtype != np.uint8:
+            raise CnnlabError(f"{name}: {img_path} holds {images.dtype} data; cnnlab reads uint8 images (type 08)",
+                              "convert the images to 8-bit (0..255) before writing them as IDX")
+        if labels.dtype.kind not in "iu":
+            raise CnnlabError(f"{name}: {lab_path} holds {labels.dtype} labels; labels are integers (type 08)",
+                              "write the labels as unsigned bytes")
+        if labels.size and labels.min() < 0:
+            raise CnnlabError(f"{name}: {lab_path} has a negative label ({labels.min()})",
+                              f"labels are class numbers 0..{len(classes) - 1}")
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise CnnlabError(f"{name}: {img_path.name} holds shape {images.shape} and {lab_path.name} "
                               f"{labels.shape}", "expected N x H x W images and N labels")
         if labels.max(initial=0) >= len(classes):
             raise CnnlabError(f"{name}: {lab_path} has label {labels.max()} but {name} has {len(classes)} classes")
+        if splits and images.shape[1:] != tuple(splits[0].images.shape[2:]):
+            raise CnnlabError(f"{name}: {img_path.name} holds {images.shape[1]}x{images.shape[2]} images but the "
+                              f"training split {splits[0].images.shape[2]}x{splits[0].images.shape[3]}",
+                              "both splits must have the same image size")
         splits.append(ImageDataset(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype("int64")),
                                    classes))
     return DataSplits(name, splits[0], splits[1], source=str(root))

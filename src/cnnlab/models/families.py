@@ -19,3 +19,5 @@ from . import nin  # noqa: F401
 from . import googlenet  # noqa: F401
 from . import inception  # noqa: F401
 from . import inception_v4  # noqa: F401
+from . import bn_inception  # noqa: F401
+from . import linear  # noqa: F401

@@ -58,29 +58,39 @@ class PreActResNet(ResNetHead):
         return self.relu(self.norm(x))
 
 
+# He et al. 2016 (Identity Mappings), section 4.2 / Table 5: ResNet-200, bottleneck stages of 3, 24, 36, 3
+# units (the depth of fb.resnet.torch's "200" and of timm's resnet200).
+PREACT_DEPTHS = {**RESNET_DEPTHS, 200: ("bottleneck", (3, 24, 36, 3))}
+
+
 def build_preact_resnet(depth: int, **kwargs) -> PreActResNet:
-    block, layers = RESNET_DEPTHS[depth]
+    block, layers = PREACT_DEPTHS[depth]
     return PreActResNet("preact_" + block, layers, **kwargs)
 
 
 _PAPER = "He, Zhang, Ren, Sun: Identity Mappings in Deep Residual Networks (ECCV 2016, arXiv:1603.05027)"
 # Reported results (He et al. 2016, Table 5: ImageNet, single 320x320 crop, top-1 / top-5 error):
-# ResNet-152 pre-act 21.1 / 5.5 (lecture 004 quotes 21.3 vs 21.1). The paper trains no pre-activation
+# ResNet-152 pre-act 21.1 / 5.5 (lecture 004 quotes 21.3 vs 21.1); ResNet-200 pre-act 20.7 / 5.3 against
+# 21.8 / 6.0 for the original (lecture 004's "21.8 vs 20.7"). The paper trains no pre-activation
 # ResNet-18/34/50/101 on ImageNet; its other results are on CIFAR.
 # Parameter counts: computed from the table (the paper gives none for ImageNet).
-_PARAMS = {18: 11_687_720, 34: 21_795_880, 50: 25_549_352, 101: 44_541_480, 152: 60_185_128}
+_PARAMS = {18: 11_687_720, 34: 21_795_880, 50: 25_549_352, 101: 44_541_480, 152: 60_185_128, 200: 64_666_152}
 # Multiply-adds at 224x224, computed (the same convolutions as the post-activation ResNets, v1.5 stride).
-_MACS = {18: 1_814_073_344, 34: 3_663_761_408, 50: 4_089_184_256, 101: 7_801_405_440, 152: 11_513_626_624}
+_MACS = {18: 1_814_073_344, 34: 3_663_761_408, 50: 4_089_184_256, 101: 7_801_405_440, 152: 11_513_626_624,
+         200: 15_007_481_856}
+_REPORTED = {152: dict(top1=78.9, top5=94.5), 200: dict(top1=79.3, top5=94.7)}
 
-for _depth in RESNET_DEPTHS:
+for _depth in PREACT_DEPTHS:
     _name = f"preact_resnet{_depth}"
-    _top = dict(top1=78.9, top5=94.5) if _depth == 152 else {}
+    _top = _REPORTED.get(_depth, {})
     _card = ModelCard(
         name=_name, family="Pre-activation ResNet", paper=_PAPER, year=2016, input_size=(3, 224, 224),
         params=_PARAMS[_depth], macs=_MACS[_depth],
         source=("params, MACs: computed from the layer table; "
-                + ("accuracy: He et al. 2016, Table 5 (ResNet-152 pre-act, 21.1% / 5.5% error, 320x320 crop)"
-                   if _depth == 152 else "no ImageNet result reported in the paper for this depth")),
+                + (f"accuracy: He et al. 2016, Table 5 (ResNet-{_depth} pre-act, {100 - _top['top1']:.1f}% / "
+                   f"{100 - _top['top5']:.1f}% error, 320x320 crop"
+                   + ("; the original ResNet-200: 21.8% / 6.0%)" if _depth == 200 else ")")
+                   if _top else "no ImageNet result reported in the paper for this depth")),
         departures=("stride of a downsampling bottleneck on the 3x3 convolution (as fb.resnet.torch, which the "
                     "paper's ImageNet models use); stride_in='1x1' moves it",) if _depth >= 50 else (),
         notes="depths of He et al. 2015, Table 1; options: stride_in, drop_rate, drop_path_rate",

@@ -66,6 +66,9 @@ VARIANTS: dict[str, ResNetVariant] = {
     "wide_resnet101_2": ResNetVariant(101, width_per_group=128),
     # SENet, Hu et al. 2018, Table 1 (SE-ResNet-50): squeeze-excite with reduction r = 16 in every block.
     "se_resnet50": ResNetVariant(50, se_ratio=1 / 16),
+    # SE-ResNeXt, Hu et al. 2018, Table 1 (SE-ResNeXt-50 32x4d) and Table 2: SE blocks in ResNeXt-50/101 32x4d.
+    "se_resnext50_32x4d": ResNetVariant(50, groups=32, width_per_group=4, se_ratio=1 / 16),
+    "se_resnext101_32x4d": ResNetVariant(101, groups=32, width_per_group=4, se_ratio=1 / 16),
 }
 
 
@@ -204,11 +207,24 @@ _CARDS = {
                     "6.62% top-1 / top-5 error (single 224 crop; v1 stride: this v1.5 form has 4.09e9 "
                     "multiply-adds, stride_in='1x1' 3.87e9); params: timm seresnet50 (28,088,024)",
                     (_V15, "squeeze-excite widths rounded to multiples of 8 (as timm's; exact for r = 16 here)")),
+    "se_resnext50_32x4d": (_SENET, 2017, 27_559_896, 4_232_994_816, 79.01, 94.46,
+                           "Hu et al. 2018, Table 2: SE-ResNeXt-50 (32x4d) 4.25 GFLOPs, 20.99% / 5.54% top-1 / "
+                           "top-5 error (single 224 crop); params: timm seresnext50_32x4d (27,559,896); MACs "
+                           "computed (this v1.5 form)",
+                           (_V15, "squeeze-excite widths rounded to multiples of 8 (as timm's)")),
+    "se_resnext101_32x4d": (_SENET, 2017, 48_955_416, 7_974_739_968, 80.19, 95.04,
+                            "Hu et al. 2018, Table 2: SE-ResNeXt-101 (32x4d) 8.00 GFLOPs, 19.81% / 4.96% top-1 / "
+                            "top-5 error (single 224 crop); params: timm seresnext101_32x4d (48,955,416); MACs "
+                            "computed (this v1.5 form)",
+                            (_V15, "squeeze-excite widths rounded to multiples of 8 (as timm's)")),
 }
 
+_TIMM_NAMES = {"se_resnet50": "seresnet50", "se_resnext50_32x4d": "seresnext50_32x4d",
+               "se_resnext101_32x4d": "seresnext101_32x4d"}
+
 for _name, (_paper, _year, _params, _macs, _top1, _top5, _source, _dep) in _CARDS.items():
-    _tv = None if _name == "se_resnet50" else _name
-    _timm = "seresnet50" if _name == "se_resnet50" else _name
+    _tv = None if _name.startswith("se_") else _name
+    _timm = _TIMM_NAMES.get(_name, _name)
     _family = ("ResNeXt" if _name.startswith("resnext") else "Wide ResNet" if _name.startswith("wide")
                else "SENet" if _name.startswith("se_") else "ResNet")
     _card = ModelCard(name=_name, family=_family, paper=_paper, year=_year, input_size=(3, 224, 224),

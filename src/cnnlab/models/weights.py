@@ -41,7 +41,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from ..errors import CnnlabError
+from ..errors import CnnlabError, printable
 
 SOURCES = ("auto", "torchvision", "timm", "cnnlab")
 # Checkpoint wrappers, in order of preference (EMA first when use_ema=True).
@@ -77,26 +77,56 @@ class LoadReport:
 # -- reading -------------------------------------------------------------------------------
 def read_weight_file(path: str | Path, use_ema: bool = True) -> tuple[dict[str, torch.Tensor], dict, str]:
     """``(tensors, safetensors metadata, wrapper key)`` of a weight file, unwrapped but unconverted."""
+    from ..images import check_regular_file
+
     path = Path(path)
-    if not path.is_file():
-        raise CnnlabError(f"weight file not found: {path}", "pass the path of a .pth or .safetensors file")
-    if path.suffix == ".safetensors":
+    check_regular_file(path, "a weight file")
+    kind = sniff_weight_file(path)
+    if kind == "safetensors":
         from ..runs import read_model_file
 
         tensors, meta = read_model_file(path)
         return dict(tensors), meta, ""
+    if path.suffix == ".safetensors":
+        raise CnnlabError(f"{path}: not a safetensors file (its first bytes are not a safetensors header)",
+                          "is the download complete? a .pth state dict must be named .pth")
+    if kind == "text":
+        raise CnnlabError(f"{path}: a text or HTML file, not weights (a download error page?)",
+                          "download the weight file again; weight files are .pth (state dict) or .safetensors")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+        if not found and "global" not in str(e).lower():  # "Unsupported operand ...": bytes, not code
+            raise CnnlabError(f"{path}: not a readable PyTorch weight file (damaged pickle: {printable(e, 120)})",
+                              "is the download complete? weight files are .pth (state dict) or .safetensors") from e
         what = f" (it pickles {found.group(1)})" if found else ""
         raise CnnlabError(f"{path}: not a plain state dict{what}; cnnlab only loads tensors "
                           f"(torch.load with weights_only=True), never arbitrary pickled objects",
                           "save the weights with torch.save(model.state_dict(), path) or as .safetensors") from e
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CnnlabError(f"{path}: not a readable PyTorch weight file ({e})",
+    except MemoryError as e:
+        raise CnnlabError(f"{path}: declares more data than fits in memory", "the file is corrupt or hostile") from e
+    except Exception as e:  # noqa: BLE001 - torch.load reports damaged files with many exception types
+        raise CnnlabError(f"{path}: not a readable PyTorch weight file ({e.__class__.__name__}: {printable(e, 160)})",
                           "is the download complete? weight files are .pth (state dict) or .safetensors") from e
     return _unwrap(obj, path, use_ema)
+
+
+def sniff_weight_file(path: Path) -> str:
+    """``"safetensors"`` (an 8-byte header length, then a JSON header), ``"text"`` (printable text or
+    HTML, e.g. a saved error page) or ``"other"`` (left to torch.load), from the file's first bytes."""
+    import struct
+
+    with open(path, "rb") as f:
+        head = f.read(512)
+    size = path.stat().st_size
+    if len(head) >= 9 and head[8:9] == b"{":
+        (n,) = struct.unpack("<Q", head[:8])
+        if 2 <= n <= size - 8:
+            return "safetensors"
+    if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head.lstrip(b"\xef\xbb\xbf")):
+        return "text"
+    return "other"
 
 
 def _unwrap(obj, path: Path, use_ema: bool = True) -> tuple[dict[str, torch.Tensor], dict, str]:
@@ -197,6 +227,9 @@ def load_weights(model: nn.Module, path: str | Path, strict: bool = True, source
         sd = convert(dict(sd), source)
 
     own = model.state_dict()
+    from ..runs import check_tensors
+
+    check_tensors(sd, path, own)
     # input channels
     key = first_conv_key(model)
     in_chans = getattr(model, "in_chans", None)
@@ -247,7 +280,7 @@ def _describe(report: LoadReport) -> str:
     for title, items in (("missing from the file", report.missing), ("not in the model", report.unexpected),
                          ("shape mismatch", report.mismatched)):
         if items:
-            shown = items[:_LIST_LIMIT]
+            shown = [printable(x, 120) for x in items[:_LIST_LIMIT]]
             more = f" ... and {len(items) - len(shown)} more" if len(items) > len(shown) else ""
             parts.append(f"  {len(items)} {title}: " + ", ".join(shown) + more)
     return "\n".join(parts)

@@ -83,10 +83,17 @@ def _fsync_dir(path: Path) -> None:
 
 def save_checkpoint(run_dir: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` atomically to ``RUN_DIR/checkpoint/last.safetensors`` (the old one -> previous)."""
+    from ..runs import write_errors
+
     folder = Path(run_dir) / CHECKPOINT_DIR
-    folder.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
     skeleton = flatten(state, tensors)
+    with write_errors(folder / LAST):  # a full disk: a clear error, and the previous checkpoint stays
+        folder.mkdir(parents=True, exist_ok=True)
+        return _write_atomically(folder, tensors, skeleton)
+
+
+def _write_atomically(folder: Path, tensors: dict[str, torch.Tensor], skeleton: Any) -> Path:
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{LAST}.", suffix=".tmp")
     os.close(fd)
     try:

@@ -6,7 +6,7 @@ Every field is also a ``cnnlab train --field-name`` option and a key of the reci
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 from ..errors import CnnlabError
@@ -153,5 +153,38 @@ class TrainConfig:
                               + f"known settings: {', '.join(sorted(known))}")
         d = dict(d)
         if "milestones" in d and d["milestones"] is not None:
+            if not isinstance(d["milestones"], list) or not all(_is_number(m) for m in d["milestones"]):
+                raise CnnlabError(f"setting milestones={d['milestones']!r} must be a list of numbers",
+                                  "e.g. --milestones 0.5,0.75")
             d["milestones"] = [float(m) for m in d["milestones"]]
+        for f in fields(cls):
+            if f.name in d:
+                d[f.name] = _checked(f, d[f.name])
         return cls(**d)
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _checked(f, value):
+    """``value`` for field ``f`` if it has the field's type (an int is also a float); a CnnlabError otherwise."""
+    default = f.default if f.default is not MISSING else f.default_factory()
+    kind = type(default)
+    if value is None and default is None:
+        return value
+    ok = {bool: lambda v: isinstance(v, bool),
+          int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+          float: _is_number, str: lambda v: isinstance(v, str), list: lambda v: isinstance(v, list),
+          dict: lambda v: isinstance(v, dict)}.get(kind, lambda v: True)
+    if default is None:
+        ok = lambda v: isinstance(v, (str, int, float))  # noqa: E731 - optional settings hold a scalar
+    if not ok(value):
+        from ..errors import printable
+
+        want = {bool: "true or false", int: "a whole number", float: "a number", str: "a text",
+                list: "a list", dict: "a table of KEY=VALUE"}.get(kind, "a scalar")
+        raise CnnlabError(f"setting {f.name}={printable(repr(value), 60)} must be {want}",
+                          f"e.g. --set {f.name}={default!r}" if kind in (int, float, bool) else
+                          f"see `cnnlab train --help` for {f.name}")
+    return float(value) if kind is float else value

@@ -31,7 +31,8 @@ from .. import runtime
 from ..data import BatchLoader, DataSplits, load_data
 from ..errors import CnnlabError
 from ..models import create_model
-from ..runs import MODEL_FILE, append_jsonl, prepare_run_dir, read_jsonl, save_model, write_json
+from ..runs import (MODEL_FILE, append_jsonl, check_data_fingerprint, claim_run_dir, data_fingerprint, read_jsonl,
+                    read_run_config, save_model, write_json)
 from . import distributed as ddp
 from .checkpoint import has_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import TrainConfig
@@ -156,25 +157,21 @@ def load_initial_weights(model: nn.Module, path: str) -> str:
 
 
 def _load_config(run_dir: Path) -> dict:
-    import json
-
-    path = run_dir / "config.json"
-    if not path.is_file():
-        raise CnnlabError(f"{run_dir} is not a run folder (no config.json)", "pass the folder `cnnlab train` printed")
-    config = json.loads(path.read_text())
+    config = read_run_config(run_dir)
     config.pop("resolved", None)
     return config
 
 
 def train(cfg: TrainConfig | None = None, *, dataset: DataSplits | None = None, recipe: str | None = None,
-          resume: str | Path | None = None, **overrides) -> TrainResult:
+          resume: str | Path | None = None, data_changed: bool = False, **overrides) -> TrainResult:
     """Train ``cfg.model`` on ``cfg.data`` and write a run folder. Keyword overrides patch ``cfg``.
 
     ``recipe`` starts from a named recipe (``cnnlab recipes``) or a TOML file instead of the
     defaults; ``resume`` continues the run folder from its last checkpoint (the folder's
     config.json is the configuration; ``overrides`` may change e.g. ``progress`` or ``threads``).
     ``dataset`` passes already loaded splits (otherwise ``cfg.data`` is read with ``load_data``).
-    ``model_args.KEY`` overrides patch one model argument.
+    ``model_args.KEY`` overrides patch one model argument. A resumed run refuses data other than
+    it was trained on (a fingerprint in config.json) unless ``data_changed=True``.
     """
     from .recipes import apply_overrides, load_recipe
 
@@ -198,7 +195,7 @@ def train(cfg: TrainConfig | None = None, *, dataset: DataSplits | None = None, 
     else:
         base = (cfg or TrainConfig()).to_dict()
     cfg = TrainConfig.from_dict(apply_overrides(base, overrides)).validate()
-    return _Trainer(cfg, dataset, resume).run()
+    return _Trainer(cfg, dataset, resume, data_changed).run()
 
 
 class NonFiniteLoss(CnnlabError):
@@ -206,10 +203,11 @@ class NonFiniteLoss(CnnlabError):
 
 
 class _Trainer:
-    def __init__(self, cfg: TrainConfig, dataset: DataSplits | None, resume: Path | None):
+    def __init__(self, cfg: TrainConfig, dataset: DataSplits | None, resume: Path | None, data_changed: bool = False):
         self.cfg = cfg
         self.dataset = dataset
         self.resume = resume
+        self.data_changed = data_changed
 
     # -- setup --------------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -229,7 +227,8 @@ class _Trainer:
         info = ddp.setup(device)
         device = ddp.device_for(device, info)
         try:
-            return self._run(threads, device, info)
+            with contextlib.ExitStack() as self._held:  # the run folder's lock, held for the run's life
+                return self._run(threads, device, info)
         finally:
             ddp.teardown(info)
             if cfg.deterministic:
@@ -287,10 +286,15 @@ class _Trainer:
             torch.manual_seed(cfg.seed + 1_000_003 * info.rank)  # dropout differs between ranks
 
         # the run folder: rank 0 creates it and tells the others its name
+        fingerprint = data_fingerprint(data)
         if self.resume is not None:
-            run_dir = self.resume
+            run_dir = self._held.enter_context(claim_run_dir(self.resume, resume=True)) if main else self.resume
+            if main:
+                note = check_data_fingerprint(run_dir, fingerprint, self.data_changed)
+                if note:
+                    say(f"note: {note}")
         elif main:
-            run_dir = prepare_run_dir(cfg.out or default_run_dir(cfg), cfg.overwrite)
+            run_dir = self._held.enter_context(claim_run_dir(cfg.out or default_run_dir(cfg), cfg.overwrite))
         else:
             run_dir = None
         run_dir = Path(ddp.gather_objects(str(run_dir) if run_dir else None, info)[0])
@@ -321,7 +325,8 @@ class _Trainer:
                 "device": str(device), "threads": threads, "precision": precision, "params": n_params,
                 "processes": world, "steps": total, "steps_per_epoch": steps_per_epoch, "epochs": epochs,
                 "compile": do_compile, "augment": repr(transform) if transform else None,
-                "classes": data.classes, "mean": mean, "std": std, "normalization": norm_from}})
+                "classes": data.classes, "mean": mean, "std": std, "normalization": norm_from,
+                "data_fingerprint": fingerprint}})
         say(f"model {cfg.model}: {n_params:,} parameters; device {device}, "
             f"{f'{world} processes x ' if world > 1 else ''}{threads} thread{'s' if threads > 1 else ''}, {precision}"
             f"{', channels-last' if cfg.channels_last else ''}{', ' + compile_note if compile_note else ''}")
@@ -398,12 +403,7 @@ class _Trainer:
                     if not math.isfinite(lv):
                         bar.close()
                         where = f"epoch {epoch}, step {step + 1}"
-                        kept = (f"the last good checkpoint is kept in {run_dir / 'checkpoint'}; "
-                                f"`cnnlab train --resume {run_dir}` continues from it"
-                                if has_checkpoint(run_dir) else "no checkpoint had been written yet")
-                        raise NonFiniteLoss(f"the loss became {lv / n_seen} at {where}: training stopped ({kept})",
-                                            "lower the learning rate (--lr), add --clip-grad 1.0 or a warm-up "
-                                            "(--warmup-epochs 1), or use --precision fp32")
+                        raise NonFiniteLoss(*nan_stop_message(lv / n_seen, where, run_dir, has_checkpoint(run_dir)))
                     (loss / cfg.accumulate).backward()
                 sums = [sums[0] + n_seen, sums[1] + lv, sums[2] + n_correct, sums[3]]
                 batch += 1
@@ -475,6 +475,16 @@ class _Trainer:
                         title=f"{cfg.model} on {cfg.data}")
         ddp.barrier(info)
         return TrainResult(run_dir, metrics, final.eval())
+
+
+def nan_stop_message(loss: float, where: str, run_dir: Path, checkpointed: bool) -> tuple[str, str]:
+    """The message and hint of a NaN stop. Resuming replays the same steps bitwise and would diverge at
+    the same step, so the hint is to start again with settings that change the numbers."""
+    kept = (f"the last good checkpoint is kept in {run_dir / 'checkpoint'}, but resuming would replay the same "
+            "steps and stop here again" if checkpointed else "no checkpoint had been written yet")
+    return (f"the loss became {loss} at {where}: training stopped ({kept})",
+            f"start the run again with a lower learning rate (e.g. --lr of half the current one), --clip-grad 1.0, "
+            f"a warm-up (--warmup-epochs 1) or --precision fp32; add --overwrite --out {run_dir} to reuse the folder")
 
 
 def alternating_flip_mask(bits: torch.Tensor, index: torch.Tensor, epoch: int) -> torch.Tensor:
