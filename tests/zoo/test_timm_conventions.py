@@ -116,21 +116,10 @@ def test_torchinfo_forms_of_summary():
     assert a.batch == 4 and a.input_size == (3, 224, 224)
     assert a.macs == b.macs == 4 * 1_814_073_344  # torchvision's 1.81 GMACs per image
     assert a.total_mult_adds == a.macs and a.trainable_params == a.total_params == 11_689_512  # torchinfo's names
-    c = cnnlab.summary("resnet18", input_size="2x3x112x112")  # the CLI's --input form
+    c = cnnlab.summary("resnet18", input_size=[2, 3, 112, 112])
     assert c.batch == 2 and c.input_size == (3, 112, 112)
     d = cnnlab.summary(cnnlab.create_model("resnet18"), input_data=torch.randn(2, 3, 112, 112))
     assert d.macs == c.macs
     with pytest.raises(CnnlabError, match="batch"):
         cnnlab.summary("resnet18", input_size=(4, 3, 224, 224), batch=2)
 
-
-def test_cli_summary_takes_the_batch_first(capsys):
-    import json
-
-    from cnnlab.cli import main
-
-    assert main(["summary", "resnet18", "--input", "4x3x112x112", "--format", "json"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out["batch"] == 4 and out["input_size"] == [3, 112, 112]
-    assert main(["summary", "resnet18", "--input", "4x3x112x112", "--batch", "2"]) == 2
-    assert "carries the batch 4" in capsys.readouterr().err

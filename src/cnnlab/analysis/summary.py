@@ -116,8 +116,8 @@ def summary(model_or_name, input_size=None, batch: int = 1, depth: int | None = 
         if inputs is not None:
             raise CnnlabError("pass inputs= or input_data= (torchinfo's name), not both")
         inputs = input_data
-    parsed = parse_input_size(input_size) if inputs is None else None
-    if parsed is not None and len(parsed) == 4:  # torchinfo's B x C x H x W (CLI: --input 8x3x224x224)
+    parsed = parse_input_size(input_size) if inputs is None and isinstance(input_size, (tuple, list)) else None
+    if parsed is not None and len(parsed) == 4:  # torchinfo's (B, C, H, W); the CLI has --batch
         if batch not in (1, parsed[0]):
             raise CnnlabError(f"input size {'x'.join(map(str, parsed))} carries the batch {parsed[0]} (torchinfo's "
                               f"B x C x H x W) but batch={batch} was given", "give the batch once")

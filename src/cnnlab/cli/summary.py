@@ -40,8 +40,7 @@ def register(sub) -> None:
     p.add_argument("model", metavar="MODEL",
                    help="a registered model name (see `cnnlab models`) or a lecture network (lecture:NAME)")
     p.add_argument("--input", metavar="CxHxW", default=None,
-                   help="input size, e.g. 3x224x224 or 224, or with the batch first as torchinfo writes it, "
-                        "1x3x224x224 (default: the model card's)")
+                   help="input size, e.g. 3x224x224 or 224 (default: the model card's)")
     p.add_argument("--batch", type=int, default=1, help="batch size (counts and memory scale with it)")
     p.add_argument("--depth", type=int, default=None,
                    help="show modules at this nesting depth, summed (default: every leaf module)")
