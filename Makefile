@@ -25,7 +25,7 @@ $(STAMP_TEST): pyproject.toml constraints.txt | $(PY)
 	@touch $@ $(STAMP_BASE)
 
 demo: $(STAMP_BASE)
-	$(VENV)/bin/cnnlab train lenet5 --data mnist-sample --out runs/demo --overwrite
+	$(VENV)/bin/cnnlab train --recipe lenet-mnist --out runs/demo --overwrite
 
 test: $(STAMP_TEST)
 	$(PY) -m pytest -q

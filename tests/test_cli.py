@@ -44,11 +44,11 @@ def test_train_then_predict_from_the_command_line(tmp_path):
     out = tmp_path / "run"
     r = cli("train", "lenet5", "--data", "mnist-sample", "--epochs", "1", "--out", str(out), "--no-progress")
     assert r.returncode == 0, r.stderr
-    assert "held-out accuracy:" in r.stdout and f"run folder: {out}" in r.stdout
+    assert "val accuracy:" in r.stdout and f"run folder: {out}" in r.stdout and "held-out" not in r.stdout
     d = load_data("mnist-sample")
     img = tmp_path / "seven.png"
-    i = int((d.val.labels == 7).nonzero()[0])
-    Image.fromarray(d.val.images[i, 0].numpy()).save(img)
+    i = int((d.test.labels == 7).nonzero()[0])  # a test digit: never seen in training
+    Image.fromarray(d.test.images[i, 0].numpy()).save(img)
     r = cli("predict", str(out), str(img), "--json", "-k", "2")
     assert r.returncode == 0, r.stderr
     (pred,) = json.loads(r.stdout)

@@ -16,11 +16,11 @@ SHARED_MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / 
 
 
 def test_sizes_and_balance():
-    d = load_data("mnist-sample")
+    d = load_data("mnist-sample", val_split=0)
     assert d.train.images.shape == (10_000, 1, 28, 28)
-    assert d.val.images.shape == (2_000, 1, 28, 28)
+    assert d.test.images.shape == (2_000, 1, 28, 28)
     assert d.train.class_counts() == [1000] * 10
-    assert d.val.class_counts() == [200] * 10
+    assert d.test.class_counts() == [200] * 10
 
 
 def test_normalisation_statistics_come_from_the_training_split():

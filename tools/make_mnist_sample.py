@@ -2,7 +2,7 @@
 
     python tools/make_mnist_sample.py ../shared/data/mnist src/cnnlab/data/builtin/mnist-sample
 
-Training digits come from MNIST's training set, held-out digits from its test set, so the two
+Training digits come from MNIST's training set, test digits from its test set, so the two
 never overlap; each part is class-balanced (1,000 and 200 digits per class) and chosen by a
 seeded permutation, so the cut is reproducible. Files are IDX, gzip level 9, read by the same
 reader as the full data set.

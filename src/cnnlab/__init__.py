@@ -6,7 +6,7 @@
     >>> result = cnnlab.fit(cnnlab.TrainConfig(model="lenet5", data="mnist-sample"))
 
 Submodules: ``conv`` (the operation and its arithmetic), ``nn`` (building blocks), ``models``
-(the zoo), ``analysis`` (complexity), ``data``, ``train``, ``predict``.
+(the zoo), ``analysis`` (complexity), ``data``, ``train``, ``evaluation``, ``predict``.
 """
 
 from __future__ import annotations
@@ -25,10 +25,17 @@ _LAZY = {
     "TrainConfig": ("cnnlab.train", "TrainConfig"),
     "load_recipe": ("cnnlab.train.recipes", "load_recipe"),
     "predict": ("cnnlab.predict", "predict"),
+    "evaluate": ("cnnlab.evaluation", "evaluate"),
     "load_run": ("cnnlab.runs", "load_run"),
     "load_data": ("cnnlab.data", "load_data"),
     "DataOptions": ("cnnlab.data", "DataOptions"),
     "load_weights": ("cnnlab.models.weights", "load_weights"),
+    # deployment: export / int8 / engines / bench (cnnlab.deploy), the microcontroller budget
+    "export": ("cnnlab.deploy.export", "export"),
+    "quantize": ("cnnlab.deploy.quantize", "quantize"),
+    "make_runner": ("cnnlab.deploy.engines", "make_runner"),
+    "bench": ("cnnlab.deploy.bench", "bench"),
+    "mcu_budget": ("cnnlab.analysis.mcu", "mcu_budget"),
 }
 
 

@@ -304,8 +304,20 @@ def check_data_fingerprint(run_dir: str | Path, current: dict[str, Any], allow_c
                       "reproducible)")
 
 
+def file_mode() -> int:
+    """0666 less the process umask: what ``open(path, "w")`` would give (0644 under the usual umask 022).
+
+    ``tempfile.mkstemp`` creates 0600 files; run files are meant to be read by others (a web
+    server, a colleague), so the temporary file gets this mode before it is renamed.
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write through a temporary file in the same folder, fsync, then rename over ``path``.
+    """Write through a temporary file in the same folder, fsync, then rename over ``path`` (mode 0666 less
+    the umask, i.e. 0644, not mkstemp's 0600).
 
     A failed write (full disk, read-only folder) leaves the previous ``path`` as it was and raises a
     :class:`CnnlabError` naming the file."""
@@ -313,6 +325,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     with write_errors(path):
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
+            os.fchmod(fd, file_mode())
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
@@ -376,6 +389,7 @@ def save_model(path: str | Path, model: nn.Module, meta: dict[str, Any]) -> None
         os.close(fd)
         try:
             save_file(tensors, tmp, metadata={k: json.dumps(v) for k, v in meta.items()})
+            os.chmod(tmp, file_mode())
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
             os.replace(tmp, path)
@@ -417,10 +431,88 @@ def read_model_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
 
 
 @dataclass
+class ModelRef:
+    """A trained cnnlab model named by a run folder or by its ``.safetensors`` file, before loading.
+
+    The one resolver behind every command that takes a model: ``predict``, ``evaluate``,
+    ``summary``, ``compare``, ``weights`` (a run folder is a model everywhere).
+    """
+
+    weights: Path  # the cnnlab .safetensors file
+    meta: dict[str, Any]  # its metadata: model, model_args, classes, input_size, mean, std, ...
+    run_dir: Path | None  # the run folder (config.json, metrics.jsonl) or None for a bare weight file
+
+    @property
+    def name(self) -> str:
+        return self.meta["model"]
+
+    @property
+    def classes(self) -> list[str]:
+        return self.meta["classes"]
+
+    @property
+    def input_size(self) -> tuple[int, int, int] | None:
+        size = self.meta.get("input_size")
+        return tuple(size) if size else None  # type: ignore[return-value]
+
+    @property
+    def label(self) -> str:
+        return str(self.run_dir or self.weights)
+
+    def config(self) -> dict[str, Any]:
+        """The run's config.json (``{}`` for a bare weight file or an unreadable config)."""
+        path = (self.run_dir / "config.json") if self.run_dir else None
+        if path is None or not path.is_file():
+            return {}
+        try:
+            return json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return {}
+
+    def build(self, load: bool = True) -> nn.Module:
+        """The network in eval mode, with the trained weights (``load=False``: the architecture only)."""
+        if load:  # through load_run: the file's tensors are checked against the network first
+            return load_run(self.weights).model
+        from .models import create_model
+
+        return create_model(self.name, num_classes=len(self.classes), **self.meta.get("model_args", {})).eval()
+
+
+def looks_like_run(text: str | Path) -> bool:
+    """Whether ``text`` names a run folder or a ``.safetensors`` file (rather than a registered model name)."""
+    p = Path(text)
+    return (p.is_dir() and ((p / MODEL_FILE).is_file() or (p / "config.json").is_file())) or \
+        (p.is_file() and p.suffix == ".safetensors")
+
+
+def resolve_model(path: str | Path, weights: str = MODEL_FILE) -> ModelRef:
+    """A run folder (its ``weights`` file, default model.safetensors) or a cnnlab .safetensors file."""
+    path = Path(path)
+    if not path.exists():
+        raise CnnlabError(f"run folder {path} does not exist", "pass the folder that `cnnlab train` printed")
+    file = path if path.is_file() else path / weights
+    if not file.is_file():
+        raise CnnlabError(f"{path} holds no {weights}",
+                          "the run may not have finished; `cnnlab train --resume RUN_DIR` continues it")
+    from .images import check_regular_file
+
+    check_regular_file(file, "a weight file")
+    meta = read_model_meta(file)
+    missing = [k for k in ("model", "classes") if k not in meta]
+    if missing:
+        raise CnnlabError(f"{file}: no cnnlab metadata ({', '.join(missing)} missing)",
+                          "this is not a file saved by cnnlab; use cnnlab.load_weights(model, path) instead")
+    meta = validate_meta(meta, file)
+    run_dir = file.parent if (file.parent / "config.json").is_file() else None
+    return ModelRef(file, meta, run_dir)
+
+
+@dataclass
 class LoadedRun:
     model: nn.Module
     meta: dict[str, Any]
     path: Path
+    ref: ModelRef | None = None
 
     @property
     def classes(self) -> list[str]:
@@ -602,7 +694,8 @@ def load_run(run_dir: str | Path, weights: str = MODEL_FILE) -> LoadedRun:
     check_tensors(tensors, file, model.state_dict())
     model.load_state_dict(tensors, strict=True)
     model.eval()
-    return LoadedRun(model, meta, file.parent)
+    return LoadedRun(model, meta, file.parent,
+                     ModelRef(file, meta, file.parent if (file.parent / "config.json").is_file() else None))
 
 
 def _header_shapes(file: Path) -> dict[str, tuple[int, ...]]:

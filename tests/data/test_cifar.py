@@ -50,20 +50,23 @@ def make_cifar10(root, compression="", n=12):
 def test_cifar10_plain_gz_xz(tmp_path, compression):
     batches = make_cifar10(tmp_path / "cifar-10-batches-py", compression)
     data = load_data(f"cifar10:{tmp_path / 'cifar-10-batches-py'}", cache=False)
-    assert (len(data.train), len(data.val)) == (60, 12)
+    # 10% of each class of the training batches is the validation split; test_batch is the test split
+    assert (len(data.train), len(data.val), len(data.test)) == (50, 10, 12)  # >= 1 of each class
+    assert load_data(f"cifar10:{tmp_path / 'cifar-10-batches-py'}", cache=False, val_split=0).train.labels[:12].tolist() \
+        == batches["data_batch_1"][b"labels"]
     assert data.classes == cifar.CIFAR10_CLASSES
     # row layout: 1024 R, 1024 G, 1024 B values, rows of 32 -> C x H x W
+    full = load_data(f"cifar10:{tmp_path / 'cifar-10-batches-py'}", cache=False, val_split=0)
     first = batches["data_batch_1"][b"data"][0]
-    assert data.train.images[0, 0, 0, :5].tolist() == first[:5].tolist()
-    assert data.train.images[0, 1, 0, 0] == first[1024] and data.train.images[0, 2, 31, 31] == first[3071]
-    assert data.train.images[12, 0, 0, 0] == batches["data_batch_2"][b"data"][0, 0]
-    assert data.train.labels[:12].tolist() == batches["data_batch_1"][b"labels"]
-    assert data.val.labels.tolist() == batches["test_batch"][b"labels"]
+    assert full.train.images[0, 0, 0, :5].tolist() == first[:5].tolist()
+    assert full.train.images[0, 1, 0, 0] == first[1024] and full.train.images[0, 2, 31, 31] == first[3071]
+    assert full.train.images[12, 0, 0, 0] == batches["data_batch_2"][b"data"][0, 0]
+    assert data.test.labels.tolist() == batches["test_batch"][b"labels"]
 
 
 def test_parent_folder_is_accepted(tmp_path):
     make_cifar10(tmp_path / "cifar-10-batches-py")
-    assert len(load_data(f"cifar10:{tmp_path}", cache=False).train) == 60
+    assert len(load_data(f"cifar10:{tmp_path}", cache=False, val_split=0).train) == 60
 
 
 def test_cifar100_fine_labels(tmp_path):
@@ -76,8 +79,8 @@ def test_cifar100_fine_labels(tmp_path):
                           b"coarse_label_names": [f"c{i}".encode() for i in range(20)]}, "")
     data = load_data(f"cifar100:{root}", cache=False)
     assert len(data.classes) == 100 and data.classes[7] == "f7"
-    assert data.train.labels.tolist() == train[b"fine_labels"]
-    assert data.val.labels.tolist() == test[b"fine_labels"]
+    assert load_data(f"cifar100:{root}", cache=False, val_split=0).train.labels.tolist() == train[b"fine_labels"]
+    assert data.test.labels.tolist() == test[b"fine_labels"]
 
 
 def test_cifar10_folder_given_as_cifar100_is_explained(tmp_path):

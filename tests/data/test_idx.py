@@ -61,9 +61,9 @@ def test_truncated_gzip_is_explained(tmp_path):
 def test_mnist_folder_gzip_and_raw(tmp_path, compress):
     write_mnist_folder(tmp_path, compress=compress)
     data = load_data(f"mnist:{tmp_path}")
-    assert (len(data.train), len(data.val)) == (30, 10)
+    assert (len(data.train), len(data.val), len(data.test)) == (20, 10, 10)  # validation: 10% per class, >= 1
     assert data.train.image_shape == (1, 28, 28)
-    assert data.train.class_counts() == [3] * 10
+    assert data.train.class_counts() == [2] * 10 and data.test.class_counts() == [1] * 10
     assert "per class" in data.describe()
 
 

@@ -36,7 +36,7 @@ def test_train_val_layout(tmp_path):
     assert data.train.image_shape == (3, 8, 8)
     # class k was painted 40 k (the corner pixel is random; the 8x8 centre crop of the resize avoids it)
     assert (data.train.images[data.train.labels == 2] == 80).all()
-    assert "train/ and val/" in data.describe()
+    assert "train/ + val/" in data.describe() and not data.has_test
     assert "cat: 6/2" in data.describe()
 
 
@@ -50,7 +50,7 @@ def test_one_folder_stratified_split_is_seeded(tmp_path):
     assert not (a.val.images == c.val.images).all()
     assert "30% of each class" in a.describe()
     default = load_data(f"imagefolder:{tmp_path / 'ds'}", **opts(tmp_path, image_size=4))
-    assert default.val.class_counts() == [2, 2, 2]  # 0.2 when the folder has no val/
+    assert default.val.class_counts() == [1, 1, 1]  # 10% (at least one) when the folder has no val/
 
 
 def test_resize_shorter_side_then_centre_crop(tmp_path):
@@ -161,3 +161,29 @@ def torch_cat(data):
     import torch
 
     return torch.cat([data.train.images, data.val.images])
+
+
+def test_val_and_test_folders_are_validation_and_test(tmp_path):
+    make_tree(tmp_path / "ds" / "train", per_class=6)
+    make_tree(tmp_path / "ds" / "val", per_class=2, seed=1)
+    make_tree(tmp_path / "ds" / "test", per_class=3, seed=2)
+    data = load_data(f"imagefolder:{tmp_path / 'ds'}", **opts(tmp_path, image_size=8))
+    assert data.train.class_counts() == [6, 6, 6] and data.val.class_counts() == [2, 2, 2]
+    assert data.test.class_counts() == [3, 3, 3] and "train/ + val/ + test/" in data.describe()
+    assert len(data.split("all")) == 3 * (6 + 2 + 3)
+    no_val = tmp_path / "nv"
+    make_tree(no_val / "train", per_class=10)
+    make_tree(no_val / "test", per_class=3, seed=2)
+    data = load_data(f"imagefolder:{no_val}", **opts(tmp_path, image_size=8))
+    # validation comes from train/ (10% of each class), never from test/
+    assert data.val.class_counts() == [1, 1, 1] and data.train.class_counts() == [9, 9, 9]
+    assert data.test.class_counts() == [3, 3, 3]
+
+
+def test_upsampled_small_images_are_noted_once(tmp_path):
+    make_tree(tmp_path / "ds", per_class=4)
+    data = load_data(f"imagefolder:{tmp_path / 'ds'}", **opts(tmp_path, image_size=64))
+    notes = [n for n in data.notes if "upsampled" in n]
+    assert len(notes) == 1 and notes[0].startswith("12 of 12 images were smaller than 64x64")
+    cached = load_data(f"imagefolder:{tmp_path / 'ds'}", **opts(tmp_path, image_size=64))
+    assert any("upsampled" in n for n in cached.notes)  # a cache hit says so too

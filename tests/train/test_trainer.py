@@ -36,7 +36,7 @@ def test_accumulation_equals_the_larger_batch(tiny_mnist, tmp_path):
     b = train(batch_size=32, accumulate=2, out=str(tmp_path / "b"), **common)
     for (k, va), vb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
         torch.testing.assert_close(va, vb, rtol=1e-4, atol=1e-6, msg=k)
-    assert a.final["step"] == b.final["step"] == 8
+    assert a.final["step"] == b.final["step"] == 462 // 64  # 512 minus the 10% validation carve-out (50)
 
 
 def test_run_folder_best_last_and_curves(tiny_mnist, tmp_path):
@@ -53,7 +53,7 @@ def test_run_folder_best_last_and_curves(tiny_mnist, tmp_path):
     x = torch.randn(2, 1, 28, 28)
     with torch.no_grad():
         assert torch.equal(loaded.model(x), r.model(x))
-    assert json.loads((r.run_dir / "config.json").read_text())["resolved"]["steps"] == 3 * 16
+    assert json.loads((r.run_dir / "config.json").read_text())["resolved"]["steps"] == 3 * (462 // 32)
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tiny_mnist, tmp_path):
@@ -130,7 +130,8 @@ def test_airbench_trains_on_a_tiny_color_set(tmp_path):
     images = torch.randint(0, 60, (256, 3, 32, 32), dtype=torch.uint8, generator=g)
     images[labels == 1, 0] += 150  # class 1 is red
     ds = ImageDataset(images, labels, ["grey", "red"])
-    splits = DataSplits("toy", ds.subset(torch.arange(192)), ds.subset(torch.arange(192, 256)))
+    splits = DataSplits("toy", ds.subset(torch.arange(192)), ds.subset(torch.arange(192, 224)),
+                        test_reader=ds.subset(torch.arange(224, 256)))
     cfg = TrainConfig(model="airbench", epochs=4, batch_size=64, lr=0.5, momentum=0.85, label_smoothing=0.2,
                       norm_lr_scale=64, ema=0.95, ema_every=2, ema_ramp=3, ema_start_epochs=1, lookahead=True,
                       tta="flip-translate", augment="crop=2:reflect,flip", model_args={"whiten_bias_epochs": 2, "width": 0.25},
@@ -141,7 +142,7 @@ def test_airbench_trains_on_a_tiny_color_set(tmp_path):
     muon = load_recipe("fast-cifar", epochs=4, batch_size=64, lr=0.67 * 64, data="cifar10", out=str(tmp_path / "mu"),
                        model_args={"whiten_bias_epochs": 2, "width": 0.25, "scale": 1 / 64, "head_std": 1.0}, **FAST)
     r = train(muon, dataset=splits)
-    assert r.final["val_top1"] == 100.0
+    assert r.final["val_top1"] == 100.0 and r.final["test_top1"] == 100.0  # the recipe ends with a final test
     head = r.model.fc.weight
     assert head.shape == (2, 64)
 
@@ -165,7 +166,9 @@ def test_cli_recipe_set_and_resume(tiny_mnist, tmp_path, capsys):
     assert main(argv) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["epochs"] == 2 and config["batch_size"] == 32 and config["lr"] == 0.05
-    assert "held-out accuracy" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "val accuracy" in printed and "test accuracy" in printed and "held-out" not in printed
+    assert printed.count("epoch   ") == 2  # --no-progress still prints one line per epoch
     # resuming a finished run only rewrites the final files
     assert main(["train", "--resume", str(out), "--no-progress"]) == 0
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
@@ -180,10 +183,10 @@ def test_cli_data_options_reach_load_data(tiny_mnist, tmp_path):
     assert main(argv) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["data_options"] == {"val_split": 0.25}
-    assert json.loads((out / "metrics.jsonl").read_text())["step"] == (512 - 128) // 64
+    assert json.loads((out / "metrics.jsonl").read_text())["step"] == (512 - 128) // 64  # 25% of each class: 128
 
 
-def test_eval_every_skips_held_out_evaluations_but_never_the_last(tiny_mnist, tmp_path):
+def test_eval_every_skips_validations_but_never_the_last(tiny_mnist, tmp_path):
     r = train(model="lenet5", data=data_of(tiny_mnist), epochs=3, batch_size=64, eval_every=2,
               out=str(tmp_path / "e"), **FAST)
     assert [m["val_top1"] is not None for m in r.metrics] == [False, True, True]

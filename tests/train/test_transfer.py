@@ -21,7 +21,7 @@ FAST = dict(precision="fp32", threads=1, progress=False, epochs=1, batch_size=32
 
 @pytest.fixture(scope="module")
 def zeros_and_ones():
-    """A two-class task (digits 0 and 1) from the built-in sample: 256 training and 64 held-out images."""
+    """A two-class task (digits 0 and 1) from the built-in sample: 256 training and 64 validation images."""
     d = load_data("mnist-sample")
     tr = torch.nonzero(d.train.labels <= 1).flatten()[:256]
     va = torch.nonzero(d.val.labels <= 1).flatten()[:64]

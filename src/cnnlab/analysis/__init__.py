@@ -7,7 +7,8 @@ Where each concept lives: ``counter`` (the operator trace on the meta device, mo
 ``formulas`` (per-operator counters), ``records`` (the dataclasses returned), ``memory``
 (lifetimes, peak, parameters, training bytes), ``receptive`` (receptive field for any graph),
 ``warnings`` (sizes floored away, ceil mode, kernel larger than input), ``render`` (table, Markdown,
-CSV, JSON), ``compare`` (side by side, stages, bubble chart), ``timing`` (optional measured latency).
+CSV, JSON), ``compare`` (side by side, stages, bubble chart), ``timing`` (optional measured latency),
+``mcu`` (the microcontroller budget: int8 flash and peak SRAM, ``mcu_budget``).
 """
 
 from __future__ import annotations

@@ -32,6 +32,8 @@ class _Life:
     created: int
     last_use: int
     where: str
+    numel: int = 0  # elements (the MCU budget re-prices activations at 1 byte each)
+    floating: bool = True
 
 
 class LifetimeTracker:
@@ -41,11 +43,13 @@ class LifetimeTracker:
         self.lives: list[_Life] = []
         self._by_key: dict[int, int] = {}
         self._keep: list = []  # storages stay referenced, so that an address is never reused mid-trace
+        self.reads: dict[int, list[int]] = {}  # step -> lives the operator at that step read
 
     def use(self, t: torch.Tensor, step: int) -> None:
         i = self._by_key.get(storage_key(t))
         if i is not None:
             self.lives[i].last_use = step
+            self.reads.setdefault(step, []).append(i)
 
     def produce(self, t: torch.Tensor, step: int, where: str, aliasing: bool) -> bool:
         """Record an operator output; True if it is a new tensor (not a view or in-place result)."""
@@ -61,7 +65,8 @@ class LifetimeTracker:
         storage = t.untyped_storage()
         self._keep.append(storage)
         self._by_key[key] = len(self.lives)
-        self.lives.append(_Life(storage.nbytes(), step, step, where))
+        self.lives.append(_Life(storage.nbytes(), step, step, where, storage.nbytes() // max(t.element_size(), 1),
+                                t.is_floating_point()))
         return True
 
     def keep_alive(self, t: torch.Tensor, step: int) -> None:

@@ -13,13 +13,14 @@ import sys
 from .. import __version__
 from ..errors import CnnlabError
 
-COMMANDS = ["train", "recipes", "predict", "models", "data", "explain", "filter", "summary", "compare", "weights",
-            "serve", "viz", "experiment", "plot", "features"]
+COMMANDS = ["train", "recipes", "evaluate", "predict", "models", "data", "explain", "filter", "summary", "compare",
+            "weights", "serve", "viz", "experiment", "plot", "features", "export", "quantize", "bench", "anomaly"]
 
 DESCRIPTION = """cnnlab: convolutional neural networks from the lecture slides to deployment.
 
 Start with:
   cnnlab train lenet5 --data mnist-sample       train LeNet-5 on the built-in MNIST sample
+  cnnlab evaluate RUN_DIR --data mnist:PATH     test accuracy, per-class table, confusion, calibration
   cnnlab predict RUN_DIR digit.png              classify image files with a trained run
   cnnlab models 'resnet*'                       list registered networks
 """

@@ -36,6 +36,39 @@ class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionH
     """Shows defaults and keeps the description's line breaks."""
 
 
+def add_engine_options(p, precision: bool = True) -> None:
+    """``--engine`` (and ``--precision``, unless the command has its own) for commands that run a
+    network (cnnlab.deploy.engines)."""
+    p.add_argument("--engine", choices=("eager", "compile", "onnxruntime", "openvino", "auto"), default="eager",
+                   help="what runs the network: eager PyTorch, torch.compile, ONNX Runtime, OpenVINO, or auto (the "
+                        "fastest installed, measured once and cached)")
+    if not precision:
+        return
+    p.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
+                   help="fp32; bf16 (eager/compile/openvino); int8 (onnxruntime/openvino, calibrated on the run's "
+                        "training images)")
+
+
+def runner_from_args(args, source, batch: int | None = None):
+    """The ``Runner`` the options ask for (None for eager PyTorch: the caller's own forward, which
+    applies its own ``--precision``; ``auto`` precision means fp32 on the other engines)."""
+    engine = getattr(args, "engine", "eager")
+    precision = getattr(args, "precision", "fp32")
+    precision = "fp32" if precision in (None, "auto") else precision
+    if engine == "eager" and precision != "int8":
+        return None
+    import torch
+
+    from ..deploy.engines import make_runner
+    from ..deploy.quantize import calibration_images
+
+    x = torch.zeros(1, *source.input_size)  # the exported shape
+    calibration = None
+    if precision == "int8" and engine != "eager":
+        calibration = calibration_images(source, None, 256)  # training images, seeded
+    return make_runner(source.model, engine, precision, batch=batch, example=x, calibration=calibration)
+
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
 
@@ -62,3 +95,19 @@ def check_output_path(path: str, option: str, suffixes: tuple[str, ...] | None =
         except OSError as e:
             raise CnnlabError(f"{option} {path}: cannot create the folder {parent} ({e.strerror})") from e
     return out
+
+
+def model_or_run(text: str):
+    """A model argument of the analysis commands: a registered name stays a name; a run folder or a
+    cnnlab .safetensors file becomes its network (architecture only: counting needs no weights)
+    with the run's input size. Returns ``(name or module, input size or None)``."""
+    from pathlib import Path
+
+    from ..runs import looks_like_run, resolve_model
+
+    if not looks_like_run(text):
+        return text, None
+    ref = resolve_model(text)
+    model = ref.build(load=False)
+    model.model_name = f"{ref.name} ({Path(ref.label).name})"
+    return model, ref.input_size

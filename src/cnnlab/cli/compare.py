@@ -21,8 +21,8 @@ def register(sub) -> None:
                                    "adds per-resolution subtotals and cumulative costs; --plot draws multiply-adds "
                                    "against parameters with the cards' reported top-1 accuracy.")
     p.add_argument("models", nargs="+", metavar="MODEL",
-                   help="registered model names, wildcards, or lecture networks (lecture:NAME, see "
-                        "`cnnlab summary --help`)")
+                   help="registered model names, wildcards, lecture networks (lecture:NAME, see "
+                        "`cnnlab summary --help`), or run folders / cnnlab .safetensors files")
     p.add_argument("--input", metavar="CxHxW", nargs="+", default=None,
                    help="input size for all (default: each card's); several sizes: one per model, or one "
                         "model at each size (e.g. alexnet --input 224 227)")
@@ -43,9 +43,16 @@ def run(args) -> int:
     from ..errors import CnnlabError
     from ..models import get_entry, list_models
 
-    names: list[str] = []
+    from .common import model_or_run
+
+    names: list = []
+    run_sizes: list = []
     for pat in args.models:
-        if set(pat) & set("*?["):
+        target, size = model_or_run(pat)
+        if size is not None:
+            names.append(target)
+            run_sizes.append((len(names) - 1, size))
+        elif set(pat) & set("*?["):
             found = list_models(pat)
             if not found:
                 raise CnnlabError(f"no model matches {pat!r}", "run `cnnlab models` for the full list")
@@ -58,6 +65,16 @@ def run(args) -> int:
             names.append(pat)
     one = args.input[0] if args.input and len(args.input) == 1 else None
     many = args.input if args.input and len(args.input) > 1 else None
+    if run_sizes and not args.input:  # run folders at their own input size, the others at their card's
+        from ..models import model_card
+
+        many = [None] * len(names)
+        for i, size in run_sizes:
+            many[i] = "x".join(map(str, size))
+        for i, n in enumerate(names):
+            if many[i] is None:
+                card = model_card(n) if isinstance(n, str) and not is_lecture_name(n) else None
+                many[i] = "x".join(map(str, card.input_size)) if card and card.input_size else "3x224x224"
     c = compare(names, input_size=one, input_sizes=many, batch=args.batch, stages=args.stages, mode=args.mode,
                 progress=len(names) > 2)
     print(json.dumps(c.to_dict(), indent=2) if args.json else str(c))

@@ -14,9 +14,10 @@ from .common import Formatter
 def add_data_arguments(p: argparse.ArgumentParser, seed: bool = True) -> None:
     """The DataOptions fields as options (``--val-split``, ``--image-size``, ``--bad-images`` ...)."""
     g = p.add_argument_group("data options")
-    g.add_argument("--val-split", type=float, default=None, metavar="F",
-                   help="hold out a seeded stratified fraction F of each class of the training images instead of "
-                        "the data set's own held-out split (a single image folder uses 0.2 by default)")
+    g.add_argument("--val-split", type=float, default=None, metavar="F|N",
+                   help="validation split carved from the training images, seeded and stratified: a fraction F of "
+                        "each class, N images, or 0 for none (default: 10%%, 5,000 for CIFAR, an image folder's "
+                        "val/); the official test split is never used for validation")
     if seed:
         g.add_argument("--seed", type=int, default=0, help="seed of the --val-split draw")
     g.add_argument("--image-size", type=int, default=None, metavar="S",

@@ -49,8 +49,10 @@ HELP = {
     "ema_ramp": "EMA decay x (step/total)^this (0: constant)",
     "ema_start_epochs": "first EMA update after this many epochs",
     "lookahead": "copy the EMA back into the model at each update (lookahead, as airbench)",
-    "eval_every": "evaluate on the held-out split every N epochs (0: after the last only)",
+    "eval_every": "evaluate on the validation split every N epochs (0: after the last only)",
     "tta": "test-time augmentation of the final evaluation: none, flip or flip-translate (6 views)",
+    "final_test": "after the last epoch, evaluate once on the data set's official test split and report it as "
+                  "test (it chooses nothing; without it training never reads the test split)",
     "init_weights": "start from this weight file (torchvision .pth, timm, or a cnnlab model.safetensors); "
                     "a classifier for another number of classes is replaced by a new one",
     "freeze": "none, backbone (train only the classifier: a linear probe), or module names (layer1,layer2); "
@@ -85,8 +87,12 @@ def register(sub) -> None:
     p = sub.add_parser(
         "train", help="train a model and write a run folder", formatter_class=Formatter,
         description="Train MODEL on a data set. Writes RUN_DIR with config.json, metrics.jsonl, model.safetensors "
-                    "(last weights), best.safetensors, curves.png and checkpoint/ (exact resume), and prints the "
-                    "held-out accuracy.\n\nSettings: defaults < --recipe < options < --set.\n\n"
+                    "(last weights), best.safetensors (best validation epoch), curves.png and checkpoint/ (exact resume), and "
+                    "prints the validation accuracy.\n\n"
+                    "Splits: training reports on and selects with a validation split carved from the training "
+                    "images (--val-split; default 10%, 5,000 for CIFAR); the official test split is read only "
+                    "with --test (once, after training) or by `cnnlab evaluate`.\n\n"
+                    "Settings: defaults < --recipe < options < --set.\n\n"
                     "examples:\n"
                     "  cnnlab train lenet5 --data mnist-sample --epochs 15\n"
                     "  cnnlab train --recipe fast-cifar --data cifar10:PATH\n"
@@ -113,10 +119,12 @@ def register(sub) -> None:
         if f.name in SKIP:
             continue
         flag = "--" + f.name.replace("_", "-")
+        flags = (flag, "--test") if f.name == "final_test" else (flag,)
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         shown = f"{HELP[f.name]} (default: {default if default not in ('', None, []) else 'none'})"
         if isinstance(default, bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=shown)
+            p.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                           help=shown)
         elif isinstance(default, list):
             p.add_argument(flag, type=_list_of_floats, default=argparse.SUPPRESS, metavar="A,B", help=shown)
         else:
@@ -182,7 +190,19 @@ def run(args) -> int:
         return 0
     final = result.final
     epochs = f"{final['epoch']} epoch{'s' if final['epoch'] != 1 else ''}"
-    print(f"held-out accuracy: {final['val_top1']:.2f}% top-1, {final['val_top5']:.2f}% top-5 "
-          f"after {epochs} ({sum(m['seconds'] for m in result.metrics):.1f} s of training)")
+    took = f"after {epochs} ({sum(m['seconds'] for m in result.metrics):.1f} s of training)"
+    for split in ("val", "test"):
+        if final.get(f"{split}_top1") is not None:
+            top5 = f", {final[f'{split}_top5']:.2f}% top-5" if final.get(f"{split}_top5") is not None else ""
+            print(f"{split} accuracy: {final[f'{split}_top1']:.2f}% top-1{top5} {took}")
+    if final.get("val_top1") is None and final.get("test_top1") is None:
+        print(f"trained {epochs} without a validation split; `cnnlab evaluate {result.run_dir} --data "
+              f"{result_data(result)}` reports the test split")
     print(f"run folder: {result.run_dir}")
     return 0
+
+
+def result_data(result) -> str:
+    import json
+
+    return json.loads((result.run_dir / "config.json").read_text()).get("data", "SPEC")

@@ -27,7 +27,8 @@ def register(sub) -> None:
                     "          cnnlab weights resnet50-0676ba61.pth\n"
                     "          cnnlab weights googlenet-1378be20.pth --model googlenet --save googlenet.safetensors\n"
                     "          cnnlab weights vgg16-397923af.pth --model vgg16 --num-classes 10 --in-chans 1")
-    p.add_argument("file", help="weight file (.pth / .pt / .bin / .safetensors), or `fetch` / `list`")
+    p.add_argument("file", help="weight file (.pth / .pt / .bin / .safetensors), a run folder (its model.safetensors), "
+                   "or `fetch` / `list`")
     p.add_argument("name", nargs="?", help="with fetch: the registered network whose published weights to get")
     p.add_argument("--mirror", metavar="URL", help="with fetch: a folder URL serving the same file names "
                    "(default: the publisher's; also $CNNLAB_WEIGHTS_MIRROR)")
@@ -86,6 +87,16 @@ def run(args) -> int:
     if args.save and not args.model:
         raise CnnlabError("--save needs --model: the file is loaded into that network and saved from it",
                           f"e.g. cnnlab weights {args.file} --model resnet50 --save out.safetensors")
+    from ..runs import looks_like_run, resolve_model
+
+    if looks_like_run(args.file):  # a run folder is its model.safetensors
+        ref = resolve_model(args.file)
+        args.file = str(ref.weights)
+        if args.model and args.num_classes is None:
+            args.num_classes = len(ref.classes)
+        if args.model and args.in_chans is None and ref.input_size:
+            args.in_chans = ref.input_size[0]
+
     if not args.model:
         info = describe_file(args.file, not args.no_ema)
         if args.json:

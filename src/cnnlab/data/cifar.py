@@ -171,7 +171,9 @@ def read_cifar(root: Path, name: str, use_cache: bool = True, cache_root: Path |
                                                    "test_x": parts[1][0], "test_y": parts[1][1]})
     splits = [ImageDataset(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y.astype(np.int64)), classes)
               for x, y in parts]
-    out = DataSplits(name, splits[0], splits[1], source=str(root))
+    # the official test batch is the test split: never a validation split (sources.apply_options carves one)
+    out = DataSplits(name, splits[0], splits[0].subset(torch.zeros(0, dtype=torch.long)), source=str(root),
+                     test_reader=splits[1])
     if note:
         out.notes.append(note)
     return out

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+
+from ..errors import CnnlabError
 
 
 @dataclass
@@ -43,9 +46,18 @@ class ImageDataset:
                      f"{len(self.classes)} classes>")
 
 
+SPLITS = ("train", "val", "test", "all")
+
+
 @dataclass
 class DataSplits:
-    """A training split and a held-out split of one data set, plus what training needs to know."""
+    """Three splits of one data set, plus what training needs to know.
+
+    ``train`` trains; ``val`` (validation) is what training reports on and selects with; ``test`` is
+    the data set's official test split, read only when asked for (``cnnlab evaluate``, or once at
+    the end of training with ``final_test``). ``test`` may be given as an :class:`ImageDataset`, as
+    a zero-argument function that reads it (called on first access), or ``None`` (no test split).
+    """
 
     name: str
     train: ImageDataset
@@ -54,6 +66,7 @@ class DataSplits:
     mean: list[float] = field(default_factory=list)  # per channel, in [0, 1], from the training split
     std: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the reader did that a user should know (skips, splits)
+    test_reader: "ImageDataset | Callable[[], ImageDataset] | None" = field(default=None, repr=False)
 
     def __post_init__(self):
         if len(self.val) and len(self.train) and self.val.image_shape != self.train.image_shape:
@@ -69,17 +82,46 @@ class DataSplits:
     def classes(self) -> list[str]:
         return self.train.classes
 
+    @property
+    def has_test(self) -> bool:
+        return self.test_reader is not None
+
+    @property
+    def test(self) -> ImageDataset:
+        """The official test split (read on first access). Training never reads it unless asked to."""
+        if self.test_reader is None:
+            raise CnnlabError(f"data set {self.name} has no test split",
+                              "evaluate on --split val or --split all, or give a data set with a test split "
+                              "(imagefolder: PATH/test/CLASS/...)")
+        if callable(self.test_reader):
+            self.test_reader = self.test_reader()
+        return self.test_reader
+
+    def split(self, name: str) -> ImageDataset:
+        """``train``, ``val``, ``test`` or ``all`` (the three together: a whole folder as one test set)."""
+        if name not in SPLITS:
+            raise CnnlabError(f"unknown split {name!r}", f"use one of {', '.join(SPLITS)}")
+        if name == "all":
+            parts = [self.train, self.val] + ([self.test] if self.has_test else [])
+            parts = [p for p in parts if len(p)]
+            return ImageDataset(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),
+                                self.classes)
+        return getattr(self, name)
+
     def describe(self) -> str:
         c, h, w = self.train.image_shape
-        lines = [f"data {self.name}: {len(self.train):,} training / {len(self.val):,} held-out images, "
+        test = ("" if not self.has_test else
+                f" (+ {len(self.test_reader):,} test images, used only when asked)" if not callable(self.test_reader)
+                else " (+ a test split, used only when asked)")
+        lines = [f"data {self.name}: {len(self.train):,} training / {len(self.val):,} validation images{test}, "
                  f"{c}x{h}x{w}, {len(self.classes)} classes ({self.source})"]
         tc, vc = self.train.class_counts(), self.val.class_counts()
         width = max(len(n) for n in self.classes)
         per = ", ".join(f"{n}: {a}/{b}" for n, a, b in zip(self.classes, tc, vc))
         if len(self.classes) <= 20:
-            lines.append(f"  per class (train/held-out): {per}")
+            lines.append(f"  per class (train/val): {per}")
         else:
-            lines.append(f"  per class: train {min(tc)}-{max(tc)}, held-out {min(vc)}-{max(vc)} (width {width})")
+            lines.append(f"  per class: train {min(tc)}-{max(tc)}, val {min(vc)}-{max(vc)} (width {width})")
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
 

@@ -30,6 +30,20 @@ def _open(path: Path):
 MAX_IDX_BYTES = 4 << 30
 
 
+def idx_shape(path: str | Path) -> tuple[int, ...] | None:
+    """The array shape an IDX file's header declares (the header only is read), or None if unreadable
+    (``read_idx`` then reports what is wrong when the data is read)."""
+    try:
+        with _open(Path(path)) as f:
+            head = f.read(4)
+            if len(head) < 4 or head[0] != 0 or head[1] != 0:
+                return None
+            dims = f.read(4 * head[3])
+            return struct.unpack(f">{head[3]}I", dims) if len(dims) == 4 * head[3] else None
+    except (OSError, EOFError, struct.error):
+        return None
+
+
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file (``.gz`` or raw, detected from its bytes) into a NumPy array.
 

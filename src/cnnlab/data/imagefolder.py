@@ -2,10 +2,12 @@
 
 Two layouts::
 
-    PATH/train/CLASS/*.jpg  +  PATH/val/CLASS/*.jpg     (held-out split given; val may be named validation or test)
-    PATH/CLASS/*.jpg                                   (one folder: held out by a seeded stratified --val-split)
+    PATH/train/CLASS/*.jpg  [+ PATH/val/CLASS/*.jpg]  [+ PATH/test/CLASS/*.jpg]
+    PATH/CLASS/*.jpg                                   (one folder: validation carved by --val-split)
 
-(``PATH/train/`` alone is split like the one-folder layout.) Files are found recursively under each
+``val/`` (or ``validation/``) is the validation split that training reports on and selects with;
+without one, a seeded stratified slice of the training images is (``sources.apply_options``).
+``test/`` is the test split, read only by ``cnnlab evaluate`` or a final test of training. Files are found recursively under each
 class folder; names starting with ``.`` and files without an image extension are ignored.
 
 Every image is decoded once with Pillow, converted to RGB (or greyscale), its shorter side resized
@@ -36,7 +38,9 @@ from .dataset import DataSplits, ImageDataset
 from .options import DataOptions
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pbm", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
-HELD_OUT_NAMES = ("val", "validation", "test")
+VAL_NAMES = ("val", "validation")
+TEST_NAMES = ("test",)
+HELD_OUT_NAMES = VAL_NAMES + TEST_NAMES
 DEFAULT_SIZE = 64
 LAYOUT_HINT = ("imagefolder expects PATH/CLASS/image.jpg (one sub-folder per class), or PATH/train/CLASS/... "
                "and PATH/val/CLASS/...")
@@ -151,41 +155,52 @@ def scan_classes(root: Path, walk: Walk | None = None) -> dict[str, list[Path]]:
     return classes
 
 
-def find_layout(root: Path, walk: Walk | None = None
-                ) -> tuple[dict[str, list[Path]], dict[str, list[Path]] | None]:
-    """(training classes, held-out classes or None) of ``root``."""
+def find_layout(root: Path, walk: Walk | None = None) -> tuple[dict[str, list[Path]], dict[str, list[Path]] | None,
+                                                          dict[str, list[Path]] | None]:
+    """(training classes, validation classes or None, test classes or None) of ``root``."""
     walk = walk or Walk()
     if not root.is_dir():
         raise CnnlabError(f"imagefolder: {root} is not a folder", LAYOUT_HINT)
     train_dir = root / "train"
-    held = next((root / n for n in HELD_OUT_NAMES if (root / n).is_dir()), None)
-    walk.reserve([root] + [s / c.name for s in (train_dir, held) if s is not None and s.is_dir()
+    val_dir = next((root / n for n in VAL_NAMES if (root / n).is_dir()), None)
+    test_dir = next((root / n for n in TEST_NAMES if (root / n).is_dir()), None)
+    walk.reserve([root] + [s / c.name for s in (train_dir, val_dir, test_dir) if s is not None and s.is_dir()
                            for c in s.iterdir() if c.is_dir()])
-    if train_dir.is_dir():
-        train = scan_classes(train_dir, walk)
+    if not train_dir.is_dir():
+        held = val_dir or test_dir
+        if held is not None:
+            raise CnnlabError(f"imagefolder: {root} has {held.name}/ but no train/", LAYOUT_HINT)
+        return scan_classes(root, walk), None, None
+    train = scan_classes(train_dir, walk)
+    parts = []
+    for held in (val_dir, test_dir):
         if held is None:
-            return train, None
-        val = scan_classes(held, walk)
-        extra = sorted(set(val) - set(train))
+            parts.append(None)
+            continue
+        classes = scan_classes(held, walk)
+        extra = sorted(set(classes) - set(train))
         if extra:
             raise CnnlabError(f"imagefolder: {held} has class folder(s) that {train_dir} lacks: {', '.join(extra[:8])}",
-                              "train/ and val/ must hold the same class folders (val/ may lack some)")
-        return train, val
-    if held is not None:
-        raise CnnlabError(f"imagefolder: {root} has {held.name}/ but no train/", LAYOUT_HINT)
-    return scan_classes(root, walk), None
+                              f"train/ and {held.name}/ must hold the same class folders ({held.name}/ may lack some)")
+        parts.append(classes)
+    return train, parts[0], parts[1]
 
 
 # ----------------------------------------------------------------------------------------------
 # decoding (runs in worker processes)
 
 
-def decode_image(path: str, size: int, channels: int) -> np.ndarray:
-    """One file -> size x size x channels uint8: shorter side resized to ``size``, centre crop."""
+def decode_image(path: str, size: int, channels: int, info: dict | None = None) -> np.ndarray:
+    """One file -> size x size x channels uint8: shorter side resized to ``size``, centre crop.
+
+    ``info["upsampled"]`` (when a dict is given) says whether the image was smaller than ``size``.
+    """
     from ..images import open_image, resize_and_center_crop, to_array
 
     # regular files only, within the pixel limit; JPEG decoded at a reduced scale, large images box-reduced
     im = open_image(path, reduce_to=size)
+    if info is not None:
+        info["upsampled"] = min(im.size) < size
     arr = to_array(im, channels)  # EXIF orientation, 16-bit scaled, alpha composited on white, then RGB or L
     return resize_and_center_crop(arr, size, size)
 
@@ -194,28 +209,38 @@ def _decode_chunk(task):
     paths, size, channels = task
     out = np.zeros((len(paths), channels, size, size), dtype=np.uint8)
     errors = []
+    info = {"upsampled": False}
+    small = 0
     for i, p in enumerate(paths):
         try:
-            out[i] = decode_image(p, size, channels).transpose(2, 0, 1)
+            out[i] = decode_image(p, size, channels, info).transpose(2, 0, 1)
+            small += info["upsampled"]
         except Exception as e:  # noqa: BLE001 - any decoder failure is a bad image, reported with its path
             errors.append((i, f"{e.__class__.__name__}: {str(e).replace(repr(p), 'the file').replace(p, 'the file')}"))
-    return out, errors
+    return out, errors, small
 
 
 def decode_all(paths: list[Path], size: int, channels: int, workers: int, progress: bool
-               ) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """Decode every path; returns (N x C x size x size uint8, [(index, error)]) with failures left zero."""
+               ) -> tuple[np.ndarray, list[tuple[int, str]], int]:
+    """Decode every path; returns (N x C x size x size uint8, [(index, error)], how many were upsampled)
+    with failures left zero."""
     from tqdm import tqdm
+
+    from ..progress import bar_enabled
 
     chunk = 64
     tasks = [([str(p) for p in paths[i:i + chunk]], size, channels) for i in range(0, len(paths), chunk)]
     images = np.zeros((len(paths), channels, size, size), dtype=np.uint8)
     errors: list[tuple[int, str]] = []
-    bar = tqdm(total=len(paths), unit="img", desc="decoding", disable=not progress, leave=False, dynamic_ncols=True)
+    upsampled = 0
+    bar = tqdm(total=len(paths), unit="img", desc="decoding", disable=not bar_enabled(progress), leave=False,
+               dynamic_ncols=True)
     workers = min(workers, len(tasks))
 
     def collect(k, result):
-        arr, errs = result
+        nonlocal upsampled
+        arr, errs, small = result
+        upsampled += small
         images[k * chunk:k * chunk + len(arr)] = arr
         errors.extend((k * chunk + i, msg) for i, msg in errs)
         bar.update(len(arr))
@@ -231,7 +256,7 @@ def decode_all(paths: list[Path], size: int, channels: int, workers: int, progre
                     collect(k, result)
     finally:
         bar.close()
-    return images, sorted(errors)
+    return images, sorted(errors), upsampled
 
 
 # ----------------------------------------------------------------------------------------------
@@ -258,7 +283,7 @@ def read_imagefolder(root: Path, options: DataOptions) -> DataSplits:
     from ..runtime import available_cores
 
     walk = Walk()
-    train_cls, val_cls = find_layout(root, walk)
+    train_cls, val_cls, test_cls = find_layout(root, walk)
     if walk.dangling:
         if options.bad_images == "error":
             more = f" (and {len(walk.dangling) - 1} more)" if len(walk.dangling) > 1 else ""
@@ -267,12 +292,12 @@ def read_imagefolder(root: Path, options: DataOptions) -> DataSplits:
                               "remove the dangling link or restore its target, or pass --bad-images skip")
     classes = sorted(train_cls)
     index = {c: i for i, c in enumerate(classes)}
-    paths, labels, is_val = [], [], []
-    for part, held in ((train_cls, False), (val_cls or {}, True)):
+    paths, labels, part_of = [], [], []
+    for k, part in enumerate((train_cls, val_cls or {}, test_cls or {})):  # 0 train, 1 val, 2 test
         for name in sorted(part):
             paths.extend(part[name])
             labels.extend([index[name]] * len(part[name]))
-            is_val.extend([held] * len(part[name]))
+            part_of.extend([k] * len(part[name]))
     size, channels = options.image_size or DEFAULT_SIZE, options.channels
     need = len(paths) * channels * size * size
     limit = _memory_limit(options)
@@ -297,11 +322,13 @@ def read_imagefolder(root: Path, options: DataOptions) -> DataSplits:
     if hit is not None:
         arrays, meta = hit
         images, errors = arrays["images"], [tuple(e) for e in meta["errors"]]
+        upsampled = meta.get("upsampled", 0)
         notes.append(f"decoded images read from the cache ({cache.entry_dir(root_cache, 'imagefolder', key)})")
     else:
-        images, errors = decode_all(paths, size, channels, workers, options.progress and len(paths) > 256)
+        images, errors, upsampled = decode_all(paths, size, channels, workers, options.progress and len(paths) > 256)
         if options.cache:
-            where = cache.store(root_cache, "imagefolder", key, {"images": images}, {"errors": errors})
+            where = cache.store(root_cache, "imagefolder", key, {"images": images},
+                                {"errors": errors, "upsampled": upsampled})
             if where is None:
                 notes.append(f"cache folder {root_cache} is not writable: the next load decodes again")
 
@@ -316,19 +343,22 @@ def read_imagefolder(root: Path, options: DataOptions) -> DataSplits:
         notes.append(f"skipped {len(errors)} unreadable image(s) (--bad-images skip), e.g. {paths[first_i]} "
                      f"({first_msg})")
 
+    if upsampled:
+        notes.append(f"{upsampled:,} of {len(paths):,} images were smaller than {size}x{size} and were upsampled "
+                     "(blurred); a smaller --image-size keeps them sharp")
     labels_t = torch.tensor(labels, dtype=torch.int64)
-    val_mask = torch.tensor(is_val, dtype=torch.bool)
+    part_t = torch.tensor(part_of, dtype=torch.int64)
     keep_t = torch.from_numpy(keep)
     all_images = torch.from_numpy(images)
-    tr = torch.nonzero(keep_t & ~val_mask).flatten()
-    va = torch.nonzero(keep_t & val_mask).flatten()
-    train = ImageDataset(all_images[tr], labels_t[tr], classes)
-    val = ImageDataset(all_images[va], labels_t[va], classes)
+    train, val, test = (ImageDataset(all_images[i], labels_t[i], classes)
+                        for i in (torch.nonzero(keep_t & (part_t == k)).flatten() for k in range(3)))
     missing = [c for c, n in zip(classes, train.class_counts()) if n == 0]
     if missing:
         raise CnnlabError(f"imagefolder: no readable training image in class(es) {', '.join(missing)}",
                           "every class needs at least one readable image")
-    held_name = next((n for n in HELD_OUT_NAMES if (root / n).is_dir()), None) if val_cls is not None else None
-    source = f"{root} (" + (f"train/ and {held_name}/" if held_name else "one folder") + \
-        f", stored at {channels}x{size}x{size})"
-    return DataSplits("imagefolder", train, val, source=source, notes=notes)
+    named = [f"{n}/" for n, part in (("train", train_cls if (root / "train").is_dir() else None),
+                                     (next((n for n in VAL_NAMES if (root / n).is_dir()), ""), val_cls),
+                                     ("test", test_cls)) if part is not None]
+    source = f"{root} (" + (" + ".join(named) if named else "one folder") + f", stored at {channels}x{size}x{size})"
+    return DataSplits("imagefolder", train, val, source=source, notes=notes,
+                      test_reader=test if test_cls is not None else None)

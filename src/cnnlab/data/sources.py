@@ -17,7 +17,7 @@ import torch
 
 from ..errors import CnnlabError, UnknownNameError
 from .dataset import DataSplits, ImageDataset, resize_images, stratified_split
-from .idx import read_idx
+from .idx import idx_shape, read_idx
 from .options import DataOptions
 
 DIGITS = [str(i) for i in range(10)]
@@ -33,6 +33,9 @@ class DataSource:
     expects: str  # what the path must hold, for error messages and `cnnlab data`
     takes_options: bool = False  # read(path, DataOptions) instead of read(path)
     resizes: bool = False  # the reader applies DataOptions.image_size itself
+    # validation split carved from the training images when DataOptions.val_split is None and the
+    # reader gave none: a fraction of each class, or an image count (the papers' 5,000 for CIFAR)
+    default_val: float = 0.1
 
 
 def _idx_pair(root: Path, prefix: str, what: str) -> tuple[Path, Path]:
@@ -51,36 +54,55 @@ def _idx_pair(root: Path, prefix: str, what: str) -> tuple[Path, Path]:
     return found[0], found[1]
 
 
+def _read_idx_split(root: Path, prefix: str, name: str, classes: list[str]) -> ImageDataset:
+    img_path, lab_path = _idx_pair(root, prefix, name)
+    images, labels = read_idx(img_path), read_idx(lab_path)
+    if images.dtype != np.uint8:
+        raise CnnlabError(f"{name}: {img_path} holds {images.dtype} data; cnnlab reads uint8 images (type 08)",
+                          "convert the images to 8-bit (0..255) before writing them as IDX")
+    if labels.dtype.kind not in "iu":
+        raise CnnlabError(f"{name}: {lab_path} holds {labels.dtype} labels; labels are integers (type 08)",
+                          "write the labels as unsigned bytes")
+    if labels.size and labels.min() < 0:
+        raise CnnlabError(f"{name}: {lab_path} has a negative label ({labels.min()})",
+                          f"labels are class numbers 0..{len(classes) - 1}")
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise CnnlabError(f"{name}: {img_path.name} holds shape {images.shape} and {lab_path.name} "
+                          f"{labels.shape}", "expected N x H x W images and N labels")
+    if labels.max(initial=0) >= len(classes):
+        raise CnnlabError(f"{name}: {lab_path} has label {labels.max()} but {name} has {len(classes)} classes")
+    return ImageDataset(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype("int64")),
+                        classes)
+
+
 def read_idx_folder(root: Path, name: str, classes: list[str]) -> DataSplits:
-    """An MNIST-format folder: ``train-*`` is the training split, ``t10k-*`` the held-out split."""
+    """An MNIST-format folder: ``train-*`` is the training split, ``t10k-*`` the test split.
+
+    The test files must exist but are read only when the test split is asked for.
+    """
     if not root.is_dir():
         raise CnnlabError(f"{name}: data folder {root} does not exist",
                           f"pass --data {name}:PATH with the folder that holds the IDX files")
-    splits = []
-    for prefix in ("train", "t10k"):
-        img_path, lab_path = _idx_pair(root, prefix, name)
-        images, labels = read_idx(img_path), read_idx(lab_path)
-        if images.dtype != np.uint8:
-            raise CnnlabError(f"{name}: {img_path} holds {images.dtype} data; cnnlab reads uint8 images (type 08)",
-                              "convert the images to 8-bit (0..255) before writing them as IDX")
-        if labels.dtype.kind not in "iu":
-            raise CnnlabError(f"{name}: {lab_path} holds {labels.dtype} labels; labels are integers (type 08)",
-                              "write the labels as unsigned bytes")
-        if labels.size and labels.min() < 0:
-            raise CnnlabError(f"{name}: {lab_path} has a negative label ({labels.min()})",
-                              f"labels are class numbers 0..{len(classes) - 1}")
-        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise CnnlabError(f"{name}: {img_path.name} holds shape {images.shape} and {lab_path.name} "
-                              f"{labels.shape}", "expected N x H x W images and N labels")
-        if labels.max(initial=0) >= len(classes):
-            raise CnnlabError(f"{name}: {lab_path} has label {labels.max()} but {name} has {len(classes)} classes")
-        if splits and images.shape[1:] != tuple(splits[0].images.shape[2:]):
-            raise CnnlabError(f"{name}: {img_path.name} holds {images.shape[1]}x{images.shape[2]} images but the "
-                              f"training split {splits[0].images.shape[2]}x{splits[0].images.shape[3]}",
+    train = _read_idx_split(root, "train", name, classes)
+    test_images, _ = _idx_pair(root, "t10k", name)  # a missing test file is an error now, not after training
+    declared = idx_shape(test_images)  # the header only: the test images themselves are read when asked for
+    if declared is not None and len(declared) == 3 and tuple(declared[1:]) != train.image_shape[1:]:
+        raise CnnlabError(f"{name}: {test_images.name} holds {declared[1]}x{declared[2]} images but the training "
+                          f"split {train.image_shape[1]}x{train.image_shape[2]}", "both splits must have the same image size")
+
+    def read_test() -> ImageDataset:
+        test = _read_idx_split(root, "t10k", name, classes)
+        if test.image_shape != train.image_shape:
+            raise CnnlabError(f"{name}: the t10k images are {test.image_shape[1]}x{test.image_shape[2]} but the "
+                              f"training split {train.image_shape[1]}x{train.image_shape[2]}",
                               "both splits must have the same image size")
-        splits.append(ImageDataset(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype("int64")),
-                                   classes))
-    return DataSplits(name, splits[0], splits[1], source=str(root))
+        return test
+
+    return DataSplits(name, train, empty_like(train), source=str(root), test_reader=read_test)
+
+
+def empty_like(data: ImageDataset) -> ImageDataset:
+    return data.subset(torch.zeros(0, dtype=torch.long))
 
 
 def builtin_path(name: str) -> Path:
@@ -108,15 +130,16 @@ register_source(DataSource(
 register_source(DataSource(
     "cifar10", lambda p, o: read_cifar(p, "cifar10", o.cache, o.cache_root()), True,
     "the cifar-10-batches-py folder (data_batch_1..5, test_batch, batches.meta; each batch may be .gz or .xz)",
-    takes_options=True))
+    takes_options=True, default_val=5000))
 register_source(DataSource(
     "cifar100", lambda p, o: read_cifar(p, "cifar100", o.cache, o.cache_root()), True,
     "the cifar-100-python folder (train, test, meta; each may be .gz or .xz); the 100 fine labels",
-    takes_options=True))
+    takes_options=True, default_val=5000))
 register_source(DataSource(
     "imagefolder", lambda p, o: read_imagefolder(p, o), True,
-    "a folder of class sub-folders (PATH/CLASS/img.jpg, held out by --val-split), or PATH/train/CLASS/... "
-    "and PATH/val/CLASS/...", takes_options=True, resizes=True))
+    "a folder of class sub-folders (PATH/CLASS/img.jpg; validation carved by --val-split), or "
+    "PATH/train/CLASS/... with PATH/val/CLASS/... (validation) and/or PATH/test/CLASS/... (test)",
+    takes_options=True, resizes=True))
 
 
 def read_cifar(path, name, use_cache, cache_root):
@@ -148,28 +171,57 @@ def load_data(spec: str, options: DataOptions | dict | None = None, **overrides)
         raise CnnlabError(f"data set {name!r} is built in and takes no path (got {path!r})", f"use --data {name}")
     p = Path(path).expanduser() if path else None
     data = source.read(p, opts) if source.takes_options else source.read(p)
-    return apply_options(data, opts, resized=source.resizes)
+    return apply_options(data, opts, resized=source.resizes, default_val=source.default_val)
 
 
-def apply_options(data: DataSplits, opts: DataOptions, resized: bool = False) -> DataSplits:
-    """Apply the held-out split and image size that the reader did not apply itself."""
+def apply_options(data: DataSplits, opts: DataOptions, resized: bool = False, default_val: float = 0.1
+                  ) -> DataSplits:
+    """Carve the validation split and resize, where the reader did not do it itself.
+
+    The validation split comes from the training images only (``DataOptions.val_split``, else the
+    reader's own validation images, else ``default_val``); the test split is passed on untouched
+    and unread (resized lazily when it is read).
+    """
     notes = list(data.notes)
-    train, val = data.train, data.val
-    changed = False
+    train, val, test = data.train, data.val, data.test_reader
     if opts.image_size and not resized and train.image_shape[1:] != (opts.image_size, opts.image_size):
         c, h, w = train.image_shape
-        train = ImageDataset(resize_images(train.images, opts.image_size), train.labels, train.classes)
-        val = ImageDataset(resize_images(val.images, opts.image_size), val.labels, val.classes)
-        notes.append(f"resized from {h}x{w} to {opts.image_size}x{opts.image_size} (bilinear, antialiased)")
-        changed = True
+        size = opts.image_size
+        train = ImageDataset(resize_images(train.images, size), train.labels, train.classes)
+        val = ImageDataset(resize_images(val.images, size), val.labels, val.classes)
+        if test is not None:
+            test = _resized_reader(test, size)
+        notes.append(f"resized from {h}x{w} to {size}x{size} (bilinear, antialiased)")
     split = opts.val_split
     if split is None and len(val) == 0:
-        split = 0.2
+        # the default count (CIFAR's 5,000 of 50,000) holds for the full set; a cut-down copy gets 10%
+        split = default_val if default_val < 1 or 10 * default_val <= len(train) else 0.1
     if split is not None:
-        own = f"; its own held-out split ({len(val):,} images) is not used" if len(val) else ""
-        train, val = stratified_split(train, split, opts.seed)
-        notes.append(f"held-out split: {split:.0%} of each class of the training images, seed {opts.seed}{own}")
-        changed = True
-    if not changed:
-        return data
-    return DataSplits(data.name, train, val, source=data.source, notes=notes)
+        own = f"; its own validation images ({len(val):,}) are not used" if len(val) else ""
+        if split == 0:
+            train = _concat(train, val)
+            val = empty_like(train)
+            notes.append("no validation split (val_split=0): training uses every training image and selects "
+                         "nothing; the test split is reported only when asked (final_test / cnnlab evaluate)")
+        else:
+            fraction = split if split < 1 else split / max(len(train), 1)
+            if split >= 1 and split >= len(train):
+                raise CnnlabError(f"val_split={int(split)} images but the training split has only {len(train):,}",
+                                  "use a smaller count or a fraction such as --val-split 0.1")
+            train, val = stratified_split(train, fraction, opts.seed)
+            what = f"{split:.0%} of each class" if split < 1 else f"{int(split):,} images, stratified by class,"
+            notes.append(f"validation split: {what} of the training images, seed {opts.seed}{own}")
+    return DataSplits(data.name, train, val, source=data.source, notes=notes, test_reader=test)
+
+
+def _concat(a: ImageDataset, b: ImageDataset) -> ImageDataset:
+    if len(b) == 0:
+        return a
+    return ImageDataset(torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels]), a.classes)
+
+
+def _resized_reader(test, size: int):
+    def read() -> ImageDataset:
+        t = test() if callable(test) else test
+        return ImageDataset(resize_images(t.images, size), t.labels, t.classes)
+    return read

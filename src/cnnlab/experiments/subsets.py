@@ -56,8 +56,8 @@ def apply_subset(data: DataSplits, subset: Subset) -> DataSplits:
             raise CnnlabError(f"subset classes {bad} do not exist in {data.name} ({len(data.classes)} classes)",
                               "the experiment is written for another data set: check --data")
         train, val = _keep_classes(train, subset.classes), _keep_classes(val, subset.classes)
-        if getattr(data, "test", None) is not None:  # an official test split, if the splits carry one
-            extra["test"] = _keep_classes(data.test, subset.classes)
+        if data.has_test:  # the official test split, kept lazy: read only if the protocol asks for it
+            extra["test_reader"] = lambda: _keep_classes(data.test, subset.classes)
     if subset.per_class is not None or subset.fraction is not None:
         train = _per_class(train, subset.per_class, subset.fraction)
     if subset.val_per_class is not None:

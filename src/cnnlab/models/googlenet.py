@@ -85,6 +85,7 @@ class InceptionAux(nn.Module):
 class GoogLeNet(AuxHeadsClassifier):
     classifier_path = "fc"
     first_conv = "conv1.conv"
+    aux_loss_weight = 0.3  # section 5: "their loss is added to the total loss of the network with a discount weight"
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.2,
                  batch_norm: bool = True, branch3_kernel: int = 3, lrn: bool = False, last_pool: int = 2):

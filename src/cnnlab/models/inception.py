@@ -102,6 +102,7 @@ class InceptionAux(nn.Module):
 class Inception3(AuxHeadsClassifier):
     classifier_path = "fc"
     first_conv = "Conv2d_1a_3x3.conv"
+    aux_loss_weight = 0.4  # the auxiliary loss weight of torchvision's reference Inception-v3 training
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.5):
         super().__init__(num_classes, in_chans)

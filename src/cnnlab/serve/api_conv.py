@@ -148,11 +148,11 @@ def explain(body: dict) -> dict:
 
 @lru_cache(maxsize=1)
 def sample_digit() -> list[list[int]]:
-    """The first digit of the built-in MNIST sample's held-out split (28 x 28, 0..255)."""
+    """The first digit of the built-in MNIST sample's test split (28 x 28, 0..255)."""
     from ..data import load_data
 
-    d = load_data("mnist-sample")
-    return d.val.images[0, 0].tolist()
+    d = load_data("mnist-sample", val_split=0)
+    return d.test.images[0, 0].tolist()
 
 
 def shrink(im: Image.Image, side: int) -> list[list[int]]:
@@ -178,7 +178,7 @@ def presets() -> dict:
     inputs = [{"id": i, "label": label, "source": src, "matrix": parse_matrix(m).astype(int).tolist(), "suggest": s}
               for i, label, src, m, s in LECTURE_EXAMPLES]
     inputs.append({"id": "digit", "label": "a digit of the built-in MNIST sample (28x28)",
-                   "source": "mnist-sample, held-out split, image 0", "matrix": sample_digit(),
+                   "source": "mnist-sample, test split, image 0", "matrix": sample_digit(),
                    "suggest": {"filter": "sobel-x", "padding": 1, "stride": 1, "dilation": 1}})
     photo = sample_photo()
     if photo is not None:

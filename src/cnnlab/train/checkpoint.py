@@ -29,6 +29,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from ..errors import CnnlabError
+from ..runs import file_mode
 
 CHECKPOINT_DIR = "checkpoint"
 LAST = "last.safetensors"
@@ -98,6 +99,7 @@ def _write_atomically(folder: Path, tensors: dict[str, torch.Tensor], skeleton: 
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={"format": FORMAT, "state": json.dumps(skeleton)})
+        os.chmod(tmp, file_mode())
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         last = folder / LAST

@@ -61,8 +61,9 @@ class TrainConfig:
     ema_ramp: float = 0.0  # decay x (step/total)**ema_ramp (airbench: 3); 0: constant decay
     ema_start_epochs: float = 0.0  # first EMA update after this many epochs
     lookahead: bool = False  # copy the EMA back into the model at each update (airbench's lookahead)
-    eval_every: int = 1  # held-out evaluation every this many epochs (0: after the last only; the last always)
+    eval_every: int = 1  # validation every this many epochs (0: after the last only; the last always)
     tta: str = "none"  # test-time augmentation of the final evaluation: none | flip | flip-translate
+    final_test: bool = False  # evaluate once on the official test split after the last epoch (chooses nothing)
     # -- transfer learning (cnnlab.train.transfer) ------------------------------------------
     init_weights: str = ""  # start from this torchvision/timm/cnnlab weight file (a head of other shape is replaced)
     freeze: str = "none"  # none | backbone (train the classifier only: a linear probe) | module names, comma-separated

@@ -62,13 +62,15 @@ def evaluate_sums(model: nn.Module, loader, autocast: contextlib.AbstractContext
     return [n, loss_sum, top1, top5]
 
 
-def summarize(sums: list[float]) -> dict[str, float]:
+def summarize(sums: list[float], num_classes: int | None = None) -> dict[str, float | None]:
+    """Mean loss, top-1 and top-5 (in %); top-5 is None with 5 classes or fewer (it would be 100%)."""
     n, loss_sum, top1, top5 = sums
     n = max(n, 1)
-    return {"loss": loss_sum / n, "top1": 100 * top1 / n, "top5": 100 * top5 / n}
+    has_top5 = num_classes is None or num_classes > 5
+    return {"loss": loss_sum / n, "top1": 100 * top1 / n, "top5": 100 * top5 / n if has_top5 else None}
 
 
 def evaluate(model: nn.Module, loader, autocast: contextlib.AbstractContextManager | None = None,
-             device: torch.device | None = None, tta: str = "none") -> dict[str, float]:
+             device: torch.device | None = None, tta: str = "none") -> dict[str, float | None]:
     """Mean loss, top-1 and top-5 accuracy (in %) of ``model`` over ``loader``."""
-    return summarize(evaluate_sums(model, loader, autocast, device, tta))
+    return summarize(evaluate_sums(model, loader, autocast, device, tta), len(loader.data.classes))

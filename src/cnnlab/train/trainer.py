@@ -6,6 +6,11 @@ One function, :func:`train`, used by ``cnnlab train`` and by Python alike. It re
     RUN_DIR/config.json  metrics.jsonl  model.safetensors (last)  best.safetensors  curves.png
     RUN_DIR/checkpoint/last.safetensors (+ previous.safetensors)   exact-resume state
 
+Three splits, one rule: training reports on and selects with the *validation* split only (carved
+from the training images by the data layer); the official *test* split is read once, after the
+last epoch, only with ``final_test`` - reported as test, never used for best.safetensors or
+anything else. Without a validation split (``val_split=0``) nothing is selected.
+
 Exact resume: the checkpoint holds the model, optimizer, scheduler and EMA state, every RNG
 state, the epoch, the optimizer step and the position in the epoch's data order (which depends
 only on (seed, epoch)), plus the running sums of the epoch's statistics. A run resumed from it
@@ -28,6 +33,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .. import runtime
+from ..progress import bar_enabled
 from ..data import BatchLoader, DataSplits, load_data
 from ..errors import CnnlabError
 from ..models import create_model
@@ -61,8 +67,10 @@ class TrainResult:
         return self.metrics[-1]
 
     @property
-    def best(self) -> dict:
-        return max((m for m in self.metrics if m["val_top1"] is not None), key=lambda m: m["val_top1"])
+    def best(self) -> dict | None:
+        """The epoch of the best validation top-1 (None without a validation split)."""
+        evaluated = [m for m in self.metrics if m.get("val_top1") is not None]
+        return max(evaluated, key=lambda m: m["val_top1"]) if evaluated else None
 
     def __repr__(self) -> str:
         from ..notebook import short
@@ -96,6 +104,28 @@ def resolve_precision(cfg: TrainConfig, device: torch.device) -> str:
     if cfg.precision == "bf16" and not runtime.bf16_supported(device):
         raise CnnlabError(f"bf16 was asked for but {device} has no fast bfloat16", "use --precision fp32 or auto")
     return cfg.precision
+
+
+def split_heads(out) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """(main logits, auxiliary logits) of a forward output: a tensor, or a (logits, *aux) named tuple
+    (GoogLeNet / Inception-v3 in training mode with ``aux_logits=True``)."""
+    if isinstance(out, torch.Tensor):
+        return out, []
+    return out[0], [a for a in out[1:] if a is not None]
+
+
+def head_losses(out, target: torch.Tensor, aux_weight: float, label_smoothing: float = 0.0
+                ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """(total loss to minimise, main-head loss, auxiliary-head losses) of one forward output.
+
+    With auxiliary heads the total is the papers' main + ``aux_weight`` x (sum of the auxiliary
+    losses): GoogLeNet 0.3 (Szegedy et al. 2015, section 5), Inception-v3 0.4; without, the main loss.
+    """
+    logits, aux = split_heads(out)
+    main = F.cross_entropy(logits.float(), target, label_smoothing=label_smoothing)
+    aux_losses = [F.cross_entropy(a.float(), target, label_smoothing=label_smoothing) for a in aux]
+    total = main + aux_weight * sum(aux_losses) if aux_losses else main
+    return total, main, aux_losses
 
 
 def background_of(images: torch.Tensor) -> str:
@@ -239,11 +269,18 @@ class _Trainer:
         precision = resolve_precision(cfg, device)
         torch.manual_seed(cfg.seed)
         main = info.is_main
-        say = tqdm.write if (cfg.progress and main) else (lambda *_: None)
+        bars = bar_enabled(cfg.progress) and main  # bars only on a terminal: a log gets one line per epoch
+        say = (tqdm.write if bars else (lambda text: print(text, flush=True))) if main else (lambda *_: None)
 
         data = self.dataset or load_data(cfg.data, cfg.data_options, **({} if "progress" in cfg.data_options
-                                                                       else {"progress": cfg.progress and main}))
+                                                                       else {"progress": bars}))
         say(data.describe())
+        if cfg.final_test and not data.has_test:
+            raise CnnlabError(f"final_test asks for the test split, but {cfg.data} has none",
+                              "drop --test, or give a data set with a test split (imagefolder: PATH/test/CLASS/...)")
+        if not len(data.val):
+            say("no validation split: nothing is selected during training (no best.safetensors)"
+                + ("; the test split is evaluated once at the end" if cfg.final_test else ""))
         c, h, w = data.train.image_shape
         model = create_model(cfg.model, num_classes=len(data.classes), in_chans=c, **cfg.model_args).to(device)
         memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
@@ -252,6 +289,9 @@ class _Trainer:
         if cfg.init_weights and self.resume is None:  # on resume the checkpoint holds the weights
             say(f"initial weights: {load_initial_weights(model, cfg.init_weights)}")
         frozen = apply_freeze(model, cfg.freeze)
+        if cfg.freeze == "backbone" and not cfg.init_weights:
+            say("warning: --freeze backbone without --init-weights trains a classifier on random features "
+                "(a linear probe needs pretrained weights: --init-weights FILE)")
         if frozen:
             n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
             say(f"frozen: {', '.join(frozen)}; {n_train:,} of {n_params:,} parameters train")
@@ -273,8 +313,11 @@ class _Trainer:
                               "use a smaller --batch-size or --accumulate")
         total = total_steps(cfg, steps_per_epoch)
         epochs = math.ceil(total / steps_per_epoch)
-        val = data.val if not info.enabled else data.val.subset(torch.arange(info.rank, len(data.val), world))
-        val_loader = BatchLoader(val, 500, mean, std, channels_last=cfg.channels_last)
+        def eval_loader(split):  # DDP: each rank evaluates its shard; the sums are all-reduced
+            part = split if not info.enabled else split.subset(torch.arange(info.rank, len(split), world))
+            return BatchLoader(part, 500, mean, std, channels_last=cfg.channels_last)
+
+        val_loader = eval_loader(data.val) if len(data.val) else None
 
         if self.resume is None and hasattr(model, "init_from_data") and not cfg.init_weights:
             # data-dependent initialisation (airbench's whitening layer: patch statistics of 5,000 images)
@@ -300,6 +343,7 @@ class _Trainer:
         run_dir = Path(ddp.gather_objects(str(run_dir) if run_dir else None, info)[0])
 
         state = {"epoch": 1, "batch": 0, "step": 0, "sums": [0.0, 0.0, 0.0, 0.0], "metrics": [], "best": None}
+        aux_weight = float(getattr(model, "aux_loss_weight", 0.3))
         if self.resume is not None:
             ckpt = load_checkpoint(run_dir)
             if ckpt["model_name"] != cfg.model:
@@ -365,6 +409,7 @@ class _Trainer:
 
         for epoch in range(state["epoch"], epochs + 1):
             start = state["batch"] if epoch == state["epoch"] else 0
+            # [images, main-head loss, top-1 hits, unused, auxiliary head losses...]
             sums = list(state["sums"]) if epoch == state["epoch"] else [0.0, 0.0, 0.0, 0.0]
             seconds0 = state.get("seconds", 0.0) if epoch == state["epoch"] else 0.0
             if hasattr(model, "set_epoch"):
@@ -376,7 +421,7 @@ class _Trainer:
             t0 = time.perf_counter()
             bar = tqdm(total=micro_per_epoch * global_batch, initial=start * global_batch, unit="img",
                        unit_scale=True, leave=False, desc=f"epoch {epoch}/{epochs}",
-                       disable=not (cfg.progress and main), dynamic_ncols=True)
+                       disable=not bars, dynamic_ncols=True)
             batch = start
             for x, y in train_loader.iter_from(start):
                 if batch >= micro_per_epoch or step >= total:
@@ -396,16 +441,20 @@ class _Trainer:
                 sync = contextlib.nullcontext() if (last_micro or not info.enabled) else net.no_sync()
                 with sync:
                     with autocast:
-                        logits = net(x)
-                    loss = F.cross_entropy(logits.float(), target, label_smoothing=cfg.label_smoothing)
-                    lv, n_correct = float(loss.detach()) * len(y), topk_correct(logits.detach(), y, (1,))[0]
-                    lv, n_correct, n_seen = ddp.all_sum([lv, n_correct, len(y)], info, device)
+                        out = net(x)
+                    loss, main_loss, aux_losses = head_losses(out, target, aux_weight, cfg.label_smoothing)
+                    logits = split_heads(out)[0]  # the main head: accuracy and train_loss are its own
+                    lv, n_correct = float(main_loss.detach()) * len(y), topk_correct(logits.detach(), y, (1,))[0]
+                    aux_v = [float(a.detach()) * len(y) for a in aux_losses]
+                    lv, n_correct, n_seen, *aux_v = ddp.all_sum([lv, n_correct, len(y), *aux_v], info, device)
                     if not math.isfinite(lv):
                         bar.close()
                         where = f"epoch {epoch}, step {step + 1}"
                         raise NonFiniteLoss(*nan_stop_message(lv / n_seen, where, run_dir, has_checkpoint(run_dir)))
                     (loss / cfg.accumulate).backward()
-                sums = [sums[0] + n_seen, sums[1] + lv, sums[2] + n_correct, sums[3]]
+                old_aux = sums[4:] + [0.0] * (len(aux_v) - len(sums[4:]))
+                sums = [sums[0] + n_seen, sums[1] + lv, sums[2] + n_correct, sums[3],
+                        *(o + a for o, a in zip(old_aux, aux_v))]
                 batch += 1
                 bar.update(int(n_seen))
                 bar.set_postfix(loss=f"{sums[1] / sums[0]:.4f}", acc=f"{100 * sums[2] / sums[0]:.2f}%",
@@ -431,17 +480,26 @@ class _Trainer:
             t1 = time.perf_counter()
             eval_model = ema.module if (ema is not None and not ema.lookahead and ema.updates) else model
             last_epoch = epoch == epochs or step >= total
-            evaluated = last_epoch or (cfg.eval_every > 0 and epoch % cfg.eval_every == 0)
+            evaluated = val_loader is not None and (last_epoch or (cfg.eval_every > 0 and epoch % cfg.eval_every == 0))
             tta = cfg.tta if last_epoch else "none"  # the views cost 2-6x an evaluation: final one only
             v = {"loss": None, "top1": None, "top5": None}
             if evaluated:
-                v = summarize(ddp.all_sum(evaluate_sums(eval_model, val_loader, autocast, device, tta), info, device))
+                v = summarize(ddp.all_sum(evaluate_sums(eval_model, val_loader, autocast, device, tta), info, device),
+                              n_cls)
+            t_ = {"loss": None, "top1": None, "top5": None}
+            tested = last_epoch and cfg.final_test
+            if tested:  # the test split, read now and only now; its numbers choose nothing
+                t_ = summarize(ddp.all_sum(evaluate_sums(eval_model, eval_loader(data.test), autocast, device, tta),
+                                           info, device), n_cls)
             seen = max(sums[0], 1)
             record = {"epoch": epoch, "step": step, "train_loss": sums[1] / seen, "train_top1": 100 * sums[2] / seen,
                       "val_loss": v["loss"], "val_top1": v["top1"], "val_top5": v["top5"],
+                      "test_loss": t_["loss"], "test_top1": t_["top1"], "test_top5": t_["top5"],
                       "lr": optimizer.param_groups[0]["lr"], "images_per_s": sums[0] / max(train_seconds, 1e-9),
                       "seconds": train_seconds, "eval_seconds": time.perf_counter() - t1,
-                      "tta": tta if evaluated else None}
+                      "tta": tta if (evaluated or tested) else None}
+            if len(sums) > 4:
+                record["train_aux_loss"] = [a / seen for a in sums[4:]]
             metrics.append(record)
             if main and evaluated and (best is None or record["val_top1"] > best["val_top1"]):
                 best = {"epoch": epoch, "val_top1": record["val_top1"]}
@@ -450,10 +508,15 @@ class _Trainer:
             checkpoint(epoch + 1, 0, [0.0, 0.0, 0.0, 0.0], 0.0)
             if main:
                 append_jsonl(run_dir / "metrics.jsonl", record)
-            held_out = (f"held-out loss {v['loss']:.4f} acc {v['top1']:.2f}%" if evaluated
-                        else "held-out: not evaluated (--eval-every)")
-            say(f"epoch {epoch:>3}/{epochs}  train loss {record['train_loss']:.4f} acc {record['train_top1']:.2f}%  "
-                f"{held_out}  {record['images_per_s']:,.0f} img/s  {train_seconds:.1f}s")
+            aux_text = ("  aux loss " + "/".join(f"{a:.4f}" for a in record["train_aux_loss"])
+                        if "train_aux_loss" in record else "")
+            val_text = (f"val loss {v['loss']:.4f} acc {v['top1']:.2f}%" if evaluated
+                        else "val: not evaluated (--eval-every)" if val_loader is not None else "val: none")
+            say(f"epoch {epoch:>3}/{epochs}  train loss {record['train_loss']:.4f} acc {record['train_top1']:.2f}%"
+                f"{aux_text}  {val_text}  {record['images_per_s']:,.0f} img/s  {train_seconds:.1f}s")
+            if tested:
+                say(f"test loss {t_['loss']:.4f} acc {t_['top1']:.2f}% (the test split, evaluated once after "
+                    "training; it chose nothing)")
             if finished:
                 break
 

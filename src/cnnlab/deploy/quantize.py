@@ -1,0 +1,194 @@
+"""int8 post-training quantization: calibrate on training images, write a QDQ ONNX file, compare
+fp32 and int8 top-1 on the held-out split, file sizes and batch-1 latency.
+
+    >>> rep = quantize("runs/r20", calibration=512)          # writes runs/r20/model.int8.onnx
+    >>> rep.fp32_top1, rep.int8_top1, rep.drop_points
+
+Toolkit: ONNX Runtime's ``quantize_static`` (QDQ format: per-channel symmetric int8 weights, uint8
+activations with ranges from MinMax calibration). Chosen by measurement on this machine
+(docs/deployment.md, "Choosing the quantization toolkit"): one ``.onnx`` file that both ONNX
+Runtime and OpenVINO execute with int8 kernels (OpenVINO reads the QDQ pairs as its own
+quantization), no compilation step (PyTorch's PT2E flow needs torch.compile for int8 speed,
+10-40 s per input shape here), no extra package (NNCF). ``method="dynamic"`` quantizes weights
+only and computes activation ranges at run time (``quantize_dynamic``; for linear-heavy nets).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import CnnlabError
+from .export import deployment_metadata, onnx_bytes, quiet, require, set_onnx_metadata
+from .source import Source, held_out_label, load_source, load_split, normalize
+
+METHODS = ("static", "dynamic")
+QUANT_ENGINES = ("onnxruntime", "openvino")
+CALIBRATION_BATCH = 32
+
+
+def quantize_onnx(fp32: bytes, calibration: torch.Tensor | None, method: str = "static") -> bytes:
+    """An fp32 ONNX graph (bytes) -> the int8 QDQ graph (bytes), activation ranges from ``calibration``
+    (N x C x H x W, normalised as the model expects; unused for ``dynamic``)."""
+    require("onnxruntime")
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_dynamic, quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if method not in METHODS:
+        raise CnnlabError(f"unknown quantization method {method!r}", f"choose one of {', '.join(METHODS)}")
+    if method == "static" and (calibration is None or len(calibration) == 0):
+        raise CnnlabError("static quantization needs calibration images", "pass --calibration N (training images)")
+
+    class Reader(CalibrationDataReader):
+        def __init__(self, x: torch.Tensor):
+            self.batches = iter([{"input": np.ascontiguousarray(b.float().numpy())}
+                                 for b in x.split(CALIBRATION_BATCH)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, pre, out = Path(tmp) / "fp32.onnx", Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
+        src.write_bytes(fp32)
+        with quiet():
+            quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+            if method == "static":
+                quantize_static(str(pre), str(out), Reader(calibration), quant_format=QuantFormat.QDQ,
+                                per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                                calibrate_method=CalibrationMethod.MinMax,
+                                extra_options={"WeightSymmetric": True, "ActivationSymmetric": False})
+            else:
+                quantize_dynamic(str(pre), str(out), weight_type=QuantType.QInt8, per_channel=True)
+        return out.read_bytes()
+
+
+@dataclass
+class QuantReport:
+    path: Path
+    method: str
+    engine: str
+    calibration: int
+    split: str
+    images: int
+    fp32_top1: float
+    int8_top1: float
+    fp32_bytes: int
+    int8_bytes: int
+    fp32_ms: float
+    int8_ms: float
+    agreement: float  # share of images where fp32 and int8 pick the same class
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def drop_points(self) -> float:
+        return 100 * (self.fp32_top1 - self.int8_top1)
+
+    def text(self) -> str:
+        how = (f"int8 static, QDQ ONNX, calibrated on {self.calibration} training images" if self.method == "static"
+               else "int8 dynamic: int8 weights, activation ranges computed at run time")
+        return "\n".join([
+            f"wrote {self.path} ({how})",
+            f"top-1 on the {self.split}, {self.images:,} images: fp32 {self.fp32_top1:.2%}  int8 {self.int8_top1:.2%}  "
+            f"(drop {self.drop_points:+.2f} points; same class on {self.agreement:.1%} of images)",
+            f"file size: fp32 {self.fp32_bytes / 1e6:.2f} MB  int8 {self.int8_bytes / 1e6:.2f} MB  "
+            f"({self.fp32_bytes / max(self.int8_bytes, 1):.1f}x smaller)",
+            f"batch-1 latency on {self.engine} (median): fp32 {self.fp32_ms:.2f} ms  int8 {self.int8_ms:.2f} ms  "
+            f"({self.fp32_ms / max(self.int8_ms, 1e-9):.2f}x)",
+            *[f"note: {n}" for n in self.notes]])
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "path": str(self.path), "drop_points": self.drop_points}
+
+
+def calibration_images(source: Source, data_spec: str | None, n: int, seed: int = 0) -> torch.Tensor:
+    train = load_split(source, "train", data_spec)
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(train), generator=g)[:n]
+    return normalize(source.meta, train.images[idx])
+
+
+def top1(run, images: torch.Tensor, labels: torch.Tensor, meta: dict, batch: int = 256,
+         progress: str | None = None) -> tuple[float, torch.Tensor]:
+    """Top-1 accuracy of ``run`` (a callable on normalised batches) over uint8 ``images`` and the
+    predicted classes."""
+    from tqdm import tqdm
+
+    preds = []
+    chunks = list(range(0, len(images), batch))
+    for i in tqdm(chunks, desc=progress, disable=progress is None, leave=False):
+        preds.append(run(normalize(meta, images[i:i + batch])).argmax(1))
+    pred = torch.cat(preds)
+    return float((pred == labels).float().mean()), pred
+
+
+def _latency_ms(run, x: torch.Tensor, repeats: int = 20) -> float:
+    run(x)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        run(x)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times)) * 1000
+
+
+def quantize(run_or_source, data: str | None = None, method: str = "static", calibration: int = 512,
+             engine: str = "onnxruntime", out: str | Path | None = None, limit: int | None = None,
+             threads: int | None = None, progress: bool = False) -> QuantReport:
+    """Quantize a trained run to int8 and evaluate it against its fp32 self (see the module doc).
+
+    ``data``: the data set (default: the run's own); calibration uses ``calibration`` training images,
+    the comparison the held-out split (``limit`` caps its size). ``engine``: what runs both files for
+    the comparison and the latency. Writes ``out`` (default ``RUN/model.int8.onnx``).
+    """
+    from .engines import make_runner
+
+    if engine not in QUANT_ENGINES:
+        raise CnnlabError(f"int8 runs on {' or '.join(QUANT_ENGINES)}, not {engine!r}", "pass --engine onnxruntime")
+    if calibration < 1:
+        raise CnnlabError(f"--calibration must be at least 1 image, got {calibration}")
+    source = run_or_source if isinstance(run_or_source, Source) else load_source(run_or_source)
+    if not source.trained and not data:
+        raise CnnlabError(f"{source.name} is a bare model with random weights: nothing to quantize meaningfully",
+                          "pass a run folder from `cnnlab train` (or --data NAME:PATH to calibrate a bare model)")
+    path = Path(out) if out else (source.run_dir or Path(".")) / "model.int8.onnx"
+    if path.suffix.lower() != ".onnx":
+        raise CnnlabError(f"{path}: the int8 model is an ONNX file", "e.g. -o model.int8.onnx")
+    calib = calibration_images(source, data, calibration) if method == "static" else None
+    example = normalize(source.meta, load_split(source, "val", data).images[:1])
+    fp32 = onnx_bytes(source.model, example)
+    int8 = quantize_onnx(fp32, calib, method)
+    onnx = require("onnx")
+    proto = onnx.load_from_string(int8)
+    meta = deployment_metadata(source, "onnx", "dynamic")
+    meta.update(precision="int8", quantization=(
+        f"static, onnxruntime QDQ, per-channel int8 weights, uint8 activations, {len(calib)} calibration images"
+        if calib is not None else "dynamic, onnxruntime, per-channel int8 weights, activation ranges at run time"))
+    set_onnx_metadata(proto, meta)
+    from ..runs import atomic_write_bytes
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, proto.SerializeToString())
+    held = load_split(source, "val", data)
+    images, labels = held.images, held.labels
+    if limit:
+        images, labels = images[:limit], labels[:limit]
+    fp32_run = make_runner(source.model, "eager", "fp32", threads=threads)
+    int8_run = make_runner(path, engine, "int8", threads=threads)
+    fp32_acc, fp32_pred = top1(fp32_run, images, labels, source.meta, progress="fp32" if progress else None)
+    int8_acc, int8_pred = top1(int8_run, images, labels, source.meta, progress="int8" if progress else None)
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32_file = Path(tmp) / "fp32.onnx"
+        fp32_file.write_bytes(fp32)
+        fp32_engine = make_runner(fp32_file, engine, "fp32", threads=threads)
+        x1 = normalize(source.meta, images[:1])
+        fp32_ms, int8_ms = _latency_ms(fp32_engine, x1), _latency_ms(int8_run, x1)
+    notes = [f"the latency was measured once on this machine; re-measure on a quiet one (cnnlab bench)"]
+    return QuantReport(path, method, engine, len(calib) if calib is not None else 0, held_out_label(source),
+                       len(labels), fp32_acc, int8_acc, len(fp32), path.stat().st_size, fp32_ms, int8_ms,
+                       float((fp32_pred == int8_pred).float().mean()), notes)

@@ -1,0 +1,1 @@
+"""Tasks beyond classification built on the zoo's backbones (``anomaly/``: defect detection)."""
