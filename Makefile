@@ -15,12 +15,13 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(STAMP_BASE): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e .
+# constraints.txt pins the exact local CPU build of torch; the package itself asks for a range.
+$(STAMP_BASE): pyproject.toml constraints.txt | $(PY)
+	$(PY) -m pip install -q -c constraints.txt -e .
 	@touch $@
 
-$(STAMP_TEST): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[test]'
+$(STAMP_TEST): pyproject.toml constraints.txt | $(PY)
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	@touch $@ $(STAMP_BASE)
 
 demo: $(STAMP_BASE)

@@ -523,6 +523,23 @@ class LoadedRun:
     def classes(self) -> list[str]:
         return self.meta["classes"]
 
+    def __repr__(self) -> str:
+        from .notebook import short
+
+        n = sum(p.numel() for p in self.model.parameters())
+        return short(f"<LoadedRun {self.meta.get('model', '?')} from {self.path}: {len(self.classes)} classes, "
+                     f"{n:,} parameters>")
+
+    def _repr_html_(self) -> str:
+        from .notebook import key_value_table
+
+        n = sum(p.numel() for p in self.model.parameters())
+        shown = {k: v for k, v in self.meta.items() if k != "classes"}
+        classes = ", ".join(map(str, self.classes[:20])) + (" ..." if len(self.classes) > 20 else "")
+        return key_value_table([("path", str(self.path)), ("parameters", n),
+                                ("classes", f"{len(self.classes)}: {classes}"), *shown.items()],
+                               caption=f"cnnlab run: {self.meta.get('model', '?')}")
+
 
 # -- metadata is untrusted input ------------------------------------------------------------------
 MAX_INPUT_SIDE = 4096

@@ -88,6 +88,42 @@ class Comparison:
 
         return plot_canziani(self.summaries, path)
 
+    def __repr__(self) -> str:
+        from ..notebook import short
+
+        return short(f"<Comparison of {len(self.summaries)} model(s): {', '.join(self.names)}; "
+                     f"print() for the table>")
+
+    TABLE_COLUMNS = ("model", "input", "params", "macs", "flops", "memory_lecture_kb", "peak_live_kb", "rf",
+                     "top1", "params_x", "macs_x")
+
+    def _rows(self) -> list[list]:
+        base = self.summaries[0]
+        return [[s.model, f"{s.batch}x" + "x".join(map(str, s.input_size)), s.params.total, s.macs, s.flops,
+                 s.memory.lecture_bytes / 1024, s.memory.peak_bytes / 1024, s.rf.text() if s.rf else None,
+                 _top1(s), s.params.total / base.params.total if base.params.total else None,
+                 s.macs / base.macs if base.macs else None] for s in self.summaries]
+
+    def _repr_html_(self) -> str:
+        from ..notebook import html_table
+
+        base = self.summaries[0]
+        html = [html_table(self.TABLE_COLUMNS, self._rows(),
+                           caption=f"cnnlab compare: ratios (x) against {base.model}", notes=[base.convention])]
+        for name, sts in self.stages.items():
+            html.append(html_table(["stage", "layers", "mem KB", "params", "MACs", "cum. mem KB", "cum. params",
+                                    "cum. MACs"],
+                                   [[st.label, len(st.layers), st.memory_bytes / 1024, st.params, st.macs,
+                                     st.cum_memory_bytes / 1024, st.cum_params, st.cum_macs] for st in sts],
+                                   caption=f"{name}: stages (layers grouped by input resolution)"))
+        return "\n".join(html)
+
+    def to_pandas(self):
+        """One row per model: totals and the ratios against the first model."""
+        from ..notebook import frame
+
+        return frame(self.TABLE_COLUMNS, self._rows())
+
 
 def _top1(s: Summary):
     return s.card.get("top1") if s.card else None

@@ -241,6 +241,15 @@ class Summary:
     def total_params(self) -> int:
         return self.params.total
 
+    # torchinfo's ModelStatistics names for the same figures
+    @property
+    def trainable_params(self) -> int:
+        return self.params.trainable
+
+    @property
+    def total_mult_adds(self) -> int:
+        return self.totals.macs
+
     def layer(self, name: str) -> LayerRecord:
         for row in self.layers:
             if row.name == name:
@@ -269,3 +278,23 @@ class Summary:
         from .render import render_table
 
         return render_table(self)
+
+    def __repr__(self) -> str:
+        from ..notebook import short
+        from .render import human
+
+        return short(f"<Summary {self.model}: input {self.batch}x{'x'.join(map(str, self.input_size))}, "
+                     f"{self.params.total:,} params, {human(self.macs)}MACs, {len(self.layers)} layers; "
+                     f"print() for the table>")
+
+    def _repr_html_(self) -> str:
+        from .render import render_html
+
+        return render_html(self)
+
+    def to_pandas(self):
+        """One row per layer (the CSV columns: shapes, kernel, params, MACs and every counter, memory, RF)."""
+        from ..notebook import frame
+        from .render import CSV_FIELDS, csv_rows
+
+        return frame(CSV_FIELDS, csv_rows(self))

@@ -180,10 +180,9 @@ CSV_FIELDS = ("index", "name", "type", "depth", "kind", "layer_kind", "input_sha
               *COUNTERS, "flops", "output_bytes", "output_kb", "output_is_new", "rf_size", "rf_jump", "warnings")
 
 
-def render_csv(s: Summary) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(CSV_FIELDS)
+def csv_rows(s: Summary) -> list[list]:
+    """One list per layer, in ``CSV_FIELDS`` order (shapes as ``CxHxW`` text): the CSV and the DataFrame."""
+    rows = []
     for r in s.layers:
         d = r.to_dict()
         row = []
@@ -200,9 +199,31 @@ def render_csv(s: Summary) -> str:
                 v = d[f]
             if isinstance(v, list):
                 v = "x".join(map(str, v))
-            row.append("" if v is None else v)
-        w.writerow(row)
+            row.append(v)
+        rows.append(row)
+    return rows
+
+
+def render_csv(s: Summary) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(CSV_FIELDS)
+    for row in csv_rows(s):
+        w.writerow(["" if v is None else v for v in row])
     return buf.getvalue()
+
+
+def render_html(s: Summary) -> str:
+    """The notebook view: the header, the per-layer table (the preset's columns) and the totals."""
+    import html
+
+    from ..notebook import html_table
+
+    cols = _columns(s.preset)
+    rows = [[get(r) for _, _, get in cols] for r in s.layers]
+    head = header(s)
+    table = html_table([t for t, _, _ in cols], rows, caption=head[0], notes=[head[1]])
+    return table + "\n<pre>" + html.escape("\n".join(totals(s))) + "</pre>"
 
 
 def render(s: Summary, fmt: str = "table") -> str:

@@ -92,7 +92,7 @@ def _input_shape(model: nn.Module, card, input_size) -> tuple[int, ...]:
 
 def summary(model_or_name, input_size=None, batch: int = 1, depth: int | None = None, strict: bool = False,
             preset: str = "full", mode: str = "eval", device: str = "meta", dtype: torch.dtype | None = None,
-            backward: bool = False, inputs=None) -> Summary:
+            backward: bool = False, inputs=None, input_data=None) -> Summary:
     """Count a network layer by layer: shapes, parameters, multiply-adds and the other operation
     counters, activation memory, receptive field, warnings.
 
@@ -108,7 +108,20 @@ def summary(model_or_name, input_size=None, batch: int = 1, depth: int | None = 
     real autograd graph) and the activations autograd saves for it; kept apart from the forward rows.
     ``inputs``: example input tensor(s) for models that take several inputs or integer ones (token
     ids); their shapes and dtypes are used (on meta, not their values), ``input_size``/``batch`` ignored.
+
+    torchinfo's forms work too: ``input_size=(B, C, H, W)`` (a 4-tuple carries the batch) and
+    ``input_data=`` (the same as ``inputs``).
     """
+    if input_data is not None:
+        if inputs is not None:
+            raise CnnlabError("pass inputs= or input_data= (torchinfo's name), not both")
+        inputs = input_data
+    parsed = parse_input_size(input_size) if inputs is None and isinstance(input_size, (tuple, list)) else None
+    if parsed is not None and len(parsed) == 4:  # torchinfo's (B, C, H, W); the CLI has --batch
+        if batch not in (1, parsed[0]):
+            raise CnnlabError(f"input size {'x'.join(map(str, parsed))} carries the batch {parsed[0]} (torchinfo's "
+                              f"B x C x H x W) but batch={batch} was given", "give the batch once")
+        batch, input_size = parsed[0], parsed[1:]
     if preset not in PRESETS:
         raise CnnlabError(f"unknown preset {preset!r}", f"choose one of {', '.join(PRESETS)}")
     if mode not in ("eval", "train"):

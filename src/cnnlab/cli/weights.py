@@ -19,10 +19,19 @@ def register(sub) -> None:
                     "first conv adapted to --in-chans, a classifier of another size replaced) and report what "
                     "was done; --save writes the result as a cnnlab .safetensors file that `cnnlab predict` "
                     "and `cnnlab.load_run` read.\n\n"
-                    "examples: cnnlab weights resnet50-0676ba61.pth\n"
+                    "Published weights: `cnnlab weights list` shows the torchvision/timm files cnnlab knows "
+                    "(URL, SHA-256 prefix, reported accuracy); `cnnlab weights fetch NAME` downloads one into "
+                    "$CNNLAB_HOME/weights (default ~/.cache/cnnlab/weights), checks its hash and loads it into "
+                    "NAME (create_model(NAME, pretrained=True) does the same).\n\n"
+                    "examples: cnnlab weights fetch resnet18\n"
+                    "          cnnlab weights resnet50-0676ba61.pth\n"
                     "          cnnlab weights googlenet-1378be20.pth --model googlenet --save googlenet.safetensors\n"
                     "          cnnlab weights vgg16-397923af.pth --model vgg16 --num-classes 10 --in-chans 1")
-    p.add_argument("file", help="weight file (.pth / .pt / .bin / .safetensors) or a run folder (its model.safetensors)")
+    p.add_argument("file", help="weight file (.pth / .pt / .bin / .safetensors), a run folder (its model.safetensors), "
+                   "or `fetch` / `list`")
+    p.add_argument("name", nargs="?", help="with fetch: the registered network whose published weights to get")
+    p.add_argument("--mirror", metavar="URL", help="with fetch: a folder URL serving the same file names "
+                   "(default: the publisher's; also $CNNLAB_WEIGHTS_MIRROR)")
     p.add_argument("--model", metavar="NAME", help="registered network to load the file into")
     p.add_argument("--num-classes", type=int, help="classes of the model (default: the card's); a file "
                    "classifier of another size is dropped")
@@ -62,9 +71,15 @@ def describe_file(path: str, use_ema: bool = True) -> dict:
 
 def run(args) -> int:
     import warnings
+    from pathlib import Path
 
     from ..errors import CnnlabError
 
+    if args.file in ("fetch", "list") and not Path(args.file).exists():
+        return run_published(args)
+    if args.name:
+        raise CnnlabError(f"unexpected argument {args.name!r} after the file {args.file}",
+                          "cnnlab weights FILE [--model NAME], or cnnlab weights fetch NAME")
     if args.save:
         from .common import check_output_path
 
@@ -124,3 +139,64 @@ def run(args) -> int:
     if args.save:
         print(f"saved {args.save} (cnnlab file: cnnlab.load_run / cnnlab predict read it)")
     return 0
+
+
+def run_published(args) -> int:
+    """``cnnlab weights list`` and ``cnnlab weights fetch NAME``."""
+    from ..errors import CnnlabError
+    from ..models.published import PUBLISHED
+
+    if args.file == "list":
+        rows = [{"model": w.model, "publisher": w.publisher, "tag": w.tag, "top1": w.top1, "top5": w.top5,
+                 "eval": f"{w.resize}/{w.crop} {w.interpolation}", "sha256": w.sha256, "url": w.url}
+                for w in PUBLISHED.values()]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        print(f"{'model':<20} {'publisher':<11} {'top-1':>6} {'top-5':>6}  {'eval':<16} file")
+        for r in rows:
+            print(f"{r['model']:<20} {r['publisher']:<11} {r['top1']:>6.2f} {r['top5']:>6.2f}  {r['eval']:<16} "
+                  f"{r['url'].rsplit('/', 1)[1]}")
+        print(f"{len(rows)} published file(s); accuracy: ImageNet-1k validation as the publisher reports it")
+        return 0
+    if not args.name:
+        raise CnnlabError("cnnlab weights fetch needs a network name", "e.g. cnnlab weights fetch resnet18 "
+                          "(cnnlab weights list shows them)")
+    from ..models import create_model
+    from ..models.fetch import fetch_weights
+    from ..models.weights import load_weights
+
+    path = fetch_weights(args.name, base_url=args.mirror)
+    model = create_model(args.name, num_classes=args.num_classes, in_chans=args.in_chans)
+    with warnings_as_notes() as notes:
+        report = load_weights(model, path, strict=not args.non_strict)
+    w = PUBLISHED[args.name]
+    if args.json:
+        print(json.dumps({"model": args.name, "path": str(path), "sha256_prefix": w.sha256, "loaded": report.loaded,
+                          "top1": w.top1, "warnings": notes}, indent=2))
+        return 0
+    print(f"{args.name}: {path} (SHA-256 starts with the published {w.sha256})")
+    print(report)
+    for note in notes:
+        print(f"note: {note}")
+    print(f"reported: {w.top1:.2f}% top-1, {w.top5:.2f}% top-5 on ImageNet-1k validation ({w.publisher} {w.tag}; "
+          f"resize {w.resize}, centre crop {w.crop}, {w.interpolation}); use: "
+          f"cnnlab.create_model({args.name!r}, pretrained=True)")
+    return 0
+
+
+class warnings_as_notes:
+    """Collect the warnings of a block as strings (the CLI prints them as notes)."""
+
+    def __enter__(self) -> list[str]:
+        import warnings
+
+        self._ctx = warnings.catch_warnings(record=True)
+        self._caught = self._ctx.__enter__()
+        warnings.simplefilter("always")
+        self.notes: list[str] = []
+        return self.notes
+
+    def __exit__(self, *exc) -> None:
+        self.notes.extend(str(w.message) for w in self._caught)
+        self._ctx.__exit__(*exc)

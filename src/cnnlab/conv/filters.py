@@ -142,6 +142,7 @@ def make_kernel(name: str, size: int | None = None, sigma: float | None = None) 
 
 # ------------------------------------------------------------------ images
 
+BUNDLED_PHOTOS = Path(__file__).resolve().parents[1] / "data" / "builtin" / "photos"
 SKIMAGE_IMAGES = ("camera", "astronaut", "coffee", "chelsea", "coins", "moon", "page", "text", "rocket",
                   "checkerboard", "clock")
 
@@ -159,13 +160,18 @@ def load_image(spec: str | Path, grey: bool = False, max_size: int | None = None
         name = text.split(":", 1)[1]
         if name not in SKIMAGE_IMAGES:
             raise UnknownNameError("scikit-image photo", name, SKIMAGE_IMAGES)
-        try:
-            import skimage.data
-        except ImportError as e:
-            raise CnnlabError("the skimage: photos need scikit-image",
-                              "pip install 'cnnlab[images]' (or pass an image file)") from e
-        arr = np.asarray(getattr(skimage.data, name)())
-        im = Image.fromarray(arr)
+        bundled = BUNDLED_PHOTOS / f"{name}.png"
+        if bundled.is_file():  # scikit-image's own file, shipped with cnnlab (see its README for licences)
+            im = Image.open(bundled)
+            im.load()
+        else:
+            try:
+                import skimage.data
+            except ImportError as e:
+                raise CnnlabError(f"skimage:{name} needs scikit-image (cnnlab ships only "
+                                  f"{', '.join('skimage:' + p.stem for p in sorted(BUNDLED_PHOTOS.glob('*.png')))})",
+                                  "pip install 'cnnlab[images]' (or pass an image file)") from e
+            im = Image.fromarray(np.asarray(getattr(skimage.data, name)()))
     else:
         from ..images import open_image
 

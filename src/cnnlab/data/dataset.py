@@ -39,6 +39,12 @@ class ImageDataset:
     def subset(self, index: torch.Tensor) -> "ImageDataset":
         return ImageDataset(self.images[index], self.labels[index], self.classes)
 
+    def __repr__(self) -> str:
+        from ..notebook import short
+
+        return short(f"<ImageDataset {len(self):,} images {'x'.join(map(str, self.image_shape))} uint8, "
+                     f"{len(self.classes)} classes>")
+
 
 SPLITS = ("train", "val", "test", "all")
 
@@ -118,6 +124,33 @@ class DataSplits:
             lines.append(f"  per class: train {min(tc)}-{max(tc)}, val {min(vc)}-{max(vc)} (width {width})")
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        from ..notebook import short
+
+        c, h, w = self.train.image_shape
+        return short(f"<DataSplits {self.name}: {len(self.train):,} training / {len(self.val):,} held-out images, "
+                     f"{c}x{h}x{w}, {len(self.classes)} classes; describe() for details>")
+
+    def _class_rows(self) -> list[list]:
+        tc, vc = self.train.class_counts(), self.val.class_counts()
+        return [[i, name, a, b] for i, (name, a, b) in enumerate(zip(self.classes, tc, vc))]
+
+    def _repr_html_(self) -> str:
+        from ..notebook import html_table
+
+        c, h, w = self.train.image_shape
+        stats = ", ".join(f"{m:.4f}/{s:.4f}" for m, s in zip(self.mean, self.std))
+        return html_table(["label", "class", "training", "held-out"], self._class_rows(),
+                          caption=f"data {self.name}: {len(self.train):,} training / {len(self.val):,} held-out "
+                                  f"images, {c}x{h}x{w}, {len(self.classes)} classes ({self.source})",
+                          notes=[f"training-split mean/std per channel: {stats}", *self.notes])
+
+    def to_pandas(self):
+        """One row per class: label, name, training and held-out counts."""
+        from ..notebook import frame
+
+        return frame(["label", "class", "train", "held_out"], self._class_rows())
 
 
 def channel_stats(images: torch.Tensor, chunk: int | None = None) -> tuple[list[float], list[float]]:

@@ -70,6 +70,7 @@ class ConvGroup(nn.Module):
 
 class AirbenchNet(Classifier):
     classifier_path = "fc"
+    head_pools = ()  # no global_pool choice: the head is a 3 x 3 max pool
 
     def __init__(self, num_classes: int = 10, in_chans: int = 3, width: float = 1.0, whiten_kernel: int = 2,
                  bn_momentum: float = 0.6, scale: float = 1 / 9, whiten_bias_epochs: int = 3, drop_rate: float = 0.0,

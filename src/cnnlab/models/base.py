@@ -15,6 +15,8 @@ import torch.nn as nn
 
 from ..errors import CnnlabError
 
+GLOBAL_POOLS = ("avg", "max", "")
+
 
 class Classifier(nn.Module):
     """Base class of the zoo: a feature extractor followed by a classification head.
@@ -25,12 +27,17 @@ class Classifier(nn.Module):
     """
 
     classifier_path: str = "fc"
+    # global poolings this network can take (timm's ``global_pool``): its forward_head starts with a
+    # global average pool, so a max-pooled (N x C x 1 x 1) map through it is the max-pooled head.
+    # Families whose head is something else (flatten, 7 x 7 pool, class token) set ().
+    head_pools: tuple[str, ...] = GLOBAL_POOLS
 
     def __init__(self, num_classes: int, in_chans: int):
         super().__init__()
         self.num_classes = num_classes
         self.in_chans = in_chans
         self.feature_info: list[dict] = []
+        self.pool_type = "avg"
 
     # -- the two halves -----------------------------------------------------------------
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
@@ -41,12 +48,36 @@ class Classifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.jit.is_scripting():
-            return self.forward_head(self.forward_features(x))
+            return self._forward_pooled(x)
         return self._forward_checked(x)
+
+    def _forward_pooled(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.forward_features(x)
+        if self.pool_type == "":  # timm's global_pool="": the unpooled feature map (num_classes=0)
+            return x
+        if self.pool_type == "max":
+            x = torch.amax(x, dim=(2, 3), keepdim=True)  # the head's average pool of a 1 x 1 map is itself
+        return self.forward_head(x)
 
     @torch.jit.unused
     def _forward_checked(self, x: torch.Tensor) -> torch.Tensor:
-        return self.run_checked(lambda t: self.forward_head(self.forward_features(t)), x)
+        return self.run_checked(lambda t: self._forward_pooled(t), x)
+
+    def set_global_pool(self, global_pool: str) -> None:
+        """timm's ``global_pool``: ``"avg"`` (the default), ``"max"`` (global max pooling before the
+        head) or ``""`` (no pooling and no head: ``forward`` returns the feature map; needs
+        ``num_classes=0``)."""
+        name = getattr(self, "model_name", type(self).__name__)
+        if global_pool not in GLOBAL_POOLS:
+            raise CnnlabError(f"{name}: unknown global_pool {global_pool!r}",
+                              "use 'avg', 'max' or '' (no pooling, with num_classes=0)")
+        if global_pool != "avg" and global_pool not in self.head_pools:
+            raise CnnlabError(f"{name}: global_pool={global_pool!r} is not available: its head does not start "
+                              f"with a global average pool", "forward_features(x) gives the feature map")
+        if global_pool == "" and self.num_classes != 0:
+            raise CnnlabError(f"{name}: global_pool='' returns the unpooled feature map, which no classifier "
+                              f"follows", "pass num_classes=0 with it (timm's convention)")
+        self.pool_type = global_pool
 
     @torch.jit.unused
     def run_checked(self, fn, x: torch.Tensor):
@@ -65,8 +96,16 @@ class Classifier(nn.Module):
     def get_classifier(self) -> nn.Module:
         return self.get_submodule(self.classifier_path)
 
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the final classifier by a freshly initialised one with ``num_classes`` outputs."""
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """Replace the final classifier by a freshly initialised one with ``num_classes`` outputs
+        (and, as timm's, set the global pooling when ``global_pool`` is given)."""
+        self._reset_head(num_classes)
+        if global_pool is not None:
+            self.set_global_pool(global_pool)
+        elif self.pool_type == "" and num_classes != 0:
+            self.pool_type = "avg"  # a new classifier needs pooled features
+
+    def _reset_head(self, num_classes: int) -> None:
         old = self.get_classifier()
         ref = next(self.parameters(), None)  # the new layer lives where the network lives (cpu, meta, ...)
         where = dict(device=ref.device, dtype=ref.dtype) if ref is not None else {}
@@ -188,6 +227,7 @@ class PooledMLPClassifier(Classifier):
     dropout ending in the final linear layer): AlexNet's and VGG's form, with torchvision's keys."""
 
     classifier_path = "classifier.6"
+    head_pools = ()  # a fixed-size (7 x 7 / 6 x 6) adaptive pool feeds the fully connected layers
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)

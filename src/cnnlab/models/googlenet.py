@@ -143,9 +143,9 @@ class GoogLeNet(AuxHeadsClassifier):
         x, aux1, aux2 = self._features(x, True)
         return GoogLeNetOutputs(self.forward_head(x), aux2, aux1)
 
-    def reset_classifier(self, num_classes: int) -> None:
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the classifier, and the auxiliary heads' final layers with it (dropped at 0)."""
-        super().reset_classifier(num_classes)
+        super().reset_classifier(num_classes, global_pool)
         if self.aux_logits:
             for aux in (self.aux1, self.aux2):
                 aux.fc2 = nn.Linear(aux.fc2.in_features, num_classes, device=aux.fc2.weight.device) if num_classes \

@@ -150,9 +150,9 @@ class Inception3(AuxHeadsClassifier):
         x, aux = self._features(x, True)
         return InceptionOutputs(self.forward_head(x), aux)
 
-    def reset_classifier(self, num_classes: int) -> None:
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the classifier, and the auxiliary head's with it (dropped at 0)."""
-        super().reset_classifier(num_classes)
+        super().reset_classifier(num_classes, global_pool)
         if self.aux_logits:
             fc = self.AuxLogits.fc
             self.AuxLogits.fc = nn.Linear(768, num_classes, device=fc.weight.device) if num_classes else nn.Identity()

@@ -44,6 +44,7 @@ POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
 
 class LeNet5(Classifier):
     classifier_path = "output"
+    head_pools = ()  # no global_pool choice: the head flattens the C5 map
 
     def __init__(self, num_classes: int = 10, in_chans: int = 1, activation: str = "tanh", pool: str = "avg",
                  drop_rate: float = 0.0, c3: nn.Module | None = None):

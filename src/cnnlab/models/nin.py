@@ -45,6 +45,7 @@ def mlpconv(in_ch: int, row: MlpConv, last: bool = False) -> nn.Sequential:
 
 class NiN(Classifier):
     classifier_path = "classifier"
+    head_pools = ()  # no global_pool choice: the classifier (a 1x1 conv) runs before the global pool
 
     def __init__(self, table: list = NIN_IMAGENET, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5):
         super().__init__(num_classes, in_chans)

@@ -70,12 +70,20 @@ def model_card(name: str) -> ModelCard:
 
 
 def create_model(name: str, *, num_classes: int | None = None, in_chans: int | None = None,
-                 weights: str | None = None, **kwargs) -> nn.Module:
+                 weights: str | None = None, pretrained: bool = False, features_only: bool = False,
+                 out_indices=None, global_pool: str | None = None, **kwargs) -> nn.Module:
     """Build a registered network by name.
 
     ``num_classes`` and ``in_chans`` default to the card's; other keyword arguments go to the
     family's builder (``activation=``, ``drop_rate=``, ...). ``weights`` is a weight file
-    (torchvision, timm or cnnlab; ``.pth`` or ``.safetensors``) loaded after building.
+    (torchvision, timm or cnnlab; ``.pth`` or ``.safetensors``) loaded after building;
+    ``pretrained=True`` fetches the published file (``cnnlab weights fetch NAME``: downloaded once
+    into ``$CNNLAB_HOME``, hash-checked) and loads it; a classifier of another size is replaced.
+
+    timm's conventions: ``global_pool`` ("avg", "max", or "" with ``num_classes=0`` for the
+    unpooled map); ``features_only=True`` returns a module whose forward gives the
+    ``feature_info`` stages as a list (``out_indices`` picks them); every model carries
+    ``pretrained_cfg`` / ``default_cfg`` (input size, crop, interpolation, mean, std, url).
     """
     entry = get_entry(name)
     if num_classes is not None:
@@ -85,6 +93,12 @@ def create_model(name: str, *, num_classes: int | None = None, in_chans: int | N
     if kwargs.get("num_classes", 1) < 0 or kwargs.get("in_chans", 1) < 1:
         raise CnnlabError(f"{name}: num_classes must be >= 0 and in_chans >= 1, got "
                           f"num_classes={kwargs.get('num_classes')}, in_chans={kwargs.get('in_chans')}")
+    if pretrained and weights is not None:
+        raise CnnlabError(f"{name}: pass pretrained=True (the published file) or weights=PATH, not both")
+    if pretrained:
+        from .fetch import fetch_weights
+
+        weights = str(fetch_weights(name))  # before building: an unknown or offline file fails fast
     try:
         model = entry.builder(**kwargs)
     except TypeError as e:
@@ -93,8 +107,26 @@ def create_model(name: str, *, num_classes: int | None = None, in_chans: int | N
         raise
     model.model_name = name
     model.card = entry.card
+    from .features import FeatureInfo
+    from .published import pretrained_cfg
+
+    if isinstance(getattr(model, "feature_info", None), list):
+        model.feature_info = FeatureInfo(model.feature_info)
+    model.pretrained_cfg = pretrained_cfg(name, entry.card)
+    model.default_cfg = model.pretrained_cfg  # timm's older name for the same dict
     if weights is not None:
         from .weights import load_weights
 
         load_weights(model, weights)
+    if global_pool is not None:
+        if not hasattr(model, "set_global_pool"):
+            raise CnnlabError(f"{name}: global_pool is not available for this network")
+        model.set_global_pool(global_pool)
+    if features_only:
+        from .features import FeatureListNet
+
+        model = FeatureListNet(model, out_indices)
+        model.pretrained_cfg = model.default_cfg = model.model.pretrained_cfg
+    elif out_indices is not None:
+        raise CnnlabError(f"{name}: out_indices only applies with features_only=True")
     return model

@@ -54,6 +54,7 @@ def vit_macs(size: str, patch: int, image: int, in_chans: int = 3, num_classes: 
 
 class VisionTransformer(Classifier):
     classifier_path = "heads.head"
+    head_pools = ()  # no global_pool choice: the head reads the class token
 
     def __init__(self, size: str = "b", patch_size: int = 16, image_size: int = 224, num_classes: int = 1000,
                  in_chans: int = 3, drop_rate: float = 0.0, attention_dropout: float = 0.0,

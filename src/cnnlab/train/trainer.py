@@ -73,6 +73,19 @@ class TrainResult:
         evaluated = [m for m in self.metrics if m.get("val_top1") is not None]
         return max(evaluated, key=lambda m: m["val_top1"]) if evaluated else None
 
+    def __repr__(self) -> str:
+        from ..notebook import short
+
+        last = self.metrics[-1] if self.metrics else {}
+        acc = f", held-out top-1 {last['val_top1']:.2f}%" if last.get("val_top1") is not None else ""
+        return short(f"<TrainResult {getattr(self.model, 'model_name', type(self.model).__name__)}: "
+                     f"{len(self.metrics)} epoch(s){acc}, run folder {self.run_dir}>")
+
+    def _repr_html_(self) -> str:
+        from ..notebook import metrics_table
+
+        return metrics_table(self.metrics, f"run {self.run_dir}")
+
 
 def default_run_dir(cfg: TrainConfig) -> Path:
     import re
