@@ -153,3 +153,16 @@ def test_engine_onnxruntime_gives_the_eager_numbers(folder, trained, tmp_path, c
     assert [p["top"][0]["class"] for p in ort_p] == [p["top"][0]["class"] for p in eager_p]
     for a, b in zip(ort_p, eager_p):
         assert a["top"][0]["probability"] == pytest.approx(b["top"][0]["probability"], abs=1e-4)
+
+
+def test_notebook_views_are_short_and_tabular(folder, trained):
+    root, _ = folder
+    r = evaluate(trained.run_dir, f"imagefolder:{root}", "test", precision="fp32", progress=False,
+                 data_options=DATA_OPTIONS)
+    text = repr(r)
+    assert len(text) <= 200 and "\n" not in text and f"top-1 {r.top1:.2f}%" in text
+    page = r._repr_html_()
+    assert page.count("<tr>") == 1 + 3 + 2  # header, three classes, macro and weighted means
+    df = r.to_pandas()
+    assert list(df["class"]) == CLASSES and df["support"].sum() == 30
+    assert df["recall"].tolist() == pytest.approx(r.per_class.recall.tolist())

@@ -114,6 +114,37 @@ class EvaluationResult:
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
+    # -- notebooks: a short repr, the per-class table as HTML or a pandas frame -------------------
+    PER_CLASS_COLUMNS = ("class", "precision", "recall", "f1", "support")
+
+    def _per_class_rows(self) -> list[tuple]:
+        pc = self.per_class
+        return [(c, float(pc.precision[i]), float(pc.recall[i]), float(pc.f1[i]), int(pc.support[i]))
+                for i, c in enumerate(self.classes)]
+
+    def _headline(self) -> str:
+        top5 = f", top-5 {self.top5:.2f}%" if self.top5 is not None else ""
+        return (f"{self.split} split of {self.data}: {self.n:,} images, top-1 {self.top1:.2f}%{top5}, "
+                f"loss {self.loss:.4f}, ECE {100 * self.ece:.2f}%")
+
+    def __repr__(self) -> str:
+        from ..notebook import short
+
+        return short(f"<EvaluationResult {self.model}: {self._headline()}>")
+
+    def _repr_html_(self) -> str:
+        from ..notebook import html_table
+
+        means = [(f"{kind} avg", v["precision"], v["recall"], v["f1"], self.n) for kind, v in self.means().items()]
+        return html_table(self.PER_CLASS_COLUMNS, self._per_class_rows() + means,
+                          caption=f"{self.model}: {self._headline()}", notes=self.notes)
+
+    def to_pandas(self):
+        """The per-class table (precision, recall, F1, support) as a ``pandas.DataFrame``."""
+        from ..notebook import frame
+
+        return frame(self.PER_CLASS_COLUMNS, self._per_class_rows())
+
     def _row(self, i: int) -> dict[str, Any]:
         p = int(self.preds[i])
         return {"index": i, "true": self.classes[int(self.labels[i])], "predicted": self.classes[p],
