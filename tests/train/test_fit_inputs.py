@@ -198,7 +198,13 @@ def test_a_model_registered_in_the_users_module_reloads_in_predict(mnist_arrays,
         result = cnnlab.fit(model="tiny_user_net", data=(x, y), out=str(tmp_path / "run"), **FAST)
     finally:
         sys.path.remove(str(pkg))
-    assert cnnlab.load_run(result.run_dir).meta["model_module"] == "my_models"
+    try:
+        assert cnnlab.load_run(result.run_dir).meta["model_module"] == "my_models"
+    finally:  # the rest of the suite sees only cnnlab's own registry
+        from cnnlab.models import registry
+
+        registry._REGISTRY.pop("tiny_user_net", None)
+        sys.modules.pop("my_models", None)
     image = _png(tmp_path, x[1])
     env = child_env()
     cmd = [PYTHON, "-m", "cnnlab", "predict", str(result.run_dir), str(image), "--json", "--no-progress"]
