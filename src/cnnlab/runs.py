@@ -492,21 +492,7 @@ def looks_like_run(text: str | Path) -> bool:
 
 def resolve_model(path: str | Path, weights: str = MODEL_FILE) -> ModelRef:
     """A run folder (its ``weights`` file, default model.safetensors) or a cnnlab .safetensors file."""
-    path = Path(path)
-    if not path.exists():
-        raise CnnlabError(f"run folder {path} does not exist", "pass the folder that `cnnlab train` printed")
-    file = path if path.is_file() else path / weights
-    if not file.is_file():
-        raise CnnlabError(f"{path} holds no {weights}",
-                          "the run may not have finished; `cnnlab train --resume RUN_DIR` continues it")
-    from .images import check_regular_file
-
-    check_regular_file(file, "a weight file")
-    meta = read_model_meta(file)
-    missing = [k for k in ("model", "classes") if k not in meta]
-    if missing:
-        raise CnnlabError(f"{file}: no cnnlab metadata ({', '.join(missing)} missing)",
-                          "this is not a file saved by cnnlab; use cnnlab.load_weights(model, path) instead")
+    file, meta = _weights_and_meta(Path(path), weights)
     meta = validate_meta(meta, file)
     run_dir = file.parent if (file.parent / "config.json").is_file() else None
     return ModelRef(file, meta, run_dir)
@@ -653,22 +639,9 @@ def load_run(run_dir: str | Path, weights: str = MODEL_FILE, model: nn.Module | 
     not recorded, ``cnnlab.fit(model=MyNet(...))``); the run's weights are loaded into it. A model
     registered in the user's own module (``model_module`` in the metadata) imports that module first.
     """
-    from .images import check_regular_file
     from .models import create_model
 
-    run_dir = Path(run_dir)
-    if not run_dir.exists():
-        raise CnnlabError(f"run folder {run_dir} does not exist", "pass the folder that `cnnlab train` printed")
-    file = run_dir if not run_dir.is_dir() else run_dir / weights
-    if run_dir.is_dir() and not file.exists():
-        raise CnnlabError(f"{run_dir} holds no {weights}",
-                          "the run may not have finished; `cnnlab train --resume RUN_DIR` continues it")
-    check_regular_file(file, "a weight file")
-    meta = read_model_meta(file)
-    missing = [k for k in ("model", "classes") if k not in meta]
-    if missing:
-        raise CnnlabError(f"{file}: no cnnlab metadata ({', '.join(missing)} missing)",
-                          "this is not a file saved by cnnlab; use cnnlab.load_weights(model, path) instead")
+    file, meta = _weights_and_meta(Path(run_dir), weights)
     _import_model_module(meta, file)
     meta = validate_meta(meta, file)
     shapes = _header_shapes(file)
@@ -724,6 +697,25 @@ def load_run(run_dir: str | Path, weights: str = MODEL_FILE, model: nn.Module | 
     model.eval()
     return LoadedRun(model, meta, file.parent,
                      ModelRef(file, meta, file.parent if (file.parent / "config.json").is_file() else None))
+
+
+def _weights_and_meta(path: Path, weights: str) -> tuple[Path, dict[str, Any]]:
+    """The weight file of a run folder (or the file itself) and its raw, not yet validated, metadata."""
+    from .images import check_regular_file
+
+    if not path.exists():
+        raise CnnlabError(f"run folder {path} does not exist", "pass the folder that `cnnlab train` printed")
+    file = path / weights if path.is_dir() else path
+    if path.is_dir() and not file.exists():
+        raise CnnlabError(f"{path} holds no {weights}",
+                          "the run may not have finished; `cnnlab train --resume RUN_DIR` continues it")
+    check_regular_file(file, "a weight file")
+    meta = read_model_meta(file)
+    missing = [k for k in ("model", "classes") if k not in meta]
+    if missing:
+        raise CnnlabError(f"{file}: no cnnlab metadata ({', '.join(missing)} missing)",
+                          "this is not a file saved by cnnlab; use cnnlab.load_weights(model, path) instead")
+    return file, meta
 
 
 def _import_model_module(meta: dict[str, Any], file: Path) -> None:
