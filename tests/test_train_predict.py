@@ -220,3 +220,14 @@ def test_rgb_image_already_at_the_model_size_prepares_without_a_warning():
         x, notes = prepare(Image.fromarray(a), meta)
     assert notes == [] and x.shape == (1, 3, 32, 32)
     torch.testing.assert_close(x[0], (torch.from_numpy(a.copy()).permute(2, 0, 1).float() / 255 - 0.5) / 0.25)
+
+
+def test_a_colour_photo_with_a_bright_border_is_never_inverted():
+    from cnnlab.predict import prepare
+
+    sky = np.full((32, 32, 3), 230, dtype=np.uint8)
+    sky[12:20, 8:24] = (40, 40, 90)  # a dark ship on a bright sky
+    meta = {"input_size": [3, 32, 32], "mean": [0.5] * 3, "std": [0.25] * 3, "background": "dark"}
+    x, notes = prepare(Image.fromarray(sky), meta)
+    assert not any("inverted" in n for n in notes)
+    assert x[0, :, 0, 0].tolist() == pytest.approx([(230 / 255 - 0.5) / 0.25] * 3)

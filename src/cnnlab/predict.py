@@ -80,7 +80,9 @@ def prepare_uint8(im: Image.Image, meta: dict) -> tuple[torch.Tensor, list[str]]
     a = to_array(im, c)
     if im.size != (w, h):
         notes.append(f"resized from {im.size[0]}x{im.size[1]} to {w}x{h}")
-    if meta.get("background") == "dark" and _border_mean(a) > 127:
+    # only greyscale models of light strokes on dark (MNIST-like): a colour photo with a bright sky is
+    # not a negative (CIFAR-10's mean border is dark too, but its photos must never be inverted)
+    if c == 1 and meta.get("background") == "dark" and _border_mean(a) > 127:
         a = 255 - a
         notes.append("inverted: dark-on-light image, the model was trained on light-on-dark")
     if c == 1 and meta.get("background") == "dark" and h == w:
@@ -163,7 +165,8 @@ def predict(run: str | Path | LoadedRun, images: list[str | Path], top_k: int = 
         batch, done = [], []
         for path in files[start:start + batch_size]:
             try:
-                x, notes = prepare_uint8(open_image(path), loaded.meta)
+                with open_image(path) as im:  # a multi-frame file (GIF) keeps its file open until closed
+                    x, notes = prepare_uint8(im, loaded.meta)
             except CnnlabError as e:
                 if bad_images == "error":
                     raise

@@ -77,19 +77,13 @@ def load_subject(spec: str | Path) -> Subject:
 
 
 def load_image(path: str | Path, meta: dict) -> tuple[torch.Tensor, list[str]]:
-    """The normalised ``1 x C x H x W`` tensor of an image file and notes on what was done to it."""
-    import warnings
-
+    """The normalised ``1 x C x H x W`` tensor of an image file and notes on what was done to it
+    (the same preprocessing as ``cnnlab predict``: resize, and inversion for MNIST-like models only)."""
     from ..images import open_image
     from ..predict import prepare
 
-    if meta.get("input_size", [1])[0] != 1:
-        # inversion is for light strokes on dark (MNIST-like, greyscale) models; a photo with a
-        # bright sky must not be inverted because the RGB training set's borders were dark on average
-        meta = {k: v for k, v in meta.items() if k != "background"}
-    with warnings.catch_warnings():  # predict.prepare hands torch a read-only array (it copies right after)
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return prepare(open_image(path), meta)
+    with open_image(path) as im:
+        return prepare(im, meta)
 
 
 def display_image(x: torch.Tensor, meta: dict) -> np.ndarray:
