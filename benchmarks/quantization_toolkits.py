@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,18 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from cnnlab.deploy.engines import make_runner  # noqa: E402
 from cnnlab.deploy.export import onnx_bytes  # noqa: E402
-from cnnlab.deploy.quantize import quantize_onnx, top1  # noqa: E402
+from cnnlab.deploy.quantize import median_latency_ms, quantize_onnx, top1  # noqa: E402
 from cnnlab.deploy.source import held_out_label, load_source, load_split, normalize  # noqa: E402
 
 
 def throughput(run, x, rounds=5) -> float:
-    run(x)
-    times = []
-    for _ in range(rounds):
-        t = time.perf_counter()
-        run(x)
-        times.append(time.perf_counter() - t)
-    return len(x) / float(np.median(times))
+    return len(x) / (median_latency_ms(run, x, rounds) / 1000)
 
 
 def nncf_runner(fp32: bytes, calib: torch.Tensor, threads: int):

@@ -127,7 +127,8 @@ def top1(run, images: torch.Tensor, labels: torch.Tensor, meta: dict, batch: int
     return float((pred == labels).float().mean()), pred
 
 
-def _latency_ms(run, x: torch.Tensor, repeats: int = 20) -> float:
+def median_latency_ms(run, x: torch.Tensor, repeats: int = 20) -> float:
+    """Median wall time of ``run(x)`` in ms over ``repeats`` calls, after one warm-up call."""
     run(x)
     times = []
     for _ in range(repeats):
@@ -187,7 +188,7 @@ def quantize(run_or_source, data: str | None = None, method: str = "static", cal
         fp32_file.write_bytes(fp32)
         fp32_engine = make_runner(fp32_file, engine, "fp32", threads=threads)
         x1 = normalize(source.meta, images[:1])
-        fp32_ms, int8_ms = _latency_ms(fp32_engine, x1), _latency_ms(int8_run, x1)
+        fp32_ms, int8_ms = median_latency_ms(fp32_engine, x1), median_latency_ms(int8_run, x1)
     notes = [f"the latency was measured once on this machine; re-measure on a quiet one (cnnlab bench)"]
     return QuantReport(path, method, engine, len(calib) if calib is not None else 0, held_out_label(source),
                        len(labels), fp32_acc, int8_acc, len(fp32), path.stat().st_size, fp32_ms, int8_ms,
