@@ -277,7 +277,8 @@ def data_fingerprint(data) -> dict[str, Any]:
         n = len(split)
         parts[split_name] = [n, *split.image_shape] if n else [0]
         h.update(split_name.encode())
-        h.update(split.labels.to(torch.int64).contiguous().numpy().tobytes())
+        labels = split.labels if split.labels.dtype == torch.uint8 else split.labels.to(torch.int64)  # uint8: masks
+        h.update(labels.contiguous().numpy().tobytes())
         if n:
             idx = torch.linspace(0, n - 1, min(n, FINGERPRINT_SAMPLES)).round().long().unique()
             h.update(split.images[idx].contiguous().numpy().tobytes())

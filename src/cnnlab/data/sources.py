@@ -142,6 +142,29 @@ register_source(DataSource(
     takes_options=True, resizes=True))
 
 
+register_source(DataSource(
+    "seg-sample", lambda _p, o: read_seg_sample(o), False,
+    "nothing: built in (segmentation: 2,000 + 400 test 64x64 canvases of MNIST digits, a class per pixel)",
+    takes_options=True, resizes=True))
+register_source(DataSource(
+    "segfolder", lambda p, o: read_segfolder(p, o), True,
+    "segmentation pairs: PATH/images/*.png|jpg with PATH/masks/*.png (class index per pixel, 255 = ignore) by "
+    "file stem, optional PATH/classes.txt; or that pair under PATH/train/ (+ val/, test/)",
+    takes_options=True, resizes=True))
+
+
+def read_seg_sample(options):
+    from ..tasks.segment.sample import read_seg_sample as read
+
+    return read(options)
+
+
+def read_segfolder(path, options):
+    from ..tasks.segment.folder import read_segfolder as read
+
+    return read(path, options)
+
+
 def read_cifar(path, name, use_cache, cache_root):
     from .cifar import read_cifar as read
 
@@ -171,6 +194,8 @@ def load_data(spec: str, options: DataOptions | dict | None = None, **overrides)
         raise CnnlabError(f"data set {name!r} is built in and takes no path (got {path!r})", f"use --data {name}")
     p = Path(path).expanduser() if path else None
     data = source.read(p, opts) if source.takes_options else source.read(p)
+    if getattr(data, "task", "classify") != "classify":
+        return data  # segmentation / detection readers resize and carve the validation split themselves
     return apply_options(data, opts, resized=source.resizes, default_val=source.default_val)
 
 

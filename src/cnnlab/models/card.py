@@ -31,6 +31,7 @@ class ModelCard:
     timm: str | None = None
     departures: tuple[str, ...] = field(default_factory=tuple)  # how this form departs from the paper
     notes: str = ""
+    task: str = "classify"  # what the output is: "classify" (N x classes) or "segment" (N x classes x H x W)
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -21,3 +21,4 @@ from . import inception  # noqa: F401
 from . import inception_v4  # noqa: F401
 from . import bn_inception  # noqa: F401
 from . import linear  # noqa: F401
+from ..tasks.segment import zoo as _segment_zoo  # noqa: F401  (fcn32s/16s/8s, unet: task='segment')
