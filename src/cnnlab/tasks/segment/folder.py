@@ -187,8 +187,8 @@ def read_pairs(pairs: list[tuple[Path, Path]], channels: int, size: int | None, 
         elif a.shape != shape:
             raise CnnlabError(f"segfolder: {ipath} is {a.shape[1]}x{a.shape[0]} but {pairs[0][0]} is "
                               f"{shape[1]}x{shape[0]}", "give --image-size S to bring every image (and mask) to S x S")
-        images[i] = torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))
-        masks[i] = torch.from_numpy(np.ascontiguousarray(m))
+        images[i] = torch.from_numpy(np.array(a.transpose(2, 0, 1), np.uint8))  # writable copies
+        masks[i] = torch.from_numpy(np.array(m, np.uint8))
     return images, masks
 
 
