@@ -481,7 +481,16 @@ class ModelRef:
             return rebuild(self.meta["model_source"], self.label).eval()
         from .models import create_model
 
-        return create_model(self.name, num_classes=len(self.classes), **self.meta.get("model_args", {})).eval()
+        return create_model(self.name, num_classes=len(self.classes), **build_args(self.meta)).eval()
+
+
+def build_args(meta: dict[str, Any]) -> dict[str, Any]:
+    """The builder options of a weight file: its ``model_args``, and ``in_chans`` from its input size (a
+    network trained on greyscale images has a 1-channel first layer whatever its card's default)."""
+    args = dict(meta.get("model_args") or {})
+    if meta.get("input_size") and "in_chans" not in args:
+        args["in_chans"] = meta["input_size"][0]
+    return args
 
 
 def looks_like_run(text: str | Path) -> bool:
@@ -659,7 +668,7 @@ def load_run(run_dir: str | Path, weights: str = MODEL_FILE, model: nn.Module | 
                 return rebuild(meta["model_source"], label)
         try:
             with torch.device(device):
-                return create_model(meta["model"], num_classes=len(meta["classes"]), **meta["model_args"])
+                return create_model(meta["model"], num_classes=len(meta["classes"]), **build_args(meta))
         except CnnlabError as e:
             raise CnnlabError(f"{file}: metadata does not build {meta['model']}: {e.message}", e.hint) from e
         except (TypeError, ValueError, RuntimeError, KeyError, IndexError, OverflowError, ZeroDivisionError) as e:
