@@ -82,3 +82,18 @@ def test_cli_dispatches_on_the_task(run_dir, tmp_path, capsys):
     assert (tmp_path / "p" / "x.overlay.png").is_file() and "x.overlay.png" in capsys.readouterr().out
     assert main(["evaluate", str(run_dir), "--data", "mnist-sample", "--split", "val", *threads]) == 2
     assert "not a segmentation data set" in capsys.readouterr().err
+
+
+def test_a_greyscale_run_of_a_colour_network_loads(tmp_path):
+    """load_run builds the network with the recorded input channels (a 1-channel first layer), for
+    segmentation networks and classifiers alike."""
+    from cnnlab.runs import load_run
+
+    for name, args in (("resnet20", {}), ("unet", {"backbone": "resnet20"})):
+        model = create_model(name, num_classes=3, in_chans=1, **args)
+        meta = {"model": name, "model_args": args, "classes": ["a", "b", "c"], "input_size": [1, 16, 16],
+                "mean": [0.5], "std": [0.25]}
+        save_model(tmp_path / f"{name}.safetensors", model, meta)
+        loaded = load_run(tmp_path / f"{name}.safetensors").model
+        assert loaded.in_chans == 1
+        assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
