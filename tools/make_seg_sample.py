@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from cnnlab.data.idx import read_idx, write_idx  # noqa: E402
-from cnnlab.tasks.segment.sample import CLASSES, scatter_digits  # noqa: E402
+from cnnlab.data.idx import read_idx, write_idx
+from cnnlab.tasks.segment.sample import CLASSES, scatter_digits
 
 COUNTS = {"train": 2000, "t10k": 400}
 SEEDS = {"train": 20261130, "t10k": 20261131}

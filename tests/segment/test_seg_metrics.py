@@ -11,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnnlab import CnnlabError
-from cnnlab.tasks.segment.metrics import confusion_matrix, iou_per_class, mean_iou, pixel_accuracy, summarize
+from cnnlab.tasks.segment.metrics import (
+    confusion_matrix,
+    iou_per_class,
+    mean_iou,
+    pixel_accuracy,
+    summarize,
+)
 
 
 def test_hand_counted_example():

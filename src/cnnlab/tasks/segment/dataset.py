@@ -43,7 +43,7 @@ class SegmentationDataset(ImageDataset):
         counts = torch.bincount(self.labels.reshape(-1).long(), minlength=256)
         return counts[:len(self.classes)].tolist()
 
-    def subset(self, index: torch.Tensor) -> "SegmentationDataset":
+    def subset(self, index: torch.Tensor) -> SegmentationDataset:
         return SegmentationDataset(self.images[index], self.labels[index], self.classes)
 
     def __repr__(self) -> str:
@@ -74,8 +74,8 @@ class SegmentationSplits(DataSplits):
     def describe(self) -> str:
         c, h, w = self.train.image_shape
         test = "" if not self.has_test else " (+ a test split, used only when asked)"
-        lines = [f"data {self.name}: {len(self.train):,} training / {len(self.val):,} validation images with masks"
-                 f"{test}, {c}x{h}x{w}, {len(self.classes)} classes ({self.source})"]
+        lines = [(f"data {self.name}: {len(self.train):,} training / {len(self.val):,} validation images with masks"
+                  f"{test}, {c}x{h}x{w}, {len(self.classes)} classes ({self.source})")]
         counts = self.train.class_counts()
         total = max(1, sum(counts))
         share = ", ".join(f"{n}: {100 * k / total:.1f}%" for n, k in zip(self.classes, counts))
@@ -94,7 +94,7 @@ def carve_validation(train: SegmentationDataset, fraction: float, seed: int
                      ) -> tuple[SegmentationDataset, SegmentationDataset]:
     """A seeded random ``fraction`` (or image count, when >= 1) of the training images as validation."""
     n = len(train)
-    take = int(round(fraction * n)) if fraction < 1 else int(fraction)
+    take = round(fraction * n) if fraction < 1 else int(fraction)
     if take >= n or (fraction > 0 and n < 2):
         raise CnnlabError(f"a validation split of {take} image(s) leaves no training image ({n} in total)",
                           "add images, or use --val-split 0 (no validation split)")

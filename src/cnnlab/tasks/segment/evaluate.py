@@ -58,10 +58,10 @@ class SegmentationEvaluation:
 
     def text(self) -> str:
         absent = [c for c, v in zip(self.classes, self.iou) if v is None]
-        lines = [f"{self.model} on {self.data}, {self.split} split: {self.n_images:,} images, "
-                 f"{int(self.confusion.sum()):,} labelled pixels",
-                 f"  pixel accuracy {self.pixel_acc:.2f}%   mean IoU {self.miou:.2f}% (over the "
-                 f"{len(self.classes) - len(absent)} classes present in truth or prediction)   loss {self.loss:.4f}"]
+        lines = [(f"{self.model} on {self.data}, {self.split} split: {self.n_images:,} images, "
+                  f"{int(self.confusion.sum()):,} labelled pixels"),
+                 (f"  pixel accuracy {self.pixel_acc:.2f}%   mean IoU {self.miou:.2f}% (over the "
+                  f"{len(self.classes) - len(absent)} classes present in truth or prediction)   loss {self.loss:.4f}")]
         width = max(len(c) for c in self.classes)
         truth, predicted = self.confusion.sum(1), self.confusion.sum(0)
         total = max(int(truth.sum()), 1)

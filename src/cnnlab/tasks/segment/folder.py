@@ -217,7 +217,7 @@ def read_segfolder(root: Path, options: DataOptions) -> SegmentationSplits:
     split_root = root / "train" if (root / "train").is_dir() else root
     classes_file = next((p for p in (root / "classes.txt", split_root / "classes.txt") if p.is_file()), None)
     names, palette, ignore = read_classes(classes_file) if classes_file else (None, None, None)
-    read = lambda pairs, what: _as_dataset(read_pairs(pairs, options.channels, options.image_size, palette, ignore,  # noqa: E731
+    read = lambda pairs, what: _as_dataset(read_pairs(pairs, options.channels, options.image_size, palette, ignore,
                                                       options.progress, f"segfolder {what}"), names)
     train = read(pair_files(split_root), "train")
     if names is None:  # the classes are the labels found in the training masks
@@ -292,7 +292,7 @@ def finish_splits(name: str, train: SegmentationDataset, val: SegmentationDatase
         val = fit(val) if val is not None else None
         if test is not None:
             read_test = test
-            test = lambda: fit(read_test() if callable(read_test) else read_test)  # noqa: E731
+            test = lambda: fit(read_test() if callable(read_test) else read_test)
         notes.append(f"resized from {h}x{w} to {size}x{size} (images bilinear, masks nearest-neighbour)")
     split = options.val_split
     if val is not None and len(val) and split is None:

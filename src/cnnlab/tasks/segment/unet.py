@@ -15,6 +15,8 @@ encoder is the chosen zoo network (its stages' widths set the decoder's).
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn as nn
 
@@ -44,7 +46,7 @@ class UNet(Segmenter):
         super().__init__(num_classes, in_chans)
         backbone_args = dict(backbone_args or {})
         info = stages(backbone, in_chans, **backbone_args)
-        for a, b in zip(info, info[1:]):
+        for a, b in itertools.pairwise(info):
             if b["reduction"] % a["reduction"]:
                 raise CnnlabError(f"backbone {backbone}: stage {b['module']} (/{b['reduction']}) is not a whole "
                                   f"multiple of the stride of {a['module']} (/{a['reduction']})",

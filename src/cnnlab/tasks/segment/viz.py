@@ -117,7 +117,8 @@ def save_examples(path: Path, images: np.ndarray, masks: np.ndarray, preds: np.n
 
 
 def save_confusion(path: Path, cm: np.ndarray, classes: list[str], ious: list[float | None], title: str) -> Path:
-    """Row-normalised pixel confusion matrix (square-root colour scale), each true class's IoU on its row."""
+    """Row-normalised pixel confusion matrix (square-root colour scale), each true class's IoU (``ious``, in
+    percent; None for a class absent from truth and prediction) on its row."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -133,7 +134,7 @@ def save_confusion(path: Path, cm: np.ndarray, classes: list[str], ious: list[fl
     fig, ax = plt.subplots(figsize=(side + 1.8, side))
     im = ax.imshow(norm, cmap="Blues", norm=PowerNorm(0.5, vmin=0, vmax=1), interpolation="nearest")
     font = max(5.0, min(9.0, 400 / max(k, 1)))
-    labels = [f"{c} (IoU {100 * v:.1f})" if v is not None else f"{c} (absent)" for c, v in zip(classes, ious)]
+    labels = [f"{c} (IoU {v:.1f})" if v is not None else f"{c} (absent)" for c, v in zip(classes, ious)]
     ax.set_xticks(range(k), classes, rotation=90, fontsize=font)
     ax.set_yticks(range(k), labels, fontsize=font)
     ax.set_xlabel("predicted class")
