@@ -13,72 +13,6 @@ import dataclasses
 
 from .common import Formatter, parse_assignments, parse_value
 
-HELP = {
-    "log": "extra loggers beside metrics.jsonl, comma-separated: csv (metrics.csv), tensorboard "
-           "(RUN_DIR/tensorboard; needs the tensorboard package)",
-    "early_stop": "stop when a validation metric stops improving: METRIC:patience=N[:min_delta=D][:mode=min|max], "
-                  "e.g. val_top1:patience=5 (never a test_* metric: the test split chooses nothing)",
-    "data": "data set NAME or NAME:PATH (see `cnnlab data`)",
-    "task": "what the network learns: auto (the data set's own task), or classify; an explicit task the data "
-            "contradict is an error",
-    "epochs": "passes over the training split",
-    "steps": "optimizer steps in all, instead of --epochs (0: epochs x steps per epoch)",
-    "batch_size": "images per step and process (torchrun: the global batch is this x processes)",
-    "accumulate": "sum the gradients of this many batches into one optimizer step",
-    "optimizer": "sgd, adamw, or muon (Muon for the convolution filters, SGD for the rest)",
-    "lr": "peak learning rate",
-    "momentum": "SGD momentum (AdamW: beta1)",
-    "nesterov": "Nesterov momentum (SGD)",
-    "weight_decay": "L2 weight decay on conv/linear weights (norms and biases: see --decay-all)",
-    "norm_lr_scale": "learning-rate multiplier for the parameters of normalisation layers",
-    "bias_lr_scale": "learning-rate multiplier for biases outside normalisation layers",
-    "muon_lr": "muon: learning rate of the convolution filters",
-    "muon_momentum": "muon: Nesterov momentum of the filters' updates",
-    "decay_all": "also decay norms and biases, by the same fraction per step as the weights (airbench)",
-    "clip_grad": "clip the global gradient norm to this value (0: off)",
-    "schedule": "learning-rate schedule per step: constant, step, multistep, cosine, linear or onecycle",
-    "warmup_epochs": "linear warm-up length in epochs (may be fractional)",
-    "gamma": "step/multistep: factor at each decay",
-    "step_epochs": "step: decay every this many epochs (0: /gamma at 1/3 and 2/3 of training)",
-    "milestones": "multistep: decay points as fractions of training, e.g. 0.5,0.75",
-    "lr_start": "onecycle: starting factor of the peak learning rate",
-    "lr_peak_at": "onecycle: fraction of training where the peak is reached",
-    "lr_end": "onecycle, linear: final factor of the peak learning rate",
-    "label_smoothing": "label smoothing of the cross-entropy loss",
-    "augment": "batched augmentation, e.g. crop=4,flip (crop, flip, rrc, jitter, pca, cutout)",
-    "alternating_flip": "mirror each image in every other epoch, a random half starting mirrored (airbench's "
-                        "derandomised flip; use instead of flip in --augment)",
-    "mixup": "mixup alpha (0: off)",
-    "cutmix": "cutmix alpha (0: off)",
-    "ema": "EMA decay of the weights per step (0: off); evaluation and saved weights use the EMA",
-    "ema_every": "update the EMA every this many steps",
-    "ema_ramp": "EMA decay x (step/total)^this (0: constant)",
-    "ema_start_epochs": "first EMA update after this many epochs",
-    "lookahead": "copy the EMA back into the model at each update (lookahead, as airbench)",
-    "eval_every": "evaluate on the validation split every N epochs (0: after the last only)",
-    "tta": "test-time augmentation of the final evaluation: none, flip or flip-translate (6 views)",
-    "final_test": "after the last epoch, evaluate once on the data set's official test split and report it as "
-                  "test (it chooses nothing; without it training never reads the test split)",
-    "init_weights": "start from this weight file (torchvision .pth, timm, or a cnnlab model.safetensors); "
-                    "a classifier for another number of classes is replaced by a new one",
-    "freeze": "none, backbone (train only the classifier: a linear probe), or module names (layer1,layer2); "
-              "frozen modules keep their batch-norm statistics",
-    "backbone_lr_scale": "learning-rate multiplier outside the classifier (fine-tuning: e.g. 0.1)",
-    "normalize": "input statistics: auto (the weight file's: ImageNet's for torchvision/timm files; else the "
-                 "training split's), data, imagenet or inception (0.5/0.5)",
-    "seed": "random seed (weights, data order, augmentation)",
-    "deterministic": "deterministic algorithms only (bitwise-repeatable runs)",
-    "device": "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps",
-    "threads": "intra-op CPU threads; 0 = the cores this process may use",
-    "precision": "auto (bf16 where the hardware is fast at it), fp32 or bf16 autocast",
-    "channels_last": "channels-last memory layout (faster convolutions on CPUs with oneDNN)",
-    "compile": "torch.compile: off, on, or auto (only dense nets >= 300 MMAC/image, where it pays on CPU)",
-    "sync_bn": "torchrun: batch-norm statistics over the global batch (GPU: nn.SyncBatchNorm; CPU: cnnlab's)",
-    "checkpoint_every": "also write the resume checkpoint every this many steps (0: epoch ends only)",
-    "out": "run folder (default runs/MODEL-DATA-TIME)",
-    "overwrite": "replace an existing run folder",
-    "progress": "show progress bars",
-}
 SKIP = {"model", "model_args", "data_options"}
 
 
@@ -127,7 +61,7 @@ def register(sub) -> None:
         flag = "--" + f.name.replace("_", "-")
         flags = (flag, "--test") if f.name == "final_test" else (flag,)
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        shown = f"{HELP[f.name]} (default: {default if default not in ('', None, []) else 'none'})"
+        shown = f"{f.metadata['help']} (default: {default if default not in ('', None, []) else 'none'})"
         if isinstance(default, bool):
             p.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                            help=shown)

@@ -121,31 +121,14 @@ def background_of(images: torch.Tensor) -> str:
     return "dark" if border.float().mean() < 128 else "light"
 
 
-def conv_linear_macs(model: nn.Module, image_shape: tuple[int, int, int]) -> tuple[int, bool]:
-    """Multiply-adds of the convolutions and linear layers for one image, and whether any conv is depthwise."""
-    total = 0
-    depthwise = False
+def model_macs(model: nn.Module, image_shape: tuple[int, int, int]) -> tuple[int, bool]:
+    """Multiply-adds of one image, as the analyzer counts them (``cnnlab summary``, on the meta device:
+    nothing is computed and the model is left as it is), and whether any convolution is depthwise."""
+    from ..analysis import summary
 
-    def hook(mod, inp, out):
-        nonlocal total, depthwise
-        if isinstance(mod, nn.Conv2d):
-            k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
-            total += out.numel() * k
-            depthwise |= mod.groups > 1 and mod.groups == mod.in_channels
-        else:
-            total += out.numel() * mod.in_features
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    was = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros(1, *image_shape, device=next(model.parameters()).device))
-    finally:
-        model.train(was)
-        for h in handles:
-            h.remove()
-    return total, depthwise
+    macs = summary(model, input_size=tuple(image_shape), device="meta").macs
+    depthwise = any(isinstance(m, nn.Conv2d) and 1 < m.groups == m.in_channels for m in model.modules())
+    return macs, depthwise
 
 
 def should_compile(cfg: TrainConfig, model: nn.Module, image_shape, device: torch.device) -> tuple[bool, str]:
@@ -153,7 +136,7 @@ def should_compile(cfg: TrainConfig, model: nn.Module, image_shape, device: torc
         return False, ""
     if cfg.compile == "on":
         return True, "compile on"
-    macs, depthwise = conv_linear_macs(model, image_shape)
+    macs, depthwise = model_macs(model, image_shape)
     if device.type == "cuda":
         return True, "compile auto: on (GPU)"
     if macs >= COMPILE_MIN_MACS and not depthwise:
