@@ -61,7 +61,8 @@ class RunningSums:
         ref = next((v for v in values if isinstance(v, torch.Tensor)), None)
         device = ref.device if ref is not None else torch.device("cpu")
         dtype = torch.float32 if device.type == "mps" else torch.float64
-        row = torch.stack([torch.as_tensor(v, device=device).to(dtype) for v in values])
+        row = torch.stack([v.to(dtype) if isinstance(v, torch.Tensor)  # numbers are filled on the device: no copy
+                           else torch.full((), float(v), dtype=dtype, device=device) for v in values])
         self._pending.append((where, tuple(sums), row))
 
     def sync(self, all_reduce=None):
