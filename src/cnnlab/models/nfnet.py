@@ -116,7 +116,7 @@ class NFNet(Classifier):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        for name, m in self.named_modules():
+        for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, 0.0, 0.01)
                 nn.init.zeros_(m.bias)
