@@ -85,7 +85,7 @@ class FeatureListNet(nn.Module):
         try:
             run = getattr(self.model, "run_checked", None)
             if run is not None:
-                run(self.model.forward_features, x)
+                run(self.model.forward_features, x, method="forward_features")
             else:
                 self.model.forward_features(x)
         except _Enough:
