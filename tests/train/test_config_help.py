@@ -32,8 +32,14 @@ def test_every_setting_has_its_help_in_the_field_metadata_and_the_cli_shows_it()
 
 class _Net(nn.Sequential):
     def __init__(self):
-        super().__init__(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-                         nn.Conv2d(4, 4, 3, padding=1, groups=4), nn.Flatten(), nn.Linear(4 * 8 * 8, 10))
+        super().__init__(
+            nn.Conv2d(1, 4, 3, padding=1),
+            nn.BatchNorm2d(4),
+            nn.ReLU(),
+            nn.Conv2d(4, 4, 3, padding=1, groups=4),
+            nn.Flatten(),
+            nn.Linear(4 * 8 * 8, 10),
+        )
 
 
 def test_model_macs_is_the_hand_count_and_leaves_the_model_alone():

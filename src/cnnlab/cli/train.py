@@ -25,33 +25,66 @@ def register(sub) -> None:
     from ..train.config import TrainConfig
 
     p = sub.add_parser(
-        "train", help="train a model and write a run folder", formatter_class=Formatter,
+        "train",
+        help="train a model and write a run folder",
+        formatter_class=Formatter,
         description="Train MODEL on a data set. Writes RUN_DIR with config.json, metrics.jsonl, model.safetensors "
-                    "(last weights), best.safetensors (best validation epoch), curves.png and checkpoint/ (exact resume), and "
-                    "prints the validation accuracy.\n\n"
-                    "Splits: training reports on and selects with a validation split carved from the training "
-                    "images (--val-split; default 10%, 5,000 for CIFAR); the official test split is read only "
-                    "with --test (once, after training) or by `cnnlab evaluate`.\n\n"
-                    "Settings: defaults < --recipe < options < --set.\n\n"
-                    "examples:\n"
-                    "  cnnlab train lenet5 --data mnist-sample --epochs 15\n"
-                    "  cnnlab train --recipe fast-cifar --data cifar10:PATH\n"
-                    "  cnnlab train --recipe resnet-cifar --data cifar10:PATH --set model=resnet56\n"
-                    "  cnnlab train --resume runs/lenet5-mnist-sample-20261122-030000\n"
-                    "  torchrun --nproc_per_node=2 -m cnnlab train lenet5 --threads 1")
-    p.add_argument("model", nargs="?", default=argparse.SUPPRESS,
-                   help="registered model name (see `cnnlab models`); optional with --recipe or --resume")
-    p.add_argument("--recipe", "-r", metavar="NAME|FILE", default=None,
-                   help="start from a named recipe (see `cnnlab recipes`) or a recipe TOML file")
-    p.add_argument("--set", "-s", action="append", metavar="KEY=VALUE", dest="set", default=None,
-                   help="override any setting, repeatable (e.g. --set epochs=5 --set model_args.depth=32)")
-    p.add_argument("--resume", metavar="RUN_DIR", default=None,
-                   help="continue RUN_DIR from its last checkpoint (exactly where it stopped)")
-    p.add_argument("--data-changed", action="store_true", default=False,
-                   help="with --resume: continue even though the data differs from the data the run was trained on "
-                        "(refused otherwise: config.json records a fingerprint of it)")
-    p.add_argument("--model-arg", "-m", action="append", metavar="KEY=VALUE", dest="model_arg",
-                   help="option for the model builder, repeatable (e.g. -m activation=relu -m pool=max)")
+        "(last weights), best.safetensors (best validation epoch), curves.png and checkpoint/ (exact resume), and "
+        "prints the validation accuracy.\n\n"
+        "Splits: training reports on and selects with a validation split carved from the training "
+        "images (--val-split; default 10%, 5,000 for CIFAR); the official test split is read only "
+        "with --test (once, after training) or by `cnnlab evaluate`.\n\n"
+        "Settings: defaults < --recipe < options < --set.\n\n"
+        "examples:\n"
+        "  cnnlab train lenet5 --data mnist-sample --epochs 15\n"
+        "  cnnlab train --recipe fast-cifar --data cifar10:PATH\n"
+        "  cnnlab train --recipe resnet-cifar --data cifar10:PATH --set model=resnet56\n"
+        "  cnnlab train --resume runs/lenet5-mnist-sample-20261122-030000\n"
+        "  torchrun --nproc_per_node=2 -m cnnlab train lenet5 --threads 1",
+    )
+    p.add_argument(
+        "model",
+        nargs="?",
+        default=argparse.SUPPRESS,
+        help="registered model name (see `cnnlab models`); optional with --recipe or --resume",
+    )
+    p.add_argument(
+        "--recipe",
+        "-r",
+        metavar="NAME|FILE",
+        default=None,
+        help="start from a named recipe (see `cnnlab recipes`) or a recipe TOML file",
+    )
+    p.add_argument(
+        "--set",
+        "-s",
+        action="append",
+        metavar="KEY=VALUE",
+        dest="set",
+        default=None,
+        help="override any setting, repeatable (e.g. --set epochs=5 --set model_args.depth=32)",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        default=None,
+        help="continue RUN_DIR from its last checkpoint (exactly where it stopped)",
+    )
+    p.add_argument(
+        "--data-changed",
+        action="store_true",
+        default=False,
+        help="with --resume: continue even though the data differs from the data the run was trained on "
+        "(refused otherwise: config.json records a fingerprint of it)",
+    )
+    p.add_argument(
+        "--model-arg",
+        "-m",
+        action="append",
+        metavar="KEY=VALUE",
+        dest="model_arg",
+        help="option for the model builder, repeatable (e.g. -m activation=relu -m pool=max)",
+    )
     from .data import add_data_arguments
 
     add_data_arguments(p, seed=False)
@@ -63,8 +96,9 @@ def register(sub) -> None:
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         shown = f"{f.metadata['help']} (default: {default if default not in ('', None, []) else 'none'})"
         if isinstance(default, bool):
-            p.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                           help=shown)
+            p.add_argument(
+                *flags, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=shown
+            )
         elif isinstance(default, list):
             p.add_argument(flag, type=_list_of_floats, default=argparse.SUPPRESS, metavar="A,B", help=shown)
         else:
@@ -77,8 +111,11 @@ def settings_from_args(args) -> dict:
     """The settings given on the command line (options, then --model-arg, then --set)."""
     from ..train import TrainConfig
 
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-             if f.name not in SKIP and hasattr(args, f.name)}
+    given = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in SKIP and hasattr(args, f.name)
+    }
     if hasattr(args, "model"):
         given["model"] = args.model
     for key, value in parse_assignments(args.model_arg, "--model-arg").items():
@@ -87,8 +124,11 @@ def settings_from_args(args) -> dict:
 
     defaults = DataOptions()
     for f in dataclasses.fields(DataOptions):  # data options given on the command line
-        if hasattr(args, f.name) and f.name not in ("seed", "progress") and \
-                getattr(args, f.name) != getattr(defaults, f.name):
+        if (
+            hasattr(args, f.name)
+            and f.name not in ("seed", "progress")
+            and getattr(args, f.name) != getattr(defaults, f.name)
+        ):
             given[f"data_options.{f.name}"] = getattr(args, f.name)
     for item in args.set or []:
         key, sep, value = item.partition("=")
@@ -121,8 +161,10 @@ def run(args) -> int:
         result = train(recipe=args.recipe, **given)
     else:
         if "model" not in given:
-            raise CnnlabError("which model? give MODEL, --recipe NAME or --resume RUN_DIR",
-                              "e.g. cnnlab train lenet5 --data mnist-sample (see `cnnlab models`, `cnnlab recipes`)")
+            raise CnnlabError(
+                "which model? give MODEL, --recipe NAME or --resume RUN_DIR",
+                "e.g. cnnlab train lenet5 --data mnist-sample (see `cnnlab models`, `cnnlab recipes`)",
+            )
         result = train(**given)
     from ..train.distributed import env_info
 
@@ -141,8 +183,10 @@ def run(args) -> int:
         else:
             print(f"{split} {key}: {final[f'{split}_{key}']:.4f} {took}")
     if final.get(f"val_{key}") is None and final.get(f"test_{key}") is None:
-        print(f"trained {epochs} without a validation split; `cnnlab evaluate {result.run_dir} --data "
-              f"{result_data(result)}` reports the test split")
+        print(
+            f"trained {epochs} without a validation split; `cnnlab evaluate {result.run_dir} --data "
+            f"{result_data(result)}` reports the test split"
+        )
     print(f"run folder: {result.run_dir}")
     return 0
 
