@@ -11,6 +11,12 @@ from the training images by the data layer); the official *test* split is read o
 last epoch, only with ``final_test`` - reported as test, never used for best.safetensors or
 anything else. Without a validation split (``val_split=0``) nothing is selected.
 
+The loop is :class:`_Trainer`: ``setup`` builds the state once; ``fit`` runs ``train_epoch``
+(``train_step`` per batch), ``evaluate``, ``keep_best``, ``save_checkpoint`` per epoch; ``restore``
+and ``finish`` bracket it. Everything that depends on what the network predicts is asked of a
+:class:`~cnnlab.train.task.Task`; the running sums are read on the host only when logged
+(:mod:`cnnlab.train.state`).
+
 Exact resume: the checkpoint holds the model, optimizer, scheduler and EMA state, every RNG
 state, the epoch, the optimizer step and the position in the epoch's data order (which depends
 only on (seed, epoch)), plus the running sums of the epoch's statistics. A run resumed from it
