@@ -43,7 +43,7 @@ HELP = {
     "lr_peak_at": "onecycle: fraction of training where the peak is reached",
     "lr_end": "onecycle, linear: final factor of the peak learning rate",
     "label_smoothing": "label smoothing of the cross-entropy loss",
-    "augment": "batched augmentation, e.g. crop=4,flip (crop, flip, rrc, jitter, pca, cutout)",
+    "augment": "batched augmentation, e.g. crop=4,flip (crop, flip, rrc, affine, elastic, jitter, pca, cutout)",
     "alternating_flip": "mirror each image in every other epoch, a random half starting mirrored (airbench's "
                         "derandomised flip; use instead of flip in --augment)",
     "mixup": "mixup alpha (0: off)",
