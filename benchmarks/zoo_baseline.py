@@ -154,8 +154,11 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     flags = ", ".join(f"{f} {'yes' if v else 'no'}" for f, v in cpu["flags"].items())
+    threads = rows[0]["threads"] if rows else 0
+    busy = _busy(load, threads)
     header = (f"Measured {started:%Y-%m-%d %H:%M} UTC on **{cpu['name']}** ({flags}); torch {torch.__version__}, "
-              f"{rows[0]['threads'] if rows else '?'} threads; load average at the start {load}. "
+              f"{threads} thread{'s' if threads != 1 else ''}; load average at the start {load}"
+              f"{' (a busy machine: only the ratios mean something, not the milliseconds)' if busy else ''}. "
               f"{args.rounds} interleaved rounds, {args.latency_calls} batch-1 calls each. "
               f"Command: `python benchmarks/zoo_baseline.py{' ' + ' '.join(argv) if argv else ''}`.")
     text = markdown(rows, header, args.batch)
@@ -165,6 +168,16 @@ def main(argv: list[str] | None = None) -> None:
                                                         "rows": rows}, indent=1))
     print(text)
     print(f"wrote {output} and {output.with_suffix('.json')}")
+
+
+def _busy(load: str, threads: int) -> bool:
+    """Whether the 1-minute load average says other processes compete for this run's cores."""
+    import os
+
+    try:
+        return float(load.split()[0]) > 0.5 + max(0, (os.cpu_count() or 1) - max(threads, 1))
+    except (ValueError, IndexError):
+        return False
 
 
 def _load_average() -> str:
