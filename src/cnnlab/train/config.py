@@ -26,7 +26,7 @@ class TrainConfig:
     data_options: dict[str, Any] = field(default_factory=dict)  # cnnlab.data.DataOptions, e.g. {"val_split": 0.1}
     task: str = "auto"  # auto (the data set's own) | classify | ... (cnnlab.train.task.TASKS)
     # -- how long ---------------------------------------------------------------------------
-    epochs: int = 15  # the defaults are the make-demo recipe (lenet-mnist): 98.75-98.9% over seeds 0-2
+    epochs: int = 15  # plain LeNet-5 on mnist-sample (the make-demo recipe, lenet-mnist, adds augmentation)
     steps: int = 0  # optimizer steps in all; 0: epochs x steps per epoch (the ResNet paper counts iterations)
     batch_size: int = 64  # per process (DDP: the global batch is batch_size x processes)
     accumulate: int = 1  # batches whose gradients are summed into one optimizer step
