@@ -32,7 +32,7 @@ import json
 import re
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,8 +40,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 DEFAULT_MODELS = ["resnet18", "resnet50", "mobilenet_v2", "efficientnet_b0", "vit_s_16"]
 CONFIGS = [("eager", "fp32"), ("eager", "bf16"), ("compile", "fp32"), ("compile", "bf16")]
-LABELS = {("eager", "fp32"): "eager fp32", ("eager", "bf16"): "eager bf16 (autocast, channels-last)",
-          ("compile", "fp32"): "compiled fp32", ("compile", "bf16"): "compiled bf16 (channels-last)"}
+LABELS = {
+    ("eager", "fp32"): "eager fp32",
+    ("eager", "bf16"): "eager bf16 (autocast, channels-last)",
+    ("compile", "fp32"): "compiled fp32",
+    ("compile", "bf16"): "compiled bf16 (channels-last)",
+}
 # cpuinfo flags that decide the bf16 path: AMX tiles (oneDNN's AMX kernels), AVX512-BF16 (dot products)
 BF16_FLAGS = ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f")
 
@@ -60,8 +64,7 @@ def cpu_info() -> dict:
         pass
     import platform
 
-    return {"name": name or platform.processor() or platform.machine(),
-            "flags": {f: f in flags for f in BF16_FLAGS}}
+    return {"name": name or platform.processor() or platform.machine(), "flags": {f: f in flags for f in BF16_FLAGS}}
 
 
 def cpu_slug(name: str) -> str:
@@ -77,61 +80,89 @@ def measure(name: str, batch: int, rounds: int, latency_calls: int, threads: int
     source = load_source(name, input_size=(side, side) if side else None)
     engines = ",".join(f"{e}:{p}" for e, p in CONFIGS)
     t = time.perf_counter()
-    result = bench(source, batch=batch, engines=engines, rounds=rounds, latency_calls=latency_calls,
-                   threads=threads)
+    result = bench(source, batch=batch, engines=engines, rounds=rounds, latency_calls=latency_calls, threads=threads)
     rows = {(r.engine, r.precision): r for r in result.rows}
     base = rows[("eager", "fp32")]
-    out = {"model": name, "input_size": list(result.input_size), "batch": batch, "threads": result.threads,
-           "seconds": time.perf_counter() - t, "runs": {}}
+    out = {
+        "model": name,
+        "input_size": list(result.input_size),
+        "batch": batch,
+        "threads": result.threads,
+        "seconds": time.perf_counter() - t,
+        "runs": {},
+    }
     for key in CONFIGS:
         r = rows.get(key)
         if r is None or r.skipped:
             out["runs"][f"{key[0]} {key[1]}"] = {"skipped": r.skipped if r else "not run"}
             continue
         out["runs"][f"{key[0]} {key[1]}"] = {
-            "b1_p50_ms": r.p50_ms, "b1_p95_ms": r.p95_ms, f"b{batch}_images_per_s": r.throughput,
+            "b1_p50_ms": r.p50_ms,
+            "b1_p95_ms": r.p95_ms,
+            f"b{batch}_images_per_s": r.throughput,
             "b1_x_eager_fp32": base.p50_ms / r.p50_ms if base.p50_ms and r.p50_ms else None,
-            f"b{batch}_x_eager_fp32": r.speedup, "rel_diff": r.rel_diff, "top1_agreement": r.top1_agreement,
-            "setup_s": r.setup_s}
+            f"b{batch}_x_eager_fp32": r.speedup,
+            "rel_diff": r.rel_diff,
+            "top1_agreement": r.top1_agreement,
+            "setup_s": r.setup_s,
+        }
     return out
 
 
 def markdown(rows: list[dict], header: str, batch: int) -> str:
-    lines = ["# The zoo's PyTorch baseline: eager fp32 vs bf16 vs compiled", "", header, "",
-             f"Batch 1: median latency (p50 / p95 ms over all timed calls); batch {batch}: images/s (median of the "
-             "rounds). `x` = the ratio to eager fp32 in the same interleaved rounds (batch-1 latency ratio / "
-             f"batch-{batch} throughput ratio). Forward pass only, eval mode, random weights with calibrated "
-             "batch-norm statistics. The deployment engines (`cnnlab bench`, docs/deployment.md) are measured "
-             "against the eager fp32 column.", ""]
+    lines = [
+        "# The zoo's PyTorch baseline: eager fp32 vs bf16 vs compiled",
+        "",
+        header,
+        "",
+        f"Batch 1: median latency (p50 / p95 ms over all timed calls); batch {batch}: images/s (median of the "
+        "rounds). `x` = the ratio to eager fp32 in the same interleaved rounds (batch-1 latency ratio / "
+        f"batch-{batch} throughput ratio). Forward pass only, eval mode, random weights with calibrated "
+        "batch-norm statistics. The deployment engines (`cnnlab bench`, docs/deployment.md) are measured "
+        "against the eager fp32 column.",
+        "",
+    ]
     for r in rows:
-        lines += [f"| {r['model']} {'x'.join(map(str, r['input_size']))} | b1 p50 ms | b1 p95 ms | "
-                  f"b{batch} img/s | x eager fp32 (b1 / b{batch}) | max\\|diff\\|/max\\|logit\\| | setup s |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        lines += [
+            f"| {r['model']} {'x'.join(map(str, r['input_size']))} | b1 p50 ms | b1 p95 ms | "
+            f"b{batch} img/s | x eager fp32 (b1 / b{batch}) | max\\|diff\\|/max\\|logit\\| | setup s |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
         for key in CONFIGS:
             run = r["runs"][f"{key[0]} {key[1]}"]
             if "skipped" in run:
                 lines.append(f"| {LABELS[key]} | skipped: {run['skipped']} | | | | | |")
                 continue
             x1, xb = run["b1_x_eager_fp32"], run[f"b{batch}_x_eager_fp32"]
-            lines.append(f"| {LABELS[key]} | {run['b1_p50_ms']:.2f} | {run['b1_p95_ms']:.2f} | "
-                         f"{run[f'b{batch}_images_per_s']:,.1f} | {x1:.2f}x / {xb:.2f}x | {run['rel_diff']:.1e} | "
-                         f"{run['setup_s']:.1f} |")
+            lines.append(
+                f"| {LABELS[key]} | {run['b1_p50_ms']:.2f} | {run['b1_p95_ms']:.2f} | "
+                f"{run[f'b{batch}_images_per_s']:,.1f} | {x1:.2f}x / {xb:.2f}x | {run['rel_diff']:.1e} | "
+                f"{run['setup_s']:.1f} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--models", nargs="+", default=DEFAULT_MODELS,
-                    help=f"registered model names (default: {' '.join(DEFAULT_MODELS)})")
+    ap.add_argument(
+        "--models",
+        nargs="+",
+        default=DEFAULT_MODELS,
+        help=f"registered model names (default: {' '.join(DEFAULT_MODELS)})",
+    )
     ap.add_argument("--batch", type=int, default=32, help="the throughput batch (batch 1 is always timed)")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
     ap.add_argument("--latency-calls", type=int, default=10, help="batch-1 calls per configuration and round")
     ap.add_argument("--threads", type=int, default=None, help="intra-op threads (default: available cores)")
     ap.add_argument("--side", type=int, default=None, help="input side for every model (default: each card's)")
     ap.add_argument("--quick", action="store_true", help="smoke test: 1 round, 2 latency calls, batch 4, side 64")
-    ap.add_argument("--output", type=Path, default=None,
-                    help="markdown file (default: docs/zoo-baseline-CPU.md); the JSON goes next to it")
+    ap.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="markdown file (default: docs/zoo-baseline-CPU.md); the JSON goes next to it",
+    )
     args = ap.parse_args(argv)
     if args.quick:
         args.rounds, args.latency_calls, args.batch = 1, 2, min(args.batch, 4)
@@ -146,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(f"unknown model(s) {', '.join(unknown)} (see `cnnlab models`)")
     cpu = cpu_info()
     output = args.output or ROOT / "docs" / f"zoo-baseline-{cpu_slug(cpu['name'])}.md"
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     load = _load_average()
     rows = []
     for name in tqdm(args.models, desc="zoo baseline", unit="model"):
@@ -156,16 +187,19 @@ def main(argv: list[str] | None = None) -> None:
     flags = ", ".join(f"{f} {'yes' if v else 'no'}" for f, v in cpu["flags"].items())
     threads = rows[0]["threads"] if rows else 0
     busy = _busy(load, threads)
-    header = (f"Measured {started:%Y-%m-%d %H:%M} UTC on **{cpu['name']}** ({flags}); torch {torch.__version__}, "
-              f"{threads} thread{'s' if threads != 1 else ''}; load average at the start {load}"
-              f"{' (a busy machine: only the ratios mean something, not the milliseconds)' if busy else ''}. "
-              f"{args.rounds} interleaved rounds, {args.latency_calls} batch-1 calls each. "
-              f"Command: `python benchmarks/zoo_baseline.py{' ' + ' '.join(argv) if argv else ''}`.")
+    header = (
+        f"Measured {started:%Y-%m-%d %H:%M} UTC on **{cpu['name']}** ({flags}); torch {torch.__version__}, "
+        f"{threads} thread{'s' if threads != 1 else ''}; load average at the start {load}"
+        f"{' (a busy machine: only the ratios mean something, not the milliseconds)' if busy else ''}. "
+        f"{args.rounds} interleaved rounds, {args.latency_calls} batch-1 calls each. "
+        f"Command: `python benchmarks/zoo_baseline.py{' ' + ' '.join(argv) if argv else ''}`."
+    )
     text = markdown(rows, header, args.batch)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
-    output.with_suffix(".json").write_text(json.dumps({"header": header, "cpu": cpu, "load_average": load,
-                                                        "rows": rows}, indent=1))
+    output.with_suffix(".json").write_text(
+        json.dumps({"header": header, "cpu": cpu, "load_average": load, "rows": rows}, indent=1)
+    )
     print(text)
     print(f"wrote {output} and {output.with_suffix('.json')}")
 

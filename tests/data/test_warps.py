@@ -57,9 +57,15 @@ def affine_reference(img: np.ndarray, angle: float, scale: float, shear: float, 
 
 
 @settings(max_examples=25, deadline=None)
-@given(h=st.integers(3, 9), w=st.integers(3, 9), angle=st.floats(-180, 180, allow_subnormal=False),
-       scale=st.floats(0.5, 1.6, allow_subnormal=False), shear=st.floats(-40, 40, allow_subnormal=False),
-       tx=st.floats(-3, 3, allow_subnormal=False), ty=st.floats(-3, 3, allow_subnormal=False))
+@given(
+    h=st.integers(3, 9),
+    w=st.integers(3, 9),
+    angle=st.floats(-180, 180, allow_subnormal=False),
+    scale=st.floats(0.5, 1.6, allow_subnormal=False),
+    shear=st.floats(-40, 40, allow_subnormal=False),
+    tx=st.floats(-3, 3, allow_subnormal=False),
+    ty=st.floats(-3, 3, allow_subnormal=False),
+)
 def test_affine_matches_the_per_pixel_reference(h, w, angle, scale, shear, tx, ty):
     x = images(1, 2, h, w, seed=h * 10 + w)
     out = T.affine(x, full(1, angle), full(1, scale), full(1, shear), full(1, tx), full(1, ty))
@@ -107,7 +113,7 @@ def test_gaussian_kernel_and_smoothing_match_a_hand_convolution():
     k = T.gaussian_kernel1d(1.5)
     assert len(k) == 2 * math.ceil(4.5) + 1 and float(k.sum()) == pytest.approx(1.0, abs=1e-6)
     r = np.arange(-5, 6)
-    expect = np.exp(-r**2 / (2 * 1.5**2))
+    expect = np.exp(-(r**2) / (2 * 1.5**2))
     np.testing.assert_allclose(k.numpy(), expect / expect.sum(), rtol=1e-5)
     n, h, w, alpha, sigma = 2, 9, 7, 3.0, 1.5
     field = T.elastic_displacement(n, h, w, alpha, sigma, gen(4))
@@ -115,7 +121,7 @@ def test_gaussian_kernel_and_smoothing_match_a_hand_convolution():
     kk, rk = k.double().numpy(), len(k) // 2
 
     def smooth(v):  # zero outside, centred: the full convolution's middle
-        return np.convolve(v, kk, mode="full")[rk:rk + len(v)]
+        return np.convolve(v, kk, mode="full")[rk : rk + len(v)]
 
     for i in range(n * 2):  # separable zero-padded convolution, rows then columns
         rows = np.stack([smooth(row) for row in noise[i]])
@@ -141,14 +147,23 @@ def test_spec_strings_and_their_errors():
     assert [s.name for s in p.steps] == ["affine", "elastic", "crop"]
     assert p.steps[0].args == {"degrees": 15.0, "scale": 0.1, "shear": 8.0, "translate": 0.05}
     assert p.steps[1].args == {"alpha": 30.0, "sigma": 5.0}
-    assert parse_augment("affine", (1, 28, 28)).steps[0].args == {"degrees": 10.0, "scale": 0.1, "shear": 0.0,
-                                                                  "translate": 0.0}
+    assert parse_augment("affine", (1, 28, 28)).steps[0].args == {
+        "degrees": 10.0,
+        "scale": 0.1,
+        "shear": 0.0,
+        "translate": 0.0,
+    }
     assert parse_augment("affine=5:0.2", (1, 28, 28)).steps[0].args["scale"] == 0.2
     x = images(8, 1, 28, 28)
     assert torch.equal(p(x, gen(2)), p(x, gen(2))) and not torch.equal(p(x, gen(2)), p(x, gen(3)))
-    for spec, message in [("affine=200", r"\[0, 180\]"), ("affine=10:1.5", "scale range"),
-                          ("affine=10:0.1:95", "shear"), ("affine=10:0.1:0:2", "shift"),
-                          ("affine=1:2:3:4:5", "expected 0-4"), ("elastic=-1", "alpha must be >= 0"),
-                          ("elastic=34:0", "sigma > 0")]:
+    for spec, message in [
+        ("affine=200", r"\[0, 180\]"),
+        ("affine=10:1.5", "scale range"),
+        ("affine=10:0.1:95", "shear"),
+        ("affine=10:0.1:0:2", "shift"),
+        ("affine=1:2:3:4:5", "expected 0-4"),
+        ("elastic=-1", "alpha must be >= 0"),
+        ("elastic=34:0", "sigma > 0"),
+    ]:
         with pytest.raises(CnnlabError, match=message):
             parse_augment(spec, (1, 28, 28))

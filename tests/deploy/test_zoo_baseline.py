@@ -37,12 +37,34 @@ def test_cpu_name_flags_and_slug():
 
 def test_markdown_lists_every_configuration_with_its_ratios():
     zb = load_script()
-    run = {"b1_p50_ms": 10.0, "b1_p95_ms": 12.0, "b32_images_per_s": 100.0, "b1_x_eager_fp32": 1.0,
-           "b32_x_eager_fp32": 1.0, "rel_diff": 0.0, "top1_agreement": 1.0, "setup_s": 0.1}
-    fast = {**run, "b1_p50_ms": 4.0, "b32_images_per_s": 250.0, "b1_x_eager_fp32": 2.5, "b32_x_eager_fp32": 2.5,
-            "rel_diff": 4e-3}
-    row = {"model": "resnet18", "input_size": [3, 224, 224], "runs": {
-        "eager fp32": run, "eager bf16": fast, "compile fp32": {"skipped": "no compiler"}, "compile bf16": fast}}
+    run = {
+        "b1_p50_ms": 10.0,
+        "b1_p95_ms": 12.0,
+        "b32_images_per_s": 100.0,
+        "b1_x_eager_fp32": 1.0,
+        "b32_x_eager_fp32": 1.0,
+        "rel_diff": 0.0,
+        "top1_agreement": 1.0,
+        "setup_s": 0.1,
+    }
+    fast = {
+        **run,
+        "b1_p50_ms": 4.0,
+        "b32_images_per_s": 250.0,
+        "b1_x_eager_fp32": 2.5,
+        "b32_x_eager_fp32": 2.5,
+        "rel_diff": 4e-3,
+    }
+    row = {
+        "model": "resnet18",
+        "input_size": [3, 224, 224],
+        "runs": {
+            "eager fp32": run,
+            "eager bf16": fast,
+            "compile fp32": {"skipped": "no compiler"},
+            "compile bf16": fast,
+        },
+    }
     text = zb.markdown([row], "HEADER", 32)
     lines = text.splitlines()
     assert "HEADER" in lines
