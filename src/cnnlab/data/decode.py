@@ -73,7 +73,7 @@ def decode_image(item, size: int, channels: int, info: dict | None = None) -> np
 
 def error_text(e: Exception, item) -> str:
     """An exception's message without the item's own name (the caller names it once)."""
-    text = str(e)
+    text = getattr(e, "message", None) or str(e)  # a CnnlabError's message without its hint
     for name in (repr(str(item)), str(item)):
         text = text.replace(name, "the file")
     return f"{e.__class__.__name__}: {text}"

@@ -127,7 +127,8 @@ class FileStore:
             try:
                 out[k] = decode_image(item, self.size, self.channels).transpose(2, 0, 1)
             except Exception as e:  # noqa: BLE001 - a decoder failure names the file
-                raise CnnlabError(f"{item}: not a readable image ({error_text(e, item)})",
+                raise CnnlabError(f"{item}: not a readable image ({error_text(e, item)})" if not isinstance(
+                    e, CnnlabError) else e.message,
                                   "delete or replace the file; --data-cache disk or memory check every image "
                                   "before training and honour --bad-images skip") from None
         return out
