@@ -79,7 +79,7 @@ def test_streamed_batches_equal_the_in_memory_loaders(tree, tmp_path, mode):
 
 def test_shards_are_the_ranks_rows_of_the_whole_batch(tree, tmp_path):
     data = load(tree, tmp_path, "disk")
-    aug = parse_augment("rrc=0.5,flip", data.train.image_shape, stats=data)
+    aug = parse_augment("rrc=0.5,flip,cutout=4,pca=0.1", data.train.image_shape, stats=data)
     kw = dict(shuffle=True, drop_last=True, seed=1, transform=aug)
     whole = batches(StreamLoader(data.train, 9, data.mean, data.std, workers=0, **kw), 3)
     for world in (2, 3):
