@@ -84,13 +84,27 @@ def build(root: Path, kind: str, key, shapes: dict[str, tuple[tuple[int, ...], s
             arr.flush()
         del arrays
         (tmp / "meta.json").write_text(json.dumps({**(meta or {}), "key": key, "arrays": list(shapes)}))
-        if d.exists():
-            shutil.rmtree(d, ignore_errors=True)
-        os.replace(tmp, d)
-        return d
+        return _publish(tmp, d, root, kind, key)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
         return None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _publish(tmp: Path, d: Path, root: Path, kind: str, key) -> Path:
+    """Rename a finished entry into place. Another process (a rank of the same run) may have
+    published the same entry meanwhile: a readable one is kept and ours dropped."""
+    if load(root, kind, key, mmap=True) is not None:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return d
+    if d.exists():
+        shutil.rmtree(d, ignore_errors=True)
+    try:
+        os.replace(tmp, d)
+    except OSError:
+        if load(root, kind, key, mmap=True) is None:
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+    return d
