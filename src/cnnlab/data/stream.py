@@ -42,7 +42,9 @@ def parse_bytes(text: str, where: str = MEMORY_ENV) -> float:
 
 
 def human(n: float) -> str:
-    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.1f} MB"
+    """Bytes in GB, MB or KB (binary units), one decimal."""
+    return next(f"{n / f:.1f} {unit}" for f, unit in ((2**30, "GB"), (2**20, "MB"), (2**10, "KB"), (1, "B"))
+                if n >= f or f == 1)
 
 
 def available_memory() -> float:

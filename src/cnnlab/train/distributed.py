@@ -12,9 +12,11 @@ for ResNet-18 (docs/architecture.md; research note perf-anchors section 3.5).
 
 Several machines: one ``torchrun --nnodes N --nproc-per-node P --rdzv-backend c10d
 --rdzv-endpoint HOST:PORT`` agent per machine (docs/distributed.md). Elastic restarts
-(``--max-restarts``): torchrun restarts every process of the group when one dies, with
-``TORCHELASTIC_RESTART_COUNT`` > 0; the trainer then resumes the run folder it was writing from its
-last checkpoint (:func:`restart_count`), so a run survives a lost process with the same weights.
+(``--max-restarts``, :func:`elastic`): torchrun restarts every process of the group when one dies;
+the trainer finds the run folder (``--out``) that this job (:func:`elastic_run_id`, the rendezvous
+id) was writing and resumes it from its last checkpoint, so a run survives a lost process with the
+same weights. ``TORCHELASTIC_RESTART_COUNT`` (:func:`restart_count`) cannot decide that: torchrun
+restarts the processes of the machines that did not fail with the count unchanged.
 """
 
 from __future__ import annotations
@@ -63,6 +65,19 @@ def restart_count() -> int:
         return int(os.environ.get(RESTART_ENV, "0"))
     except ValueError:
         return 0
+
+
+def elastic() -> bool:
+    """Whether torchrun may restart this group (``--max-restarts`` > 0)."""
+    try:
+        return int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0")) > 0
+    except ValueError:
+        return False
+
+
+def elastic_run_id() -> str | None:
+    """torchrun's rendezvous id (``--rdzv-id``): the same for every attempt of one job."""
+    return os.environ.get("TORCHELASTIC_RUN_ID")
 
 
 def fail_if_asked(step: int, info: DistInfo) -> None:
