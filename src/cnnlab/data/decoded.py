@@ -95,8 +95,10 @@ def _on_disk(kind: str, items: list, key: dict, options: DataOptions) -> Decoded
             _, errors, upsampled, _ = _decode(items, options, arrays["images"], arrays["sums"])
             return {"errors": errors, "upsampled": upsampled}
 
-        shapes = {"images": ((len(items), channels, size, size), "uint8"), "sums": ((len(items), channels, 2), "float64")}
-        if cache.build(root, kind, key, shapes, fill) is None or (hit := cache.load(root, kind, key, mmap=True)) is None:
+        shapes = {"images": ((len(items), channels, size, size), "uint8"),
+                  "sums": ((len(items), channels, 2), "float64")}
+        built = cache.build(root, kind, key, shapes, fill) is not None
+        if not built or (hit := cache.load(root, kind, key, mmap=True)) is None:
             raise CnnlabError(f"--data-cache disk needs a writable cache folder; {root} is not",
                               "pass --cache-dir DIR (a local disk with room for the decoded images), or "
                               "--data-cache none")
