@@ -41,7 +41,8 @@ def add_data_arguments(p: argparse.ArgumentParser, seed: bool = True) -> None:
                         "auto (memory if they fit --max-memory-gb, else disk)")
     g.add_argument("--loader-workers", type=int, default=None, metavar="N",
                    help="processes that read, decode and augment a streamed (disk/none) training set, each "
-                        "taking one core from the compute threads (default: 1 per 8 cores, at least 1)")
+                        "taking one core from the compute threads (default: 1 per 8 cores, at least 1, leaving 1 "
+                        "core to compute; 0: in the training process)")
 
 
 def data_options_from_args(args: argparse.Namespace, progress: bool = True):

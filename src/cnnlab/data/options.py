@@ -42,7 +42,7 @@ class DataOptions:
     # memory-mapped cache file) | none (decoded from the files at every batch) | auto (memory if it fits)
     data_cache: str = "auto"
     # DataLoader processes that read, decode and augment a streamed (disk / none) training set; each takes
-    # one core from the trainer's compute threads. None: 1 per 8 cores (at least 1)
+    # one core from the trainer's compute threads. None: 1 per 8 cores, at least 1, leaving 1 to compute
     loader_workers: int | None = None
     progress: bool = True  # progress bar while decoding
 

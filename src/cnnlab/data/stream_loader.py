@@ -27,12 +27,14 @@ from .loader import BatchLoader, BatchTransform
 
 
 def default_workers(cores: int | None = None) -> int:
-    """Loader processes for a streamed set: one per 8 cores, at least one (decoding a 224-pixel
-    JPEG and augmenting it costs a small fraction of a ResNet training step on the same core;
-    ``benchmarks/stream_loader.py`` measures both)."""
+    """Loader processes for a process that may use ``cores`` cores (default: all it may run on):
+    one per 8 cores, at least one, but always leaving a core to compute (1 core: 0, the batches
+    are made in the training process). Decoding a 224-pixel JPEG and augmenting it costs a small
+    fraction of a ResNet training step on the same core (``benchmarks/stream_loader.py``)."""
     from ..runtime import available_cores
 
-    return max(1, (cores or available_cores()) // 8)
+    cores = cores or available_cores()
+    return min(max(1, cores // 8), cores - 1)
 
 
 class _Batches(torch.utils.data.Dataset):
