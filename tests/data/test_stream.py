@@ -67,7 +67,7 @@ def test_every_mode_holds_the_same_pixels_and_statistics(tree, tmp_path):
 def test_streamed_batches_equal_the_in_memory_loaders(tree, tmp_path, mode):
     mem, streamed = load(tree, tmp_path, "memory"), load(tree, tmp_path, mode)
     aug = parse_augment("crop=2,flip,jitter=0.3", mem.train.image_shape, stats=mem)
-    kw = dict(shuffle=True, drop_last=True, seed=5, transform=aug)
+    kw = dict(shuffle=True, drop_last=True, seed=5, transform=aug, alternating_flip=True)
     ref = BatchLoader(mem.train, 8, mem.mean, mem.std, **kw)
     loader = make_loader(streamed.train, 8, streamed.mean, streamed.std, workers=2, **kw)
     assert isinstance(loader, StreamLoader) and len(loader) == len(ref) == len(mem.train) // 8
@@ -80,7 +80,7 @@ def test_streamed_batches_equal_the_in_memory_loaders(tree, tmp_path, mode):
 def test_shards_are_the_ranks_rows_of_the_whole_batch(tree, tmp_path):
     data = load(tree, tmp_path, "disk")
     aug = parse_augment("rrc=0.5,flip,cutout=4,pca=0.1", data.train.image_shape, stats=data)
-    kw = dict(shuffle=True, drop_last=True, seed=1, transform=aug)
+    kw = dict(shuffle=True, drop_last=True, seed=1, transform=aug, alternating_flip=True)
     whole = batches(StreamLoader(data.train, 9, data.mean, data.std, workers=0, **kw), 3)
     for world in (2, 3):
         for rank in range(world):

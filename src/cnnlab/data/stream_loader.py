@@ -64,10 +64,11 @@ class StreamLoader(BatchLoader):
 
     def __init__(self, data: ImageDataset, batch_size: int, mean: list[float], std: list[float], *,
                  shuffle: bool = False, drop_last: bool = False, seed: int = 0,
-                 transform: BatchTransform | None = None, channels_last: bool = False, workers: int = 1,
-                 shard: tuple[int, int] | None = None, prefetch: int = 2):
+                 transform: BatchTransform | None = None, channels_last: bool = False,
+                 alternating_flip: bool = False, workers: int = 1, shard: tuple[int, int] | None = None,
+                 prefetch: int = 2):
         super().__init__(data, batch_size, mean, std, shuffle=shuffle, drop_last=drop_last, seed=seed,
-                         transform=transform, channels_last=channels_last)
+                         transform=transform, channels_last=channels_last, alternating_flip=alternating_flip)
         self.workers = workers
         self.shard = shard if shard is not None and shard[1] > 1 else None
         self.prefetch = prefetch
