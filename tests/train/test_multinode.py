@@ -7,6 +7,8 @@ with the weights of the uninterrupted run, bit for bit."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 
@@ -49,13 +51,21 @@ def two_nodes(digits, out, env_extra=None, restarts=0) -> list[subprocess.Comple
              "--channels", "1", "--data-cache", "disk", "--cache-dir", str(digits / "cache"), "--loader-workers", "1",
              "--augment", "crop=2,flip", "--steps", str(STEPS), "--batch-size", "16", "--precision", "fp32",
              "--deterministic", "--checkpoint-every", str(CHECKPOINT_EVERY), "--no-progress", "--out", str(out)]
-    env = {**child_env(), **(env_extra or {})}
-    procs = [subprocess.Popen(agent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for _ in range(2)]
+    # a fresh rendezvous store per round: torch's shared store can hand a restarted group the old
+    # round's addresses when the machines' ranks change (docs/distributed.md)
+    env = {**child_env(), "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1", **(env_extra or {})}
+    procs = [subprocess.Popen(agent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True) for _ in range(2)]
     results = []
-    for p in procs:
-        stdout, _ = p.communicate(timeout=300)
-        results.append(subprocess.CompletedProcess(agent, p.returncode, stdout))
+    try:
+        for p in procs:
+            stdout, _ = p.communicate(timeout=300)
+            results.append(subprocess.CompletedProcess(agent, p.returncode, stdout))
+    finally:
+        for p in procs:  # a hung agent and its processes do not outlive the test
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
     return results
 
 

@@ -98,9 +98,11 @@ class StreamLoader(BatchLoader):
 def make_loader(data: ImageDataset, batch_size: int, mean: list[float], std: list[float], *,
                 workers: int | None = None, shard: tuple[int, int] | None = None, **options) -> BatchLoader:
     """The loader for ``data``: a :class:`BatchLoader` for images in memory, a :class:`StreamLoader`
-    (``workers`` processes, default :func:`default_workers`) for images read on demand. ``shard``
+    (``workers`` processes, default :func:`default_workers` of this process's threads) for images read
+    on demand. ``shard``
     applies to streamed sets only (an in-memory batch is cut by the trainer)."""
     if not data.streamed:
         return BatchLoader(data, batch_size, mean, std, **options)
-    return StreamLoader(data, batch_size, mean, std, workers=default_workers() if workers is None else workers,
-                        shard=shard, **options)
+    if workers is None:  # the threads this process computes with (the trainer has set them) lend the cores
+        workers = default_workers(torch.get_num_threads())
+    return StreamLoader(data, batch_size, mean, std, workers=workers, shard=shard, **options)
