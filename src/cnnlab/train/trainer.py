@@ -119,7 +119,7 @@ def background_of(split) -> str:
     """``dark`` or ``light``: the typical border colour of the training images (for predict); of an
     evenly spaced sample of 2,000 of them when they are streamed (read from disk)."""
     images = split.images
-    if split.streamed:
+    if getattr(split, "streamed", False):
         images = images[torch.linspace(0, len(split) - 1, min(len(split), 2000)).round().long().unique()]
     border = torch.cat([images[..., 0, :], images[..., -1, :], images[..., :, 0], images[..., :, -1]], dim=-1)
     return "dark" if border.float().mean() < 128 else "light"
