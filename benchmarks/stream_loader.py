@@ -52,8 +52,9 @@ def loader_rate(data, batch: int, batches: int, workers: int) -> float:
     from cnnlab.data.stream_loader import StreamLoader
 
     aug = parse_augment("rrc=0.08,flip", data.train.image_shape, stats=data)
-    loader = StreamLoader(data.train, batch, data.mean, data.std, shuffle=True, drop_last=True, seed=0,
-                          transform=aug, workers=workers)
+    loader = StreamLoader(
+        data.train, batch, data.mean, data.std, shuffle=True, drop_last=True, seed=0, transform=aug, workers=workers
+    )
     batches = min(batches, len(loader))
     it = loader.iter_from(0)
     next(it)  # worker start-up and the first batch are not part of the rate
@@ -96,8 +97,9 @@ def measure(args, folder: Path, cache: Path) -> dict:
     runtime.configure(1)  # the per-worker rates: one thread, as a DataLoader worker runs
     out = {"cores": runtime.available_cores(), "batch": args.batch, "workers": args.workers}
     for mode in ("none", "disk"):
-        data = load_data(f"imagefolder:{folder}", image_size=256, data_cache=mode, cache_dir=str(cache),
-                         val_split=0, progress=False)
+        data = load_data(
+            f"imagefolder:{folder}", image_size=256, data_cache=mode, cache_dir=str(cache), val_split=0, progress=False
+        )
         out[f"{mode}_per_worker"] = loader_rate(data, args.batch, args.batches, 0)
         out[f"{mode}_{args.workers}_workers"] = loader_rate(data, args.batch, args.batches, args.workers)
     threads = max(1, out["cores"] - args.workers)
@@ -122,8 +124,10 @@ def main() -> None:
     print(f"{r['cores']} cores; batch {r['batch']}; 224-px rrc + flip from 256-px images")
     for mode in ("none", "disk"):
         what = "decode JPEG + augment" if mode == "none" else "memory-mapped + augment"
-        print(f"  loader --data-cache {mode:<4} ({what}): {r[f'{mode}_per_worker']:8.1f} img/s per worker, "
-              f"{r[f'{mode}_{args.workers}_workers']:8.1f} img/s with {args.workers} workers")
+        print(
+            f"  loader --data-cache {mode:<4} ({what}): {r[f'{mode}_per_worker']:8.1f} img/s per worker, "
+            f"{r[f'{mode}_{args.workers}_workers']:8.1f} img/s with {args.workers} workers"
+        )
     print(f"  ResNet-18 training step ({r['step_precision']}, {r['step_threads']} threads): {r['step']:8.1f} img/s")
     for mode in ("none", "disk"):
         ratio = r[f"{mode}_{args.workers}_workers"] / r["step"]

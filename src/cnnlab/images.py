@@ -89,7 +89,7 @@ def _too_large(path: Path, size: tuple[int, int], limit: int) -> CnnlabError:
                        f"{w * h * 4 / 2**30:.1f} GiB to decode); or shrink the image first")
 
 
-def open_image(path: "str | Path | io.BytesIO", reduce_to: int | None = None,
+def open_image(path: str | Path | io.BytesIO, reduce_to: int | None = None,
                fit_within: int | None = None) -> Image.Image:
     """Open and decode an image file into an 8-bit Pillow image, within the pixel limit.
 

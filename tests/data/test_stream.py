@@ -33,8 +33,15 @@ def tree(tmp_path_factory):
 
 
 def load(tree, tmp_path, mode, **kw):
-    return load_data(f"imagefolder:{tree}", cache_dir=str(tmp_path / "cache"), workers=1, image_size=16,
-                     data_cache=mode, progress=False, **kw)
+    return load_data(
+        f"imagefolder:{tree}",
+        cache_dir=str(tmp_path / "cache"),
+        workers=1,
+        image_size=16,
+        data_cache=mode,
+        progress=False,
+        **kw,
+    )
 
 
 def batches(loader, epoch, start=0):
@@ -95,8 +102,11 @@ def test_auto_goes_to_disk_past_the_memory_budget(tree, tmp_path, monkeypatch):
     assert not load(tree, tmp_path, "auto").train.streamed  # fits exactly
     monkeypatch.setenv("CNNLAB_DATA_MEMORY", "20k")
     assert load(tree, tmp_path, "auto").train.streamed
-    with pytest.raises(CnnlabError, match=r"need 27.0 KB in memory, more than the 20.0 KB allowed "
-                                          r"\(\$CNNLAB_DATA_MEMORY\)") as e:
+    with pytest.raises(
+        CnnlabError,
+        match=r"need 27.0 KB in memory, more than the 20.0 KB allowed "
+        r"\(\$CNNLAB_DATA_MEMORY\)",
+    ) as e:
         load(tree, tmp_path, "memory")
     assert "--data-cache disk" in e.value.hint
     assert parse_bytes("512M") == 512 * 2**20 and parse_bytes("1.5GB") == 1.5 * 2**30 and parse_bytes("10") == 10

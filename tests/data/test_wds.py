@@ -11,13 +11,12 @@ import pytest
 import torch
 import webdataset as wds
 from PIL import Image
+from test_stream import noise_tree
 
 from cnnlab.cli import main
 from cnnlab.data import load_data
 from cnnlab.data.wds import expand, write_shards
 from cnnlab.errors import CnnlabError
-
-from test_stream import noise_tree
 
 
 def opts(tmp_path, **kw):

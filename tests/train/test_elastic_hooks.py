@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import subprocess
 
-from cnnlab.train import distributed as ddp
 from train_support import PYTHON, child_env
 
-CALL = ("from cnnlab.train.distributed import DistInfo, fail_if_asked\n"
-        "for step in range(1, 6):\n"
-        "    fail_if_asked(step, DistInfo({rank}, 2, 0))\n"
-        "print('finished')\n")
+from cnnlab.train import distributed as ddp
+
+CALL = (
+    "from cnnlab.train.distributed import DistInfo, fail_if_asked\n"
+    "for step in range(1, 6):\n"
+    "    fail_if_asked(step, DistInfo({rank}, 2, 0))\n"
+    "print('finished')\n"
+)
 
 
 def test_the_failure_hook_exits_once_on_the_named_rank_after_the_named_step(tmp_path, monkeypatch):
@@ -22,8 +25,9 @@ def test_the_failure_hook_exits_once_on_the_named_rank_after_the_named_step(tmp_
     for step in range(1, 6):  # another rank never fails
         ddp.fail_if_asked(step, ddp.DistInfo(0, 2, 0))
     assert not marker.exists()
-    first = subprocess.run([PYTHON, "-c", CALL.format(rank=1)], env={**child_env(), **env}, capture_output=True,
-                           text=True, timeout=120)
+    first = subprocess.run(
+        [PYTHON, "-c", CALL.format(rank=1)], env={**child_env(), **env}, capture_output=True, text=True, timeout=120
+    )
     assert first.returncode == 17 and "finished" not in first.stdout  # os._exit: no clean-up, no output
     assert marker.read_text() == "rank 1 exited after step 3\n"
     for step in range(1, 6):  # the restarted process finds the marker and goes on

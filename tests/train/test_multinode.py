@@ -15,9 +15,9 @@ import subprocess
 import pytest
 import torch
 from PIL import Image
+from train_support import PYTHON, child_env
 
 from cnnlab.runs import read_model_file
-from train_support import PYTHON, child_env
 
 STEPS, CHECKPOINT_EVERY, FAIL_AFTER = 6, 2, 3
 
@@ -44,18 +44,64 @@ def digits(tmp_path_factory):
 
 def two_nodes(digits, out, env_extra=None, restarts=0) -> list[subprocess.CompletedProcess]:
     port = free_port()
-    agent = [PYTHON, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
-             "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", out.name,
-             "--max-restarts", str(restarts), "--monitor-interval", "0.5",
-             "-m", "cnnlab", "train", "lenet5", "--data", f"imagefolder:{digits / 'folder'}", "--image-size", "28",
-             "--channels", "1", "--data-cache", "disk", "--cache-dir", str(digits / "cache"), "--loader-workers", "1",
-             "--augment", "crop=2,flip", "--steps", str(STEPS), "--batch-size", "16", "--precision", "fp32",
-             "--deterministic", "--checkpoint-every", str(CHECKPOINT_EVERY), "--no-progress", "--out", str(out)]
+    agent = [
+        PYTHON,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes",
+        "2",
+        "--nproc-per-node",
+        "1",
+        "--rdzv-backend",
+        "c10d",
+        "--rdzv-endpoint",
+        f"127.0.0.1:{port}",
+        "--rdzv-id",
+        out.name,
+        "--max-restarts",
+        str(restarts),
+        "--monitor-interval",
+        "0.5",
+        "-m",
+        "cnnlab",
+        "train",
+        "lenet5",
+        "--data",
+        f"imagefolder:{digits / 'folder'}",
+        "--image-size",
+        "28",
+        "--channels",
+        "1",
+        "--data-cache",
+        "disk",
+        "--cache-dir",
+        str(digits / "cache"),
+        "--loader-workers",
+        "1",
+        "--augment",
+        "crop=2,flip",
+        "--steps",
+        str(STEPS),
+        "--batch-size",
+        "16",
+        "--precision",
+        "fp32",
+        "--deterministic",
+        "--checkpoint-every",
+        str(CHECKPOINT_EVERY),
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     # a fresh rendezvous store per round: torch's shared store can hand a restarted group the old
     # round's addresses when the machines' ranks change (docs/distributed.md)
     env = {**child_env(), "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1", **(env_extra or {})}
-    procs = [subprocess.Popen(agent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              start_new_session=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            agent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
+        for _ in range(2)
+    ]
     results = []
     try:
         for p in procs:
@@ -94,8 +140,12 @@ def test_two_nodes_on_the_loopback_hold_identical_weights(reference):
 def test_a_lost_process_is_restarted_and_the_run_ends_as_if_nothing_happened(reference, digits, tmp_path):
     marker = tmp_path / "failed-once"
     out = tmp_path / "elastic"
-    results = two_nodes(digits, out, {"CNNLAB_FAIL_AFTER_STEP": str(FAIL_AFTER), "CNNLAB_FAIL_RANK": "1",
-                                      "CNNLAB_FAIL_MARKER": str(marker)}, restarts=1)
+    results = two_nodes(
+        digits,
+        out,
+        {"CNNLAB_FAIL_AFTER_STEP": str(FAIL_AFTER), "CNNLAB_FAIL_RANK": "1", "CNNLAB_FAIL_MARKER": str(marker)},
+        restarts=1,
+    )
     log = "".join(r.stdout for r in results)
     assert all(r.returncode == 0 for r in results), log[-6000:]
     assert marker.read_text() == f"rank 1 exited after step {FAIL_AFTER}\n"

@@ -94,9 +94,15 @@ def decode_chunk(task):
     return out, errors, small, per_image_sums(out)
 
 
-def decode_all(items: list, size: int, channels: int, workers: int, progress: bool,
-               out: np.ndarray | None = None, sums: np.ndarray | None = None
-               ) -> tuple[np.ndarray, list[tuple[int, str]], int, np.ndarray]:
+def decode_all(
+    items: list,
+    size: int,
+    channels: int,
+    workers: int,
+    progress: bool,
+    out: np.ndarray | None = None,
+    sums: np.ndarray | None = None,
+) -> tuple[np.ndarray, list[tuple[int, str]], int, np.ndarray]:
     """Decode every item into ``out`` (default: a new array); returns (the N x C x size x size uint8
     array, [(index, error)], how many were upsampled, N x C x 2 per-image pixel sums) with failures
     left zero."""
@@ -104,22 +110,30 @@ def decode_all(items: list, size: int, channels: int, workers: int, progress: bo
 
     from ..progress import bar_enabled
 
-    tasks = [([i if isinstance(i, TarMember) else str(i) for i in items[k:k + CHUNK]], size, channels)
-             for k in range(0, len(items), CHUNK)]
+    tasks = [
+        ([i if isinstance(i, TarMember) else str(i) for i in items[k : k + CHUNK]], size, channels)
+        for k in range(0, len(items), CHUNK)
+    ]
     images = out if out is not None else np.zeros((len(items), channels, size, size), dtype=np.uint8)
     sums = sums if sums is not None else np.zeros((len(items), channels, 2), dtype=np.float64)
     errors: list[tuple[int, str]] = []
     upsampled = 0
-    bar = tqdm(total=len(items), unit="img", desc="decoding", disable=not bar_enabled(progress), leave=False,
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=len(items),
+        unit="img",
+        desc="decoding",
+        disable=not bar_enabled(progress),
+        leave=False,
+        dynamic_ncols=True,
+    )
     workers = min(workers, len(tasks))
 
     def collect(k, result):
         nonlocal upsampled
         arr, errs, small, part_sums = result
         upsampled += small
-        images[k * CHUNK:k * CHUNK + len(arr)] = arr
-        sums[k * CHUNK:k * CHUNK + len(arr)] = part_sums
+        images[k * CHUNK : k * CHUNK + len(arr)] = arr
+        sums[k * CHUNK : k * CHUNK + len(arr)] = part_sums
         errors.extend((k * CHUNK + i, msg) for i, msg in errs)
         bar.update(len(arr))
 

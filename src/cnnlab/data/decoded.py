@@ -24,7 +24,7 @@ DEFAULT_SIZE = 64
 
 @dataclass
 class Decoded:
-    images: "torch.Tensor | LazyImages"
+    images: torch.Tensor | LazyImages
     errors: list[tuple[int, str]] = field(default_factory=list)  # (item index, message): unreadable images
     upsampled: int = 0  # images smaller than the stored size
     notes: list[str] = field(default_factory=list)
@@ -40,12 +40,22 @@ def decode_items(kind: str, items: list, key: dict, options: DataOptions, what: 
     size, channels = stored_size(options)
     need = len(items) * channels * size * size
     limit_fit = f"a smaller --image-size, e.g. {_fitting_size(len(items), channels, options)}"
-    mode = choose_mode(options.data_cache, need, options.max_memory_gb,
-                       f"{what}: {len(items):,} images at {channels}x{size}x{size}", limit_fit)
+    mode = choose_mode(
+        options.data_cache,
+        need,
+        options.max_memory_gb,
+        f"{what}: {len(items):,} images at {channels}x{size}x{size}",
+        limit_fit,
+    )
     if mode == "none":
-        return Decoded(LazyImages(FileStore(items, size, channels)), mode="none",
-                       notes=["--data-cache none: images are decoded from the files at every batch (unreadable "
-                              "files are found only when a batch reads them)"])
+        return Decoded(
+            LazyImages(FileStore(items, size, channels)),
+            mode="none",
+            notes=[
+                "--data-cache none: images are decoded from the files at every batch (unreadable "
+                "files are found only when a batch reads them)"
+            ],
+        )
     if mode == "memory":
         return _in_memory(kind, items, key, options)
     return _on_disk(kind, items, key, options)
@@ -71,14 +81,18 @@ def _in_memory(kind: str, items: list, key: dict, options: DataOptions) -> Decod
     hit = cache.load(root, kind, key) if options.cache else None
     if hit is not None:
         arrays, meta = hit
-        return Decoded(torch.from_numpy(arrays["images"]), [tuple(e) for e in meta["errors"]],
-                       meta.get("upsampled", 0),
-                       [f"decoded images read from the cache ({cache.entry_dir(root, kind, key)})"])
+        return Decoded(
+            torch.from_numpy(arrays["images"]),
+            [tuple(e) for e in meta["errors"]],
+            meta.get("upsampled", 0),
+            [f"decoded images read from the cache ({cache.entry_dir(root, kind, key)})"],
+        )
     images, errors, upsampled, sums = _decode(items, options)
     notes = []
     if options.cache:
-        where = cache.store(root, kind, key, {"images": images, "sums": sums},
-                            {"errors": errors, "upsampled": upsampled})
+        where = cache.store(
+            root, kind, key, {"images": images, "sums": sums}, {"errors": errors, "upsampled": upsampled}
+        )
         if where is None:
             notes.append(f"cache folder {root} is not writable: the next load decodes again")
     return Decoded(torch.from_numpy(images), errors, upsampled, notes)
@@ -91,22 +105,27 @@ def _on_disk(kind: str, items: list, key: dict, options: DataOptions) -> Decoded
     hit = cache.load(root, kind, key, mmap=True)
     notes = []
     if hit is None:
+
         def fill(arrays):
             _, errors, upsampled, _ = _decode(items, options, arrays["images"], arrays["sums"])
             return {"errors": errors, "upsampled": upsampled}
 
-        shapes = {"images": ((len(items), channels, size, size), "uint8"),
-                  "sums": ((len(items), channels, 2), "float64")}
+        shapes = {
+            "images": ((len(items), channels, size, size), "uint8"),
+            "sums": ((len(items), channels, 2), "float64"),
+        }
         built = cache.build(root, kind, key, shapes, fill) is not None
         if not built or (hit := cache.load(root, kind, key, mmap=True)) is None:
-            raise CnnlabError(f"--data-cache disk needs a writable cache folder; {root} is not",
-                              "pass --cache-dir DIR (a local disk with room for the decoded images), or "
-                              "--data-cache none")
+            raise CnnlabError(
+                f"--data-cache disk needs a writable cache folder; {root} is not",
+                "pass --cache-dir DIR (a local disk with room for the decoded images), or --data-cache none",
+            )
         notes.append(f"decoded once into {cache.entry_dir(root, kind, key)} (--data-cache disk)")
     else:
         notes.append(f"decoded images memory-mapped from the cache ({cache.entry_dir(root, kind, key)})")
     arrays, meta = hit
     store = ArrayStore(cache.entry_dir(root, kind, key) / "images.npy", arrays["images"].shape)
     sums = torch.from_numpy(np.array(arrays["sums"])) if "sums" in arrays else None
-    return Decoded(LazyImages(store, sums=sums), [tuple(e) for e in meta["errors"]], meta.get("upsampled", 0),
-                   notes, mode="disk")
+    return Decoded(
+        LazyImages(store, sums=sums), [tuple(e) for e in meta["errors"]], meta.get("upsampled", 0), notes, mode="disk"
+    )

@@ -33,7 +33,7 @@ import torch
 from ..errors import CnnlabError
 from . import cache
 from .dataset import DataSplits, ImageDataset
-from .decoded import DEFAULT_SIZE, Decoded, decode_items, stored_size
+from .decoded import Decoded, decode_items, stored_size
 from .options import DataOptions
 from .stream import human, memory_budget
 

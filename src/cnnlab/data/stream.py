@@ -43,8 +43,9 @@ def parse_bytes(text: str, where: str = MEMORY_ENV) -> float:
 
 def human(n: float) -> str:
     """Bytes in GB, MB or KB (binary units), one decimal."""
-    return next(f"{n / f:.1f} {unit}" for f, unit in ((2**30, "GB"), (2**20, "MB"), (2**10, "KB"), (1, "B"))
-                if n >= f or f == 1)
+    return next(
+        f"{n / f:.1f} {unit}" for f, unit in ((2**30, "GB"), (2**20, "MB"), (2**10, "KB"), (1, "B")) if n >= f or f == 1
+    )
 
 
 def available_memory() -> float:
@@ -66,8 +67,9 @@ def memory_budget(max_memory_gb: float | None = None) -> tuple[float, str]:
     return available_memory() / 2, "half the available memory"
 
 
-def choose_mode(asked: str, need: float, max_memory_gb: float | None, what: str,
-                shrink: str = "a smaller --image-size") -> str:
+def choose_mode(
+    asked: str, need: float, max_memory_gb: float | None, what: str, shrink: str = "a smaller --image-size"
+) -> str:
     """The cache mode for a set of ``need`` bytes: ``auto`` decides by the budget; ``memory`` must fit."""
     if asked not in ("auto", "memory"):
         return asked
@@ -76,9 +78,11 @@ def choose_mode(asked: str, need: float, max_memory_gb: float | None, what: str,
         return "memory"
     if asked == "auto":
         return "disk"
-    raise CnnlabError(f"{what} need {human(need)} in memory, more than the {human(limit)} allowed ({source})",
-                      "use --data-cache disk (decode once into a memory-mapped cache file) or --data-cache none "
-                      f"(decode every epoch), or {shrink}, or raise --max-memory-gb")
+    raise CnnlabError(
+        f"{what} need {human(need)} in memory, more than the {human(limit)} allowed ({source})",
+        "use --data-cache disk (decode once into a memory-mapped cache file) or --data-cache none "
+        f"(decode every epoch), or {shrink}, or raise --max-memory-gb",
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -99,8 +103,10 @@ class ArrayStore:
         if self._array is None:
             self._array = np.load(self.path, mmap_mode="r", allow_pickle=False)
             if self._array.shape != self.shape or self._array.dtype != np.uint8:
-                raise CnnlabError(f"{self.path} holds {self._array.dtype} {self._array.shape}, expected uint8 "
-                                  f"{self.shape}", "delete the cache folder; the next load decodes again")
+                raise CnnlabError(
+                    f"{self.path} holds {self._array.dtype} {self._array.shape}, expected uint8 {self.shape}",
+                    "delete the cache folder; the next load decodes again",
+                )
         return self._array
 
     def read(self, rows: np.ndarray) -> np.ndarray:
@@ -129,10 +135,13 @@ class FileStore:
             try:
                 out[k] = decode_image(item, self.size, self.channels).transpose(2, 0, 1)
             except Exception as e:  # noqa: BLE001 - a decoder failure names the file
-                raise CnnlabError(f"{item}: not a readable image ({error_text(e, item)})" if not isinstance(
-                    e, CnnlabError) else e.message,
-                                  "delete or replace the file; --data-cache disk or memory check every image "
-                                  "before training and honour --bad-images skip") from None
+                raise CnnlabError(
+                    f"{item}: not a readable image ({error_text(e, item)})"
+                    if not isinstance(e, CnnlabError)
+                    else e.message,
+                    "delete or replace the file; --data-cache disk or memory check every image "
+                    "before training and honour --bad-images skip",
+                ) from None
         return out
 
     def describe(self) -> str:
@@ -145,8 +154,9 @@ class LazyImages:
     is_lazy = True
     dtype = torch.uint8
 
-    def __init__(self, store: ArrayStore | FileStore, rows: torch.Tensor | None = None,
-                 sums: torch.Tensor | None = None):
+    def __init__(
+        self, store: ArrayStore | FileStore, rows: torch.Tensor | None = None, sums: torch.Tensor | None = None
+    ):
         self.store = store
         self.rows = torch.arange(store.shape[0]) if rows is None else rows.long()
         self.sums = sums  # per store row: C x [sum of pixel values, sum of squares] (from decoding), or None
@@ -167,7 +177,7 @@ class LazyImages:
         rows = self.rows[key if not isinstance(key, np.ndarray) else torch.from_numpy(key)]
         return torch.from_numpy(self.store.read(rows.reshape(-1).numpy()))
 
-    def take_rows(self, index: torch.Tensor) -> "LazyImages":
+    def take_rows(self, index: torch.Tensor) -> LazyImages:
         """The images at ``index`` (positions in this view), still unread."""
         return LazyImages(self.store, self.rows[index], self.sums)
 

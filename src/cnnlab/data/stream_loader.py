@@ -40,7 +40,7 @@ def default_workers(cores: int | None = None) -> int:
 class _Batches(torch.utils.data.Dataset):
     """Batch ``start + k`` of one epoch as item ``k`` (what a worker process makes)."""
 
-    def __init__(self, loader: "StreamLoader", order: torch.Tensor, start: int):
+    def __init__(self, loader: StreamLoader, order: torch.Tensor, start: int):
         self.loader, self.order, self.start = loader, order, start
 
     def __len__(self) -> int:
@@ -62,13 +62,35 @@ class StreamLoader(BatchLoader):
     """A :class:`BatchLoader` whose batches are read and augmented in ``workers`` processes
     (0: in this process). ``shard=(rank, world)``: this rank's rows of every batch only."""
 
-    def __init__(self, data: ImageDataset, batch_size: int, mean: list[float], std: list[float], *,
-                 shuffle: bool = False, drop_last: bool = False, seed: int = 0,
-                 transform: BatchTransform | None = None, channels_last: bool = False,
-                 alternating_flip: bool = False, workers: int = 1, shard: tuple[int, int] | None = None,
-                 prefetch: int = 2):
-        super().__init__(data, batch_size, mean, std, shuffle=shuffle, drop_last=drop_last, seed=seed,
-                         transform=transform, channels_last=channels_last, alternating_flip=alternating_flip)
+    def __init__(
+        self,
+        data: ImageDataset,
+        batch_size: int,
+        mean: list[float],
+        std: list[float],
+        *,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        seed: int = 0,
+        transform: BatchTransform | None = None,
+        channels_last: bool = False,
+        alternating_flip: bool = False,
+        workers: int = 1,
+        shard: tuple[int, int] | None = None,
+        prefetch: int = 2,
+    ):
+        super().__init__(
+            data,
+            batch_size,
+            mean,
+            std,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            seed=seed,
+            transform=transform,
+            channels_last=channels_last,
+            alternating_flip=alternating_flip,
+        )
         self.workers = workers
         self.shard = shard if shard is not None and shard[1] > 1 else None
         self.prefetch = prefetch
@@ -85,9 +107,14 @@ class StreamLoader(BatchLoader):
                 yield self.normalize(images), labels
             return
         # fork: workers start at once with the data set's store; torch gives each worker one thread
-        batches = torch.utils.data.DataLoader(_Batches(self, order, start_batch), batch_size=None, shuffle=False,
-                                              num_workers=self.workers, prefetch_factor=self.prefetch,
-                                              multiprocessing_context="fork")
+        batches = torch.utils.data.DataLoader(
+            _Batches(self, order, start_batch),
+            batch_size=None,
+            shuffle=False,
+            num_workers=self.workers,
+            prefetch_factor=self.prefetch,
+            multiprocessing_context="fork",
+        )
         for item in batches:
             if isinstance(item, _Failure):
                 raise CnnlabError(item.message, item.hint)
@@ -95,8 +122,16 @@ class StreamLoader(BatchLoader):
             yield self.normalize(images), labels
 
 
-def make_loader(data: ImageDataset, batch_size: int, mean: list[float], std: list[float], *,
-                workers: int | None = None, shard: tuple[int, int] | None = None, **options) -> BatchLoader:
+def make_loader(
+    data: ImageDataset,
+    batch_size: int,
+    mean: list[float],
+    std: list[float],
+    *,
+    workers: int | None = None,
+    shard: tuple[int, int] | None = None,
+    **options,
+) -> BatchLoader:
     """The loader for ``data``: a :class:`BatchLoader` for images in memory, a :class:`StreamLoader`
     (``workers`` processes, default :func:`default_workers` of this process's threads) for images read
     on demand. ``shard``

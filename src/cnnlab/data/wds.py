@@ -34,8 +34,10 @@ from .options import DataOptions
 
 SPLIT_PREFIXES = ("train", "val", "test")
 MAX_LABEL_BYTES = 32  # a .cls member is a decimal class index
-HINT = ("a shard is an uncompressed tar of samples KEY.jpg (or .png, ...) + KEY.cls (the class index as text); "
-        "make them from an image folder with `cnnlab shard FOLDER OUT`")
+HINT = (
+    "a shard is an uncompressed tar of samples KEY.jpg (or .png, ...) + KEY.cls (the class index as text); "
+    "make them from an image folder with `cnnlab shard FOLDER OUT`"
+)
 
 
 def expand(pattern: str) -> list[str]:
@@ -43,7 +45,7 @@ def expand(pattern: str) -> list[str]:
     m = re.search(r"\{([^{}]*)\}", pattern)
     if not m:
         return [pattern]
-    body, head, tail = m.group(1), pattern[:m.start()], pattern[m.end():]
+    body, head, tail = m.group(1), pattern[: m.start()], pattern[m.end() :]
     r = re.fullmatch(r"(\d+)\.\.(\d+)", body)
     if r:
         lo, hi = int(r.group(1)), int(r.group(2))
@@ -66,9 +68,11 @@ def shard_lists(spec: str) -> tuple[dict[str, list[Path]], Path]:
     missing = [p for p in paths if not p.is_file()]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise CnnlabError(f"wds: shard {missing[0]} not found{more}",
-                          "give the shards as a brace pattern, e.g. wds:/data/shards-{000000..000009}.tar, or the "
-                          "folder `cnnlab shard` wrote")
+        raise CnnlabError(
+            f"wds: shard {missing[0]} not found{more}",
+            "give the shards as a brace pattern, e.g. wds:/data/shards-{000000..000009}.tar, or the "
+            "folder `cnnlab shard` wrote",
+        )
     return {"train": paths}, paths[0].parent
 
 
@@ -115,8 +119,10 @@ def read_classes(folder: Path, n_labels: int) -> list[str]:
         return [str(i) for i in range(n_labels)]
     names = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
     if len(names) < n_labels:
-        raise CnnlabError(f"wds: {file} names {len(names)} classes but the shards use class index {n_labels - 1}",
-                          "one class name per line, in class-index order")
+        raise CnnlabError(
+            f"wds: {file} names {len(names)} classes but the shards use class index {n_labels - 1}",
+            "one class name per line, in class-index order",
+        )
     return names
 
 
@@ -133,16 +139,24 @@ def read_wds(spec: str, options: DataOptions) -> DataSplits:
         raise CnnlabError(f"wds: the shards of {spec} hold no samples", HINT)
     classes = read_classes(folder, max(labels) + 1)
     size, channels = stored_size(options)
-    key = {"format": "wds", "size": size, "channels": channels,
-           "files": cache.file_key(p for split in SPLIT_PREFIXES for p in shards.get(split, []))}
+    key = {
+        "format": "wds",
+        "size": size,
+        "channels": channels,
+        "files": cache.file_key(p for split in SPLIT_PREFIXES for p in shards.get(split, [])),
+    }
     decoded = decode_items("wds", items, key, options, "wds")
     keep = readable_mask(decoded, items, options, "wds")
     train, val, test = split_parts(decoded.images, labels, part_of, keep, classes, "wds")
     n = sum(len(v) for v in shards.values())
-    source = (f"{spec} ({n} shard{'s' if n != 1 else ''}: {', '.join(shards)}, stored at {channels}x{size}x{size}"
-              + ("" if decoded.mode == "memory" else f", --data-cache {decoded.mode}") + ")")
-    return DataSplits("wds", train, val, source=source, notes=decoded.notes,
-                      test_reader=test if "test" in shards else None)
+    source = (
+        f"{spec} ({n} shard{'s' if n != 1 else ''}: {', '.join(shards)}, stored at {channels}x{size}x{size}"
+        + ("" if decoded.mode == "memory" else f", --data-cache {decoded.mode}")
+        + ")"
+    )
+    return DataSplits(
+        "wds", train, val, source=source, notes=decoded.notes, test_reader=test if "test" in shards else None
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -163,7 +177,7 @@ def _write_split(out: Path, split: str, files: list[tuple[Path, int]], per_shard
         path = out / f"{split}-{s:06d}.tar"
         tmp = path.with_name(f".{path.name}.tmp")
         with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
-            for i, (file, label) in enumerate(files[start:start + per_shard], start):
+            for i, (file, label) in enumerate(files[start : start + per_shard], start):
                 key = f"{i:08d}"
                 _add(tar, f"{key}{file.suffix.lower()}", file.read_bytes())
                 _add(tar, f"{key}.cls", str(label).encode())
@@ -185,8 +199,9 @@ def write_shards(folder: str | Path, out: str | Path, per_shard: int = 1000) -> 
     written = {}
     for split, part in zip(SPLIT_PREFIXES, layout):
         if part:
-            files = list(itertools.chain.from_iterable(
-                [(p, classes.index(name)) for p in part[name]] for name in sorted(part)))
+            files = list(
+                itertools.chain.from_iterable([(p, classes.index(name)) for p in part[name]] for name in sorted(part))
+            )
             written[split] = _write_split(out, split, files, per_shard)
     (out / "classes.txt").write_text("".join(f"{c}\n" for c in classes), encoding="utf-8")
     return written
