@@ -106,7 +106,7 @@ def _as_stats(stats, need_eigen: bool) -> PixelStats | None:
         return stats
     images = getattr(stats, "train", stats)  # DataSplits -> its training split
     images = getattr(images, "images", images)  # ImageDataset -> its tensor
-    if not isinstance(images, torch.Tensor):
+    if not (isinstance(images, torch.Tensor) or getattr(images, "is_lazy", False)):  # lazy: cnnlab.data.stream
         raise TypeError(f"stats must be PixelStats, DataSplits, ImageDataset or a uint8 tensor, not {type(stats)}")
     if not need_eigen and hasattr(stats, "mean") and isinstance(stats.mean, list) and stats.mean:
         return PixelStats(list(stats.mean))
