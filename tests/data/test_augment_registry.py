@@ -28,6 +28,11 @@ REFERENCE = [
     ("cutout", "cutout(length=6)", "a27e7f73a2ef9ac7", 43914585),  # de4e5350bab24227
     ("cutout=3", "cutout(length=3)", "394230aded05eecb", 43914585),  # e883a9827367389e
     ("cutout=4,pca=0.2,jitter=0.4,flip,crop=3,rrc=0.5", "rrc(scale=(0.5, 1.0), ratio=(0.75, 1.3333333333333333)), crop(padding=3, mode=zero), flip(p=0.5), jitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0), pca(std=0.2), cutout(length=4)", "3d73c4b779b3198f", 282286923),  # b590a10ec1db9b8a
+    ("affine", "affine(degrees=10, scale=0.1, shear=0, translate=0)", "c10c355aa1af69be", 684724127),  # 4b7205ddf279e195
+    ("affine=20:0.2:10:0.1", "affine(degrees=20, scale=0.2, shear=10, translate=0.1)", "de2543ad236f5814", 684724127),  # f8862c8c0cd1453a
+    ("elastic", "elastic(alpha=34, sigma=4)", "afec06d1056c5043", 601466406),  # a8d0f16b6c1b9dc3
+    ("elastic=8:2", "elastic(alpha=8, sigma=2)", "152041c967a57d7a", 601466406),  # 0b5ae24350fec3fb
+    ("elastic=3,affine=5,flip,crop=2", "affine(degrees=5, scale=0.1, shear=0, translate=0), elastic(alpha=3, sigma=4), crop(padding=2, mode=zero), flip(p=0.5)", "24fd16edd281a1c1", 577610748),  # a9b71c172c7d92a5
 ]
 
 
@@ -49,5 +54,5 @@ def test_outputs_match_the_reference_made_before_the_registry(spec, described, d
 
 
 def test_the_registry_is_the_one_table():
-    assert ORDER == ["rrc", "crop", "flip", "jitter", "pca", "cutout"] == list(AUGMENTATIONS)
+    assert ORDER == ["rrc", "affine", "elastic", "crop", "flip", "jitter", "pca", "cutout"] == list(AUGMENTATIONS)
     assert all(AUGMENT_HELP[n].startswith(n) and AUGMENTATIONS[n].name == n for n in ORDER)
