@@ -6,12 +6,14 @@ import json
 
 import pytest
 import torch.nn as nn
-from analysis_nets import googlenet_stem, resnet, vgg
 
 import cnnlab
 from cnnlab.analysis.compare import stages_of
+from cnnlab.analysis.lectures import googlenet_stem, vgg
 from cnnlab.analysis.timing import measure
 from cnnlab.cli import main
+
+from helpers.analysis_nets import resnet
 
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:

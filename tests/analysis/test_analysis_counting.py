@@ -12,7 +12,6 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from analysis_nets import BasicBlock, resnet
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
@@ -20,6 +19,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from cnnlab.analysis import summary
 from cnnlab.analysis.render import render
 from cnnlab.errors import CnnlabError
+
+from helpers.analysis_nets import BasicBlock, resnet
 
 
 class FunctionalConv(nn.Module):

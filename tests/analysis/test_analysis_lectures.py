@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import pytest
 import torch.nn as nn
-from analysis_nets import Inception, alexnet_lecture, googlenet_stem, resnet, vgg
 
 from cnnlab.analysis import summary
 from cnnlab.analysis.compare import compare
+from cnnlab.analysis.lectures import Inception, alexnet_lecture, googlenet_stem, vgg
+
+from helpers.analysis_nets import resnet
 
 # (layer, output C x H x W, mem KB (1 decimal), params, MACs, RF, jump); RF None = "all"
 ALEXNET_P0 = [

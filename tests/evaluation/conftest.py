@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from helpers.eval_support import DATA_OPTIONS, write_folder
 
 

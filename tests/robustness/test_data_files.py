@@ -9,13 +9,14 @@ import struct
 
 import numpy as np
 import pytest
-from helpers.hostile import run_capped
 
 from cnnlab.data import load_data
 from cnnlab.data.cifar import read_batch, read_bytes
 from cnnlab.data.idx import read_idx, write_idx
 from cnnlab.data.safe_pickle import load_data_pickle
 from cnnlab.errors import CnnlabError
+
+from helpers.hostile import run_capped
 
 
 def reconstruct_pickle(shape: tuple, typecode: bytes = b"B") -> bytes:

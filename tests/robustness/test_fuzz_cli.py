@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers.hostile import CAP_BYTES, SRC, png_stream, safetensors_bytes, tree_snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 from safetensors.torch import save_file
+
+from helpers.hostile import CAP_BYTES, SRC, png_stream, safetensors_bytes, tree_snapshot
 
 HERE = Path(__file__).resolve().parent
 VALUES = ["", "0", "-1", "1", "3x", "2x2", "1x1x1x1", "224", "100000", "nan", "inf", "1e309", "abc",

@@ -8,12 +8,13 @@ import threading
 
 import numpy as np
 import pytest
-from helpers.hostile import cli_capped, png_stream
 from PIL import Image
 
 from cnnlab import images
 from cnnlab.data import load_data
 from cnnlab.errors import CnnlabError
+
+from helpers.hostile import cli_capped, png_stream
 
 
 @pytest.fixture(autouse=True)

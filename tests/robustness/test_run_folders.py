@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers.hostile import SRC, tiny_splits, tree_snapshot
 
 from cnnlab.errors import CnnlabError
 from cnnlab.runs import (
@@ -25,6 +24,8 @@ from cnnlab.runs import (
     prepare_run_dir,
     run_dir_problem,
 )
+
+from helpers.hostile import SRC, tiny_splits, tree_snapshot
 
 
 def make_run(folder: Path, extra: dict[str, bytes] | None = None) -> Path:

@@ -8,7 +8,6 @@ import struct
 
 import pytest
 import torch
-from helpers.hostile import random_bytes, run_capped, safetensors_bytes
 from safetensors.torch import save_file
 
 from cnnlab.cli import main
@@ -16,6 +15,8 @@ from cnnlab.errors import CnnlabError, printable
 from cnnlab.models import create_model
 from cnnlab.models.weights import load_weights, read_weight_file
 from cnnlab.runs import load_run, save_model, validate_meta
+
+from helpers.hostile import random_bytes, run_capped, safetensors_bytes
 
 
 def lenet_file(path, **meta):

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers.viz import model_state, region_net
 
 import cnnlab
 from cnnlab.errors import CnnlabError
 from cnnlab.viz import CAM_METHODS, feature_maps, gradcam
+
+from helpers.viz import model_state, region_net
 
 
 def _hook_outputs(model, x, names):

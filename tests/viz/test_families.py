@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers.viz import model_state
 
 import cnnlab
 from cnnlab.models.base import min_input_size
@@ -23,6 +22,8 @@ from cnnlab.viz import (
     saliency,
 )
 from cnnlab.viz.filters import conv_layer
+
+from helpers.viz import model_state
 
 FAST = ["lenet5", "cifar_convnet4"]
 # one representative per family file (the smallest or most typical network of the file). Score-CAM's

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from helpers.viz import KeepRegion, model_state, region_net
 
 import cnnlab
 from cnnlab.errors import CnnlabError
@@ -23,6 +22,8 @@ from cnnlab.viz import (
     saliency,
 )
 from cnnlab.viz.embedding import pca_2d
+
+from helpers.viz import KeepRegion, model_state, region_net
 
 
 class Linear2(nn.Module):

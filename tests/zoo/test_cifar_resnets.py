@@ -7,11 +7,12 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers.zoo_b_helpers import count_macs, meta_input, meta_model, n_params
 
 from cnnlab import CnnlabError, create_model, model_card
 from cnnlab.models.cifar_resnet import CifarResNet
 from cnnlab.nn.residual import BasicBlock, ZeroPadShortcut
+
+from helpers.zoo_b_helpers import count_macs, meta_input, meta_model, n_params
 
 # Section 4.2 / Table 6: depth -> parameters as the paper prints them
 PAPER_PARAMS = {20: 0.27e6, 32: 0.46e6, 44: 0.66e6, 56: 0.85e6, 110: 1.7e6}

@@ -9,12 +9,13 @@ import math
 import pytest
 import torch
 import torch.nn as nn
-from helpers.conformance import apply_weight_rule
 
 from cnnlab import create_model, load_weights
 from cnnlab.models.googlenet import GOOGLENET_TABLE
 from cnnlab.models.lenet import C3_TABLE, ConnectionTableConv
 from cnnlab.nn.lrn import paper_lrn
+
+from helpers.conformance import apply_weight_rule
 
 
 def n_params(m: nn.Module) -> int:

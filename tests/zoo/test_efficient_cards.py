@@ -5,9 +5,10 @@ MobileNetV3 adds squeeze-excite and hard-swish, ShuffleNet leaves out the FC lay
 from __future__ import annotations
 
 import pytest
-from helpers.efficient_counting import macs, meta
 
 from cnnlab import create_model, list_models, model_card
+
+from helpers.efficient_counting import macs, meta
 
 FAMILIES = {"MobileNet", "ShuffleNet", "MCUNet", "EfficientNet", "EfficientNetV2", "ViT"}
 NAMES = [n for n in list_models() if model_card(n).family in FAMILIES]

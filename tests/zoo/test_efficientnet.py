@@ -7,8 +7,6 @@ import re
 
 import pytest
 import torch
-from helpers.conformance import state_dict_signature
-from helpers.efficient_counting import macs, meta, n_params
 
 from cnnlab import CnnlabError, create_model, model_card
 from cnnlab.models.efficientnet import (
@@ -23,6 +21,9 @@ from cnnlab.models.efficientnet import (
     efficientnet,
 )
 from cnnlab.nn.mobile import FusedMBConv, MBConv
+
+from helpers.conformance import state_dict_signature
+from helpers.efficient_counting import macs, meta, n_params
 
 
 def test_compound_scaling_constants():

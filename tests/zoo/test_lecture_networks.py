@@ -8,11 +8,12 @@ import json
 
 import pytest
 import torch
-from helpers.conformance import REFERENCE
 
 from cnnlab import create_model, model_card
 from cnnlab.analysis import summary
 from cnnlab.conv import arithmetic as ar
+
+from helpers.conformance import REFERENCE
 
 REFERENCE_TIMM = REFERENCE / "timm"
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers.efficient_counting import macs, meta, n_params
 
 from cnnlab import create_model, model_card
 from cnnlab.models.mcunet import MCUNET_IN3, MCUNET_VARIANTS
+
+from helpers.efficient_counting import macs, meta, n_params
 
 # name -> (published MACs in millions, published params in millions, input side)
 PUBLISHED = {

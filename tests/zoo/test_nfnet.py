@@ -8,8 +8,6 @@ import math
 import pytest
 import torch
 import torch.nn as nn
-from helpers.conformance import apply_weight_rule, fixture_input, load_fixture
-from helpers.zoo_b_helpers import count_macs, meta_input, meta_model, n_params
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +16,9 @@ from cnnlab.conv.arithmetic import conv_output_size
 from cnnlab.models.nfnet import ALPHA, NFNET_F0_DEPTHS, NFNET_REPORTED
 from cnnlab.nn.residual import NormFreeBottleneck
 from cnnlab.nn.ws_conv import ACTIVATION_GAMMA, ScaledStdConv2d
+
+from helpers.conformance import apply_weight_rule, fixture_input, load_fixture
+from helpers.zoo_b_helpers import count_macs, meta_input, meta_model, n_params
 
 
 @pytest.mark.parametrize("variant", [0, 1, 2, 3])

@@ -7,7 +7,6 @@ import math
 import pytest
 import torch
 import torch.nn as nn
-from helpers.zoo_b_helpers import count_macs, meta_input, n_params
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +23,8 @@ from cnnlab.nn.residual import (
     make_shortcut,
 )
 from cnnlab.nn.ws_conv import ACTIVATION_GAMMA, ScaledStdConv2d
+
+from helpers.zoo_b_helpers import count_macs, meta_input, n_params
 
 
 # -- cost of the blocks (lecture 004, "Residual Networks: Bottleneck Block") ----------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers.efficient_counting import macs, meta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +18,8 @@ from cnnlab.models.shufflenet import (
     shufflenet_v1_channels,
 )
 from cnnlab.nn.shuffle import ChannelShuffle, ShuffleV1Unit, channel_shuffle
+
+from helpers.efficient_counting import macs, meta
 
 GROUPS = sorted(SHUFFLENET_V1_CHANNELS)
 

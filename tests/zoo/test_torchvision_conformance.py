@@ -15,6 +15,9 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn as nn
+
+from cnnlab import create_model, list_models, load_weights
+
 from helpers.conformance import (
     REFERENCE,
     compare_outputs,
@@ -24,8 +27,6 @@ from helpers.conformance import (
     rule_tensor,
     state_dict_signature,
 )
-
-from cnnlab import create_model, list_models, load_weights
 
 REGISTERED = set(list_models())
 TORCHVISION = sorted(p.stem for p in (REFERENCE / "torchvision").glob("*.json") if p.stem in REGISTERED)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers.efficient_counting import macs, meta, n_params
 
 from cnnlab import create_model, model_card
 from cnnlab.models.vit import VIT_SIZES, VIT_VARIANTS, VisionTransformer, vit_macs, vit_params
 from cnnlab.nn.transformer import interpolate_pos_embedding
+
+from helpers.efficient_counting import macs, meta, n_params
 
 
 @pytest.mark.parametrize("name", sorted(VIT_VARIANTS))

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ..conv.arithmetic import conv_mac_count
 from .records import Counts
 
 
@@ -86,12 +87,10 @@ def _conv(args, kwargs, out, is_param):
     groups = int(args[8]) if full else int(get(6, "groups", 1))
     y = _first(out)
     k = tuple(w.shape[2:])
-    if transposed:
-        macs = x.numel() * w.shape[1] * math.prod(k)
-        filters = w.shape[1] * groups
-    else:
-        macs = y.numel() * w.shape[1] * math.prod(k)
-        filters = w.shape[0]
+    # weight: (C_out, C_in/G, K...) or, transposed, (C_in, C_out/G, K...): the count runs over the
+    # output elements, or over the input elements that a transposed convolution scatters
+    macs = conv_mac_count((x if transposed else y).numel(), w.shape[1], k)
+    filters = w.shape[1] * groups if transposed else w.shape[0]
     counts = Counts(conv_macs=macs, bias=y.numel() if isinstance(bias, torch.Tensor) else 0)
     return OpCost("conv", counts, dict(kernel=k, stride=stride, padding=padding, dilation=dilation, groups=groups,
                                        ceil_mode=False, filters=filters, transposed=transposed))
@@ -282,8 +281,7 @@ def _conv_backward(args, kwargs, out, is_param):
     grad_out, x, w = args[0], args[1], args[2]
     mask = args[10] if len(args) > 10 else kwargs.get("output_mask", (True, True, True))
     transposed = bool(args[7]) if len(args) > 7 else False
-    k = math.prod(w.shape[2:])
-    fwd = (x.numel() if transposed else grad_out.numel()) * w.shape[1] * k
+    fwd = conv_mac_count((x if transposed else grad_out).numel(), w.shape[1], w.shape[2:])
     macs = fwd * (int(bool(mask[0])) + int(bool(mask[1])))
     return OpCost("conv", Counts(conv_macs=macs, bias=grad_out.numel() if mask[2] else 0))
 

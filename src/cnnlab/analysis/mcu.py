@@ -178,14 +178,42 @@ def mcu_budget(model_or_name, input_size=None, fold_bn: bool = True, inplace_dep
     limits = parse_budget(budget) if isinstance(budget, str) or budget is None else dict(budget)
     model, name, shape, result = _trace(model_or_name, input_size)
     trace = result.trace
-    tracker = trace.lifetimes
+    lives = trace.lifetimes.lives
     pairs = _walk(result.root, [])
     event_at = {e.step: (e, node) for e, node in pairs}
+    parent, size, folded, folded_modules, temps = _share_buffers(trace.lifetimes, event_at, fold_bn,
+                                                                 inplace_depthwise)
+    # -- peak, layer by layer ------------------------------------------------------------------
+    groups = _groups(parent, lives, size)
+    peak, at_step, live = _sweep(groups, temps)
+    layer_peak = peak
+    peak_at = _where(event_at, at_step)
+    peak_tensors = [(lives[r].where, b) for r, b in live]
+    notes = []
+    if patches:
+        peak, peak_at, peak_tensors, patch_until, note = _patched_budget(pairs, lives, event_at, groups, temps,
+                                                                         patches, patch_until)
+        notes.append(note)
+    flash = _flash(model, fold_bn, folded_modules)
+    weights = sum(f.weights for f in flash)
+    bias_scale = sum(4 * (f.biases + f.scales) for f in flash)
+    other = sum(f.other for f in flash)
+    uncounted = [op for op in trace.uncounted]
+    if uncounted:
+        notes.append(f"operators without a counting formula (their outputs still count): {', '.join(uncounted)}")
+    return McuBudget(name, tuple(shape), fold_bn, inplace_depthwise, patches, patch_until if patches else None,
+                     weights + bias_scale + other, weights, bias_scale, other, peak, peak_at,
+                     sorted(peak_tensors, key=lambda t: -t[1]), layer_peak, folded, limits.get("sram"),
+                     limits.get("flash"), notes)
+
+
+def _share_buffers(tracker, event_at: dict, fold_bn: bool, inplace_depthwise: bool):
+    """Folding and fusion: which outputs share their input's buffer (a union-find over the tensor
+    lives: ``parent``, bytes per root ``size``). A batch norm folds into the convolution before it,
+    an activation runs in place on a tensor that dies there, and (``inplace_depthwise``) a depthwise
+    convolution overwrites its input channel by channel with one output plane of scratch (``temps``:
+    step -> transient bytes). Returns (parent, size, folded norm names, their module ids, temps)."""
     lives = tracker.lives
-    creator = {}  # life index -> step that made it
-    for i, life in enumerate(lives):
-        creator[i] = life.created
-    # -- folding and fusion: which outputs share their input's buffer -------------------------
     parent = list(range(len(lives)))
 
     def root(i: int) -> int:
@@ -197,7 +225,7 @@ def mcu_budget(model_or_name, input_size=None, fold_bn: bool = True, inplace_dep
     size = [life.numel if life.floating else 0 for life in lives]
     folded: list[str] = []
     folded_modules: set[int] = set()
-    temps: dict[int, int] = {}  # step -> transient bytes (in-place depthwise channel buffer)
+    temps: dict[int, int] = {}
     for i, life in enumerate(lives):
         if life.created == 0 and life.where == "input":
             continue
@@ -231,37 +259,21 @@ def mcu_budget(model_or_name, input_size=None, fold_bn: bool = True, inplace_dep
             out_plane = math.prod(e.output_shape[2:]) if e.output_shape else 0
             _merge(parent, size, lives, src_root, i)
             temps[life.created] = temps.get(life.created, 0) + out_plane
-    # -- peak, layer by layer ------------------------------------------------------------------
-    groups = _groups(parent, lives, size)
-    peak, at_step, live = _sweep(groups, temps)
-    layer_peak = peak
-    peak_at = _where(event_at, at_step)
-    peak_tensors = [(lives[r].where, b) for r, b in live]
-    notes = []
-    split = None
-    if patches:
-        split, split_name = _split_point(pairs, lives, patch_until)
-        ppeak, pat, plive = _patched_peak(groups, temps, lives, event_at, split, patches)
-        notes.append(f"patch stage: {patches}x{patches} patches of {split_name}'s output; its peak "
-                     f"{ppeak / 1024:,.1f} KB at {_where(event_at, pat)}")
-        rest_peak, rest_step, rest_live = _sweep(groups, temps, after=split)
-        if ppeak >= rest_peak:
-            peak, peak_at, peak_tensors = ppeak, _where(event_at, pat) + " (one patch)", plive
-        else:
-            peak, peak_at, peak_tensors = rest_peak, _where(event_at, rest_step), \
-                [(lives[r].where, b) for r, b in rest_live]
-        patch_until = split_name
-    flash = _flash(model, fold_bn, folded_modules)
-    weights = sum(f.weights for f in flash)
-    bias_scale = sum(4 * (f.biases + f.scales) for f in flash)
-    other = sum(f.other for f in flash)
-    uncounted = [op for op in trace.uncounted]
-    if uncounted:
-        notes.append(f"operators without a counting formula (their outputs still count): {', '.join(uncounted)}")
-    return McuBudget(name, tuple(shape), fold_bn, inplace_depthwise, patches, patch_until if patches else None,
-                     weights + bias_scale + other, weights, bias_scale, other, peak, peak_at,
-                     sorted(peak_tensors, key=lambda t: -t[1]), layer_peak, folded, limits.get("sram"),
-                     limits.get("flash"), notes)
+    return parent, size, folded, folded_modules, temps
+
+
+def _patched_budget(pairs, lives, event_at: dict, groups, temps: dict, patches: int, patch_until: str | None):
+    """Patch-based inference (MCUNetV2): the stage up to ``patch_until`` runs on ``patches`` x ``patches``
+    patches, the rest layer by layer; the peak is the larger of the two. Returns (peak, where, live
+    tensors, the split layer's name, a note)."""
+    split, split_name = _split_point(pairs, lives, patch_until)
+    ppeak, pat, plive = _patched_peak(groups, temps, lives, event_at, split, patches)
+    note = (f"patch stage: {patches}x{patches} patches of {split_name}'s output; its peak "
+            f"{ppeak / 1024:,.1f} KB at {_where(event_at, pat)}")
+    rest_peak, rest_step, rest_live = _sweep(groups, temps, after=split)
+    if ppeak >= rest_peak:
+        return ppeak, _where(event_at, pat) + " (one patch)", plive, split_name, note
+    return rest_peak, _where(event_at, rest_step), [(lives[r].where, b) for r, b in rest_live], split_name, note
 
 
 def _merge(parent, size, lives, into: int, other: int) -> None:

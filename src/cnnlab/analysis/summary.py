@@ -122,19 +122,7 @@ def summary(model_or_name, input_size=None, batch: int = 1, depth: int | None = 
             raise CnnlabError(f"input size {'x'.join(map(str, parsed))} carries the batch {parsed[0]} (torchinfo's "
                               f"B x C x H x W) but batch={batch} was given", "give the batch once")
         batch, input_size = parsed[0], parsed[1:]
-    if preset not in PRESETS:
-        raise CnnlabError(f"unknown preset {preset!r}", f"choose one of {', '.join(PRESETS)}")
-    if mode not in ("eval", "train"):
-        raise CnnlabError(f"mode must be 'eval' or 'train', got {mode!r}")
-    if batch < 1:
-        raise CnnlabError(f"batch must be at least 1, got {batch}")
-    if depth is not None and depth < 0:
-        raise CnnlabError(f"depth must be 0 or more, got {depth}")
-    try:
-        torch.empty(0, device=device)
-    except (RuntimeError, ValueError, AssertionError) as e:  # a CPU build asserts on "cuda"
-        raise CnnlabError(f"device {device!r} is not available here ({str(e).splitlines()[0][:120]})",
-                          "use meta (shape only, the default) or cpu") from None
+    _check_options(preset, mode, batch, depth, device)
     model, name, card, built_here = _resolve_model(model_or_name, dtype, device)
     if inputs is not None:
         inputs = (inputs,) if isinstance(inputs, torch.Tensor) else tuple(inputs)
@@ -170,6 +158,23 @@ def summary(model_or_name, input_size=None, batch: int = 1, depth: int | None = 
         out.backward = result.trace.backward_counts
         out.memory.saved_for_backward_bytes = sum(result.trace.saved.values())
     return out
+
+
+def _check_options(preset: str, mode: str, batch: int, depth: int | None, device: str) -> None:
+    """``summary``'s options, each refused with what to give instead."""
+    if preset not in PRESETS:
+        raise CnnlabError(f"unknown preset {preset!r}", f"choose one of {', '.join(PRESETS)}")
+    if mode not in ("eval", "train"):
+        raise CnnlabError(f"mode must be 'eval' or 'train', got {mode!r}")
+    if batch < 1:
+        raise CnnlabError(f"batch must be at least 1, got {batch}")
+    if depth is not None and depth < 0:
+        raise CnnlabError(f"depth must be 0 or more, got {depth}")
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, ValueError, AssertionError) as e:  # a CPU build asserts on "cuda"
+        raise CnnlabError(f"device {device!r} is not available here ({str(e).splitlines()[0][:120]})",
+                          "use meta (shape only, the default) or cpu") from None
 
 
 def _trace(model, shape, batch, mode, device, in_dtype, backward=False, inputs=None):

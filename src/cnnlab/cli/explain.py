@@ -32,6 +32,13 @@ def register(sub) -> None:
                                    "--input-shape 3x227x227")
     what = p.add_subparsers(dest="what", metavar="WHAT", title="what to explain")
 
+    for add in (_add_conv, _add_pool, _add_tconv, _add_bn, _add_separable, _add_linear, _add_backprop, _add_shape):
+        add(what)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _add_conv(what) -> None:
+    """``cnnlab explain conv``: every output element of a convolution."""
     c = what.add_parser("conv", help="every output element of a convolution with its window and sum of products",
                         formatter_class=Formatter,
                         description="Cross-correlation as in a CNN layer (lecture 001): the output-size formula "
@@ -51,6 +58,9 @@ def register(sub) -> None:
     _common(c)
     c.set_defaults(func=run_conv)
 
+
+def _add_pool(what) -> None:
+    """``cnnlab explain pool``: max / average / global pooling."""
     q = what.add_parser("pool", help="every output of a max or average pooling with its window",
                         formatter_class=Formatter,
                         description="Max or average pooling (lecture 001): the output-size formula and, per "
@@ -70,6 +80,9 @@ def register(sub) -> None:
     _common(q)
     q.set_defaults(func=run_pool)
 
+
+def _add_tconv(what) -> None:
+    """``cnnlab explain tconv``: the transposed convolution (alias deconv)."""
     t = what.add_parser("tconv", aliases=["deconv"], formatter_class=Formatter,
                         help="a transposed convolution: each input element's scaled kernel copy, their sum, the crop",
                         description="Transposed convolution (lecture 002): every input element adds value x "
@@ -94,6 +107,9 @@ def register(sub) -> None:
     t.add_argument("--json", action="store_true", help="machine-readable output")
     t.set_defaults(func=run_tconv)
 
+
+def _add_bn(what) -> None:
+    """``cnnlab explain bn``: batch normalization on a small batch."""
     b = what.add_parser("bn", help="batch normalization: mean, variance, normalise, scale and shift; train vs eval",
                         formatter_class=Formatter,
                         description="Batch normalization (lecture 001) on a small batch, each channel (column) on "
@@ -114,6 +130,9 @@ def register(sub) -> None:
     b.add_argument("--json", action="store_true", help="machine-readable output")
     b.set_defaults(func=run_bn)
 
+
+def _add_separable(what) -> None:
+    """``cnnlab explain separable``: the depthwise-separable cost against the standard convolution."""
     sp = what.add_parser("separable", formatter_class=Formatter,
                          help="cost of a depthwise-separable convolution against the standard one (MobileNet)",
                          description="Lecture 004's MobileNet slide: a standard KxK convolution (K^2 C_in C_out HW "
@@ -127,6 +146,9 @@ def register(sub) -> None:
     sp.add_argument("--json", action="store_true", help="machine-readable output")
     sp.set_defaults(func=run_separable)
 
+
+def _add_linear(what) -> None:
+    """``cnnlab explain linear``: a linear classifier's scores and losses."""
     li = what.add_parser("linear", formatter_class=Formatter,
                          help="a linear classifier's scores W x + b and its SVM and softmax losses",
                          description="Lecture 004's linear classifier: the scores f = W x + b row by row, then "
@@ -147,6 +169,9 @@ def register(sub) -> None:
     li.add_argument("--json", action="store_true", help="machine-readable output")
     li.set_defaults(func=run_linear)
 
+
+def _add_backprop(what) -> None:
+    """``cnnlab explain backprop``: the chain rule on an expression's graph."""
     from ..classic.backprop import EXPR_HELP
 
     bp = what.add_parser("backprop", formatter_class=Formatter,
@@ -163,6 +188,9 @@ def register(sub) -> None:
     bp.add_argument("--json", action="store_true", help="machine-readable output")
     bp.set_defaults(func=run_backprop)
 
+
+def _add_shape(what) -> None:
+    """``cnnlab explain shape``: a layer stack walked layer by layer."""
     from ..conv.explain import SHAPE_SYNTAX
 
     s = what.add_parser("shape", help="walk a layer stack: output size, parameters, MACs, memory, receptive field",
@@ -181,7 +209,6 @@ def register(sub) -> None:
     s.add_argument("--no-formulas", dest="formulas", action="store_false", help="leave out the size formulas")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(func=run_shape)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
 def _common(p) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 Padding = int | tuple[int, int]
@@ -266,6 +267,15 @@ def conv_params(c_in: int, c_out: int, kernel: Size2, groups: int = 1, bias: boo
     return c_out * (c_in // groups) * kh * kw + (c_out if bias else 0)
 
 
+def conv_mac_count(elements: int, channels_per_group: int, kernel: Sequence[int]) -> int:
+    """The one multiply-add formula of a convolution, for any number of spatial dimensions: each of
+    ``elements`` output elements is a dot product of ``C_in/G x K_1 x ... x K_n`` terms (lecture 004,
+    "Convolution Summary"). A transposed convolution is the same count seen from its input: each input
+    element scatters into ``C_out/G x K_1 x ... x K_n`` outputs. :func:`conv_macs` and the analyzer's
+    operator formulas (``cnnlab.analysis.formulas``) both call it."""
+    return elements * channels_per_group * math.prod(kernel)
+
+
 def conv_macs(c_in: int, c_out: int, kernel: Size2, out_h: int, out_w: int | None = None, groups: int = 1) -> int:
     """``C_out x H' x W' x (C_in/G x K_h x K_w)``: output elements x operations per element.
 
@@ -275,7 +285,7 @@ def conv_macs(c_in: int, c_out: int, kernel: Size2, out_h: int, out_w: int | Non
     kh, kw = _size2(kernel)
     check_groups(c_in, c_out, groups)
     out_w = out_h if out_w is None else out_w
-    return c_out * out_h * out_w * (c_in // groups) * kh * kw
+    return conv_mac_count(c_out * out_h * out_w, c_in // groups, (kh, kw))
 
 
 def check_groups(c_in: int, c_out: int, groups: int) -> None:

@@ -532,146 +532,204 @@ def parse_input_shape(text: str) -> tuple[int, int, int]:
     return tuple(vals)
 
 
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer of a stack as written (``text``), its canonical ``kind`` and its argument tokens."""
+
+    text: str
+    kind: str
+    args: tuple[str, ...]
+
+
+# other spellings of a kind: maxpool/avgpool also say the pooling mode
+_ALIASES = {"maxpool": ("pool", ("max",)), "avgpool": ("pool", ("avg",)), "linear": ("fc", ()), "dense": ("fc", ()),
+            "deconv": ("tconv", ())}
+# the names suggested for an unknown kind
+_SUGGESTED = ["conv", "tconv", "deconv", "pool", "maxpool", "avgpool", "gap", "fc", "flatten", "relu", "lrn",
+              "dropout", "bn"]
+
+
+def parse_layer(text: str) -> LayerSpec:
+    """``"maxpool 3 s2"`` -> ``LayerSpec(text, "pool", ("3", "s2", "max"))``; an unknown kind is an error
+    naming the closest one."""
+    kind, *args = text.lower().split()
+    kind, extra = _ALIASES.get(kind, (kind, ()))
+    if kind not in ROW_BUILDERS:
+        from ..errors import closest
+
+        close = closest(text.lower().split()[0], _SUGGESTED)
+        raise CnnlabError(f"unknown layer {text.lower().split()[0]!r} in {text!r}"
+                          + (f"; did you mean {close[0]}?" if close else ""), SHAPE_SYNTAX)
+    return LayerSpec(text, kind, (*args, *extra))
+
+
+@dataclass
+class _Walk:
+    """The state :func:`explain_shape` carries from layer to layer. The receptive field is followed
+    until a layer it does not describe (transposed conv, global pooling, fully connected)."""
+
+    shape: tuple[int, ...]
+    strict: bool
+    rows: list[LayerRow] = field(default_factory=list)
+    number: int = 0  # of the last conv / tconv / fc layer: rows are named after it
+    rf: int | None = 1
+    jump: int | None = 1
+    start: float | None = 0.5
+
+    def image(self, layer: LayerSpec, message: str, hint: str) -> tuple[int, int, int]:
+        if len(self.shape) != 3:
+            raise CnnlabError(message.format(text=layer.text, flat=self.shape[0]), hint)
+        return self.shape
+
+    def add(self, row: LayerRow, keeps_rf: bool = True) -> None:
+        if not keeps_rf:
+            self.rf = self.jump = self.start = None
+        self.rows.append(row)
+        self.shape = row.out_shape
+
+
 def explain_shape(spec: str | list[str], input_shape=(3, 224, 224), strict: bool = False) -> ShapeExplanation:
-    """Walk a layer stack (see ``SHAPE_SYNTAX``) from ``input_shape`` = (C, H, W)."""
+    """Walk a layer stack (see ``SHAPE_SYNTAX``) from ``input_shape`` = (C, H, W): each layer is read by
+    :func:`parse_layer` and turned into a row by its kind's builder in ``ROW_BUILDERS``."""
     if isinstance(input_shape, str):
         input_shape = parse_input_shape(input_shape)
     layers = [s.strip() for s in (spec.split(";") if isinstance(spec, str) else spec) if s.strip()]
     if not layers:
         raise CnnlabError("the layer stack is empty", SHAPE_SYNTAX)
-    shape: tuple[int, ...] = tuple(int(v) for v in input_shape)
-    rf, jump, start = 1, 1, 0.5
-    rows: list[LayerRow] = []
-    number = 0
+    walk = _Walk(tuple(int(v) for v in input_shape), strict)
     for text in layers:
-        toks = text.lower().split()
-        kind, args = toks[0], toks[1:]
-        if kind in ("maxpool", "avgpool"):
-            args = args + [kind[:3]]
-            kind = "pool"
-        if kind in ("linear", "dense"):
-            kind = "fc"
-        if kind in ("conv", "pool"):
-            if len(shape) != 3:
-                raise CnnlabError(f"layer {text!r} needs a C x H x W input but gets the flat vector {shape[0]}",
-                                  "put conv and pool layers before flatten / fc")
-            c, h, w = shape
-            if not args or not re.match(r"^\d+(x\d+)?$", args[0]):
-                raise CnnlabError(f"layer {text!r}: the kernel size must come first", SHAPE_SYNTAX)
-            kh, kw = _kernel(args[0], text)
-            stride = None
-            pad: tuple | str = 0
-            dil, groups, c_out, bias, ceil, mode, dw = 1, 1, None, True, False, "max", False
-            for tok in args[1:]:
-                if tok.startswith("s") and tok[1:2].isdigit():
-                    stride = _ints(tok[1:], "stride", text, (1, 2))
-                elif tok.startswith("p") and tok[1:2].isdigit():
-                    pad = _ints(tok[1:], "padding", text, (1, 2, 4))
-                elif tok in ar.PADDING_MODES:
-                    pad = tok
-                elif tok.startswith("d") and tok[1:2].isdigit() and kind == "conv":
-                    dil = _ints(tok[1:], "dilation", text, (1,))[0]
-                elif tok.startswith("g") and tok[1:2].isdigit() and kind == "conv":
-                    groups = _ints(tok[1:], "groups", text, (1,))[0]
-                elif tok == "dw" and kind == "conv":
-                    dw = True
-                elif tok == "nobias" and kind == "conv":
-                    bias = False
-                elif tok == "ceil" and kind == "pool":
-                    ceil = True
-                elif tok in ("max", "avg") and kind == "pool":
-                    mode = tok
-                elif _INT.match(tok) and kind == "conv" and c_out is None:
-                    c_out = int(tok)
-                else:
-                    raise CnnlabError(f"layer {text!r}: cannot read {tok!r}", SHAPE_SYNTAX)
-            if kind == "conv":
-                groups = c if dw else groups
-                if c_out is None:
-                    if not dw:
-                        raise CnnlabError(f"layer {text!r}: how many output channels? end it with a number, "
-                                          "e.g. 'conv 3 p1 64'", SHAPE_SYNTAX)
-                    c_out = c
-            sh, sw = (kh, kw) if stride is None and kind == "pool" else (
-                (1, 1) if stride is None else (stride * 2)[:2])
-            if isinstance(pad, str):
-                pad4 = (*ar.padding_for(pad, kh, dil), *ar.padding_for(pad, kw, dil))
-            elif isinstance(pad, int):
-                pad4 = (pad, pad, pad, pad)
-            elif len(pad) == 1:
-                pad4 = (pad[0],) * 4
-            elif len(pad) == 2:
-                pad4 = (pad[0], pad[0], pad[1], pad[1])
-            else:
-                pad4 = tuple(pad)
-            try:
-                fh = size_formula("height", h, kh, sh, pad4[:2], dil, ceil, strict)
-                fw = size_formula("width", w, kw, sw, pad4[2:], dil, ceil, strict)
-            except CnnlabError as e:
-                raise CnnlabError(f"layer {text!r} (input {c}x{h}x{w}): {e.message}", e.hint) from None
-            number += kind == "conv"
-            if kind == "conv":
-                cost = ar.conv_cost(c, c_out, (kh, kw), fh.out, fw.out, groups, bias)
-                out = (c_out, fh.out, fw.out)
-                params, macs = cost.params, cost.macs
-            else:
-                out = (c, fh.out, fw.out)
-                params, macs = 0, ar.pool_macs(c, fh.out, fw.out, (kh, kw))
-            if rf is not None:
-                rf, jump, start = ar.receptive_field_step(rf, jump, start, kh, sh, pad4[0], dil)
-            rows.append(LayerRow(f"{kind}{number}" if kind == "conv" else f"{mode}pool{number}", kind, text,
-                                 shape, out, (kh, kw), (sh, sw), pad4, (dil, dil), groups, [fh, fw], params, macs,
-                                 rf, jump, start))
-            shape = out
-        elif kind in ("tconv", "deconv"):
-            if len(shape) != 3:
-                raise CnnlabError(f"layer {text!r} needs a C x H x W input", "put tconv layers before flatten / fc")
-            number += 1
-            shape = _tconv_row(rows, text, args, shape, number)
-            rf = None
-        elif kind == "gap":
-            if len(shape) != 3:
-                raise CnnlabError(f"layer {text!r} needs a C x H x W input", "put gap before fc")
-            c, h, w = shape
-            rows.append(LayerRow(f"gap{number}", "gap", text, shape, (c, 1, 1), (h, w), (1, 1), (0, 0, 0, 0),
-                                 params=0, macs=c * h * w, rf=None))
-            shape = (c, 1, 1)
-            rf = None
-        elif kind in ("fc", "flatten"):
-            flat = math.prod(shape)
-            if kind == "flatten":
-                if args:
-                    raise CnnlabError(f"layer {text!r}: flatten takes no arguments", SHAPE_SYNTAX)
-                rows.append(LayerRow("flatten", "flatten", text, shape, (flat,)))
-                shape = (flat,)
-                continue
-            if len(args) != 1 or not _INT.match(args[0]):
-                raise CnnlabError(f"layer {text!r}: write 'fc N' with N the output features", SHAPE_SYNTAX)
-            number += 1
-            cost = ar.linear_cost(flat, int(args[0]))
-            rows.append(LayerRow(f"fc{number}", "fc", text, shape, (int(args[0]),), params=cost.params,
-                                 macs=cost.macs, rf=None))
-            shape = (int(args[0]),)
-            rf = None
-        elif kind in ("relu", "lrn", "dropout", "bn", "tanh", "sigmoid"):
-            params = 2 * shape[0] if kind == "bn" else 0
-            rows.append(LayerRow(f"{kind}{number}", kind, text, shape, shape, params=params,
-                                 rf=rf, jump=jump if rf else None, start=start if rf else None))
+        layer = parse_layer(text)
+        ROW_BUILDERS[layer.kind](layer, walk)
+    return ShapeExplanation(tuple(int(v) for v in input_shape), walk.rows)
+
+
+@dataclass
+class _WindowOptions:
+    """The tokens of a conv or pool layer after its kernel size."""
+
+    stride: tuple[int, ...] | None = None
+    pad: tuple[int, ...] | int | str = 0
+    dilation: int = 1
+    groups: int = 1
+    c_out: int | None = None
+    bias: bool = True
+    ceil: bool = False
+    mode: str = "max"
+    depthwise: bool = False
+
+
+def _window_options(layer: LayerSpec) -> _WindowOptions:
+    o, conv, text = _WindowOptions(), layer.kind == "conv", layer.text
+    for tok in layer.args[1:]:
+        if tok.startswith("s") and tok[1:2].isdigit():
+            o.stride = _ints(tok[1:], "stride", text, (1, 2))
+        elif tok.startswith("p") and tok[1:2].isdigit():
+            o.pad = _ints(tok[1:], "padding", text, (1, 2, 4))
+        elif tok in ar.PADDING_MODES:
+            o.pad = tok
+        elif tok.startswith("d") and tok[1:2].isdigit() and conv:
+            o.dilation = _ints(tok[1:], "dilation", text, (1,))[0]
+        elif tok.startswith("g") and tok[1:2].isdigit() and conv:
+            o.groups = _ints(tok[1:], "groups", text, (1,))[0]
+        elif tok == "dw" and conv:
+            o.depthwise = True
+        elif tok == "nobias" and conv:
+            o.bias = False
+        elif tok == "ceil" and not conv:
+            o.ceil = True
+        elif tok in ("max", "avg") and not conv:
+            o.mode = tok
+        elif _INT.match(tok) and conv and o.c_out is None:
+            o.c_out = int(tok)
         else:
-            from ..errors import closest
-
-            close = closest(kind, ["conv", "tconv", "deconv", "pool", "maxpool", "avgpool", "gap", "fc", "flatten", "relu", "lrn",
-                                   "dropout", "bn"])
-            raise CnnlabError(f"unknown layer {kind!r} in {text!r}" + (f"; did you mean {close[0]}?" if close else ""),
-                              SHAPE_SYNTAX)
-        if rf is None:
-            jump = start = None
-    return ShapeExplanation(tuple(int(v) for v in input_shape), rows)
+            raise CnnlabError(f"layer {text!r}: cannot read {tok!r}", SHAPE_SYNTAX)
+    return o
 
 
-def _tconv_row(rows: list[LayerRow], text: str, args: list[str], shape: tuple[int, ...], number: int):
-    """A transposed-convolution row of :func:`explain_shape`; returns the output shape."""
-    c, h, w = shape
+def _pad4(pad: tuple[int, ...] | int | str, kh: int, kw: int, dilation: int) -> tuple[int, int, int, int]:
+    """Top, bottom, left, right from a named mode, one number, (PH, PW) or all four."""
+    if isinstance(pad, str):
+        return (*ar.padding_for(pad, kh, dilation), *ar.padding_for(pad, kw, dilation))
+    if isinstance(pad, int):
+        return (pad, pad, pad, pad)
+    if len(pad) == 1:
+        return (pad[0],) * 4
+    if len(pad) == 2:
+        return (pad[0], pad[0], pad[1], pad[1])
+    return tuple(pad)
+
+
+def _window_row(layer: LayerSpec, walk: _Walk) -> None:
+    """A convolution or a pooling: the size formula per axis, params and MACs, the receptive field step."""
+    text, conv = layer.text, layer.kind == "conv"
+    c, h, w = walk.image(layer, "layer {text!r} needs a C x H x W input but gets the flat vector {flat}",
+                         "put conv and pool layers before flatten / fc")
+    if not layer.args or not re.match(r"^\d+(x\d+)?$", layer.args[0]):
+        raise CnnlabError(f"layer {text!r}: the kernel size must come first", SHAPE_SYNTAX)
+    kh, kw = _kernel(layer.args[0], text)
+    o = _window_options(layer)
+    if conv:
+        o.groups = c if o.depthwise else o.groups
+        if o.c_out is None:
+            if not o.depthwise:
+                raise CnnlabError(f"layer {text!r}: how many output channels? end it with a number, "
+                                  "e.g. 'conv 3 p1 64'", SHAPE_SYNTAX)
+            o.c_out = c
+    sh, sw = (kh, kw) if o.stride is None and not conv else ((1, 1) if o.stride is None else (o.stride * 2)[:2])
+    pad4 = _pad4(o.pad, kh, kw, o.dilation)
+    try:
+        fh = size_formula("height", h, kh, sh, pad4[:2], o.dilation, o.ceil, walk.strict)
+        fw = size_formula("width", w, kw, sw, pad4[2:], o.dilation, o.ceil, walk.strict)
+    except CnnlabError as e:
+        raise CnnlabError(f"layer {text!r} (input {c}x{h}x{w}): {e.message}", e.hint) from None
+    if conv:
+        walk.number += 1
+        cost = ar.conv_cost(c, o.c_out, (kh, kw), fh.out, fw.out, o.groups, o.bias)
+        out, params, macs = (o.c_out, fh.out, fw.out), cost.params, cost.macs
+    else:
+        out, params, macs = (c, fh.out, fw.out), 0, ar.pool_macs(c, fh.out, fw.out, (kh, kw))
+    if walk.rf is not None:
+        walk.rf, walk.jump, walk.start = ar.receptive_field_step(walk.rf, walk.jump, walk.start, kh, sh, pad4[0],
+                                                                 o.dilation)
+    name = f"conv{walk.number}" if conv else f"{o.mode}pool{walk.number}"
+    walk.add(LayerRow(name, layer.kind, text, walk.shape, out, (kh, kw), (sh, sw), pad4, (o.dilation, o.dilation),
+                      o.groups, [fh, fw], params, macs, walk.rf, walk.jump, walk.start))
+
+
+def _gap_row(layer: LayerSpec, walk: _Walk) -> None:
+    c, h, w = walk.image(layer, "layer {text!r} needs a C x H x W input", "put gap before fc")
+    walk.add(LayerRow(f"gap{walk.number}", "gap", layer.text, walk.shape, (c, 1, 1), (h, w), (1, 1), (0, 0, 0, 0),
+                      params=0, macs=c * h * w, rf=None), keeps_rf=False)
+
+
+def _flatten_row(layer: LayerSpec, walk: _Walk) -> None:
+    if layer.args:
+        raise CnnlabError(f"layer {layer.text!r}: flatten takes no arguments", SHAPE_SYNTAX)
+    walk.add(LayerRow("flatten", "flatten", layer.text, walk.shape, (math.prod(walk.shape),)))
+
+
+def _fc_row(layer: LayerSpec, walk: _Walk) -> None:
+    if len(layer.args) != 1 or not _INT.match(layer.args[0]):
+        raise CnnlabError(f"layer {layer.text!r}: write 'fc N' with N the output features", SHAPE_SYNTAX)
+    walk.number += 1
+    n = int(layer.args[0])
+    cost = ar.linear_cost(math.prod(walk.shape), n)
+    walk.add(LayerRow(f"fc{walk.number}", "fc", layer.text, walk.shape, (n,), params=cost.params, macs=cost.macs,
+                      rf=None), keeps_rf=False)
+
+
+def _elementwise_row(layer: LayerSpec, walk: _Walk) -> None:
+    """Layers that keep the shape (activations, LRN, dropout, batch norm: 2C parameters)."""
+    params = 2 * walk.shape[0] if layer.kind == "bn" else 0
+    walk.add(LayerRow(f"{layer.kind}{walk.number}", layer.kind, layer.text, walk.shape, walk.shape, params=params,
+                      rf=walk.rf, jump=walk.jump, start=walk.start))
+
+
+def _tconv_row(layer: LayerSpec, walk: _Walk) -> None:
+    """A transposed convolution: output (n - 1)S - 2P + D(K - 1) + OP + 1 per axis."""
+    text, args = layer.text, layer.args
+    c, h, w = walk.image(layer, "layer {text!r} needs a C x H x W input", "put tconv layers before flatten / fc")
+    walk.number += 1
     if not args or not re.match(r"^\d+(x\d+)?$", args[0]):
         raise CnnlabError(f"layer {text!r}: the kernel size must come first", SHAPE_SYNTAX)
     kh, kw = _kernel(args[0], text)
@@ -700,10 +758,16 @@ def _tconv_row(rows: list[LayerRow], text: str, args: list[str], shape: tuple[in
     formulas = [TconvFormula(axis, n, k, s, p, op, dil, out) for axis, n, k, s, p, op, out in
                 (("height", h, kh, stride[0], pad[0], opad[0], oh), ("width", w, kw, stride[1], pad[1], opad[1], ow))]
     params = c * c_out * kh * kw + c_out
-    rows.append(LayerRow(f"tconv{number}", "tconv", text, shape, (c_out, oh, ow), (kh, kw), stride,
-                         (pad[0], pad[0], pad[1], pad[1]), (dil, dil), 1, formulas, params, c * h * w * c_out * kh * kw,
-                         None))
-    return c_out, oh, ow
+    macs = ar.conv_mac_count(c * h * w, c_out, (kh, kw))  # each input element scatters into C_out x K_h x K_w
+    walk.add(LayerRow(f"tconv{walk.number}", "tconv", text, walk.shape, (c_out, oh, ow), (kh, kw), stride,
+                      (pad[0], pad[0], pad[1], pad[1]), (dil, dil), 1, formulas, params, macs, None), keeps_rf=False)
+
+
+ROW_BUILDERS = {"conv": _window_row, "pool": _window_row, "tconv": _tconv_row, "gap": _gap_row, "fc": _fc_row,
+                "flatten": _flatten_row, **dict.fromkeys(("relu", "lrn", "dropout", "bn", "tanh", "sigmoid"),
+                                                         _elementwise_row)}
+
+
 
 
 @dataclass

@@ -106,7 +106,7 @@ def _as_stats(stats, need_eigen: bool) -> PixelStats | None:
         return stats
     images = getattr(stats, "train", stats)  # DataSplits -> its training split
     images = getattr(images, "images", images)  # ImageDataset -> its tensor
-    if not isinstance(images, torch.Tensor):
+    if not (isinstance(images, torch.Tensor) or getattr(images, "is_lazy", False)):  # lazy: cnnlab.data.stream
         raise TypeError(f"stats must be PixelStats, DataSplits, ImageDataset or a uint8 tensor, not {type(stats)}")
     if not need_eigen and hasattr(stats, "mean") and isinstance(stats.mean, list) and stats.mean:
         return PixelStats(list(stats.mean))
@@ -528,11 +528,199 @@ class Step:
         return f"{self.name}({vals})"
 
 
+class Augmentation:
+    """One augmentation of the ``--augment`` spec: its ``name``, ``help`` line, :meth:`parse` (the value
+    after ``name=`` -> the arguments of its batched call, with the image shape ``c, h, w`` and the
+    training statistics) and :meth:`__call__` (the batched call). ``AUGMENTATIONS`` holds one of each,
+    in the order they run: geometric (rrc, affine, elastic, crop, flip), colour (jitter, pca), then
+    cutout."""
+
+    name: str
+    help: str
+
+    def parse(self, value: str, c: int, h: int, w: int, stats) -> dict:  # pragma: no cover - abstract
+        raise TypeError(f"{type(self).__name__} must define parse")
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator, args: dict) -> torch.Tensor:  # pragma: no cover
+        raise TypeError(f"{type(self).__name__} must define __call__")
+
+    def bad(self, value: str, what: str):
+        raise CnnlabError(f"augmentation {self.name}={value}: {what}", self.help)
+
+    def numbers(self, value: str, count: tuple[int, int]) -> list[float]:
+        return _numbers(self.name, value, count)
+
+
+AUGMENTATIONS: dict[str, Augmentation] = {}
+
+
+def register_augmentation(cls: type[Augmentation]) -> type[Augmentation]:
+    """Add one augmentation; registration order is the order the pipeline runs them in."""
+    AUGMENTATIONS[cls.name] = cls()
+    return cls
+
+
+@register_augmentation
+class RandomResizedCropAug(Augmentation):
+    name = "rrc"
+    help = "rrc=S[:S_MAX]          random-resized crop of S..S_MAX (default 0.08..1) of the area, ratio 3/4..4/3"
+
+    def parse(self, value, c, h, w, stats):
+        vals = self.numbers(value, (0, 2)) or [0.08]
+        lo, hi = vals[0], vals[1] if len(vals) > 1 else 1.0
+        if not 0 < lo <= hi <= 1:
+            self.bad(value, "the area range must satisfy 0 < S <= S_MAX <= 1")
+        return {"scale": (lo, hi), "ratio": (3 / 4, 4 / 3)}
+
+    def __call__(self, x, generator, args):
+        return random_resized_crop(x, generator, scale=args["scale"], ratio=args["ratio"])
+
+
+@register_augmentation
+class AffineAug(Augmentation):
+    name = "affine"
+    help = ("affine=DEG[:SCALE[:SHEAR[:SHIFT]]] random rotation +-DEG (default 10), scale 1+-SCALE (0.1), "
+            "x-shear +-SHEAR degrees (0), shift +-SHIFT x the size (0)")
+
+    def parse(self, value, c, h, w, stats):
+        vals = self.numbers(value, (0, 4)) or [10.0]
+        deg, sc, shear, shift = vals + [0.1, 0.0, 0.0][len(vals) - 1:]
+        if not 0 <= deg <= 180:
+            self.bad(value, "the rotation must be in [0, 180] degrees")
+        if not 0 <= sc < 1:
+            self.bad(value, "the scale range must be in [0, 1) (scale 1 +- SCALE)")
+        if not 0 <= shear < 90:
+            self.bad(value, "the shear must be in [0, 90) degrees")
+        if not 0 <= shift <= 1:
+            self.bad(value, "the shift must be in [0, 1] (a fraction of the image size)")
+        return {"degrees": deg, "scale": sc, "shear": shear, "translate": shift}
+
+    def __call__(self, x, generator, args):
+        return random_affine(x, generator, args["degrees"], args["scale"], args["shear"], args["translate"])
+
+
+@register_augmentation
+class ElasticAug(Augmentation):
+    name = "elastic"
+    help = "elastic=ALPHA[:SIGMA]   elastic distortion: smoothed random displacements (default 34:4, Simard 2003)"
+
+    def parse(self, value, c, h, w, stats):
+        vals = self.numbers(value, (0, 2)) or [34.0]
+        alpha, sigma = vals[0], vals[1] if len(vals) > 1 else 4.0
+        if alpha < 0 or sigma <= 0:
+            self.bad(value, "alpha must be >= 0 and sigma > 0 (pixels)")
+        return {"alpha": alpha, "sigma": sigma}
+
+    def __call__(self, x, generator, args):
+        return random_elastic(x, generator, args["alpha"], args["sigma"])
+
+
+@register_augmentation
+class CropAug(Augmentation):
+    name = "crop"
+    help = "crop=P[:zero|reflect]  pad P pixels per side (default 4, zero padding) and crop back at random"
+
+    def parse(self, value, c, h, w, stats):
+        pad_text, _, mode = value.partition(":")
+        mode = mode or "zero"
+        if mode not in ("zero", "reflect"):
+            self.bad(value, f"padding mode {mode!r} is neither zero nor reflect")
+        (p,) = self.numbers(pad_text, (0, 1)) or [4.0]
+        if p != int(p) or p < 1:
+            self.bad(value, "the padding must be a whole number of pixels >= 1")
+        if mode == "reflect" and (p >= h or p >= w):
+            self.bad(value, f"reflect padding must be smaller than the image ({h}x{w})")
+        return {"padding": int(p), "mode": mode}
+
+    def __call__(self, x, generator, args):
+        return random_crop(x, args["padding"], generator, args["mode"])
+
+
+@register_augmentation
+class FlipAug(Augmentation):
+    name = "flip"
+    help = "flip[=P]               horizontal flip with probability P (default 0.5)"
+
+    def parse(self, value, c, h, w, stats):
+        (p,) = self.numbers(value, (0, 1)) or [0.5]
+        if not 0 <= p <= 1:
+            self.bad(value, "the probability must be in [0, 1]")
+        return {"p": p}
+
+    def __call__(self, x, generator, args):
+        return random_hflip(x, generator, args["p"])
+
+
+@register_augmentation
+class JitterAug(Augmentation):
+    name = "jitter"
+    help = "jitter=B[:C:S[:H]]     colour jitter: brightness, contrast, saturation (default all = B), hue <= 0.5"
+
+    def parse(self, value, c, h, w, stats):
+        vals = self.numbers(value, (0, 4)) or [0.4]
+        if len(vals) == 2:
+            self.bad(value, "give 1, 3 or 4 numbers (brightness[:contrast:saturation[:hue]])")
+        b = vals[0]
+        cc, s = (vals[1], vals[2]) if len(vals) >= 3 else (b, b)
+        hue = vals[3] if len(vals) == 4 else 0.0
+        if min(b, cc, s) < 0:
+            self.bad(value, "brightness, contrast and saturation must be >= 0")
+        if not 0 <= hue <= 0.5:
+            self.bad(value, "hue must be in [0, 0.5] (a fraction of a full turn)")
+        return {"brightness": b, "contrast": cc, "saturation": s, "hue": hue}
+
+    def __call__(self, x, generator, args):
+        return color_jitter(x, generator, args["brightness"], args["contrast"], args["saturation"], args["hue"])
+
+
+@register_augmentation
+class PcaLightingAug(Augmentation):
+    name = "pca"
+    help = "pca=SIGMA              AlexNet PCA lighting, alpha ~ N(0, SIGMA) (default 0.1; RGB only)"
+
+    def parse(self, value, c, h, w, stats):
+        (sigma,) = self.numbers(value, (0, 1)) or [0.1]
+        if sigma < 0:
+            self.bad(value, "sigma must be >= 0")
+        if c != 3:
+            self.bad(value, f"PCA lighting acts on RGB images; these have {c} channel(s)")
+        st = _as_stats(stats, need_eigen=True)
+        if st is None:
+            raise CnnlabError("augmentation pca needs the training set's RGB covariance",
+                              "pass stats= (the DataSplits or training images) to parse_augment")
+        return {"std": sigma, "eigval": st.eigval, "eigvec": st.eigvec}
+
+    def __call__(self, x, generator, args):
+        return random_pca_lighting(x, generator, args["std"], args["eigval"], args["eigvec"])
+
+
+@register_augmentation
+class CutoutAug(Augmentation):
+    name = "cutout"
+    help = "cutout=L               blank one L x L square per image with the mean (default L = H/2)"
+
+    def parse(self, value, c, h, w, stats):
+        (length,) = self.numbers(value, (0, 1)) or [float(h // 2)]
+        if length != int(length) or length < 1:
+            self.bad(value, "the side must be a whole number of pixels >= 1")
+        st = _as_stats(stats, need_eigen=False)
+        fill = [255.0 * m for m in st.mean] if st is not None else None
+        return {"length": int(length), "fill": fill}
+
+    def __call__(self, x, generator, args):
+        return cutout(x, args["length"], generator, args["fill"])
+
+
+# views of the registry for the CLI and the error messages
+ORDER = list(AUGMENTATIONS)
+AUGMENT_HELP = {name: aug.help for name, aug in AUGMENTATIONS.items()}
+
+
 class AugmentPipeline:
     """A batch transform ``(uint8 batch, generator) -> batch in [0, 255] units`` made of :class:`Step`s.
 
     Steps always run in the order geometric (rrc, affine, elastic, crop, flip), colour (jitter, pca), then cutout,
-    whatever the order in the spec string.
+    whatever the order in the spec string (``ORDER``, the registration order of ``AUGMENTATIONS``).
     """
 
     def __init__(self, steps: list[Step], spec: str = ""):
@@ -541,23 +729,7 @@ class AugmentPipeline:
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         for s in self.steps:
-            a = s.args
-            if s.name == "rrc":
-                x = random_resized_crop(x, generator, scale=a["scale"], ratio=a["ratio"])
-            elif s.name == "affine":
-                x = random_affine(x, generator, a["degrees"], a["scale"], a["shear"], a["translate"])
-            elif s.name == "elastic":
-                x = random_elastic(x, generator, a["alpha"], a["sigma"])
-            elif s.name == "crop":
-                x = random_crop(x, a["padding"], generator, a["mode"])
-            elif s.name == "flip":
-                x = random_hflip(x, generator, a["p"])
-            elif s.name == "jitter":
-                x = color_jitter(x, generator, a["brightness"], a["contrast"], a["saturation"], a["hue"])
-            elif s.name == "pca":
-                x = random_pca_lighting(x, generator, a["std"], a["eigval"], a["eigvec"])
-            elif s.name == "cutout":
-                x = cutout(x, a["length"], generator, a["fill"])
+            x = AUGMENTATIONS[s.name](x, generator, s.args)
         return x
 
     def __repr__(self) -> str:
@@ -565,20 +737,6 @@ class AugmentPipeline:
 
     def describe(self) -> str:
         return ", ".join(str(s) for s in self.steps)
-
-
-ORDER = ["rrc", "affine", "elastic", "crop", "flip", "jitter", "pca", "cutout"]
-AUGMENT_HELP = {
-    "crop": "crop=P[:zero|reflect]  pad P pixels per side (default 4, zero padding) and crop back at random",
-    "flip": "flip[=P]               horizontal flip with probability P (default 0.5)",
-    "rrc": "rrc=S[:S_MAX]          random-resized crop of S..S_MAX (default 0.08..1) of the area, ratio 3/4..4/3",
-    "affine": "affine=DEG[:SCALE[:SHEAR[:SHIFT]]] random rotation +-DEG (default 10), scale 1+-SCALE (0.1), "
-              "x-shear +-SHEAR degrees (0), shift +-SHIFT x the size (0)",
-    "elastic": "elastic=ALPHA[:SIGMA]   elastic distortion: smoothed random displacements (default 34:4, Simard 2003)",
-    "jitter": "jitter=B[:C:S[:H]]     colour jitter: brightness, contrast, saturation (default all = B), hue <= 0.5",
-    "pca": "pca=SIGMA              AlexNet PCA lighting, alpha ~ N(0, SIGMA) (default 0.1; RGB only)",
-    "cutout": "cutout=L               blank one L x L square per image with the mean (default L = H/2)",
-}
 
 
 def _numbers(name: str, value: str, count: tuple[int, int]) -> list[float]:
@@ -615,7 +773,7 @@ def parse_augment(spec: str | None, image_shape: Sequence[int], stats=None) -> A
             raise _unknown(name)
         if name in steps:
             raise CnnlabError(f"augmentation {name!r} is given twice in {spec!r}", "give each augmentation once")
-        steps[name] = _make_step(name, value, c, h, w, stats)
+        steps[name] = Step(name, AUGMENTATIONS[name].parse(value, c, h, w, stats))
     return AugmentPipeline(list(steps.values()), spec) if steps else None
 
 
@@ -624,79 +782,3 @@ def _unknown(name: str) -> CnnlabError:
     err.hint = (err.hint + " " if err.hint else "") + "Known: " + ", ".join(ORDER) + \
         " (e.g. --augment crop=4,flip)"
     return err
-
-
-def _make_step(name: str, value: str, c: int, h: int, w: int, stats) -> Step:
-    def bad(what: str):
-        raise CnnlabError(f"augmentation {name}={value}: {what}", AUGMENT_HELP[name])
-
-    if name == "crop":
-        pad_text, _, mode = value.partition(":")
-        mode = mode or "zero"
-        if mode not in ("zero", "reflect"):
-            bad(f"padding mode {mode!r} is neither zero nor reflect")
-        (p,) = _numbers(name, pad_text, (0, 1)) or [4.0]
-        if p != int(p) or p < 1:
-            bad("the padding must be a whole number of pixels >= 1")
-        if mode == "reflect" and (p >= h or p >= w):
-            bad(f"reflect padding must be smaller than the image ({h}x{w})")
-        return Step(name, {"padding": int(p), "mode": mode})
-    if name == "flip":
-        (p,) = _numbers(name, value, (0, 1)) or [0.5]
-        if not 0 <= p <= 1:
-            bad("the probability must be in [0, 1]")
-        return Step(name, {"p": p})
-    if name == "rrc":
-        vals = _numbers(name, value, (0, 2)) or [0.08]
-        lo, hi = vals[0], vals[1] if len(vals) > 1 else 1.0
-        if not 0 < lo <= hi <= 1:
-            bad("the area range must satisfy 0 < S <= S_MAX <= 1")
-        return Step(name, {"scale": (lo, hi), "ratio": (3 / 4, 4 / 3)})
-    if name == "affine":
-        vals = _numbers(name, value, (0, 4)) or [10.0]
-        deg, sc, shear, shift = vals + [0.1, 0.0, 0.0][len(vals) - 1:]
-        if not 0 <= deg <= 180:
-            bad("the rotation must be in [0, 180] degrees")
-        if not 0 <= sc < 1:
-            bad("the scale range must be in [0, 1) (scale 1 +- SCALE)")
-        if not 0 <= shear < 90:
-            bad("the shear must be in [0, 90) degrees")
-        if not 0 <= shift <= 1:
-            bad("the shift must be in [0, 1] (a fraction of the image size)")
-        return Step(name, {"degrees": deg, "scale": sc, "shear": shear, "translate": shift})
-    if name == "elastic":
-        vals = _numbers(name, value, (0, 2)) or [34.0]
-        alpha, sigma = vals[0], vals[1] if len(vals) > 1 else 4.0
-        if alpha < 0 or sigma <= 0:
-            bad("alpha must be >= 0 and sigma > 0 (pixels)")
-        return Step(name, {"alpha": alpha, "sigma": sigma})
-    if name == "jitter":
-        vals = _numbers(name, value, (0, 4)) or [0.4]
-        if len(vals) == 2:
-            bad("give 1, 3 or 4 numbers (brightness[:contrast:saturation[:hue]])")
-        b = vals[0]
-        cc, s = (vals[1], vals[2]) if len(vals) >= 3 else (b, b)
-        hue = vals[3] if len(vals) == 4 else 0.0
-        if min(b, cc, s) < 0:
-            bad("brightness, contrast and saturation must be >= 0")
-        if not 0 <= hue <= 0.5:
-            bad("hue must be in [0, 0.5] (a fraction of a full turn)")
-        return Step(name, {"brightness": b, "contrast": cc, "saturation": s, "hue": hue})
-    if name == "pca":
-        (sigma,) = _numbers(name, value, (0, 1)) or [0.1]
-        if sigma < 0:
-            bad("sigma must be >= 0")
-        if c != 3:
-            bad(f"PCA lighting acts on RGB images; these have {c} channel(s)")
-        st = _as_stats(stats, need_eigen=True)
-        if st is None:
-            raise CnnlabError("augmentation pca needs the training set's RGB covariance",
-                              "pass stats= (the DataSplits or training images) to parse_augment")
-        return Step(name, {"std": sigma, "eigval": st.eigval, "eigvec": st.eigvec})
-    # cutout
-    (length,) = _numbers(name, value, (0, 1)) or [float(h // 2)]
-    if length != int(length) or length < 1:
-        bad("the side must be a whole number of pixels >= 1")
-    st = _as_stats(stats, need_eigen=False)
-    fill = [255.0 * m for m in st.mean] if st is not None else None
-    return Step(name, {"length": int(length), "fill": fill})

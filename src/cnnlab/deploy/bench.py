@@ -124,20 +124,38 @@ def bench(model_or_run: str | Source, batch: int = 32, engines=None, rounds: int
     if len(x) < batch:
         x = x.repeat(-(-batch // len(x)), 1, 1, 1)[:batch]
     notes = []
-    if not source.trained:
-        calibrate_bn(model, torch.randn(16, *source.input_size, generator=torch.Generator().manual_seed(1)))
-        notes.append("random weights; batch-norm statistics calibrated on random inputs first (float32 "
-                     "denormals would otherwise slow every engine 10-50x)")
-        calib = torch.randn(calibration, *source.input_size, generator=torch.Generator().manual_seed(2))
-    else:
+    calib = _calibration_inputs(source, model, calibration, notes)
+    rows, runners = _build_runners(model, configs, extra or {}, batch, threads, x, calib, progress)
+    lat, thr = _time_rounds(runners, x, rounds, latency_calls, progress)
+    _fill_rows(rows, runners, lat, thr, x, batch)
+    notes.append("int8 rows are calibrated on " + ("random inputs (bare model)" if not source.trained
+                                                   else f"{len(calib)} training images"))
+    notes.append("absolute times hold only on a quiet machine; compare the ratios (same process, interleaved rounds)")
+    return BenchResult(source.name, source.input_size, batch, threads, what, rows, _cpu(), notes)
+
+
+def _calibration_inputs(source: Source, model, calibration: int, notes: list[str]) -> torch.Tensor:
+    """The int8 engines' calibration images: training images of a run, random inputs for a bare model
+    (whose batch-norm statistics are first calibrated on random inputs: denormals slow every engine)."""
+    if source.trained:
         from .quantize import calibration_images
 
-        calib = calibration_images(source, None, calibration)
+        return calibration_images(source, None, calibration)
+    calibrate_bn(model, torch.randn(16, *source.input_size, generator=torch.Generator().manual_seed(1)))
+    notes.append("random weights; batch-norm statistics calibrated on random inputs first (float32 "
+                 "denormals would otherwise slow every engine 10-50x)")
+    return torch.randn(calibration, *source.input_size, generator=torch.Generator().manual_seed(2))
+
+
+def _build_runners(model, configs, extra: dict, batch: int, threads, x: torch.Tensor, calib: torch.Tensor,
+                   progress: bool) -> tuple[list[BenchRow], dict[int, Runner]]:
+    """One row per engine configuration and ``extra`` entry; a runner (warmed up at batch 1 and at
+    ``batch``) for each that builds, the reason in ``row.skipped`` for each that does not."""
+    from tqdm import tqdm
+
     x1 = x[:1]
     rows: list[BenchRow] = []
     runners: dict[int, Runner] = {}
-    from tqdm import tqdm
-
     for i, (engine, precision) in enumerate(tqdm(configs, desc="building engines", disable=not progress, leave=False)):
         row = BenchRow(engine, precision)
         rows.append(row)
@@ -154,7 +172,7 @@ def bench(model_or_run: str | Source, batch: int = 32, engines=None, rounds: int
             runners[i] = r
         except CnnlabError as e:
             row.skipped = str(e).splitlines()[0][:120]
-    for label, build in (extra or {}).items():
+    for label, build in extra.items():
         row = BenchRow(label, "")
         rows.append(row)
         try:
@@ -167,6 +185,14 @@ def bench(model_or_run: str | Source, batch: int = 32, engines=None, rounds: int
             runners[len(rows) - 1] = r
         except CnnlabError as e:
             row.skipped = str(e).splitlines()[0][:120]
+    return rows, runners
+
+
+def _time_rounds(runners: dict[int, Runner], x: torch.Tensor, rounds: int, latency_calls: int, progress: bool):
+    """Interleaved rounds: per round and runner, ``latency_calls`` single-image calls, then one batch."""
+    from tqdm import tqdm
+
+    x1 = x[:1]
     lat: dict[int, list[float]] = {i: [] for i in runners}
     thr: dict[int, list[float]] = {i: [] for i in runners}
     for _ in tqdm(range(rounds), desc="timing rounds", disable=not progress, leave=False):
@@ -178,6 +204,12 @@ def bench(model_or_run: str | Source, batch: int = 32, engines=None, rounds: int
             t = time.perf_counter()
             r(x)
             thr[i].append(time.perf_counter() - t)
+    return lat, thr
+
+
+def _fill_rows(rows: list[BenchRow], runners: dict[int, Runner], lat: dict, thr: dict, x: torch.Tensor,
+               batch: int) -> None:
+    """Latency percentiles, throughput, speed-up over the first row, agreement with the first row's outputs."""
     ref = runners[0](x) if 0 in runners else None
     base = None
     for i, r in runners.items():
@@ -194,10 +226,6 @@ def bench(model_or_run: str | Source, batch: int = 32, engines=None, rounds: int
     for row in rows:
         if base and row.throughput:
             row.speedup = row.throughput / base
-    notes.append("int8 rows are calibrated on " + ("random inputs (bare model)" if not source.trained
-                                                   else f"{len(calib)} training images"))
-    notes.append("absolute times hold only on a quiet machine; compare the ratios (same process, interleaved rounds)")
-    return BenchResult(source.name, source.input_size, batch, threads, what, rows, _cpu(), notes)
 
 
 def _cpu() -> str:

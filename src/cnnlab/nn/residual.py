@@ -95,25 +95,25 @@ def _check_stride_in(stride_in: str) -> None:
                           "use stride_in='1x1' (the ResNet paper, v1) or '3x3' (torchvision, v1.5)")
 
 
-class ResidualBlock(nn.Module):
-    """The part every block shares: squeeze-excite, drop-path and the sum with the shortcut.
+def residual_extras(in_ch: int, out_ch: int, stride: int, *, shortcut: str, residual: bool, se_channels: int,
+                    drop_path: float, norm: bool = True) -> tuple[nn.Module | None, nn.Module | None, nn.Module]:
+    """The parts a block adds around its branch (timm's ``attn_layer``, ``downsample``, ``drop_path``):
+    squeeze-excite on the branch (``None``: none), the shortcut projection (``None``: identity, or no
+    shortcut at all) and stochastic depth (``Identity`` at rate 0)."""
+    se = SqueezeExcite(out_ch, se_channels) if se_channels > 0 else None
+    downsample = make_shortcut(shortcut, in_ch, out_ch, stride, norm) if residual else None
+    return se, downsample, DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
-    Subclasses build their layers and define ``residual_branch`` (F in y = F(x) + x). Post-activation
-    blocks (``preact=False``) apply the activation after the sum; pre-activation blocks apply it
-    before the branch and take a projection shortcut from the pre-activated input.
-    """
+
+class ResidualBlock(nn.Module):
+    """What every block of this file shares: ``zero_init_last``. The blocks themselves hold, after
+    their own layers, ``se``, ``downsample`` and ``drop_path`` (from :func:`residual_extras`), and
+    ``residual`` (``False``: the plain twin, no shortcut). Activations are named by position:
+    ``act_pre`` before the branch (pre-activation blocks), ``act_mid`` inside it, ``act_out`` after
+    the sum (post-activation blocks)."""
 
     expansion = 1
     preact = False
-
-    def _finish_init(self, out_ch: int, se_channels: int, drop_path: float, shortcut: nn.Module | None,
-                     residual: bool, act: str) -> None:
-        self.se = SqueezeExcite(out_ch, se_channels) if se_channels > 0 else None
-        self.downsample = shortcut if residual else None
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-        self.residual = residual
-        self.preact = bool(type(self).preact)  # an instance attribute, so TorchScript sees it
-        self.act = make_activation(act, inplace=True)
 
     def zero_init_last(self) -> None:
         """Start the residual branch at zero, so the block starts as the identity: the last BN's scale
@@ -128,28 +128,38 @@ class ResidualBlock(nn.Module):
         if last:
             nn.init.zeros_(last[-1].weight)
 
-    def residual_branch(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        raise TypeError(f"{type(self).__name__} must define residual_branch")
 
-    def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
-        return x
+class _PostActBlock(ResidualBlock):
+    """y = act_out(drop_path(se(F(x))) + shortcut(x)) (He et al. 2015, eq. 1-2)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.preact:
-            pre = self.pre_activation(x)
-            shortcut = x if self.downsample is None else self.downsample(pre)
-            out = self.residual_branch(pre)
-        else:
-            shortcut = x if self.downsample is None else self.downsample(x)
-            out = self.residual_branch(x)
+        shortcut = x if self.downsample is None else self.downsample(x)
+        out = self.residual_branch(x)
         if self.se is not None:
             out = self.se(out)
         if self.residual:
             out = self.drop_path(out) + shortcut
-        return out if self.preact else self.act(out)
+        return self.act_out(out)
 
 
-class BasicBlock(ResidualBlock):
+class _PreActBlock(ResidualBlock):
+    """h = act_pre(x); y = drop_path(se(F(h))) + shortcut, the shortcut projecting h where the shape
+    changes (He et al. 2016, Fig. 1b / 4e): nothing after the sum."""
+
+    preact = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.act_pre(self.bn1(x))
+        shortcut = x if self.downsample is None else self.downsample(h)
+        out = self.residual_branch(h)
+        if self.se is not None:
+            out = self.se(out)
+        if self.residual:
+            out = self.drop_path(out) + shortcut
+        return out
+
+
+class BasicBlock(_PostActBlock):
     """Two 3x3 convolutions, each followed by BN (He et al. 2015, Fig. 5 left). Keys as torchvision's."""
 
     expansion = 1
@@ -164,14 +174,16 @@ class BasicBlock(ResidualBlock):
         _check_stride_in(stride_in)  # both convolutions are 3x3: the stride sits on the first either way
         self.conv1 = conv3x3(in_ch, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes)
-        self.relu = make_activation(act, inplace=True)
+        self.act_mid = make_activation(act, inplace=True)
         self.conv2 = conv3x3(planes, planes)
         self.bn2 = nn.BatchNorm2d(planes)
-        self._finish_init(planes, se_channels, drop_path, make_shortcut(shortcut, in_ch, planes, stride), residual,
-                          act)
+        self.se, self.downsample, self.drop_path = residual_extras(
+            in_ch, planes, stride, shortcut=shortcut, residual=residual, se_channels=se_channels, drop_path=drop_path)
+        self.residual = residual
+        self.act_out = make_activation(act, inplace=True)
 
     def residual_branch(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        return self.bn2(self.conv2(self.act_mid(self.bn1(self.conv1(x)))))
 
 
 def bottleneck_width(planes: int, groups: int, base_width: int) -> int:
@@ -180,7 +192,7 @@ def bottleneck_width(planes: int, groups: int, base_width: int) -> int:
     return int(planes * (base_width / 64.0)) * groups
 
 
-class Bottleneck(ResidualBlock):
+class Bottleneck(_PostActBlock):
     """1x1 reduce -> 3x3 (grouped for ResNeXt) -> 1x1 expand to 4 x planes (He et al. 2015, Fig. 5 right)."""
 
     expansion = 4
@@ -199,17 +211,19 @@ class Bottleneck(ResidualBlock):
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = conv1x1(width, out_ch)
         self.bn3 = nn.BatchNorm2d(out_ch)
-        self.relu = make_activation(act, inplace=True)
-        self._finish_init(out_ch, se_channels, drop_path, make_shortcut(shortcut, in_ch, out_ch, stride), residual,
-                          act)
+        self.act_mid = make_activation(act, inplace=True)
+        self.se, self.downsample, self.drop_path = residual_extras(
+            in_ch, out_ch, stride, shortcut=shortcut, residual=residual, se_channels=se_channels, drop_path=drop_path)
+        self.residual = residual
+        self.act_out = make_activation(act, inplace=True)
 
     def residual_branch(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.act_mid(self.bn1(self.conv1(x)))
+        out = self.act_mid(self.bn2(self.conv2(out)))
         return self.bn3(self.conv3(out))
 
 
-class PreActBasic(ResidualBlock):
+class PreActBasic(_PreActBlock):
     """BN -> ReLU -> 3x3 -> BN -> ReLU -> 3x3, nothing after the sum (He et al. 2016, Fig. 1b).
 
     ``pre_activate=False`` is the first block after the stem, whose BN-ReLU the stem already applied
@@ -218,7 +232,6 @@ class PreActBasic(ResidualBlock):
     """
 
     expansion = 1
-    preact = True
 
     def __init__(self, in_ch: int, planes: int, stride: int = 1, *, shortcut: str = "B", residual: bool = True,
                  groups: int = 1, base_width: int = 64, stride_in: str = "3x3", se_channels: int = 0,
@@ -228,25 +241,24 @@ class PreActBasic(ResidualBlock):
             raise CnnlabError("the basic block has no groups or width option", "use block='bottleneck'")
         _check_stride_in(stride_in)
         self.bn1 = nn.BatchNorm2d(in_ch) if pre_activate else nn.Identity()
-        self.relu = make_activation(act, inplace=False) if pre_activate else nn.Identity()
+        self.act_pre = make_activation(act, inplace=False) if pre_activate else nn.Identity()
         self.conv1 = conv3x3(in_ch, planes, stride)
         self.bn2 = nn.BatchNorm2d(planes)
         self.conv2 = conv3x3(planes, planes)
-        self._finish_init(planes, se_channels, drop_path,
-                          make_shortcut(shortcut, in_ch, planes, stride, norm=False), residual, act)
-
-    def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.bn1(x))
+        self.se, self.downsample, self.drop_path = residual_extras(
+            in_ch, planes, stride, shortcut=shortcut, residual=residual, se_channels=se_channels, drop_path=drop_path,
+            norm=False)
+        self.residual = residual
+        self.act_mid = make_activation(act, inplace=True)
 
     def residual_branch(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv2(self.act(self.bn2(self.conv1(x))))
+        return self.conv2(self.act_mid(self.bn2(self.conv1(x))))
 
 
-class PreActBottleneck(ResidualBlock):
+class PreActBottleneck(_PreActBlock):
     """BN-ReLU-1x1, BN-ReLU-3x3, BN-ReLU-1x1 (He et al. 2016, Fig. 1b with the bottleneck of 2015)."""
 
     expansion = 4
-    preact = True
 
     def __init__(self, in_ch: int, planes: int, stride: int = 1, *, shortcut: str = "B", residual: bool = True,
                  groups: int = 1, base_width: int = 64, stride_in: str = "3x3", se_channels: int = 0,
@@ -257,22 +269,22 @@ class PreActBottleneck(ResidualBlock):
         out_ch = planes * self.expansion
         s1, s3 = (stride, 1) if stride_in == "1x1" else (1, stride)
         self.bn1 = nn.BatchNorm2d(in_ch) if pre_activate else nn.Identity()
-        self.relu = make_activation(act, inplace=False) if pre_activate else nn.Identity()
+        self.act_pre = make_activation(act, inplace=False) if pre_activate else nn.Identity()
         self.conv1 = conv1x1(in_ch, width, s1)
         self.bn2 = nn.BatchNorm2d(width)
         self.conv2 = conv3x3(width, width, s3, groups)
         self.bn3 = nn.BatchNorm2d(width)
         self.conv3 = conv1x1(width, out_ch)
-        self._finish_init(out_ch, se_channels, drop_path,
-                          make_shortcut(shortcut, in_ch, out_ch, stride, norm=False), residual, act)
-
-    def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.bn1(x))
+        self.se, self.downsample, self.drop_path = residual_extras(
+            in_ch, out_ch, stride, shortcut=shortcut, residual=residual, se_channels=se_channels, drop_path=drop_path,
+            norm=False)
+        self.residual = residual
+        self.act_mid = make_activation(act, inplace=True)
 
     def residual_branch(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(x)
-        out = self.conv2(self.act(self.bn2(out)))
-        return self.conv3(self.act(self.bn3(out)))
+        out = self.conv2(self.act_mid(self.bn2(out)))
+        return self.conv3(self.act_mid(self.bn3(out)))
 
 
 BLOCKS: dict[str, type[ResidualBlock]] = {

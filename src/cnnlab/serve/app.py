@@ -67,106 +67,116 @@ def create_app(run_dirs: list[str | Path] | None = None, demo: DemoRun | None = 
     catalog = Catalog([Path(p) for p in (run_dirs or [])])
     if demo is not None and demo.enabled:
         catalog.add_root(demo.path)
+    app = Starlette(debug=False, routes=_Endpoints(catalog, demo, limits).routes(), exception_handlers=HANDLERS)
+    app.state.catalog, app.state.demo, app.state.limits = catalog, demo, limits
+    app.add_middleware(Guard, allowed_hosts=allowed_hosts)
+    return app
 
-    def default_run():
-        if demo is not None and demo.ready:
-            entry = catalog.entry_for(demo.path)
+
+class _Endpoints:
+    """The page and the JSON API, one method per route, over the app's run catalog, demo run and limits."""
+
+    def __init__(self, catalog: Catalog, demo: DemoRun | None, limits: Limits):
+        self.catalog, self.demo, self.limits = catalog, demo, limits
+
+    def routes(self) -> list:
+        return [
+            Route("/", self.index),
+            Route("/api/status", self.status),
+            Route("/api/runs", self.runs),
+            Route("/api/runs/{run}", self.run_info),
+            Route("/api/runs/{run}/metrics", self.metrics),
+            Route("/api/runs/{run}/pictures/{name:path}", self.picture),
+            Route("/api/predict", self.predict, methods=["POST"]),
+            Route("/api/conv/presets", self.conv_presets),
+            Route("/api/conv/explain", self.conv_explain, methods=["POST"]),
+            Route("/api/conv/image", self.conv_image, methods=["POST"]),
+            Route("/api/models", self.models),
+            Route("/api/summary", self.model_summary),
+            Route("/api/compare", self.model_compare),
+            Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+        ]
+
+    def default_run(self):
+        """The run /api/predict uses without ?run=: the demo run once trained, else the first trained one."""
+        if self.demo is not None and self.demo.ready:
+            entry = self.catalog.entry_for(self.demo.path)
             if entry is not None:
                 return entry
-        for entry in catalog.runs():
-            if entry.has_model() and not (demo is not None and entry.path == demo.path and demo.training):
+        for entry in self.catalog.runs():
+            training_demo = self.demo is not None and entry.path == self.demo.path and self.demo.training
+            if entry.has_model() and not training_demo:
                 return entry
-        status = demo.status()["message"] if demo is not None else "no run folder was given"
+        status = self.demo.status()["message"] if self.demo is not None else "no run folder was given"
         raise ApiError(409, f"no trained run to predict with yet ({status})",
                        "wait for the demo run, or start `cnnlab serve RUN_DIR` with a trained run")
 
-    async def index(request: Request) -> Response:
+    async def index(self, request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
 
-    async def status(request: Request) -> Response:
-        runs = await run_in_threadpool(lambda: [e.describe() for e in catalog.runs()])
+    async def status(self, request: Request) -> Response:
+        runs = await run_in_threadpool(lambda: [e.describe() for e in self.catalog.runs()])
         try:
-            default = default_run().id
+            default = self.default_run().id
         except ApiError:
             default = None
-        return JSONResponse({"version": __version__, "demo": demo.status() if demo else {"state": "off"},
-                             "default_run": default, "runs": runs, "limits": limits.__dict__})
+        return JSONResponse({"version": __version__, "demo": self.demo.status() if self.demo else {"state": "off"},
+                             "default_run": default, "runs": runs, "limits": self.limits.__dict__})
 
-    async def runs(request: Request) -> Response:
-        return JSONResponse(await run_in_threadpool(lambda: [e.describe() for e in catalog.runs()]))
+    async def runs(self, request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(lambda: [e.describe() for e in self.catalog.runs()]))
 
-    async def run_info(request: Request) -> Response:
-        entry = catalog.get(request.path_params["run"])
+    async def run_info(self, request: Request) -> Response:
+        entry = self.catalog.get(request.path_params["run"])
         return JSONResponse(await run_in_threadpool(entry.describe))
 
-    async def metrics(request: Request) -> Response:
-        entry = catalog.get(request.path_params["run"])
+    async def metrics(self, request: Request) -> Response:
+        entry = self.catalog.get(request.path_params["run"])
         since = _int_param(request, "since", 0, 0, 10**9)
         rows = await run_in_threadpool(entry.metrics)
         return JSONResponse({"run": entry.id, "total": len(rows), "rows": rows[since:],
                              "config": entry.config() if since == 0 else None})
 
-    async def picture(request: Request) -> Response:
-        entry = catalog.get(request.path_params["run"])
+    async def picture(self, request: Request) -> Response:
+        entry = self.catalog.get(request.path_params["run"])
         path = entry.picture_path(request.path_params["name"])
         return FileResponse(path, media_type="image/png", headers={"cache-control": "no-cache"})
 
-    async def predict(request: Request) -> Response:
+    async def predict(self, request: Request) -> Response:
         run_id = request.query_params.get("run")
-        entry = catalog.get(run_id) if run_id else default_run()
-        im = await read_image_upload(request, limits)
+        entry = self.catalog.get(run_id) if run_id else self.default_run()
+        im = await read_image_upload(request, self.limits)
         return JSONResponse(await run_in_threadpool(api_predict.predict_picture, entry, im))
 
-    async def conv_presets(request: Request) -> Response:
+    async def conv_presets(self, request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(api_conv.presets))
 
-    async def conv_explain(request: Request) -> Response:
-        body = await read_body(request, limits.max_json_bytes)
+    async def conv_explain(self, request: Request) -> Response:
+        body = await read_body(request, self.limits.max_json_bytes)
         try:
             data = json.loads(body or b"null")
         except ValueError:
             raise ApiError(400, "the body is not JSON", "send a JSON object") from None
         return JSONResponse(await run_in_threadpool(api_conv.explain, data))
 
-    async def conv_image(request: Request) -> Response:
+    async def conv_image(self, request: Request) -> Response:
         lo, hi = api_conv.PHOTO_SIDES
         side = _int_param(request, "side", api_conv.PHOTO_SIDE, lo, hi)
-        im = await read_image_upload(request, limits)
+        im = await read_image_upload(request, self.limits)
         return JSONResponse({"matrix": await run_in_threadpool(api_conv.shrink, im, side)})
 
-    async def models(request: Request) -> Response:
+    async def models(self, request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(api_models.catalogue))
 
-    async def model_summary(request: Request) -> Response:
+    async def model_summary(self, request: Request) -> Response:
         q = request.query_params
-        entry = catalog.get(q["run"]) if q.get("run") else None
+        entry = self.catalog.get(q["run"]) if q.get("run") else None
         return JSONResponse(await run_in_threadpool(api_models.summarize, q.get("model"), q.get("size"), entry))
 
-    async def model_compare(request: Request) -> Response:
+    async def model_compare(self, request: Request) -> Response:
         q = request.query_params
         names = [n.strip() for n in q.get("models", "").split(",")]
         return JSONResponse(await run_in_threadpool(api_models.compare_models, names, q.get("size")))
-
-    routes = [
-        Route("/", index),
-        Route("/api/status", status),
-        Route("/api/runs", runs),
-        Route("/api/runs/{run}", run_info),
-        Route("/api/runs/{run}/metrics", metrics),
-        Route("/api/runs/{run}/pictures/{name:path}", picture),
-        Route("/api/predict", predict, methods=["POST"]),
-        Route("/api/conv/presets", conv_presets),
-        Route("/api/conv/explain", conv_explain, methods=["POST"]),
-        Route("/api/conv/image", conv_image, methods=["POST"]),
-        Route("/api/models", models),
-        Route("/api/summary", model_summary),
-        Route("/api/compare", model_compare),
-        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
-    ]
-    app = Starlette(debug=False, routes=routes, exception_handlers=HANDLERS)
-    app.state.catalog, app.state.demo, app.state.limits = catalog, demo, limits
-    app.add_middleware(Guard, allowed_hosts=allowed_hosts)
-    return app
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
