@@ -33,8 +33,10 @@ def main(src: str, dst: str) -> None:
         write_idx(dst_dir / f"{split}-images-idx3-ubyte.gz", images)
         write_idx(dst_dir / f"{split}-masks-idx3-ubyte.gz", masks)
         share = np.bincount(masks.reshape(-1), minlength=len(CLASSES)) / masks.size
-        print(f"{split}: {n} canvases; pixel share per class: "
-              + ", ".join(f"{c} {100 * s:.1f}%" for c, s in zip(CLASSES, share)))
+        print(
+            f"{split}: {n} canvases; pixel share per class: "
+            + ", ".join(f"{c} {100 * s:.1f}%" for c, s in zip(CLASSES, share))
+        )
 
 
 if __name__ == "__main__":

@@ -28,13 +28,24 @@ def check_aligned(images: torch.Tensor, masks: torch.Tensor) -> None:
 
 
 masks_strategy = st.builds(
-    lambda n, h, w, k, seed: torch.randint(0, k, (n, h, w), generator=torch.Generator().manual_seed(seed)).to(torch.uint8),
-    st.integers(1, 4), st.integers(1, 24), st.integers(1, 24), st.integers(1, 11), st.integers(0, 2**31 - 1))
+    lambda n, h, w, k, seed: torch.randint(0, k, (n, h, w), generator=torch.Generator().manual_seed(seed)).to(
+        torch.uint8
+    ),
+    st.integers(1, 4),
+    st.integers(1, 24),
+    st.integers(1, 24),
+    st.integers(1, 11),
+    st.integers(0, 2**31 - 1),
+)
 
 
 @settings(max_examples=60, deadline=None)
-@given(masks_strategy, st.sampled_from(["scale=0.5:2,crop=5,flip", "crop=3,flip=1", "scale=1.3:1.3", "flip"]),
-       st.integers(0, 2**31 - 1), st.sampled_from([1, 3]))
+@given(
+    masks_strategy,
+    st.sampled_from(["scale=0.5:2,crop=5,flip", "crop=3,flip=1", "scale=1.3:1.3", "flip"]),
+    st.integers(0, 2**31 - 1),
+    st.sampled_from([1, 3]),
+)
 def test_every_label_stays_on_its_pixel(masks, spec, seed, channels):
     """Nearest-neighbour resampling of the image (only in this test) makes alignment exact: every labelled
     pixel still shows its label's code, every pixel from outside is ignored (255) and black."""
@@ -84,8 +95,15 @@ def test_same_generator_same_batch():
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
-@pytest.mark.parametrize("spec, match", [("rrc=0.3", "unknown segmentation augmentation"), ("scale=2:1", "LO:HI"),
-                                         ("crop=x", "not a number"), ("flip,flip", "twice")])
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        ("rrc=0.3", "unknown segmentation augmentation"),
+        ("scale=2:1", "LO:HI"),
+        ("crop=x", "not a number"),
+        ("flip,flip", "twice"),
+    ],
+)
 def test_bad_specs(spec, match):
     with pytest.raises(CnnlabError, match=match):
         parse_joint_augment(spec)

@@ -17,9 +17,29 @@ from cnnlab.runs import read_model_meta
 def trained(tmp_path_factory):
     run = tmp_path_factory.mktemp("seg") / "run"
     threads = str(torch.get_num_threads())
-    code = main(["train", "fcn8s", "--data", "seg-sample", "-m", "backbone=mobilenet_v3_small", "--steps", "6",
-                 "--batch-size", "16", "--lr", "0.01", "--augment", "scale=0.8:1.25,crop=4,flip", "--out", str(run),
-                 "--threads", threads, "--no-progress"])
+    code = main(
+        [
+            "train",
+            "fcn8s",
+            "--data",
+            "seg-sample",
+            "-m",
+            "backbone=mobilenet_v3_small",
+            "--steps",
+            "6",
+            "--batch-size",
+            "16",
+            "--lr",
+            "0.01",
+            "--augment",
+            "scale=0.8:1.25,crop=4,flip",
+            "--out",
+            str(run),
+            "--threads",
+            threads,
+            "--no-progress",
+        ]
+    )
     assert code == 0
     return run
 

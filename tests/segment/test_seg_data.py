@@ -89,7 +89,7 @@ def test_palette_png_masks_hold_indices(tmp_path):
 def test_image_size_covers_and_crops_images_and_masks_alike(tmp_path):
     h, w = 20, 40
     m = np.zeros((h, w), np.uint8)
-    m[:, w // 2:] = 1  # left half 0, right half 1
+    m[:, w // 2 :] = 1  # left half 0, right half 1
     img = np.stack([200 * m] * 3, -1).astype(np.uint8)
     write_pair(tmp_path, "a", img, m)
     write_pair(tmp_path, "b", img, m)
@@ -149,13 +149,19 @@ def test_seg_sample_is_reproduced_by_its_generator(shared_dir):
     mnist = shared_dir / "data" / "mnist"
     if not (mnist / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.fail(f"the real MNIST is expected at {mnist}")
-    spec = importlib.util.spec_from_file_location("make_seg_sample", Path(__file__).parents[2] / "tools" / "make_seg_sample.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_seg_sample", Path(__file__).parents[2] / "tools" / "make_seg_sample.py"
+    )
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     from cnnlab.tasks.segment.sample import scatter_digits
 
-    images, masks = scatter_digits(read_idx(mnist / "t10k-images-idx3-ubyte.gz"),
-                                   read_idx(mnist / "t10k-labels-idx1-ubyte.gz"), tool.COUNTS["t10k"], tool.SEEDS["t10k"])
+    images, masks = scatter_digits(
+        read_idx(mnist / "t10k-images-idx3-ubyte.gz"),
+        read_idx(mnist / "t10k-labels-idx1-ubyte.gz"),
+        tool.COUNTS["t10k"],
+        tool.SEEDS["t10k"],
+    )
     shipped = load_data("seg-sample").test
     assert np.array_equal(images, shipped.images[:, 0].numpy()) and np.array_equal(masks, shipped.labels.numpy())
 
@@ -163,5 +169,7 @@ def test_seg_sample_is_reproduced_by_its_generator(shared_dir):
 def test_dataset_checks_its_tensors():
     with pytest.raises(ValueError, match="masks"):
         SegmentationDataset(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), torch.zeros(2, 4, 5, dtype=torch.uint8), ["a"])
-    ds = SegmentationDataset(torch.zeros(3, 1, 4, 4, dtype=torch.uint8), torch.ones(3, 4, 4, dtype=torch.uint8), ["a", "b"])
+    ds = SegmentationDataset(
+        torch.zeros(3, 1, 4, 4, dtype=torch.uint8), torch.ones(3, 4, 4, dtype=torch.uint8), ["a", "b"]
+    )
     assert ds.class_counts() == [0, 48] and len(ds.subset(torch.tensor([0, 2]))) == 2

@@ -26,9 +26,17 @@ def run_dir(tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("segrun")
     data = load_data("seg-sample")
     model = create_model("fcn8s", backbone="mobilenet_v3_small", num_classes=11, in_chans=1)
-    meta = {"model": "fcn8s", "model_args": {"backbone": "mobilenet_v3_small"}, "classes": CLASSES,
-            "input_size": [1, 64, 64], "mean": data.mean, "std": data.std, "task": "segment",
-            "palette": [list(c) for c in PALETTE], "background": "dark"}
+    meta = {
+        "model": "fcn8s",
+        "model_args": {"backbone": "mobilenet_v3_small"},
+        "classes": CLASSES,
+        "input_size": [1, 64, 64],
+        "mean": data.mean,
+        "std": data.std,
+        "task": "segment",
+        "palette": [list(c) for c in PALETTE],
+        "background": "dark",
+    }
     save_model(run / "model.safetensors", model, meta)
     (run / "config.json").write_text('{"model": "fcn8s", "data": "seg-sample", "data_options": {}}')
     return run
@@ -42,7 +50,7 @@ def test_evaluate_matches_a_count_over_the_split(run_dir):
     model = load_run(run_dir).model
     with torch.no_grad():
         x = (data.val.images.float() / 255 - data.mean[0]) / data.std[0]
-        pred = torch.cat([model(x[i:i + 50]).argmax(1) for i in range(0, len(x), 50)])
+        pred = torch.cat([model(x[i : i + 50]).argmax(1) for i in range(0, len(x), 50)])
     cm = confusion_matrix(pred, data.val.labels, 11)
     assert np.array_equal(result.confusion, cm.numpy())
     assert result.n_images == 200 and result.confusion.sum() == 200 * 64 * 64
@@ -73,8 +81,12 @@ def test_predict_writes_overlays_at_the_image_size(run_dir, tmp_path):
 
 def test_cli_dispatches_on_the_task(run_dir, tmp_path, capsys):
     threads = ["--threads", str(torch.get_num_threads())]  # the suite's thread count (conftest.py)
-    assert main(["evaluate", str(run_dir), "--data", "seg-sample", "--split", "val", "--out", str(tmp_path / "e"),
-                 *threads]) == 0
+    assert (
+        main(
+            ["evaluate", str(run_dir), "--data", "seg-sample", "--split", "val", "--out", str(tmp_path / "e"), *threads]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "pixel accuracy" in out and "mean IoU" in out and (tmp_path / "e" / "confusion.png").is_file()
     Image.fromarray(np.zeros((40, 40), np.uint8)).save(tmp_path / "x.png")
@@ -91,8 +103,14 @@ def test_a_greyscale_run_of_a_colour_network_loads(tmp_path):
 
     for name, args in (("resnet20", {}), ("unet", {"backbone": "resnet20"})):
         model = create_model(name, num_classes=3, in_chans=1, **args)
-        meta = {"model": name, "model_args": args, "classes": ["a", "b", "c"], "input_size": [1, 16, 16],
-                "mean": [0.5], "std": [0.25]}
+        meta = {
+            "model": name,
+            "model_args": args,
+            "classes": ["a", "b", "c"],
+            "input_size": [1, 16, 16],
+            "mean": [0.5],
+            "std": [0.25],
+        }
         save_model(tmp_path / f"{name}.safetensors", model, meta)
         loaded = load_run(tmp_path / f"{name}.safetensors").model
         assert loaded.in_chans == 1

@@ -22,10 +22,8 @@ from cnnlab.tasks.segment.metrics import (
 
 def test_hand_counted_example():
     # 3 classes; class 2 appears nowhere (neither true nor predicted): excluded from the mean
-    target = torch.tensor([[0, 0, 1, 1],
-                           [0, 0, 1, 255]])
-    pred = torch.tensor([[0, 1, 1, 1],
-                         [0, 0, 0, 2 - 2]])  # the last pixel is ignored whatever is predicted
+    target = torch.tensor([[0, 0, 1, 1], [0, 0, 1, 255]])
+    pred = torch.tensor([[0, 1, 1, 1], [0, 0, 0, 2 - 2]])  # the last pixel is ignored whatever is predicted
     cm = confusion_matrix(pred, target, 3)
     assert cm.tolist() == [[3, 1, 0], [1, 2, 0], [0, 0, 0]]
     # class 0: TP 3, FP 1 (a true 1 predicted 0), FN 1 -> 3/5; class 1: TP 2, FP 1, FN 1 -> 2/4

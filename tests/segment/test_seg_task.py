@@ -76,8 +76,19 @@ def test_loader_batches_depend_only_on_seed_epoch_and_index():
     from cnnlab.tasks.segment.augment import parse_joint_augment
 
     data = load_data("seg-sample", val_split=0).train.subset(torch.arange(40))
-    make = lambda: SegmentationLoader(data, 8, [0.1], [0.3], shuffle=True, drop_last=True, seed=3,
-                                      transform=parse_joint_augment("scale=0.8:1.2,crop=4,flip"))
+
+    def make():
+        return SegmentationLoader(
+            data,
+            8,
+            [0.1],
+            [0.3],
+            shuffle=True,
+            drop_last=True,
+            seed=3,
+            transform=parse_joint_augment("scale=0.8:1.2,crop=4,flip"),
+        )
+
     a, b = make(), make()
     a.set_epoch(2), b.set_epoch(2)
     batches = list(a)

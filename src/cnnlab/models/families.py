@@ -1,5 +1,6 @@
 """Imports every family file so that its variants register. Add one line per new family."""
 
+from ..tasks.segment import zoo as _segment_zoo  # noqa: F401  (fcn32s/16s/8s, unet: task='segment')
 from . import (
     airbench,  # noqa: F401
     alexnet,  # noqa: F401
@@ -23,4 +24,3 @@ from . import (
     vgg,  # noqa: F401
     vit,  # noqa: F401
 )
-from ..tasks.segment import zoo as _segment_zoo  # noqa: F401  (fcn32s/16s/8s, unet: task='segment')

@@ -34,8 +34,9 @@ class Step:
         return f"{self.name}(" + ", ".join(f"{k}={v}" for k, v in self.args.items()) + ")"
 
 
-def joint_scale(images: torch.Tensor, masks: torch.Tensor, factor: torch.Tensor, shift: torch.Tensor,
-                image_mode: str = "bilinear") -> tuple[torch.Tensor, torch.Tensor]:
+def joint_scale(
+    images: torch.Tensor, masks: torch.Tensor, factor: torch.Tensor, shift: torch.Tensor, image_mode: str = "bilinear"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Zoom image ``n`` by ``factor[n]`` about the point ``shift[n]`` (x, y in [-1, 1] units of the
     output) with one sampling grid for image and mask; outside: image 0, mask 255."""
     n, c, h, w = images.shape
@@ -44,13 +45,15 @@ def joint_scale(images: torch.Tensor, masks: torch.Tensor, factor: torch.Tensor,
     theta[:, :, 2] = shift
     grid = F.affine_grid(theta, [n, c, h, w], align_corners=False)
     out = F.grid_sample(images.float(), grid, mode=image_mode, padding_mode="zeros", align_corners=False)
-    labels = F.grid_sample(masks.float().unsqueeze(1) + 1, grid, mode="nearest", padding_mode="zeros",
-                           align_corners=False).squeeze(1)
+    labels = F.grid_sample(
+        masks.float().unsqueeze(1) + 1, grid, mode="nearest", padding_mode="zeros", align_corners=False
+    ).squeeze(1)
     return out, torch.where(labels == 0, IGNORE_INDEX, labels - 1).to(torch.uint8)
 
 
-def joint_shift(images: torch.Tensor, masks: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, mode: str = "zero"
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+def joint_shift(
+    images: torch.Tensor, masks: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, mode: str = "zero"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`~cnnlab.data.transforms.shift_crop` of both; with zero padding the new mask pixels are 255."""
     out = shift_crop(images, dy, dx, mode)
     labels = shift_crop(masks.unsqueeze(1).to(torch.int16) + 1, dy, dx, mode).squeeze(1)
@@ -65,8 +68,9 @@ class JointAugment:
         self.spec = spec
         self.image_mode = image_mode  # "nearest" only for tests that check the alignment pixel for pixel
 
-    def __call__(self, images: torch.Tensor, masks: torch.Tensor, g: torch.Generator
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(
+        self, images: torch.Tensor, masks: torch.Tensor, g: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         n = images.shape[0]
         for s in self.steps:
             a = s.args
@@ -120,7 +124,9 @@ def _step(name: str, value: str) -> Step:
     parts = [p for p in value.split(":")] if value else []
     try:
         if name == "scale":
-            lo, hi = (float(parts[0]), float(parts[1])) if len(parts) == 2 else (0.75, 1.25) if not parts else (None, None)
+            lo, hi = (
+                (float(parts[0]), float(parts[1])) if len(parts) == 2 else (0.75, 1.25) if not parts else (None, None)
+            )
             if lo is None or not 0 < lo <= hi <= 8:
                 raise bad("needs LO:HI with 0 < LO <= HI <= 8")
             return Step(name, {"low": lo, "high": hi})

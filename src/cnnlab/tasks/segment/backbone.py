@@ -15,15 +15,19 @@ from ...errors import CnnlabError
 from ...models.base import check_input, shape_only_copy
 
 
-def build_backbone(name: str, in_chans: int, out_indices: list[int] | None = None, weights: str | None = None,
-                   **backbone_args) -> nn.Module:
+def build_backbone(
+    name: str, in_chans: int, out_indices: list[int] | None = None, weights: str | None = None, **backbone_args
+) -> nn.Module:
     """``create_model(name, features_only=True)`` with the unused layers removed."""
     from ...models import create_model
 
     if not isinstance(name, str) or not name:
-        raise CnnlabError(f"backbone={name!r} is not a model name", "pass e.g. backbone='resnet18' (see `cnnlab models`)")
-    net = create_model(name, in_chans=in_chans, weights=weights, features_only=True, out_indices=out_indices,
-                       **backbone_args)
+        raise CnnlabError(
+            f"backbone={name!r} is not a model name", "pass e.g. backbone='resnet18' (see `cnnlab models`)"
+        )
+    net = create_model(
+        name, in_chans=in_chans, weights=weights, features_only=True, out_indices=out_indices, **backbone_args
+    )
     prune_unused(net, in_chans)
     return net
 
@@ -36,8 +40,10 @@ def stages(name: str, in_chans: int = 3, **backbone_args) -> list[dict]:
         model = create_model(name, in_chans=in_chans, **backbone_args)
     info = list(getattr(model, "feature_info", None) or [])
     if not info:
-        raise CnnlabError(f"backbone {name} declares no feature stages (feature_info is empty)",
-                          "pick a convolutional backbone such as resnet18, vgg11 or mobilenet_v2")
+        raise CnnlabError(
+            f"backbone {name} declares no feature stages (feature_info is empty)",
+            "pick a convolutional backbone such as resnet18, vgg11 or mobilenet_v2",
+        )
     return [dict(d) for d in info]
 
 
@@ -79,8 +85,10 @@ class Segmenter(nn.Module):
     def __init__(self, num_classes: int, in_chans: int):
         super().__init__()
         if num_classes < 1:
-            raise CnnlabError(f"a segmentation network needs num_classes >= 1, got {num_classes}",
-                              "num_classes counts the labels of the masks (background included)")
+            raise CnnlabError(
+                f"a segmentation network needs num_classes >= 1, got {num_classes}",
+                "num_classes counts the labels of the masks (background included)",
+            )
         self.num_classes = num_classes
         self.in_chans = in_chans
 
@@ -98,7 +106,8 @@ def pick_stage(info: list[dict], reduction: int, backbone: str, why: str) -> int
     found = [i for i, d in enumerate(info) if d["reduction"] == reduction]
     if not found:
         listing = ", ".join(f"{d['module']} (/{d['reduction']})" for d in info)
-        raise CnnlabError(f"{why} needs a backbone stage at stride {reduction}, and {backbone} has none ({listing})",
-                          "use fcn32s, or a backbone whose stages halve the resolution each time (resnet18, vgg11, "
-                          "mobilenet_v2)")
+        raise CnnlabError(
+            f"{why} needs a backbone stage at stride {reduction}, and {backbone} has none ({listing})",
+            "use fcn32s, or a backbone whose stages halve the resolution each time (resnet18, vgg11, mobilenet_v2)",
+        )
     return found[-1]

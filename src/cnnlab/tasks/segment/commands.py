@@ -12,8 +12,15 @@ def evaluate_command(args, ref) -> int:
 
     options = {k: v for k, v in (("val_split", args.val_split), ("image_size", args.image_size)) if v is not None}
     options["progress"] = args.progress
-    result = evaluate_segmentation(ref, args.data, args.split, batch_size=min(args.batch_size, 64),
-                                   data_options=options, progress=args.progress, threads=args.threads)
+    result = evaluate_segmentation(
+        ref,
+        args.data,
+        args.split,
+        batch_size=min(args.batch_size, 64),
+        data_options=options,
+        progress=args.progress,
+        threads=args.threads,
+    )
     written = {}
     if not args.no_plots:
         out = Path(args.out) if args.out else (ref.run_dir or ref.weights.parent) / f"eval-{args.split}"
@@ -32,8 +39,9 @@ def evaluate_command(args, ref) -> int:
 def predict_command(args) -> int:
     from .predict import predict_segmentation
 
-    results = predict_segmentation(args.run, args.images, out_dir=getattr(args, "out", None),
-                                   bad_images=args.bad_images, progress=args.progress)
+    results = predict_segmentation(
+        args.run, args.images, out_dir=getattr(args, "out", None), bad_images=args.bad_images, progress=args.progress
+    )
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
         return 0

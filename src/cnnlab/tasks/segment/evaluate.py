@@ -49,24 +49,41 @@ class SegmentationEvaluation:
         return [None if v is None else 100.0 * v for v in iou_per_class(torch.from_numpy(self.confusion))]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"task": "segment", "model": self.model, "data": self.data, "split": self.split, "images": self.n_images,
-                "pixels": int(self.confusion.sum()), "loss": self.loss, "pixel_acc": self.pixel_acc, "miou": self.miou,
-                "iou": dict(zip(self.classes, self.iou)), "confusion": self.confusion.tolist(), "notes": self.notes}
+        return {
+            "task": "segment",
+            "model": self.model,
+            "data": self.data,
+            "split": self.split,
+            "images": self.n_images,
+            "pixels": int(self.confusion.sum()),
+            "loss": self.loss,
+            "pixel_acc": self.pixel_acc,
+            "miou": self.miou,
+            "iou": dict(zip(self.classes, self.iou)),
+            "confusion": self.confusion.tolist(),
+            "notes": self.notes,
+        }
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
     def text(self) -> str:
         absent = [c for c, v in zip(self.classes, self.iou) if v is None]
-        lines = [(f"{self.model} on {self.data}, {self.split} split: {self.n_images:,} images, "
-                  f"{int(self.confusion.sum()):,} labelled pixels"),
-                 (f"  pixel accuracy {self.pixel_acc:.2f}%   mean IoU {self.miou:.2f}% (over the "
-                  f"{len(self.classes) - len(absent)} classes present in truth or prediction)   loss {self.loss:.4f}")]
+        lines = [
+            (
+                f"{self.model} on {self.data}, {self.split} split: {self.n_images:,} images, "
+                f"{int(self.confusion.sum()):,} labelled pixels"
+            ),
+            (
+                f"  pixel accuracy {self.pixel_acc:.2f}%   mean IoU {self.miou:.2f}% (over the "
+                f"{len(self.classes) - len(absent)} classes present in truth or prediction)   loss {self.loss:.4f}"
+            ),
+        ]
         width = max(len(c) for c in self.classes)
-        truth, predicted = self.confusion.sum(1), self.confusion.sum(0)
+        truth = self.confusion.sum(1)
         total = max(int(truth.sum()), 1)
         lines.append(f"  {'class':<{width}}   IoU %   pixels (truth)   share")
-        for c, v, t, p in zip(self.classes, self.iou, truth, predicted):
+        for c, v, t in zip(self.classes, self.iou, truth):
             value = f"{v:6.2f}" if v is not None else "     -"
             lines.append(f"  {c:<{width}}  {value}   {int(t):>14,}   {100 * t / total:5.1f}%")
         if absent:
@@ -81,13 +98,22 @@ class SegmentationEvaluation:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         table = palette_for(len(self.classes), self.palette)
-        title = (f"{self.model} on {self.data} ({self.split} split): pixel accuracy {self.pixel_acc:.2f}%, "
-                 f"mean IoU {self.miou:.2f}%")
+        title = (
+            f"{self.model} on {self.data} ({self.split} split): pixel accuracy {self.pixel_acc:.2f}%, "
+            f"mean IoU {self.miou:.2f}%"
+        )
         written = {"confusion": save_confusion(out / "confusion.png", self.confusion, self.classes, self.iou, title)}
         if self.examples is not None:
             images, masks, preds = self.examples
-            written["examples"] = save_examples(out / "examples.png", images, masks, preds, self.classes, table,
-                                                f"{self.model}, {self.split} split: image, truth, prediction")
+            written["examples"] = save_examples(
+                out / "examples.png",
+                images,
+                masks,
+                preds,
+                self.classes,
+                table,
+                f"{self.model}, {self.split} split: image, truth, prediction",
+            )
         return written
 
 
@@ -104,9 +130,17 @@ def _data_for(ref: ModelRef, data, data_options: dict | None):
     return load_data(data, options)
 
 
-def evaluate_segmentation(run_or_weights, data, split: str = "test", *, batch_size: int = 32,
-                          data_options: dict | None = None, progress: bool = True, threads: int = 0,
-                          precision: str = "fp32") -> SegmentationEvaluation:
+def evaluate_segmentation(
+    run_or_weights,
+    data,
+    split: str = "test",
+    *,
+    batch_size: int = 32,
+    data_options: dict | None = None,
+    progress: bool = True,
+    threads: int = 0,
+    precision: str = "fp32",
+) -> SegmentationEvaluation:
     """Evaluate a segmentation run (folder or .safetensors) on ``split`` of ``data`` (a spec or loaded splits)."""
     from tqdm.auto import tqdm
 
@@ -120,19 +154,28 @@ def evaluate_segmentation(run_or_weights, data, split: str = "test", *, batch_si
         model = ref.build()
     splits = _data_for(ref, data, data_options)
     if getattr(splits, "task", "classify") != "segment":
-        raise CnnlabError(f"{ref.label} is a segmentation model; {splits.name} is not a segmentation data set",
-                          "evaluate it on seg-sample or segfolder:PATH")
+        raise CnnlabError(
+            f"{ref.label} is a segmentation model; {splits.name} is not a segmentation data set",
+            "evaluate it on seg-sample or segfolder:PATH",
+        )
     part = splits.split(split)
     if not len(part):
         raise CnnlabError(f"the {split} split of {splits.name} is empty", "choose another --split")
     if part.image_shape[0] != model.in_chans:
-        raise CnnlabError(f"{splits.name} images have {part.image_shape[0]} channel(s) but {ref.label} takes "
-                          f"{model.in_chans}", "use a data set with the model's channels")
+        raise CnnlabError(
+            f"{splits.name} images have {part.image_shape[0]} channel(s) but {ref.label} takes {model.in_chans}",
+            "use a data set with the model's channels",
+        )
     if len(part.classes) != len(ref.classes):
-        raise CnnlabError(f"{splits.name} has {len(part.classes)} classes but {ref.label} predicts {len(ref.classes)}",
-                          "evaluate a model on the data set it was trained for")
-    notes = [] if list(part.classes) == list(ref.classes) else [
-        f"the data set names its classes {part.classes[:4]}..., the model {ref.classes[:4]}...: matched by index"]
+        raise CnnlabError(
+            f"{splits.name} has {len(part.classes)} classes but {ref.label} predicts {len(ref.classes)}",
+            "evaluate a model on the data set it was trained for",
+        )
+    notes = (
+        []
+        if list(part.classes) == list(ref.classes)
+        else [f"the data set names its classes {part.classes[:4]}..., the model {ref.classes[:4]}...: matched by index"]
+    )
     mean, std = ref.meta.get("mean") or splits.mean, ref.meta.get("std") or splits.std
     loader = SegmentationLoader(part, batch_size, mean, std)
     device = torch.device("cpu")
@@ -145,5 +188,15 @@ def evaluate_segmentation(run_or_weights, data, split: str = "test", *, batch_si
         preds = model.eval()(x).argmax(1).to(torch.uint8).numpy()
     examples = (part.images[:k].permute(0, 2, 3, 1).numpy(), part.labels[:k].numpy(), preds)
     palette = ref.meta.get("palette") or getattr(splits, "palette", None)
-    return SegmentationEvaluation(ref.name, data if isinstance(data, str) else splits.name, split, list(ref.classes),
-                                  cm.numpy(), loss / max(int(cm.sum()), 1), len(part), palette, notes, examples)
+    return SegmentationEvaluation(
+        ref.name,
+        data if isinstance(data, str) else splits.name,
+        split,
+        list(ref.classes),
+        cm.numpy(),
+        loss / max(int(cm.sum()), 1),
+        len(part),
+        palette,
+        notes,
+        examples,
+    )

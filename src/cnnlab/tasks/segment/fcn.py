@@ -22,8 +22,16 @@ from .upsample import fit_to, upsampler
 class FCN(Segmenter):
     """``skips`` = 0 (FCN-32s), 1 (FCN-16s) or 2 (FCN-8s)."""
 
-    def __init__(self, backbone: str = "resnet18", skips: int = 2, num_classes: int = 21, in_chans: int = 3,
-                 dropout: float = 0.1, backbone_weights: str | None = None, backbone_args: dict | None = None):
+    def __init__(
+        self,
+        backbone: str = "resnet18",
+        skips: int = 2,
+        num_classes: int = 21,
+        in_chans: int = 3,
+        dropout: float = 0.1,
+        backbone_weights: str | None = None,
+        backbone_args: dict | None = None,
+    ):
         super().__init__(num_classes, in_chans)
         backbone_args = dict(backbone_args or {})
         info = stages(backbone, in_chans, **backbone_args)

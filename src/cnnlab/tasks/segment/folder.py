@@ -36,8 +36,10 @@ from .dataset import SegmentationDataset, SegmentationSplits, carve_validation
 from .metrics import IGNORE_INDEX
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-LAYOUT_HINT = ("expected PATH/images/*.png with PATH/masks/*.png (same file stems), or that pair under "
-               "PATH/train/ (+ PATH/val/, PATH/test/)")
+LAYOUT_HINT = (
+    "expected PATH/images/*.png with PATH/masks/*.png (same file stems), or that pair under "
+    "PATH/train/ (+ PATH/val/, PATH/test/)"
+)
 
 
 def read_classes(path: Path) -> tuple[list[str], list[tuple[int, int, int]] | None, tuple[int, int, int] | None]:
@@ -62,8 +64,9 @@ def read_classes(path: Path) -> tuple[list[str], list[tuple[int, int, int]] | No
     if not names:
         raise CnnlabError(f"{path} lists no classes", "one class name per line; line 1 is label 0")
     if any(c is None for c in colours) and any(c is not None for c in colours):
-        raise CnnlabError(f"{path}: some classes have a colour and some do not",
-                          "give every class a colour ('NAME R G B') or none")
+        raise CnnlabError(
+            f"{path}: some classes have a colour and some do not", "give every class a colour ('NAME R G B') or none"
+        )
     palette = None if colours[0] is None else colours
     if palette is not None and len(set(palette)) != len(palette):
         raise CnnlabError(f"{path}: two classes share a colour", "each class needs its own colour")
@@ -77,24 +80,31 @@ def read_mask(path: Path, palette=None, ignore=None) -> np.ndarray:
         with Image.open(path) as im:
             w, h = im.size
             if w * h > max_pixels():
-                raise CnnlabError(f"{path}: {w}x{h} pixels is more than the {max_pixels():,} cnnlab decodes",
-                                  "raise --max-pixels if the file is trusted")
+                raise CnnlabError(
+                    f"{path}: {w}x{h} pixels is more than the {max_pixels():,} cnnlab decodes",
+                    "raise --max-pixels if the file is trusted",
+                )
             im.load()
             mode = im.mode
             a = np.asarray(im)
     except CnnlabError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise CnnlabError(f"{path}: not a readable mask image ({e.__class__.__name__}: {e})",
-                          "masks are PNG files of class indices") from e
+        raise CnnlabError(
+            f"{path}: not a readable mask image ({e.__class__.__name__}: {e})", "masks are PNG files of class indices"
+        ) from e
     if mode in ("RGB", "RGBA"):
         if palette is None:
-            raise CnnlabError(f"{path} is a colour mask, but no class colours are known",
-                              "write classes.txt with a colour per class ('NAME R G B'), or store masks as 8-bit "
-                              "class indices (greyscale or palette PNG)")
+            raise CnnlabError(
+                f"{path} is a colour mask, but no class colours are known",
+                "write classes.txt with a colour per class ('NAME R G B'), or store masks as 8-bit "
+                "class indices (greyscale or palette PNG)",
+            )
         return _colours_to_labels(a[..., :3], palette, ignore, path)
     if a.ndim != 2:
-        raise CnnlabError(f"{path}: a {mode} mask with {a.shape[-1]} channels", "masks are single-channel class indices")
+        raise CnnlabError(
+            f"{path}: a {mode} mask with {a.shape[-1]} channels", "masks are single-channel class indices"
+        )
     if a.dtype == bool:
         return a.astype(np.uint8)
     if a.size and (a.min() < 0 or a.max() > 255):
@@ -111,8 +121,10 @@ def _colours_to_labels(rgb: np.ndarray, palette, ignore, path: Path) -> np.ndarr
     unknown = [int(v) for v in values if int(v) not in table]
     if unknown:
         v = unknown[0]
-        raise CnnlabError(f"{path}: colour ({v >> 16}, {(v >> 8) & 255}, {v & 255}) is not a class colour of "
-                          "classes.txt", "add it to classes.txt (or as 'ignore R G B')")
+        raise CnnlabError(
+            f"{path}: colour ({v >> 16}, {(v >> 8) & 255}, {v & 255}) is not a class colour of classes.txt",
+            "add it to classes.txt (or as 'ignore R G B')",
+        )
     return np.array([table[int(v)] for v in values], np.uint8)[inverse.reshape(key.shape)]
 
 
@@ -121,8 +133,10 @@ def _files(folder: Path) -> dict[str, Path]:
     for p in sorted(folder.iterdir()):
         if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."):
             if p.stem in out:
-                raise CnnlabError(f"segfolder: {out[p.stem].name} and {p.name} in {folder} share the stem {p.stem!r}",
-                                  "images and masks are paired by file stem: keep one file per stem")
+                raise CnnlabError(
+                    f"segfolder: {out[p.stem].name} and {p.name} in {folder} share the stem {p.stem!r}",
+                    "images and masks are paired by file stem: keep one file per stem",
+                )
             out[p.stem] = p
     return out
 
@@ -136,14 +150,18 @@ def pair_files(folder: Path) -> list[tuple[Path, Path]]:
     images, masks = _files(images_dir), _files(masks_dir)
     lonely = sorted(set(images) - set(masks))
     if lonely:
-        raise CnnlabError(f"segfolder: image {images[lonely[0]]} has no mask ({masks_dir}/{lonely[0]}.png)"
-                          + (f", and {len(lonely) - 1} more image(s) neither" if len(lonely) > 1 else ""),
-                          "every image needs a mask with the same file stem")
+        raise CnnlabError(
+            f"segfolder: image {images[lonely[0]]} has no mask ({masks_dir}/{lonely[0]}.png)"
+            + (f", and {len(lonely) - 1} more image(s) neither" if len(lonely) > 1 else ""),
+            "every image needs a mask with the same file stem",
+        )
     orphans = sorted(set(masks) - set(images))
     if orphans:
-        raise CnnlabError(f"segfolder: mask {masks[orphans[0]]} has no image in {images_dir}"
-                          + (f", and {len(orphans) - 1} more mask(s) neither" if len(orphans) > 1 else ""),
-                          "remove the mask or add its image (same file stem)")
+        raise CnnlabError(
+            f"segfolder: mask {masks[orphans[0]]} has no image in {images_dir}"
+            + (f", and {len(orphans) - 1} more mask(s) neither" if len(orphans) > 1 else ""),
+            "remove the mask or add its image (same file stem)",
+        )
     if not images:
         raise CnnlabError(f"segfolder: no images in {images_dir}", f"image files: {', '.join(IMAGE_EXTENSIONS)}")
     return [(images[s], masks[s]) for s in sorted(images)]
@@ -157,8 +175,15 @@ def _cover_box(w: int, h: int, size: int) -> tuple[tuple[int, int], tuple[int, i
     return (nw, nh), (left, top, left + size, top + size)
 
 
-def read_pairs(pairs: list[tuple[Path, Path]], channels: int, size: int | None, palette=None, ignore=None,
-               progress: bool = False, desc: str = "segfolder") -> SegmentationDataset:
+def read_pairs(
+    pairs: list[tuple[Path, Path]],
+    channels: int,
+    size: int | None,
+    palette=None,
+    ignore=None,
+    progress: bool = False,
+    desc: str = "segfolder",
+) -> SegmentationDataset:
     """Decode the pairs one at a time into preallocated uint8 tensors (memory: N x (C + 1) x H x W bytes)."""
     from tqdm.auto import tqdm
 
@@ -169,12 +194,18 @@ def read_pairs(pairs: list[tuple[Path, Path]], channels: int, size: int | None, 
         mask = read_mask(mpath, palette, ignore)
         if (mask.shape[1], mask.shape[0]) != _declared_size(ipath):
             w, h = _declared_size(ipath)
-            raise CnnlabError(f"segfolder: mask {mpath} is {mask.shape[1]}x{mask.shape[0]} but its image {ipath} is "
-                              f"{w}x{h}", "a mask must have its image's size (pixel for pixel)")
+            raise CnnlabError(
+                f"segfolder: mask {mpath} is {mask.shape[1]}x{mask.shape[0]} but its image {ipath} is {w}x{h}",
+                "a mask must have its image's size (pixel for pixel)",
+            )
         if size is not None:
             (nw, nh), box = _cover_box(*_declared_size(ipath), size)
-            a = np.asarray(Image.fromarray(to_array(im, channels).squeeze(-1) if channels == 1 else to_array(im, channels))
-                           .resize((nw, nh), Image.BILINEAR).crop(box), np.uint8).reshape(size, size, channels)
+            a = np.asarray(
+                Image.fromarray(to_array(im, channels).squeeze(-1) if channels == 1 else to_array(im, channels))
+                .resize((nw, nh), Image.BILINEAR)
+                .crop(box),
+                np.uint8,
+            ).reshape(size, size, channels)
             m = np.asarray(Image.fromarray(mask).resize((nw, nh), Image.NEAREST).crop(box), np.uint8)
         else:
             a, m = to_array(im, channels), mask
@@ -185,8 +216,10 @@ def read_pairs(pairs: list[tuple[Path, Path]], channels: int, size: int | None, 
             images = torch.empty(len(pairs), channels, shape[0], shape[1], dtype=torch.uint8)
             masks = torch.empty(len(pairs), shape[0], shape[1], dtype=torch.uint8)
         elif a.shape != shape:
-            raise CnnlabError(f"segfolder: {ipath} is {a.shape[1]}x{a.shape[0]} but {pairs[0][0]} is "
-                              f"{shape[1]}x{shape[0]}", "give --image-size S to bring every image (and mask) to S x S")
+            raise CnnlabError(
+                f"segfolder: {ipath} is {a.shape[1]}x{a.shape[0]} but {pairs[0][0]} is {shape[1]}x{shape[0]}",
+                "give --image-size S to bring every image (and mask) to S x S",
+            )
         images[i] = torch.from_numpy(np.array(a.transpose(2, 0, 1), np.uint8))  # writable copies
         masks[i] = torch.from_numpy(np.array(m, np.uint8))
     return images, masks
@@ -206,9 +239,11 @@ def _check_memory(need: int, n: int, shape) -> None:
 
     limit = _memory_limit(DataOptions())
     if need > limit:
-        raise CnnlabError(f"segfolder: {n:,} images at {shape[1]}x{shape[0]} with masks need {_human(need)} in memory, "
-                          f"more than the {_human(limit)} allowed (half the free memory)",
-                          "use --image-size S to store them smaller")
+        raise CnnlabError(
+            f"segfolder: {n:,} images at {shape[1]}x{shape[0]} with masks need {_human(need)} in memory, "
+            f"more than the {_human(limit)} allowed (half the free memory)",
+            "use --image-size S to store them smaller",
+        )
 
 
 def read_segfolder(root: Path, options: DataOptions) -> SegmentationSplits:
@@ -217,8 +252,15 @@ def read_segfolder(root: Path, options: DataOptions) -> SegmentationSplits:
     split_root = root / "train" if (root / "train").is_dir() else root
     classes_file = next((p for p in (root / "classes.txt", split_root / "classes.txt") if p.is_file()), None)
     names, palette, ignore = read_classes(classes_file) if classes_file else (None, None, None)
-    read = lambda pairs, what: _as_dataset(read_pairs(pairs, options.channels, options.image_size, palette, ignore,
-                                                      options.progress, f"segfolder {what}"), names)
+
+    def read(pairs, what):
+        return _as_dataset(
+            read_pairs(
+                pairs, options.channels, options.image_size, palette, ignore, options.progress, f"segfolder {what}"
+            ),
+            names,
+        )
+
     train = read(pair_files(split_root), "train")
     if names is None:  # the classes are the labels found in the training masks
         top = int(train.labels[train.labels != IGNORE_INDEX].max()) if (train.labels != IGNORE_INDEX).any() else 0
@@ -239,13 +281,28 @@ def read_segfolder(root: Path, options: DataOptions) -> SegmentationSplits:
             t = SegmentationDataset(t.images, t.labels, names)
             _check_labels(t, names, root / "test")
             return t
-    notes = [f"classes from {classes_file}" if classes_file else
-             f"no classes.txt: classes are the labels 0..{len(names) - 1} found in the training masks"]
+
+    notes = [
+        f"classes from {classes_file}"
+        if classes_file
+        else f"no classes.txt: classes are the labels 0..{len(names) - 1} found in the training masks"
+    ]
     if options.image_size:
-        notes.append(f"images scaled to cover {options.image_size}x{options.image_size} and centre-cropped "
-                     "(bilinear; masks nearest-neighbour)")
-    return finish_splits(f"segfolder:{root}", train, val, test_reader, options, source=str(root), palette=palette,
-                         notes=notes, resized=True)
+        notes.append(
+            f"images scaled to cover {options.image_size}x{options.image_size} and centre-cropped "
+            "(bilinear; masks nearest-neighbour)"
+        )
+    return finish_splits(
+        f"segfolder:{root}",
+        train,
+        val,
+        test_reader,
+        options,
+        source=str(root),
+        palette=palette,
+        notes=notes,
+        resized=True,
+    )
 
 
 def _as_dataset(pair, names) -> SegmentationDataset:
@@ -258,9 +315,11 @@ def _check_labels(data: SegmentationDataset, names: list[str], where: Path) -> N
     bad = [int(v) for v in found if int(v) >= len(names) and int(v) != IGNORE_INDEX]
     if bad:
         n = int((data.labels == bad[0]).flatten(1).any(1).nonzero()[0])
-        raise CnnlabError(f"segfolder: a mask under {where} (image {n + 1} in name order) holds label {bad[0]}, but "
-                          f"there are {len(names)} classes (0..{len(names) - 1}; 255 = ignore)",
-                          "list every class in classes.txt, or fix the mask")
+        raise CnnlabError(
+            f"segfolder: a mask under {where} (image {n + 1} in name order) holds label {bad[0]}, but "
+            f"there are {len(names)} classes (0..{len(names) - 1}; 255 = ignore)",
+            "list every class in classes.txt, or fix the mask",
+        )
 
 
 def resize_masks(masks: torch.Tensor, size: int) -> torch.Tensor:
@@ -269,21 +328,29 @@ def resize_masks(masks: torch.Tensor, size: int) -> torch.Tensor:
 
     out = torch.empty(len(masks), size, size, dtype=torch.uint8)
     for start in range(0, len(masks), 256):
-        part = masks[start:start + 256, None].float()
-        out[start:start + 256] = F.interpolate(part, size=(size, size), mode="nearest-exact")[:, 0].to(torch.uint8)
+        part = masks[start : start + 256, None].float()
+        out[start : start + 256] = F.interpolate(part, size=(size, size), mode="nearest-exact")[:, 0].to(torch.uint8)
     return out
 
 
-def finish_splits(name: str, train: SegmentationDataset, val: SegmentationDataset | None,
-                  test: SegmentationDataset | Callable[[], SegmentationDataset] | None, options: DataOptions,
-                  source: str, palette=None, notes: list[str] | None = None, resized: bool = False
-                  ) -> SegmentationSplits:
+def finish_splits(
+    name: str,
+    train: SegmentationDataset,
+    val: SegmentationDataset | None,
+    test: SegmentationDataset | Callable[[], SegmentationDataset] | None,
+    options: DataOptions,
+    source: str,
+    palette=None,
+    notes: list[str] | None = None,
+    resized: bool = False,
+) -> SegmentationSplits:
     """Resize (fixed-size tensors, unless the reader did it) and carve the validation split."""
     from .dataset import empty_segmentation
 
     notes = list(notes or [])
     size = options.image_size
     if size and not resized and train.image_shape[1:] != (size, size):
+
         def fit(d: SegmentationDataset) -> SegmentationDataset:
             return SegmentationDataset(resize_images(d.images, size), resize_masks(d.labels, size), d.classes)
 
@@ -291,16 +358,21 @@ def finish_splits(name: str, train: SegmentationDataset, val: SegmentationDatase
         train = fit(train)
         val = fit(val) if val is not None else None
         if test is not None:
-            read_test = test
-            test = lambda: fit(read_test() if callable(read_test) else read_test)
+            unresized = test
+
+            def read_resized_test() -> SegmentationDataset:
+                return fit(unresized() if callable(unresized) else unresized)
+
+            test = read_resized_test
         notes.append(f"resized from {h}x{w} to {size}x{size} (images bilinear, masks nearest-neighbour)")
     split = options.val_split
     if val is not None and len(val) and split is None:
         pass  # the data set's own validation images
     elif split == 0:
         if val is not None and len(val):
-            train = SegmentationDataset(torch.cat([train.images, val.images]), torch.cat([train.labels, val.labels]),
-                                        train.classes)
+            train = SegmentationDataset(
+                torch.cat([train.images, val.images]), torch.cat([train.labels, val.labels]), train.classes
+            )
         val = None
         notes.append("no validation split (val_split=0): nothing is selected during training")
     else:

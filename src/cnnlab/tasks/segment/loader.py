@@ -21,7 +21,7 @@ class SegmentationLoader(BatchLoader):
         order = self.order()
         g = torch.Generator().manual_seed(self.seed * 7_919 + self.epoch * 104_729 + 1)
         for i in range(start_batch, len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             images, masks = self.data.images[idx], self.data.labels[idx]
             if self.transform is not None:
                 g.manual_seed(self.seed * 7_919 + self.epoch * 104_729 + i + 1)

@@ -17,8 +17,9 @@ import torch
 IGNORE_INDEX = 255
 
 
-def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
-                     ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+def confusion_matrix(
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX
+) -> torch.Tensor:
     """``num_classes x num_classes`` int64 counts: ``cm[t, p]`` pixels of true class t predicted as p."""
     pred, target = pred.reshape(-1).long(), target.reshape(-1).long()
     keep = target != ignore_index
@@ -27,9 +28,11 @@ def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
     if bad.any():
         from ...errors import CnnlabError
 
-        raise CnnlabError(f"a mask holds label {int(target[bad][0])}, outside 0..{num_classes - 1} "
-                          f"(and not the ignore label {ignore_index})",
-                          "masks hold class indices; fix the mask or list every class in classes.txt")
+        raise CnnlabError(
+            f"a mask holds label {int(target[bad][0])}, outside 0..{num_classes - 1} "
+            f"(and not the ignore label {ignore_index})",
+            "masks hold class indices; fix the mask or list every class in classes.txt",
+        )
     return torch.bincount(target * num_classes + pred, minlength=num_classes * num_classes).view(num_classes, -1)
 
 

@@ -32,8 +32,13 @@ class SegmentationPrediction:
     mask: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
-        return {"file": self.file, "overlay": self.overlay, "pixels": self.pixels, "notes": self.notes,
-                "error": self.error}
+        return {
+            "file": self.file,
+            "overlay": self.overlay,
+            "pixels": self.pixels,
+            "notes": self.notes,
+            "error": self.error,
+        }
 
 
 def segment_image(loaded: LoadedRun, path: Path, max_side: int = MAX_SIDE) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -50,11 +55,15 @@ def segment_image(loaded: LoadedRun, path: Path, max_side: int = MAX_SIDE) -> tu
         s = max_side / max(h, w)
         size = (max(1, round(w * s)), max(1, round(h * s)))
         a = np.asarray(Image.fromarray(a.squeeze(-1) if c == 1 else a).resize(size, Image.BILINEAR)).reshape(
-            size[1], size[0], c)
+            size[1], size[0], c
+        )
         notes.append(f"shrunk from {w}x{h} to {size[0]}x{size[1]} (max side {max_side})")
     shown = a
-    if c == 1 and meta.get("background") == "dark" and float(np.concatenate(
-            [a[0].ravel(), a[-1].ravel(), a[:, 0].ravel(), a[:, -1].ravel()]).mean()) > 127:
+    if (
+        c == 1
+        and meta.get("background") == "dark"
+        and float(np.concatenate([a[0].ravel(), a[-1].ravel(), a[:, 0].ravel(), a[:, -1].ravel()]).mean()) > 127
+    ):
         a = 255 - a
         notes.append("inverted: dark-on-light image, the model was trained on light-on-dark")
     x = torch.from_numpy(np.array(a.transpose(2, 0, 1), np.float32) / 255.0).unsqueeze(0)
@@ -65,8 +74,14 @@ def segment_image(loaded: LoadedRun, path: Path, max_side: int = MAX_SIDE) -> tu
     return shown, pred, notes
 
 
-def predict_segmentation(run, images: list, out_dir: str | Path | None = None, bad_images: str = "error",
-                         progress: bool = False, max_side: int = MAX_SIDE) -> list[SegmentationPrediction]:
+def predict_segmentation(
+    run,
+    images: list,
+    out_dir: str | Path | None = None,
+    bad_images: str = "error",
+    progress: bool = False,
+    max_side: int = MAX_SIDE,
+) -> list[SegmentationPrediction]:
     """Segment image files (files, folders, globs); write ``OUT/<stem>.overlay.png`` for each (default OUT:
     RUN_DIR/predictions)."""
     from tqdm.auto import tqdm
@@ -76,7 +91,9 @@ def predict_segmentation(run, images: list, out_dir: str | Path | None = None, b
 
     loaded = run if isinstance(run, LoadedRun) else load_run(run)
     if loaded.meta.get("task") != "segment":
-        raise CnnlabError(f"{loaded.path} is not a segmentation run", "use cnnlab predict without --out for classifiers")
+        raise CnnlabError(
+            f"{loaded.path} is not a segmentation run", "use cnnlab predict without --out for classifiers"
+        )
     files = collect_images(images)
     out = Path(out_dir) if out_dir else loaded.path / "predictions"
     out.mkdir(parents=True, exist_ok=True)

@@ -24,8 +24,19 @@ from ...data.sources import builtin_path
 
 CLASSES = ["background"] + [f"digit {d}" for d in range(10)]
 # black background, then matplotlib's "tab10" colours: ten digits told apart at a glance
-PALETTE = [(0, 0, 0), (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-           (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+PALETTE = [
+    (0, 0, 0),
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+]
 CANVAS = 64
 INK_THRESHOLD = 128
 SAMPLE_DIR = "seg-sample"
@@ -37,9 +48,15 @@ def _resize(digit: np.ndarray, side: int) -> np.ndarray:
     return y[0, 0].round().clamp(0, 255).to(torch.uint8).numpy()
 
 
-def scatter_digits(digits: np.ndarray, labels: np.ndarray, count: int, seed: int, canvas: int = CANVAS,
-                   per_image: tuple[int, int] = (1, 3), sides: tuple[int, int] = (20, 36)
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def scatter_digits(
+    digits: np.ndarray,
+    labels: np.ndarray,
+    count: int,
+    seed: int,
+    canvas: int = CANVAS,
+    per_image: tuple[int, int] = (1, 3),
+    sides: tuple[int, int] = (20, 36),
+) -> tuple[np.ndarray, np.ndarray]:
     """``count`` canvases (uint8, count x canvas x canvas) and their masks (class index per pixel)."""
     rng = np.random.default_rng(seed)
     images = np.zeros((count, canvas, canvas), np.uint8)
@@ -57,9 +74,9 @@ def scatter_digits(digits: np.ndarray, labels: np.ndarray, count: int, seed: int
                 continue
             boxes.append((y, x, side))
             ink = _resize(digits[k], side)
-            region = images[n, y:y + side, x:x + side]
+            region = images[n, y : y + side, x : x + side]
             np.maximum(region, ink, out=region)
-            masks[n, y:y + side, x:x + side][ink >= INK_THRESHOLD] = int(labels[k]) + 1
+            masks[n, y : y + side, x : x + side][ink >= INK_THRESHOLD] = int(labels[k]) + 1
     return images, masks
 
 
@@ -83,5 +100,12 @@ def read_seg_sample(options: DataOptions):
     seeded) and 400 test canvases (read when asked for)."""
     from .folder import finish_splits
 
-    return finish_splits("seg-sample", _read("train"), None, lambda: _read("t10k"), options,
-                         source="built in: MNIST digits on 64x64 canvases", palette=PALETTE)
+    return finish_splits(
+        "seg-sample",
+        _read("train"),
+        None,
+        lambda: _read("t10k"),
+        options,
+        source="built in: MNIST digits on 64x64 canvases",
+        palette=PALETTE,
+    )

@@ -35,13 +35,17 @@ class SegmentationTask(Task):
 
         self.palette = getattr(data, "palette", None)
         if ddp.env_info().enabled:
-            raise CnnlabError("distributed (torchrun) training is available for classification only",
-                              "train a segmentation network in one process (plain `cnnlab train`)")
+            raise CnnlabError(
+                "distributed (torchrun) training is available for classification only",
+                "train a segmentation network in one process (plain `cnnlab train`)",
+            )
         card = model_card(cfg.model)
         if card.task != "segment":
-            raise CnnlabError(f"{cfg.model} is a classifier (N x classes out); {data.name} is a segmentation data set",
-                              "train a segmentation network: fcn32s, fcn16s, fcn8s or unet, with "
-                              f"--set model_args.backbone={cfg.model}")
+            raise CnnlabError(
+                f"{cfg.model} is a classifier (N x classes out); {data.name} is a segmentation data set",
+                "train a segmentation network: fcn32s, fcn16s, fcn8s or unet, with "
+                f"--set model_args.backbone={cfg.model}",
+            )
         return create_model(cfg.model, num_classes=len(data.classes), in_chans=in_chans, **cfg.model_args)
 
     def check_model(self, model: nn.Module, cfg, data, device: torch.device) -> None:
@@ -57,9 +61,11 @@ class SegmentationTask(Task):
         k = len(data.classes)
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != (1, k, h, w):
             got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise CnnlabError(f"{type(model).__name__} gives {got} for a 1 x {c} x {h} x {w} input; segmentation needs "
-                              f"1 x {k} x {h} x {w} (a score per class and pixel)",
-                              "end the network with a 1x1 convolution to the classes, upsampled to the input size")
+            raise CnnlabError(
+                f"{type(model).__name__} gives {got} for a 1 x {c} x {h} x {w} input; segmentation needs "
+                f"1 x {k} x {h} x {w} (a score per class and pixel)",
+                "end the network with a 1x1 convolution to the classes, upsampled to the input size",
+            )
 
     @staticmethod
     def parse_augment(spec: str):
@@ -70,8 +76,17 @@ class SegmentationTask(Task):
         """``transform``: the joint augmentation (:meth:`parse_augment` of ``cfg.augment``)."""
         if transform is None and cfg.augment:
             transform = parse_joint_augment(cfg.augment)
-        return SegmentationLoader(data.train, batch_size, mean, std, shuffle=True, drop_last=True, seed=cfg.seed,
-                                  transform=transform, channels_last=getattr(cfg, "channels_last", False))
+        return SegmentationLoader(
+            data.train,
+            batch_size,
+            mean,
+            std,
+            shuffle=True,
+            drop_last=True,
+            seed=cfg.seed,
+            transform=transform,
+            channels_last=getattr(cfg, "channels_last", False),
+        )
 
     def eval_loader(self, split, mean, std, cfg) -> SegmentationLoader:
         return SegmentationLoader(split, EVAL_BATCH, mean, std, channels_last=getattr(cfg, "channels_last", False))
@@ -91,11 +106,15 @@ class SegmentationTask(Task):
         """The epoch's loss per labelled pixel and pixel accuracy (train mIoU is not tracked: it would need
         a confusion matrix per batch)."""
         pixels = max(float(sums.get("pixels", 0)), 1.0)
-        return {"loss": float(sums.get("loss", 0.0)) / pixels, "pixel_acc": 100.0 * float(sums.get("correct", 0)) / pixels}
+        return {
+            "loss": float(sums.get("loss", 0.0)) / pixels,
+            "pixel_acc": 100.0 * float(sums.get("correct", 0)) / pixels,
+        }
 
     @torch.no_grad()
-    def confusion(self, model: nn.Module, loader, autocast, device, num_classes: int | None = None
-                  ) -> tuple[torch.Tensor, float]:
+    def confusion(
+        self, model: nn.Module, loader, autocast, device, num_classes: int | None = None
+    ) -> tuple[torch.Tensor, float]:
         """(the confusion matrix of a split, its summed loss)."""
         model.eval()
         cm, loss = None, 0.0

@@ -31,8 +31,9 @@ class UpBlock(nn.Module):
 
     def __init__(self, in_ch: int, skip_ch: int, out_ch: int, factor: int):
         super().__init__()
-        self.up = (nn.ConvTranspose2d(in_ch, out_ch, factor, stride=factor) if factor > 1
-                   else nn.Conv2d(in_ch, out_ch, 1))
+        self.up = (
+            nn.ConvTranspose2d(in_ch, out_ch, factor, stride=factor) if factor > 1 else nn.Conv2d(in_ch, out_ch, 1)
+        )
         self.conv = nn.Sequential(ConvNormAct(out_ch + skip_ch, out_ch, 3), ConvNormAct(out_ch, out_ch, 3))
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None, size: tuple[int, int]) -> torch.Tensor:
@@ -41,16 +42,25 @@ class UpBlock(nn.Module):
 
 
 class UNet(Segmenter):
-    def __init__(self, backbone: str = "resnet18", num_classes: int = 21, in_chans: int = 3, min_width: int = 16,
-                 backbone_weights: str | None = None, backbone_args: dict | None = None):
+    def __init__(
+        self,
+        backbone: str = "resnet18",
+        num_classes: int = 21,
+        in_chans: int = 3,
+        min_width: int = 16,
+        backbone_weights: str | None = None,
+        backbone_args: dict | None = None,
+    ):
         super().__init__(num_classes, in_chans)
         backbone_args = dict(backbone_args or {})
         info = stages(backbone, in_chans, **backbone_args)
         for a, b in itertools.pairwise(info):
             if b["reduction"] % a["reduction"]:
-                raise CnnlabError(f"backbone {backbone}: stage {b['module']} (/{b['reduction']}) is not a whole "
-                                  f"multiple of the stride of {a['module']} (/{a['reduction']})",
-                                  "U-Net climbs the stages by whole upsampling factors; pick another backbone")
+                raise CnnlabError(
+                    f"backbone {backbone}: stage {b['module']} (/{b['reduction']}) is not a whole "
+                    f"multiple of the stride of {a['module']} (/{a['reduction']})",
+                    "U-Net climbs the stages by whole upsampling factors; pick another backbone",
+                )
         self.backbone_name = backbone
         self.backbone = build_backbone(backbone, in_chans, None, backbone_weights, **backbone_args)
         blocks = []

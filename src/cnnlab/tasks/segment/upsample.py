@@ -55,7 +55,7 @@ def fit_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """
     h, w = x.shape[-2:]
     if h > height or w > width:
-        x = x[..., :min(h, height), :min(w, width)]
+        x = x[..., : min(h, height), : min(w, width)]
         h, w = x.shape[-2:]
     if h < height or w < width:
         x = F.pad(x, (0, width - w, 0, height - h), mode="replicate")

@@ -31,7 +31,7 @@ def palette_for(num_classes: int, palette=None) -> np.ndarray:
     """256 x 3 uint8 colour table: the given class colours (else VOC's), 255 white."""
     table = voc_colormap(256)
     if palette:
-        table[:len(palette)] = np.asarray(palette, np.uint8)
+        table[: len(palette)] = np.asarray(palette, np.uint8)
     table[IGNORE_INDEX] = 255
     return table
 
@@ -57,8 +57,9 @@ def _legend(ax, classes: list[str], table: np.ndarray, present: list[int]) -> No
         ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7, frameon=False)
 
 
-def save_prediction(path: Path, image: np.ndarray, pred: np.ndarray, classes: list[str], table: np.ndarray,
-                    title: str) -> Path:
+def save_prediction(
+    path: Path, image: np.ndarray, pred: np.ndarray, classes: list[str], table: np.ndarray, title: str
+) -> Path:
     """Image | prediction overlay, with a legend of the predicted classes."""
     import matplotlib
 
@@ -84,8 +85,16 @@ def save_prediction(path: Path, image: np.ndarray, pred: np.ndarray, classes: li
     return path
 
 
-def save_examples(path: Path, images: np.ndarray, masks: np.ndarray, preds: np.ndarray, classes: list[str],
-                  table: np.ndarray, title: str, per_row: int = 4) -> Path:
+def save_examples(
+    path: Path,
+    images: np.ndarray,
+    masks: np.ndarray,
+    preds: np.ndarray,
+    classes: list[str],
+    table: np.ndarray,
+    title: str,
+    per_row: int = 4,
+) -> Path:
     """A grid of image / true mask / predicted mask triples (images N x H x W x C)."""
     import matplotlib
 
@@ -102,8 +111,9 @@ def save_examples(path: Path, images: np.ndarray, masks: np.ndarray, preds: np.n
     for k in range(n):
         r, c = divmod(k, per_row)
         img = np.repeat(images[k], 3, axis=-1) if images[k].shape[-1] == 1 else images[k]
-        for j, (pic, name) in enumerate(((img, "image"), (colorize(masks[k], table), "truth"),
-                                         (colorize(preds[k], table), "predicted"))):
+        for j, (pic, name) in enumerate(
+            ((img, "image"), (colorize(masks[k], table), "truth"), (colorize(preds[k], table), "predicted"))
+        ):
             ax = axes[r][3 * c + j]
             ax.imshow(pic, interpolation="nearest")
             ax.set_title(name, fontsize=7)
@@ -143,8 +153,15 @@ def save_confusion(path: Path, cm: np.ndarray, classes: list[str], ious: list[fl
         for i in range(k):
             for j in range(k):
                 if norm[i, j] >= 0.005:
-                    ax.text(j, i, f"{100 * norm[i, j]:.0f}", ha="center", va="center", fontsize=font * 0.85,
-                            color="white" if norm[i, j] > 0.3 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        f"{100 * norm[i, j]:.0f}",
+                        ha="center",
+                        va="center",
+                        fontsize=font * 0.85,
+                        color="white" if norm[i, j] > 0.3 else "black",
+                    )
     cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
     cbar.set_label("fraction of the true class's pixels (%, square-root scale)")
     ax.set_title(title, fontsize=9)

@@ -29,11 +29,21 @@ UNET_PAPER = "Ronneberger, Fischer, Brox: U-Net: Convolutional Networks for Biom
 
 
 def _fcn_card(name: str, stride: int, mean_iu: float) -> ModelCard:
-    return ModelCard(name=name, family="FCN", paper=FCN_PAPER, year=2015, input_size=(3, 224, 224), num_classes=21,
-                     dataset="PASCAL VOC", source=FCN_SOURCE, departures=FCN_DEPARTURES, task="segment",
-                     notes=f"FCN-{stride}s: scores fused from the stride-{stride} stage up; the paper reports "
-                           f"{mean_iu} mean IU with VGG16. Options: backbone (default resnet18), backbone_weights, "
-                           "backbone_args, dropout.")
+    return ModelCard(
+        name=name,
+        family="FCN",
+        paper=FCN_PAPER,
+        year=2015,
+        input_size=(3, 224, 224),
+        num_classes=21,
+        dataset="PASCAL VOC",
+        source=FCN_SOURCE,
+        departures=FCN_DEPARTURES,
+        task="segment",
+        notes=f"FCN-{stride}s: scores fused from the stride-{stride} stage up; the paper reports "
+        f"{mean_iu} mean IU with VGG16. Options: backbone (default resnet18), backbone_weights, "
+        "backbone_args, dropout.",
+    )
 
 
 @register_model(card=_fcn_card("fcn32s", 32, 59.4))
@@ -51,14 +61,25 @@ def fcn8s(**kwargs):
     return FCN(skips=2, **kwargs)
 
 
-@register_model(card=ModelCard(
-    name="unet", family="U-Net", paper=UNET_PAPER, year=2015, input_size=(3, 224, 224), num_classes=21,
-    dataset="ISBI cell tracking 2015", task="segment",
-    source="Ronneberger et al. 2015, Table 2: IOU 0.9203 (PhC-U373) and 0.7756 (DIC-HeLa)",
-    departures=("encoder: any zoo backbone's feature stages (the paper: its own 4-level contracting path)",
-                "padded 3x3 convolutions: the output has the input's size (no overlap-tile, no cropping)",
-                "batch norm after every convolution of the expanding path"),
-    notes="Options: backbone (default resnet18), backbone_weights, backbone_args, min_width (narrowest decoder "
-          "level, default 16)."))
+@register_model(
+    card=ModelCard(
+        name="unet",
+        family="U-Net",
+        paper=UNET_PAPER,
+        year=2015,
+        input_size=(3, 224, 224),
+        num_classes=21,
+        dataset="ISBI cell tracking 2015",
+        task="segment",
+        source="Ronneberger et al. 2015, Table 2: IOU 0.9203 (PhC-U373) and 0.7756 (DIC-HeLa)",
+        departures=(
+            "encoder: any zoo backbone's feature stages (the paper: its own 4-level contracting path)",
+            "padded 3x3 convolutions: the output has the input's size (no overlap-tile, no cropping)",
+            "batch norm after every convolution of the expanding path",
+        ),
+        notes="Options: backbone (default resnet18), backbone_weights, backbone_args, min_width (narrowest decoder "
+        "level, default 16).",
+    )
+)
 def unet(**kwargs):
     return UNet(**kwargs)
