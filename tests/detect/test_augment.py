@@ -2,7 +2,7 @@
 
 Each box is painted into its own channel of a blank image (255 inside, 0 outside); after a
 transform, the painted pixels of every kept box must fill exactly (flip, crop: integer geometry)
-or within a pixel (resizing: interpolation blurs the edges) the transformed box, and every dropped
+or within 1.5 pixels (resizing: the interpolation filter blurs the edges) the transformed box, and every dropped
 box must have lost more than the allowed share of its area.
 """
 
@@ -78,7 +78,7 @@ def test_resize_scales_boxes_with_the_pixels(case, factor):
         if got is None:  # a box thinner than a pixel after shrinking may fade below half intensity
             assert min(scaled[i, 2] - scaled[i, 0], scaled[i, 3] - scaled[i, 1]) < 2
             continue
-        assert max(abs(a - b) for a, b in zip(got, scaled[i].tolist())) <= 1.0 + 1e-4
+        assert max(abs(a - b) for a, b in zip(got, scaled[i].tolist())) <= 1.5  # edges blur by the filter
 
 
 @settings(max_examples=80, deadline=None)
