@@ -21,3 +21,4 @@ from . import inception  # noqa: F401
 from . import inception_v4  # noqa: F401
 from . import bn_inception  # noqa: F401
 from . import linear  # noqa: F401
+from ..tasks.detect import model as _fcos  # noqa: F401,E402  (the detector: cnnlab.tasks.detect)
