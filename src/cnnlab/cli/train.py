@@ -19,6 +19,8 @@ HELP = {
     "early_stop": "stop when a validation metric stops improving: METRIC:patience=N[:min_delta=D][:mode=min|max], "
                   "e.g. val_top1:patience=5 (never a test_* metric: the test split chooses nothing)",
     "data": "data set NAME or NAME:PATH (see `cnnlab data`)",
+    "task": "what the network learns: auto (the data set's own task), or classify; an explicit task the data "
+            "contradict is an error",
     "epochs": "passes over the training split",
     "steps": "optimizer steps in all, instead of --epochs (0: epochs x steps per epoch)",
     "batch_size": "images per step and process (torchrun: the global batch is this x processes)",
@@ -195,11 +197,16 @@ def run(args) -> int:
     final = result.final
     epochs = f"{final['epoch']} epoch{'s' if final['epoch'] != 1 else ''}"
     took = f"after {epochs} ({sum(m['seconds'] for m in result.metrics):.1f} s of training)"
+    key = result.monitor  # the task's headline number: top-1 for classification
     for split in ("val", "test"):
-        if final.get(f"{split}_top1") is not None:
+        if final.get(f"{split}_{key}") is None:
+            continue
+        if key == "top1":
             top5 = f", {final[f'{split}_top5']:.2f}% top-5" if final.get(f"{split}_top5") is not None else ""
             print(f"{split} accuracy: {final[f'{split}_top1']:.2f}% top-1{top5} {took}")
-    if final.get("val_top1") is None and final.get("test_top1") is None:
+        else:
+            print(f"{split} {key}: {final[f'{split}_{key}']:.4f} {took}")
+    if final.get(f"val_{key}") is None and final.get(f"test_{key}") is None:
         print(f"trained {epochs} without a validation split; `cnnlab evaluate {result.run_dir} --data "
               f"{result_data(result)}` reports the test split")
     print(f"run folder: {result.run_dir}")

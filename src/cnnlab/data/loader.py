@@ -21,11 +21,16 @@ class BatchLoader:
     ``transform`` (optional) receives the uint8 batch and a generator and returns a uint8 or float
     batch in [0, 255] units before normalisation (batched augmentation lives in
     ``cnnlab.data.transforms``).
+
+    ``alternating_flip`` mirrors each image in every other epoch, after the augmentation: a random half
+    (fixed by ``seed``) starts mirrored, and all change sides each epoch - airbench's derandomised flip
+    (Jordan 2024), which sees every image both ways where a random flip may show one side twice.
     """
 
     def __init__(self, data: ImageDataset, batch_size: int, mean: list[float], std: list[float], *,
                  shuffle: bool = False, drop_last: bool = False, seed: int = 0,
-                 transform: BatchTransform | None = None, channels_last: bool = False):
+                 transform: BatchTransform | None = None, channels_last: bool = False,
+                 alternating_flip: bool = False):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.data = data
@@ -36,6 +41,8 @@ class BatchLoader:
         self.transform = transform
         self.channels_last = channels_last
         self.epoch = 0
+        self.flip_bits = (torch.rand(len(data), generator=torch.Generator().manual_seed(seed + 77)) < 0.5
+                          if alternating_flip else None)
         c = data.images.shape[1]
         self._scale = (1.0 / (255.0 * torch.tensor(std, dtype=torch.float32))).view(1, c, 1, 1)
         self._shift = (-torch.tensor(mean, dtype=torch.float32) / torch.tensor(std, dtype=torch.float32)).view(1, c, 1, 1)
@@ -72,4 +79,13 @@ class BatchLoader:
                 # per-batch generator: the augmentation of batch i does not depend on batches before it
                 g.manual_seed(self.seed * 7_919 + self.epoch * 104_729 + i + 1)
                 images = self.transform(images, g)
+            if self.flip_bits is not None:
+                mirror = alternating_flip_mask(self.flip_bits, idx, self.epoch).view(-1, 1, 1, 1)
+                images = torch.where(mirror, images.flip(-1), images)
             yield self.normalize(images), self.data.labels[idx]
+
+
+def alternating_flip_mask(bits: torch.Tensor, index: torch.Tensor, epoch: int) -> torch.Tensor:
+    """Which images of a batch are mirrored in ``epoch`` (1-based): those whose bit is set in odd epochs,
+    the others in even ones - every image is seen both ways, alternately (airbench, Jordan 2024)."""
+    return bits[index] ^ (epoch % 2 == 0)

@@ -58,6 +58,7 @@ def config_changes(stored: dict, planned: dict, ignore: set[str] = frozenset()) 
 
     # training settings only: what else the trainer records in config.json is not the table's business
     keys = {f.name for f in fields(TrainConfig)} - NOT_COMPARED - set(ignore)
+    stored = {**TrainConfig().to_dict(), **stored}  # a setting newer than the run folder: its default then
     return [f"{k}: {stored.get(k)!r} -> {planned.get(k)!r}" for k in sorted(keys)
             if _normal(stored.get(k)) != _normal(planned.get(k))]
 

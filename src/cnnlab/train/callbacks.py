@@ -35,6 +35,7 @@ class RunContext:
     metrics: list[dict] = field(default_factory=list)  # one record per finished epoch
     say: Callable[[str], None] = print
     resumed: bool = False
+    monitor: str = "top1"  # the task's validation number that picks the best weights (val_<monitor>)
 
 
 class Callback:
@@ -82,7 +83,7 @@ class CurvesPlot(Callback):
         from ..viz.curves import plot_curves
 
         plot_curves(read_jsonl(ctx.run_dir / "metrics.jsonl") or ctx.metrics, ctx.run_dir / "curves.png",
-                    title=f"{ctx.config.model} on {ctx.config.data}")
+                    title=f"{ctx.config.model} on {ctx.config.data}", monitor=ctx.monitor)
 
 
 class EarlyStopping(Callback):
@@ -213,6 +214,13 @@ class CallbackList:
         for n, cb in zip(self.names, self.callbacks):
             if n in states and hasattr(cb, "load_state_dict"):
                 cb.load_state_dict(states[n])
+
+    @property
+    def wants_steps(self) -> bool:
+        """Whether a callback (on any rank) has its own ``on_step_end``: only then does the trainer read
+        the running loss on the host after every step (the same answer on every DDP rank)."""
+        return any(getattr(type(cb), "on_step_end", Callback.on_step_end) is not Callback.on_step_end
+                   or "on_step_end" in getattr(cb, "__dict__", {}) for cb in self.callbacks)
 
     @property
     def stopped(self) -> bool:

@@ -24,6 +24,7 @@ class TrainConfig:
     data: str = "mnist-sample"
     model_args: dict[str, Any] = field(default_factory=dict)  # e.g. {"activation": "relu"}
     data_options: dict[str, Any] = field(default_factory=dict)  # cnnlab.data.DataOptions, e.g. {"val_split": 0.1}
+    task: str = "auto"  # auto (the data set's own) | classify | ... (cnnlab.train.task.TASKS)
     # -- how long ---------------------------------------------------------------------------
     epochs: int = 15  # the defaults are the make-demo recipe (lenet-mnist): 98.75-98.9% over seeds 0-2
     steps: int = 0  # optimizer steps in all; 0: epochs x steps per epoch (the ResNet paper counts iterations)
@@ -90,6 +91,10 @@ class TrainConfig:
         def bad(what: str, fix: str):
             raise CnnlabError(f"invalid training setting: {what}", fix)
 
+        from .task import TASKS
+
+        if self.task != "auto" and self.task not in TASKS:
+            bad(f"task={self.task!r}", f"use auto (the data set decides) or one of {', '.join(TASKS)}")
         if self.epochs < 1:
             bad(f"epochs={self.epochs}", "use --epochs 1 or more")
         if self.steps < 0:

@@ -148,11 +148,11 @@ def wrap(model: nn.Module, info: DistInfo, device: torch.device, sync_bn: bool) 
     return nn.parallel.DistributedDataParallel(model, device_ids=ids, find_unused_parameters=unused)
 
 
-def shard(x: torch.Tensor, info: DistInfo) -> torch.Tensor:
-    """This rank's rows of a global batch (contiguous slices; equal sizes when divisible)."""
+def shard(x, info: DistInfo):
+    """This rank's rows of a global batch, a tensor or a list (contiguous slices; equal sizes when divisible)."""
     if not info.enabled:
         return x
-    n = x.shape[0]
+    n = len(x)
     lo, hi = n * info.rank // info.world_size, n * (info.rank + 1) // info.world_size
     return x[lo:hi]
 
@@ -164,6 +164,13 @@ def all_sum(values: list[float], info: DistInfo, device: torch.device) -> list[f
     t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return t.tolist()
+
+
+def all_reduce_(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    """Sum a tensor over all ranks, in place (nothing without DDP)."""
+    if info.enabled:
+        dist.all_reduce(t)
+    return t
 
 
 def gather_objects(obj, info: DistInfo) -> list:

@@ -9,12 +9,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> list[int]:
-    """How many labels are among the top-k logits, for each k (k capped at the class count)."""
+def topk_hits(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> list[torch.Tensor]:
+    """How many labels are among the top-k logits, for each k (k capped at the class count), as tensors
+    on the logits' device (no host synchronisation)."""
     kmax = min(max(ks), logits.shape[1])
     top = logits.topk(kmax, dim=1).indices
     hit = top == labels.unsqueeze(1)
-    return [int(hit[:, :min(k, kmax)].any(dim=1).sum()) for k in ks]
+    return [hit[:, :min(k, kmax)].any(dim=1).sum() for k in ks]
+
+
+def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> list[int]:
+    """How many labels are among the top-k logits, for each k (k capped at the class count)."""
+    return [int(h) for h in topk_hits(logits, labels, ks)]
 
 
 def tta_logits(model: nn.Module, x: torch.Tensor, tta: str = "none") -> torch.Tensor:

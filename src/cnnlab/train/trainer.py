@@ -29,23 +29,24 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .. import runtime
-from ..progress import bar_enabled
-from ..data import BatchLoader, DataSplits, load_data
+from ..data import DataSplits, load_data
+from ..data.loader import alternating_flip_mask  # noqa: F401 - where the tests and older code import it from
 from ..errors import CnnlabError
-from ..models import create_model
+from ..progress import bar_enabled
 from ..runs import (MODEL_FILE, check_data_fingerprint, claim_run_dir, data_fingerprint, read_run_config,
                     save_model, write_json)
 from . import distributed as ddp
 from .callbacks import CallbackList, RunContext, build_callbacks
-from .checkpoint import has_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import has_checkpoint, load_checkpoint, rng_state, set_rng_state
+from .checkpoint import save_checkpoint as write_checkpoint
 from .config import TrainConfig
 from .ema import ModelEMA
-from .metrics import evaluate_sums, summarize, topk_correct
 from .optim import build_optimizer, build_scheduler, total_steps
+from .state import SYNC_EVERY, NonFiniteLoss, RunningSums, nan_stop_message
+from .task import check_model_task, head_losses, split_heads, task_for  # noqa: F401 - head_losses, split_heads: re-exported
 from .transfer import apply_freeze, input_normalization, set_frozen_eval
 
 BEST_FILE = "best.safetensors"
@@ -62,6 +63,7 @@ class TrainResult:
     run_dir: Path
     metrics: list[dict]
     model: nn.Module
+    monitor: str = "top1"  # the task's validation number that picks the best epoch
 
     @property
     def final(self) -> dict:
@@ -69,15 +71,18 @@ class TrainResult:
 
     @property
     def best(self) -> dict | None:
-        """The epoch of the best validation top-1 (None without a validation split)."""
-        evaluated = [m for m in self.metrics if m.get("val_top1") is not None]
-        return max(evaluated, key=lambda m: m["val_top1"]) if evaluated else None
+        """The epoch of the best validation number (top-1 for classification; None without a validation split)."""
+        key = f"val_{self.monitor}"
+        evaluated = [m for m in self.metrics if m.get(key) is not None]
+        return max(evaluated, key=lambda m: m[key]) if evaluated else None
 
     def __repr__(self) -> str:
         from ..notebook import short
 
         last = self.metrics[-1] if self.metrics else {}
-        acc = f", held-out top-1 {last['val_top1']:.2f}%" if last.get("val_top1") is not None else ""
+        value = last.get(f"val_{self.monitor}")
+        acc = "" if value is None else (f", held-out top-1 {value:.2f}%" if self.monitor == "top1"
+                                        else f", held-out {self.monitor} {value:.4f}")
         return short(f"<TrainResult {getattr(self.model, 'model_name', type(self.model).__name__)}: "
                      f"{len(self.metrics)} epoch(s){acc}, run folder {self.run_dir}>")
 
@@ -108,28 +113,6 @@ def resolve_precision(cfg: TrainConfig, device: torch.device) -> str:
     if cfg.precision == "bf16" and not runtime.bf16_supported(device):
         raise CnnlabError(f"bf16 was asked for but {device} has no fast bfloat16", "use --precision fp32 or auto")
     return cfg.precision
-
-
-def split_heads(out) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """(main logits, auxiliary logits) of a forward output: a tensor, or a (logits, *aux) named tuple
-    (GoogLeNet / Inception-v3 in training mode with ``aux_logits=True``)."""
-    if isinstance(out, torch.Tensor):
-        return out, []
-    return out[0], [a for a in out[1:] if a is not None]
-
-
-def head_losses(out, target: torch.Tensor, aux_weight: float, label_smoothing: float = 0.0
-                ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-    """(total loss to minimise, main-head loss, auxiliary-head losses) of one forward output.
-
-    With auxiliary heads the total is the papers' main + ``aux_weight`` x (sum of the auxiliary
-    losses): GoogLeNet 0.3 (Szegedy et al. 2015, section 5), Inception-v3 0.4; without, the main loss.
-    """
-    logits, aux = split_heads(out)
-    main = F.cross_entropy(logits.float(), target, label_smoothing=label_smoothing)
-    aux_losses = [F.cross_entropy(a.float(), target, label_smoothing=label_smoothing) for a in aux]
-    total = main + aux_weight * sum(aux_losses) if aux_losses else main
-    return total, main, aux_losses
 
 
 def background_of(images: torch.Tensor) -> str:
@@ -260,11 +243,19 @@ def train(cfg: TrainConfig | None = None, *, dataset: DataSplits | None = None, 
     return _Trainer(cfg, dataset, resume, data_changed, module, callbacks).run()
 
 
-class NonFiniteLoss(CnnlabError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+FRESH = {"epoch": 1, "batch": 0, "step": 0, "sums": {}, "metrics": [], "best": None}
 
 
 class _Trainer:
+    """One run, in nanoGPT's shape: :meth:`setup` builds the state once, :meth:`fit` is the loop::
+
+        for epoch:  train_epoch (train_step per batch)  ->  evaluate  ->  best weights, save_checkpoint
+        finish:     the final weights, the replicas' digests (DDP), the callbacks' end
+
+    Everything that depends on what the network predicts (model, loaders, loss, the numbers logged,
+    the number that picks best.safetensors) is asked of ``self.task`` (:mod:`cnnlab.train.task`).
+    """
+
     def __init__(self, cfg: TrainConfig, dataset: DataSplits | None, resume: Path | None, data_changed: bool = False,
                  module: nn.Module | None = None, callbacks: list | None = None):
         self.cfg = cfg
@@ -274,7 +265,6 @@ class _Trainer:
         self.module = module  # a user's network, trained as given (None: build cfg.model)
         self.extra_callbacks = callbacks
 
-    # -- setup --------------------------------------------------------------------------------
     def run(self) -> TrainResult:
         cfg = self.cfg
         if cfg.deterministic:
@@ -293,328 +283,369 @@ class _Trainer:
         device = ddp.device_for(device, info)
         try:
             with contextlib.ExitStack() as self._held:  # the run folder's lock, held for the run's life
-                return self._run(threads, device, info)
+                self.setup(threads, device, info)
+                return self.fit()
         finally:
             ddp.teardown(info)
             if cfg.deterministic:
                 torch.use_deterministic_algorithms(False)
 
-    def _run(self, threads: int, device: torch.device, info: ddp.DistInfo) -> TrainResult:
+    # -- setup: everything the loop needs, built once (this order fixes the random numbers) --------
+    def setup(self, threads: int, device: torch.device, info: ddp.DistInfo) -> None:
         cfg = self.cfg
-        precision = resolve_precision(cfg, device)
+        self.device, self.info, self.main, self.world = device, info, info.is_main, info.world_size
+        self.precision = resolve_precision(cfg, device)
         torch.manual_seed(cfg.seed)
-        main = info.is_main
-        bars = bar_enabled(cfg.progress) and main  # bars only on a terminal: a log gets one line per epoch
-        say = (tqdm.write if bars else (lambda text: print(text, flush=True))) if main else (lambda *_: None)
+        self.bars = bar_enabled(cfg.progress) and self.main  # bars only on a terminal: a log gets a line per epoch
+        self.say = (tqdm.write if self.bars else (lambda text: print(text, flush=True))) if self.main \
+            else (lambda *_: None)
+        self.setup_data()
+        callback_list = build_callbacks(cfg, self.extra_callbacks)
+        self.setup_model()
+        self.setup_loaders()
+        self.ema = ModelEMA(self.model, cfg.ema, cfg.ema_every, cfg.ema_ramp, cfg.lookahead) if cfg.ema else None
+        self.optimizer = build_optimizer(self.model, cfg)
+        self.scheduler = build_scheduler(self.optimizer, cfg, self.steps_per_epoch)
+        if info.enabled:
+            torch.manual_seed(cfg.seed + 1_000_003 * info.rank)  # dropout differs between ranks
+        self.setup_run_dir()
+        self.pos = self.restore() if self.resume is not None else dict(FRESH)
+        do_compile, compile_note = should_compile(cfg, self.model, self.data.train.image_shape, device)
+        self.write_config(threads, do_compile)
+        self.say(f"model {cfg.model}: {self.n_params:,} parameters; device {device}, "
+                 f"{f'{self.world} processes x ' if self.world > 1 else ''}{threads} "
+                 f"thread{'s' if threads > 1 else ''}, {self.precision}"
+                 f"{', channels-last' if cfg.channels_last else ''}{', ' + compile_note if compile_note else ''}")
+        if do_compile:
+            self.say("compiling the model (a one-off 20-40 s on 2 CPU cores)")
+            self.model.compile()
+        self.net = ddp.wrap(self.model, info, device, cfg.sync_bn)
+        self.autocast = autocast_for(device, self.precision)
+        self.metrics: list[dict] = list(self.pos["metrics"])
+        self.best, self.step = self.pos["best"], self.pos["step"]
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        # the callbacks: metrics.jsonl, curves.png, --log loggers, --early-stop, the caller's own
+        self.cbs = CallbackList(callback_list, RunContext(self.run_dir, cfg, self.metrics, self.say,
+                                                          self.resume is not None, self.task.monitor), self.main)
+        self.cbs.load_state_dict(self.pos.get("callbacks", {}))
+        self.cbs.train_start()
 
-        data = self.dataset or load_data(cfg.data, cfg.data_options, **({} if "progress" in cfg.data_options
-                                                                       else {"progress": bars}))
-        say(data.describe())
+    def setup_data(self) -> None:
+        cfg = self.cfg
+        options = {} if "progress" in cfg.data_options else {"progress": self.bars}
+        data = self.data = self.dataset or load_data(cfg.data, cfg.data_options, **options)
+        self.say(data.describe())
+        self.task = task_for(cfg.task, data)
         if cfg.final_test and not data.has_test:
             raise CnnlabError(f"final_test asks for the test split, but {cfg.data} has none",
                               "drop --test, or give a data set with a test split (imagefolder: PATH/test/CLASS/...)")
         if not len(data.val):
-            say("no validation split: nothing is selected during training (no best.safetensors)"
-                + ("; the test split is evaluated once at the end" if cfg.final_test else ""))
-        c, h, w = data.train.image_shape
+            self.say("no validation split: nothing is selected during training (no best.safetensors)"
+                     + ("; the test split is evaluated once at the end" if cfg.final_test else ""))
         if cfg.early_stop and not len(data.val):
             raise CnnlabError(f"early_stop={cfg.early_stop!r} needs a validation split, and this run has none",
                               "drop --early-stop, or keep a validation split (--val-split 0.1)")
-        callback_list = build_callbacks(cfg, self.extra_callbacks)
+
+    def setup_model(self) -> None:
+        cfg, data, task = self.cfg, self.data, self.task
         if self.module is not None:
-            from .inputs import check_output, model_source
+            from .inputs import model_source
 
-            model = self.module.to(device)
-            check_output(model, (c, h, w), len(data.classes), device)
-            source = model_source(model)
+            model = self.module.to(self.device)
+            task.check_model(model, cfg, data, self.device)
+            self.source = model_source(model)
         else:
-            model = create_model(cfg.model, num_classes=len(data.classes), in_chans=c, **cfg.model_args).to(device)
-            source = None
-        memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-        model = model.to(memory_format=memory_format)
-        n_params = sum(p.numel() for p in model.parameters())
+            model = task.build_model(cfg, data, data.train.image_shape[0]).to(self.device)
+            self.source = None
+        check_model_task(model, task)
+        model = model.to(memory_format=torch.channels_last if cfg.channels_last else torch.contiguous_format)
+        self.n_params = sum(p.numel() for p in model.parameters())
         if cfg.init_weights and self.resume is None:  # on resume the checkpoint holds the weights
-            say(f"initial weights: {load_initial_weights(model, cfg.init_weights)}")
-        frozen = apply_freeze(model, cfg.freeze)
+            self.say(f"initial weights: {load_initial_weights(model, cfg.init_weights)}")
+        self.frozen = apply_freeze(model, cfg.freeze)
         if cfg.freeze == "backbone" and not cfg.init_weights:
-            say("warning: --freeze backbone without --init-weights trains a classifier on random features "
-                "(a linear probe needs pretrained weights: --init-weights FILE)")
-        if frozen:
+            self.say("warning: --freeze backbone without --init-weights trains a classifier on random features "
+                     "(a linear probe needs pretrained weights: --init-weights FILE)")
+        if self.frozen:
             n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
-            say(f"frozen: {', '.join(frozen)}; {n_train:,} of {n_params:,} parameters train")
-        mean, std, norm_from = input_normalization(cfg.normalize, data.mean, data.std, cfg.init_weights, c)
+            self.say(f"frozen: {', '.join(self.frozen)}; {n_train:,} of {self.n_params:,} parameters train")
+        self.mean, self.std, self.norm_from = input_normalization(cfg.normalize, data.mean, data.std,
+                                                                  cfg.init_weights, data.train.image_shape[0])
+        self.model = model
 
-        world = info.world_size
-        transform = None
+    def setup_loaders(self) -> None:
+        cfg, data = self.cfg, self.data
+        self.transform = None
         if cfg.augment:
             from ..data.transforms import parse_augment
 
-            transform = parse_augment(cfg.augment, data.train.image_shape, stats=data)
-        train_loader = BatchLoader(data.train, cfg.batch_size * world, mean, std, shuffle=True,
-                                   drop_last=True, seed=cfg.seed, transform=transform,
-                                   channels_last=cfg.channels_last)
-        steps_per_epoch = len(train_loader) // cfg.accumulate
-        if steps_per_epoch == 0:
-            raise CnnlabError(f"a step needs {cfg.batch_size * world * cfg.accumulate} images (batch size x "
+            self.transform = parse_augment(cfg.augment, data.train.image_shape, stats=data)
+        global_batch = cfg.batch_size * self.world
+        self.train_loader = self.task.train_loader(data, cfg, self.mean, self.std, global_batch, self.transform)
+        self.steps_per_epoch = len(self.train_loader) // cfg.accumulate
+        if self.steps_per_epoch == 0:
+            raise CnnlabError(f"a step needs {global_batch * cfg.accumulate} images (batch size x "
                               f"processes x accumulate) but the training split has {len(data.train)}",
                               "use a smaller --batch-size or --accumulate")
-        total = total_steps(cfg, steps_per_epoch)
-        epochs = math.ceil(total / steps_per_epoch)
-        def eval_loader(split):  # DDP: each rank evaluates its shard; the sums are all-reduced
-            part = split if not info.enabled else split.subset(torch.arange(info.rank, len(split), world))
-            return BatchLoader(part, 500, mean, std, channels_last=cfg.channels_last)
-
-        val_loader = eval_loader(data.val) if len(data.val) else None
-
-        if self.resume is None and hasattr(model, "init_from_data") and not cfg.init_weights:
+        self.total = total_steps(cfg, self.steps_per_epoch)
+        self.epochs = math.ceil(self.total / self.steps_per_epoch)
+        self.micro_per_epoch = self.steps_per_epoch * cfg.accumulate
+        self.val_loader = self.task.eval_loader(data.val, self.mean, self.std, cfg) if len(data.val) else None
+        if self.resume is None and hasattr(self.model, "init_from_data") and not cfg.init_weights:
             # data-dependent initialisation (airbench's whitening layer: patch statistics of 5,000 images)
-            model.init_from_data(train_loader.normalize(data.train.images[:5000]).to(device))
-        ema = ModelEMA(model, cfg.ema, cfg.ema_every, cfg.ema_ramp, cfg.lookahead) if cfg.ema else None
-        optimizer = build_optimizer(model, cfg)
-        scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)
-        if info.enabled:
-            torch.manual_seed(cfg.seed + 1_000_003 * info.rank)  # dropout differs between ranks
+            self.model.init_from_data(self.train_loader.normalize(data.train.images[:5000]).to(self.device))
 
-        # the run folder: rank 0 creates it and tells the others its name
-        fingerprint = data_fingerprint(data)
+    def setup_run_dir(self) -> None:
+        """The run folder: rank 0 claims it (locked for the run's life) and tells the others its name."""
+        self.fingerprint = data_fingerprint(self.data)
+        run_dir = None
         if self.resume is not None:
-            run_dir = self._held.enter_context(claim_run_dir(self.resume, resume=True)) if main else self.resume
-            if main:
-                note = check_data_fingerprint(run_dir, fingerprint, self.data_changed)
-                if note:
-                    say(f"note: {note}")
-        elif main:
-            run_dir = self._held.enter_context(claim_run_dir(cfg.out or default_run_dir(cfg), cfg.overwrite))
-        else:
-            run_dir = None
-        run_dir = Path(ddp.gather_objects(str(run_dir) if run_dir else None, info)[0])
+            run_dir = self._held.enter_context(claim_run_dir(self.resume, resume=True)) if self.main else self.resume
+            note = check_data_fingerprint(run_dir, self.fingerprint, self.data_changed) if self.main else None
+            if note:
+                self.say(f"note: {note}")
+        elif self.main:
+            run_dir = self._held.enter_context(claim_run_dir(self.cfg.out or default_run_dir(self.cfg),
+                                                             self.cfg.overwrite))
+        self.run_dir = Path(ddp.gather_objects(str(run_dir) if run_dir else None, self.info)[0])
 
-        state = {"epoch": 1, "batch": 0, "step": 0, "sums": [0.0, 0.0, 0.0, 0.0], "metrics": [], "best": None}
-        aux_weight = float(getattr(model, "aux_loss_weight", 0.3))
-        if self.resume is not None:
-            ckpt = load_checkpoint(run_dir)
-            if ckpt["model_name"] != cfg.model:
-                raise CnnlabError(f"{run_dir}/checkpoint is for {ckpt['model_name']}, the config says {cfg.model}")
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            scheduler.load_state_dict(ckpt["scheduler"])
-            if ema is not None:
-                ema.load_state_dict(ckpt["ema"])
-                ema.updates = ckpt["ema_updates"]
-            rngs = ckpt["rng"]
-            set_rng_state(rngs[info.rank] if info.rank < len(rngs) else rngs[0])
-            state = ckpt["position"]
-            say(f"resuming {run_dir} at epoch {state['epoch']}, step {state['step']:,} of {total:,}")
+    def write_config(self, threads: int, compiled: bool) -> None:
+        """config.json (the settings and what they resolved to) and the metadata saved beside the weights."""
+        cfg, data = self.cfg, self.data
+        model_module = None if self.source is not None else _registered_module(cfg.model)
+        origin = {**({"model_source": self.source} if self.source else {}),
+                  **({"model_module": model_module} if model_module else {})}
+        if self.main:
+            write_json(self.run_dir / "config.json", {**cfg.to_dict(), "out": str(self.run_dir), "resolved": {
+                "device": str(self.device), "threads": threads, "precision": self.precision, "params": self.n_params,
+                "processes": self.world, "steps": self.total, "steps_per_epoch": self.steps_per_epoch,
+                "epochs": self.epochs, "compile": compiled,
+                "augment": repr(self.transform) if self.transform else None, "classes": data.classes,
+                "mean": self.mean, "std": self.std, "normalization": self.norm_from,
+                "data_fingerprint": self.fingerprint, **origin, "task": self.task.name}})
+        self.meta = {"model": cfg.model, "model_args": cfg.model_args, "classes": data.classes,
+                     "input_size": list(data.train.image_shape), "mean": self.mean, "std": self.std,
+                     "background": background_of(data.train.images), **origin, **self.task.weights_meta()}
 
-        do_compile, compile_note = should_compile(cfg, model, (c, h, w), device)
-        model_module = None if source is not None else _registered_module(cfg.model)
-        if main:
-            write_json(run_dir / "config.json", {**cfg.to_dict(), "out": str(run_dir), "resolved": {
-                "device": str(device), "threads": threads, "precision": precision, "params": n_params,
-                "processes": world, "steps": total, "steps_per_epoch": steps_per_epoch, "epochs": epochs,
-                "compile": do_compile, "augment": repr(transform) if transform else None,
-                "classes": data.classes, "mean": mean, "std": std, "normalization": norm_from,
-                "data_fingerprint": fingerprint,
-                **({"model_source": source} if source else {}),
-                **({"model_module": model_module} if model_module else {})}})
-        say(f"model {cfg.model}: {n_params:,} parameters; device {device}, "
-            f"{f'{world} processes x ' if world > 1 else ''}{threads} thread{'s' if threads > 1 else ''}, {precision}"
-            f"{', channels-last' if cfg.channels_last else ''}{', ' + compile_note if compile_note else ''}")
-        if do_compile:
-            say("compiling the model (a one-off 20-40 s on 2 CPU cores)")
-            model.compile()
-        net = ddp.wrap(model, info, device, cfg.sync_bn)
-
-        meta = {"model": cfg.model, "model_args": cfg.model_args, "classes": data.classes, "input_size": [c, h, w],
-                "mean": mean, "std": std, "background": background_of(data.train.images),
-                **({"model_source": source} if source else {}),
-                **({"model_module": model_module} if model_module else {})}
-        autocast = autocast_for(device, precision)
-        n_cls = len(data.classes)
-        mixing = cfg.mixup > 0 or cfg.cutmix > 0
-        if mixing:
-            from ..data.transforms import mix_batch
-        micro_per_epoch = steps_per_epoch * cfg.accumulate
-        # a random half of the images starts mirrored; all flip sides every epoch (fixed by the seed)
-        flip_bits = torch.rand(len(data.train), generator=torch.Generator().manual_seed(cfg.seed + 77)) < 0.5
-        global_batch = cfg.batch_size * world
-        metrics: list[dict] = list(state["metrics"])
-        best = state["best"]
-        step = state["step"]
-        params = [p for p in model.parameters() if p.requires_grad]
-        # the callbacks: metrics.jsonl, curves.png, --log loggers, --early-stop, the caller's own
-        cbs = CallbackList(callback_list, RunContext(run_dir, cfg, metrics, say, self.resume is not None), main)
-        cbs.load_state_dict(state.get("callbacks", {}))
-        cbs.train_start()
-
-        def checkpoint(epoch: int, batch: int, sums: list[float], seconds: float) -> None:
-            rngs = ddp.gather_objects(rng_state(), info)
-            if not main:
-                return
-            position = {"epoch": epoch, "batch": batch, "step": step, "sums": sums, "seconds": seconds,
-                        "metrics": metrics, "best": best, "callbacks": cbs.state_dict()}
-            save_checkpoint(run_dir, {
-                "model_name": cfg.model, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "ema": ema.state_dict() if ema is not None else None,
-                "ema_updates": ema.updates if ema is not None else 0, "rng": rngs, "position": position})
-
-        for epoch in range(state["epoch"], epochs + 1):
-            if cbs.stopped:  # a resumed run that early stopping had already ended
+    # -- the loop -----------------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        """Epochs of steps; after each, evaluation, the best weights and a checkpoint."""
+        for epoch in range(self.pos["epoch"], self.epochs + 1):
+            if self.cbs.stopped:  # a resumed run that early stopping had already ended
                 break
-            cbs.epoch_start(epoch)
-            start = state["batch"] if epoch == state["epoch"] else 0
-            # [images, main-head loss, top-1 hits, unused, auxiliary head losses...]
-            sums = list(state["sums"]) if epoch == state["epoch"] else [0.0, 0.0, 0.0, 0.0]
-            seconds0 = state.get("seconds", 0.0) if epoch == state["epoch"] else 0.0
-            if hasattr(model, "set_epoch"):
-                model.set_epoch(epoch - 1)
-            train_loader.set_epoch(epoch)
-            order = train_loader.order() if cfg.alternating_flip else None
-            net.train()
-            set_frozen_eval(model, frozen)
-            t0 = time.perf_counter()
-            bar = tqdm(total=micro_per_epoch * global_batch, initial=start * global_batch, unit="img",
-                       unit_scale=True, leave=False, desc=f"epoch {epoch}/{epochs}",
-                       disable=not bars, dynamic_ncols=True)
+            seconds = self.train_epoch(epoch)
+            record, stop_reason = self.evaluate(epoch, seconds)
+            self.metrics.append(record)
+            self.keep_best(epoch, record)
+            self.cbs.epoch_end(record)  # before the checkpoint, which saves the callbacks' states
+            self.save_checkpoint(epoch + 1, 0, {}, 0.0)
+            self.report(epoch, record, stop_reason, seconds)
+            if self.step >= self.total or stop_reason:
+                break
+        return self.finish()
+
+    def train_epoch(self, epoch: int) -> float:
+        """One pass over the training split (a resumed epoch from its checkpoint's batch); its seconds."""
+        self.cbs.epoch_start(epoch)
+        resumed = epoch == self.pos["epoch"]
+        start = self.pos["batch"] if resumed else 0
+        self.sums = RunningSums(self.pos["sums"] if resumed else None)
+        self.seconds0 = self.pos.get("seconds", 0.0) if resumed else 0.0
+        if hasattr(self.model, "set_epoch"):
+            self.model.set_epoch(epoch - 1)
+        self.train_loader.set_epoch(epoch)
+        self.net.train()
+        set_frozen_eval(self.model, self.frozen)
+        self.t0 = time.perf_counter()
+        global_batch = self.cfg.batch_size * self.world
+        with tqdm(total=self.micro_per_epoch * global_batch, initial=start * global_batch, unit="img",
+                  unit_scale=True, leave=False, desc=f"epoch {epoch}/{self.epochs}", disable=not self.bars,
+                  dynamic_ncols=True) as self.bar:
             batch = start
-            for x, y in train_loader.iter_from(start):
-                if batch >= micro_per_epoch or step >= total:
+            for x, target in self.train_loader.iter_from(start):
+                if batch >= self.micro_per_epoch or self.step >= self.total:
                     break
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                if order is not None:  # airbench's derandomised flip: image i mirrored in every other epoch
-                    idx = order[batch * global_batch:(batch + 1) * global_batch]
-                    x = torch.where(alternating_flip_mask(flip_bits, idx, epoch).to(device).view(-1, 1, 1, 1),
-                                    x.flip(-1), x)
-                target = y
-                if mixing:
-                    g = torch.Generator().manual_seed(cfg.seed * 15_485_863 + (epoch * 1_000_003 + batch))
-                    x, target = mix_batch(x, y, n_cls, cfg.mixup, cfg.cutmix, g)
-                    y = target.argmax(1)
-                x, y, target = ddp.shard(x, info), ddp.shard(y, info), ddp.shard(target, info)
-                last_micro = (batch + 1) % cfg.accumulate == 0
-                sync = contextlib.nullcontext() if (last_micro or not info.enabled) else net.no_sync()
-                with sync:
-                    with autocast:
-                        out = net(x)
-                    loss, main_loss, aux_losses = head_losses(out, target, aux_weight, cfg.label_smoothing)
-                    logits = split_heads(out)[0]  # the main head: accuracy and train_loss are its own
-                    lv, n_correct = float(main_loss.detach()) * len(y), topk_correct(logits.detach(), y, (1,))[0]
-                    aux_v = [float(a.detach()) * len(y) for a in aux_losses]
-                    lv, n_correct, n_seen, *aux_v = ddp.all_sum([lv, n_correct, len(y), *aux_v], info, device)
-                    if not math.isfinite(lv):
-                        bar.close()
-                        where = f"epoch {epoch}, step {step + 1}"
-                        raise NonFiniteLoss(*nan_stop_message(lv / n_seen, where, run_dir, has_checkpoint(run_dir)))
-                    (loss / cfg.accumulate).backward()
-                old_aux = sums[4:] + [0.0] * (len(aux_v) - len(sums[4:]))
-                sums = [sums[0] + n_seen, sums[1] + lv, sums[2] + n_correct, sums[3],
-                        *(o + a for o, a in zip(old_aux, aux_v))]
                 batch += 1
-                bar.update(int(n_seen))
-                bar.set_postfix(loss=f"{sums[1] / sums[0]:.4f}", acc=f"{100 * sums[2] / sums[0]:.2f}%",
-                                refresh=False)
-                if not last_micro:
-                    continue
-                if cfg.clip_grad:
-                    torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                cbs.step_end(step, sums[1] / sums[0])
-                if ema is not None and (epoch - 1) + batch / micro_per_epoch >= cfg.ema_start_epochs \
-                        and step % cfg.ema_every == 0:
-                    ema.update(model, 0.0 if ema.updates == 0 else ema.decay_at(step, total))
-                if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
-                    if batch < micro_per_epoch:
-                        checkpoint(epoch, batch, sums, seconds0 + time.perf_counter() - t0)
-            bar.close()
-            if ema is not None and ema.lookahead and ema.updates:
-                ema.copy_to(model)  # airbench: the epoch ends on the slow weights
-            train_seconds = seconds0 + time.perf_counter() - t0
-            t1 = time.perf_counter()
-            eval_model = ema.module if (ema is not None and not ema.lookahead and ema.updates) else model
-            last_epoch = epoch == epochs or step >= total
-            evaluated = val_loader is not None and (last_epoch or (cfg.eval_every > 0 and epoch % cfg.eval_every == 0))
-            tta = cfg.tta if last_epoch else "none"  # the views cost 2-6x an evaluation: final one only
-            v = {"loss": None, "top1": None, "top5": None}
-            if evaluated:
-                v = summarize(ddp.all_sum(evaluate_sums(eval_model, val_loader, autocast, device, tta), info, device),
-                              n_cls)
-            seen = max(sums[0], 1)
-            record = {"epoch": epoch, "step": step, "train_loss": sums[1] / seen, "train_top1": 100 * sums[2] / seen,
-                      "val_loss": v["loss"], "val_top1": v["top1"], "val_top5": v["top5"],
-                      "test_loss": None, "test_top1": None, "test_top5": None,
-                      "lr": optimizer.param_groups[0]["lr"], "images_per_s": sums[0] / max(train_seconds, 1e-9),
-                      "seconds": train_seconds, "eval_seconds": 0.0, "tta": None}
-            stop_reason = cbs.stop_reason(record)  # decided on this epoch's validation numbers, before any test
-            tested = (last_epoch or bool(stop_reason)) and cfg.final_test
-            if tested:  # the test split, read now and only now; its numbers choose nothing
-                t_ = summarize(ddp.all_sum(evaluate_sums(eval_model, eval_loader(data.test), autocast, device, tta),
-                                           info, device), n_cls)
-                record.update(test_loss=t_["loss"], test_top1=t_["top1"], test_top5=t_["top5"])
-            record.update(eval_seconds=time.perf_counter() - t1, tta=tta if (evaluated or tested) else None)
-            if len(sums) > 4:
-                record["train_aux_loss"] = [a / seen for a in sums[4:]]
-            metrics.append(record)
-            if main and evaluated and (best is None or record["val_top1"] > best["val_top1"]):
-                best = {"epoch": epoch, "val_top1": record["val_top1"]}
-                save_model(run_dir / BEST_FILE, _plain(eval_model), {**meta, "epoch": epoch})
-            finished = step >= total or bool(stop_reason)
-            cbs.epoch_end(record)  # before the checkpoint, which saves the callbacks' states
-            checkpoint(epoch + 1, 0, [0.0, 0.0, 0.0, 0.0], 0.0)
-            aux_text = ("  aux loss " + "/".join(f"{a:.4f}" for a in record["train_aux_loss"])
-                        if "train_aux_loss" in record else "")
-            val_text = (f"val loss {v['loss']:.4f} acc {v['top1']:.2f}%" if evaluated
-                        else "val: not evaluated (--eval-every)" if val_loader is not None else "val: none")
-            say(f"epoch {epoch:>3}/{epochs}  train loss {record['train_loss']:.4f} acc {record['train_top1']:.2f}%"
-                f"{aux_text}  {val_text}  {record['images_per_s']:,.0f} img/s  {train_seconds:.1f}s")
-            if stop_reason:
-                say(f"{stop_reason}: training stopped after epoch {epoch}")
-            if tested:
-                say(f"test loss {t_['loss']:.4f} acc {t_['top1']:.2f}% (the test split, evaluated once after "
-                    "training; it chose nothing)")
-            if finished:
-                break
+                self.train_step(epoch, batch, x, target)
+                self.bar.update(len(x))
+                if batch % SYNC_EVERY == 0:
+                    self.sync_sums()
+            self.sync_sums()
+        if self.ema is not None and self.ema.lookahead and self.ema.updates:
+            self.ema.copy_to(self.model)  # airbench: the epoch ends on the slow weights
+        return self.seconds0 + time.perf_counter() - self.t0
 
-        final = _plain(ema.module if (ema is not None and not ema.lookahead and ema.updates) else model)
-        final = final.to(memory_format=torch.contiguous_format)
-        if info.enabled:  # every replica must hold the same weights: record each rank's digest
-            digests = ddp.gather_objects(state_digest(final), info)
-            if main:
-                write_json(run_dir / "distributed.json", {"world_size": world, "backend": ddp.backend_name(),
-                                                          "state_sha256": digests,
-                                                          "in_sync": len(set(digests)) == 1})
+    def train_step(self, epoch: int, batch: int, x, target) -> None:
+        """Micro-batch ``batch`` (1-based): forward, the task's loss, backward; every ``accumulate``-th,
+        an optimizer step (clipping, schedule, EMA, a checkpoint every ``checkpoint_every`` steps)."""
+        cfg = self.cfg
+        x = ddp.shard(_to(x, self.device), self.info)
+        target = ddp.shard(_to(target, self.device), self.info)
+        last_micro = batch % cfg.accumulate == 0
+        sync = contextlib.nullcontext() if (last_micro or not self.info.enabled) else self.net.no_sync()
+        with sync:
+            with self.autocast:
+                out = self.net(x)
+            loss, sums = self.task.loss(out, target)
+            (loss / cfg.accumulate).backward()
+        self.sums.add(sums, (epoch, self.step + 1))
+        if not last_micro:
+            return
+        if cfg.clip_grad:
+            torch.nn.utils.clip_grad_norm_(self.params, cfg.clip_grad)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        if self.cbs.wants_steps:  # a callback listens to every step: read the running loss now
+            self.sync_sums()
+            self.cbs.step_end(self.step, self.task.train_record(self.sums.totals)["loss"])
+        if self.ema is not None and (epoch - 1) + batch / self.micro_per_epoch >= cfg.ema_start_epochs \
+                and self.step % cfg.ema_every == 0:
+            self.ema.update(self.model, 0.0 if self.ema.updates == 0 else self.ema.decay_at(self.step, self.total))
+        if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step < self.total \
+                and batch < self.micro_per_epoch:
+            self.sync_sums()  # the NaN guard first: a checkpoint holds only weights from finite losses
+            self.save_checkpoint(epoch, batch, self.sums.totals, self.seconds0 + time.perf_counter() - self.t0)
+
+    def sync_sums(self) -> None:
+        """Read the running sums on the host (all ranks together); stop if a batch's loss is not finite."""
+        bad = self.sums.sync(lambda t: ddp.all_reduce_(t, self.info))
+        if bad is not None:
+            loss, (epoch, step) = bad
+            raise NonFiniteLoss(*nan_stop_message(loss, f"epoch {epoch}, step {step}", self.run_dir,
+                                                  has_checkpoint(self.run_dir)))
+        if self.bars and self.sums.totals:
+            shown = self.task.train_record(self.sums.totals)
+            self.bar.set_postfix({k: f"{v:.4f}" for k, v in shown.items() if isinstance(v, float)}, refresh=False)
+
+    def eval_model(self) -> nn.Module:
+        """The weights that are evaluated and saved: the EMA's where it averages, else the model's."""
+        ema = self.ema
+        return ema.module if (ema is not None and not ema.lookahead and ema.updates) else self.model
+
+    def evaluate(self, epoch: int, seconds: float) -> tuple[dict, str]:
+        """The epoch's line of metrics.jsonl: its training numbers, the validation numbers (every
+        ``eval_every`` epochs and after the last) and, with ``final_test``, the test split's after the
+        last epoch - decided after early stopping has seen the validation numbers; it chooses nothing."""
+        cfg, task = self.cfg, self.task
+        t1 = time.perf_counter()
+        model = self.eval_model()
+        last = epoch == self.epochs or self.step >= self.total
+        evaluated = self.val_loader is not None and (last or (cfg.eval_every > 0 and epoch % cfg.eval_every == 0))
+        tta = cfg.tta if last else "none"  # the views cost 2-6x an evaluation: final one only
+        val = self.evaluate_split(model, self.val_loader, tta) if evaluated else dict.fromkeys(task.metrics)
+        train = task.train_record(self.sums.totals)
+        scalars = {k: v for k, v in train.items() if not isinstance(v, list)}
+        record = {"epoch": epoch, "step": self.step, **_prefixed("train", scalars), **_prefixed("val", val),
+                  **_prefixed("test", dict.fromkeys(task.metrics)), "lr": self.optimizer.param_groups[0]["lr"],
+                  "images_per_s": self.sums.totals.get("seen", 0.0) / max(seconds, 1e-9), "seconds": seconds,
+                  "eval_seconds": 0.0, "tta": None}
+        stop_reason = self.cbs.stop_reason(record)  # decided on this epoch's validation numbers, before any test
+        tested = (last or bool(stop_reason)) and cfg.final_test
+        if tested:  # the test split, read now and only now; its numbers choose nothing
+            test_loader = task.eval_loader(self.data.test, self.mean, self.std, cfg)
+            record.update(_prefixed("test", self.evaluate_split(model, test_loader, tta)))
+        record.update(eval_seconds=time.perf_counter() - t1, tta=tta if (evaluated or tested) else None)
+        record.update(_prefixed("train", {k: v for k, v in train.items() if k not in scalars}))  # per-head lists last
+        return record, stop_reason
+
+    def evaluate_split(self, model: nn.Module, loader, tta: str) -> dict:
+        extra = {"tta": tta} if tta != "none" else {}  # test-time views: the tasks whose evaluate() takes them
+        return self.task.evaluate(model, loader, self.autocast, self.device, **extra)
+
+    def keep_best(self, epoch: int, record: dict) -> None:
+        """best.safetensors: the weights of the epoch with the highest ``val_<monitor>`` so far."""
+        key = f"val_{self.task.monitor}"
+        if self.main and record.get(key) is not None and (self.best is None or record[key] > self.best[key]):
+            self.best = {"epoch": epoch, key: record[key]}
+            save_model(self.run_dir / BEST_FILE, _plain(self.eval_model()), {**self.meta, "epoch": epoch})
+
+    def save_checkpoint(self, epoch: int, batch: int, sums: dict, seconds: float) -> None:
+        """The exact-resume checkpoint: the next micro-batch is ``batch`` of ``epoch``."""
+        rngs = ddp.gather_objects(rng_state(), self.info)
+        if not self.main:
+            return
+        position = {"epoch": epoch, "batch": batch, "step": self.step, "sums": dict(sums), "seconds": seconds,
+                    "metrics": self.metrics, "best": self.best, "callbacks": self.cbs.state_dict()}
+        ema = self.ema
+        write_checkpoint(self.run_dir, {
+            "model_name": self.cfg.model, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "ema": ema.state_dict() if ema is not None else None,
+            "ema_updates": ema.updates if ema is not None else 0, "rng": rngs, "position": position})
+
+    def restore(self) -> dict:
+        """Load the run folder's checkpoint into the model, optimizer, schedule, EMA and RNGs; its position."""
+        ckpt = load_checkpoint(self.run_dir)
+        if ckpt["model_name"] != self.cfg.model:
+            raise CnnlabError(f"{self.run_dir}/checkpoint is for {ckpt['model_name']}, the config says {self.cfg.model}")
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        if self.ema is not None:
+            self.ema.load_state_dict(ckpt["ema"])
+            self.ema.updates = ckpt["ema_updates"]
+        rngs = ckpt["rng"]
+        set_rng_state(rngs[self.info.rank] if self.info.rank < len(rngs) else rngs[0])
+        pos = ckpt["position"]
+        self.say(f"resuming {self.run_dir} at epoch {pos['epoch']}, step {pos['step']:,} of {self.total:,}")
+        return pos
+
+    def report(self, epoch: int, record: dict, stop_reason: str, seconds: float) -> None:
+        """The epoch's line (and the test split's, once) on the terminal or log."""
+        describe = self.task.describe
+        val, test = _split_of(record, "val"), _split_of(record, "test")
+        val_text = (f"val {describe(val)}" if any(v is not None for v in val.values())
+                    else "val: not evaluated (--eval-every)" if self.val_loader is not None else "val: none")
+        self.say(f"epoch {epoch:>3}/{self.epochs}  train {describe(_split_of(record, 'train'))}  {val_text}  "
+                 f"{record['images_per_s']:,.0f} img/s  {seconds:.1f}s")
+        if stop_reason:
+            self.say(f"{stop_reason}: training stopped after epoch {epoch}")
+        if any(v is not None for v in test.values()):
+            self.say(f"test {describe(test)} (the test split, evaluated once after training; it chose nothing)")
+
+    def finish(self) -> TrainResult:
+        """model.safetensors (the EMA's weights where it averages); under DDP each replica's digest."""
+        final = _plain(self.eval_model()).to(memory_format=torch.contiguous_format)
+        if self.info.enabled:  # every replica must hold the same weights: record each rank's digest
+            digests = ddp.gather_objects(state_digest(final), self.info)
+            if self.main:
+                write_json(self.run_dir / "distributed.json", {
+                    "world_size": self.world, "backend": ddp.backend_name(), "state_sha256": digests,
+                    "in_sync": len(set(digests)) == 1})
                 if len(set(digests)) != 1:
-                    say("warning: the replicas' weights differ between ranks (see distributed.json)")
-        if main:
-            save_model(run_dir / MODEL_FILE, final, {**meta, "epoch": len(metrics)})
-        cbs.train_end()
-        ddp.barrier(info)
-        return TrainResult(run_dir, metrics, final.eval())
+                    self.say("warning: the replicas' weights differ between ranks (see distributed.json)")
+        if self.main:
+            save_model(self.run_dir / MODEL_FILE, final, {**self.meta, "epoch": len(self.metrics)})
+        self.cbs.train_end()
+        ddp.barrier(self.info)
+        return TrainResult(self.run_dir, self.metrics, final.eval(), self.task.monitor)
+
+
+def _prefixed(split: str, numbers: dict) -> dict:
+    return {f"{split}_{k}": v for k, v in numbers.items()}
+
+
+def _split_of(record: dict, split: str) -> dict:
+    """A split's numbers from a metrics.jsonl record, without the ``split_`` prefix."""
+    return {k[len(split) + 1:]: v for k, v in record.items() if k.startswith(split + "_")}
+
+
+def _to(obj, device: torch.device):
+    """A batch's tensors (a tensor, or lists / tuples / dicts of them) on ``device``."""
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device, non_blocking=True)
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to(o, device) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _to(v, device) for k, v in obj.items()}
+    return obj
 
 
 def _registered_module(name: str) -> str | None:
     from .inputs import registered_module
 
     return registered_module(name)
-
-
-def nan_stop_message(loss: float, where: str, run_dir: Path, checkpointed: bool) -> tuple[str, str]:
-    """The message and hint of a NaN stop. Resuming replays the same steps bitwise and would diverge at
-    the same step, so the hint is to start again with settings that change the numbers."""
-    kept = (f"the last good checkpoint is kept in {run_dir / 'checkpoint'}, but resuming would replay the same "
-            "steps and stop here again" if checkpointed else "no checkpoint had been written yet")
-    return (f"the loss became {loss} at {where}: training stopped ({kept})",
-            f"start the run again with a lower learning rate (e.g. --lr of half the current one), --clip-grad 1.0, "
-            f"a warm-up (--warmup-epochs 1) or --precision fp32; add --overwrite --out {run_dir} to reuse the folder")
-
-
-def alternating_flip_mask(bits: torch.Tensor, index: torch.Tensor, epoch: int) -> torch.Tensor:
-    """Which images of a batch are mirrored in ``epoch`` (1-based): those whose bit is set in odd epochs,
-    the others in even ones - every image is seen both ways, alternately (airbench, Jordan 2024)."""
-    return bits[index] ^ (epoch % 2 == 0)
 
 
 def state_digest(model: nn.Module) -> str:

@@ -10,15 +10,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def plot_curves(metrics: list[dict], path: str | Path, title: str = "") -> Path:
+def plot_curves(metrics: list[dict], path: str | Path, title: str = "", monitor: str = "top1") -> Path:
     """Three panels: train/val loss, train/val top-1 (and val top-5), learning rate; the final test
     result, when training ended with one, as a separate marker labelled "test".
 
-    Run folders of older versions (without test fields, or without a validation split) plot too.
+    ``monitor`` is the task's headline number (``top1`` for classification; e.g. ``miou``): the middle
+    panel plots it. Run folders of older versions (without test fields, or without a validation split)
+    plot too.
     """
+    top1 = monitor == "top1"
+    name, fmt = ("top-1", "{:.2f}%") if top1 else (monitor, "{:.4g}")
     epochs = [m["epoch"] for m in metrics]
-    evaluated = [m for m in metrics if m.get("val_top1") is not None]  # --eval-every skips some epochs
-    tested = [m for m in metrics if m.get("test_top1") is not None]
+    evaluated = [m for m in metrics if m.get(f"val_{monitor}") is not None]  # --eval-every skips some epochs
+    tested = [m for m in metrics if m.get(f"test_{monitor}") is not None]
     ev_epochs = [m["epoch"] for m in evaluated]
     has_lr = all("lr" in m for m in metrics)
     fig, axes = plt.subplots(1, 3 if has_lr else 2, figsize=(14 if has_lr else 10, 4))
@@ -26,21 +30,23 @@ def plot_curves(metrics: list[dict], path: str | Path, title: str = "") -> Path:
     ax_loss.plot(epochs, [m["train_loss"] for m in metrics], "o-", label="train")
     if evaluated:
         ax_loss.plot(ev_epochs, [m["val_loss"] for m in evaluated], "s-", label="val")
-    ax_acc.plot(epochs, [m["train_top1"] for m in metrics], "o-", label="train top-1")
+    if all(f"train_{monitor}" in m for m in metrics):
+        ax_acc.plot(epochs, [m[f"train_{monitor}"] for m in metrics], "o-", label=f"train {name}")
     if evaluated:
-        ax_acc.plot(ev_epochs, [m["val_top1"] for m in evaluated], "s-", label="val top-1")
-        if all(m.get("val_top5") is not None for m in evaluated):
+        ax_acc.plot(ev_epochs, [m[f"val_{monitor}"] for m in evaluated], "s-", label=f"val {name}")
+        if top1 and all(m.get("val_top5") is not None for m in evaluated):
             ax_acc.plot(ev_epochs, [m["val_top5"] for m in evaluated], "^--", alpha=0.6, label="val top-5")
-        best = max(evaluated, key=lambda m: m["val_top1"])
-        ax_acc.annotate(f"{best['val_top1']:.2f}%", (best["epoch"], best["val_top1"]), textcoords="offset points",
-                        xytext=(0, -14), ha="center")
+        best = max(evaluated, key=lambda m: m[f"val_{monitor}"])
+        ax_acc.annotate(fmt.format(best[f"val_{monitor}"]), (best["epoch"], best[f"val_{monitor}"]),
+                        textcoords="offset points", xytext=(0, -14), ha="center")
     for m in tested:
         ax_loss.plot([m["epoch"]], [m["test_loss"]], "*", color="tab:red", markersize=12, label="test (once)")
-        ax_acc.plot([m["epoch"]], [m["test_top1"]], "*", color="tab:red", markersize=12, label="test top-1 (once)")
-        ax_acc.annotate(f"test {m['test_top1']:.2f}%", (m["epoch"], m["test_top1"]), textcoords="offset points",
-                        xytext=(0, 8), ha="right", color="tab:red")
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+        ax_acc.plot([m["epoch"]], [m[f"test_{monitor}"]], "*", color="tab:red", markersize=12,
+                    label=f"test {name} (once)")
+        ax_acc.annotate(f"test {fmt.format(m[f'test_{monitor}'])}", (m["epoch"], m[f"test_{monitor}"]),
+                        textcoords="offset points", xytext=(0, 8), ha="right", color="tab:red")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss" if top1 else "loss", title="loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)" if top1 else monitor, title="accuracy" if top1 else monitor)
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend()
