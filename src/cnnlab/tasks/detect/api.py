@@ -34,7 +34,7 @@ class DetectionEvaluation:
     model: str
     data: str
     split: str
-    stats: dict[str, float]  # percent; COCO's undefined numbers (no object of a size) left out
+    stats: dict[str, float | None]  # percent; None where COCO gives -1 (no object of that size)
     per_class_ap: dict[str, float]
     images: int
     boxes: int
@@ -42,7 +42,8 @@ class DetectionEvaluation:
     files: dict[str, str] = field(default_factory=dict)
 
     def text(self) -> str:
-        table = format_table({k: (self.stats[k] / 100 if k in self.stats else -1) for k, *_ in STATS}, self.split)
+        table = format_table({k: (self.stats[k] / 100 if self.stats.get(k) is not None else -1) for k, *_ in STATS},
+                             self.split)
         lines = [f"{self.model} on {self.data}, {self.split} split: {self.images:,} images, {self.boxes:,} boxes; "
                  f"loss {self.stats['loss']:.4f}", table, "AP per class (IoU 0.50:0.95): " + ", ".join(
                      f"{c} {100 * v:.1f}" if v >= 0 else f"{c} -" for c, v in self.per_class_ap.items())]

@@ -59,6 +59,11 @@ class DetectionDataset:
         return tuple(self.images.shape[1:])  # type: ignore[return-value]
 
     @property
+    def labels(self) -> torch.Tensor:
+        """The class of every box, image after image (what the run's data fingerprint hashes)."""
+        return torch.cat([t["labels"] for t in self.targets]) if self.targets else torch.zeros(0, dtype=torch.long)
+
+    @property
     def num_boxes(self) -> int:
         return sum(len(t["boxes"]) for t in self.targets)
 
@@ -68,8 +73,7 @@ class DetectionDataset:
         return DetectionDataset(self.images[index], [self.targets[i] for i in index.tolist()], self.classes, names)
 
     def class_counts(self) -> list[int]:
-        labels = torch.cat([t["labels"] for t in self.targets]) if self.targets else torch.zeros(0, dtype=torch.long)
-        return torch.bincount(labels, minlength=len(self.classes)).tolist()
+        return torch.bincount(self.labels, minlength=len(self.classes)).tolist()
 
     def __repr__(self) -> str:
         return (f"<DetectionDataset {len(self):,} images {'x'.join(map(str, self.image_shape))} uint8, "
