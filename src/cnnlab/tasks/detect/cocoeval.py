@@ -102,9 +102,13 @@ def _match(ious: np.ndarray, gt_ignore: np.ndarray, crowd: np.ndarray, n_dt: int
     T, G = len(IOU_THRESHOLDS), len(gt_ignore)
     matched = np.zeros((T, n_dt), bool)
     ignored = np.zeros((T, n_dt), bool)
+    if G == 0 or n_dt == 0:
+        return matched, ignored
+    top = ious.max(axis=1)
     for t, thr in enumerate(IOU_THRESHOLDS):
         taken = np.zeros(G, bool)
-        for d in range(n_dt):
+        # a detection below the threshold with every ground truth matches nothing and changes nothing
+        for d in np.flatnonzero(top >= min(thr, 1 - 1e-10)).tolist():
             best, m = min(thr, 1 - 1e-10), -1
             for g in range(G):  # regular ground truth first (sorted so), then the ignored
                 if taken[g] and not crowd[g]:
