@@ -8,7 +8,7 @@ STAMP_TEST := $(VENV)/.installed-test
 # Never run more busy threads than cores; pytest runs one process.
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test test-all bench clean
+.PHONY: demo test test-all lint bench clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
@@ -29,6 +29,11 @@ demo: $(STAMP_BASE)
 
 test: $(STAMP_TEST)
 	$(PY) -m pytest -q
+
+# ruff (pinned in the test extra): the lint rules and the format live in pyproject.toml
+lint: $(STAMP_TEST)
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
 
 test-all: $(STAMP_TEST)
 	$(PY) -m pytest -q -m ''

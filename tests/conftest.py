@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,9 +14,6 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
-
-# tests/ on the path, so test files in sub-folders can `from conformance import ...`
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # One process, never more threads than cores (and one when OMP_NUM_THREADS=1 is set).
 torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "0")) or min(2, torch.get_num_threads()))

@@ -9,9 +9,8 @@ says so and asserts the correct one.
 from __future__ import annotations
 
 import pytest
-from analysis_nets import Inception, alexnet_lecture, googlenet_stem, resnet, vgg
-
 import torch.nn as nn
+from analysis_nets import Inception, alexnet_lecture, googlenet_stem, resnet, vgg
 
 from cnnlab.analysis import summary
 from cnnlab.analysis.compare import compare

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -58,7 +58,7 @@ FIXTURES = [
 AUX = {"googlenet", "inception_v3"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _summary(name: str, side: int | None = None):
     return summary(name, input_size=side)
 

@@ -86,7 +86,7 @@ def test_explain_without_what_shows_help(capsys):
     (["explain", "shape", "conv 3 8", "--input-shape", "0x5x5"], "input channels must be at least 1"),
     (["explain", "shape", "conv 3 s0 8", "--input-shape", "1x5x5"], "stride must be at least 1"),
     (["explain", "shape", "conv 7 8", "--input-shape", "1x5x5"], "larger than the padded input 5"),
-    (["explain", "conv", "-i", str("/nonexistent/x.npy"), "-k", "1"], "--input: file not found: /nonexistent/x.npy"),
+    (["explain", "conv", "-i", "/nonexistent/x.npy", "-k", "1"], "--input: file not found: /nonexistent/x.npy"),
 ])
 def test_bad_input_errors(capsys, argv, message):
     code, out, err = run(capsys, *argv)

@@ -10,8 +10,15 @@ import pytest
 from PIL import Image
 
 from cnnlab.conv import filters as fl
-from cnnlab.conv.explain import (explain_conv, explain_pool, explain_shape, parse_input_shape, render_conv,
-                                 render_pool, render_shape)
+from cnnlab.conv.explain import (
+    explain_conv,
+    explain_pool,
+    explain_shape,
+    parse_input_shape,
+    render_conv,
+    render_pool,
+    render_shape,
+)
 from cnnlab.conv.matrices import parse_matrix
 from cnnlab.conv.reference import avg_pool2d, conv2d, max_pool2d
 from cnnlab.errors import CnnlabError, UnknownNameError

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from eval_support import DATA_OPTIONS, write_folder
+from helpers.eval_support import DATA_OPTIONS, write_folder
 
 
 @pytest.fixture(scope="session")

@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.eval_support import CLASSES, DATA_OPTIONS
 
 from cnnlab.cli import main
 from cnnlab.evaluation import evaluate
 from cnnlab.runs import load_run
-
-from eval_support import CLASSES, DATA_OPTIONS
 
 
 def independent_logits(run_dir, images: list[np.ndarray]) -> torch.Tensor:

@@ -9,8 +9,8 @@ import torch
 
 from cnnlab import CnnlabError, create_model
 from cnnlab.experiments import EXPERIMENTS, Subset, get_experiment
-from cnnlab.models.base import SHAPE_PRESERVING, _passthrough
 from cnnlab.experiments.estimate import estimate_minutes, estimate_run, split_sizes
+from cnnlab.models.base import SHAPE_PRESERVING, _passthrough
 from cnnlab.train.config import TrainConfig
 
 NAMES = list(EXPERIMENTS)

@@ -8,12 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers.tiny_experiment import tiny_experiment
 
 from cnnlab.cli import main
 from cnnlab.experiments import EXPERIMENTS
 from cnnlab.runs import read_jsonl
-
-from tiny_experiment import tiny_experiment
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:

@@ -9,7 +9,7 @@ import struct
 
 import numpy as np
 import pytest
-from hostile import run_capped
+from helpers.hostile import run_capped
 
 from cnnlab.data import load_data
 from cnnlab.data.cifar import read_batch, read_bytes

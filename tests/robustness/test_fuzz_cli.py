@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.hostile import CAP_BYTES, SRC, png_stream, safetensors_bytes, tree_snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hostile import CAP_BYTES, SRC, png_stream, safetensors_bytes, tree_snapshot
 from PIL import Image
 from safetensors.torch import save_file
 

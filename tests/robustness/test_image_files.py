@@ -8,7 +8,7 @@ import threading
 
 import numpy as np
 import pytest
-from hostile import cli_capped, png_stream
+from helpers.hostile import cli_capped, png_stream
 from PIL import Image
 
 from cnnlab import images

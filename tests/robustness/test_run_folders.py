@@ -13,11 +13,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from hostile import SRC, tiny_splits, tree_snapshot
+from helpers.hostile import SRC, tiny_splits, tree_snapshot
 
 from cnnlab.errors import CnnlabError
-from cnnlab.runs import (LOCK_FILE, check_data_fingerprint, claim_run_dir, clean_temp_files, data_fingerprint,
-                         prepare_run_dir, run_dir_problem)
+from cnnlab.runs import (
+    LOCK_FILE,
+    check_data_fingerprint,
+    claim_run_dir,
+    clean_temp_files,
+    data_fingerprint,
+    prepare_run_dir,
+    run_dir_problem,
+)
 
 
 def make_run(folder: Path, extra: dict[str, bytes] | None = None) -> Path:

@@ -8,7 +8,7 @@ import struct
 
 import pytest
 import torch
-from hostile import random_bytes, run_capped, safetensors_bytes
+from helpers.hostile import random_bytes, run_capped, safetensors_bytes
 from safetensors.torch import save_file
 
 from cnnlab.cli import main

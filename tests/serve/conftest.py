@@ -13,7 +13,6 @@ from PIL import Image, ImageDraw
 from cnnlab.serve import build
 from cnnlab.serve.demo import DemoRun
 
-
 # 2 epochs (~93-95% held-out) keep the suite quick; the README's screenshots use the recipe's 15
 DEMO_EPOCHS = int(os.environ.get("CNNLAB_SERVE_DEMO_EPOCHS", "2"))
 

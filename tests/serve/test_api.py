@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import stroke_png
 from PIL import Image
 
 import cnnlab
@@ -22,8 +23,6 @@ from cnnlab.images import to_array
 from cnnlab.predict import center_like_mnist, predict
 from cnnlab.serve import api_models, exposure_warning
 from cnnlab.serve.app import STATIC
-
-from conftest import stroke_png
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -370,8 +369,9 @@ def test_summaries_are_cached():
 
 
 def test_monitor_follows_metrics_as_they_are_written(tmp_path):
-    from cnnlab.serve import build
     from starlette.testclient import TestClient
+
+    from cnnlab.serve import build
 
     run = tmp_path / "runs" / "exp1"
     run.mkdir(parents=True)

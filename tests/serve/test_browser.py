@@ -18,10 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import stroke_png
 
 from cnnlab.serve import start
-
-from conftest import stroke_png
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import model_state, region_net
+from helpers.viz import model_state, region_net
 
 import cnnlab
 from cnnlab.errors import CnnlabError

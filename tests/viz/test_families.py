@@ -7,12 +7,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import model_state
+from helpers.viz import model_state
 
 import cnnlab
 from cnnlab.models.base import min_input_size
-from cnnlab.viz import (CAM_METHODS, SALIENCY_METHODS, feature_maps, first_layer_filters, gradcam, occlusion,
-                        penultimate_features, receptive_field, saliency)
+from cnnlab.viz import (
+    CAM_METHODS,
+    SALIENCY_METHODS,
+    feature_maps,
+    first_layer_filters,
+    gradcam,
+    occlusion,
+    penultimate_features,
+    receptive_field,
+    saliency,
+)
 from cnnlab.viz.filters import conv_layer
 
 FAST = ["lenet5", "cifar_convnet4"]

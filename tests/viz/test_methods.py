@@ -9,12 +9,19 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from helpers import KeepRegion, model_state, region_net
+from helpers.viz import KeepRegion, model_state, region_net
 
 import cnnlab
 from cnnlab.errors import CnnlabError
-from cnnlab.viz import (embedding, first_layer_filters, integrated_gradients, occlusion, penultimate_features,
-                        receptive_field, saliency)
+from cnnlab.viz import (
+    embedding,
+    first_layer_filters,
+    integrated_gradients,
+    occlusion,
+    penultimate_features,
+    receptive_field,
+    saliency,
+)
 from cnnlab.viz.embedding import pca_2d
 
 

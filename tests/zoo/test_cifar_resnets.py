@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from zoo_b_helpers import count_macs, meta_input, meta_model, n_params
+from helpers.zoo_b_helpers import count_macs, meta_input, meta_model, n_params
 
 from cnnlab import CnnlabError, create_model, model_card
 from cnnlab.models.cifar_resnet import CifarResNet

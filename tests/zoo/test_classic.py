@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 import torch.nn as nn
-from conformance import apply_weight_rule
+from helpers.conformance import apply_weight_rule
 
 from cnnlab import create_model, load_weights
 from cnnlab.models.googlenet import GOOGLENET_TABLE

@@ -37,7 +37,7 @@ def build_meta(name: str, **kw) -> nn.Module:
     return model.eval()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def shared_meta(name: str) -> nn.Module:
     """One default meta build per name for the read-only checks (meta models hold no data)."""
     return build_meta(name)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from zoo_b_helpers import count_macs, meta_input, meta_model
+from helpers.zoo_b_helpers import count_macs, meta_input, meta_model
 
 from cnnlab import CnnlabError, create_model, model_card
 from cnnlab.models.densenet import DENSENET, DenseNet

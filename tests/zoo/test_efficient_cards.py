@@ -5,7 +5,7 @@ MobileNetV3 adds squeeze-excite and hard-swish, ShuffleNet leaves out the FC lay
 from __future__ import annotations
 
 import pytest
-from efficient_counting import macs, meta
+from helpers.efficient_counting import macs, meta
 
 from cnnlab import create_model, list_models, model_card
 

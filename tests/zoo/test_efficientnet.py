@@ -7,12 +7,21 @@ import re
 
 import pytest
 import torch
-from conformance import state_dict_signature
-from efficient_counting import macs, meta, n_params
+from helpers.conformance import state_dict_signature
+from helpers.efficient_counting import macs, meta, n_params
 
 from cnnlab import CnnlabError, create_model, model_card
-from cnnlab.models.efficientnet import (ALPHA, BETA, EFFICIENTNET_B0, EFFICIENTNET_SCALING, EFFICIENTNET_V2_HEAD,
-                                        EFFICIENTNET_V2_S, GAMMA, compound_scaling, efficientnet)
+from cnnlab.models.efficientnet import (
+    ALPHA,
+    BETA,
+    EFFICIENTNET_B0,
+    EFFICIENTNET_SCALING,
+    EFFICIENTNET_V2_HEAD,
+    EFFICIENTNET_V2_S,
+    GAMMA,
+    compound_scaling,
+    efficientnet,
+)
 from cnnlab.nn.mobile import FusedMBConv, MBConv
 
 

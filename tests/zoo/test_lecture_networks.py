@@ -8,12 +8,13 @@ import json
 
 import pytest
 import torch
+from helpers.conformance import REFERENCE
 
 from cnnlab import create_model, model_card
 from cnnlab.analysis import summary
 from cnnlab.conv import arithmetic as ar
 
-REFERENCE_TIMM = __import__("conformance").REFERENCE / "timm"
+REFERENCE_TIMM = REFERENCE / "timm"
 
 
 def n_params(m) -> int:

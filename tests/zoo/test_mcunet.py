@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from efficient_counting import macs, meta, n_params
+from helpers.efficient_counting import macs, meta, n_params
 
 from cnnlab import create_model, model_card
 from cnnlab.models.mcunet import MCUNET_IN3, MCUNET_VARIANTS

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from efficient_counting import macs, meta, n_params
+from helpers.efficient_counting import macs, meta, n_params
 
 from cnnlab import CnnlabError, create_model
-from cnnlab.models.mobilenet import (MOBILENET_V1, MOBILENET_V1_TABLE6, MOBILENET_V1_TABLE7, MOBILENET_V2,
-                                     MobileNetV1)
+from cnnlab.models.mobilenet import MOBILENET_V1, MOBILENET_V1_TABLE6, MOBILENET_V1_TABLE7, MOBILENET_V2, MobileNetV1
 
 V1_NAMES = {1.0: "mobilenet_v1", 0.75: "mobilenet_v1_x0_75", 0.5: "mobilenet_v1_x0_5", 0.25: "mobilenet_v1_x0_25"}
 

@@ -7,16 +7,16 @@ import math
 
 import pytest
 import torch
+import torch.nn as nn
+from helpers.conformance import apply_weight_rule, fixture_input, load_fixture
+from helpers.zoo_b_helpers import count_macs, meta_input, meta_model, n_params
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import torch.nn as nn
-from conformance import apply_weight_rule, fixture_input, load_fixture
-from zoo_b_helpers import count_macs, meta_input, meta_model, n_params
 
 from cnnlab import CnnlabError, create_model, model_card
+from cnnlab.conv.arithmetic import conv_output_size
 from cnnlab.models.nfnet import ALPHA, NFNET_F0_DEPTHS, NFNET_REPORTED
 from cnnlab.nn.residual import NormFreeBottleneck
-from cnnlab.conv.arithmetic import conv_output_size
 from cnnlab.nn.ws_conv import ACTIVATION_GAMMA, ScaledStdConv2d
 
 

@@ -7,15 +7,22 @@ import math
 import pytest
 import torch
 import torch.nn as nn
+from helpers.zoo_b_helpers import count_macs, meta_input, n_params
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from zoo_b_helpers import count_macs, meta_input, n_params
 
 from cnnlab import CnnlabError
 from cnnlab.conv.arithmetic import conv_output_size
 from cnnlab.nn.dense import DenseBlock, DenseLayer, Transition
-from cnnlab.nn.residual import (BasicBlock, Bottleneck, PreActBasic, PreActBottleneck, ZeroPadShortcut,
-                                drop_path_rates, make_shortcut)
+from cnnlab.nn.residual import (
+    BasicBlock,
+    Bottleneck,
+    PreActBasic,
+    PreActBottleneck,
+    ZeroPadShortcut,
+    drop_path_rates,
+    make_shortcut,
+)
 from cnnlab.nn.ws_conv import ACTIVATION_GAMMA, ScaledStdConv2d
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn as nn
-from zoo_b_helpers import count_macs, meta_input, meta_model, n_params
+from helpers.zoo_b_helpers import count_macs, meta_input, meta_model, n_params
 
 from cnnlab import CnnlabError, create_model, list_models, model_card
 from cnnlab.models.resnet import RESNET_DEPTHS
-from cnnlab.nn.residual import Bottleneck, PreActBasic, PreActBottleneck
+from cnnlab.nn.residual import PreActBasic, PreActBottleneck
 
 # He et al. 2015, Table 1, last row: FLOPs (multiply-adds) of the v1 networks at 224x224. The last digit
 # is not consistently rounded: ResNet-34 counts 3.66e9 (printed 3.6), ResNet-50 3.86e9 (printed 3.8),

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import pytest
 import torch
-from efficient_counting import macs, meta
+from helpers.efficient_counting import macs, meta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnnlab import CnnlabError, create_model
-from cnnlab.models.shufflenet import (SHUFFLENET_V1_CHANNELS, SHUFFLENET_V1_MFLOPS, SHUFFLENET_V1_TABLE1_MFLOPS,
-                                      SHUFFLENET_V2_CHANNELS, ShuffleNetV1, ShuffleNetV2,
-                                      shufflenet_v1_channels)
+from cnnlab.models.shufflenet import (
+    SHUFFLENET_V1_CHANNELS,
+    SHUFFLENET_V1_MFLOPS,
+    SHUFFLENET_V1_TABLE1_MFLOPS,
+    SHUFFLENET_V2_CHANNELS,
+    ShuffleNetV1,
+    ShuffleNetV2,
+    shufflenet_v1_channels,
+)
 from cnnlab.nn.shuffle import ChannelShuffle, ShuffleV1Unit, channel_shuffle
 
 GROUPS = sorted(SHUFFLENET_V1_CHANNELS)

@@ -15,8 +15,15 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn as nn
-from conformance import (REFERENCE, compare_outputs, fixture_input, fixture_signature, load_fixture, rule_tensor,
-                         state_dict_signature)
+from helpers.conformance import (
+    REFERENCE,
+    compare_outputs,
+    fixture_input,
+    fixture_signature,
+    load_fixture,
+    rule_tensor,
+    state_dict_signature,
+)
 
 from cnnlab import create_model, list_models, load_weights
 

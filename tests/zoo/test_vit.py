@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from efficient_counting import macs, meta, n_params
+from helpers.efficient_counting import macs, meta, n_params
 
 from cnnlab import create_model, model_card
 from cnnlab.models.vit import VIT_SIZES, VIT_VARIANTS, VisionTransformer, vit_macs, vit_params

@@ -27,7 +27,6 @@ from .receptive import RFTracker
 from .records import Counts, ReceptiveField
 from .warnings import window_warnings
 
-
 # Modules that PyTorch computes as a composite of pooling and element-wise operators but that are
 # one normalisation layer (AlexNet's local response normalisation).
 NORM_MODULES = (nn.LocalResponseNorm, nn.CrossMapLRN2d)

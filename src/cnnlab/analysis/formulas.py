@@ -114,7 +114,7 @@ def _mm(args, kwargs, out, is_param):
 
 @formula("addmm")
 def _addmm(args, kwargs, out, is_param):
-    bias, a, b = args[0], args[1], args[2]
+    a, b = args[1], args[2]
     kind = _product_kind(is_param, a, b)
     return OpCost(kind, _mac_counts(kind, a.shape[0] * a.shape[1] * b.shape[1], _numel(out)))
 
@@ -142,7 +142,7 @@ def _mv(args, kwargs, out, is_param):
 
 @formula("linear")
 def _linear(args, kwargs, out, is_param):
-    x, w = args[0], args[1]
+    w = args[1]
     bias = args[2] if len(args) > 2 else kwargs.get("bias")
     kind = _product_kind(is_param, w)
     y = _first(out)

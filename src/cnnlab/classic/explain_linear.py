@@ -106,22 +106,22 @@ def render_linear(e: LinearExplanation) -> str:
     lines = ["scores f(x) = W x + b (one row of W per class, the image stretched into a column)", ""]
     for i, name in enumerate(e.classes):
         prods = " + ".join(f"{_term(wv)}x{_term(xv)}" for wv, xv in zip(e.w[i], e.x, strict=True))
-        lines.append(f"  {name + ' score':<12} = {prods} + {_term(e.b[i])} = {_g((e.scores[i]))}")
+        lines.append(f"  {name + ' score':<12} = {prods} + {_term(e.b[i])} = {_g(e.scores[i])}")
     if e.w.shape == (3, 4) and np.allclose(e.w, LECTURE_W) and np.allclose(e.x, LECTURE_X) and np.allclose(
             e.b, LECTURE_B):
         lines.append("  (lecture 004 prints the ship score as 61.95; the sum is 60.75)")
     y, sy = e.classes[e.label], e.scores[e.label]
-    lines += ["", f"true class: {y} (s_y = {_g((sy))})", "",
+    lines += ["", f"true class: {y} (s_y = {_g(sy)})", "",
               f"multiclass SVM loss, L_i = sum over j != y of max(0, s_j - s_y + {_g(e.delta)}):"]
     parts = []
     for j, name in enumerate(e.classes):
         if j == e.label:
             continue
         t = e.svm_terms[j]
-        lines.append(f"  {name:<6} max(0, {_g((e.scores[j]))} - {_term(sy)} + "
-                     f"{_g(e.delta)}) = {_g((t))}")
-        parts.append(_g((t)))
-    lines.append(f"  L_i = {' + '.join(parts)} = {_g((e.svm_loss))}")
+        lines.append(f"  {name:<6} max(0, {_g(e.scores[j])} - {_term(sy)} + "
+                     f"{_g(e.delta)}) = {_g(t)}")
+        parts.append(_g(t))
+    lines.append(f"  L_i = {' + '.join(parts)} = {_g(e.svm_loss)}")
     lines += ["", "softmax loss, L_i = -log(e^{s_y} / sum_j e^{s_j}) = log(sum_j e^{s_j}) - s_y:"]
     lines.append("  probabilities " + ", ".join(f"{n} {p:.4g}" for n, p in zip(e.classes, e.softmax_probs, strict=True)))
     lines.append(f"  L_i = -log({e.softmax_probs[e.label]:.4g}) = {e.softmax_loss:.6g}")

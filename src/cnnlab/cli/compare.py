@@ -42,7 +42,6 @@ def run(args) -> int:
     from ..analysis.lectures import is_lecture_name, lecture_net
     from ..errors import CnnlabError
     from ..models import get_entry, list_models
-
     from .common import model_or_run
 
     names: list = []

@@ -65,7 +65,7 @@ def cmd_list(args) -> int:
 
 def cmd_show(args) -> int:
     from ..experiments import get_experiment
-    from ..experiments.estimate import estimate_minutes, estimate_run
+    from ..experiments.estimate import estimate_run
 
     exp = get_experiment(args.name)
     print(f"{exp.name}: {exp.title}\n")

@@ -28,7 +28,7 @@ def run(args) -> int:
         width = max(len(r.name) for r in recipes)
         for r in recipes:
             print(f"{r.name:<{width}}  {r.description}")
-        print(f"\n`cnnlab recipes NAME` prints one; `cnnlab train --recipe NAME` trains with it.")
+        print("\n`cnnlab recipes NAME` prints one; `cnnlab train --recipe NAME` trains with it.")
         return 0
     recipe = get_recipe(args.name)
     if args.config:

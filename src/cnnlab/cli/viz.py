@@ -7,9 +7,9 @@ so a new picture is one more entry.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .common import Formatter
 

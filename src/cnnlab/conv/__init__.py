@@ -7,7 +7,6 @@
 - :mod:`.matrices`    matrices from the command line or files, with errors naming row and column
 """
 
-from .arithmetic import (Cost, conv_output_size, effective_kernel, padding_for, receptive_field,
-                         receptive_field_step)
+from .arithmetic import Cost, conv_output_size, effective_kernel, padding_for, receptive_field, receptive_field_step
 
 __all__ = ["Cost", "conv_output_size", "effective_kernel", "padding_for", "receptive_field", "receptive_field_step"]

@@ -202,7 +202,6 @@ def explain_conv(x, kernel, bias=None, stride=1, padding=0, dilation=1, strict: 
     k = _as_kernel(k, x.shape[0] // groups)
     c_out, c_in_g, kh, kw = k.shape
     ar.check_groups(x.shape[0], c_out, groups)
-    c_in = x.shape[0]
     b = None if bias is None else np.broadcast_to(np.asarray(bias, np.float64).reshape(-1), (c_out,)).copy()
     sh, sw = (stride, stride) if isinstance(stride, int) else tuple(stride)
     dh, dw = (dilation, dilation) if isinstance(dilation, int) else tuple(dilation)

@@ -15,8 +15,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import CnnlabError
-from .arithmetic import (check_groups, check_positive, conv_output_size, effective_kernel, resolve_padding,
-                         tconv_output_size)
+from .arithmetic import (
+    check_groups,
+    check_positive,
+    conv_output_size,
+    effective_kernel,
+    resolve_padding,
+    tconv_output_size,
+)
 
 Pad4 = tuple[int, int, int, int]
 

@@ -36,7 +36,7 @@ class ImageDataset:
     def class_counts(self) -> list[int]:
         return torch.bincount(self.labels, minlength=len(self.classes)).tolist()
 
-    def subset(self, index: torch.Tensor) -> "ImageDataset":
+    def subset(self, index: torch.Tensor) -> ImageDataset:
         return ImageDataset(self.images[index], self.labels[index], self.classes)
 
     def __repr__(self) -> str:
@@ -66,7 +66,7 @@ class DataSplits:
     mean: list[float] = field(default_factory=list)  # per channel, in [0, 1], from the training split
     std: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the reader did that a user should know (skips, splits)
-    test_reader: "ImageDataset | Callable[[], ImageDataset] | None" = field(default=None, repr=False)
+    test_reader: ImageDataset | Callable[[], ImageDataset] | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if len(self.val) and len(self.train) and self.val.image_shape != self.train.image_shape:

@@ -38,7 +38,7 @@ class DataOptions:
     max_memory_gb: float | None = None  # refuse data sets larger than this in memory (default: half the free RAM)
     progress: bool = True  # progress bar while decoding
 
-    def validate(self) -> "DataOptions":
+    def validate(self) -> DataOptions:
         v = self.val_split
         if v is not None and not (0 <= v < 1 or (v >= 1 and float(v).is_integer())):
             raise CnnlabError(f"val_split={v} is neither a fraction in [0, 1) nor a whole image count",
@@ -67,7 +67,7 @@ class DataOptions:
         return asdict(self)
 
     @classmethod
-    def make(cls, options: "DataOptions | dict | None" = None, **overrides) -> "DataOptions":
+    def make(cls, options: DataOptions | dict | None = None, **overrides) -> DataOptions:
         """Options from a DataOptions, a dict and/or keywords; unknown names are a CnnlabError."""
         base = asdict(options) if isinstance(options, DataOptions) else dict(options or {})
         base.update(overrides)

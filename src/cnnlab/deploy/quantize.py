@@ -36,8 +36,14 @@ def quantize_onnx(fp32: bytes, calibration: torch.Tensor | None, method: str = "
     """An fp32 ONNX graph (bytes) -> the int8 QDQ graph (bytes), activation ranges from ``calibration``
     (N x C x H x W, normalised as the model expects; unused for ``dynamic``)."""
     require("onnxruntime")
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_dynamic, quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if method not in METHODS:
@@ -189,7 +195,7 @@ def quantize(run_or_source, data: str | None = None, method: str = "static", cal
         fp32_engine = make_runner(fp32_file, engine, "fp32", threads=threads)
         x1 = normalize(source.meta, images[:1])
         fp32_ms, int8_ms = median_latency_ms(fp32_engine, x1), median_latency_ms(int8_run, x1)
-    notes = [f"the latency was measured once on this machine; re-measure on a quiet one (cnnlab bench)"]
+    notes = ["the latency was measured once on this machine; re-measure on a quiet one (cnnlab bench)"]
     return QuantReport(path, method, engine, len(calib) if calib is not None else 0, held_out_label(source),
                        len(labels), fp32_acc, int8_acc, len(fp32), path.stat().st_size, fp32_ms, int8_ms,
                        float((fp32_pred == int8_pred).float().mean()), notes)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from .spec import Experiment, PlannedRun
 
@@ -33,7 +33,7 @@ def model_cost(model: str, args: dict, in_chans: int = 3, side: int = 32,
     return _model_cost(model, json.dumps(args, sort_keys=True), in_chans, side, num_classes)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _model_cost(model: str, args: str, in_chans: int, side: int, num_classes: int) -> tuple[int, int, bool]:
     import torch
     import torch.nn as nn

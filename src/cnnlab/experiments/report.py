@@ -76,7 +76,7 @@ def table(results: dict[str, ConfigResult], exp) -> list[str]:
 
 def _train_images(r: ConfigResult) -> str:
     resolved = r.runs[0].config.get("resolved", {})
-    steps, spe, batch = resolved.get("steps"), resolved.get("steps_per_epoch"), r.runs[0].config.get("batch_size")
+    spe, batch = resolved.get("steps_per_epoch"), r.runs[0].config.get("batch_size")
     if spe and batch:  # whole batches of the training split per epoch (the last partial batch is dropped)
         return f"~{spe * batch:,}"
     return "-"

@@ -36,7 +36,7 @@ class RunResult:
     diverged: dict | None = None  # diverged.json: the loss became NaN/infinite
 
     @classmethod
-    def read(cls, run_dir: Path, seed: int) -> "RunResult":
+    def read(cls, run_dir: Path, seed: int) -> RunResult:
         config = json.loads((run_dir / "config.json").read_text())
         diverged = run_dir / "diverged.json"
         return cls(run_dir.name, seed, run_dir, read_jsonl(run_dir / "metrics.jsonl"), config,

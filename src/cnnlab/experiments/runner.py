@@ -13,9 +13,9 @@ table's is refused, never overwritten.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from ..errors import CnnlabError
 from ..runs import MODEL_FILE, read_jsonl, read_model_meta, write_json

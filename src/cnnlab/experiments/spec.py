@@ -10,8 +10,9 @@ data subset, which the runner trains as an ordinary run folder.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import CnnlabError
 
@@ -37,7 +38,7 @@ class Subset:
     fraction: float | None = None
     val_per_class: int | None = None
 
-    def merged(self, other: "Subset | None") -> "Subset":
+    def merged(self, other: Subset | None) -> Subset:
         """This subset with ``other``'s set fields taking precedence."""
         if other is None:
             return self
@@ -152,7 +153,7 @@ class Experiment:
                 return c
         raise CnnlabError(f"experiment {self.name} has no configuration {name!r}")
 
-    def validate(self) -> "Experiment":
+    def validate(self) -> Experiment:
         from ..train.config import TrainConfig
 
         known = {f.name for f in fields(TrainConfig)}
@@ -185,10 +186,10 @@ class Experiment:
         return self
 
     def plan(self, budget: str = "quick", seeds: int | None = None, overrides: dict | None = None,
-             subset: Subset | None = None) -> list["PlannedRun"]:
+             subset: Subset | None = None) -> list[PlannedRun]:
         """One run per configuration x seed, in dependency order (a run after the one it starts from)."""
-        from ..train.recipes import apply_overrides, load_recipe
         from ..train.config import TrainConfig
+        from ..train.recipes import apply_overrides, load_recipe
 
         b = self.budget(budget)
         n_seeds = seeds or b.seeds

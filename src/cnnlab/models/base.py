@@ -61,7 +61,7 @@ class Classifier(nn.Module):
 
     @torch.jit.unused
     def _forward_checked(self, x: torch.Tensor) -> torch.Tensor:
-        return self.run_checked(lambda t: self._forward_pooled(t), x)
+        return self.run_checked(self._forward_pooled, x)
 
     def set_global_pool(self, global_pool: str) -> None:
         """timm's ``global_pool``: ``"avg"`` (the default), ``"max"`` (global max pooling before the
@@ -80,17 +80,21 @@ class Classifier(nn.Module):
         self.pool_type = global_pool
 
     @torch.jit.unused
-    def run_checked(self, fn, x: torch.Tensor):
-        """``fn(x)`` in eager mode with a wrong input turned into a :class:`CnnlabError`: the
-        wrong rank or channel count (``check_input``), or a size below the minimum (named)."""
+    def run_checked(self, fn, x: torch.Tensor, method: str | None = None):
+        """``fn(x)`` in eager mode with a wrong input turned into a :class:`CnnlabError`: the wrong
+        rank or channel count (``check_input``, two comparisons), or an input too small for the
+        network (PyTorch's own "too small" errors only: then the minimum size is searched on the
+        meta device and named; ``method`` is the model's method to search with, default
+        ``forward_head(forward_features(x))``). Every other error propagates as it is."""
         if torch.jit.is_tracing() or torch.compiler.is_compiling():
             return fn(x)
         check_input(self, x)
         try:
             return fn(x)
         except RuntimeError as e:
-            method = getattr(fn, "__name__", "")  # a method of the model: search the minimum with it
-            raise input_size_error(self, x, e, method if getattr(self, method, None) is not None else None) from e
+            if not is_too_small(e):
+                raise
+            raise input_size_error(self, x, e, method) from e
 
     # -- the classifier -----------------------------------------------------------------
     def get_classifier(self) -> nn.Module:
@@ -145,6 +149,19 @@ def check_input(model: nn.Module, x: torch.Tensor) -> None:
     if in_chans is not None and x.shape[1] != in_chans:
         raise CnnlabError(f"{name} was built for {in_chans}-channel inputs, got {x.shape[1]} channels",
                           f"build it with in_chans={x.shape[1]}, or convert the images")
+
+
+# PyTorch's messages (CPU and meta kernels) for a feature map that shrank below a kernel, a pooling
+# window or a reflection pad, or to nothing: the errors a larger input would cure.
+TOO_SMALL_MESSAGES = ("Output size is too small", "Kernel size can't be greater than actual input size",
+                      "smaller than kernel size", "Padding size should be less than the corresponding input dimension",
+                      "tensor with optional 0 dim batch size")
+
+
+def is_too_small(error: RuntimeError) -> bool:
+    """Whether ``error`` is PyTorch saying the input (or a feature map) is too small."""
+    text = str(error)
+    return any(m in text for m in TOO_SMALL_MESSAGES)
 
 
 # Modules whose output has their input's shape: a shape-only forward can skip them. (On the meta
@@ -260,4 +277,4 @@ class AuxHeadsClassifier(Classifier):
     def forward(self, x: torch.Tensor):
         if not (self.aux_logits and self.training):
             return super().forward(x)
-        return self.run_checked(self._forward_with_aux, x)
+        return self.run_checked(self._forward_with_aux, x, method="_forward_with_aux")

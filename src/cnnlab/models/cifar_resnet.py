@@ -91,19 +91,69 @@ _PAPER = "He, Zhang, Ren, Sun: Deep Residual Learning for Image Recognition (CVP
 # Multiply-adds at 32x32, computed from the layer table (the paper reports none for CIFAR).
 _MACS = {20: 40_551_040, 32: 68_862_592, 44: 97_174_144, 56: 125_485_696, 110: 252_887_680}
 
-for _depth, (_n, _err, _params) in CIFAR_DEPTHS.items():
-    for _plain in (False, True):
-        _name = f"{'plain' if _plain else 'resnet'}{_depth}"
-        _card = ModelCard(
-            name=_name, family="ResNet (CIFAR)", paper=_PAPER, year=2015, input_size=(3, 32, 32), num_classes=10,
-            params=int(_params), macs=_MACS[_depth], dataset="CIFAR-10",
-            top1=None if _plain else round(100 - _err, 2),
-            source=("params: He et al. 2015, section 4.2 / Table 6 (rounded); MACs: computed; "
-                    + ("accuracy: the paper plots plain nets (Fig. 6) without a table" if _plain else
-                       f"accuracy: Table 6, {_err}% test error" + (" (best of 5; mean 6.61)" if _depth == 110 else ""))),
-            departures=(),
-            notes=(f"n = {_n}: 3 stages x {_n} basic blocks of 16/32/64 filters; "
-                   + ("no shortcuts (the plain twin of resnet%d)" % _depth if _plain
-                      else "option-A zero-padding shortcuts (shortcut='B' for projections)")))
-        register_model(name=_name, card=_card)(
-            lambda _d=_depth, _p=_plain, **kw: _build(_d, not _p, **kw))
+
+def _card(depth: int, plain: bool = False) -> ModelCard:
+    """The card of ``resnet{depth}`` (or its plain twin): figures from Table 6 (``CIFAR_DEPTHS``)."""
+    n, err, params = CIFAR_DEPTHS[depth]
+    if plain:
+        accuracy = "accuracy: the paper plots plain nets (Fig. 6) without a table"
+        shortcuts = f"no shortcuts (the plain twin of resnet{depth})"
+    else:
+        accuracy = f"accuracy: Table 6, {err}% test error" + (" (best of 5; mean 6.61)" if depth == 110 else "")
+        shortcuts = "option-A zero-padding shortcuts (shortcut='B' for projections)"
+    return ModelCard(
+        name=f"{'plain' if plain else 'resnet'}{depth}", family="ResNet (CIFAR)", paper=_PAPER, year=2015,
+        input_size=(3, 32, 32), num_classes=10, params=int(params), macs=_MACS[depth], dataset="CIFAR-10",
+        top1=None if plain else round(100 - err, 2),
+        source="params: He et al. 2015, section 4.2 / Table 6 (rounded); MACs: computed; " + accuracy,
+        notes=f"n = {n}: 3 stages x {n} basic blocks of 16/32/64 filters; " + shortcuts)
+
+
+@register_model(card=_card(20))
+def resnet20(**kwargs) -> CifarResNet:
+    return _build(20, residual=True, **kwargs)
+
+
+@register_model(card=_card(20, plain=True))
+def plain20(**kwargs) -> CifarResNet:
+    return _build(20, residual=False, **kwargs)
+
+
+@register_model(card=_card(32))
+def resnet32(**kwargs) -> CifarResNet:
+    return _build(32, residual=True, **kwargs)
+
+
+@register_model(card=_card(32, plain=True))
+def plain32(**kwargs) -> CifarResNet:
+    return _build(32, residual=False, **kwargs)
+
+
+@register_model(card=_card(44))
+def resnet44(**kwargs) -> CifarResNet:
+    return _build(44, residual=True, **kwargs)
+
+
+@register_model(card=_card(44, plain=True))
+def plain44(**kwargs) -> CifarResNet:
+    return _build(44, residual=False, **kwargs)
+
+
+@register_model(card=_card(56))
+def resnet56(**kwargs) -> CifarResNet:
+    return _build(56, residual=True, **kwargs)
+
+
+@register_model(card=_card(56, plain=True))
+def plain56(**kwargs) -> CifarResNet:
+    return _build(56, residual=False, **kwargs)
+
+
+@register_model(card=_card(110))
+def resnet110(**kwargs) -> CifarResNet:
+    return _build(110, residual=True, **kwargs)
+
+
+@register_model(card=_card(110, plain=True))
+def plain110(**kwargs) -> CifarResNet:
+    return _build(110, residual=False, **kwargs)

@@ -129,28 +129,39 @@ PAPER = "Simonyan, Zisserman: Very Deep Convolutional Networks for Large-Scale I
 _DEPTHS = {"A": 11, "B": 13, "D": 16, "E": 19}
 
 
-def _register_vgg(config: str) -> None:
-    name = f"cifar_vgg{_DEPTHS[config]}"
-    card = ModelCard(
-        name=name, family="VGG (CIFAR)", paper=PAPER, year=2014, input_size=(3, 32, 32), num_classes=10,
-        params=cifar_vgg_params(config), dataset="CIFAR-10",
+def _card(config: str) -> ModelCard:
+    """The card of configuration ``config`` (A, B, D, E) at the lecture experiments' 1/4 width."""
+    return ModelCard(
+        name=f"cifar_vgg{_DEPTHS[config]}", family="VGG (CIFAR)", paper=PAPER, year=2014, input_size=(3, 32, 32),
+        num_classes=10, params=cifar_vgg_params(config), dataset="CIFAR-10",
         source=f"configuration {config} of the paper's Table 1 at 1/4 width; params: exact count (no published "
                "figures for this scaled form)",
         departures=("widths x 1/4 (16-128 filters), classifier 256-256-10 on the 1x1 map, batch norm after "
                     "every convolution by default (batch_norm=False: the paper's form)",),
         notes="the lecture experiments' VGG: activation=, pool=, batch_norm=, drop_rate=, width=, hidden= swap parts")
 
-    def build(**kwargs) -> CifarVGG:
-        return CifarVGG(config, **kwargs)
 
-    build.__name__ = build.__qualname__ = name
-    register_model(build, name=name, card=card)
+@register_model(card=_card("A"))
+def cifar_vgg11(**kwargs) -> CifarVGG:
+    return CifarVGG("A", **kwargs)
 
 
-for _config in _DEPTHS:
-    _register_vgg(_config)
+@register_model(card=_card("B"))
+def cifar_vgg13(**kwargs) -> CifarVGG:
+    return CifarVGG("B", **kwargs)
 
-register_model(ConvNet4, name="cifar_convnet4", card=ModelCard(
+
+@register_model(card=_card("D"))
+def cifar_vgg16(**kwargs) -> CifarVGG:
+    return CifarVGG("D", **kwargs)
+
+
+@register_model(card=_card("E"))
+def cifar_vgg19(**kwargs) -> CifarVGG:
+    return CifarVGG("E", **kwargs)
+
+
+@register_model(card=ModelCard(
     name="cifar_convnet4", family="VGG (CIFAR)", year=2012, input_size=(3, 32, 32), num_classes=10,
     paper="Krizhevsky, Sutskever, Hinton: ImageNet Classification with Deep Convolutional Neural Networks (NIPS 2012)",
     params=3 * 32 * 25 + 32 + 32 * 32 * 25 + 32 + 32 * 64 * 25 + 64 + 64 * 16 * 10 + 10, dataset="CIFAR-10",
@@ -158,3 +169,5 @@ register_model(ConvNet4, name="cifar_convnet4", card=ModelCard(
            "params: exact count",
     departures=("layer sizes chosen here (3 x [5x5 conv, 2x2 pool] of 32-32-64 filters + linear): the paper does "
                 "not list them",)))
+def cifar_convnet4(**kwargs) -> ConvNet4:
+    return ConvNet4(**kwargs)

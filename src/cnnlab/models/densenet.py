@@ -89,25 +89,38 @@ class DenseNet(Classifier):
 
 
 _PAPER = "Huang, Liu, van der Maaten, Weinberger: Densely Connected Convolutional Networks (CVPR 2017, arXiv:1608.06993)"
-# torchvision docs, DenseNet*_Weights.IMAGENET1K_V1 (ported from LuaTorch): num_params, acc@1, acc@5, GFLOPS.
-_CARDS = {
-    "densenet121": (7_978_856, 2_830_000_000, 74.434, 91.972),
-    "densenet161": (28_681_000, 7_730_000_000, 77.138, 93.560),
-    "densenet169": (14_149_480, 3_360_000_000, 75.600, 92.806),
-    "densenet201": (20_013_928, 4_290_000_000, 76.896, 93.370),
-}
 
-for _name, (_params, _macs, _top1, _top5) in _CARDS.items():
-    _k, _blocks, _init = DENSENET[_name]
-    _card = ModelCard(
-        name=_name, family="DenseNet", paper=_PAPER, year=2016, input_size=(3, 224, 224), params=_params,
-        macs=_macs, top1=_top1, top5=_top5, torchvision=_name, timm=_name,
-        source=f"torchvision {_name} docs, IMAGENET1K_V1 weights (acc@1/acc@5, num_params, GFLOPS = multiply-adds)",
-        departures=(("DenseNet-161 (k=48, 96 initial features) is from the authors' released models, not "
-                     "Table 1",) if _name == "densenet161" else ()),
-        notes=f"growth rate k={_k}, dense blocks {_blocks}, bottleneck 4k, compression 0.5; options: "
+
+def _card(name: str, **figures) -> ModelCard:
+    """A DenseNet card; ``figures`` (params, macs, top1, top5) are from torchvision's docs,
+    DenseNet*_Weights.IMAGENET1K_V1 (ported from LuaTorch): num_params, GFLOPS, acc@1, acc@5."""
+    k, blocks, _ = DENSENET[name]
+    return ModelCard(
+        name=name, family="DenseNet", paper=_PAPER, year=2016, input_size=(3, 224, 224), torchvision=name, timm=name,
+        source=f"torchvision {name} docs, IMAGENET1K_V1 weights (acc@1/acc@5, num_params, GFLOPS = multiply-adds)",
+        notes=f"growth rate k={k}, dense blocks {blocks}, bottleneck 4k, compression 0.5; options: "
               "dense_drop_rate (dropout after each dense layer, the paper's C10/C100 setting), drop_rate (head), "
-              "memory_efficient (gradient checkpointing, same keys as torchvision's); "
-              "minimum input 29x29")
-    register_model(name=_name, card=_card)(
-        lambda _k=_k, _b=_blocks, _i=_init, **kw: DenseNet(_k, _b, _i, **kw))
+              "memory_efficient (gradient checkpointing, same keys as torchvision's); minimum input 29x29",
+        **figures)
+
+
+@register_model(card=_card("densenet121", params=7_978_856, macs=2_830_000_000, top1=74.434, top5=91.972))
+def densenet121(**kwargs) -> DenseNet:
+    return DenseNet(*DENSENET["densenet121"], **kwargs)
+
+
+@register_model(card=_card("densenet161", params=28_681_000, macs=7_730_000_000, top1=77.138, top5=93.560,
+                           departures=("DenseNet-161 (k=48, 96 initial features) is from the authors' released "
+                                       "models, not Table 1",)))
+def densenet161(**kwargs) -> DenseNet:
+    return DenseNet(*DENSENET["densenet161"], **kwargs)
+
+
+@register_model(card=_card("densenet169", params=14_149_480, macs=3_360_000_000, top1=75.600, top5=92.806))
+def densenet169(**kwargs) -> DenseNet:
+    return DenseNet(*DENSENET["densenet169"], **kwargs)
+
+
+@register_model(card=_card("densenet201", params=20_013_928, macs=4_290_000_000, top1=76.896, top5=93.370))
+def densenet201(**kwargs) -> DenseNet:
+    return DenseNet(*DENSENET["densenet201"], **kwargs)

@@ -168,6 +168,18 @@ class EfficientNet(Classifier):
         return x if pre_logits else self.classifier(x)
 
 
+_V1_PAPER = "Tan & Le, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks"
+
+
+# Any phi from the CLI too: `cnnlab train efficientnet --model-arg phi=2.5` (phi = 0 is B0).
+@register_model(card=ModelCard(
+    name="efficientnet", family="EfficientNet", paper=_V1_PAPER, year=2019, params=5_288_548,
+    macs=385_814_752, top1=77.1, top5=93.3,
+    source="compound-scaled EfficientNet-B(phi) (Tan & Le 2019, Eq. 3); the figures are phi = 0 (B0): params and "
+    "MACs counted, top-1/top-5 from Table 2",
+    departures=("phi = 0..7 use the released coefficients (= efficientnet_b0..b7); other phi use alpha^phi, beta^phi, "
+                "gamma^phi with the resolution rounded to a multiple of 8",),
+    notes="option: phi=<float> (e.g. create_model('efficientnet', phi=2.5)); the card's input size is phi = 0's"))
 def efficientnet(phi: float = 0, **kwargs) -> EfficientNet:
     """EfficientNet-B``phi`` in one call: B0's table scaled by :func:`compound_scaling`."""
     sc = compound_scaling(phi)
@@ -189,75 +201,111 @@ EFFICIENTNET_V2 = {"s": (EFFICIENTNET_V2_S, 24, 0.2, 384), "m": (EFFICIENTNET_V2
                    "l": (EFFICIENTNET_V2_L, 32, 0.4, 480)}
 
 # -- registration --------------------------------------------------------------------------------
-# phi -> (params (torchvision 0.29), paper Table 2: top-1, top-5, params M, FLOPs B,
-#         torchvision weights: top-1, top-5, GFLOPS)
-EFFICIENTNET_CARDS = {
-    0: (5_288_548, 77.1, 93.3, 5.3, 0.39, 77.692, 93.532, 0.386),
-    1: (7_794_184, 79.1, 94.4, 7.8, 0.70, 78.642, 94.186, 0.687),
-    2: (9_109_994, 80.1, 94.9, 9.2, 1.0, 80.608, 95.310, 1.088),
-    3: (12_233_232, 81.6, 95.7, 12, 1.8, 82.008, 96.054, 1.827),
-    4: (19_341_616, 82.9, 96.4, 19, 4.2, 83.384, 96.594, 4.394),
-    5: (30_389_784, 83.6, 96.7, 30, 9.9, 83.444, 96.628, 10.266),
-    6: (43_040_704, 84.0, 96.8, 43, 19, 84.008, 96.916, 19.068),
-    7: (66_347_960, 84.3, 97.0, 66, 37, 84.122, 96.908, 37.746),
-}
-_V1_PAPER = "Tan & Le, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks"
 
 
-def _b_builder(phi: int):
-    def build(**kwargs) -> EfficientNet:
-        return efficientnet(phi, **kwargs)
-    return build
-
-
-for _phi, (_params, _p1, _p5, _pm, _pf, _t1, _t5, _tg) in EFFICIENTNET_CARDS.items():
-    _sc = EFFICIENTNET_SCALING[_phi]
-    # torchvision evaluates B2 at 288, not the paper's 260: its 1.088 GMACs are for 288x288
-    _macs, _where = (round(_pf * 1e9), f"MACs: paper ({_pf}B at {_sc.resolution}; torchvision's {_tg} G is at 288)") \
-        if _phi == 2 else (round(_tg * 1e9), f"MACs: torchvision ({_tg} G multiply-adds)")
-    register_model(_b_builder(_phi), name=f"efficientnet_b{_phi}", card=ModelCard(
-        name=f"efficientnet_b{_phi}", family="EfficientNet", paper=_V1_PAPER, year=2019,
-        input_size=(3, _sc.resolution, _sc.resolution), params=_params, macs=_macs,
-        top1=_t1, top5=_t5, torchvision=f"efficientnet_b{_phi}",
-        source=f"params and top-1/top-5: torchvision 0.29 IMAGENET1K_V1 weights; {_where}; "
-        f"paper (Tan & Le 2019, Table 2): {_p1}% / {_p5}%, {_pm}M params, {_pf}B FLOPs (multiply-adds)",
-        departures=(f"width x{_sc.width}, depth x{_sc.depth}, resolution {_sc.resolution}: the released "
-                    "coefficients, not alpha/beta/gamma^phi exactly",
+def _b_card(phi: int, *, params: int, top1: float, top5: float, tv_gmacs: float, paper_top1: float,
+            paper_top5: float, paper_params_m: float, paper_gflops: float) -> ModelCard:
+    """The card of EfficientNet-B``phi``: ``params``, ``top1``/``top5`` and ``tv_gmacs`` are torchvision 0.29's
+    IMAGENET1K_V1 figures; ``paper_*`` are Tan & Le 2019, Table 2 (its "FLOPs" are multiply-adds)."""
+    sc = EFFICIENTNET_SCALING[phi]
+    if phi == 2:  # torchvision evaluates B2 at 288, not the paper's 260: its GMACs are for 288x288
+        macs, where = round(paper_gflops * 1e9), (f"MACs: paper ({paper_gflops}B at {sc.resolution}; torchvision's "
+                                                   f"{tv_gmacs} G is at 288)")
+    else:
+        macs, where = round(tv_gmacs * 1e9), f"MACs: torchvision ({tv_gmacs} G multiply-adds)"
+    return ModelCard(
+        name=f"efficientnet_b{phi}", family="EfficientNet", paper=_V1_PAPER, year=2019,
+        input_size=(3, sc.resolution, sc.resolution), params=params, macs=macs, top1=top1, top5=top5,
+        torchvision=f"efficientnet_b{phi}",
+        source=f"params and top-1/top-5: torchvision 0.29 IMAGENET1K_V1 weights; {where}; paper (Tan & Le 2019, "
+               f"Table 2): {paper_top1}% / {paper_top5}%, {paper_params_m}M params, {paper_gflops}B FLOPs "
+               "(multiply-adds)",
+        departures=(f"width x{sc.width}, depth x{sc.depth}, resolution {sc.resolution}: the released coefficients, "
+                    "not alpha/beta/gamma^phi exactly",
                     "squeeze-excite width is 1/4 of the block's input channels (the reference code's rule)")
-        + (("BN eps 1e-3, momentum 0.01 (TensorFlow-trained weights)",) if _phi >= 5 else ())))
+        + (("BN eps 1e-3, momentum 0.01 (TensorFlow-trained weights)",) if phi >= 5 else ()))
 
-# Any phi from the CLI too: `cnnlab train efficientnet --model-arg phi=2.5` (phi = 0 is B0).
-register_model(efficientnet, name="efficientnet", card=ModelCard(
-    name="efficientnet", family="EfficientNet", paper=_V1_PAPER, year=2019, params=5_288_548,
-    macs=385_814_752, top1=77.1, top5=93.3,
-    source="compound-scaled EfficientNet-B(phi) (Tan & Le 2019, Eq. 3); the figures are phi = 0 (B0): params and "
-    "MACs counted, top-1/top-5 from Table 2",
-    departures=("phi = 0..7 use the released coefficients (= efficientnet_b0..b7); other phi use alpha^phi, beta^phi, "
-                "gamma^phi with the resolution rounded to a multiple of 8",),
-    notes="option: phi=<float> (e.g. create_model('efficientnet', phi=2.5)); the card's input size is phi = 0's"))
+
+@register_model(card=_b_card(0, params=5_288_548, top1=77.692, top5=93.532, tv_gmacs=0.386, paper_top1=77.1,
+                            paper_top5=93.3, paper_params_m=5.3, paper_gflops=0.39))
+def efficientnet_b0(**kwargs) -> EfficientNet:
+    return efficientnet(0, **kwargs)
+
+
+@register_model(card=_b_card(1, params=7_794_184, top1=78.642, top5=94.186, tv_gmacs=0.687, paper_top1=79.1,
+                            paper_top5=94.4, paper_params_m=7.8, paper_gflops=0.7))
+def efficientnet_b1(**kwargs) -> EfficientNet:
+    return efficientnet(1, **kwargs)
+
+
+@register_model(card=_b_card(2, params=9_109_994, top1=80.608, top5=95.31, tv_gmacs=1.088, paper_top1=80.1,
+                            paper_top5=94.9, paper_params_m=9.2, paper_gflops=1.0))
+def efficientnet_b2(**kwargs) -> EfficientNet:
+    return efficientnet(2, **kwargs)
+
+
+@register_model(card=_b_card(3, params=12_233_232, top1=82.008, top5=96.054, tv_gmacs=1.827, paper_top1=81.6,
+                            paper_top5=95.7, paper_params_m=12, paper_gflops=1.8))
+def efficientnet_b3(**kwargs) -> EfficientNet:
+    return efficientnet(3, **kwargs)
+
+
+@register_model(card=_b_card(4, params=19_341_616, top1=83.384, top5=96.594, tv_gmacs=4.394, paper_top1=82.9,
+                            paper_top5=96.4, paper_params_m=19, paper_gflops=4.2))
+def efficientnet_b4(**kwargs) -> EfficientNet:
+    return efficientnet(4, **kwargs)
+
+
+@register_model(card=_b_card(5, params=30_389_784, top1=83.444, top5=96.628, tv_gmacs=10.266, paper_top1=83.6,
+                            paper_top5=96.7, paper_params_m=30, paper_gflops=9.9))
+def efficientnet_b5(**kwargs) -> EfficientNet:
+    return efficientnet(5, **kwargs)
+
+
+@register_model(card=_b_card(6, params=43_040_704, top1=84.008, top5=96.916, tv_gmacs=19.068, paper_top1=84.0,
+                            paper_top5=96.8, paper_params_m=43, paper_gflops=19))
+def efficientnet_b6(**kwargs) -> EfficientNet:
+    return efficientnet(6, **kwargs)
+
+
+@register_model(card=_b_card(7, params=66_347_960, top1=84.122, top5=96.908, tv_gmacs=37.746, paper_top1=84.3,
+                            paper_top5=97.0, paper_params_m=66, paper_gflops=37))
+def efficientnet_b7(**kwargs) -> EfficientNet:
+    return efficientnet(7, **kwargs)
+
 
 _V2_PAPER = "Tan & Le, EfficientNetV2: Smaller Models and Faster Training"
-# variant -> (params (torchvision), paper Table 7: top-1, params M, FLOPs B; torchvision top-1, top-5, GFLOPS)
-EFFICIENTNET_V2_CARDS = {
-    "s": (21_458_488, 83.9, 22, 8.8, 84.228, 96.878, 8.366),
-    "m": (54_139_356, 85.1, 54, 24, 85.112, 97.156, 24.582),
-    "l": (118_515_272, 85.7, 120, 53, 85.808, 97.788, 56.080),
-}
 
 
-def _v2_builder(variant: str):
-    def build(**kwargs) -> EfficientNet:
-        return efficientnet_v2(variant, **kwargs)
-    return build
-
-
-for _v, (_params, _p1, _pm, _pf, _t1, _t5, _tg) in EFFICIENTNET_V2_CARDS.items():
-    _res = EFFICIENTNET_V2[_v][3]
-    register_model(_v2_builder(_v), name=f"efficientnet_v2_{_v}", card=ModelCard(
-        name=f"efficientnet_v2_{_v}", family="EfficientNetV2", paper=_V2_PAPER, year=2021,
-        input_size=(3, _res, _res), params=_params, macs=round(_tg * 1e9), top1=_t1, top5=_t5,
-        torchvision=f"efficientnet_v2_{_v}",
-        source=f"params, MACs and top-1/top-5: torchvision 0.29 IMAGENET1K_V1 weights (at {_res}); paper "
-        f"(Tan & Le 2021, Table 7, ImageNet-1k only): {_p1}% top-1, {_pm}M params, {_pf}B FLOPs",
+def _v2_card(variant: str, *, params: int, top1: float, top5: float, tv_gmacs: float, paper_top1: float,
+             paper_params_m: float, paper_gflops: float) -> ModelCard:
+    """The card of EfficientNetV2-``variant``: ``params``, ``top1``/``top5``, ``tv_gmacs``: torchvision 0.29's
+    IMAGENET1K_V1 weights; ``paper_*``: Tan & Le 2021, Table 7 (ImageNet-1k only)."""
+    res = EFFICIENTNET_V2[variant][3]
+    return ModelCard(
+        name=f"efficientnet_v2_{variant}", family="EfficientNetV2", paper=_V2_PAPER, year=2021,
+        input_size=(3, res, res), params=params, macs=round(tv_gmacs * 1e9), top1=top1, top5=top5,
+        torchvision=f"efficientnet_v2_{variant}",
+        source=f"params, MACs and top-1/top-5: torchvision 0.29 IMAGENET1K_V1 weights (at {res}); paper "
+               f"(Tan & Le 2021, Table 7, ImageNet-1k only): {paper_top1}% top-1, {paper_params_m}M params, "
+               f"{paper_gflops}B FLOPs",
         departures=("trained at progressive resolution; the card's input size is the evaluation size",
-                    "BN eps 1e-3 (TensorFlow reference)")))
+                    "BN eps 1e-3 (TensorFlow reference)"))
+
+
+@register_model(card=_v2_card("s", params=21_458_488, top1=84.228, top5=96.878, tv_gmacs=8.366, paper_top1=83.9,
+                             paper_params_m=22, paper_gflops=8.8))
+def efficientnet_v2_s(**kwargs) -> EfficientNet:
+    return efficientnet_v2("s", **kwargs)
+
+
+@register_model(card=_v2_card("m", params=54_139_356, top1=85.112, top5=97.156, tv_gmacs=24.582, paper_top1=85.1,
+                             paper_params_m=54, paper_gflops=24))
+def efficientnet_v2_m(**kwargs) -> EfficientNet:
+    return efficientnet_v2("m", **kwargs)
+
+
+@register_model(card=_v2_card("l", params=118_515_272, top1=85.808, top5=97.788, tv_gmacs=56.08, paper_top1=85.7,
+                             paper_params_m=120, paper_gflops=53))
+def efficientnet_v2_l(**kwargs) -> EfficientNet:
+    return efficientnet_v2("l", **kwargs)

@@ -68,7 +68,7 @@ class FeatureListNet(nn.Module):
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         wanted = [d["module"] for d in self.feature_info]
         last = max(self.out_indices)
-        last_module = getattr(self.model, "feature_info")[last]["module"]
+        last_module = self.model.feature_info[last]["module"]
         found: dict[str, torch.Tensor] = {}
         handles = []
 
@@ -85,7 +85,7 @@ class FeatureListNet(nn.Module):
         try:
             run = getattr(self.model, "run_checked", None)
             if run is not None:
-                run(self.model.forward_features, x)
+                run(self.model.forward_features, x, method="forward_features")
             else:
                 self.model.forward_features(x)
         except _Enough:

@@ -152,39 +152,71 @@ _ZOO = "mit-han-lab/mcunet README, Model List (profiled with TinyEngine on an ST
 _NOT_IN_PAPER = ("the paper shows the searched networks only as figures; the layer table is the authors' released "
                  "configuration")
 
-# name -> (spec, classes, MACs, params (published, rounded), SRAM kB, flash kB, top-1 fp32, top-5 fp32, config, notes)
-MCUNET_VARIANTS = {
-    "mcunet": (MCUNET_IN3, 1000, 81.8e6, 0.74e6, 293, 897, 62.2, 84.5, "mcunet-320kb-1mb_imagenet.json",
-               "the paper's headline ImageNet network for 320 kB SRAM / 1 MB flash (mcunet-in3)"),
-    "mcunet_5fps": (MCUNET_IN1, 1000, 12.8e6, 0.64e6, 307, 992, 51.5, 75.5, "mcunet-5fps_imagenet.json",
-                    "the ImageNet network that runs at 5 fps on an STM32F746 (mcunet-in1)"),
-    "mcunet_10fps": (MCUNET_IN0, 1000, 6.4e6, 0.75e6, 266, 889, 41.5, 66.3, "mcunet-10fps_imagenet.json",
-                     "the ImageNet network that runs at 10 fps on an STM32F746 (mcunet-in0)"),
-    "mcunet_256kb": (MCUNET_IN2, 1000, 67.3e6, 0.73e6, 242, 878, 60.9, 83.3, "mcunet-256kb-1mb_imagenet.json",
-                     "the ImageNet network for 256 kB SRAM / 1 MB flash (mcunet-in2)"),
-    "mcunet_512kb": (MCUNET_IN4, 1000, 125.9e6, 1.73e6, 456, 1876, 68.4, 88.4, "mcunet-512kb-2mb_imagenet.json",
-                     "the ImageNet network for 512 kB SRAM / 2 MB flash (mcunet-in4)"),
-    "mcunet_vww": (MCUNET_VWW2, 2, 55.8e6, 0.64e6, 311, 897, 91.7, None, "released int8 model's layer list",
-                   "the visual-wake-words (person / no person) network for 320 kB SRAM / 1 MB flash (mcunet-vww2)"),
-}
+# name -> the released configuration it is built from
+MCUNET_VARIANTS = {"mcunet": MCUNET_IN3, "mcunet_5fps": MCUNET_IN1, "mcunet_10fps": MCUNET_IN0,
+                   "mcunet_256kb": MCUNET_IN2, "mcunet_512kb": MCUNET_IN4, "mcunet_vww": MCUNET_VWW2}
 
 
-def _builder(spec: dict, classes: int):
-    def build(**kwargs) -> MCUNet:
-        kwargs = {"num_classes": classes, **kwargs}
-        return MCUNet(spec["stem"], spec["blocks"], spec["resolution"], **kwargs)
-    return build
+def _build(name: str, num_classes: int = 1000, **kwargs) -> MCUNet:
+    spec = MCUNET_VARIANTS[name]
+    return MCUNet(spec["stem"], spec["blocks"], spec["resolution"], num_classes=num_classes, **kwargs)
 
 
-for _name, (_spec, _nc, _macs, _params, _sram, _flash, _t1, _t5, _cfg, _what) in MCUNET_VARIANTS.items():
-    _r = _spec["resolution"]
-    register_model(_builder(_spec, _nc), name=_name, card=ModelCard(
-        name=_name, family="MCUNet", paper=_PAPER, year=2020, input_size=(3, _r, _r), num_classes=_nc,
-        params=int(_params), macs=int(_macs), top1=_t1, top5=_t5,
-        dataset="Visual Wake Words (COCO person)" if _nc == 2 else "ImageNet-1k",
-        source=f"{_ZOO}: {_macs / 1e6:.1f}M MACs, {_params / 1e6:.2f}M params, SRAM {_sram} kB, flash {_flash} kB, "
-        f"top-1 {_t1}% (fp32){'' if _t5 is None else f', top-5 {_t5}%'}; architecture: {_cfg}. Not "
+def _card(name: str, *, macs: float, params: float, sram_kb: int, flash_kb: int, top1: float, top5: float | None,
+          config: str, notes: str, num_classes: int = 1000) -> ModelCard:
+    """A card from the zoo's Model List: published (rounded) ``macs``, ``params``, SRAM and flash of the int8
+    model, fp32 ``top1``/``top5``; ``config`` names the released architecture file."""
+    r = MCUNET_VARIANTS[name]["resolution"]
+    return ModelCard(
+        name=name, family="MCUNet", paper=_PAPER, year=2020, input_size=(3, r, r), num_classes=num_classes,
+        params=int(params), macs=int(macs), top1=top1, top5=top5,
+        dataset="Visual Wake Words (COCO person)" if num_classes == 2 else "ImageNet-1k",
+        source=f"{_ZOO}: {macs / 1e6:.1f}M MACs, {params / 1e6:.2f}M params, SRAM {sram_kb} kB, flash {flash_kb} kB, "
+        f"top-1 {top1}% (fp32){'' if top5 is None else f', top-5 {top5}%'}; architecture: {config}. Not "
         "established here: the paper's int4 figures and the peak-memory schedule of TinyEngine (patch-based "
         "inference is MCUNetV2)",
         departures=(_NOT_IN_PAPER, "float32 network; the published SRAM/flash figures are for the int8 model"),
-        notes=_what))
+        notes=notes)
+
+
+@register_model(card=_card("mcunet", macs=81.8e6, params=0.74e6, sram_kb=293, flash_kb=897,
+                           top1=62.2, top5=84.5, config="mcunet-320kb-1mb_imagenet.json",
+                           notes="the paper's headline ImageNet network for 320 kB SRAM / 1 MB flash (mcunet-in3)"))
+def mcunet(**kwargs) -> MCUNet:
+    return _build("mcunet", **kwargs)
+
+
+@register_model(card=_card("mcunet_5fps", macs=12.8e6, params=0.64e6, sram_kb=307, flash_kb=992,
+                           top1=51.5, top5=75.5, config="mcunet-5fps_imagenet.json",
+                           notes="the ImageNet network that runs at 5 fps on an STM32F746 (mcunet-in1)"))
+def mcunet_5fps(**kwargs) -> MCUNet:
+    return _build("mcunet_5fps", **kwargs)
+
+
+@register_model(card=_card("mcunet_10fps", macs=6.4e6, params=0.75e6, sram_kb=266, flash_kb=889,
+                           top1=41.5, top5=66.3, config="mcunet-10fps_imagenet.json",
+                           notes="the ImageNet network that runs at 10 fps on an STM32F746 (mcunet-in0)"))
+def mcunet_10fps(**kwargs) -> MCUNet:
+    return _build("mcunet_10fps", **kwargs)
+
+
+@register_model(card=_card("mcunet_256kb", macs=67.3e6, params=0.73e6, sram_kb=242, flash_kb=878,
+                           top1=60.9, top5=83.3, config="mcunet-256kb-1mb_imagenet.json",
+                           notes="the ImageNet network for 256 kB SRAM / 1 MB flash (mcunet-in2)"))
+def mcunet_256kb(**kwargs) -> MCUNet:
+    return _build("mcunet_256kb", **kwargs)
+
+
+@register_model(card=_card("mcunet_512kb", macs=125.9e6, params=1.73e6, sram_kb=456, flash_kb=1876,
+                           top1=68.4, top5=88.4, config="mcunet-512kb-2mb_imagenet.json",
+                           notes="the ImageNet network for 512 kB SRAM / 2 MB flash (mcunet-in4)"))
+def mcunet_512kb(**kwargs) -> MCUNet:
+    return _build("mcunet_512kb", **kwargs)
+
+
+@register_model(card=_card("mcunet_vww", macs=55.8e6, params=0.64e6, sram_kb=311, flash_kb=897,
+                           top1=91.7, top5=None, config="released int8 model's layer list", num_classes=2,
+                           notes="the visual-wake-words (person / no person) network for 320 kB SRAM / 1 MB flash "
+                                 "(mcunet-vww2)"))
+def mcunet_vww(num_classes: int = 2, **kwargs) -> MCUNet:
+    return _build("mcunet_vww", num_classes, **kwargs)

@@ -212,15 +212,15 @@ _V1_PAPER = "Howard et al., MobileNets: Efficient Convolutional Neural Networks 
 MOBILENET_V1_TABLE6 = {1.0: (70.6, 569, 4.2), 0.75: (68.4, 325, 2.6), 0.5: (63.7, 149, 1.3), 0.25: (50.6, 41, 0.5)}
 # Table 7 (width 1.0, resolution): top-1, million mult-adds, million params.
 MOBILENET_V1_TABLE7 = {224: (70.6, 569, 4.2), 192: (69.1, 418, 4.2), 160: (67.2, 290, 4.2), 128: (64.4, 186, 4.2)}
-_V1_PARAMS = {1.0: 4_231_976, 0.75: 2_585_560, 0.5: 1_331_592, 0.25: 470_072}
 
 
-def _v1_card(alpha: float, name: str) -> ModelCard:
-    top1, macs, _ = MOBILENET_V1_TABLE6[alpha]
+def _v1_card(name: str, alpha: float, params: int) -> ModelCard:
+    """A MobileNetV1 card: ``alpha``'s row of Table 6; ``params``: exact count of this module (1000 classes, BN)."""
+    top1, macs, paper_params = MOBILENET_V1_TABLE6[alpha]
     return ModelCard(
-        name=name, family="MobileNet", paper=_V1_PAPER, year=2017, params=_V1_PARAMS[alpha], macs=macs * 10**6,
+        name=name, family="MobileNet", paper=_V1_PAPER, year=2017, params=params, macs=macs * 10**6,
         top1=top1, source=f"Howard et al. 2017, Table 6 (width multiplier {alpha}: {top1}% top-1, {macs}M mult-adds, "
-        f"{MOBILENET_V1_TABLE6[alpha][2]}M params); params: exact count of this module with a 1000-class "
+        f"{paper_params}M params); params: exact count of this module with a 1000-class "
         "classifier and BN" + (" (= timm mobilenetv1_100)" if alpha == 1.0 else ""),
         timm="mobilenetv1_100" if alpha == 1.0 else None,
         departures=("the 13th depthwise layer has stride 1 (Table 1 prints s2, a typo: 7x7 in and out)",
@@ -228,15 +228,24 @@ def _v1_card(alpha: float, name: str) -> ModelCard:
         notes="create_model('mobilenet_v1', resolution=160) for the resolution multiplier of Table 7")
 
 
-def _v1_builder(alpha: float):
-    def build(**kwargs) -> MobileNetV1:
-        return MobileNetV1(width_mult=alpha, **kwargs)
-    return build
+@register_model(card=_v1_card("mobilenet_v1", 1.0, params=4_231_976))
+def mobilenet_v1(**kwargs) -> MobileNetV1:
+    return MobileNetV1(width_mult=1.0, **kwargs)
 
 
-for _alpha, _name in [(1.0, "mobilenet_v1"), (0.75, "mobilenet_v1_x0_75"), (0.5, "mobilenet_v1_x0_5"),
-                      (0.25, "mobilenet_v1_x0_25")]:
-    register_model(_v1_builder(_alpha), name=_name, card=_v1_card(_alpha, _name))
+@register_model(card=_v1_card("mobilenet_v1_x0_75", 0.75, params=2_585_560))
+def mobilenet_v1_x0_75(**kwargs) -> MobileNetV1:
+    return MobileNetV1(width_mult=0.75, **kwargs)
+
+
+@register_model(card=_v1_card("mobilenet_v1_x0_5", 0.5, params=1_331_592))
+def mobilenet_v1_x0_5(**kwargs) -> MobileNetV1:
+    return MobileNetV1(width_mult=0.5, **kwargs)
+
+
+@register_model(card=_v1_card("mobilenet_v1_x0_25", 0.25, params=470_072))
+def mobilenet_v1_x0_25(**kwargs) -> MobileNetV1:
+    return MobileNetV1(width_mult=0.25, **kwargs)
 
 
 @register_model(card=ModelCard(

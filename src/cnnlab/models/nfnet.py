@@ -116,7 +116,7 @@ class NFNet(Classifier):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        for name, m in self.named_modules():
+        for m in self.modules():
             if isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, 0.0, 0.01)
                 nn.init.zeros_(m.bias)
@@ -149,19 +149,63 @@ _DEPARTURES = (
 _DM_NOTES = ("the DeepMind release as ported by timm (dm_nfnet_f*, whose files carry the pretrained weights): "
              "gamma after each activation, TensorFlow 'SAME' padding, a learned skip gain per block (SkipInit)")
 
-for _n, (_params, _macs, _top1, _top5, _train, _test) in NFNET_REPORTED.items():
-    for _variant in VARIANTS:
-        _dm = _variant == "deepmind"
-        _name = f"{'dm_' if _dm else ''}nfnet_f{_n}"
-        _card = ModelCard(
-            name=_name, family="NFNet", paper=_PAPER, year=2021, input_size=(3, _test, _test), params=int(_params),
-            macs=int(_macs), top1=_top1, top5=_top5, timm=_name,
-            source=f"Brock et al. 2021, Table 3 (params, FLOPs, top-1/top-5 at {_test}x{_test}); "
-                   f"train/test resolution {_train}/{_test} (Table 7)"
-                   + ("; exact parameter count 71,489,272 = timm nfnet_f0" if _n == 0 and not _dm else ""),
-            departures=() if _dm else _DEPARTURES,
-            notes=(_DM_NOTES + "; " if _dm else "")
-            + f"depths {tuple((_n + 1) * d for d in NFNET_F0_DEPTHS)}; no batch norm; options: act, drop_rate, "
-              "drop_path_rate (stochastic depth)")
-        register_model(name=_name, card=_card)(
-            lambda _m=_n + 1, _v=_variant, **kw: NFNet(tuple(_m * d for d in NFNET_F0_DEPTHS), variant=_v, **kw))
+
+def _depths(n: int) -> tuple[int, ...]:
+    """F``n``'s blocks per stage: F0's (1, 2, 6, 3) times n + 1."""
+    return tuple((n + 1) * d for d in NFNET_F0_DEPTHS)
+
+
+def _card(n: int, variant: str = "timm") -> ModelCard:
+    """The card of NFNet-F``n`` in ``variant`` form: figures from ``NFNET_REPORTED`` (Tables 3 and 7)."""
+    params, macs, top1, top5, train, test = NFNET_REPORTED[n]
+    dm = variant == "deepmind"
+    name = f"{'dm_' if dm else ''}nfnet_f{n}"
+    return ModelCard(
+        name=name, family="NFNet", paper=_PAPER, year=2021, input_size=(3, test, test), params=int(params),
+        macs=int(macs), top1=top1, top5=top5, timm=name,
+        source=f"Brock et al. 2021, Table 3 (params, FLOPs, top-1/top-5 at {test}x{test}); "
+               f"train/test resolution {train}/{test} (Table 7)"
+               + ("; exact parameter count 71,489,272 = timm nfnet_f0" if n == 0 and not dm else ""),
+        departures=() if dm else _DEPARTURES,
+        notes=(_DM_NOTES + "; " if dm else "")
+        + f"depths {_depths(n)}; no batch norm; options: act, drop_rate, drop_path_rate (stochastic depth)")
+
+
+@register_model(card=_card(0))
+def nfnet_f0(**kwargs) -> NFNet:
+    return NFNet(_depths(0), variant="timm", **kwargs)
+
+
+@register_model(card=_card(0, "deepmind"))
+def dm_nfnet_f0(**kwargs) -> NFNet:
+    return NFNet(_depths(0), variant="deepmind", **kwargs)
+
+
+@register_model(card=_card(1))
+def nfnet_f1(**kwargs) -> NFNet:
+    return NFNet(_depths(1), variant="timm", **kwargs)
+
+
+@register_model(card=_card(1, "deepmind"))
+def dm_nfnet_f1(**kwargs) -> NFNet:
+    return NFNet(_depths(1), variant="deepmind", **kwargs)
+
+
+@register_model(card=_card(2))
+def nfnet_f2(**kwargs) -> NFNet:
+    return NFNet(_depths(2), variant="timm", **kwargs)
+
+
+@register_model(card=_card(2, "deepmind"))
+def dm_nfnet_f2(**kwargs) -> NFNet:
+    return NFNet(_depths(2), variant="deepmind", **kwargs)
+
+
+@register_model(card=_card(3))
+def nfnet_f3(**kwargs) -> NFNet:
+    return NFNet(_depths(3), variant="timm", **kwargs)
+
+
+@register_model(card=_card(3, "deepmind"))
+def dm_nfnet_f3(**kwargs) -> NFNet:
+    return NFNet(_depths(3), variant="deepmind", **kwargs)

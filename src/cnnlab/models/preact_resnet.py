@@ -78,21 +78,50 @@ _PARAMS = {18: 11_687_720, 34: 21_795_880, 50: 25_549_352, 101: 44_541_480, 152:
 # Multiply-adds at 224x224, computed (the same convolutions as the post-activation ResNets, v1.5 stride).
 _MACS = {18: 1_814_073_344, 34: 3_663_761_408, 50: 4_089_184_256, 101: 7_801_405_440, 152: 11_513_626_624,
          200: 15_007_481_856}
-_REPORTED = {152: dict(top1=78.9, top5=94.5), 200: dict(top1=79.3, top5=94.7)}
 
-for _depth in PREACT_DEPTHS:
-    _name = f"preact_resnet{_depth}"
-    _top = _REPORTED.get(_depth, {})
-    _card = ModelCard(
-        name=_name, family="Pre-activation ResNet", paper=_PAPER, year=2016, input_size=(3, 224, 224),
-        params=_PARAMS[_depth], macs=_MACS[_depth],
-        source=("params, MACs: computed from the layer table; "
-                + (f"accuracy: He et al. 2016, Table 5 (ResNet-{_depth} pre-act, {100 - _top['top1']:.1f}% / "
-                   f"{100 - _top['top5']:.1f}% error, 320x320 crop"
-                   + ("; the original ResNet-200: 21.8% / 6.0%)" if _depth == 200 else ")")
-                   if _top else "no ImageNet result reported in the paper for this depth")),
+
+def _card(depth: int, top1: float | None = None, top5: float | None = None) -> ModelCard:
+    """The card of ``preact_resnet{depth}``; ``top1``/``top5``: Table 5's accuracy where the paper reports one."""
+    if top1 is None:
+        accuracy = "no ImageNet result reported in the paper for this depth"
+    else:
+        accuracy = (f"accuracy: He et al. 2016, Table 5 (ResNet-{depth} pre-act, {100 - top1:.1f}% / "
+                    f"{100 - top5:.1f}% error, 320x320 crop"
+                    + ("; the original ResNet-200: 21.8% / 6.0%)" if depth == 200 else ")"))
+    return ModelCard(
+        name=f"preact_resnet{depth}", family="Pre-activation ResNet", paper=_PAPER, year=2016,
+        input_size=(3, 224, 224), params=_PARAMS[depth], macs=_MACS[depth], top1=top1, top5=top5,
+        source="params, MACs: computed from the layer table; " + accuracy,
         departures=("stride of a downsampling bottleneck on the 3x3 convolution (as fb.resnet.torch, which the "
-                    "paper's ImageNet models use); stride_in='1x1' moves it",) if _depth >= 50 else (),
-        notes="depths of He et al. 2015, Table 1; options: stride_in, drop_rate, drop_path_rate",
-        **_top)
-    register_model(name=_name, card=_card)(lambda _d=_depth, **kw: build_preact_resnet(_d, **kw))
+                    "paper's ImageNet models use); stride_in='1x1' moves it",) if depth >= 50 else (),
+        notes="depths of He et al. 2015, Table 1; options: stride_in, drop_rate, drop_path_rate")
+
+
+@register_model(card=_card(18))
+def preact_resnet18(**kwargs) -> PreActResNet:
+    return build_preact_resnet(18, **kwargs)
+
+
+@register_model(card=_card(34))
+def preact_resnet34(**kwargs) -> PreActResNet:
+    return build_preact_resnet(34, **kwargs)
+
+
+@register_model(card=_card(50))
+def preact_resnet50(**kwargs) -> PreActResNet:
+    return build_preact_resnet(50, **kwargs)
+
+
+@register_model(card=_card(101))
+def preact_resnet101(**kwargs) -> PreActResNet:
+    return build_preact_resnet(101, **kwargs)
+
+
+@register_model(card=_card(152, top1=78.9, top5=94.5))
+def preact_resnet152(**kwargs) -> PreActResNet:
+    return build_preact_resnet(152, **kwargs)
+
+
+@register_model(card=_card(200, top1=79.3, top5=94.7))
+def preact_resnet200(**kwargs) -> PreActResNet:
+    return build_preact_resnet(200, **kwargs)

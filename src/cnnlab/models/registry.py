@@ -1,10 +1,15 @@
 """One registry for every architecture: ``create_model``, ``list_models``, ``model_card``.
 
-A family file declares its variants as a table and registers one builder per name::
+One style everywhere: a named function per registered variant, its card as keyword values in the
+decorator, next to the paper table it cites::
 
-    @register_model(card=ModelCard(name="lenet5", family="LeNet", ...))
-    def lenet5(**kwargs):
+    @register_model(card=ModelCard(name="lenet5", family="LeNet", paper=..., params=61_706, ...))
+    def lenet5(**kwargs) -> LeNet5:
         return LeNet5(**kwargs)
+
+A family with many variants writes a small keyword helper for the fields they share (``_card(name,
+**figures) -> ModelCard``, as timm's ``_cfg(**kwargs)``) and still one named function per variant, so
+``grep "def resnet50"`` finds it and a traceback names it. The function's name is the registered name.
 """
 
 from __future__ import annotations

@@ -146,54 +146,76 @@ class ShuffleNetV2(Classifier):
 
 # -- registration --------------------------------------------------------------------------------
 _V1_PAPER = "Zhang et al., ShuffleNet: An Extremely Efficient Convolutional Neural Network for Mobile Devices"
-# scale -> (registered name, params of g = 3 (exact count), top-1 error of g = 3 and its table)
-SHUFFLENET_V1_NAMES = {
-    1.0: ("shufflenet_v1", 1_865_728, "Table 2"),
-    0.5: ("shufflenet_v1_x0_5", 718_324, "Table 2"),
-    1.5: ("shufflenet_v1_x1_5", 3_442_168, "Table 5"),
-    2.0: ("shufflenet_v1_x2_0", 5_450_776, "Table 5"),
-}
 
 
-def _v1_builder(scale: float):
-    def build(**kwargs) -> ShuffleNetV1:
-        return ShuffleNetV1(scale=kwargs.pop("scale", scale), **kwargs)
-    return build
-
-
-for _s, (_name, _params, _table) in SHUFFLENET_V1_NAMES.items():
-    _err, _mf = SHUFFLENET_V1_ERROR[_s][3], SHUFFLENET_V1_MFLOPS[_s]
-    register_model(_v1_builder(_s), name=_name, card=ModelCard(
-        name=_name, family="ShuffleNet", paper=_V1_PAPER, year=2018, params=_params, macs=_mf * 10**6,
-        top1=round(100 - _err, 1),
-        source=f"MACs and top-1: Zhang et al. 2018, {_table} (ShuffleNet {_s:g}x, g = 3: {_mf} MFLOPs = "
-        f"multiply-adds, {_err}% top-1 error); params: exact count of this module (the paper gives none)",
+def _v1_card(name: str, scale: float, *, params: int, table: str) -> ModelCard:
+    """A ShuffleNet v1 card (g = 3): MACs and error from ``table`` of Zhang et al. 2018 (``SHUFFLENET_V1_MFLOPS``,
+    ``SHUFFLENET_V1_ERROR``); ``params``: exact count of this module (the paper gives none)."""
+    err, mf = SHUFFLENET_V1_ERROR[scale][3], SHUFFLENET_V1_MFLOPS[scale]
+    return ModelCard(
+        name=name, family="ShuffleNet", paper=_V1_PAPER, year=2018, params=params, macs=mf * 10**6,
+        top1=round(100 - err, 1),
+        source=f"MACs and top-1: Zhang et al. 2018, {table} (ShuffleNet {scale:g}x, g = 3: {mf} MFLOPs = "
+        f"multiply-adds, {err}% top-1 error); params: exact count of this module (the paper gives none)",
         departures=("stage widths for scale != 1 are rounded to a multiple of 4 g, Conv1 is 12/12/24/24/48 for "
                     "0.25x/0.5x/1x/1.5x/2x (rounded down to a multiple of g); the paper does not say how it rounds",
                     "BN after every convolution, no ReLU after the depthwise conv (as the paper)"),
-        notes="options: groups=1|2|3|4|8 (Table 1; default 3), scale=0.25|0.5|1|1.5|2 (Tables 2 and 5)"))
+        notes="options: groups=1|2|3|4|8 (Table 1; default 3), scale=0.25|0.5|1|1.5|2 (Tables 2 and 5)")
+
+
+@register_model(card=_v1_card("shufflenet_v1", 1.0, params=1_865_728, table="Table 2"))
+def shufflenet_v1(scale: float = 1.0, **kwargs) -> ShuffleNetV1:
+    return ShuffleNetV1(scale=scale, **kwargs)
+
+
+@register_model(card=_v1_card("shufflenet_v1_x0_5", 0.5, params=718_324, table="Table 2"))
+def shufflenet_v1_x0_5(scale: float = 0.5, **kwargs) -> ShuffleNetV1:
+    return ShuffleNetV1(scale=scale, **kwargs)
+
+
+@register_model(card=_v1_card("shufflenet_v1_x1_5", 1.5, params=3_442_168, table="Table 5"))
+def shufflenet_v1_x1_5(scale: float = 1.5, **kwargs) -> ShuffleNetV1:
+    return ShuffleNetV1(scale=scale, **kwargs)
+
+
+@register_model(card=_v1_card("shufflenet_v1_x2_0", 2.0, params=5_450_776, table="Table 5"))
+def shufflenet_v1_x2_0(scale: float = 2.0, **kwargs) -> ShuffleNetV1:
+    return ShuffleNetV1(scale=scale, **kwargs)
 
 
 _V2_PAPER = "Ma et al., ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design"
-# scale -> (params (torchvision 0.29), paper Table 5: MFLOPs, top-1 error; torchvision weights top-1, top-5, GFLOPS)
-SHUFFLENET_V2_CARDS = {
-    0.5: (1_366_792, 41, 39.7, 60.552, 81.746, 0.04),
-    1.0: (2_278_604, 146, 30.6, 69.362, 88.316, 0.14),
-    1.5: (3_503_624, 299, 27.4, 72.996, 91.086, 0.30),
-    2.0: (7_393_996, 591, 25.1, 76.230, 93.006, 0.58),
-}
 
 
-def _v2_builder(scale: float):
-    def build(**kwargs) -> ShuffleNetV2:
-        return ShuffleNetV2(scale, **kwargs)
-    return build
+def _v2_card(name: str, *, params: int, top1: float, top5: float, tv_gflops: float, paper_mflops: int,
+             paper_error: float) -> ModelCard:
+    """A ShuffleNet V2 card: ``params``, ``top1``/``top5``, ``tv_gflops``: torchvision 0.29 IMAGENET1K_V1 weights;
+    ``paper_*``: Ma et al. 2018, Table 5."""
+    return ModelCard(
+        name=name, family="ShuffleNet", paper=_V2_PAPER, year=2018, params=params, macs=paper_mflops * 10**6,
+        top1=top1, top5=top5, torchvision=name,
+        source=f"params and top-1/top-5: torchvision 0.29 IMAGENET1K_V1 weights ({tv_gflops} GFLOPS); MACs: "
+        f"Ma et al. 2018, Table 5 ({paper_mflops} MFLOPs = multiply-adds, {paper_error}% top-1 error)")
 
 
-for _s, (_params, _mf, _err, _t1, _t5, _tg) in SHUFFLENET_V2_CARDS.items():
-    _name = f"shufflenet_v2_x{str(_s).replace('.', '_')}"
-    register_model(_v2_builder(_s), name=_name, card=ModelCard(
-        name=_name, family="ShuffleNet", paper=_V2_PAPER, year=2018, params=_params, macs=_mf * 10**6,
-        top1=_t1, top5=_t5, torchvision=_name,
-        source=f"params and top-1/top-5: torchvision 0.29 IMAGENET1K_V1 weights ({_tg} GFLOPS); MACs: "
-        f"Ma et al. 2018, Table 5 ({_mf} MFLOPs = multiply-adds, {_err}% top-1 error)"))
+@register_model(card=_v2_card("shufflenet_v2_x0_5", params=1_366_792, top1=60.552, top5=81.746, tv_gflops=0.04,
+                              paper_mflops=41, paper_error=39.7))
+def shufflenet_v2_x0_5(**kwargs) -> ShuffleNetV2:
+    return ShuffleNetV2(0.5, **kwargs)
+
+
+@register_model(card=_v2_card("shufflenet_v2_x1_0", params=2_278_604, top1=69.362, top5=88.316, tv_gflops=0.14,
+                              paper_mflops=146, paper_error=30.6))
+def shufflenet_v2_x1_0(**kwargs) -> ShuffleNetV2:
+    return ShuffleNetV2(1.0, **kwargs)
+
+
+@register_model(card=_v2_card("shufflenet_v2_x1_5", params=3_503_624, top1=72.996, top5=91.086, tv_gflops=0.30,
+                              paper_mflops=299, paper_error=27.4))
+def shufflenet_v2_x1_5(**kwargs) -> ShuffleNetV2:
+    return ShuffleNetV2(1.5, **kwargs)
+
+
+@register_model(card=_v2_card("shufflenet_v2_x2_0", params=7_393_996, top1=76.230, top5=93.006, tv_gflops=0.58,
+                              paper_mflops=591, paper_error=25.1))
+def shufflenet_v2_x2_0(**kwargs) -> ShuffleNetV2:
+    return ShuffleNetV2(2.0, **kwargs)

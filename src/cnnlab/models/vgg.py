@@ -53,39 +53,67 @@ class VGG(PooledMLPClassifier):
         self.num_features = 4096
 
 
-# depth -> (params, MACs at 224, top-1, top-5) without / with batch norm.
-# params: torchvision 0.29 (= the fixtures); accuracies: torchvision docs (VGG*_Weights.IMAGENET1K_V1);
-# MACs: conv + linear multiply-adds at 224x224, computed from the table.
-VGG_FIGURES = {
-    11: ((132_863_336, 7_609_090_048, 69.020, 88.628), (132_868_840, 7_609_090_048, 70.370, 89.810)),
-    13: ((133_047_848, 11_308_466_176, 69.928, 89.246), (133_053_736, 11_308_466_176, 71.586, 90.374)),
-    16: ((138_357_544, 15_470_264_320, 71.592, 90.382), (138_365_992, 15_470_264_320, 73.360, 91.516)),
-    19: ((143_667_240, 19_632_062_464, 72.376, 90.876), (143_678_248, 19_632_062_464, 74.218, 91.842)),
-}
 PAPER = "Simonyan, Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition"
 
 
-def _register(depth: int, batch_norm: bool) -> None:
+def _card(depth: int, batch_norm: bool, **figures) -> ModelCard:
+    """A VGG card. ``figures``: params (torchvision 0.29, = the fixtures), top1/top5 (torchvision docs,
+    VGG*_Weights.IMAGENET1K_V1) and macs (conv + linear multiply-adds at 224x224, computed from the table)."""
     name = f"vgg{depth}" + ("_bn" if batch_norm else "")
-    params, macs, top1, top5 = VGG_FIGURES[depth][batch_norm]
-    departures = ["adaptive 7x7 average pool before the head (identity at 224; the paper evaluates larger "
-                  "images by turning the head into convolutions)"]
+    departures = ("adaptive 7x7 average pool before the head (identity at 224; the paper evaluates larger "
+                  "images by turning the head into convolutions)",)
     if batch_norm:
-        departures.insert(0, "batch norm after every convolution (torchvision's variant; the paper predates BN)")
-    card = ModelCard(name=name, family="VGG", paper=PAPER, year=2014, params=params, macs=macs, top1=top1, top5=top5,
+        departures = ("batch norm after every convolution (torchvision's variant; the paper predates BN)",) + departures
+    return ModelCard(name=name, family="VGG", paper=PAPER, year=2014,
                      source=f"torchvision 0.29 docs ({name}, IMAGENET1K_V1); params = torchvision's; MACs computed "
                             f"(conv + linear at 224x224); configuration {'ABDE'[[11, 13, 16, 19].index(depth)]} of "
                             f"the paper's Table 1",
-                     torchvision=name, departures=tuple(departures))
-
-    def build(**kwargs) -> VGG:
-        return VGG(VGG_CONFIGS[depth], batch_norm=batch_norm, **kwargs)
-
-    build.__name__ = build.__qualname__ = name
-    build.__doc__ = f"VGG-{depth}{' with batch norm' if batch_norm else ''} (configuration of Table 1)."
-    register_model(build, name=name, card=card)
+                     torchvision=name, departures=departures, **figures)
 
 
-for _depth in VGG_CONFIGS:
-    for _bn in (False, True):
-        _register(_depth, _bn)
+@register_model(card=_card(11, batch_norm=False, params=132_863_336, macs=7_609_090_048, top1=69.020, top5=88.628))
+def vgg11(**kwargs) -> VGG:
+    """VGG-11 (configuration of Table 1)."""
+    return VGG(VGG_CONFIGS[11], batch_norm=False, **kwargs)
+
+
+@register_model(card=_card(11, batch_norm=True, params=132_868_840, macs=7_609_090_048, top1=70.370, top5=89.810))
+def vgg11_bn(**kwargs) -> VGG:
+    """VGG-11 with batch norm (configuration of Table 1)."""
+    return VGG(VGG_CONFIGS[11], batch_norm=True, **kwargs)
+
+
+@register_model(card=_card(13, batch_norm=False, params=133_047_848, macs=11_308_466_176, top1=69.928, top5=89.246))
+def vgg13(**kwargs) -> VGG:
+    """VGG-13 (configuration of Table 1)."""
+    return VGG(VGG_CONFIGS[13], batch_norm=False, **kwargs)
+
+
+@register_model(card=_card(13, batch_norm=True, params=133_053_736, macs=11_308_466_176, top1=71.586, top5=90.374))
+def vgg13_bn(**kwargs) -> VGG:
+    """VGG-13 with batch norm (configuration of Table 1)."""
+    return VGG(VGG_CONFIGS[13], batch_norm=True, **kwargs)
+
+
+@register_model(card=_card(16, batch_norm=False, params=138_357_544, macs=15_470_264_320, top1=71.592, top5=90.382))
+def vgg16(**kwargs) -> VGG:
+    """VGG-16 (configuration of Table 1)."""
+    return VGG(VGG_CONFIGS[16], batch_norm=False, **kwargs)
+
+
+@register_model(card=_card(16, batch_norm=True, params=138_365_992, macs=15_470_264_320, top1=73.360, top5=91.516))
+def vgg16_bn(**kwargs) -> VGG:
+    """VGG-16 with batch norm (configuration of Table 1)."""
+    return VGG(VGG_CONFIGS[16], batch_norm=True, **kwargs)
+
+
+@register_model(card=_card(19, batch_norm=False, params=143_667_240, macs=19_632_062_464, top1=72.376, top5=90.876))
+def vgg19(**kwargs) -> VGG:
+    """VGG-19 (configuration of Table 1)."""
+    return VGG(VGG_CONFIGS[19], batch_norm=False, **kwargs)
+
+
+@register_model(card=_card(19, batch_norm=True, params=143_678_248, macs=19_632_062_464, top1=74.218, top5=91.842))
+def vgg19_bn(**kwargs) -> VGG:
+    """VGG-19 with batch norm (configuration of Table 1)."""
+    return VGG(VGG_CONFIGS[19], batch_norm=True, **kwargs)

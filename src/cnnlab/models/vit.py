@@ -152,49 +152,96 @@ _VIT_PAPER = "Dosovitskiy et al., An Image is Worth 16x16 Words: Transformers fo
 _DEIT_PAPER = "Touvron et al., Training data-efficient image transformers & distillation through attention (DeiT)"
 _TV = "torchvision 0.29 IMAGENET1K_V1 weights"
 
-# name -> (size, patch, image, in_chans, classes, drop_path, params, macs, top1, top5, paper, year, source)
+# name -> (size, patch, image side, in_chans, classes, stochastic-depth rate)
 VIT_VARIANTS = {
-    "vit_b_16": ("b", 16, 224, 3, 1000, 0.0, 86_567_656, 17_564_000_000, 81.072, 95.318, _VIT_PAPER, 2021,
-                 f"params, MACs (17.564 G) and top-1/top-5: {_TV}; ViT-Base, 86M params: Dosovitskiy et al. "
-                 "2021, Table 1"),
-    "vit_b_32": ("b", 32, 224, 3, 1000, 0.0, 88_224_232, 4_409_000_000, 75.912, 92.466, _VIT_PAPER, 2021,
-                 f"params, MACs (4.409 G) and top-1/top-5: {_TV}"),
-    "vit_l_16": ("l", 16, 224, 3, 1000, 0.0, 304_326_632, 61_555_000_000, 79.662, 94.638, _VIT_PAPER, 2021,
-                 f"params, MACs (61.555 G) and top-1/top-5: {_TV}; ViT-Large, 307M params: Dosovitskiy et al. "
-                 "2021, Table 1 (with the 21k-class pre-training head)"),
-    "vit_ti_16": ("ti", 16, 224, 3, 1000, 0.1, 5_717_416, 1_260_000_000, 72.2, 91.1, _DEIT_PAPER, 2021,
-                  "DeiT-Ti: 5M params (Touvron et al. 2021, Table 1, 5.72M truncated) and 72.2% top-1 / 91.1% "
-                  "top-5 (facebookresearch/deit model table); MACs: 1.26 G (OpenMMLab mmpretrain DeiT table, "
-                  "'Flops' = multiply-adds); params: exact count (= timm vit_tiny_patch16_224)"),
-    "vit_s_16": ("s", 16, 224, 3, 1000, 0.1, 22_050_664, 4_600_000_000, 79.8, 95.0, _DEIT_PAPER, 2021,
-                 "DeiT-S: 22M params and 79.8% top-1 (Touvron et al. 2021, Tables 1 and 5; the model table "
-                 "says 79.9 / 95.0); MACs: 4.6 GMACs (timm deit_small_patch16_224 card); params: exact count "
-                 "(= timm vit_small_patch16_224, 22.1M)"),
-    "vit_ti_4_28": ("ti", 4, 28, 1, 10, 0.1, None, None, None, None, _DEIT_PAPER, 2021,
-                    "DeiT-Ti's encoder with 4x4 patches on 28x28 single-channel images (MNIST-sized): 49 "
-                    "patches + class token; no published figures: params and MACs are the exact counts"),
-    "vit_ti_4_32": ("ti", 4, 32, 3, 10, 0.1, None, None, None, None, _DEIT_PAPER, 2021,
-                    "DeiT-Ti's encoder with 4x4 patches on 32x32 RGB images (CIFAR-sized): 64 patches + class "
-                    "token; no published figures: params and MACs are the exact counts"),
+    "vit_b_16": ("b", 16, 224, 3, 1000, 0.0),
+    "vit_b_32": ("b", 32, 224, 3, 1000, 0.0),
+    "vit_l_16": ("l", 16, 224, 3, 1000, 0.0),
+    "vit_ti_16": ("ti", 16, 224, 3, 1000, 0.1),
+    "vit_s_16": ("s", 16, 224, 3, 1000, 0.1),
+    "vit_ti_4_28": ("ti", 4, 28, 1, 10, 0.1),
+    "vit_ti_4_32": ("ti", 4, 32, 3, 10, 0.1),
 }
 
 
-def _builder(size: str, patch: int, image: int, in_chans: int, classes: int, drop_path: float):
-    def build(**kwargs) -> VisionTransformer:
-        kwargs = {"image_size": image, "in_chans": in_chans, "num_classes": classes, "drop_path_rate": drop_path,
-                  **kwargs}
-        return VisionTransformer(size, patch, **kwargs)
-    return build
+def _build(name: str, **kwargs) -> VisionTransformer:
+    size, patch, image, in_chans, classes, drop_path = VIT_VARIANTS[name]
+    kwargs = {"image_size": image, "in_chans": in_chans, "num_classes": classes, "drop_path_rate": drop_path,
+              **kwargs}
+    return VisionTransformer(size, patch, **kwargs)
 
 
-for _name, (_sz, _p, _img, _ch, _nc, _dp, _params, _macs, _t1, _t5, _paper, _year, _src) in VIT_VARIANTS.items():
-    _small = _name.count("_") == 3
-    register_model(_builder(_sz, _p, _img, _ch, _nc, _dp), name=_name, card=ModelCard(
-        name=_name, family="ViT", paper=_paper, year=_year, input_size=(_ch, _img, _img), num_classes=_nc,
-        params=_params if _params is not None else vit_params(_sz, _p, _img, _ch, _nc),
-        macs=_macs if _macs is not None else vit_macs(_sz, _p, _img, _ch, _nc),
-        top1=_t1, top5=_t5, dataset="MNIST / Fashion-MNIST" if _ch == 1 else ("CIFAR-10" if _small else "ImageNet-1k"),
-        source=_src, torchvision=_name if _name in ("vit_b_16", "vit_b_32", "vit_l_16") else None,
-        timm={"vit_ti_16": "vit_tiny_patch16_224", "vit_s_16": "vit_small_patch16_224"}.get(_name),
-        departures=(("stochastic depth 0.1 by default, as DeiT's recipe",) if _dp else ())
-        + ("other input sizes interpolate the position embeddings (bicubic)",)))
+def _card(name: str, *, paper: str, source: str, params: int | None = None, macs: int | None = None,
+          top1: float | None = None, top5: float | None = None, torchvision: str | None = None,
+          timm: str | None = None) -> ModelCard:
+    """A ViT card; ``params``/``macs`` left out are the exact counts of the ``VIT_VARIANTS`` row."""
+    size, patch, image, chans, classes, drop_path = VIT_VARIANTS[name]
+    return ModelCard(
+        name=name, family="ViT", paper=paper, year=2021, input_size=(chans, image, image), num_classes=classes,
+        params=params if params is not None else vit_params(size, patch, image, chans, classes),
+        macs=macs if macs is not None else vit_macs(size, patch, image, chans, classes),
+        top1=top1, top5=top5,
+        dataset="MNIST / Fashion-MNIST" if chans == 1 else ("CIFAR-10" if image < 224 else "ImageNet-1k"),
+        source=source, torchvision=torchvision, timm=timm,
+        departures=(("stochastic depth 0.1 by default, as DeiT's recipe",) if drop_path else ())
+        + ("other input sizes interpolate the position embeddings (bicubic)",))
+
+
+@register_model(card=_card(
+    "vit_b_16", paper=_VIT_PAPER, params=86_567_656, macs=17_564_000_000, top1=81.072, top5=95.318,
+    torchvision="vit_b_16",
+    source=f"params, MACs (17.564 G) and top-1/top-5: {_TV}; ViT-Base, 86M params: Dosovitskiy et al. 2021, Table 1"))
+def vit_b_16(**kwargs) -> VisionTransformer:
+    return _build("vit_b_16", **kwargs)
+
+
+@register_model(card=_card(
+    "vit_b_32", paper=_VIT_PAPER, params=88_224_232, macs=4_409_000_000, top1=75.912, top5=92.466,
+    torchvision="vit_b_32", source=f"params, MACs (4.409 G) and top-1/top-5: {_TV}"))
+def vit_b_32(**kwargs) -> VisionTransformer:
+    return _build("vit_b_32", **kwargs)
+
+
+@register_model(card=_card(
+    "vit_l_16", paper=_VIT_PAPER, params=304_326_632, macs=61_555_000_000, top1=79.662, top5=94.638,
+    torchvision="vit_l_16",
+    source=f"params, MACs (61.555 G) and top-1/top-5: {_TV}; ViT-Large, 307M params: Dosovitskiy et al. 2021, "
+           "Table 1 (with the 21k-class pre-training head)"))
+def vit_l_16(**kwargs) -> VisionTransformer:
+    return _build("vit_l_16", **kwargs)
+
+
+@register_model(card=_card(
+    "vit_ti_16", paper=_DEIT_PAPER, params=5_717_416, macs=1_260_000_000, top1=72.2, top5=91.1,
+    timm="vit_tiny_patch16_224",
+    source="DeiT-Ti: 5M params (Touvron et al. 2021, Table 1, 5.72M truncated) and 72.2% top-1 / 91.1% top-5 "
+           "(facebookresearch/deit model table); MACs: 1.26 G (OpenMMLab mmpretrain DeiT table, 'Flops' = "
+           "multiply-adds); params: exact count (= timm vit_tiny_patch16_224)"))
+def vit_ti_16(**kwargs) -> VisionTransformer:
+    return _build("vit_ti_16", **kwargs)
+
+
+@register_model(card=_card(
+    "vit_s_16", paper=_DEIT_PAPER, params=22_050_664, macs=4_600_000_000, top1=79.8, top5=95.0,
+    timm="vit_small_patch16_224",
+    source="DeiT-S: 22M params and 79.8% top-1 (Touvron et al. 2021, Tables 1 and 5; the model table says 79.9 / "
+           "95.0); MACs: 4.6 GMACs (timm deit_small_patch16_224 card); params: exact count (= timm "
+           "vit_small_patch16_224, 22.1M)"))
+def vit_s_16(**kwargs) -> VisionTransformer:
+    return _build("vit_s_16", **kwargs)
+
+
+@register_model(card=_card(
+    "vit_ti_4_28", paper=_DEIT_PAPER,
+    source="DeiT-Ti's encoder with 4x4 patches on 28x28 single-channel images (MNIST-sized): 49 patches + class "
+           "token; no published figures: params and MACs are the exact counts"))
+def vit_ti_4_28(**kwargs) -> VisionTransformer:
+    return _build("vit_ti_4_28", **kwargs)
+
+
+@register_model(card=_card(
+    "vit_ti_4_32", paper=_DEIT_PAPER,
+    source="DeiT-Ti's encoder with 4x4 patches on 32x32 RGB images (CIFAR-sized): 64 patches + class token; no "
+           "published figures: params and MACs are the exact counts"))
+def vit_ti_4_32(**kwargs) -> VisionTransformer:
+    return _build("vit_ti_4_32", **kwargs)

@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from ...errors import UnknownNameError
 from ..spec import Experiment
-from . import (activation, augmentation, batchnorm, bottleneck, degradation, depth, dropout, pooling, transfer,
-               vit_vs_cnn, width)
+from . import (
+    activation,
+    augmentation,
+    batchnorm,
+    bottleneck,
+    degradation,
+    depth,
+    dropout,
+    pooling,
+    transfer,
+    vit_vs_cnn,
+    width,
+)
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     degradation.EXPERIMENT, activation.EXPERIMENT, pooling.EXPERIMENT, batchnorm.EXPERIMENT, dropout.EXPERIMENT,

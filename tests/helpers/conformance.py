@@ -10,16 +10,16 @@ from __future__ import annotations
 import json
 import math
 import zlib
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_fixture(name: str, source: str = "torchvision") -> dict:
     path = REFERENCE / source / f"{name}.json"
     return json.loads(path.read_text())
