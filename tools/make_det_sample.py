@@ -31,10 +31,11 @@ INK = 64  # a pixel at or above this is part of the digit's box
 
 def render_digit(digit: np.ndarray, height: int) -> np.ndarray:
     rows, cols = np.nonzero(digit > 0)
-    crop = digit[rows.min():rows.max() + 1, cols.min():cols.max() + 1].astype(np.float32)
+    crop = digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].astype(np.float32)
     width = max(2, round(crop.shape[1] * height / crop.shape[0]))
-    x = F.interpolate(torch.from_numpy(crop)[None, None], size=(height, width), mode="bilinear",
-                      align_corners=False, antialias=True)
+    x = F.interpolate(
+        torch.from_numpy(crop)[None, None], size=(height, width), mode="bilinear", align_corners=False, antialias=True
+    )
     return x[0, 0].round().clamp(0, 255).to(torch.uint8).numpy()
 
 
@@ -54,7 +55,7 @@ def make_canvas(images: np.ndarray, labels: np.ndarray, rng: np.random.Generator
             box = (x + cols.min(), y + rows.min(), x + cols.max() + 1, y + rows.max() + 1)
             if any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in boxes):
                 continue  # keep the digits apart: every object is fully visible
-            region = canvas[y:y + ph, x:x + pw]
+            region = canvas[y : y + ph, x : x + pw]
             np.maximum(region, patch, out=region)
             boxes.append((*box, int(labels[i])))
             break

@@ -49,8 +49,14 @@ def test_flip_moves_boxes_with_the_pixels(case):
 
 
 @settings(max_examples=120, deadline=None)
-@given(painted(), st.integers(-20, 40), st.integers(-20, 40), st.integers(4, 56), st.integers(4, 56),
-       st.sampled_from([0.0, 0.3, 0.5, 1.0]))
+@given(
+    painted(),
+    st.integers(-20, 40),
+    st.integers(-20, 40),
+    st.integers(4, 56),
+    st.integers(4, 56),
+    st.sampled_from([0.0, 0.3, 0.5, 1.0]),
+)
 def test_crop_keeps_or_drops_boxes_correctly(case, top, left, height, width, min_visible):
     image, boxes = case
     out, clipped, keep = crop(image, boxes, top, left, height, width, min_visible)

@@ -22,7 +22,7 @@ def random_fixture(seed: int, n_images: int = 6, n_classes: int = 4):
     """Ground truth and detections (our corner form), on a 1/4-pixel grid (exact in binary)."""
     rng = np.random.default_rng(seed)
     gts, dts = [], []
-    for i in range(n_images):
+    for _ in range(n_images):
         k = int(rng.integers(0, 7))
         side = rng.choice([8, 24, 31, 32, 33, 50, 95, 96, 97, 120, 160], size=(k, 2)).astype(float)
         xy = np.round(rng.uniform(0, 300, size=(k, 2)) * 4) / 4
@@ -65,14 +65,31 @@ def pycocotools_stats(gts, dts, n_classes):
     anns, results = [], []
     for i, (g, d) in enumerate(zip(gts, dts)):
         for b, c, crowd, area in zip(g.boxes, g.labels, g.iscrowd, g.area):
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": int(c) + 1, "iscrowd": int(crowd),
-                         "area": float(area), "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])]})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i + 1,
+                    "category_id": int(c) + 1,
+                    "iscrowd": int(crowd),
+                    "area": float(area),
+                    "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
+                }
+            )
         for b, s, c in zip(d.boxes, d.scores, d.labels):
-            results.append({"image_id": i + 1, "category_id": int(c) + 1, "score": float(s),
-                            "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])]})
+            results.append(
+                {
+                    "image_id": i + 1,
+                    "category_id": int(c) + 1,
+                    "score": float(s),
+                    "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
+                }
+            )
     coco = COCO()
-    coco.dataset = {"images": images, "annotations": anns,
-                    "categories": [{"id": k + 1, "name": str(k)} for k in range(n_classes)]}
+    coco.dataset = {
+        "images": images,
+        "annotations": anns,
+        "categories": [{"id": k + 1, "name": str(k)} for k in range(n_classes)],
+    }
     with contextlib.redirect_stdout(io.StringIO()):
         coco.createIndex()
         ev = COCOeval(coco, coco.loadRes(results), "bbox")
@@ -82,8 +99,11 @@ def pycocotools_stats(gts, dts, n_classes):
     return ev
 
 
-@pytest.mark.parametrize("fixture", [*(lambda s=s: random_fixture(s) for s in range(6)), many_detections_fixture],
-                         ids=[*(f"random{s}" for s in range(6)), "maxdets"])
+@pytest.mark.parametrize(
+    "fixture",
+    [*(lambda s=s: random_fixture(s) for s in range(6)), many_detections_fixture],
+    ids=[*(f"random{s}" for s in range(6)), "maxdets"],
+)
 def test_every_number_matches_pycocotools(fixture):
     gts, dts, n_classes = fixture()
     ref = pycocotools_stats(gts, dts, n_classes)
@@ -99,7 +119,7 @@ def test_fixtures_exercise_the_rules():
     """The random fixtures hold what the rules are about (else the comparison proves little)."""
     gts = [g for s in range(6) for g in random_fixture(s)[0]]
     areas = np.concatenate([g.area for g in gts])
-    assert (areas < 32 ** 2).any() and ((areas > 32 ** 2) & (areas < 96 ** 2)).any() and (areas > 96 ** 2).any()
+    assert (areas < 32**2).any() and ((areas > 32**2) & (areas < 96**2)).any() and (areas > 96**2).any()
     assert np.concatenate([g.iscrowd for g in gts]).any()
     assert any(len(g.boxes) == 0 for g in gts)
 

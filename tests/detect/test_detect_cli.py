@@ -17,9 +17,36 @@ TINY = ["--model-arg", "backbone=mobilenet_v1_x0_25", "--model-arg", "channels=1
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("det") / "run"
-    code = main(["train", "fcos", "--data", "det-sample", "--task", "detect", "--image-size", "64", "--steps", "3",
-                 "--batch-size", "8", "--val-split", "16", "--optimizer", "adamw", "--lr", "0.003",
-                 "--augment", "scale=0.8-1.25", *TINY, "--threads", "1", "--out", str(out), "--no-progress"])
+    code = main(
+        [
+            "train",
+            "fcos",
+            "--data",
+            "det-sample",
+            "--task",
+            "detect",
+            "--image-size",
+            "64",
+            "--steps",
+            "3",
+            "--batch-size",
+            "8",
+            "--val-split",
+            "16",
+            "--optimizer",
+            "adamw",
+            "--lr",
+            "0.003",
+            "--augment",
+            "scale=0.8-1.25",
+            *TINY,
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     return out
 
@@ -35,16 +62,48 @@ def test_train_writes_a_detection_run(run_dir):
 
 
 def test_evaluate_prints_the_coco_table(run_dir, capsys):
-    assert main(["evaluate", str(run_dir), "--data", "det-sample", "--image-size", "64", "--split", "val",
-                 "--no-progress", "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(run_dir),
+                "--data",
+                "det-sample",
+                "--image-size",
+                "64",
+                "--split",
+                "val",
+                "--no-progress",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     header = next(line for line in out.splitlines() if line.split()[:1] == ["AP"])
     assert header.split() == ["AP", "AP50", "AP75", "APS", "APM", "APL", "AR1", "AR10", "AR100", "ARS", "ARM", "ARL"]
     assert "val split: 16 images" in out
     picture = run_dir / "eval-val" / "detections.png"
     assert picture.is_file() and Image.open(picture).format == "PNG"
-    assert main(["evaluate", str(run_dir), "--data", "det-sample", "--image-size", "64", "--split", "val",
-                 "--no-progress", "--json", "--no-plots"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(run_dir),
+                "--data",
+                "det-sample",
+                "--image-size",
+                "64",
+                "--split",
+                "val",
+                "--no-progress",
+                "--json",
+                "--no-plots",
+            ]
+        )
+        == 0
+    )
     d = json.loads(capsys.readouterr().out)
     assert d["columns"][:6] == ["AP", "AP50", "AP75", "APS", "APM", "APL"] and "ap50" in d["metrics"]
 

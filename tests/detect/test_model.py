@@ -44,10 +44,10 @@ def test_assignment_by_hand():
     cls, reg = assign(points, strides, levels, [(0, 32), (32, math.inf)], target, radius=1.5)
     expected = []
     for (x, y), s, lv in zip(points.tolist(), strides.tolist(), levels.tolist()):
-        l, t, r, b = x - 10, y - 10, 50 - x, 50 - y
-        inside = min(l, t, r, b) > 0 and abs(x - 30) < 1.5 * s and abs(y - 30) < 1.5 * s
+        left, top, right, bottom = x - 10, y - 10, 50 - x, 50 - y
+        inside = min(left, top, right, bottom) > 0 and abs(x - 30) < 1.5 * s and abs(y - 30) < 1.5 * s
         lo, hi = [(0, 32), (32, math.inf)][lv]
-        expected.append(3 if inside and lo < max(l, t, r, b) <= hi else -1)
+        expected.append(3 if inside and lo < max(left, top, right, bottom) <= hi else -1)
     assert cls.tolist() == expected  # the crowd box is never a target
     assert 0 < sum(c == 3 for c in expected) < len(expected)
     i = expected.index(3)
@@ -65,7 +65,7 @@ def test_ambiguous_location_takes_the_smaller_box():
 
 
 def test_centerness_and_focal_loss_formulas():
-    c = centerness(torch.tensor([[10., 20, 30, 20], [5, 5, 5, 5]]))
+    c = centerness(torch.tensor([[10.0, 20, 30, 20], [5, 5, 5, 5]]))
     assert torch.allclose(c, torch.tensor([math.sqrt(10 / 30 * 1), 1.0]))
     logits = torch.tensor([2.0, -1.0])
     targets = torch.tensor([1.0, 0.0])
@@ -75,8 +75,9 @@ def test_centerness_and_focal_loss_formulas():
 
 
 def test_postprocess_decodes_and_suppresses():
-    model = create_model("fcos", backbone="mobilenet_v1_x0_25", num_classes=3, in_chans=1, channels=16,
-                         head_convs=1).eval()
+    model = create_model(
+        "fcos", backbone="mobilenet_v1_x0_25", num_classes=3, in_chans=1, channels=16, head_convs=1
+    ).eval()
     out = model(torch.zeros(1, 1, 64, 64))
     out["cls"] = torch.full_like(out["cls"], -10.0)
     out["ctr"] = torch.full_like(out["ctr"], 10.0)
@@ -111,8 +112,14 @@ def test_tiny_detector_overfits_four_images(one_thread):
     data = read_det_sample(SimpleNamespace(image_size=64, seed=0, val_split=None))
     few = data.train.subset(range(4))
     task = DetectionTask()
-    cfg = SimpleNamespace(model="fcos", model_args={"backbone": "mobilenet_v1_x0_25", "channels": 32, "head_convs": 1},
-                          seed=0, augment="", channels_last=False, batch_size=4)
+    cfg = SimpleNamespace(
+        model="fcos",
+        model_args={"backbone": "mobilenet_v1_x0_25", "channels": 32, "head_convs": 1},
+        seed=0,
+        augment="",
+        channels_last=False,
+        batch_size=4,
+    )
     model = task.build_model(cfg, SimpleNamespace(classes=data.classes), in_chans=1)
     loader = task.train_loader(SimpleNamespace(train=few), cfg, data.mean, data.std, 4)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0)

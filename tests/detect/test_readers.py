@@ -23,14 +23,19 @@ def coco_dir(tmp_path):
     write_png(tmp_path / "train2017" / "a.png", 200, 100)
     write_png(tmp_path / "train2017" / "b.png", 50, 100)
     write_png(tmp_path / "train2017" / "c.png", 64, 64)
-    doc = {"images": [{"id": 10, "file_name": "a.png", "width": 200, "height": 100},
-                      {"id": 11, "file_name": "b.png", "width": 50, "height": 100},
-                      {"id": 12, "file_name": "c.png", "width": 64, "height": 64}],
-           "categories": [{"id": 7, "name": "nut"}, {"id": 3, "name": "bolt"}],
-           "annotations": [{"id": 1, "image_id": 10, "category_id": 7, "bbox": [20, 10, 40, 30], "area": 900.0,
-                            "iscrowd": 0},
-                           {"id": 2, "image_id": 10, "category_id": 3, "bbox": [100, 50, 100, 50], "iscrowd": 1},
-                           {"id": 3, "image_id": 11, "category_id": 3, "bbox": [5, 5, 10, 20]}]}
+    doc = {
+        "images": [
+            {"id": 10, "file_name": "a.png", "width": 200, "height": 100},
+            {"id": 11, "file_name": "b.png", "width": 50, "height": 100},
+            {"id": 12, "file_name": "c.png", "width": 64, "height": 64},
+        ],
+        "categories": [{"id": 7, "name": "nut"}, {"id": 3, "name": "bolt"}],
+        "annotations": [
+            {"id": 1, "image_id": 10, "category_id": 7, "bbox": [20, 10, 40, 30], "area": 900.0, "iscrowd": 0},
+            {"id": 2, "image_id": 10, "category_id": 3, "bbox": [100, 50, 100, 50], "iscrowd": 1},
+            {"id": 3, "image_id": 11, "category_id": 3, "bbox": [5, 5, 10, 20]},
+        ],
+    }
     (tmp_path / "annotations").mkdir()
     (tmp_path / "annotations" / "instances_train2017.json").write_text(json.dumps(doc))
     return tmp_path, doc
@@ -52,13 +57,16 @@ def test_coco_reader_letterboxes_and_keeps_boxes(coco_dir):
     assert data.train.images[0, :, :50].float().mean() > 70 and data.train.images[0, :, 50:].max() == 0
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda d: d["annotations"][0].update(bbox=[1, 2, 3]), "annotation 1: 'bbox' must be four numbers"),
-    (lambda d: d["annotations"][1].update(category_id=99), "annotation 2 has category_id 99"),
-    (lambda d: d["annotations"][2].update(image_id=5), "annotation 3 refers to image_id 5"),
-    (lambda d: d["images"][1].update(file_name="missing.png"), "missing.png"),
-    (lambda d: d.pop("categories"), "no 'categories' list"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d["annotations"][0].update(bbox=[1, 2, 3]), "annotation 1: 'bbox' must be four numbers"),
+        (lambda d: d["annotations"][1].update(category_id=99), "annotation 2 has category_id 99"),
+        (lambda d: d["annotations"][2].update(image_id=5), "annotation 3 refers to image_id 5"),
+        (lambda d: d["images"][1].update(file_name="missing.png"), "missing.png"),
+        (lambda d: d.pop("categories"), "no 'categories' list"),
+    ],
+)
 def test_coco_errors_name_the_file_and_annotation(coco_dir, change, message):
     root, doc = coco_dir
     change(doc)
@@ -89,7 +97,7 @@ def test_yolo_reader(tmp_path):
     assert data.classes == ["cat", "dog"] and len(data.train) == 2 and len(data.val) == 1
     p = data.train.targets[0]
     assert p["scale"] == (0.5, 0.5)
-    assert torch.allclose(p["boxes"], torch.tensor([[20., 7.5, 30, 17.5], [0, 2.5, 10, 7.5]]))
+    assert torch.allclose(p["boxes"], torch.tensor([[20.0, 7.5, 30, 17.5], [0, 2.5, 10, 7.5]]))
     assert p["labels"].tolist() == [1, 0]
     assert p["area"].tolist() == pytest.approx([20 * 20, 20 * 10])  # file pixels
     assert len(data.train.targets[1]["boxes"]) == 0  # no .txt: no objects

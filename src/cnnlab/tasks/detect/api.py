@@ -42,18 +42,32 @@ class DetectionEvaluation:
     files: dict[str, str] = field(default_factory=dict)
 
     def text(self) -> str:
-        table = format_table({k: (self.stats[k] / 100 if self.stats.get(k) is not None else -1) for k, *_ in STATS},
-                             self.split)
-        lines = [f"{self.model} on {self.data}, {self.split} split: {self.images:,} images, {self.boxes:,} boxes; "
-                 f"loss {self.stats['loss']:.4f}", table, "AP per class (IoU 0.50:0.95): " + ", ".join(
-                     f"{c} {100 * v:.1f}" if v >= 0 else f"{c} -" for c, v in self.per_class_ap.items())]
+        table = format_table(
+            {k: (self.stats[k] / 100 if self.stats.get(k) is not None else -1) for k, *_ in STATS}, self.split
+        )
+        lines = [
+            f"{self.model} on {self.data}, {self.split} split: {self.images:,} images, {self.boxes:,} boxes; "
+            f"loss {self.stats['loss']:.4f}",
+            table,
+            "AP per class (IoU 0.50:0.95): "
+            + ", ".join(f"{c} {100 * v:.1f}" if v >= 0 else f"{c} -" for c, v in self.per_class_ap.items()),
+        ]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "data": self.data, "split": self.split, "images": self.images,
-                "boxes": self.boxes, "metrics": self.stats, "per_class_ap": self.per_class_ap, "notes": self.notes,
-                "columns": [name for name, _ in TABLE_COLUMNS + RECALL_COLUMNS], "files": self.files}
+        return {
+            "model": self.model,
+            "data": self.data,
+            "split": self.split,
+            "images": self.images,
+            "boxes": self.boxes,
+            "metrics": self.stats,
+            "per_class_ap": self.per_class_ap,
+            "notes": self.notes,
+            "columns": [name for name, _ in TABLE_COLUMNS + RECALL_COLUMNS],
+            "files": self.files,
+        }
 
 
 def _data_for(ref, data, data_options: dict | None):
@@ -71,9 +85,18 @@ def _data_for(ref, data, data_options: dict | None):
 
 
 @torch.no_grad()
-def evaluate(run, data, split: str = "test", *, batch_size: int = 32, data_options: dict | None = None,
-             progress: bool = True, threads: int = 0, out: str | Path | None = None, pictures: int = 8
-             ) -> DetectionEvaluation:
+def evaluate(
+    run,
+    data,
+    split: str = "test",
+    *,
+    batch_size: int = 32,
+    data_options: dict | None = None,
+    progress: bool = True,
+    threads: int = 0,
+    out: str | Path | None = None,
+    pictures: int = 8,
+) -> DetectionEvaluation:
     """COCO box evaluation of a detection run on ``split`` of ``data`` (a spec or loaded splits);
     with ``out``, a PNG of the first ``pictures`` images with their detections (solid) and ground
     truth (dashed)."""
@@ -88,21 +111,34 @@ def evaluate(run, data, split: str = "test", *, batch_size: int = 32, data_optio
     model, meta = loaded.model, loaded.meta
     splits = _data_for(ref, data, data_options)
     if getattr(splits, "task", "classify") != "detect":
-        raise CnnlabError(f"{getattr(splits, 'name', data)} is not a detection data set",
-                          "use det-sample, coco:PATH or yolo:PATH")
+        raise CnnlabError(
+            f"{getattr(splits, 'name', data)} is not a detection data set", "use det-sample, coco:PATH or yolo:PATH"
+        )
     ds = splits.split(split)
     notes = []
     if len(ds.classes) != len(meta["classes"]):
-        raise CnnlabError(f"{splits.name} has {len(ds.classes)} classes but {ref.label} detects {len(meta['classes'])}",
-                          "evaluate on the data set the detector was trained for")
+        raise CnnlabError(
+            f"{splits.name} has {len(ds.classes)} classes but {ref.label} detects {len(meta['classes'])}",
+            "evaluate on the data set the detector was trained for",
+        )
     if tuple(ds.image_shape) != tuple(meta.get("input_size") or ds.image_shape):
-        notes.append(f"images {'x'.join(map(str, ds.image_shape))}, the model trained on "
-                     f"{'x'.join(map(str, meta['input_size']))}")
+        notes.append(
+            f"images {'x'.join(map(str, ds.image_shape))}, the model trained on "
+            f"{'x'.join(map(str, meta['input_size']))}"
+        )
     mean, std = meta.get("mean") or splits.mean, meta.get("std") or splits.std
     loader = DetectionLoader(ds, batch_size, mean, std)
     stats, extra = evaluate_detector(model, loader, progress=progress, desc=f"evaluate {split}")
-    result = DetectionEvaluation(meta["model"], splits.name, split, stats,
-                                 dict(zip(meta["classes"], extra["per_class_ap"])), len(ds), ds.num_boxes, notes)
+    result = DetectionEvaluation(
+        meta["model"],
+        splits.name,
+        split,
+        stats,
+        dict(zip(meta["classes"], extra["per_class_ap"])),
+        len(ds),
+        ds.num_boxes,
+        notes,
+    )
     if out is not None and pictures:
         from .viz import detection_grid
 
@@ -116,9 +152,14 @@ def evaluate(run, data, split: str = "test", *, batch_size: int = 32, data_optio
             dets.append({"boxes": d.boxes[shown] * back, "labels": d.labels[shown], "scores": d.scores[shown]})
         images = [ds.images[i].permute(1, 2, 0).numpy() for i in range(k)]
         truths = [(ds.targets[i]["boxes"].numpy(), ds.targets[i]["labels"].numpy()) for i in range(k)]
-        path = detection_grid(images, dets, truths, meta["classes"], Path(out) / "detections.png",
-                              title=f"{meta['model']} on {splits.name} ({split} split): score >= 0.3; "
-                                    "dashed: ground truth")
+        path = detection_grid(
+            images,
+            dets,
+            truths,
+            meta["classes"],
+            Path(out) / "detections.png",
+            title=f"{meta['model']} on {splits.name} ({split} split): score >= 0.3; dashed: ground truth",
+        )
         result.files["detections"] = str(path)
     return result
 
@@ -132,13 +173,17 @@ class DetectionPrediction:
     picture: str | None = None
 
     def to_dict(self) -> dict:
-        return {"file": self.file, "picture": self.picture, "detections": [
-            {"class": c, "score": s, "box": b} for b, c, s in zip(self.boxes, self.labels, self.scores)]}
+        return {
+            "file": self.file,
+            "picture": self.picture,
+            "detections": [{"class": c, "score": s, "box": b} for b, c, s in zip(self.boxes, self.labels, self.scores)],
+        }
 
 
 @torch.no_grad()
-def predict(run, images: list, out: str | Path | None = None, score_threshold: float = 0.3,
-            progress: bool = False) -> list[DetectionPrediction]:
+def predict(
+    run, images: list, out: str | Path | None = None, score_threshold: float = 0.3, progress: bool = False
+) -> list[DetectionPrediction]:
     """Detect objects in image files (files, folders, globs): boxes in each file's pixels, and a PNG
     per image with the boxes, classes and scores drawn (into ``out``, default the run folder's
     ``predictions/``)."""
@@ -166,9 +211,22 @@ def predict(run, images: list, out: str | Path | None = None, score_threshold: f
         scores = det["scores"][keep].tolist()
         picture = folder / f"{Path(path).stem}-detections.png"
         shown = to_array(open_image(path), 3 if c == 3 else 1)
-        draw_detections(shown, boxes, labels, scores, meta["classes"], picture,
-                        title=f"{Path(path).name}: {len(boxes)} object(s), score >= {score_threshold}")
-        results.append(DetectionPrediction(str(path), [[round(v, 2) for v in b] for b in boxes],
-                                           [meta["classes"][k] for k in labels], [round(s, 4) for s in scores],
-                                           str(picture)))
+        draw_detections(
+            shown,
+            boxes,
+            labels,
+            scores,
+            meta["classes"],
+            picture,
+            title=f"{Path(path).name}: {len(boxes)} object(s), score >= {score_threshold}",
+        )
+        results.append(
+            DetectionPrediction(
+                str(path),
+                [[round(v, 2) for v in b] for b in boxes],
+                [meta["classes"][k] for k in labels],
+                [round(s, 4) for s in scores],
+                str(picture),
+            )
+        )
     return results

@@ -17,8 +17,14 @@ from __future__ import annotations
 import torch
 
 
-def assign(points: torch.Tensor, strides: torch.Tensor, levels: torch.Tensor, ranges: list[tuple[float, float]],
-           target: dict, radius: float = 1.5) -> tuple[torch.Tensor, torch.Tensor]:
+def assign(
+    points: torch.Tensor,
+    strides: torch.Tensor,
+    levels: torch.Tensor,
+    ranges: list[tuple[float, float]],
+    target: dict,
+    radius: float = 1.5,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per location: the class (``-1`` background) and the (l, t, r, b) target (P x 4; zeros on
     background) for one image's ``target`` (boxes, labels, iscrowd)."""
     P = len(points)
@@ -51,5 +57,7 @@ def assign(points: torch.Tensor, strides: torch.Tensor, levels: torch.Tensor, ra
 
 def centerness(ltrb: torch.Tensor) -> torch.Tensor:
     lr, tb = ltrb[:, 0::2], ltrb[:, 1::2]
-    ratio = (lr.min(1).values / lr.max(1).values.clamp_min(1e-6)) * (tb.min(1).values / tb.max(1).values.clamp_min(1e-6))
+    ratio = (lr.min(1).values / lr.max(1).values.clamp_min(1e-6)) * (
+        tb.min(1).values / tb.max(1).values.clamp_min(1e-6)
+    )
     return ratio.clamp_min(0).sqrt()

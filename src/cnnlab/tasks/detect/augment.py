@@ -33,14 +33,27 @@ def resize(image: torch.Tensor, boxes: torch.Tensor, height: int, width: int) ->
     """Bilinear (antialiased when shrinking) resize of a uint8 C x H x W image; boxes scaled by the
     exact per-axis ratios."""
     h, w = image.shape[-2:]
-    x = F.interpolate(image[None].float(), size=(height, width), mode="bilinear", align_corners=False,
-                      antialias=height < h or width < w)[0]
+    x = F.interpolate(
+        image[None].float(),
+        size=(height, width),
+        mode="bilinear",
+        align_corners=False,
+        antialias=height < h or width < w,
+    )[0]
     factors = torch.tensor([width / w, height / h, width / w, height / h], dtype=boxes.dtype)
     return x.round().clamp(0, 255).to(torch.uint8), boxes * factors
 
 
-def crop(image: torch.Tensor, boxes: torch.Tensor, top: int, left: int, height: int, width: int,
-         min_visible: float = 0.5, fill: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def crop(
+    image: torch.Tensor,
+    boxes: torch.Tensor,
+    top: int,
+    left: int,
+    height: int,
+    width: int,
+    min_visible: float = 0.5,
+    fill: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The window ``[top, top + height) x [left, left + width)`` of the image (parts outside it are
     ``fill``), the boxes moved into it and clipped, and the mask of boxes kept: those keeping at
     least ``min_visible`` of their area and a positive width and height."""
@@ -49,7 +62,7 @@ def crop(image: torch.Tensor, boxes: torch.Tensor, top: int, left: int, height: 
     y0, x0 = max(top, 0), max(left, 0)
     y1, x1 = min(top + height, h), min(left + width, w)
     if y1 > y0 and x1 > x0:
-        out[:, y0 - top:y1 - top, x0 - left:x1 - left] = image[:, y0:y1, x0:x1]
+        out[:, y0 - top : y1 - top, x0 - left : x1 - left] = image[:, y0:y1, x0:x1]
     moved = boxes - torch.tensor([left, top, left, top], dtype=boxes.dtype)
     clipped = moved.clone()
     clipped[:, 0::2] = clipped[:, 0::2].clamp(0, width)
@@ -79,7 +92,7 @@ class BoxAugment:
     min_visible: float = 0.5
 
     @classmethod
-    def parse(cls, spec: str) -> "BoxAugment":
+    def parse(cls, spec: str) -> BoxAugment:
         aug = cls()
         for part in filter(None, (p.strip() for p in (spec or "").split(","))):
             name, _, value = part.partition("=")
@@ -98,9 +111,10 @@ class BoxAugment:
                 else:
                     raise KeyError(name)
             except (ValueError, KeyError):
-                raise CnnlabError(f"detection augmentation {part!r} is not understood",
-                                  "use flip, scale=LO-HI (e.g. scale=0.75-1.25) and min_visible=F (0..1), "
-                                  "comma-separated") from None
+                raise CnnlabError(
+                    f"detection augmentation {part!r} is not understood",
+                    "use flip, scale=LO-HI (e.g. scale=0.75-1.25) and min_visible=F (0..1), comma-separated",
+                ) from None
         return aug
 
     def __bool__(self) -> bool:

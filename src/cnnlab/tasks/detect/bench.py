@@ -24,9 +24,11 @@ class DetectorLatency:
 
     def text(self) -> str:
         c, h, w = self.input_size
-        lines = [f"{self.model}: batch-1 latency at {c}x{h}x{w}, eager PyTorch fp32, {self.threads} thread(s), "
-                 f"on {self.inputs} ({self.detections} detection(s))",
-                 f"{'':16}{'p50 ms':>10}{'p95 ms':>10}"]
+        lines = [
+            f"{self.model}: batch-1 latency at {c}x{h}x{w}, eager PyTorch fp32, {self.threads} thread(s), "
+            f"on {self.inputs} ({self.detections} detection(s))",
+            f"{'':16}{'p50 ms':>10}{'p95 ms':>10}",
+        ]
         lines += [f"{name:16}{r['p50_ms']:10.2f}{r['p95_ms']:10.2f}" for name, r in self.rows.items()]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
@@ -54,8 +56,9 @@ def example_image(source) -> tuple[torch.Tensor, str]:
 
 
 @torch.no_grad()
-def bench_detector(spec, rounds: int = 5, calls: int = 10, threads: int | None = None, input_size=None
-                   ) -> DetectorLatency:
+def bench_detector(
+    spec, rounds: int = 5, calls: int = 10, threads: int | None = None, input_size=None
+) -> DetectorLatency:
     from ...deploy.source import load_source
     from ...runtime import configure
 
@@ -73,9 +76,12 @@ def bench_detector(spec, rounds: int = 5, calls: int = 10, threads: int | None =
                 t = time.perf_counter()
                 fn()
                 times[name].append(time.perf_counter() - t)
-    rows = {k: {"p50_ms": float(np.percentile(v, 50)) * 1000, "p95_ms": float(np.percentile(v, 95)) * 1000}
-            for k, v in times.items()}
+    rows = {
+        k: {"p50_ms": float(np.percentile(v, 50)) * 1000, "p95_ms": float(np.percentile(v, 95)) * 1000}
+        for k, v in times.items()
+    }
     notes = [] if source.trained else ["random weights (a bare model name): NMS has almost nothing to do"]
     notes.append("absolute times hold only on a quiet machine")
-    return DetectorLatency(source.name, tuple(source.input_size), threads, what, rows,
-                           len(model.postprocess(model(x))[0]["boxes"]), notes)
+    return DetectorLatency(
+        source.name, tuple(source.input_size), threads, what, rows, len(model.postprocess(model(x))[0]["boxes"]), notes
+    )

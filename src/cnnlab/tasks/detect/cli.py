@@ -12,9 +12,23 @@ def evaluate_command(args, ref) -> int:
 
     options = {k: v for k, v in (("val_split", args.val_split), ("image_size", args.image_size)) if v is not None}
     options["progress"] = args.progress
-    out = None if args.no_plots else Path(args.out) if args.out else (ref.run_dir or ref.weights.parent) / f"eval-{args.split}"
-    result = evaluate(ref, args.data, args.split, batch_size=min(args.batch_size, 64), data_options=options,
-                      progress=args.progress, threads=args.threads, out=out)
+    out = (
+        None
+        if args.no_plots
+        else Path(args.out)
+        if args.out
+        else (ref.run_dir or ref.weights.parent) / f"eval-{args.split}"
+    )
+    result = evaluate(
+        ref,
+        args.data,
+        args.split,
+        batch_size=min(args.batch_size, 64),
+        data_options=options,
+        progress=args.progress,
+        threads=args.threads,
+        out=out,
+    )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -32,8 +46,10 @@ def predict_command(args) -> int:
         print(json.dumps([r.to_dict() for r in results], indent=2))
         return 0
     for r in results:
-        found = ", ".join(f"{c} {s:.2f} at ({b[0]:.0f}, {b[1]:.0f}, {b[2]:.0f}, {b[3]:.0f})"
-                          for b, c, s in zip(r.boxes, r.labels, r.scores))
+        found = ", ".join(
+            f"{c} {s:.2f} at ({b[0]:.0f}, {b[1]:.0f}, {b[2]:.0f}, {b[3]:.0f})"
+            for b, c, s in zip(r.boxes, r.labels, r.scores)
+        )
         print(f"{r.file}: {len(r.boxes)} object(s){': ' + found if found else ''}")
         print(f"  picture: {r.picture}")
     return 0
@@ -42,8 +58,13 @@ def predict_command(args) -> int:
 def bench_command(args) -> int:
     from .bench import bench_detector
 
-    res = bench_detector(args.model, rounds=args.rounds, calls=3 if args.tiny else 10,
-                         threads=args.threads or (1 if args.tiny else None), input_size=args.input)
+    res = bench_detector(
+        args.model,
+        rounds=args.rounds,
+        calls=3 if args.tiny else 10,
+        threads=args.threads or (1 if args.tiny else None),
+        input_size=args.input,
+    )
     print(json.dumps(res.to_dict(), indent=2) if args.json else res.text())
     return 0
 

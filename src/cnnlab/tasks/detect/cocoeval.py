@@ -26,22 +26,42 @@ from dataclasses import dataclass
 
 import numpy as np
 
-IOU_THRESHOLDS = np.linspace(.5, 0.95, int(np.round((0.95 - .5) / .05)) + 1)
-RECALL_POINTS = np.linspace(.0, 1.00, int(np.round((1.00 - .0) / .01)) + 1)
+IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1)
+RECALL_POINTS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1)
 MAX_DETS = (1, 10, 100)
-AREA_RANGES = {"all": (0.0, 1e5 ** 2), "small": (0.0, 32.0 ** 2), "medium": (32.0 ** 2, 96.0 ** 2),
-               "large": (96.0 ** 2, 1e5 ** 2)}
+AREA_RANGES = {"all": (0.0, 1e5**2), "small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, 1e5**2)}
 # the twelve numbers of COCO's summary: (key, AP or AR, IoU threshold or None = 0.50:0.95, area, maxDets)
-STATS = (("ap", True, None, "all", 100), ("ap50", True, .5, "all", 100), ("ap75", True, .75, "all", 100),
-         ("ap_small", True, None, "small", 100), ("ap_medium", True, None, "medium", 100),
-         ("ap_large", True, None, "large", 100), ("ar1", False, None, "all", 1), ("ar10", False, None, "all", 10),
-         ("ar100", False, None, "all", 100), ("ar_small", False, None, "small", 100),
-         ("ar_medium", False, None, "medium", 100), ("ar_large", False, None, "large", 100))
+STATS = (
+    ("ap", True, None, "all", 100),
+    ("ap50", True, 0.5, "all", 100),
+    ("ap75", True, 0.75, "all", 100),
+    ("ap_small", True, None, "small", 100),
+    ("ap_medium", True, None, "medium", 100),
+    ("ap_large", True, None, "large", 100),
+    ("ar1", False, None, "all", 1),
+    ("ar10", False, None, "all", 10),
+    ("ar100", False, None, "all", 100),
+    ("ar_small", False, None, "small", 100),
+    ("ar_medium", False, None, "medium", 100),
+    ("ar_large", False, None, "large", 100),
+)
 # the lecture's COCO leaderboard columns, then the recall figures
-TABLE_COLUMNS = (("AP", "ap"), ("AP50", "ap50"), ("AP75", "ap75"), ("APS", "ap_small"), ("APM", "ap_medium"),
-                 ("APL", "ap_large"))
-RECALL_COLUMNS = (("AR1", "ar1"), ("AR10", "ar10"), ("AR100", "ar100"), ("ARS", "ar_small"), ("ARM", "ar_medium"),
-                  ("ARL", "ar_large"))
+TABLE_COLUMNS = (
+    ("AP", "ap"),
+    ("AP50", "ap50"),
+    ("AP75", "ap75"),
+    ("APS", "ap_small"),
+    ("APM", "ap_medium"),
+    ("APL", "ap_large"),
+)
+RECALL_COLUMNS = (
+    ("AR1", "ar1"),
+    ("AR10", "ar10"),
+    ("AR100", "ar100"),
+    ("ARS", "ar_small"),
+    ("ARM", "ar_medium"),
+    ("ARL", "ar_large"),
+)
 
 
 def _array(x, shape_tail=(), dtype=np.float64) -> np.ndarray:
@@ -88,8 +108,12 @@ def box_iou(dt: np.ndarray, gt: np.ndarray, crowd: np.ndarray) -> np.ndarray:
     """D x G IoU of ``(x, y, w, h)`` boxes; against a crowd box the union is the detection's area."""
     if len(dt) == 0 or len(gt) == 0:
         return np.zeros((len(dt), len(gt)))
-    w = np.minimum(dt[:, None, 0] + dt[:, None, 2], gt[None, :, 0] + gt[None, :, 2]) - np.maximum(dt[:, None, 0], gt[None, :, 0])
-    h = np.minimum(dt[:, None, 1] + dt[:, None, 3], gt[None, :, 1] + gt[None, :, 3]) - np.maximum(dt[:, None, 1], gt[None, :, 1])
+    w = np.minimum(dt[:, None, 0] + dt[:, None, 2], gt[None, :, 0] + gt[None, :, 2]) - np.maximum(
+        dt[:, None, 0], gt[None, :, 0]
+    )
+    h = np.minimum(dt[:, None, 1] + dt[:, None, 3], gt[None, :, 1] + gt[None, :, 3]) - np.maximum(
+        dt[:, None, 1], gt[None, :, 1]
+    )
     inter = np.where((w > 0) & (h > 0), w * h, 0.0)
     da, ga = dt[:, 2] * dt[:, 3], gt[:, 2] * gt[:, 3]
     union = np.where(crowd[None, :], da[:, None], da[:, None] + ga[None, :] - inter)
@@ -124,8 +148,9 @@ def _match(ious: np.ndarray, gt_ignore: np.ndarray, crowd: np.ndarray, n_dt: int
     return matched, ignored
 
 
-def evaluate_boxes(ground_truth: list, detections: list, num_classes: int | None = None,
-                   classes: list[int] | None = None) -> dict:
+def evaluate_boxes(
+    ground_truth: list, detections: list, num_classes: int | None = None, classes: list[int] | None = None
+) -> dict:
     """COCO's twelve numbers (``STATS`` keys, in [0, 1], -1 where undefined) for matching lists of
     :class:`GroundTruth` and :class:`Detections` (one of each per image, in image-id order), plus
     ``per_class_ap`` (AP@[.50:.95] of each class, -1 without ground truth) and the raw
@@ -139,8 +164,9 @@ def evaluate_boxes(ground_truth: list, detections: list, num_classes: int | None
     gts = [g if isinstance(g, GroundTruth) else GroundTruth(**g) for g in ground_truth]
     dts = [d if isinstance(d, Detections) else Detections(**d) for d in detections]
     if classes is None:
-        classes = list(range(num_classes)) if num_classes is not None else \
-            sorted({int(c) for g in gts for c in g.labels})
+        classes = (
+            list(range(num_classes)) if num_classes is not None else sorted({int(c) for g in gts for c in g.labels})
+        )
     T, R, K, A, M = len(IOU_THRESHOLDS), len(RECALL_POINTS), len(classes), len(AREA_RANGES), len(MAX_DETS)
     ranges = list(AREA_RANGES.values())
     # per (class, area range): the per-image evaluations, in image order
@@ -151,7 +177,7 @@ def evaluate_boxes(ground_truth: list, detections: list, num_classes: int | None
             di = np.flatnonzero(d.labels == cat)
             if len(gi) == 0 and len(di) == 0:
                 continue
-            di = di[np.argsort(-d.scores[di], kind="mergesort")][:MAX_DETS[-1]]
+            di = di[np.argsort(-d.scores[di], kind="mergesort")][: MAX_DETS[-1]]
             dbox = d.boxes[di].copy()
             dbox[:, 2:] -= dbox[:, :2]  # (x, y, w, h)
             gbox = g.boxes[gi].copy()

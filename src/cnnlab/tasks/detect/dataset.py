@@ -29,10 +29,16 @@ def make_target(boxes, labels, iscrowd=None, area=None, scale=(1.0, 1.0), image_
     if area is None:
         wh = (boxes[:, 2:] - boxes[:, :2]).double()
         area = wh[:, 0] * wh[:, 1] / (sx * sy)
-    return {"boxes": boxes, "labels": torch.as_tensor(labels, dtype=torch.long).reshape(k),
-            "iscrowd": torch.zeros(k, dtype=torch.bool) if iscrowd is None else
-            torch.as_tensor(iscrowd, dtype=torch.bool).reshape(k),
-            "area": torch.as_tensor(area, dtype=torch.float64).reshape(k), "scale": (sx, sy), "image_id": image_id}
+    return {
+        "boxes": boxes,
+        "labels": torch.as_tensor(labels, dtype=torch.long).reshape(k),
+        "iscrowd": torch.zeros(k, dtype=torch.bool)
+        if iscrowd is None
+        else torch.as_tensor(iscrowd, dtype=torch.bool).reshape(k),
+        "area": torch.as_tensor(area, dtype=torch.float64).reshape(k),
+        "scale": (sx, sy),
+        "image_id": image_id,
+    }
 
 
 @dataclass
@@ -46,8 +52,9 @@ class DetectionDataset:
 
     def __post_init__(self):
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
-            raise ValueError(f"images must be a uint8 N x C x H x W tensor, got {self.images.dtype} "
-                             f"{tuple(self.images.shape)}")
+            raise ValueError(
+                f"images must be a uint8 N x C x H x W tensor, got {self.images.dtype} {tuple(self.images.shape)}"
+            )
         if len(self.targets) != len(self.images):
             raise ValueError(f"{len(self.images)} images but {len(self.targets)} targets")
 
@@ -67,7 +74,7 @@ class DetectionDataset:
     def num_boxes(self) -> int:
         return sum(len(t["boxes"]) for t in self.targets)
 
-    def subset(self, index) -> "DetectionDataset":
+    def subset(self, index) -> DetectionDataset:
         index = torch.as_tensor(index, dtype=torch.long)
         names = [self.names[i] for i in index.tolist()] if self.names else []
         return DetectionDataset(self.images[index], [self.targets[i] for i in index.tolist()], self.classes, names)
@@ -76,8 +83,10 @@ class DetectionDataset:
         return torch.bincount(self.labels, minlength=len(self.classes)).tolist()
 
     def __repr__(self) -> str:
-        return (f"<DetectionDataset {len(self):,} images {'x'.join(map(str, self.image_shape))} uint8, "
-                f"{self.num_boxes:,} boxes, {len(self.classes)} classes>")
+        return (
+            f"<DetectionDataset {len(self):,} images {'x'.join(map(str, self.image_shape))} uint8, "
+            f"{self.num_boxes:,} boxes, {len(self.classes)} classes>"
+        )
 
 
 SPLITS = ("train", "val", "test", "all")
@@ -93,7 +102,7 @@ class DetectionSplits:
     val: DetectionDataset
     source: str = ""
     notes: list[str] = field(default_factory=list)
-    test_reader: "DetectionDataset | Callable[[], DetectionDataset] | None" = field(default=None, repr=False)
+    test_reader: DetectionDataset | Callable[[], DetectionDataset] | None = field(default=None, repr=False)
     mean: list[float] = field(default_factory=list)
     std: list[float] = field(default_factory=list)
     task: str = "detect"
@@ -122,20 +131,32 @@ class DetectionSplits:
         if name not in SPLITS:
             raise CnnlabError(f"unknown split {name!r}", f"use one of {', '.join(SPLITS)}")
         if name == "all":
-            parts = [p for p in (self.train, self.val, self.test if self.has_test else None) if p is not None and len(p)]
-            return DetectionDataset(torch.cat([p.images for p in parts]), [t for p in parts for t in p.targets],
-                                    self.classes, [n for p in parts for n in p.names])
+            parts = [
+                p for p in (self.train, self.val, self.test if self.has_test else None) if p is not None and len(p)
+            ]
+            return DetectionDataset(
+                torch.cat([p.images for p in parts]),
+                [t for p in parts for t in p.targets],
+                self.classes,
+                [n for p in parts for n in p.names],
+            )
         return getattr(self, name)
 
     def describe(self) -> str:
         c, h, w = self.train.image_shape
         test = " (+ a test split, used only when asked)" if self.has_test else ""
-        lines = [f"data {self.name}: {len(self.train):,} training / {len(self.val):,} validation images{test}, "
-                 f"{c}x{h}x{w}, {self.train.num_boxes:,} / {self.val.num_boxes:,} boxes, {len(self.classes)} classes "
-                 f"({self.source})"]
+        lines = [
+            f"data {self.name}: {len(self.train):,} training / {len(self.val):,} validation images{test}, "
+            f"{c}x{h}x{w}, {self.train.num_boxes:,} / {self.val.num_boxes:,} boxes, {len(self.classes)} classes "
+            f"({self.source})"
+        ]
         if len(self.classes) <= 20:
-            lines.append("  boxes per class (train/val): " + ", ".join(
-                f"{n}: {a}/{b}" for n, a, b in zip(self.classes, self.train.class_counts(), self.val.class_counts())))
+            lines.append(
+                "  boxes per class (train/val): "
+                + ", ".join(
+                    f"{n}: {a}/{b}" for n, a, b in zip(self.classes, self.train.class_counts(), self.val.class_counts())
+                )
+            )
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
 
@@ -143,8 +164,9 @@ class DetectionSplits:
         return f"<DetectionSplits {self.name}: {len(self.train):,} training / {len(self.val):,} validation images>"
 
 
-def carve_validation(train: DetectionDataset, fraction: float | None, seed: int, default: float = 0.1
-                     ) -> tuple[DetectionDataset, DetectionDataset, str | None]:
+def carve_validation(
+    train: DetectionDataset, fraction: float | None, seed: int, default: float = 0.1
+) -> tuple[DetectionDataset, DetectionDataset, str | None]:
     """A seeded random share of the training images as the validation split (``fraction`` a share
     in (0, 1), a count >= 1, 0 for none; None: ``default``)."""
     fraction = default if fraction is None else fraction
@@ -153,12 +175,18 @@ def carve_validation(train: DetectionDataset, fraction: float | None, seed: int,
         return train, train.subset([]), None
     take = int(round(fraction * n)) if fraction < 1 else int(fraction)
     if not 0 < take < n:
-        raise CnnlabError(f"val_split={fraction} leaves {n - take} of {n} training images",
-                          "use a smaller fraction such as --val-split 0.1")
+        raise CnnlabError(
+            f"val_split={fraction} leaves {n - take} of {n} training images",
+            "use a smaller fraction such as --val-split 0.1",
+        )
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     held = torch.sort(perm[:take]).values
     kept = torch.sort(perm[take:]).values
-    return train.subset(kept), train.subset(held), f"validation split: {take:,} of the {n:,} training images, seed {seed}"
+    return (
+        train.subset(kept),
+        train.subset(held),
+        f"validation split: {take:,} of the {n:,} training images, seed {seed}",
+    )
 
 
 def letterbox(image: torch.Tensor, size: int) -> tuple[torch.Tensor, tuple[float, float]]:

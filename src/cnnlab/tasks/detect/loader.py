@@ -16,9 +16,19 @@ from .dataset import DetectionDataset
 
 
 class DetectionLoader:
-    def __init__(self, data: DetectionDataset, batch_size: int, mean: list[float], std: list[float], *,
-                 shuffle: bool = False, drop_last: bool = False, seed: int = 0, augment: BoxAugment | None = None,
-                 channels_last: bool = False):
+    def __init__(
+        self,
+        data: DetectionDataset,
+        batch_size: int,
+        mean: list[float],
+        std: list[float],
+        *,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        seed: int = 0,
+        augment: BoxAugment | None = None,
+        channels_last: bool = False,
+    ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.data, self.batch_size, self.shuffle, self.drop_last = data, batch_size, shuffle, drop_last
@@ -44,11 +54,14 @@ class DetectionLoader:
 
     def iter_from(self, start_batch: int) -> Iterator[tuple[torch.Tensor, list[dict]]]:
         n = len(self.data)
-        order = (torch.randperm(n, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch))
-                 if self.shuffle else torch.arange(n))
+        order = (
+            torch.randperm(n, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch))
+            if self.shuffle
+            else torch.arange(n)
+        )
         g = torch.Generator()
         for i in range(start_batch, len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size].tolist()
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size].tolist()
             images = self.data.images[idx]
             targets = [self.data.targets[j] for j in idx]
             if self.augment:

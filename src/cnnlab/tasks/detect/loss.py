@@ -25,8 +25,9 @@ def ltrb_to_boxes(points: torch.Tensor, ltrb: torch.Tensor) -> torch.Tensor:
     return torch.cat([points - ltrb[:, :2], points + ltrb[:, 2:]], dim=1)
 
 
-def fcos_loss(out: dict, targets: list[dict], ranges: list[tuple[float, float]], radius: float = 1.5
-              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def fcos_loss(
+    out: dict, targets: list[dict], ranges: list[tuple[float, float]], radius: float = 1.5
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The total loss of a batch and its parts (detached): ``cls``, ``box``, ``ctr``, ``positives``."""
     cls_logits, box, ctr = out["cls"].float(), out["box"].float(), out["ctr"].float()
     points, strides, levels = out["points"], out["strides"], out["levels"]
@@ -48,5 +49,9 @@ def fcos_loss(out: dict, targets: list[dict], ranges: list[tuple[float, float]],
         loss_box = box.sum() * 0
         loss_ctr = ctr.sum() * 0
     total = loss_cls + loss_box + loss_ctr
-    return total, {"cls": loss_cls.detach(), "box": loss_box.detach(), "ctr": loss_ctr.detach(),
-                   "positives": n_pos.detach()}
+    return total, {
+        "cls": loss_cls.detach(),
+        "box": loss_box.detach(),
+        "ctr": loss_ctr.detach(),
+        "positives": n_pos.detach(),
+    }

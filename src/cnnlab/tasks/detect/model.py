@@ -28,8 +28,11 @@ RANGE_PER_STRIDE = 8
 
 
 def conv_gn_relu(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.GroupNorm(math.gcd(32, c_out), c_out),
-                         nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.GroupNorm(math.gcd(32, c_out), c_out),
+        nn.ReLU(inplace=True),
+    )
 
 
 class FPN(nn.Module):
@@ -46,8 +49,9 @@ class FPN(nn.Module):
     def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
         laterals = [lat(f) for lat, f in zip(self.lateral, feats)]
         for i in range(len(laterals) - 1, 0, -1):
-            laterals[i - 1] = laterals[i - 1] + F.interpolate(laterals[i], size=laterals[i - 1].shape[-2:],
-                                                              mode="nearest")
+            laterals[i - 1] = laterals[i - 1] + F.interpolate(
+                laterals[i], size=laterals[i - 1].shape[-2:], mode="nearest"
+            )
         outs = [conv(x) for conv, x in zip(self.output, laterals)]
         for i, conv in enumerate(self.extra):
             outs.append(conv(outs[-1] if i == 0 else F.relu(outs[-1])))
@@ -106,25 +110,42 @@ class FCOS(nn.Module):
 
     task = "detect"
 
-    def __init__(self, backbone: str = "resnet18", num_classes: int = 80, in_chans: int = 3, channels: int = 96,
-                 head_convs: int = 2, min_stride: int = 8, extra_levels: int = 0, center_radius: float = 1.5,
-                 score_threshold: float = 0.05, nms_threshold: float = 0.6, max_detections: int = 100,
-                 candidates_per_level: int = 1000, backbone_weights: str | None = None, **backbone_args):
+    def __init__(
+        self,
+        backbone: str = "resnet18",
+        num_classes: int = 80,
+        in_chans: int = 3,
+        channels: int = 96,
+        head_convs: int = 2,
+        min_stride: int = 8,
+        extra_levels: int = 0,
+        center_radius: float = 1.5,
+        score_threshold: float = 0.05,
+        nms_threshold: float = 0.6,
+        max_detections: int = 100,
+        candidates_per_level: int = 1000,
+        backbone_weights: str | None = None,
+        **backbone_args,
+    ):
         super().__init__()
         if num_classes < 1:
             raise CnnlabError(f"fcos: num_classes must be >= 1, got {num_classes}")
         probe = create_model(backbone, in_chans=in_chans, num_classes=0, weights=backbone_weights, **backbone_args)
         info = list(probe.feature_info)
         if not info:
-            raise CnnlabError(f"fcos: backbone {backbone} declares no feature stages", "pick a zoo CNN such as resnet18")
+            raise CnnlabError(
+                f"fcos: backbone {backbone} declares no feature stages", "pick a zoo CNN such as resnet18"
+            )
         deepest: dict[int, int] = {}
         for i, d in enumerate(info):
             if d["reduction"] >= min_stride:
                 deepest[d["reduction"]] = i
         if not deepest:
             strides = sorted({d["reduction"] for d in info})
-            raise CnnlabError(f"fcos: backbone {backbone} has no stage of stride >= {min_stride} (it has {strides})",
-                              f"use --model-arg min_stride={strides[-1]}")
+            raise CnnlabError(
+                f"fcos: backbone {backbone} has no stage of stride >= {min_stride} (it has {strides})",
+                f"use --model-arg min_stride={strides[-1]}",
+            )
         indices = sorted(deepest.values())
         self.backbone_name = backbone
         self.body = FeatureListNet(probe, indices)
@@ -136,7 +157,9 @@ class FCOS(nn.Module):
         self.center_radius = center_radius
         self.score_threshold, self.nms_threshold = score_threshold, nms_threshold
         self.max_detections, self.candidates_per_level = max_detections, candidates_per_level
-        self.feature_info = [{"channels": channels, "reduction": s, "module": f"fpn.{k}"} for k, s in enumerate(self.strides)]
+        self.feature_info = [
+            {"channels": channels, "reduction": s, "module": f"fpn.{k}"} for k, s in enumerate(self.strides)
+        ]
 
     def size_ranges(self) -> list[tuple[float, float]]:
         bounds = [0.0] + [RANGE_PER_STRIDE * s for s in self.strides[:-1]] + [math.inf]
@@ -151,8 +174,17 @@ class FCOS(nn.Module):
         feats = self.fpn(self.body(x))
         cls, box, ctr = self.head(feats, self.strides)
         points, strides, levels = level_points([f.shape[-2:] for f in feats], self.strides, x.device)
-        return {"cls": cls, "box": box, "ctr": ctr, "points": points, "strides": strides, "levels": levels,
-                "image_size": (x.shape[-2], x.shape[-1]), "ranges": self.size_ranges(), "radius": self.center_radius}
+        return {
+            "cls": cls,
+            "box": box,
+            "ctr": ctr,
+            "points": points,
+            "strides": strides,
+            "levels": levels,
+            "image_size": (x.shape[-2], x.shape[-1]),
+            "ranges": self.size_ranges(),
+            "radius": self.center_radius,
+        }
 
     @torch.no_grad()
     def detect(self, x: torch.Tensor) -> list[dict]:
@@ -188,21 +220,30 @@ class FCOS(nn.Module):
             boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
             ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
             boxes, labels, scores = boxes[ok], labels[ok], scores[ok]
-            kept = batched_nms(boxes, scores, labels, self.nms_threshold)[:self.max_detections]
+            kept = batched_nms(boxes, scores, labels, self.nms_threshold)[: self.max_detections]
             results.append({"boxes": boxes[kept], "scores": scores[kept], "labels": labels[kept]})
         return results
 
 
-CARD = dict(family="FCOS", paper="FCOS: Fully Convolutional One-Stage Object Detection", year=2019,
-            source="Tian, Shen, Chen and He, ICCV 2019 (arXiv:1904.01355); parameters depend on the backbone",
-            dataset="COCO", task="detect", input_size=(3, 256, 256), num_classes=80,
-            departures=("any zoo backbone (the paper: ResNet-50/101, ResNeXt); the FPN starts at the backbone's "
-                        "stride-8 stage and has no P6/P7 unless extra_levels=2",
-                        "a lighter head: 96 channels and 2 conv-GN-ReLU per tower (the paper: 256 and 4)",
-                        "centerness on the box tower, centre sampling (radius 1.5 strides), GIoU loss and "
-                        "distances exp(s x) x stride: the improvements the authors added after the paper",
-                        "bias-free convolutions before GroupNorm"),
-            notes="object detector: forward gives raw outputs, detect(x) gives boxes; train with --task detect")
+CARD = dict(
+    family="FCOS",
+    paper="FCOS: Fully Convolutional One-Stage Object Detection",
+    year=2019,
+    source="Tian, Shen, Chen and He, ICCV 2019 (arXiv:1904.01355); parameters depend on the backbone",
+    dataset="COCO",
+    task="detect",
+    input_size=(3, 256, 256),
+    num_classes=80,
+    departures=(
+        "any zoo backbone (the paper: ResNet-50/101, ResNeXt); the FPN starts at the backbone's "
+        "stride-8 stage and has no P6/P7 unless extra_levels=2",
+        "a lighter head: 96 channels and 2 conv-GN-ReLU per tower (the paper: 256 and 4)",
+        "centerness on the box tower, centre sampling (radius 1.5 strides), GIoU loss and "
+        "distances exp(s x) x stride: the improvements the authors added after the paper",
+        "bias-free convolutions before GroupNorm",
+    ),
+    notes="object detector: forward gives raw outputs, detect(x) gives boxes; train with --task detect",
+)
 
 
 @register_model(card=ModelCard(name="fcos", **CARD))

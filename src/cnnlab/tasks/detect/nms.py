@@ -37,8 +37,7 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     return order[torch.tensor(keep, dtype=torch.long, device=order.device)]
 
 
-def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor,
-                iou_threshold: float) -> torch.Tensor:
+def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, iou_threshold: float) -> torch.Tensor:
     """Class-aware NMS: boxes only suppress boxes of the same ``groups`` value (class, or
     ``image x classes + class`` for a whole batch). Indices kept, by decreasing score."""
     if boxes.numel() == 0:

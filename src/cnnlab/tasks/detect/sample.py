@@ -45,5 +45,11 @@ def read_det_sample(options=None) -> DetectionSplits:
     size = getattr(options, "image_size", None)
     seed = getattr(options, "seed", 0)
     train, val, note = carve_validation(read_split(root, "train", size), getattr(options, "val_split", None), seed)
-    return DetectionSplits(NAME, train, val, source="built in", notes=[note] if note else [],
-                           test_reader=lambda: read_split(root, "t10k", size))
+    return DetectionSplits(
+        NAME,
+        train,
+        val,
+        source="built in",
+        notes=[note] if note else [],
+        test_reader=lambda: read_split(root, "t10k", size),
+    )

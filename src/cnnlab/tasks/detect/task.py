@@ -36,21 +36,33 @@ class DetectionTask(Task):
         from ...train import distributed as ddp
 
         if ddp.env_info().enabled:
-            raise CnnlabError("distributed (torchrun) training is for classification only; detection trains in "
-                              "one process", "run `cnnlab train ... --task detect` without torchrun")
+            raise CnnlabError(
+                "distributed (torchrun) training is for classification only; detection trains in one process",
+                "run `cnnlab train ... --task detect` without torchrun",
+            )
 
         args = dict(cfg.model_args)
         args.setdefault("in_chans", in_chans)
         self.model_args = args  # saved with the weights: a run rebuilds the detector with its input channels
         model = create_model(cfg.model, num_classes=len(data.classes), **args)
         if not is_detector(model):
-            raise CnnlabError(f"{cfg.model} is a classifier; --task detect trains a detector",
-                              "use a detector such as fcos (with --model-arg backbone=resnet18)")
+            raise CnnlabError(
+                f"{cfg.model} is a classifier; --task detect trains a detector",
+                "use a detector such as fcos (with --model-arg backbone=resnet18)",
+            )
         return model
 
     def train_loader(self, data, cfg, mean, std, batch_size: int, transform=None) -> DetectionLoader:
-        return DetectionLoader(data.train, batch_size, mean, std, shuffle=True, seed=cfg.seed,
-                               augment=BoxAugment.parse(cfg.augment), channels_last=cfg.channels_last)
+        return DetectionLoader(
+            data.train,
+            batch_size,
+            mean,
+            std,
+            shuffle=True,
+            seed=cfg.seed,
+            augment=BoxAugment.parse(cfg.augment),
+            channels_last=cfg.channels_last,
+        )
 
     def eval_loader(self, split, mean, std, cfg) -> DetectionLoader:
         return DetectionLoader(split, cfg.batch_size, mean, std, channels_last=cfg.channels_last)
@@ -75,7 +87,12 @@ class DetectionTask(Task):
         return {"task": self.name, **({"model_args": self.model_args} if getattr(self, "model_args", None) else {})}
 
     def describe(self, numbers: dict) -> str:
-        shown = [("loss", "loss", "{:.4f}"), ("ap", "AP", "{:.1f}"), ("ap50", "AP50", "{:.1f}"), ("ap75", "AP75", "{:.1f}")]
+        shown = [
+            ("loss", "loss", "{:.4f}"),
+            ("ap", "AP", "{:.1f}"),
+            ("ap50", "AP50", "{:.1f}"),
+            ("ap75", "AP75", "{:.1f}"),
+        ]
         return " ".join(f"{label} {fmt.format(numbers[k])}" for k, label, fmt in shown if numbers.get(k) is not None)
 
 

@@ -7,8 +7,17 @@ from pathlib import Path
 import numpy as np
 
 
-def draw_detections(image: np.ndarray, boxes, labels, scores, classes: list[str], path: str | Path | None = None,
-                    truth=None, title: str = "", ax=None):
+def draw_detections(
+    image: np.ndarray,
+    boxes,
+    labels,
+    scores,
+    classes: list[str],
+    path: str | Path | None = None,
+    truth=None,
+    title: str = "",
+    ax=None,
+):
     """``image`` H x W x C uint8 (C = 1 or 3); ``boxes`` K x 4 corners in its pixels. Ground truth
     (``truth``: boxes, labels), when given, is drawn dashed in white under the detections. Saves a
     PNG to ``path`` (atomically) and returns the figure."""
@@ -34,12 +43,20 @@ def draw_detections(image: np.ndarray, boxes, labels, scores, classes: list[str]
     if truth is not None:
         for b in np.asarray(truth[0], dtype=float).reshape(-1, 4):
             ax.add_patch(Rectangle((b[0], b[1]), b[2] - b[0], b[3] - b[1], fill=False, ec="white", lw=1, ls="--"))
-    for b, c, s in zip(np.asarray(boxes, dtype=float).reshape(-1, 4), np.asarray(labels).tolist(),
-                       np.asarray(scores).tolist()):
+    for b, c, s in zip(
+        np.asarray(boxes, dtype=float).reshape(-1, 4), np.asarray(labels).tolist(), np.asarray(scores).tolist()
+    ):
         colour = colours(int(c) % colours.N)
         ax.add_patch(Rectangle((b[0], b[1]), b[2] - b[0], b[3] - b[1], fill=False, ec=colour, lw=1.6))
-        ax.text(b[0], b[1], f"{classes[int(c)]} {s:.2f}", fontsize=7, color="black", va="bottom",
-                bbox=dict(facecolor=colour, edgecolor="none", pad=1, alpha=0.85))
+        ax.text(
+            b[0],
+            b[1],
+            f"{classes[int(c)]} {s:.2f}",
+            fontsize=7,
+            color="black",
+            va="bottom",
+            bbox=dict(facecolor=colour, edgecolor="none", pad=1, alpha=0.85),
+        )
     if own and path is not None:
         save_png(fig, Path(path))
         plt.close(fig)
@@ -58,8 +75,15 @@ def save_png(fig, path: Path) -> Path:
     return path
 
 
-def detection_grid(images: list[np.ndarray], detections: list[dict], truths: list, classes: list[str],
-                   path: str | Path, columns: int = 4, title: str = "") -> Path:
+def detection_grid(
+    images: list[np.ndarray],
+    detections: list[dict],
+    truths: list,
+    classes: list[str],
+    path: str | Path,
+    columns: int = 4,
+    title: str = "",
+) -> Path:
     """Several images with their detections (and dashed ground truth) in one PNG."""
     import matplotlib
 
@@ -67,9 +91,10 @@ def detection_grid(images: list[np.ndarray], detections: list[dict], truths: lis
     import matplotlib.pyplot as plt
 
     rows = -(-len(images) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.6 * rows + (0.3 if title else 0)), dpi=110,
-                             squeeze=False)
-    for ax in axes.flat[len(images):]:
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(2.6 * columns, 2.6 * rows + (0.3 if title else 0)), dpi=110, squeeze=False
+    )
+    for ax in axes.flat[len(images) :]:
         ax.set_axis_off()
     for ax, im, d, t in zip(axes.flat, images, detections, truths):
         draw_detections(im, d["boxes"], d["labels"], d["scores"], classes, truth=t, ax=ax)

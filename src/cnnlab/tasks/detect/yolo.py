@@ -35,19 +35,26 @@ def parse_label_file(path: Path, num_classes: int | None) -> tuple[list[int], li
         if not parts:
             continue
         if len(parts) != 5:
-            raise CnnlabError(f"yolo: {path}:{n}: expected 'class cx cy w h' (5 numbers), got {len(parts)}: {line[:60]!r}",
-                              "segmentation polygons (more numbers) are not read; one box per line")
+            raise CnnlabError(
+                f"yolo: {path}:{n}: expected 'class cx cy w h' (5 numbers), got {len(parts)}: {line[:60]!r}",
+                "segmentation polygons (more numbers) are not read; one box per line",
+            )
         try:
             c = int(parts[0])
             cx, cy, w, h = (float(v) for v in parts[1:])
         except ValueError:
             raise CnnlabError(f"yolo: {path}:{n}: not numbers: {line[:60]!r}") from None
         if c < 0 or (num_classes is not None and c >= num_classes):
-            raise CnnlabError(f"yolo: {path}:{n}: class {c} is not one of the {num_classes} in classes.txt"
-                              if num_classes is not None else f"yolo: {path}:{n}: negative class {c}")
+            raise CnnlabError(
+                f"yolo: {path}:{n}: class {c} is not one of the {num_classes} in classes.txt"
+                if num_classes is not None
+                else f"yolo: {path}:{n}: negative class {c}"
+            )
         if not all(math.isfinite(v) for v in (cx, cy, w, h)) or w < 0 or h < 0 or not (0 <= cx <= 1 and 0 <= cy <= 1):
-            raise CnnlabError(f"yolo: {path}:{n}: box {cx} {cy} {w} {h} is not a centre in [0, 1] and a "
-                              "non-negative size", "coordinates are fractions of the image width and height")
+            raise CnnlabError(
+                f"yolo: {path}:{n}: box {cx} {cy} {w} {h} is not a centre in [0, 1] and a non-negative size",
+                "coordinates are fractions of the image width and height",
+            )
         labels.append(c)
         boxes.append([cx, cy, w, h])
     return labels, boxes
@@ -58,15 +65,26 @@ def _layout(root: Path) -> dict[str, tuple[Path, Path]]:
         raise CnnlabError(f"yolo: {root} is not a folder", "pass --data yolo:PATH with images/ and labels/")
     if not (root / "images").is_dir():
         raise CnnlabError(f"yolo: {root / 'images'} not found", "a YOLO set has PATH/images/ and PATH/labels/")
-    splits = {s: (root / "images" / s, root / "labels" / s) for s in ("train", "val", "test")
-              if (root / "images" / s).is_dir()}
+    splits = {
+        s: (root / "images" / s, root / "labels" / s)
+        for s in ("train", "val", "test")
+        if (root / "images" / s).is_dir()
+    }
     if splits and "train" not in splits:
         raise CnnlabError(f"yolo: {root / 'images'} has {', '.join(splits)} but no train/ folder")
     return splits or {"train": (root / "images", root / "labels")}
 
 
-def read_split(images_dir: Path, labels_dir: Path, classes: list[str] | None, size: int, channels: int,
-               bad_images: str, progress: bool, notes: list[str]) -> tuple[DetectionDataset, int]:
+def read_split(
+    images_dir: Path,
+    labels_dir: Path,
+    classes: list[str] | None,
+    size: int,
+    channels: int,
+    bad_images: str,
+    progress: bool,
+    notes: list[str],
+) -> tuple[DetectionDataset, int]:
     files = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
     if not files:
         raise CnnlabError(f"yolo: no images in {images_dir}", f"image files end in {', '.join(IMAGE_EXTENSIONS)}")
@@ -74,7 +92,9 @@ def read_split(images_dir: Path, labels_dir: Path, classes: list[str] | None, si
     top, skipped = -1, 0
     for i, f in enumerate(tqdm(files, desc=f"yolo {images_dir.name}", disable=not progress, leave=False)):
         label_file = labels_dir / f"{f.stem}.txt"
-        labels, rel = parse_label_file(label_file, len(classes) if classes else None) if label_file.is_file() else ([], [])
+        labels, rel = (
+            parse_label_file(label_file, len(classes) if classes else None) if label_file.is_file() else ([], [])
+        )
         try:
             x, (sx, sy), (w, h) = read_letterboxed(f, size, channels)
         except CnnlabError:
@@ -82,8 +102,10 @@ def read_split(images_dir: Path, labels_dir: Path, classes: list[str] | None, si
                 skipped += 1
                 continue
             raise
-        boxes = [[(cx - bw / 2) * w * sx, (cy - bh / 2) * h * sy, (cx + bw / 2) * w * sx, (cy + bh / 2) * h * sy]
-                 for cx, cy, bw, bh in rel]
+        boxes = [
+            [(cx - bw / 2) * w * sx, (cy - bh / 2) * h * sy, (cx + bw / 2) * w * sx, (cy + bh / 2) * h * sy]
+            for cx, cy, bw, bh in rel
+        ]
         areas = [bw * w * bh * h for _, _, bw, bh in rel]
         targets.append(make_target(boxes, labels, area=areas, scale=(sx, sy), image_id=i))
         data.append(x)
@@ -100,10 +122,15 @@ def read_yolo(root: Path, options) -> DetectionSplits:
     names_file = root / "classes.txt"
     classes = [ln.strip() for ln in names_file.read_text().splitlines() if ln.strip()] if names_file.is_file() else None
     size = options.image_size or DEFAULT_SIZE
-    notes = [f"images letterboxed to {size}x{size} (scaled to fit, padded right/bottom); evaluation in the files' pixels"]
+    notes = [
+        f"images letterboxed to {size}x{size} (scaled to fit, padded right/bottom); evaluation in the files' pixels"
+    ]
     layout = _layout(root)
-    parts = {s: read_split(*dirs, classes, size, options.channels, options.bad_images, options.progress, notes)
-             for s, dirs in layout.items() if s != "test"}
+    parts = {
+        s: read_split(*dirs, classes, size, options.channels, options.bad_images, options.progress, notes)
+        for s, dirs in layout.items()
+        if s != "test"
+    }
     if classes is None:  # no classes.txt: the class numbers found, named by themselves
         classes = [str(k) for k in range(max(top for _, top in parts.values()) + 1)]
         notes.append(f"no classes.txt: {len(classes)} classes named 0..{len(classes) - 1}")
@@ -123,5 +150,6 @@ def read_yolo(root: Path, options) -> DetectionSplits:
         ds.classes = classes
         return ds
 
-    return DetectionSplits("yolo", train, val, source=str(root), notes=notes,
-                           test_reader=read_test if "test" in layout else None)
+    return DetectionSplits(
+        "yolo", train, val, source=str(root), notes=notes, test_reader=read_test if "test" in layout else None
+    )
