@@ -81,8 +81,11 @@ def test_resize_scales_boxes_with_the_pixels(case, factor):
     out, scaled = resize(image, boxes, nh, nw)
     for i in range(len(boxes)):
         got = extent(out[i])
-        if got is None:  # a box thinner than a pixel after shrinking may fade below half intensity
-            assert min(scaled[i, 2] - scaled[i, 0], scaled[i, 3] - scaled[i, 1]) < 2
+        x0, y0, x1, y1 = scaled[i].tolist()
+        if min(x1 - x0, y1 - y0) < 3:  # a thin box fades below half intensity: its pixels stay inside it
+            assert got is None or (
+                got[0] >= x0 - 1.5 and got[1] >= y0 - 1.5 and got[2] <= x1 + 1.5 and got[3] <= y1 + 1.5
+            )
             continue
         assert max(abs(a - b) for a, b in zip(got, scaled[i].tolist())) <= 1.5  # edges blur by the filter
 
@@ -102,7 +105,12 @@ def test_augment_pipeline_keeps_labels_and_boxes_in_step(case, flip, hi, seed):
         h, w = image.shape[-2:]
         assert 0 <= box[0] < box[2] <= w and 0 <= box[1] < box[3] <= h
         got = extent(out[label])
-        if got is not None:
+        x0, y0, x1, y1 = box.tolist()
+        if min(x1 - x0, y1 - y0) < 3:  # thin: faded below half intensity, but inside its box
+            assert got is None or (
+                got[0] >= x0 - 1.5 and got[1] >= y0 - 1.5 and got[2] <= x1 + 1.5 and got[3] <= y1 + 1.5
+            )
+        else:
             assert max(abs(x - y) for x, y in zip(got, box.tolist())) <= 1.5  # interpolation blurs edges
 
 
