@@ -19,8 +19,8 @@ HELP = {
     "early_stop": "stop when a validation metric stops improving: METRIC:patience=N[:min_delta=D][:mode=min|max], "
                   "e.g. val_top1:patience=5 (never a test_* metric: the test split chooses nothing)",
     "data": "data set NAME or NAME:PATH (see `cnnlab data`)",
-    "task": "what the network learns: auto (the data set's own task), or classify; an explicit task the data "
-            "contradict is an error",
+    "task": "what the network learns: auto (the data set's own task), classify, or detect (boxes: a detector "
+            "such as fcos on det-sample, coco:PATH, yolo:PATH); an explicit task the data contradict is an error",
     "epochs": "passes over the training split",
     "steps": "optimizer steps in all, instead of --epochs (0: epochs x steps per epoch)",
     "batch_size": "images per step and process (torchrun: the global batch is this x processes)",
