@@ -71,6 +71,8 @@ class FCOSHead(nn.Module):
         self.box = nn.Conv2d(channels, 4, 3, padding=1)
         self.ctr = nn.Conv2d(channels, 1, 3, padding=1)
         self.scales = nn.Parameter(torch.ones(levels))
+        if self.cls.weight.is_meta:  # a shape-only build (load_run's check): nothing to initialise
+            return
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.normal_(m.weight, std=0.01)
