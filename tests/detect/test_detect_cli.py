@@ -126,3 +126,20 @@ def test_task_and_model_mismatches_are_clear_errors(capsys):
     assert "detect" in capsys.readouterr().err
     assert main(["train", "lenet5", "--data", "det-sample", "--steps", "1"]) == 2
     assert "detector" in capsys.readouterr().err
+
+
+def test_predicted_boxes_are_in_the_file_pixels(run_dir, tmp_path, monkeypatch):
+    """A 256 x 128 file is letterboxed to the run's 64 x 64 (factor 1/4): a box the network finds at
+    (10, 10, 30, 40) of its input is (40, 40, 120, 160) in the file."""
+    import torch
+
+    from cnnlab.tasks.detect.api import predict
+    from cnnlab.tasks.detect.model import FCOS
+
+    found = {"boxes": torch.tensor([[10.0, 10, 30, 40]]), "scores": torch.tensor([0.9]), "labels": torch.tensor([7])}
+    monkeypatch.setattr(FCOS, "detect", lambda self, x: [found])
+    image = tmp_path / "wide.png"
+    Image.new("L", (256, 128), 0).save(image)
+    (r,) = predict(run_dir, [image], out=tmp_path / "out")
+    assert r.boxes == [[40.0, 40.0, 120.0, 160.0]] and r.labels == ["7"] and r.scores == [0.9]
+    assert Image.open(r.picture).size[0] >= 256
