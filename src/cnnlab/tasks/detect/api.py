@@ -96,9 +96,10 @@ def evaluate(
     threads: int = 0,
     out: str | Path | None = None,
     pictures: int = 8,
+    score_threshold: float = 0.5,
 ) -> DetectionEvaluation:
     """COCO box evaluation of a detection run on ``split`` of ``data`` (a spec or loaded splits);
-    with ``out``, a PNG of the first ``pictures`` images with their detections (solid) and ground
+    with ``out``, a PNG of the first ``pictures`` images with their detections above ``score_threshold`` (solid) and ground
     truth (dashed)."""
     from ... import runtime
     from ...runs import load_run, resolve_model
@@ -148,7 +149,7 @@ def evaluate(
             sx, sy = ds.targets[i]["scale"]
             d = extra["detections"][i]
             back = np.array([sx, sy, sx, sy])
-            shown = d.scores >= 0.3
+            shown = d.scores >= score_threshold
             dets.append({"boxes": d.boxes[shown] * back, "labels": d.labels[shown], "scores": d.scores[shown]})
         images = [ds.images[i].permute(1, 2, 0).numpy() for i in range(k)]
         truths = [(ds.targets[i]["boxes"].numpy(), ds.targets[i]["labels"].numpy()) for i in range(k)]
@@ -158,7 +159,7 @@ def evaluate(
             truths,
             meta["classes"],
             Path(out) / "detections.png",
-            title=f"{meta['model']} on {splits.name} ({split} split): score >= 0.3; dashed: ground truth",
+            title=f"{meta['model']} on {splits.name} ({split} split): score >= {score_threshold}; dashed: ground truth",
         )
         result.files["detections"] = str(path)
     return result
@@ -182,7 +183,7 @@ class DetectionPrediction:
 
 @torch.no_grad()
 def predict(
-    run, images: list, out: str | Path | None = None, score_threshold: float = 0.3, progress: bool = False
+    run, images: list, out: str | Path | None = None, score_threshold: float = 0.5, progress: bool = False
 ) -> list[DetectionPrediction]:
     """Detect objects in image files (files, folders, globs): boxes in each file's pixels, and a PNG
     per image with the boxes, classes and scores drawn (into ``out``, default the run folder's

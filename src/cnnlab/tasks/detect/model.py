@@ -194,7 +194,8 @@ class FCOS(nn.Module):
 
     @torch.no_grad()
     def postprocess(self, out: dict) -> list[dict]:
-        """Per image: scores = sigmoid(class logit) x sigmoid(centerness) at the locations whose
+        """Per image: scores = sqrt(sigmoid(class logit) x sigmoid(centerness)) (the paper's product;
+        the root, as in the authors' code, only rescales it: same ranking) at the locations whose
         class probability exceeds ``score_threshold`` (the best ``candidates_per_level`` per level),
         boxes decoded and clipped to the image, class-aware NMS, the best ``max_detections``."""
         h, w = out["image_size"]
@@ -208,7 +209,7 @@ class FCOS(nn.Module):
                 prob = cls[n, on]
                 mask = prob > self.score_threshold
                 loc, c = torch.nonzero(mask, as_tuple=True)
-                score = prob[loc, c] * ctr[n, on[loc]]
+                score = (prob[loc, c] * ctr[n, on[loc]]).sqrt()  # the paper's product, on a readable scale
                 if len(score) > self.candidates_per_level:
                     top = score.topk(self.candidates_per_level).indices
                     loc, c, score = loc[top], c[top], score[top]

@@ -43,6 +43,8 @@ def draw_detections(
     if truth is not None:
         for b in np.asarray(truth[0], dtype=float).reshape(-1, 4):
             ax.add_patch(Rectangle((b[0], b[1]), b[2] - b[0], b[3] - b[1], fill=False, ec="white", lw=1, ls="--"))
+    order = np.argsort(np.asarray(scores, dtype=float), kind="stable")  # the best drawn last, on top
+    boxes, labels, scores = (np.asarray(v)[order] if len(order) else np.asarray(v) for v in (boxes, labels, scores))
     for b, c, s in zip(
         np.asarray(boxes, dtype=float).reshape(-1, 4), np.asarray(labels).tolist(), np.asarray(scores).tolist()
     ):
