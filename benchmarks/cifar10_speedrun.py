@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     from cnnlab.data import DataSplits, load_data
     from cnnlab.train import train
     from cnnlab.train.recipes import load_recipe
-    from cnnlab.train.trainer import conv_linear_macs
+    from cnnlab.train.trainer import model_macs
 
     threads = runtime.configure(args.threads)
     overrides = parse_assignments(args.set, "--set")
@@ -131,7 +131,7 @@ def main(argv=None) -> int:
 
     # what bounds it
     model = r.model
-    macs, _ = conv_linear_macs(model, tuple(data.train.image_shape))
+    macs, _ = model_macs(model, tuple(data.train.image_shape))
     rate = statistics.mean(x["images_per_s"] for x in results)
     gflops = macs * 6 * rate / 1e9
     peak = bf16_peak(1024 if args.tiny else 4096)

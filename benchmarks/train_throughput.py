@@ -169,13 +169,13 @@ def timed(fn, steps: int) -> float:
 
 def bench_model(name: str, batch: int, rounds: int, steps: int, compile_mode: str, shape_override=None) -> list[dict]:
     from cnnlab.train import TrainConfig
-    from cnnlab.train.trainer import conv_linear_macs, should_compile
+    from cnnlab.train.trainer import model_macs, should_compile
 
     _, shape, _ = MODELS[name]
     shape = shape_override or shape
     torch.manual_seed(0)
     base = build(name)
-    macs, _ = conv_linear_macs(base, shape)
+    macs, _ = model_macs(base, shape)
     data = synthetic_data(shape, batch * 4)
     x = (data.train.images[:batch].float() / 255 - 0.5) / 0.25
     y = data.train.labels[:batch]

@@ -9,12 +9,12 @@ import subprocess
 
 import pytest
 import torch
+from train_support import PYTHON, child_env
 
 from cnnlab.errors import CnnlabError
 from cnnlab.runs import read_jsonl, read_model_file
 from cnnlab.train import TrainConfig, train
 from cnnlab.train.callbacks import Callback, EarlyStopping, parse_early_stop
-from train_support import PYTHON, child_env
 
 TIMING = {"images_per_s", "seconds", "eval_seconds"}  # wall-clock numbers: differ between runs
 

@@ -12,8 +12,17 @@ from hypothesis import strategies as st
 from safetensors import safe_open
 
 from cnnlab.errors import CnnlabError
-from cnnlab.train.checkpoint import (CHECKPOINT_DIR, LAST, PREVIOUS, flatten, load_checkpoint, rng_state,
-                                     save_checkpoint, set_rng_state, unflatten)
+from cnnlab.train.checkpoint import (
+    CHECKPOINT_DIR,
+    LAST,
+    PREVIOUS,
+    flatten,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    unflatten,
+)
 
 leaves = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.text(max_size=8),
                    st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=False))

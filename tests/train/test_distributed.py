@@ -9,9 +9,9 @@ import subprocess
 
 import pytest
 import torch
+from train_support import PYTHON, child_env
 
 from cnnlab.runs import read_model_file
-from train_support import PYTHON, child_env
 
 COMMON = ["--steps", "1", "--precision", "fp32", "--threads", "1", "--no-progress", "--lr", "0.05",
           "--schedule", "constant", "--seed", "5", "--no-channels-last"]

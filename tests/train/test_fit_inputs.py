@@ -11,12 +11,12 @@ import pytest
 import torch
 import torch.nn as nn
 from PIL import Image
+from train_support import PYTHON, child_env
 
 import cnnlab
 from cnnlab.data import load_data
 from cnnlab.errors import CnnlabError
 from cnnlab.train.inputs import as_images, model_source, splits_from
-from train_support import PYTHON, child_env
 
 FAST = dict(epochs=1, batch_size=32, precision="fp32", threads=1, progress=False, overwrite=True)
 

@@ -66,7 +66,7 @@ def test_muon_non_filter_groups_are_exactly_torch_sgd(nesterov):
     b.load_state_dict(a.state_dict())
     mine = Muon(a.parameters(), lr=0.05, momentum=0.85, nesterov=nesterov, weight_decay=1e-3)
     ref = torch.optim.SGD(b.parameters(), lr=0.05, momentum=0.85, nesterov=nesterov, weight_decay=1e-3)
-    for i in range(5):
+    for _i in range(5):
         x = torch.randn(10, 6)
         for net, opt in ((a, mine), (b, ref)):
             opt.zero_grad()

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 import torch
+from train_support import PYTHON, child_env
 
 from cnnlab.runs import read_model_file
 from cnnlab.train.checkpoint import CHECKPOINT_DIR, LAST, load_checkpoint
-from train_support import PYTHON, child_env
 
 ARGS = ["lenet5", "--epochs", "6", "--batch-size", "16", "--accumulate", "2", "--augment", "crop=2,flip",
         "--mixup", "0.2", "--ema", "0.9", "-m", "drop_rate=0.3", "--precision", "fp32", "--threads", "1",
@@ -55,7 +55,7 @@ def test_sigkill_at_random_moments_then_resume_is_bitwise_exact(tiny_mnist, tmp_
 
     last = run_dir / CHECKPOINT_DIR / LAST
     kills = 0
-    for attempt in range(12):
+    for _attempt in range(12):
         resume = last.exists() or (run_dir / CHECKPOINT_DIR / "previous.safetensors").exists()
         before = _mtime(last)
         proc = subprocess.Popen(_cmd(tiny_mnist, run_dir, resume), env=child_env(), stdout=subprocess.PIPE,

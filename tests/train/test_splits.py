@@ -9,13 +9,12 @@ import subprocess
 
 import pytest
 import torch
+from train_support import PYTHON, child_env
 
 from cnnlab.cli import main
 from cnnlab.data import DataSplits, ImageDataset, sources
 from cnnlab.runs import read_model_file
 from cnnlab.train import train
-
-from train_support import PYTHON, child_env
 
 FAST = dict(precision="fp32", threads=1, progress=False, batch_size=64)
 

@@ -9,6 +9,7 @@ import json
 import pytest
 import torch
 import torch.nn as nn
+from test_trainer import FAST, keep_threads  # noqa: F401 - the trainer tests' settings and thread guard
 
 from cnnlab.cli import main
 from cnnlab.data import BatchLoader, DataSplits, ImageDataset
@@ -18,7 +19,6 @@ from cnnlab.train import TrainConfig, train
 from cnnlab.train.callbacks import Callback
 from cnnlab.train.state import RunningSums, batch_sum
 from cnnlab.train.task import TASKS, ClassificationTask, Task, get_task, task_for
-from test_trainer import FAST, keep_threads  # noqa: F401 - the trainer tests' settings and thread guard
 
 
 def toy_splits(n: int = 48, task: str | None = None) -> DataSplits:
@@ -27,8 +27,12 @@ def toy_splits(n: int = 48, task: str | None = None) -> DataSplits:
     images = torch.randint(0, 60, (n, 1, 8, 8), dtype=torch.uint8, generator=g)
     images[labels == 1, :, :4] += 150  # class 1: a bright top half
     ds = ImageDataset(images, labels, ["dark", "bright"])
-    splits = DataSplits("toy", ds.subset(torch.arange(n - 16)), ds.subset(torch.arange(n - 16, n)),
-                        test_reader=ds.subset(torch.arange(n - 16, n)))
+    splits = DataSplits(
+        "toy",
+        ds.subset(torch.arange(n - 16)),
+        ds.subset(torch.arange(n - 16, n)),
+        test_reader=ds.subset(torch.arange(n - 16, n)),
+    )
     if task is not None:
         splits.task = task
     return splits
@@ -83,11 +87,27 @@ def test_a_model_made_for_another_task_is_refused(tmp_path):
 
 def test_the_trainer_asks_the_task_for_names_numbers_and_the_best_epoch(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(TASKS, "toy", f"{__name__}:ToyTask")
-    r = train(model=SmallNet(), dataset=toy_splits(task="toy"), epochs=4, batch_size=8, lr=0.2, final_test=True,
-              out=str(tmp_path / "toy"), **FAST)
+    r = train(
+        model=SmallNet(),
+        dataset=toy_splits(task="toy"),
+        epochs=4,
+        batch_size=8,
+        lr=0.2,
+        final_test=True,
+        out=str(tmp_path / "toy"),
+        **FAST,
+    )
     lines = [json.loads(x) for x in (r.run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert list(lines[0])[:8] == ["epoch", "step", "train_loss", "val_loss", "val_score", "test_loss", "test_score",
-                                  "lr"]
+    assert list(lines[0])[:8] == [
+        "epoch",
+        "step",
+        "train_loss",
+        "val_loss",
+        "val_score",
+        "test_loss",
+        "test_score",
+        "lr",
+    ]
     assert all(m["val_score"] == -m["val_loss"] for m in lines)
     assert [m["test_score"] is not None for m in lines] == [False, False, False, True]
     best = max(lines, key=lambda m: m["val_score"])
@@ -105,13 +125,14 @@ def test_a_classification_run_records_its_task_and_the_cli_takes_task(tmp_path, 
     from train_support import write_tiny_mnist
 
     write_tiny_mnist(splits_dir, 96, 32)
-    argv = ["train", "lenet5", "--data", f"mnist:{splits_dir}", "--task", "classify", "--epochs", "1",
-            "--precision", "fp32", "--threads", "1", "--no-progress", "--out", str(out)]
+    data = ["--data", f"mnist:{splits_dir}"]
+    quick = "--epochs 1 --precision fp32 --threads 1 --no-progress".split()
+    argv = ["train", "lenet5", *data, "--task", "classify", *quick, "--out", str(out)]
     assert main(argv) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["task"] == "classify" and config["resolved"]["task"] == "classify"
     assert read_model_meta(out / "model.safetensors")["task"] == "classify"
-    assert main(["train", "lenet5", "--data", f"mnist:{splits_dir}", "--task", "detectt", "--out", str(out)]) == 2
+    assert main(["train", "lenet5", *data, "--task", "detectt", "--out", str(out)]) == 2
     assert "task='detectt'" in capsys.readouterr().err
 
 
@@ -127,8 +148,16 @@ class _StepLosses(Callback):
 
 def test_a_step_callback_sees_the_running_loss_that_ends_as_train_loss(tmp_path):
     seen = _StepLosses()
-    r = train(model=SmallNet(), dataset=toy_splits(), epochs=1, batch_size=8, lr=0.2, callbacks=[seen],
-              out=str(tmp_path / "s"), **FAST)
+    r = train(
+        model=SmallNet(),
+        dataset=toy_splits(),
+        epochs=1,
+        batch_size=8,
+        lr=0.2,
+        callbacks=[seen],
+        out=str(tmp_path / "s"),
+        **FAST,
+    )
     assert len(seen.losses) == r.final["step"] == 32 // 8
     assert seen.losses[-1] == r.final["train_loss"]
 
@@ -167,7 +196,7 @@ def test_the_loaders_alternating_flip_is_the_trainers_flip_after_normalisation()
         flipped.set_epoch(epoch)
         order = plain.order()
         for i, ((x, y), (xf, yf)) in enumerate(zip(plain, flipped)):
-            idx = order[i * 8:(i + 1) * 8]
+            idx = order[i * 8 : (i + 1) * 8]
             mask = alternating_flip_mask(bits, idx, epoch)
             assert torch.equal(xf, torch.where(mask.view(-1, 1, 1, 1), x.flip(-1), x)) and torch.equal(y, yf)
             assert xf.is_contiguous(memory_format=torch.channels_last)

@@ -10,10 +10,9 @@ import torch
 from cnnlab.cli import main
 from cnnlab.data import DataSplits, ImageDataset
 from cnnlab.runs import load_run, read_model_file
-from cnnlab.train.recipes import load_recipe
 from cnnlab.train import TrainConfig, train
-from cnnlab.train.checkpoint import has_checkpoint
 from cnnlab.train.ema import ModelEMA
+from cnnlab.train.recipes import load_recipe
 from cnnlab.train.trainer import NonFiniteLoss, should_compile
 
 FAST = dict(precision="fp32", threads=1, progress=False)

@@ -13,72 +13,6 @@ import dataclasses
 
 from .common import Formatter, parse_assignments, parse_value
 
-HELP = {
-    "log": "extra loggers beside metrics.jsonl, comma-separated: csv (metrics.csv), tensorboard "
-           "(RUN_DIR/tensorboard; needs the tensorboard package)",
-    "early_stop": "stop when a validation metric stops improving: METRIC:patience=N[:min_delta=D][:mode=min|max], "
-                  "e.g. val_top1:patience=5 (never a test_* metric: the test split chooses nothing)",
-    "data": "data set NAME or NAME:PATH (see `cnnlab data`)",
-    "task": "what the network learns: auto (the data set's own task), classify, or detect (boxes: a detector "
-            "such as fcos on det-sample, coco:PATH, yolo:PATH); an explicit task the data contradict is an error",
-    "epochs": "passes over the training split",
-    "steps": "optimizer steps in all, instead of --epochs (0: epochs x steps per epoch)",
-    "batch_size": "images per step and process (torchrun: the global batch is this x processes)",
-    "accumulate": "sum the gradients of this many batches into one optimizer step",
-    "optimizer": "sgd, adamw, or muon (Muon for the convolution filters, SGD for the rest)",
-    "lr": "peak learning rate",
-    "momentum": "SGD momentum (AdamW: beta1)",
-    "nesterov": "Nesterov momentum (SGD)",
-    "weight_decay": "L2 weight decay on conv/linear weights (norms and biases: see --decay-all)",
-    "norm_lr_scale": "learning-rate multiplier for the parameters of normalisation layers",
-    "bias_lr_scale": "learning-rate multiplier for biases outside normalisation layers",
-    "muon_lr": "muon: learning rate of the convolution filters",
-    "muon_momentum": "muon: Nesterov momentum of the filters' updates",
-    "decay_all": "also decay norms and biases, by the same fraction per step as the weights (airbench)",
-    "clip_grad": "clip the global gradient norm to this value (0: off)",
-    "schedule": "learning-rate schedule per step: constant, step, multistep, cosine, linear or onecycle",
-    "warmup_epochs": "linear warm-up length in epochs (may be fractional)",
-    "gamma": "step/multistep: factor at each decay",
-    "step_epochs": "step: decay every this many epochs (0: /gamma at 1/3 and 2/3 of training)",
-    "milestones": "multistep: decay points as fractions of training, e.g. 0.5,0.75",
-    "lr_start": "onecycle: starting factor of the peak learning rate",
-    "lr_peak_at": "onecycle: fraction of training where the peak is reached",
-    "lr_end": "onecycle, linear: final factor of the peak learning rate",
-    "label_smoothing": "label smoothing of the cross-entropy loss",
-    "augment": "batched augmentation, e.g. crop=4,flip (crop, flip, rrc, jitter, pca, cutout)",
-    "alternating_flip": "mirror each image in every other epoch, a random half starting mirrored (airbench's "
-                        "derandomised flip; use instead of flip in --augment)",
-    "mixup": "mixup alpha (0: off)",
-    "cutmix": "cutmix alpha (0: off)",
-    "ema": "EMA decay of the weights per step (0: off); evaluation and saved weights use the EMA",
-    "ema_every": "update the EMA every this many steps",
-    "ema_ramp": "EMA decay x (step/total)^this (0: constant)",
-    "ema_start_epochs": "first EMA update after this many epochs",
-    "lookahead": "copy the EMA back into the model at each update (lookahead, as airbench)",
-    "eval_every": "evaluate on the validation split every N epochs (0: after the last only)",
-    "tta": "test-time augmentation of the final evaluation: none, flip or flip-translate (6 views)",
-    "final_test": "after the last epoch, evaluate once on the data set's official test split and report it as "
-                  "test (it chooses nothing; without it training never reads the test split)",
-    "init_weights": "start from this weight file (torchvision .pth, timm, or a cnnlab model.safetensors); "
-                    "a classifier for another number of classes is replaced by a new one",
-    "freeze": "none, backbone (train only the classifier: a linear probe), or module names (layer1,layer2); "
-              "frozen modules keep their batch-norm statistics",
-    "backbone_lr_scale": "learning-rate multiplier outside the classifier (fine-tuning: e.g. 0.1)",
-    "normalize": "input statistics: auto (the weight file's: ImageNet's for torchvision/timm files; else the "
-                 "training split's), data, imagenet or inception (0.5/0.5)",
-    "seed": "random seed (weights, data order, augmentation)",
-    "deterministic": "deterministic algorithms only (bitwise-repeatable runs)",
-    "device": "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps",
-    "threads": "intra-op CPU threads; 0 = the cores this process may use",
-    "precision": "auto (bf16 where the hardware is fast at it), fp32 or bf16 autocast",
-    "channels_last": "channels-last memory layout (faster convolutions on CPUs with oneDNN)",
-    "compile": "torch.compile: off, on, or auto (only dense nets >= 300 MMAC/image, where it pays on CPU)",
-    "sync_bn": "torchrun: batch-norm statistics over the global batch (GPU: nn.SyncBatchNorm; CPU: cnnlab's)",
-    "checkpoint_every": "also write the resume checkpoint every this many steps (0: epoch ends only)",
-    "out": "run folder (default runs/MODEL-DATA-TIME)",
-    "overwrite": "replace an existing run folder",
-    "progress": "show progress bars",
-}
 SKIP = {"model", "model_args", "data_options"}
 
 
@@ -91,33 +25,66 @@ def register(sub) -> None:
     from ..train.config import TrainConfig
 
     p = sub.add_parser(
-        "train", help="train a model and write a run folder", formatter_class=Formatter,
+        "train",
+        help="train a model and write a run folder",
+        formatter_class=Formatter,
         description="Train MODEL on a data set. Writes RUN_DIR with config.json, metrics.jsonl, model.safetensors "
-                    "(last weights), best.safetensors (best validation epoch), curves.png and checkpoint/ (exact resume), and "
-                    "prints the validation accuracy.\n\n"
-                    "Splits: training reports on and selects with a validation split carved from the training "
-                    "images (--val-split; default 10%, 5,000 for CIFAR); the official test split is read only "
-                    "with --test (once, after training) or by `cnnlab evaluate`.\n\n"
-                    "Settings: defaults < --recipe < options < --set.\n\n"
-                    "examples:\n"
-                    "  cnnlab train lenet5 --data mnist-sample --epochs 15\n"
-                    "  cnnlab train --recipe fast-cifar --data cifar10:PATH\n"
-                    "  cnnlab train --recipe resnet-cifar --data cifar10:PATH --set model=resnet56\n"
-                    "  cnnlab train --resume runs/lenet5-mnist-sample-20261122-030000\n"
-                    "  torchrun --nproc_per_node=2 -m cnnlab train lenet5 --threads 1")
-    p.add_argument("model", nargs="?", default=argparse.SUPPRESS,
-                   help="registered model name (see `cnnlab models`); optional with --recipe or --resume")
-    p.add_argument("--recipe", "-r", metavar="NAME|FILE", default=None,
-                   help="start from a named recipe (see `cnnlab recipes`) or a recipe TOML file")
-    p.add_argument("--set", "-s", action="append", metavar="KEY=VALUE", dest="set", default=None,
-                   help="override any setting, repeatable (e.g. --set epochs=5 --set model_args.depth=32)")
-    p.add_argument("--resume", metavar="RUN_DIR", default=None,
-                   help="continue RUN_DIR from its last checkpoint (exactly where it stopped)")
-    p.add_argument("--data-changed", action="store_true", default=False,
-                   help="with --resume: continue even though the data differs from the data the run was trained on "
-                        "(refused otherwise: config.json records a fingerprint of it)")
-    p.add_argument("--model-arg", "-m", action="append", metavar="KEY=VALUE", dest="model_arg",
-                   help="option for the model builder, repeatable (e.g. -m activation=relu -m pool=max)")
+        "(last weights), best.safetensors (best validation epoch), curves.png and checkpoint/ (exact resume), and "
+        "prints the validation accuracy.\n\n"
+        "Splits: training reports on and selects with a validation split carved from the training "
+        "images (--val-split; default 10%, 5,000 for CIFAR); the official test split is read only "
+        "with --test (once, after training) or by `cnnlab evaluate`.\n\n"
+        "Settings: defaults < --recipe < options < --set.\n\n"
+        "examples:\n"
+        "  cnnlab train lenet5 --data mnist-sample --epochs 15\n"
+        "  cnnlab train --recipe fast-cifar --data cifar10:PATH\n"
+        "  cnnlab train --recipe resnet-cifar --data cifar10:PATH --set model=resnet56\n"
+        "  cnnlab train --resume runs/lenet5-mnist-sample-20261122-030000\n"
+        "  torchrun --nproc_per_node=2 -m cnnlab train lenet5 --threads 1",
+    )
+    p.add_argument(
+        "model",
+        nargs="?",
+        default=argparse.SUPPRESS,
+        help="registered model name (see `cnnlab models`); optional with --recipe or --resume",
+    )
+    p.add_argument(
+        "--recipe",
+        "-r",
+        metavar="NAME|FILE",
+        default=None,
+        help="start from a named recipe (see `cnnlab recipes`) or a recipe TOML file",
+    )
+    p.add_argument(
+        "--set",
+        "-s",
+        action="append",
+        metavar="KEY=VALUE",
+        dest="set",
+        default=None,
+        help="override any setting, repeatable (e.g. --set epochs=5 --set model_args.depth=32)",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        default=None,
+        help="continue RUN_DIR from its last checkpoint (exactly where it stopped)",
+    )
+    p.add_argument(
+        "--data-changed",
+        action="store_true",
+        default=False,
+        help="with --resume: continue even though the data differs from the data the run was trained on "
+        "(refused otherwise: config.json records a fingerprint of it)",
+    )
+    p.add_argument(
+        "--model-arg",
+        "-m",
+        action="append",
+        metavar="KEY=VALUE",
+        dest="model_arg",
+        help="option for the model builder, repeatable (e.g. -m activation=relu -m pool=max)",
+    )
     from .data import add_data_arguments
 
     add_data_arguments(p, seed=False)
@@ -127,10 +94,11 @@ def register(sub) -> None:
         flag = "--" + f.name.replace("_", "-")
         flags = (flag, "--test") if f.name == "final_test" else (flag,)
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        shown = f"{HELP[f.name]} (default: {default if default not in ('', None, []) else 'none'})"
+        shown = f"{f.metadata['help']} (default: {default if default not in ('', None, []) else 'none'})"
         if isinstance(default, bool):
-            p.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                           help=shown)
+            p.add_argument(
+                *flags, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=shown
+            )
         elif isinstance(default, list):
             p.add_argument(flag, type=_list_of_floats, default=argparse.SUPPRESS, metavar="A,B", help=shown)
         else:
@@ -143,8 +111,11 @@ def settings_from_args(args) -> dict:
     """The settings given on the command line (options, then --model-arg, then --set)."""
     from ..train import TrainConfig
 
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-             if f.name not in SKIP and hasattr(args, f.name)}
+    given = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in SKIP and hasattr(args, f.name)
+    }
     if hasattr(args, "model"):
         given["model"] = args.model
     for key, value in parse_assignments(args.model_arg, "--model-arg").items():
@@ -153,8 +124,11 @@ def settings_from_args(args) -> dict:
 
     defaults = DataOptions()
     for f in dataclasses.fields(DataOptions):  # data options given on the command line
-        if hasattr(args, f.name) and f.name not in ("seed", "progress") and \
-                getattr(args, f.name) != getattr(defaults, f.name):
+        if (
+            hasattr(args, f.name)
+            and f.name not in ("seed", "progress")
+            and getattr(args, f.name) != getattr(defaults, f.name)
+        ):
             given[f"data_options.{f.name}"] = getattr(args, f.name)
     for item in args.set or []:
         key, sep, value = item.partition("=")
@@ -187,8 +161,10 @@ def run(args) -> int:
         result = train(recipe=args.recipe, **given)
     else:
         if "model" not in given:
-            raise CnnlabError("which model? give MODEL, --recipe NAME or --resume RUN_DIR",
-                              "e.g. cnnlab train lenet5 --data mnist-sample (see `cnnlab models`, `cnnlab recipes`)")
+            raise CnnlabError(
+                "which model? give MODEL, --recipe NAME or --resume RUN_DIR",
+                "e.g. cnnlab train lenet5 --data mnist-sample (see `cnnlab models`, `cnnlab recipes`)",
+            )
         result = train(**given)
     from ..train.distributed import env_info
 
@@ -207,8 +183,10 @@ def run(args) -> int:
         else:
             print(f"{split} {key}: {final[f'{split}_{key}']:.4f} {took}")
     if final.get(f"val_{key}") is None and final.get(f"test_{key}") is None:
-        print(f"trained {epochs} without a validation split; `cnnlab evaluate {result.run_dir} --data "
-              f"{result_data(result)}` reports the test split")
+        print(
+            f"trained {epochs} without a validation split; `cnnlab evaluate {result.run_dir} --data "
+            f"{result_data(result)}` reports the test split"
+        )
     print(f"run folder: {result.run_dir}")
     return 0
 

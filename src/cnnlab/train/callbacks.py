@@ -20,9 +20,10 @@ Callbacks run on the main process only (DDP rank 0) unless they set ``all_ranks 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import CnnlabError
 from ..runs import append_jsonl, read_jsonl
@@ -82,8 +83,12 @@ class CurvesPlot(Callback):
     def on_train_end(self, ctx):
         from ..viz.curves import plot_curves
 
-        plot_curves(read_jsonl(ctx.run_dir / "metrics.jsonl") or ctx.metrics, ctx.run_dir / "curves.png",
-                    title=f"{ctx.config.model} on {ctx.config.data}", monitor=ctx.monitor)
+        plot_curves(
+            read_jsonl(ctx.run_dir / "metrics.jsonl") or ctx.metrics,
+            ctx.run_dir / "curves.png",
+            title=f"{ctx.config.model} on {ctx.config.data}",
+            monitor=ctx.monitor,
+        )
 
 
 class EarlyStopping(Callback):
@@ -99,19 +104,24 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_top1", patience: int = 5, min_delta: float = 0.0, mode: str = "auto"):
         if monitor.startswith("test_"):
-            raise CnnlabError(f"early stopping on {monitor} would let the test split choose when to stop",
-                              "monitor a validation metric instead, e.g. val_top1 or val_loss (the test "
-                              "split is read once, after training, and chooses nothing)")
+            raise CnnlabError(
+                f"early stopping on {monitor} would let the test split choose when to stop",
+                "monitor a validation metric instead, e.g. val_top1 or val_loss (the test "
+                "split is read once, after training, and chooses nothing)",
+            )
         if not monitor.startswith("val_"):
-            raise CnnlabError(f"early stopping monitors a validation metric, not {monitor!r}",
-                              "use val_top1, val_top5 or val_loss")
+            raise CnnlabError(
+                f"early stopping monitors a validation metric, not {monitor!r}", "use val_top1, val_top5 or val_loss"
+            )
         if mode == "auto":
             mode = "min" if "loss" in monitor else "max"
         if mode not in ("min", "max"):
             raise CnnlabError(f"early stopping mode {mode!r}", "use min, max or auto")
         if patience < 1 or min_delta < 0:
-            raise CnnlabError(f"early stopping patience={patience}, min_delta={min_delta}",
-                              "patience is 1 or more evaluations; min_delta is 0 or more")
+            raise CnnlabError(
+                f"early stopping patience={patience}, min_delta={min_delta}",
+                "patience is 1 or more evaluations; min_delta is 0 or more",
+            )
         self.monitor, self.patience, self.min_delta, self.mode = monitor, int(patience), float(min_delta), mode
         self.best: float | None = None
         self.bad = 0  # evaluations in a row without improvement
@@ -127,8 +137,10 @@ class EarlyStopping(Callback):
         if value is None or not math.isfinite(value) or self._improved(value):
             return ""
         if self.bad + 1 >= self.patience:
-            return (f"early stopping: {self.monitor} has not improved on {self.best:.4f} by more than "
-                    f"{self.min_delta:g} for {self.patience} evaluation{'s' if self.patience > 1 else ''}")
+            return (
+                f"early stopping: {self.monitor} has not improved on {self.best:.4f} by more than "
+                f"{self.min_delta:g} for {self.patience} evaluation{'s' if self.patience > 1 else ''}"
+            )
         return ""
 
     def on_epoch_end(self, ctx, record):
@@ -159,13 +171,16 @@ def parse_early_stop(spec: str) -> EarlyStopping:
         key, eq, value = part.partition("=")
         key = key.strip().replace("-", "_")
         if not eq or key not in kinds:
-            raise CnnlabError(f"early_stop {spec!r}: cannot read {part!r}",
-                              "write METRIC:patience=N[:min_delta=D][:mode=min|max], e.g. val_top1:patience=5")
+            raise CnnlabError(
+                f"early_stop {spec!r}: cannot read {part!r}",
+                "write METRIC:patience=N[:min_delta=D][:mode=min|max], e.g. val_top1:patience=5",
+            )
         try:
             kwargs[key] = kinds[key](value)
         except ValueError:
-            raise CnnlabError(f"early_stop {spec!r}: {key}={value!r} is not a number",
-                              "e.g. val_top1:patience=5:min_delta=0.1") from None
+            raise CnnlabError(
+                f"early_stop {spec!r}: {key}={value!r} is not a number", "e.g. val_top1:patience=5:min_delta=0.1"
+            ) from None
     return EarlyStopping(monitor.strip(), **kwargs)
 
 
@@ -176,8 +191,10 @@ class CallbackList:
         names = [getattr(cb, "name", type(cb).__name__) for cb in callbacks]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
-            raise CnnlabError(f"two callbacks share the name {', '.join(dup)}",
-                              "give each callback a distinct `name` attribute (its checkpoint key)")
+            raise CnnlabError(
+                f"two callbacks share the name {', '.join(dup)}",
+                "give each callback a distinct `name` attribute (its checkpoint key)",
+            )
         self.callbacks, self.names, self.ctx, self.active = list(callbacks), names, ctx, active
 
     def _call(self, hook: str, *args) -> None:
@@ -219,8 +236,11 @@ class CallbackList:
     def wants_steps(self) -> bool:
         """Whether a callback (on any rank) has its own ``on_step_end``: only then does the trainer read
         the running loss on the host after every step (the same answer on every DDP rank)."""
-        return any(getattr(type(cb), "on_step_end", Callback.on_step_end) is not Callback.on_step_end
-                   or "on_step_end" in getattr(cb, "__dict__", {}) for cb in self.callbacks)
+        return any(
+            getattr(type(cb), "on_step_end", Callback.on_step_end) is not Callback.on_step_end
+            or "on_step_end" in getattr(cb, "__dict__", {})
+            for cb in self.callbacks
+        )
 
     @property
     def stopped(self) -> bool:

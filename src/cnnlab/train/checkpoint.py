@@ -138,9 +138,11 @@ def load_checkpoint(run_dir: str | Path) -> dict[str, Any]:
             return read_checkpoint_file(path)
         except CnnlabError as e:
             errors.append(str(e))
-    raise CnnlabError(f"{run_dir} holds no readable checkpoint" + (f" ({'; '.join(errors)})" if errors else ""),
-                      "a run writes RUN_DIR/checkpoint/last.safetensors at every epoch end (and every "
-                      "--checkpoint-every steps); start it again without --resume")
+    raise CnnlabError(
+        f"{run_dir} holds no readable checkpoint" + (f" ({'; '.join(errors)})" if errors else ""),
+        "a run writes RUN_DIR/checkpoint/last.safetensors at every epoch end (and every "
+        "--checkpoint-every steps); start it again without --resume",
+    )
 
 
 def has_checkpoint(run_dir: str | Path) -> bool:
@@ -150,6 +152,7 @@ def has_checkpoint(run_dir: str | Path) -> bool:
 
 # -- random number generators --------------------------------------------------------------
 
+
 def rng_state() -> dict[str, Any]:
     """Every RNG a training step may draw from: Python's, NumPy's, torch's CPU and CUDA generators."""
     import random
@@ -158,11 +161,17 @@ def rng_state() -> dict[str, Any]:
 
     version, internal, gauss = random.getstate()
     np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
-    state = {"python": {"version": version, "internal": torch.tensor(internal, dtype=torch.int64),
-                        "gauss": gauss},
-             "numpy": {"name": np_name, "keys": torch.from_numpy(np_keys.astype(np.int64)), "pos": int(np_pos),
-                       "has_gauss": int(np_has_gauss), "gauss": float(np_gauss)},
-             "torch": torch.get_rng_state()}
+    state = {
+        "python": {"version": version, "internal": torch.tensor(internal, dtype=torch.int64), "gauss": gauss},
+        "numpy": {
+            "name": np_name,
+            "keys": torch.from_numpy(np_keys.astype(np.int64)),
+            "pos": int(np_pos),
+            "has_gauss": int(np_has_gauss),
+            "gauss": float(np_gauss),
+        },
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = list(torch.cuda.get_rng_state_all())
     return state

@@ -1,7 +1,8 @@
 """The training configuration: one flat record, saved as ``config.json`` in every run folder.
 
 Every field is also a ``cnnlab train --field-name`` option and a key of the recipe TOML files
-(``cnnlab.train.recipes``), so the three faces (Python, CLI, recipe) cannot drift apart.
+(``cnnlab.train.recipes``), so the three faces (Python, CLI, recipe) cannot drift apart; its help
+text lives once, in the field's metadata (``setting(default, help)``), and the CLI reads it there.
 """
 
 from __future__ import annotations
@@ -18,76 +19,143 @@ COMPILE = ("off", "on", "auto")
 TTA = ("none", "flip", "flip-translate")
 
 
+def setting(default: Any, help: str):
+    """A TrainConfig field: its default and its one-line help (the field metadata ``help``, which
+    ``cnnlab train --help`` shows). A list or dict default is copied for every instance."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class TrainConfig:
-    model: str = "lenet5"
-    data: str = "mnist-sample"
-    model_args: dict[str, Any] = field(default_factory=dict)  # e.g. {"activation": "relu"}
-    data_options: dict[str, Any] = field(default_factory=dict)  # cnnlab.data.DataOptions, e.g. {"val_split": 0.1}
-    task: str = "auto"  # auto (the data set's own) | classify | ... (cnnlab.train.task.TASKS)
-    # -- how long ---------------------------------------------------------------------------
-    epochs: int = 15  # the defaults are the make-demo recipe (lenet-mnist): 98.75-98.9% over seeds 0-2
-    steps: int = 0  # optimizer steps in all; 0: epochs x steps per epoch (the ResNet paper counts iterations)
-    batch_size: int = 64  # per process (DDP: the global batch is batch_size x processes)
-    accumulate: int = 1  # batches whose gradients are summed into one optimizer step
-    # -- optimizer --------------------------------------------------------------------------
-    optimizer: str = "sgd"  # sgd | adamw | muon (Muon for conv filters, SGD for the rest)
-    lr: float = 0.05
-    momentum: float = 0.9  # SGD momentum; AdamW's beta1
-    nesterov: bool = True
-    weight_decay: float = 5e-4
-    norm_lr_scale: float = 1.0  # learning-rate multiplier of normalisation layers (airbench: 64)
-    bias_lr_scale: float = 1.0  # learning-rate multiplier of biases outside normalisation layers
-    muon_lr: float = 0.24  # muon: learning rate of the convolution filters (airbench94_muon: 0.24)
-    muon_momentum: float = 0.6  # muon: Nesterov momentum of the filters' Muon updates
-    decay_all: bool = False  # weight decay on norms and biases too, same shrink per step as the weights (airbench)
-    clip_grad: float = 0.0  # max global gradient norm; 0: no clipping
-    # -- learning-rate schedule (per optimizer step) ----------------------------------------
-    schedule: str = "onecycle"  # constant | step | multistep | cosine | linear | onecycle
-    warmup_epochs: float = 0.0
-    gamma: float = 0.1  # step / multistep: the factor at each decay
-    step_epochs: float = 0.0  # step: decay every this many epochs; 0: at 1/3 and 2/3 of training
-    milestones: list[float] = field(default_factory=list)  # multistep: decay points, fractions of training
-    lr_start: float = 0.04  # onecycle: starting factor of the peak lr
-    lr_peak_at: float = 0.25  # onecycle: fraction of training at which the peak is reached
-    lr_end: float = 0.001  # onecycle, linear: final factor of the peak lr
-    # -- loss, regularisation, averaging ----------------------------------------------------
-    label_smoothing: float = 0.0
-    augment: str = ""  # batched augmentation spec, e.g. "crop=4,flip" (cnnlab.data.transforms)
-    alternating_flip: bool = False  # mirror each image in every other epoch (airbench), on top of --augment
-    mixup: float = 0.0  # mixup alpha; 0: off
-    cutmix: float = 0.0  # cutmix alpha; 0: off
-    ema: float = 0.0  # EMA decay per step; 0: no EMA
-    ema_every: int = 1  # update the EMA every this many steps (decay ema**ema_every per update)
-    ema_ramp: float = 0.0  # decay x (step/total)**ema_ramp (airbench: 3); 0: constant decay
-    ema_start_epochs: float = 0.0  # first EMA update after this many epochs
-    lookahead: bool = False  # copy the EMA back into the model at each update (airbench's lookahead)
-    eval_every: int = 1  # validation every this many epochs (0: after the last only; the last always)
-    tta: str = "none"  # test-time augmentation of the final evaluation: none | flip | flip-translate
-    final_test: bool = False  # evaluate once on the official test split after the last epoch (chooses nothing)
-    # -- transfer learning (cnnlab.train.transfer) ------------------------------------------
-    init_weights: str = ""  # start from this torchvision/timm/cnnlab weight file (a head of other shape is replaced)
-    freeze: str = "none"  # none | backbone (train the classifier only: a linear probe) | module names, comma-separated
-    backbone_lr_scale: float = 1.0  # learning-rate multiplier of everything outside the classifier (e.g. 0.1)
-    normalize: str = "auto"  # input statistics: auto (the weight file's, else the data's) | data | imagenet | inception
-    # -- reproducibility and speed ----------------------------------------------------------
-    seed: int = 0
-    deterministic: bool = False
-    device: str = "auto"
-    threads: int = 0  # 0: the cores this process may use
-    precision: str = "auto"  # auto | fp32 | bf16
-    channels_last: bool = True
-    compile: str = "off"  # off | on | auto (compile only networks where it pays: ResNet-class)
-    sync_bn: bool = False  # DDP: synchronise batch-norm statistics across processes
-    # -- run folder -------------------------------------------------------------------------
-    log: str = ""  # extra loggers beside metrics.jsonl, comma-separated: csv (metrics.csv), tensorboard
-    early_stop: str = ""  # METRIC:patience=N[:min_delta=D][:mode=min|max] on a validation metric, e.g. val_top1:patience=5
-    checkpoint_every: int = 0  # also checkpoint every this many optimizer steps (0: at epoch ends only)
-    out: str | None = None  # run folder; default runs/<model>-<data>-<time>
-    overwrite: bool = False
-    progress: bool = True
+    """Every setting of a training run. Each field's ``help`` (its metadata) is the one description
+    of it: ``cnnlab train --help`` shows it, and it is what this class documents."""
 
-    def validate(self) -> "TrainConfig":
+    model: str = setting("lenet5", "registered model name (see `cnnlab models`)")
+    data: str = setting("mnist-sample", "data set NAME or NAME:PATH (see `cnnlab data`)")
+    model_args: dict[str, Any] = setting(
+        {}, 'options for the model builder, e.g. {"activation": "relu"} (CLI: -m KEY=VALUE)'
+    )
+    data_options: dict[str, Any] = setting(
+        {}, "how the data set is read (cnnlab.data.DataOptions), e.g. {\"val_split\": 0.1}"
+    )
+    task: str = setting(
+        "auto",
+        "what the network learns: auto (the data set's own task) or a task name "
+        "(cnnlab.train.task.TASKS: classify, detect, ...); a task the data contradict is an error",
+    )
+    # -- how long (the defaults are the make-demo recipe, lenet-mnist: 98.75-98.9% over seeds 0-2) --
+    epochs: int = setting(15, "passes over the training split")
+    steps: int = setting(
+        0,
+        "optimizer steps in all, instead of --epochs (0: epochs x steps per epoch; the ResNet paper counts iterations)",
+    )
+    batch_size: int = setting(64, "images per step and process (torchrun: the global batch is this x processes)")
+    accumulate: int = setting(1, "sum the gradients of this many batches into one optimizer step")
+    # -- optimizer --------------------------------------------------------------------------
+    optimizer: str = setting("sgd", "sgd, adamw, or muon (Muon for the convolution filters, SGD for the rest)")
+    lr: float = setting(0.05, "peak learning rate")
+    momentum: float = setting(0.9, "SGD momentum (AdamW: beta1)")
+    nesterov: bool = setting(True, "Nesterov momentum (SGD)")
+    weight_decay: float = setting(5e-4, "L2 weight decay on conv/linear weights (norms and biases: see --decay-all)")
+    norm_lr_scale: float = setting(
+        1.0, "learning-rate multiplier for the parameters of normalisation layers (airbench: 64)"
+    )
+    bias_lr_scale: float = setting(1.0, "learning-rate multiplier for biases outside normalisation layers")
+    muon_lr: float = setting(0.24, "muon: learning rate of the convolution filters (airbench94_muon: 0.24)")
+    muon_momentum: float = setting(0.6, "muon: Nesterov momentum of the filters' updates")
+    decay_all: bool = setting(
+        False, "also decay norms and biases, by the same fraction per step as the weights (airbench)"
+    )
+    clip_grad: float = setting(0.0, "clip the global gradient norm to this value (0: off)")
+    # -- learning-rate schedule (per optimizer step) ----------------------------------------
+    schedule: str = setting(
+        "onecycle", "learning-rate schedule per step: constant, step, multistep, cosine, linear or onecycle"
+    )
+    warmup_epochs: float = setting(0.0, "linear warm-up length in epochs (may be fractional)")
+    gamma: float = setting(0.1, "step/multistep: factor at each decay")
+    step_epochs: float = setting(0.0, "step: decay every this many epochs (0: /gamma at 1/3 and 2/3 of training)")
+    milestones: list[float] = setting([], "multistep: decay points as fractions of training, e.g. 0.5,0.75")
+    lr_start: float = setting(0.04, "onecycle: starting factor of the peak learning rate")
+    lr_peak_at: float = setting(0.25, "onecycle: fraction of training where the peak is reached")
+    lr_end: float = setting(0.001, "onecycle, linear: final factor of the peak learning rate")
+    # -- loss, regularisation, averaging ----------------------------------------------------
+    label_smoothing: float = setting(0.0, "label smoothing of the cross-entropy loss")
+    augment: str = setting(
+        "", "batched augmentation, e.g. crop=4,flip (crop, flip, rrc, jitter, pca, cutout; cnnlab.data.transforms)"
+    )
+    alternating_flip: bool = setting(
+        False,
+        "mirror each image in every other epoch, a random half starting mirrored "
+        "(airbench's derandomised flip; use instead of flip in --augment)",
+    )
+    mixup: float = setting(0.0, "mixup alpha (0: off)")
+    cutmix: float = setting(0.0, "cutmix alpha (0: off)")
+    ema: float = setting(0.0, "EMA decay of the weights per step (0: off); evaluation and saved weights use the EMA")
+    ema_every: int = setting(1, "update the EMA every this many steps (decay ema^ema_every per update)")
+    ema_ramp: float = setting(0.0, "EMA decay x (step/total)^this (0: constant; airbench: 3)")
+    ema_start_epochs: float = setting(0.0, "first EMA update after this many epochs")
+    lookahead: bool = setting(False, "copy the EMA back into the model at each update (lookahead, as airbench)")
+    eval_every: int = setting(
+        1, "evaluate on the validation split every N epochs (0: after the last only; the last always)"
+    )
+    tta: str = setting("none", "test-time augmentation of the final evaluation: none, flip or flip-translate (6 views)")
+    final_test: bool = setting(
+        False,
+        "after the last epoch, evaluate once on the data set's official test split and "
+        "report it as test (it chooses nothing; without it training never reads the "
+        "test split)",
+    )
+    # -- transfer learning (cnnlab.train.transfer) ------------------------------------------
+    init_weights: str = setting(
+        "",
+        "start from this weight file (torchvision .pth, timm, or a cnnlab "
+        "model.safetensors); a classifier for another number of classes is replaced by a "
+        "new one",
+    )
+    freeze: str = setting(
+        "none",
+        "none, backbone (train only the classifier: a linear probe), or module names "
+        "(layer1,layer2); frozen modules keep their batch-norm statistics",
+    )
+    backbone_lr_scale: float = setting(1.0, "learning-rate multiplier outside the classifier (fine-tuning: e.g. 0.1)")
+    normalize: str = setting(
+        "auto",
+        "input statistics: auto (the weight file's: ImageNet's for torchvision/timm "
+        "files; else the training split's), data, imagenet or inception (0.5/0.5)",
+    )
+    # -- reproducibility and speed ----------------------------------------------------------
+    seed: int = setting(0, "random seed (weights, data order, augmentation)")
+    deterministic: bool = setting(False, "deterministic algorithms only (bitwise-repeatable runs)")
+    device: str = setting("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+    threads: int = setting(0, "intra-op CPU threads; 0 = the cores this process may use")
+    precision: str = setting("auto", "auto (bf16 where the hardware is fast at it), fp32 or bf16 autocast")
+    channels_last: bool = setting(True, "channels-last memory layout (faster convolutions on CPUs with oneDNN)")
+    compile: str = setting(
+        "off", "torch.compile: off, on, or auto (only dense nets >= 300 MMAC/image, where it pays on CPU)"
+    )
+    sync_bn: bool = setting(
+        False, "torchrun: batch-norm statistics over the global batch (GPU: nn.SyncBatchNorm; CPU: cnnlab's)"
+    )
+    # -- run folder -------------------------------------------------------------------------
+    log: str = setting(
+        "",
+        "extra loggers beside metrics.jsonl, comma-separated: csv (metrics.csv), tensorboard "
+        "(RUN_DIR/tensorboard; needs the tensorboard package)",
+    )
+    early_stop: str = setting(
+        "",
+        "stop when a validation metric stops improving: METRIC:patience=N[:min_delta=D]"
+        "[:mode=min|max], e.g. val_top1:patience=5 (never a test_* metric: the test split "
+        "chooses nothing)",
+    )
+    checkpoint_every: int = setting(0, "also write the resume checkpoint every this many steps (0: epoch ends only)")
+    out: str | None = setting(None, "run folder (default runs/MODEL-DATA-TIME)")
+    overwrite: bool = setting(False, "replace an existing run folder")
+    progress: bool = setting(True, "show progress bars")
+
+    def validate(self) -> TrainConfig:
         def bad(what: str, fix: str):
             raise CnnlabError(f"invalid training setting: {what}", fix)
 
@@ -126,7 +194,9 @@ class TrainConfig:
         if self.normalize not in NORMALIZE:
             bad(f"normalize={self.normalize!r}", f"use one of {', '.join(NORMALIZE)}")
         if not self.backbone_lr_scale > 0:
-            bad(f"backbone_lr_scale={self.backbone_lr_scale}", "use a positive multiplier (freeze layers with --freeze)")
+            bad(
+                f"backbone_lr_scale={self.backbone_lr_scale}", "use a positive multiplier (freeze layers with --freeze)"
+            )
         if self.tta not in TTA:
             bad(f"tta={self.tta!r}", f"use one of {', '.join(TTA)}")
         if not 0 <= self.label_smoothing < 1:
@@ -159,21 +229,23 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
             from ..errors import closest
 
             hints = [f"{u} -> {closest(u, known)[0]}" for u in unknown if closest(u, known)]
-            raise CnnlabError(f"unknown training setting(s): {', '.join(unknown)}",
-                              (f"did you mean {', '.join(hints)}? " if hints else "")
-                              + f"known settings: {', '.join(sorted(known))}")
+            raise CnnlabError(
+                f"unknown training setting(s): {', '.join(unknown)}",
+                (f"did you mean {', '.join(hints)}? " if hints else "") + f"known settings: {', '.join(sorted(known))}",
+            )
         d = dict(d)
         if "milestones" in d and d["milestones"] is not None:
             if not isinstance(d["milestones"], list) or not all(_is_number(m) for m in d["milestones"]):
-                raise CnnlabError(f"setting milestones={d['milestones']!r} must be a list of numbers",
-                                  "e.g. --milestones 0.5,0.75")
+                raise CnnlabError(
+                    f"setting milestones={d['milestones']!r} must be a list of numbers", "e.g. --milestones 0.5,0.75"
+                )
             d["milestones"] = [float(m) for m in d["milestones"]]
         for f in fields(cls):
             if f.name in d:
@@ -191,18 +263,31 @@ def _checked(f, value):
     kind = type(default)
     if value is None and default is None:
         return value
-    ok = {bool: lambda v: isinstance(v, bool),
-          int: lambda v: isinstance(v, int) and not isinstance(v, bool),
-          float: _is_number, str: lambda v: isinstance(v, str), list: lambda v: isinstance(v, list),
-          dict: lambda v: isinstance(v, dict)}.get(kind, lambda v: True)
+    ok = {
+        bool: lambda v: isinstance(v, bool),
+        int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+        float: _is_number,
+        str: lambda v: isinstance(v, str),
+        list: lambda v: isinstance(v, list),
+        dict: lambda v: isinstance(v, dict),
+    }.get(kind, lambda v: True)
     if default is None:
         ok = lambda v: isinstance(v, (str, int, float))  # noqa: E731 - optional settings hold a scalar
     if not ok(value):
         from ..errors import printable
 
-        want = {bool: "true or false", int: "a whole number", float: "a number", str: "a text",
-                list: "a list", dict: "a table of KEY=VALUE"}.get(kind, "a scalar")
-        raise CnnlabError(f"setting {f.name}={printable(repr(value), 60)} must be {want}",
-                          f"e.g. --set {f.name}={default!r}" if kind in (int, float, bool) else
-                          f"see `cnnlab train --help` for {f.name}")
+        want = {
+            bool: "true or false",
+            int: "a whole number",
+            float: "a number",
+            str: "a text",
+            list: "a list",
+            dict: "a table of KEY=VALUE",
+        }.get(kind, "a scalar")
+        raise CnnlabError(
+            f"setting {f.name}={printable(repr(value), 60)} must be {want}",
+            f"e.g. --set {f.name}={default!r}"
+            if kind in (int, float, bool)
+            else f"see `cnnlab train --help` for {f.name}",
+        )
     return float(value) if kind is float else value

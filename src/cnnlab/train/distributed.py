@@ -73,12 +73,17 @@ class _SyncBatchNormFn(torch.autograd.Function):
         c = x.shape[1]
         dims = [d for d in range(x.dim()) if d != 1]
         # sums in float64: E[x^2] - E[x]^2 in float32 loses digits when |mean| >> std
-        stats = torch.cat([x.sum(dims, dtype=torch.float64), (x * x).sum(dims, dtype=torch.float64),
-                           torch.tensor([x.numel() / c], dtype=torch.float64)])
+        stats = torch.cat(
+            [
+                x.sum(dims, dtype=torch.float64),
+                (x * x).sum(dims, dtype=torch.float64),
+                torch.tensor([x.numel() / c], dtype=torch.float64),
+            ]
+        )
         dist.all_reduce(stats)
         n64 = stats[-1]
         mean64 = stats[:c] / n64
-        var64 = (stats[c:2 * c] / n64 - mean64 * mean64).clamp_min(0)
+        var64 = (stats[c : 2 * c] / n64 - mean64 * mean64).clamp_min(0)
         n, mean, var = n64.float(), mean64.float(), var64.float()
         invstd = torch.rsqrt(var + eps)
         with torch.no_grad():
@@ -106,10 +111,10 @@ class _SyncBatchNormFn(torch.autograd.Function):
         dist.all_reduce(total)
         local, total = local.float(), total.float()
         shape = [1, c] + [1] * (dy.dim() - 2)
-        dx = (weight.float() * invstd).view(shape) * (dy - (total[:c] / n).view(shape)
-                                                      - xhat * (total[c:] / n).view(shape))
-        return (dx.to(ctx.dtype), local[c:].to(weight.dtype), local[:c].to(weight.dtype),
-                None, None, None, None, None)
+        dx = (weight.float() * invstd).view(shape) * (
+            dy - (total[:c] / n).view(shape) - xhat * (total[c:] / n).view(shape)
+        )
+        return (dx.to(ctx.dtype), local[c:].to(weight.dtype), local[:c].to(weight.dtype), None, None, None, None, None)
 
 
 class CpuSyncBatchNorm(nn.BatchNorm2d):
@@ -118,8 +123,16 @@ class CpuSyncBatchNorm(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
-        return _SyncBatchNormFn.apply(x, self.weight, self.bias, self.running_mean, self.running_var, self.eps,
-                                      self.momentum, self.num_batches_tracked)
+        return _SyncBatchNormFn.apply(
+            x,
+            self.weight,
+            self.bias,
+            self.running_mean,
+            self.running_var,
+            self.eps,
+            self.momentum,
+            self.num_batches_tracked,
+        )
 
 
 def convert_sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:

@@ -21,8 +21,7 @@ import torch.nn as nn
 class ModelEMA:
     """The averaged copy of a model (``.module``, always in eval mode)."""
 
-    def __init__(self, model: nn.Module, decay: float, every: int = 1, ramp: float = 0.0,
-                 lookahead: bool = False):
+    def __init__(self, model: nn.Module, decay: float, every: int = 1, ramp: float = 0.0, lookahead: bool = False):
         self.module = copy.deepcopy(model).eval()
         for p in self.module.parameters():
             p.requires_grad_(False)
@@ -33,7 +32,7 @@ class ModelEMA:
         self.updates = 0
 
     def decay_at(self, step: int, total: int) -> float:
-        d = self.decay ** self.every
+        d = self.decay**self.every
         if self.ramp:
             d *= (step / max(1, total)) ** self.ramp
         return d

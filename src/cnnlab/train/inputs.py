@@ -76,13 +76,19 @@ def model_source(model: nn.Module) -> dict[str, Any]:
         try:
             json.dumps(kwargs)
         except (TypeError, ValueError):
-            return {"import": path, "kwargs": None,
-                    "why": "its constructor arguments are not JSON values (numbers, strings, lists, dicts)"}
+            return {
+                "import": path,
+                "kwargs": None,
+                "why": "its constructor arguments are not JSON values (numbers, strings, lists, dicts)",
+            }
         return {"import": path, "kwargs": kwargs, "why": ""}
     if not params or type(model).__init__ is nn.Module.__init__:  # a constructor without arguments
         return {"import": path, "kwargs": {}, "why": ""}
-    return {"import": path, "kwargs": None,
-            "why": "its constructor takes arguments that were not recorded (mix in cnnlab.RecordArgs to record them)"}
+    return {
+        "import": path,
+        "kwargs": None,
+        "why": "its constructor takes arguments that were not recorded (mix in cnnlab.RecordArgs to record them)",
+    }
 
 
 TRUST_ENV = "CNNLAB_MODULES"
@@ -102,10 +108,12 @@ def import_trusted(module: str, where: str) -> Any:
         return sys.modules[module]
     allowed = {m.strip() for m in os.environ.get(TRUST_ENV, "").split(",") if m.strip()}
     if module not in allowed:
-        raise CnnlabError(f"{where} names the Python module {module!r} for its network; cnnlab imports a module "
-                          "named in a file only when you allow it",
-                          f"if you trust it: {TRUST_ENV}={module} cnnlab ... (or `import {module}` before "
-                          "load_run in Python); make sure it is importable (PYTHONPATH)")
+        raise CnnlabError(
+            f"{where} names the Python module {module!r} for its network; cnnlab imports a module "
+            "named in a file only when you allow it",
+            f"if you trust it: {TRUST_ENV}={module} cnnlab ... (or `import {module}` before "
+            "load_run in Python); make sure it is importable (PYTHONPATH)",
+        )
     return importlib.import_module(module)
 
 
@@ -113,8 +121,10 @@ def rebuild(source: dict[str, Any], where: str) -> nn.Module:
     """The network a run recorded with :func:`model_source` (random weights)."""
     path = source["import"]
     args = "" if source.get("kwargs") == {} else "..."
-    how = (f"build it yourself and pass it: cnnlab.load_run({where!r}, model={path.split(':')[-1]}({args})) "
-           f"(or predict(load_run(...), images))")
+    how = (
+        f"build it yourself and pass it: cnnlab.load_run({where!r}, model={path.split(':')[-1]}({args})) "
+        f"(or predict(load_run(...), images))"
+    )
     if source.get("kwargs") is None:
         raise CnnlabError(f"{where} was trained with {path}, which cnnlab cannot rebuild: {source.get('why')}", how)
     module, _, qualname = path.partition(":")
@@ -123,13 +133,19 @@ def rebuild(source: dict[str, Any], where: str) -> nn.Module:
         for part in qualname.split("."):
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as e:
-        fix = ("define the class in a module file (not a notebook or script) so any process can import it"
-               if module == "__main__" else f"make {module} importable (PYTHONPATH)")
-        raise CnnlabError(f"{where} was trained with {path}, which cannot be imported here ({e})",
-                          f"{fix}, or {how}") from None
+        fix = (
+            "define the class in a module file (not a notebook or script) so any process can import it"
+            if module == "__main__"
+            else f"make {module} importable (PYTHONPATH)"
+        )
+        raise CnnlabError(
+            f"{where} was trained with {path}, which cannot be imported here ({e})", f"{fix}, or {how}"
+        ) from None
     if not (isinstance(obj, type) and issubclass(obj, nn.Module)):  # metadata is untrusted: build networks only
-        raise CnnlabError(f"{where}: model_source {path} is not an nn.Module class",
-                          "the file is damaged or its metadata was edited; retrain or re-save it")
+        raise CnnlabError(
+            f"{where}: model_source {path} is not an nn.Module class",
+            "the file is damaged or its metadata was edited; retrain or re-save it",
+        )
     return obj(**source["kwargs"])
 
 
@@ -141,17 +157,20 @@ def check_output(model: nn.Module, image_shape: tuple[int, int, int], n_classes:
         with torch.no_grad():
             out = model(torch.zeros(2, *image_shape, device=device))
     except Exception as e:  # noqa: BLE001 - any failure here is the user's network meeting these images
-        raise CnnlabError(f"{type(model).__name__} fails on a batch of {image_shape[0]}x{image_shape[1]}x"
-                          f"{image_shape[2]} images: {type(e).__name__}: {e}",
-                          "build the network for the data's channels and size (or resize the data)") from None
+        raise CnnlabError(
+            f"{type(model).__name__} fails on a batch of {image_shape[0]}x{image_shape[1]}x"
+            f"{image_shape[2]} images: {type(e).__name__}: {e}",
+            "build the network for the data's channels and size (or resize the data)",
+        ) from None
     finally:
         model.train(was)
     logits = out if isinstance(out, torch.Tensor) else out[0]
     if logits.dim() != 2 or logits.shape[1] != n_classes:
-        raise CnnlabError(f"{type(model).__name__} returns {tuple(logits.shape)} for 2 images; training needs "
-                          f"(2, {n_classes}): one logit per class of the data",
-                          f"give the network {n_classes} outputs, or name every class the network has: "
-                          "data=(x, y, class_names)")
+        raise CnnlabError(
+            f"{type(model).__name__} returns {tuple(logits.shape)} for 2 images; training needs "
+            f"(2, {n_classes}): one logit per class of the data",
+            f"give the network {n_classes} outputs, or name every class the network has: data=(x, y, class_names)",
+        )
 
 
 def registered_module(name: str) -> str | None:
@@ -177,20 +196,26 @@ def as_images(x, what: str = "x") -> torch.Tensor:
     elif isinstance(x, torch.Tensor):
         t = x.detach().cpu()
     else:
-        raise CnnlabError(f"{what} is a {type(x).__name__}, not an array of images",
-                          "pass a NumPy array or a torch tensor, N x C x H x W or N x H x W x C")
+        raise CnnlabError(
+            f"{what} is a {type(x).__name__}, not an array of images",
+            "pass a NumPy array or a torch tensor, N x C x H x W or N x H x W x C",
+        )
     if t.dim() == 3:
         t = t.unsqueeze(1)
     if t.dim() != 4:
-        raise CnnlabError(f"{what} has shape {tuple(t.shape)}; images are N x C x H x W, N x H x W x C or N x H x W",
-                          "stack the images into one 4-d array")
+        raise CnnlabError(
+            f"{what} has shape {tuple(t.shape)}; images are N x C x H x W, N x H x W x C or N x H x W",
+            "stack the images into one 4-d array",
+        )
     if t.shape[1] not in (1, 3, 4):
         if t.shape[3] in (1, 3, 4):
             t = t.permute(0, 3, 1, 2)
         else:
-            raise CnnlabError(f"{what} has shape {tuple(t.shape)}: no axis of 1, 3 or 4 channels after N "
-                              "(N x C x H x W) or at the end (N x H x W x C)",
-                              "pass greyscale (1), RGB (3) or RGBA (4) images")
+            raise CnnlabError(
+                f"{what} has shape {tuple(t.shape)}: no axis of 1, 3 or 4 channels after N "
+                "(N x C x H x W) or at the end (N x H x W x C)",
+                "pass greyscale (1), RGB (3) or RGBA (4) images",
+            )
     if t.dtype == torch.uint8:
         return t.contiguous()
     if t.dtype == torch.bool or t.is_complex():
@@ -198,9 +223,11 @@ def as_images(x, what: str = "x") -> torch.Tensor:
     lo, hi = (float(t.min()), float(t.max())) if t.numel() else (0.0, 0.0)
     if t.is_floating_point():
         if not (torch.isfinite(t).all() and lo >= 0 and hi <= 255):
-            raise CnnlabError(f"{what} holds floats in [{lo:g}, {hi:g}]; cnnlab reads raw pixels (in [0, 1] or "
-                              "[0, 255]) and normalises them itself",
-                              "pass the images before normalisation (cnnlab computes the mean and std)")
+            raise CnnlabError(
+                f"{what} holds floats in [{lo:g}, {hi:g}]; cnnlab reads raw pixels (in [0, 1] or "
+                "[0, 255]) and normalises them itself",
+                "pass the images before normalisation (cnnlab computes the mean and std)",
+            )
         scale = 255.0 if hi <= 1.0 else 1.0
         return (t.float() * scale).round_().clamp_(0, 255).to(torch.uint8).contiguous()
     if lo < 0 or hi > 255:
@@ -215,8 +242,10 @@ def as_labels(y, n: int, what: str = "y") -> torch.Tensor:
     if t.dim() == 2 and t.shape[1] == 1:
         t = t[:, 0]
     if t.dim() != 1 or len(t) != n:
-        raise CnnlabError(f"{what} has shape {tuple(t.shape)}; {n} images need {n} integer class labels",
-                          "pass one class index per image (not one-hot vectors)")
+        raise CnnlabError(
+            f"{what} has shape {tuple(t.shape)}; {n} images need {n} integer class labels",
+            "pass one class index per image (not one-hot vectors)",
+        )
     if t.is_floating_point() and not bool((t == t.round()).all()) or t.dtype == torch.bool or t.is_complex():
         raise CnnlabError(f"{what} has dtype {t.dtype}", "pass integer class indices 0..K-1")
     t = t.long()
@@ -234,8 +263,9 @@ def _from_arrays(part, what: str, classes: list[str] | None) -> ImageDataset:
     k = int(labels.max()) + 1 if len(labels) else 0
     names = names or [str(i) for i in range(k)]
     if k > len(names):
-        raise CnnlabError(f"{what} labels go up to {k - 1} but there are {len(names)} class names",
-                          "give one name per class")
+        raise CnnlabError(
+            f"{what} labels go up to {k - 1} but there are {len(names)} class names", "give one name per class"
+        )
     return ImageDataset(images, labels, names)
 
 
@@ -258,8 +288,9 @@ def _materialise(source, what: str, max_memory_gb: float | None, progress: bool)
     try:
         n = len(source.dataset if loader else source)
     except TypeError:
-        raise CnnlabError(f"{what} has no length", "pass a map-style Dataset (with __len__) or a DataLoader "
-                                                   "over one") from None
+        raise CnnlabError(
+            f"{what} has no length", "pass a map-style Dataset (with __len__) or a DataLoader over one"
+        ) from None
     if n == 0:
         raise CnnlabError(f"{what} is empty", "pass a data set with images")
     items = iter(source) if loader else (source[i] for i in range(n))
@@ -271,8 +302,10 @@ def _materialise(source, what: str, max_memory_gb: float | None, progress: bool)
     try:
         for item in items:
             if not isinstance(item, (tuple, list)) or len(item) < 2:
-                raise CnnlabError(f"{what} gives {type(item).__name__} items; training needs (image, label) pairs",
-                                  "return (image, label) from __getitem__ (e.g. wrap it in a small Dataset)")
+                raise CnnlabError(
+                    f"{what} gives {type(item).__name__} items; training needs (image, label) pairs",
+                    "return (image, label) from __getitem__ (e.g. wrap it in a small Dataset)",
+                )
             x, y = item[0], item[1]
             if not isinstance(x, (torch.Tensor, np.ndarray)):
                 x = np.asarray(x)  # e.g. a PIL image: H x W (x C)
@@ -286,11 +319,13 @@ def _materialise(source, what: str, max_memory_gb: float | None, progress: bool)
             if need is None:
                 need = n * batch[0].numel()
                 if need > budget:
-                    raise CnnlabError(f"{what}: {n:,} images of {tuple(batch.shape[1:])} need {_human(need)} in "
-                                      f"memory, more than the {_human(budget)} allowed (half the free memory, or "
-                                      "max_memory_gb)",
-                                      "cnnlab trains from memory and does not stream: pass a subset, smaller "
-                                      "images, or raise data_options max_memory_gb")
+                    raise CnnlabError(
+                        f"{what}: {n:,} images of {tuple(batch.shape[1:])} need {_human(need)} in "
+                        f"memory, more than the {_human(budget)} allowed (half the free memory, or "
+                        "max_memory_gb)",
+                        "cnnlab trains from memory and does not stream: pass a subset, smaller "
+                        "images, or raise data_options max_memory_gb",
+                    )
             images.append(batch)
             labels.append(ys)
             bar.update(len(batch))
@@ -298,8 +333,10 @@ def _materialise(source, what: str, max_memory_gb: float | None, progress: bool)
         bar.close()
     shapes = {tuple(b.shape[1:]) for b in images}
     if len(shapes) > 1:
-        raise CnnlabError(f"{what} gives images of different shapes ({', '.join(map(str, sorted(shapes)[:3]))})",
-                          "resize them to one size in the Dataset's transform")
+        raise CnnlabError(
+            f"{what} gives images of different shapes ({', '.join(map(str, sorted(shapes)[:3]))})",
+            "resize them to one size in the Dataset's transform",
+        )
     all_labels = torch.cat(labels)
     names = getattr(source.dataset if loader else source, "classes", None)
     names = [str(c) for c in names] if names else [str(i) for i in range(int(all_labels.max()) + 1)]
@@ -313,9 +350,11 @@ def _part(part, what: str, classes, max_memory_gb, progress) -> ImageDataset:
         return _from_arrays(part, what, classes)
     if hasattr(part, "__getitem__") and hasattr(part, "__len__") or hasattr(part, "dataset"):
         return _materialise(part, what, max_memory_gb, progress)
-    raise CnnlabError(f"cannot train on a {type(part).__name__}",
-                      "pass a data set name ('mnist'), (images, labels) arrays, a torch Dataset or DataLoader, "
-                      "or a dict of them: {'train': ..., 'val': ..., 'test': ...}")
+    raise CnnlabError(
+        f"cannot train on a {type(part).__name__}",
+        "pass a data set name ('mnist'), (images, labels) arrays, a torch Dataset or DataLoader, "
+        "or a dict of them: {'train': ..., 'val': ..., 'test': ...}",
+    )
 
 
 def describe_input(data) -> str:
@@ -346,8 +385,10 @@ def splits_from(data, options: dict[str, Any] | None = None, progress: bool = Tr
     notes = []
     for name, part in (("val", val), ("test", test)):
         if part is not None and part.image_shape != train.image_shape:
-            raise CnnlabError(f"the {name} images are {part.image_shape}, the training images {train.image_shape}",
-                              "give every split the same image size and channels")
+            raise CnnlabError(
+                f"the {name} images are {part.image_shape}, the training images {train.image_shape}",
+                "give every split the same image size and channels",
+            )
         if part is not None and len(part.classes) > len(train.classes):
             train = ImageDataset(train.images, train.labels, part.classes)
     if val is None:
@@ -360,5 +401,6 @@ def splits_from(data, options: dict[str, Any] | None = None, progress: bool = Tr
             notes.append(f"validation split: {len(val):,} images carved from the training images (val_split)")
         else:
             val = ImageDataset(train.images[:0], train.labels[:0], train.classes)
-    return DataSplits(name=describe_input(data), train=train, val=val, source="Python objects", notes=notes,
-                      test_reader=test)
+    return DataSplits(
+        name=describe_input(data), train=train, val=val, source="Python objects", notes=notes, test_reader=test
+    )

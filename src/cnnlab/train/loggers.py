@@ -66,9 +66,10 @@ class TensorBoardLogger(Callback):
         try:
             from torch.utils.tensorboard import SummaryWriter  # noqa: F401  (imports tensorboard)
         except ImportError:
-            raise CnnlabError("the TensorBoard logger needs the tensorboard package",
-                              "pip install 'cnnlab[tensorboard]' (or pip install tensorboard), "
-                              "or log with --log csv") from None
+            raise CnnlabError(
+                "the TensorBoard logger needs the tensorboard package",
+                "pip install 'cnnlab[tensorboard]' (or pip install tensorboard), or log with --log csv",
+            ) from None
         self.writer = None
 
     def on_train_start(self, ctx):
@@ -79,8 +80,12 @@ class TensorBoardLogger(Callback):
 
     def on_epoch_end(self, ctx, record):
         for key, value in record.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and key not in ("epoch",) \
-                    and math.isfinite(value):
+            if (
+                isinstance(value, (int, float))
+                and not isinstance(value, bool)
+                and key not in ("epoch",)
+                and math.isfinite(value)
+            ):
                 self.writer.add_scalar(key, value, global_step=record["epoch"])
         self.writer.flush()
 
@@ -98,6 +103,8 @@ def make_loggers(spec: str) -> list[Callback]:
     names = [n.strip().lower() for n in spec.split(",") if n.strip()]
     unknown = [n for n in names if n not in LOGGERS]
     if unknown:
-        raise CnnlabError(f"unknown logger {', '.join(map(repr, unknown))}",
-                          f"use any of {', '.join(LOGGERS)}, comma-separated (metrics.jsonl is always written)")
+        raise CnnlabError(
+            f"unknown logger {', '.join(map(repr, unknown))}",
+            f"use any of {', '.join(LOGGERS)}, comma-separated (metrics.jsonl is always written)",
+        )
     return [LOGGERS[n]() for n in dict.fromkeys(names)]

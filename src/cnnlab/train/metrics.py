@@ -15,7 +15,7 @@ def topk_hits(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = 
     kmax = min(max(ks), logits.shape[1])
     top = logits.topk(kmax, dim=1).indices
     hit = top == labels.unsqueeze(1)
-    return [hit[:, :min(k, kmax)].any(dim=1).sum() for k in ks]
+    return [hit[:, : min(k, kmax)].any(dim=1).sum() for k in ks]
 
 
 def topk_correct(logits: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = (1, 5)) -> list[int]:
@@ -30,6 +30,7 @@ def tta_logits(model: nn.Module, x: torch.Tensor, tta: str = "none") -> torch.Te
     half the mean of the same pair shifted one pixel up-left and one pixel down-right (reflect
     padding) - six views in all.
     """
+
     def mirror(inp: torch.Tensor) -> torch.Tensor:
         return 0.5 * model(inp).float() + 0.5 * model(inp.flip(-1)).float()
 
@@ -40,15 +41,20 @@ def tta_logits(model: nn.Module, x: torch.Tensor, tta: str = "none") -> torch.Te
         return logits
     h, w = x.shape[-2:]
     padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
-    shifted = [padded[..., 0:h, 0:w], padded[..., 2:h + 2, 2:w + 2]]
+    shifted = [padded[..., 0:h, 0:w], padded[..., 2 : h + 2, 2 : w + 2]]
     if x.is_contiguous(memory_format=torch.channels_last):
         shifted = [s.contiguous(memory_format=torch.channels_last) for s in shifted]
     return 0.5 * logits + 0.25 * (mirror(shifted[0]) + mirror(shifted[1]))
 
 
 @torch.no_grad()
-def evaluate_sums(model: nn.Module, loader, autocast: contextlib.AbstractContextManager | None = None,
-                  device: torch.device | None = None, tta: str = "none") -> list[float]:
+def evaluate_sums(
+    model: nn.Module,
+    loader,
+    autocast: contextlib.AbstractContextManager | None = None,
+    device: torch.device | None = None,
+    tta: str = "none",
+) -> list[float]:
     """``[n, loss_sum, top1_count, top5_count]`` of ``model`` over ``loader`` (sums add across shards)."""
     was_training = model.training
     model.eval()
@@ -76,7 +82,12 @@ def summarize(sums: list[float], num_classes: int | None = None) -> dict[str, fl
     return {"loss": loss_sum / n, "top1": 100 * top1 / n, "top5": 100 * top5 / n if has_top5 else None}
 
 
-def evaluate(model: nn.Module, loader, autocast: contextlib.AbstractContextManager | None = None,
-             device: torch.device | None = None, tta: str = "none") -> dict[str, float | None]:
+def evaluate(
+    model: nn.Module,
+    loader,
+    autocast: contextlib.AbstractContextManager | None = None,
+    device: torch.device | None = None,
+    tta: str = "none",
+) -> dict[str, float | None]:
     """Mean loss, top-1 and top-5 accuracy (in %) of ``model`` over ``loader``."""
     return summarize(evaluate_sums(model, loader, autocast, device, tta), len(loader.data.classes))

@@ -45,12 +45,21 @@ def newton_schulz5(g: torch.Tensor, steps: int = 3, eps: float = 1e-7) -> torch.
 class Muon(torch.optim.Optimizer):
     """Muon for the groups marked ``muon=True``, SGD (momentum, Nesterov, weight decay) for the rest."""
 
-    def __init__(self, params, lr: float = 0.02, momentum: float = 0.9, nesterov: bool = True,
-                 weight_decay: float = 0.0, ns_steps: int = 3):
+    def __init__(
+        self,
+        params,
+        lr: float = 0.02,
+        momentum: float = 0.9,
+        nesterov: bool = True,
+        weight_decay: float = 0.0,
+        ns_steps: int = 3,
+    ):
         if lr <= 0 or momentum < 0 or weight_decay < 0:
             raise ValueError(f"Muon: lr {lr} must be > 0, momentum {momentum} and weight decay {weight_decay} >= 0")
-        super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
-                                      muon=False, ns_steps=ns_steps))
+        super().__init__(
+            params,
+            dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, muon=False, ns_steps=ns_steps),
+        )
 
     @torch.no_grad()
     def step(self, closure=None):

@@ -20,12 +20,17 @@ import torch.nn as nn
 
 from .config import TrainConfig
 
-
 NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 
 
-def param_groups(model: nn.Module, weight_decay: float, lr: float | None = None,
-                 norm_lr_scale: float = 1.0, decay_all: bool = False, bias_lr_scale: float = 1.0) -> list[dict]:
+def param_groups(
+    model: nn.Module,
+    weight_decay: float,
+    lr: float | None = None,
+    norm_lr_scale: float = 1.0,
+    decay_all: bool = False,
+    bias_lr_scale: float = 1.0,
+) -> list[dict]:
     """Conv/linear weights (decayed); other biases (learning rate x ``bias_lr_scale``);
     normalisation layers' parameters (learning rate x ``norm_lr_scale``). Biases and norms are not
     decayed unless ``decay_all``, then by ``weight_decay`` / their scale, which shrinks them by the
@@ -36,8 +41,11 @@ def param_groups(model: nn.Module, weight_decay: float, lr: float | None = None,
         if p.requires_grad:
             (norms if id(p) in norm_ids else decay if p.ndim > 1 else no_decay).append(p)
     groups = []
-    for params, scale, wd in ((decay, 1.0, weight_decay), (no_decay, bias_lr_scale, weight_decay / bias_lr_scale),
-                              (norms, norm_lr_scale, weight_decay / norm_lr_scale)):
+    for params, scale, wd in (
+        (decay, 1.0, weight_decay),
+        (no_decay, bias_lr_scale, weight_decay / bias_lr_scale),
+        (norms, norm_lr_scale, weight_decay / norm_lr_scale),
+    ):
         groups.append({"params": params, "weight_decay": wd if (decay_all or params is decay) else 0.0})
         if lr is not None:
             groups[-1]["lr"] = lr * scale
@@ -57,16 +65,35 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
         from .muon import Muon
 
         # one Muon group per source group, at its rate relative to --lr (a slowed backbone stays slowed)
-        muon = [{"params": f, "lr": cfg.muon_lr * g["lr"] / cfg.lr, "momentum": cfg.muon_momentum,
-                 "weight_decay": 0.0, "muon": True} for g in groups if (f := [p for p in g["params"] if p.ndim == 4])]
+        muon = [
+            {
+                "params": f,
+                "lr": cfg.muon_lr * g["lr"] / cfg.lr,
+                "momentum": cfg.muon_momentum,
+                "weight_decay": 0.0,
+                "muon": True,
+            }
+            for g in groups
+            if (f := [p for p in g["params"] if p.ndim == 4])
+        ]
         rest = [{**g, "params": [p for p in g["params"] if p.ndim != 4]} for g in groups]
         return Muon([g for g in rest if g["params"]] + muon, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
     return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
 
 
-def lr_factor(step: int, total: int, warmup: int, schedule: str, *, gamma: float = 0.1,
-              step_size: int = 0, milestones: tuple[float, ...] = (), start: float = 0.04,
-              peak_at: float = 0.25, end: float = 0.001) -> float:
+def lr_factor(
+    step: int,
+    total: int,
+    warmup: int,
+    schedule: str,
+    *,
+    gamma: float = 0.1,
+    step_size: int = 0,
+    milestones: tuple[float, ...] = (),
+    start: float = 0.04,
+    peak_at: float = 0.25,
+    end: float = 0.001,
+) -> float:
     """Multiplier of the base learning rate at ``step`` (0-based) of ``total`` optimizer steps.
 
     ``warmup`` steps rise linearly to 1 first (for every schedule). Then:
@@ -112,6 +139,12 @@ def total_steps(cfg: TrainConfig, steps_per_epoch: int) -> int:
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
     total = total_steps(cfg, steps_per_epoch)
     warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
-    kw = dict(gamma=cfg.gamma, step_size=int(round(cfg.step_epochs * steps_per_epoch)),
-              milestones=tuple(cfg.milestones), start=cfg.lr_start, peak_at=cfg.lr_peak_at, end=cfg.lr_end)
+    kw = dict(
+        gamma=cfg.gamma,
+        step_size=int(round(cfg.step_epochs * steps_per_epoch)),
+        milestones=tuple(cfg.milestones),
+        start=cfg.lr_start,
+        peak_at=cfg.lr_peak_at,
+        end=cfg.lr_end,
+    )
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, warmup, cfg.schedule, **kw))

@@ -52,9 +52,11 @@ def parse_recipe(text: str, name: str, path: str = "") -> Recipe:
     meta = doc.pop("recipe", {})
     extra = sorted(set(meta) - {"description", "source"}) if isinstance(meta, dict) else ["?"]
     if extra:
-        raise CnnlabError(f"recipe {path or name}: [recipe] holds {', '.join(extra)}; it takes only description "
-                          "and source", "put training settings at the top of the file, before any [table] "
-                          "(in TOML, keys after a [table] header belong to that table)")
+        raise CnnlabError(
+            f"recipe {path or name}: [recipe] holds {', '.join(extra)}; it takes only description and source",
+            "put training settings at the top of the file, before any [table] "
+            "(in TOML, keys after a [table] header belong to that table)",
+        )
     TrainConfig.from_dict(doc)  # unknown keys -> a clear error naming the closest setting
     return Recipe(name, str(meta.get("description", "")), str(meta.get("source", "")), doc, text, path)
 

@@ -32,11 +32,17 @@ class NonFiniteLoss(CnnlabError):
 def nan_stop_message(loss: float, where: str, run_dir: Path, checkpointed: bool) -> tuple[str, str]:
     """The message and hint of a NaN stop. Resuming replays the same steps bitwise and would diverge at
     the same step, so the hint is to start again with settings that change the numbers."""
-    kept = (f"the last good checkpoint is kept in {run_dir / 'checkpoint'}, but resuming would replay the same "
-            "steps and stop here again" if checkpointed else "no checkpoint had been written yet")
-    return (f"the loss became {loss} at {where}: training stopped ({kept})",
-            f"start the run again with a lower learning rate (e.g. --lr of half the current one), --clip-grad 1.0, "
-            f"a warm-up (--warmup-epochs 1) or --precision fp32; add --overwrite --out {run_dir} to reuse the folder")
+    kept = (
+        f"the last good checkpoint is kept in {run_dir / 'checkpoint'}, but resuming would replay the same "
+        "steps and stop here again"
+        if checkpointed
+        else "no checkpoint had been written yet"
+    )
+    return (
+        f"the loss became {loss} at {where}: training stopped ({kept})",
+        f"start the run again with a lower learning rate (e.g. --lr of half the current one), --clip-grad 1.0, "
+        f"a warm-up (--warmup-epochs 1) or --precision fp32; add --overwrite --out {run_dir} to reuse the folder",
+    )
 
 
 def batch_sum(mean: torch.Tensor, n: int) -> torch.Tensor:
@@ -61,7 +67,14 @@ class RunningSums:
         ref = next((v for v in values if isinstance(v, torch.Tensor)), None)
         device = ref.device if ref is not None else torch.device("cpu")
         dtype = torch.float32 if device.type == "mps" else torch.float64
-        row = torch.stack([torch.as_tensor(v, device=device).to(dtype) for v in values])
+        row = torch.stack(
+            [
+                v.to(dtype)
+                if isinstance(v, torch.Tensor)  # numbers are filled on the device: no copy
+                else torch.full((), float(v), dtype=dtype, device=device)
+                for v in values
+            ]
+        )
         self._pending.append((where, tuple(sums), row))
 
     def sync(self, all_reduce=None):

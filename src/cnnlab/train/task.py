@@ -54,7 +54,7 @@ class Task(ABC):
     def build_model(self, cfg, data, in_chans: int) -> nn.Module:
         """The registered network ``cfg.model`` (with ``cfg.model_args``) for ``data``."""
 
-    def check_model(self, model: nn.Module, cfg, data, device: torch.device) -> None:
+    def check_model(self, model: nn.Module, cfg, data, device: torch.device) -> None:  # noqa: B027 - optional hook
         """A network the user built (``cnnlab.fit(model=...)``): raise CnnlabError if it cannot fit ``data``."""
 
     @abstractmethod
@@ -101,8 +101,11 @@ def task_for(requested: str, data) -> Task:
     """The task of a run: the data's own (``auto``), or ``requested`` if the data agree."""
     declared = getattr(data, "task", None) or "classify"
     if requested not in ("auto", declared):
-        raise CnnlabError(f"task {requested!r} does not fit the data: {getattr(data, 'name', 'the data set')} is a "
-                          f"{declared} data set", f"drop --task (auto picks {declared}), or give a {requested} data set")
+        raise CnnlabError(
+            f"task {requested!r} does not fit the data: {getattr(data, 'name', 'the data set')} is a "
+            f"{declared} data set",
+            f"drop --task (auto picks {declared}), or give a {requested} data set",
+        )
     return get_task(declared)
 
 
@@ -111,8 +114,10 @@ def check_model_task(model: nn.Module, task: Task) -> None:
     declared = getattr(model, "task", None)
     if isinstance(declared, str) and declared != task.name:
         name = getattr(model, "model_name", type(model).__name__)
-        raise CnnlabError(f"{name} is a {declared} model, but this run trains the {task.name} task",
-                          f"give a {declared} data set (or --task {declared}), or a {task.name} model")
+        raise CnnlabError(
+            f"{name} is a {declared} model, but this run trains the {task.name} task",
+            f"give a {declared} data set (or --task {declared}), or a {task.name} model",
+        )
 
 
 # -- classification ---------------------------------------------------------------------------
@@ -124,8 +129,9 @@ def split_heads(out) -> tuple[torch.Tensor, list[torch.Tensor]]:
     return out[0], [a for a in out[1:] if a is not None]
 
 
-def head_losses(out, target: torch.Tensor, aux_weight: float, label_smoothing: float = 0.0
-                ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+def head_losses(
+    out, target: torch.Tensor, aux_weight: float, label_smoothing: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
     """(total loss to minimise, main-head loss, auxiliary-head losses) of one forward output.
 
     With auxiliary heads the total is the papers' main + ``aux_weight`` x (sum of the auxiliary
@@ -196,9 +202,18 @@ class ClassificationTask(Task):
     def train_loader(self, data, cfg, mean, std, batch_size, transform):
         from ..data import BatchLoader
 
-        loader = BatchLoader(data.train, batch_size, mean, std, shuffle=True, drop_last=True, seed=cfg.seed,
-                             transform=transform, channels_last=cfg.channels_last,
-                             alternating_flip=cfg.alternating_flip)
+        loader = BatchLoader(
+            data.train,
+            batch_size,
+            mean,
+            std,
+            shuffle=True,
+            drop_last=True,
+            seed=cfg.seed,
+            transform=transform,
+            channels_last=cfg.channels_last,
+            alternating_flip=cfg.alternating_flip,
+        )
         if cfg.mixup > 0 or cfg.cutmix > 0:
             return MixedBatches(loader, len(data.classes), cfg.mixup, cfg.cutmix, cfg.seed)
         return loader
@@ -215,7 +230,11 @@ class ClassificationTask(Task):
         total, main, aux = head_losses(out, target, self.aux_weight, self.label_smoothing)
         labels = target.argmax(1) if target.dim() == 2 else target  # mixup/cutmix: the dominant class
         n = len(labels)  # accuracy and train_loss are the main head's own
-        sums = {"seen": n, "loss": batch_sum(main, n), "correct": topk_hits(split_heads(out)[0].detach(), labels, (1,))[0]}
+        sums = {
+            "seen": n,
+            "loss": batch_sum(main, n),
+            "correct": topk_hits(split_heads(out)[0].detach(), labels, (1,))[0],
+        }
         sums.update({f"aux_loss.{i}": batch_sum(a, n) for i, a in enumerate(aux)})
         return total, sums
 

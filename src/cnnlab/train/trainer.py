@@ -11,6 +11,12 @@ from the training images by the data layer); the official *test* split is read o
 last epoch, only with ``final_test`` - reported as test, never used for best.safetensors or
 anything else. Without a validation split (``val_split=0``) nothing is selected.
 
+The loop is :class:`_Trainer`: ``setup`` builds the state once; ``fit`` runs ``train_epoch``
+(``train_step`` per batch), ``evaluate``, ``keep_best``, ``save_checkpoint`` per epoch; ``restore``
+and ``finish`` bracket it. Everything that depends on what the network predicts is asked of a
+:class:`~cnnlab.train.task.Task`; the running sums are read on the host only when logged
+(:mod:`cnnlab.train.state`).
+
 Exact resume: the checkpoint holds the model, optimizer, scheduler and EMA state, every RNG
 state, the epoch, the optimizer step and the position in the epoch's data order (which depends
 only on (seed, epoch)), plus the running sums of the epoch's statistics. A run resumed from it
@@ -36,8 +42,15 @@ from ..data import DataSplits, load_data
 from ..data.loader import alternating_flip_mask  # noqa: F401 - where the tests and older code import it from
 from ..errors import CnnlabError
 from ..progress import bar_enabled
-from ..runs import (MODEL_FILE, check_data_fingerprint, claim_run_dir, data_fingerprint, read_run_config,
-                    save_model, write_json)
+from ..runs import (
+    MODEL_FILE,
+    check_data_fingerprint,
+    claim_run_dir,
+    data_fingerprint,
+    read_run_config,
+    save_model,
+    write_json,
+)
 from . import distributed as ddp
 from .callbacks import CallbackList, RunContext, build_callbacks
 from .checkpoint import has_checkpoint, load_checkpoint, rng_state, set_rng_state
@@ -54,8 +67,16 @@ BEST_FILE = "best.safetensors"
 # 1.07-1.17x over eager bf16; the airbench net 0.77x; LeNet-5 0.6-1.0x), and costs 20-40 s per shape.
 COMPILE_MIN_MACS = 300e6
 # what a resumed run may change (epochs/steps extend or shorten it; the rest does not touch the numbers)
-RESUME_OVERRIDABLE = {"epochs", "steps", "progress", "threads", "device", "checkpoint_every", "overwrite",
-                      "data"}  # the data may have moved (its content must not change)
+RESUME_OVERRIDABLE = {
+    "epochs",
+    "steps",
+    "progress",
+    "threads",
+    "device",
+    "checkpoint_every",
+    "overwrite",
+    "data",
+}  # the data may have moved (its content must not change)
 
 
 @dataclass
@@ -81,10 +102,16 @@ class TrainResult:
 
         last = self.metrics[-1] if self.metrics else {}
         value = last.get(f"val_{self.monitor}")
-        acc = "" if value is None else (f", held-out top-1 {value:.2f}%" if self.monitor == "top1"
-                                        else f", held-out {self.monitor} {value:.4f}")
-        return short(f"<TrainResult {getattr(self.model, 'model_name', type(self.model).__name__)}: "
-                     f"{len(self.metrics)} epoch(s){acc}, run folder {self.run_dir}>")
+        if value is None:
+            acc = ""
+        elif self.monitor == "top1":
+            acc = f", held-out top-1 {value:.2f}%"
+        else:
+            acc = f", held-out {self.monitor} {value:.4f}"
+        return short(
+            f"<TrainResult {getattr(self.model, 'model_name', type(self.model).__name__)}: "
+            f"{len(self.metrics)} epoch(s){acc}, run folder {self.run_dir}>"
+        )
 
     def _repr_html_(self) -> str:
         from ..notebook import metrics_table
@@ -121,31 +148,14 @@ def background_of(images: torch.Tensor) -> str:
     return "dark" if border.float().mean() < 128 else "light"
 
 
-def conv_linear_macs(model: nn.Module, image_shape: tuple[int, int, int]) -> tuple[int, bool]:
-    """Multiply-adds of the convolutions and linear layers for one image, and whether any conv is depthwise."""
-    total = 0
-    depthwise = False
+def model_macs(model: nn.Module, image_shape: tuple[int, int, int]) -> tuple[int, bool]:
+    """Multiply-adds of one image, as the analyzer counts them (``cnnlab summary``, on the meta device:
+    nothing is computed and the model is left as it is), and whether any convolution is depthwise."""
+    from ..analysis import summary
 
-    def hook(mod, inp, out):
-        nonlocal total, depthwise
-        if isinstance(mod, nn.Conv2d):
-            k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
-            total += out.numel() * k
-            depthwise |= mod.groups > 1 and mod.groups == mod.in_channels
-        else:
-            total += out.numel() * mod.in_features
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    was = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros(1, *image_shape, device=next(model.parameters()).device))
-    finally:
-        model.train(was)
-        for h in handles:
-            h.remove()
-    return total, depthwise
+    macs = summary(model, input_size=tuple(image_shape), device="meta").macs
+    depthwise = any(isinstance(m, nn.Conv2d) and 1 < m.groups == m.in_channels for m in model.modules())
+    return macs, depthwise
 
 
 def should_compile(cfg: TrainConfig, model: nn.Module, image_shape, device: torch.device) -> tuple[bool, str]:
@@ -153,7 +163,7 @@ def should_compile(cfg: TrainConfig, model: nn.Module, image_shape, device: torc
         return False, ""
     if cfg.compile == "on":
         return True, "compile on"
-    macs, depthwise = conv_linear_macs(model, image_shape)
+    macs, depthwise = model_macs(model, image_shape)
     if device.type == "cuda":
         return True, "compile auto: on (GPU)"
     if macs >= COMPILE_MIN_MACS and not depthwise:
@@ -179,9 +189,16 @@ def _load_config(run_dir: Path) -> tuple[dict, dict]:
     return config, config.pop("resolved", None) or {}
 
 
-def train(cfg: TrainConfig | None = None, *, dataset: DataSplits | None = None, recipe: str | None = None,
-          resume: str | Path | None = None, data_changed: bool = False, callbacks: list | None = None,
-          **overrides) -> TrainResult:
+def train(
+    cfg: TrainConfig | None = None,
+    *,
+    dataset: DataSplits | None = None,
+    recipe: str | None = None,
+    resume: str | Path | None = None,
+    data_changed: bool = False,
+    callbacks: list | None = None,
+    **overrides,
+) -> TrainResult:
     """Train ``cfg.model`` on ``cfg.data`` and write a run folder. Keyword overrides patch ``cfg``.
 
     ``recipe`` starts from a named recipe (``cnnlab recipes``) or a TOML file instead of the
@@ -208,33 +225,41 @@ def train(cfg: TrainConfig | None = None, *, dataset: DataSplits | None = None, 
     if resume is not None:
         changed = sorted(set(k.replace("-", "_") for k in overrides) - RESUME_OVERRIDABLE)
         if changed:
-            raise CnnlabError(f"a resumed run keeps its own settings; it cannot change {', '.join(changed)}",
-                              f"on --resume only {', '.join(sorted(RESUME_OVERRIDABLE))} may change; start a new "
-                              "run to train differently")
+            raise CnnlabError(
+                f"a resumed run keeps its own settings; it cannot change {', '.join(changed)}",
+                f"on --resume only {', '.join(sorted(RESUME_OVERRIDABLE))} may change; start a new "
+                "run to train differently",
+            )
         resume = Path(resume)
         base, resolved = _load_config(resume)
         base["out"] = str(resume)
         if not has_checkpoint(resume):
-            raise CnnlabError(f"{resume} holds no checkpoint to resume from",
-                              "the run stopped before its first checkpoint; start it again with --overwrite")
+            raise CnnlabError(
+                f"{resume} holds no checkpoint to resume from",
+                "the run stopped before its first checkpoint; start it again with --overwrite",
+            )
         if module is None and resolved.get("model_source"):
             module = inputs.rebuild(resolved["model_source"], str(resume))
         if given_data is None and dataset is None and base["data"].startswith("<"):
-            raise CnnlabError(f"{resume} was trained on Python objects ({base['data']}), which a run folder "
-                              "does not keep", f"pass the same data again: cnnlab.fit(resume={str(resume)!r}, "
-                              "data=...)")
+            raise CnnlabError(
+                f"{resume} was trained on Python objects ({base['data']}), which a run folder does not keep",
+                f"pass the same data again: cnnlab.fit(resume={str(resume)!r}, data=...)",
+            )
     elif recipe is not None:
         if cfg is not None:
-            raise CnnlabError("give either a TrainConfig or a recipe, not both",
-                              "pass the changes to the recipe as keyword overrides")
+            raise CnnlabError(
+                "give either a TrainConfig or a recipe, not both", "pass the changes to the recipe as keyword overrides"
+            )
         base = load_recipe(recipe).to_dict()
     else:
         base = (cfg or TrainConfig()).to_dict()
     if module is not None and resume is None:
         base["model"] = inputs.class_path(module)
         if base.get("model_args"):
-            raise CnnlabError("model_args configure a registered model by name; a module is already built",
-                              "drop model_args, or pass the model's name instead of the module")
+            raise CnnlabError(
+                "model_args configure a registered model by name; a module is already built",
+                "drop model_args, or pass the model's name instead of the module",
+            )
     if given_data is not None:
         base["data"] = inputs.describe_input(given_data)
     cfg = TrainConfig.from_dict(apply_overrides(base, overrides)).validate()
@@ -256,8 +281,15 @@ class _Trainer:
     the number that picks best.safetensors) is asked of ``self.task`` (:mod:`cnnlab.train.task`).
     """
 
-    def __init__(self, cfg: TrainConfig, dataset: DataSplits | None, resume: Path | None, data_changed: bool = False,
-                 module: nn.Module | None = None, callbacks: list | None = None):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        dataset: DataSplits | None,
+        resume: Path | None,
+        data_changed: bool = False,
+        module: nn.Module | None = None,
+        callbacks: list | None = None,
+    ):
         self.cfg = cfg
         self.dataset = dataset
         self.resume = resume
@@ -297,8 +329,10 @@ class _Trainer:
         self.precision = resolve_precision(cfg, device)
         torch.manual_seed(cfg.seed)
         self.bars = bar_enabled(cfg.progress) and self.main  # bars only on a terminal: a log gets a line per epoch
-        self.say = (tqdm.write if self.bars else (lambda text: print(text, flush=True))) if self.main \
-            else (lambda *_: None)
+        if self.main:
+            self.say = tqdm.write if self.bars else (lambda text: print(text, flush=True))
+        else:
+            self.say = lambda *_: None
         self.setup_data()
         callback_list = build_callbacks(cfg, self.extra_callbacks)
         self.setup_model()
@@ -312,10 +346,12 @@ class _Trainer:
         self.pos = self.restore() if self.resume is not None else dict(FRESH)
         do_compile, compile_note = should_compile(cfg, self.model, self.data.train.image_shape, device)
         self.write_config(threads, do_compile)
-        self.say(f"model {cfg.model}: {self.n_params:,} parameters; device {device}, "
-                 f"{f'{self.world} processes x ' if self.world > 1 else ''}{threads} "
-                 f"thread{'s' if threads > 1 else ''}, {self.precision}"
-                 f"{', channels-last' if cfg.channels_last else ''}{', ' + compile_note if compile_note else ''}")
+        self.say(
+            f"model {cfg.model}: {self.n_params:,} parameters; device {device}, "
+            f"{f'{self.world} processes x ' if self.world > 1 else ''}{threads} "
+            f"thread{'s' if threads > 1 else ''}, {self.precision}"
+            f"{', channels-last' if cfg.channels_last else ''}{', ' + compile_note if compile_note else ''}"
+        )
         if do_compile:
             self.say("compiling the model (a one-off 20-40 s on 2 CPU cores)")
             self.model.compile()
@@ -325,8 +361,11 @@ class _Trainer:
         self.best, self.step = self.pos["best"], self.pos["step"]
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         # the callbacks: metrics.jsonl, curves.png, --log loggers, --early-stop, the caller's own
-        self.cbs = CallbackList(callback_list, RunContext(self.run_dir, cfg, self.metrics, self.say,
-                                                          self.resume is not None, self.task.monitor), self.main)
+        self.cbs = CallbackList(
+            callback_list,
+            RunContext(self.run_dir, cfg, self.metrics, self.say, self.resume is not None, self.task.monitor),
+            self.main,
+        )
         self.cbs.load_state_dict(self.pos.get("callbacks", {}))
         self.cbs.train_start()
 
@@ -337,14 +376,20 @@ class _Trainer:
         self.say(data.describe())
         self.task = task_for(cfg.task, data)
         if cfg.final_test and not data.has_test:
-            raise CnnlabError(f"final_test asks for the test split, but {cfg.data} has none",
-                              "drop --test, or give a data set with a test split (imagefolder: PATH/test/CLASS/...)")
+            raise CnnlabError(
+                f"final_test asks for the test split, but {cfg.data} has none",
+                "drop --test, or give a data set with a test split (imagefolder: PATH/test/CLASS/...)",
+            )
         if not len(data.val):
-            self.say("no validation split: nothing is selected during training (no best.safetensors)"
-                     + ("; the test split is evaluated once at the end" if cfg.final_test else ""))
+            self.say(
+                "no validation split: nothing is selected during training (no best.safetensors)"
+                + ("; the test split is evaluated once at the end" if cfg.final_test else "")
+            )
         if cfg.early_stop and not len(data.val):
-            raise CnnlabError(f"early_stop={cfg.early_stop!r} needs a validation split, and this run has none",
-                              "drop --early-stop, or keep a validation split (--val-split 0.1)")
+            raise CnnlabError(
+                f"early_stop={cfg.early_stop!r} needs a validation split, and this run has none",
+                "drop --early-stop, or keep a validation split (--val-split 0.1)",
+            )
 
     def setup_model(self) -> None:
         cfg, data, task = self.cfg, self.data, self.task
@@ -364,13 +409,16 @@ class _Trainer:
             self.say(f"initial weights: {load_initial_weights(model, cfg.init_weights)}")
         self.frozen = apply_freeze(model, cfg.freeze)
         if cfg.freeze == "backbone" and not cfg.init_weights:
-            self.say("warning: --freeze backbone without --init-weights trains a classifier on random features "
-                     "(a linear probe needs pretrained weights: --init-weights FILE)")
+            self.say(
+                "warning: --freeze backbone without --init-weights trains a classifier on random features "
+                "(a linear probe needs pretrained weights: --init-weights FILE)"
+            )
         if self.frozen:
             n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
             self.say(f"frozen: {', '.join(self.frozen)}; {n_train:,} of {self.n_params:,} parameters train")
-        self.mean, self.std, self.norm_from = input_normalization(cfg.normalize, data.mean, data.std,
-                                                                  cfg.init_weights, data.train.image_shape[0])
+        self.mean, self.std, self.norm_from = input_normalization(
+            cfg.normalize, data.mean, data.std, cfg.init_weights, data.train.image_shape[0]
+        )
         self.model = model
 
     def setup_loaders(self) -> None:
@@ -384,9 +432,11 @@ class _Trainer:
         self.train_loader = self.task.train_loader(data, cfg, self.mean, self.std, global_batch, self.transform)
         self.steps_per_epoch = len(self.train_loader) // cfg.accumulate
         if self.steps_per_epoch == 0:
-            raise CnnlabError(f"a step needs {global_batch * cfg.accumulate} images (batch size x "
-                              f"processes x accumulate) but the training split has {len(data.train)}",
-                              "use a smaller --batch-size or --accumulate")
+            raise CnnlabError(
+                f"a step needs {global_batch * cfg.accumulate} images (batch size x "
+                f"processes x accumulate) but the training split has {len(data.train)}",
+                "use a smaller --batch-size or --accumulate",
+            )
         self.total = total_steps(cfg, self.steps_per_epoch)
         self.epochs = math.ceil(self.total / self.steps_per_epoch)
         self.micro_per_epoch = self.steps_per_epoch * cfg.accumulate
@@ -405,27 +455,57 @@ class _Trainer:
             if note:
                 self.say(f"note: {note}")
         elif self.main:
-            run_dir = self._held.enter_context(claim_run_dir(self.cfg.out or default_run_dir(self.cfg),
-                                                             self.cfg.overwrite))
+            run_dir = self._held.enter_context(
+                claim_run_dir(self.cfg.out or default_run_dir(self.cfg), self.cfg.overwrite)
+            )
         self.run_dir = Path(ddp.gather_objects(str(run_dir) if run_dir else None, self.info)[0])
 
     def write_config(self, threads: int, compiled: bool) -> None:
         """config.json (the settings and what they resolved to) and the metadata saved beside the weights."""
         cfg, data = self.cfg, self.data
         model_module = None if self.source is not None else _registered_module(cfg.model)
-        origin = {**({"model_source": self.source} if self.source else {}),
-                  **({"model_module": model_module} if model_module else {})}
+        origin = {
+            **({"model_source": self.source} if self.source else {}),
+            **({"model_module": model_module} if model_module else {}),
+        }
         if self.main:
-            write_json(self.run_dir / "config.json", {**cfg.to_dict(), "out": str(self.run_dir), "resolved": {
-                "device": str(self.device), "threads": threads, "precision": self.precision, "params": self.n_params,
-                "processes": self.world, "steps": self.total, "steps_per_epoch": self.steps_per_epoch,
-                "epochs": self.epochs, "compile": compiled,
-                "augment": repr(self.transform) if self.transform else None, "classes": data.classes,
-                "mean": self.mean, "std": self.std, "normalization": self.norm_from,
-                "data_fingerprint": self.fingerprint, **origin, "task": self.task.name}})
-        self.meta = {"model": cfg.model, "model_args": cfg.model_args, "classes": data.classes,
-                     "input_size": list(data.train.image_shape), "mean": self.mean, "std": self.std,
-                     "background": background_of(data.train.images), **origin, **self.task.weights_meta()}
+            write_json(
+                self.run_dir / "config.json",
+                {
+                    **cfg.to_dict(),
+                    "out": str(self.run_dir),
+                    "resolved": {
+                        "device": str(self.device),
+                        "threads": threads,
+                        "precision": self.precision,
+                        "params": self.n_params,
+                        "processes": self.world,
+                        "steps": self.total,
+                        "steps_per_epoch": self.steps_per_epoch,
+                        "epochs": self.epochs,
+                        "compile": compiled,
+                        "augment": repr(self.transform) if self.transform else None,
+                        "classes": data.classes,
+                        "mean": self.mean,
+                        "std": self.std,
+                        "normalization": self.norm_from,
+                        "data_fingerprint": self.fingerprint,
+                        **origin,
+                        "task": self.task.name,
+                    },
+                },
+            )
+        self.meta = {
+            "model": cfg.model,
+            "model_args": cfg.model_args,
+            "classes": data.classes,
+            "input_size": list(data.train.image_shape),
+            "mean": self.mean,
+            "std": self.std,
+            "background": background_of(data.train.images),
+            **origin,
+            **self.task.weights_meta(),
+        }
 
     # -- the loop -----------------------------------------------------------------------------
     def fit(self) -> TrainResult:
@@ -458,9 +538,16 @@ class _Trainer:
         set_frozen_eval(self.model, self.frozen)
         self.t0 = time.perf_counter()
         global_batch = self.cfg.batch_size * self.world
-        with tqdm(total=self.micro_per_epoch * global_batch, initial=start * global_batch, unit="img",
-                  unit_scale=True, leave=False, desc=f"epoch {epoch}/{self.epochs}", disable=not self.bars,
-                  dynamic_ncols=True) as self.bar:
+        with tqdm(
+            total=self.micro_per_epoch * global_batch,
+            initial=start * global_batch,
+            unit="img",
+            unit_scale=True,
+            leave=False,
+            desc=f"epoch {epoch}/{self.epochs}",
+            disable=not self.bars,
+            dynamic_ncols=True,
+        ) as self.bar:
             batch = start
             for x, target in self.train_loader.iter_from(start):
                 if batch >= self.micro_per_epoch or self.step >= self.total:
@@ -500,11 +587,18 @@ class _Trainer:
         if self.cbs.wants_steps:  # a callback listens to every step: read the running loss now
             self.sync_sums()
             self.cbs.step_end(self.step, self.task.train_record(self.sums.totals)["loss"])
-        if self.ema is not None and (epoch - 1) + batch / self.micro_per_epoch >= cfg.ema_start_epochs \
-                and self.step % cfg.ema_every == 0:
+        if (
+            self.ema is not None
+            and (epoch - 1) + batch / self.micro_per_epoch >= cfg.ema_start_epochs
+            and self.step % cfg.ema_every == 0
+        ):
             self.ema.update(self.model, 0.0 if self.ema.updates == 0 else self.ema.decay_at(self.step, self.total))
-        if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step < self.total \
-                and batch < self.micro_per_epoch:
+        if (
+            cfg.checkpoint_every
+            and self.step % cfg.checkpoint_every == 0
+            and self.step < self.total
+            and batch < self.micro_per_epoch
+        ):
             self.sync_sums()  # the NaN guard first: a checkpoint holds only weights from finite losses
             self.save_checkpoint(epoch, batch, self.sums.totals, self.seconds0 + time.perf_counter() - self.t0)
 
@@ -513,8 +607,9 @@ class _Trainer:
         bad = self.sums.sync(lambda t: ddp.all_reduce_(t, self.info))
         if bad is not None:
             loss, (epoch, step) = bad
-            raise NonFiniteLoss(*nan_stop_message(loss, f"epoch {epoch}, step {step}", self.run_dir,
-                                                  has_checkpoint(self.run_dir)))
+            raise NonFiniteLoss(
+                *nan_stop_message(loss, f"epoch {epoch}, step {step}", self.run_dir, has_checkpoint(self.run_dir))
+            )
         if self.bars and self.sums.totals:
             shown = self.task.train_record(self.sums.totals)
             self.bar.set_postfix({k: f"{v:.4f}" for k, v in shown.items() if isinstance(v, float)}, refresh=False)
@@ -537,10 +632,18 @@ class _Trainer:
         val = self.evaluate_split(model, self.val_loader, tta) if evaluated else dict.fromkeys(task.metrics)
         train = task.train_record(self.sums.totals)
         scalars = {k: v for k, v in train.items() if not isinstance(v, list)}
-        record = {"epoch": epoch, "step": self.step, **_prefixed("train", scalars), **_prefixed("val", val),
-                  **_prefixed("test", dict.fromkeys(task.metrics)), "lr": self.optimizer.param_groups[0]["lr"],
-                  "images_per_s": self.sums.totals.get("seen", 0.0) / max(seconds, 1e-9), "seconds": seconds,
-                  "eval_seconds": 0.0, "tta": None}
+        record = {
+            "epoch": epoch,
+            "step": self.step,
+            **_prefixed("train", scalars),
+            **_prefixed("val", val),
+            **_prefixed("test", dict.fromkeys(task.metrics)),
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "images_per_s": self.sums.totals.get("seen", 0.0) / max(seconds, 1e-9),
+            "seconds": seconds,
+            "eval_seconds": 0.0,
+            "tta": None,
+        }
         stop_reason = self.cbs.stop_reason(record)  # decided on this epoch's validation numbers, before any test
         tested = (last or bool(stop_reason)) and cfg.final_test
         if tested:  # the test split, read now and only now; its numbers choose nothing
@@ -566,19 +669,38 @@ class _Trainer:
         rngs = ddp.gather_objects(rng_state(), self.info)
         if not self.main:
             return
-        position = {"epoch": epoch, "batch": batch, "step": self.step, "sums": dict(sums), "seconds": seconds,
-                    "metrics": self.metrics, "best": self.best, "callbacks": self.cbs.state_dict()}
+        position = {
+            "epoch": epoch,
+            "batch": batch,
+            "step": self.step,
+            "sums": dict(sums),
+            "seconds": seconds,
+            "metrics": self.metrics,
+            "best": self.best,
+            "callbacks": self.cbs.state_dict(),
+        }
         ema = self.ema
-        write_checkpoint(self.run_dir, {
-            "model_name": self.cfg.model, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(), "ema": ema.state_dict() if ema is not None else None,
-            "ema_updates": ema.updates if ema is not None else 0, "rng": rngs, "position": position})
+        write_checkpoint(
+            self.run_dir,
+            {
+                "model_name": self.cfg.model,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "ema": ema.state_dict() if ema is not None else None,
+                "ema_updates": ema.updates if ema is not None else 0,
+                "rng": rngs,
+                "position": position,
+            },
+        )
 
     def restore(self) -> dict:
         """Load the run folder's checkpoint into the model, optimizer, schedule, EMA and RNGs; its position."""
         ckpt = load_checkpoint(self.run_dir)
         if ckpt["model_name"] != self.cfg.model:
-            raise CnnlabError(f"{self.run_dir}/checkpoint is for {ckpt['model_name']}, the config says {self.cfg.model}")
+            raise CnnlabError(
+                f"{self.run_dir}/checkpoint is for {ckpt['model_name']}, the config says {self.cfg.model}"
+            )
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -595,10 +717,17 @@ class _Trainer:
         """The epoch's line (and the test split's, once) on the terminal or log."""
         describe = self.task.describe
         val, test = _split_of(record, "val"), _split_of(record, "test")
-        val_text = (f"val {describe(val)}" if any(v is not None for v in val.values())
-                    else "val: not evaluated (--eval-every)" if self.val_loader is not None else "val: none")
-        self.say(f"epoch {epoch:>3}/{self.epochs}  train {describe(_split_of(record, 'train'))}  {val_text}  "
-                 f"{record['images_per_s']:,.0f} img/s  {seconds:.1f}s")
+        val_text = (
+            f"val {describe(val)}"
+            if any(v is not None for v in val.values())
+            else "val: not evaluated (--eval-every)"
+            if self.val_loader is not None
+            else "val: none"
+        )
+        self.say(
+            f"epoch {epoch:>3}/{self.epochs}  train {describe(_split_of(record, 'train'))}  {val_text}  "
+            f"{record['images_per_s']:,.0f} img/s  {seconds:.1f}s"
+        )
         if stop_reason:
             self.say(f"{stop_reason}: training stopped after epoch {epoch}")
         if any(v is not None for v in test.values()):
@@ -610,9 +739,15 @@ class _Trainer:
         if self.info.enabled:  # every replica must hold the same weights: record each rank's digest
             digests = ddp.gather_objects(state_digest(final), self.info)
             if self.main:
-                write_json(self.run_dir / "distributed.json", {
-                    "world_size": self.world, "backend": ddp.backend_name(), "state_sha256": digests,
-                    "in_sync": len(set(digests)) == 1})
+                write_json(
+                    self.run_dir / "distributed.json",
+                    {
+                        "world_size": self.world,
+                        "backend": ddp.backend_name(),
+                        "state_sha256": digests,
+                        "in_sync": len(set(digests)) == 1,
+                    },
+                )
                 if len(set(digests)) != 1:
                     self.say("warning: the replicas' weights differ between ranks (see distributed.json)")
         if self.main:
@@ -628,7 +763,7 @@ def _prefixed(split: str, numbers: dict) -> dict:
 
 def _split_of(record: dict, split: str) -> dict:
     """A split's numbers from a metrics.jsonl record, without the ``split_`` prefix."""
-    return {k[len(split) + 1:]: v for k, v in record.items() if k.startswith(split + "_")}
+    return {k[len(split) + 1 :]: v for k, v in record.items() if k.startswith(split + "_")}
 
 
 def _to(obj, device: torch.device):

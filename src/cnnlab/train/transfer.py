@@ -31,8 +31,10 @@ NORMALIZE = ("auto", "data", "imagenet", "inception")
 def classifier_name(model: nn.Module) -> str:
     path = getattr(model, "classifier_path", "")
     if not path:
-        raise CnnlabError(f"{type(model).__name__} names no classifier, so it has no backbone to freeze or slow",
-                          "use --freeze with module names instead of 'backbone', or a zoo model")
+        raise CnnlabError(
+            f"{type(model).__name__} names no classifier, so it has no backbone to freeze or slow",
+            "use --freeze with module names instead of 'backbone', or a zoo model",
+        )
     return path
 
 
@@ -53,9 +55,11 @@ def frozen_modules(model: nn.Module, freeze: str) -> list[str]:
     for n in names:
         if n not in known or not n:
             hint = closest(n, [k for k in known if k])
-            raise CnnlabError(f"--freeze {n}: the model has no module of that name",
-                              (f"did you mean {', '.join(hint)}? " if hint else "")
-                              + "`cnnlab summary MODEL` lists the module names; or use --freeze backbone")
+            raise CnnlabError(
+                f"--freeze {n}: the model has no module of that name",
+                (f"did you mean {', '.join(hint)}? " if hint else "")
+                + "`cnnlab summary MODEL` lists the module names; or use --freeze backbone",
+            )
     return names
 
 
@@ -91,8 +95,9 @@ def _file_meta(path: str) -> dict:
     return read_model_meta(p) if p.suffix == ".safetensors" and p.is_file() else {}
 
 
-def input_normalization(normalize: str, data_mean: list[float], data_std: list[float], init_weights: str,
-                        channels: int) -> tuple[list[float], list[float], str]:
+def input_normalization(
+    normalize: str, data_mean: list[float], data_std: list[float], init_weights: str, channels: int
+) -> tuple[list[float], list[float], str]:
     """``(mean, std, where they come from)`` of the network's input for ``normalize``."""
     if normalize not in NORMALIZE:
         raise CnnlabError(f"normalize={normalize!r}", f"use one of {', '.join(NORMALIZE)}")
@@ -109,8 +114,10 @@ def input_normalization(normalize: str, data_mean: list[float], data_std: list[f
     if channels == 1:  # grey input into RGB-trained kernels summed over colour (load_weights): the average
         return [sum(mean) / 3], [sum(std) / 3], f"{normalize} (averaged over RGB)"
     if channels != 3:
-        raise CnnlabError(f"--normalize {normalize} is for 3-channel (or grey) images, the data has {channels}",
-                          "use --normalize data")
+        raise CnnlabError(
+            f"--normalize {normalize} is for 3-channel (or grey) images, the data has {channels}",
+            "use --normalize data",
+        )
     return list(mean), list(std), normalize
 
 
