@@ -17,6 +17,7 @@ Image files are untrusted input: a few hundred kilobytes of PNG can declare 1200
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import warnings
@@ -88,7 +89,8 @@ def _too_large(path: Path, size: tuple[int, int], limit: int) -> CnnlabError:
                        f"{w * h * 4 / 2**30:.1f} GiB to decode); or shrink the image first")
 
 
-def open_image(path: str | Path, reduce_to: int | None = None, fit_within: int | None = None) -> Image.Image:
+def open_image(path: str | Path | io.BytesIO, reduce_to: int | None = None,
+               fit_within: int | None = None) -> Image.Image:
     """Open and decode an image file into an 8-bit Pillow image, within the pixel limit.
 
     ``reduce_to`` (pixels): the caller needs the shorter side only this large; ``fit_within``: the
@@ -104,8 +106,9 @@ def open_image(path: str | Path, reduce_to: int | None = None, fit_within: int |
             return max(w, h) // (2 * scale) >= margin * fit_within
         return False
 
-    path = Path(path)
-    check_regular_file(path)
+    if not hasattr(path, "read"):  # a file object (a tar member's bytes) is already open
+        path = Path(path)
+        check_regular_file(path)
     limit = max_pixels()
     try:
         with warnings.catch_warnings():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnlab.data import imagefolder, load_data
+from cnnlab.data import decode, load_data
 from cnnlab.errors import CnnlabError
 
 
@@ -91,7 +91,7 @@ def test_workers_decode_the_same_pixels(tmp_path):
 def test_cache_skips_decoding(tmp_path, monkeypatch):
     make_tree(tmp_path / "ds", per_class=4)
     first = load_data(f"imagefolder:{tmp_path / 'ds'}", **opts(tmp_path))
-    monkeypatch.setattr(imagefolder, "decode_all", lambda *a, **k: (_ for _ in ()).throw(AssertionError("decoded")))
+    monkeypatch.setattr(decode, "decode_all", lambda *a, **k: (_ for _ in ()).throw(AssertionError("decoded")))
     second = load_data(f"imagefolder:{tmp_path / 'ds'}", **opts(tmp_path))
     assert (first.train.images == second.train.images).all()
     assert "read from the cache" in second.describe()
@@ -134,11 +134,12 @@ def test_wrong_layouts_are_explained(tmp_path, layout, message):
 
 def test_too_large_for_memory_is_refused_before_decoding(tmp_path, monkeypatch):
     make_tree(tmp_path / "ds", per_class=4)
-    monkeypatch.setattr(imagefolder, "decode_all", lambda *a, **k: (_ for _ in ()).throw(AssertionError("decoded")))
+    monkeypatch.setattr(decode, "decode_all", lambda *a, **k: (_ for _ in ()).throw(AssertionError("decoded")))
     # 12 images x 3 x 512 x 512 = 9 MiB > 4 MiB; what fits: sqrt(4 MiB / (12 x 3)) = 341.3 pixels
     with pytest.raises(CnnlabError, match="12 images at 3x512x512 need 9.0 MB in memory, more than the 4.0 MB") as e:
-        load_data(f"imagefolder:{tmp_path / 'ds'}", **opts(tmp_path, image_size=512, max_memory_gb=4 / 1024))
-    assert "--image-size 341 or smaller" in e.value.hint and "does not stream" in e.value.hint
+        load_data(f"imagefolder:{tmp_path / 'ds'}", **opts(tmp_path, image_size=512, max_memory_gb=4 / 1024,
+                                                           data_cache="memory"))
+    assert "--image-size, e.g. 341" in e.value.hint and "--data-cache disk" in e.value.hint
 
 
 def test_every_colour_mode_becomes_rgb_with_alpha_on_white(tmp_path):

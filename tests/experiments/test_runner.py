@@ -104,7 +104,7 @@ def test_interrupt_reuse_resume_and_report(tiny, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(EXPERIMENTS, "tiny", tiny_experiment(lr=0.2))
     assert run_cli(tiny, out) == 2
     err = capsys.readouterr().err
-    assert "lr: 0.05 -> 0.2" in err and "another --out" in err
+    assert "lr: 0.1 -> 0.2" in err and "another --out" in err
     assert snapshot(out / "runs") == after
 
     # 7. cnnlab plot on the two runs

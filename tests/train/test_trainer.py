@@ -164,7 +164,8 @@ def test_cli_recipe_set_and_resume(tiny_mnist, tmp_path, capsys):
             "--set", "batch_size=32", "--precision", "fp32", "--threads", "1", "--no-progress", "--out", str(out)]
     assert main(argv) == 0
     config = json.loads((out / "config.json").read_text())
-    assert config["epochs"] == 2 and config["batch_size"] == 32 and config["lr"] == 0.05
+    assert config["epochs"] == 2 and config["batch_size"] == 32  # --set over the recipe
+    assert config["lr"] == 0.1 and config["augment"] == "affine=10:0.1:10,crop=2"  # the recipe's own
     printed = capsys.readouterr().out
     assert "val accuracy" in printed and "test accuracy" in printed and "held-out" not in printed
     assert printed.count("epoch   ") == 2  # --no-progress still prints one line per epoch

@@ -14,7 +14,8 @@ from .. import __version__
 from ..errors import CnnlabError
 
 COMMANDS = ["train", "recipes", "evaluate", "predict", "models", "data", "explain", "filter", "summary", "compare",
-            "weights", "serve", "viz", "experiment", "plot", "features", "export", "quantize", "bench", "anomaly"]
+            "weights", "serve", "viz", "experiment", "plot", "features", "export", "quantize", "bench", "anomaly",
+            "shard"]
 
 DESCRIPTION = """cnnlab: convolutional neural networks from the lecture slides to deployment.
 

@@ -33,7 +33,16 @@ def add_data_arguments(p: argparse.ArgumentParser, seed: bool = True) -> None:
     g.add_argument("--cache-dir", default=None,
                    help="where decoded arrays are cached (default $CNNLAB_CACHE, else ~/.cache/cnnlab)")
     g.add_argument("--max-memory-gb", type=float, default=None,
-                   help="refuse data sets larger than this in memory (default: half the free memory)")
+                   help="decoded images in memory only up to this size (default: $CNNLAB_DATA_MEMORY, e.g. 8G, "
+                        "else half the available memory)")
+    g.add_argument("--data-cache", choices=("auto", "memory", "disk", "none"), default="auto",
+                   help="imagefolder / wds: where the decoded images live while training: memory, disk (decoded "
+                        "once into a memory-mapped cache file), none (decoded from the files at every batch), or "
+                        "auto (memory if they fit --max-memory-gb, else disk)")
+    g.add_argument("--loader-workers", type=int, default=None, metavar="N",
+                   help="processes that read, decode and augment a streamed (disk/none) training set, each "
+                        "taking one core from the compute threads (default: 1 per 8 cores, at least 1, leaving 1 "
+                        "core to compute; 0: in the training process)")
 
 
 def data_options_from_args(args: argparse.Namespace, progress: bool = True):
@@ -42,6 +51,7 @@ def data_options_from_args(args: argparse.Namespace, progress: bool = True):
     return DataOptions.make(val_split=args.val_split, seed=getattr(args, "seed", 0), image_size=args.image_size,
                             channels=args.channels, bad_images=args.bad_images, workers=args.workers,
                             cache=args.cache, cache_dir=args.cache_dir, max_memory_gb=args.max_memory_gb,
+                            data_cache=args.data_cache, loader_workers=args.loader_workers,
                             progress=progress)
 
 

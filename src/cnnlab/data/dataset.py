@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from ..errors import CnnlabError
@@ -37,7 +38,13 @@ class ImageDataset:
         return torch.bincount(self.labels, minlength=len(self.classes)).tolist()
 
     def subset(self, index: torch.Tensor) -> ImageDataset:
-        return ImageDataset(self.images[index], self.labels[index], self.classes)
+        images = self.images.take_rows(index) if getattr(self.images, "is_lazy", False) else self.images[index]
+        return ImageDataset(images, self.labels[index], self.classes)
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the images are read on demand (a memory map or the files), not held in memory."""
+        return getattr(self.images, "is_lazy", False)
 
     def __repr__(self) -> str:
         from ..notebook import short
@@ -104,8 +111,12 @@ class DataSplits:
         if name == "all":
             parts = [self.train, self.val] + ([self.test] if self.has_test else [])
             parts = [p for p in parts if len(p)]
-            return ImageDataset(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),
-                                self.classes)
+            from .stream import concat
+
+            images = parts[0].images
+            for p in parts[1:]:
+                images = concat(images, p.images)
+            return ImageDataset(images, torch.cat([p.labels for p in parts]), self.classes)
         return getattr(self, name)
 
     def describe(self) -> str:
@@ -153,12 +164,21 @@ class DataSplits:
         return frame(["label", "class", "train", "held_out"], self._class_rows())
 
 
-def channel_stats(images: torch.Tensor, chunk: int | None = None) -> tuple[list[float], list[float]]:
+def channel_stats(images, chunk: int | None = None) -> tuple[list[float], list[float]]:
     """Per-channel mean and standard deviation of a uint8 image tensor, in [0, 1] units.
 
-    Exact: computed from each channel's 256-bin histogram (fast on uint8, no float copies), over
-    chunks of ``chunk`` images (default: about 2^23 pixels per chunk).
+    Exact: from each channel's sums of pixel values and of their squares, integers counted in
+    float64 from 256-bin histograms (fast on uint8, no float copies), over chunks of ``chunk``
+    images (default: about 2^23 pixels per chunk). A lazy image set (:mod:`cnnlab.data.stream`)
+    computes them from the per-image sums its cache stored at decoding, which give the same integers.
     """
+    if getattr(images, "is_lazy", False):
+        return images.channel_stats()
+    return histogram_stats(images, chunk)
+
+
+def histogram_stats(images, chunk: int | None = None) -> tuple[list[float], list[float]]:
+    """:func:`channel_stats` of anything sliceable into uint8 tensors (a tensor, a lazy image set)."""
     c = images.shape[1]
     chunk = chunk or max(1, 2**23 // max(1, images.shape[2] * images.shape[3]))
     hist = torch.zeros(c, 256, dtype=torch.float64)
@@ -166,10 +186,21 @@ def channel_stats(images: torch.Tensor, chunk: int | None = None) -> tuple[list[
         part = images[start:start + chunk]
         for k in range(c):
             hist[k] += torch.bincount(part[:, k].reshape(-1), minlength=256).to(torch.float64)
-    values = torch.arange(256, dtype=torch.float64) / 255.0
-    n = hist.sum(1).clamp_min(1)
-    mean = (hist * values).sum(1) / n
-    std = ((hist * values * values).sum(1) / n - mean * mean).clamp_min(1e-12).sqrt()
+    values = torch.arange(256, dtype=torch.float64)
+    return stats_from_sums(torch.stack([hist @ values, hist @ (values * values)], 1), hist.sum(1))
+
+
+def per_image_sums(images: np.ndarray) -> np.ndarray:
+    """N x C x 2 float64: each image's per-channel sum of pixel values and of their squares (exact integers)."""
+    x = images.reshape(*images.shape[:2], -1).astype(np.int64)
+    return np.stack([x.sum(-1), (x * x).sum(-1)], -1).astype(np.float64)
+
+
+def stats_from_sums(sums: torch.Tensor, count) -> tuple[list[float], list[float]]:
+    """(mean, std) in [0, 1] units from per-channel [sum of values, sum of squares] of 0..255 pixels."""
+    n = torch.as_tensor(count, dtype=torch.float64).clamp_min(1)
+    mean = sums[:, 0] / n / 255.0
+    std = (sums[:, 1] / n / 65025.0 - mean * mean).clamp_min(1e-12).sqrt()
     return mean.tolist(), std.tolist()
 
 

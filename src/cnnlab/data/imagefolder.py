@@ -10,23 +10,21 @@ without one, a seeded stratified slice of the training images is (``sources.appl
 ``test/`` is the test split, read only by ``cnnlab evaluate`` or a final test of training. Files are found recursively under each
 class folder; names starting with ``.`` and files without an image extension are ignored.
 
-Every image is decoded once with Pillow, converted to RGB (or greyscale), its shorter side resized
-to ``image_size`` and the centre ``image_size`` x ``image_size`` kept, and stored as uint8 in
-memory: training then batches by indexing, as for CIFAR. Decoding runs in ``workers`` processes
-(default: the cores this process may use) while the main process waits, so processes never
-outnumber cores; the trainer's compute threads start after. A data set that would not fit (more
-than half the free memory, or ``max_memory_gb``) is refused before decoding, with the size it
-needs and how to shrink it: cnnlab has no streaming loader. The decoded arrays are cached (see
-:mod:`cnnlab.data.cache`), so a second load reads one ``.npy`` file instead of decoding.
+Every image is decoded once with Pillow (:mod:`cnnlab.data.decode`), converted to RGB (or
+greyscale), its shorter side resized to ``image_size`` and the centre ``image_size`` x
+``image_size`` kept, as uint8. Where the decoded images live is ``--data-cache``
+(:mod:`cnnlab.data.stream`): in memory when they fit the memory budget (training then batches by
+indexing, as for CIFAR), else in a memory-mapped cache file; ``none`` decodes the files at every
+batch. Decoding runs in ``workers`` processes (default: the cores this process may use) while the
+main process waits, so processes never outnumber cores. The decoded arrays are cached (see
+:mod:`cnnlab.data.cache`), so a second load reads (or maps) one ``.npy`` file instead of decoding.
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing as mp
 import os
 import stat
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -35,13 +33,14 @@ import torch
 from ..errors import CnnlabError
 from . import cache
 from .dataset import DataSplits, ImageDataset
+from .decoded import Decoded, decode_items, stored_size
 from .options import DataOptions
+from .stream import human, memory_budget
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pbm", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 VAL_NAMES = ("val", "validation")
 TEST_NAMES = ("test",)
 HELD_OUT_NAMES = VAL_NAMES + TEST_NAMES
-DEFAULT_SIZE = 64
 LAYOUT_HINT = ("imagefolder expects PATH/CLASS/image.jpg (one sub-folder per class), or PATH/train/CLASS/... "
                "and PATH/val/CLASS/...")
 
@@ -187,178 +186,92 @@ def find_layout(root: Path, walk: Walk | None = None) -> tuple[dict[str, list[Pa
 
 
 # ----------------------------------------------------------------------------------------------
-# decoding (runs in worker processes)
-
-
-def decode_image(path: str, size: int, channels: int, info: dict | None = None) -> np.ndarray:
-    """One file -> size x size x channels uint8: shorter side resized to ``size``, centre crop.
-
-    ``info["upsampled"]`` (when a dict is given) says whether the image was smaller than ``size``.
-    """
-    from ..images import open_image, resize_and_center_crop, to_array
-
-    # regular files only, within the pixel limit; JPEG decoded at a reduced scale, large images box-reduced
-    im = open_image(path, reduce_to=size)
-    if info is not None:
-        info["upsampled"] = min(im.size) < size
-    arr = to_array(im, channels)  # EXIF orientation, 16-bit scaled, alpha composited on white, then RGB or L
-    return resize_and_center_crop(arr, size, size)
-
-
-def _decode_chunk(task):
-    paths, size, channels = task
-    out = np.zeros((len(paths), channels, size, size), dtype=np.uint8)
-    errors = []
-    info = {"upsampled": False}
-    small = 0
-    for i, p in enumerate(paths):
-        try:
-            out[i] = decode_image(p, size, channels, info).transpose(2, 0, 1)
-            small += info["upsampled"]
-        except Exception as e:  # noqa: BLE001 - any decoder failure is a bad image, reported with its path
-            errors.append((i, f"{e.__class__.__name__}: {str(e).replace(repr(p), 'the file').replace(p, 'the file')}"))
-    return out, errors, small
-
-
-def decode_all(paths: list[Path], size: int, channels: int, workers: int, progress: bool
-               ) -> tuple[np.ndarray, list[tuple[int, str]], int]:
-    """Decode every path; returns (N x C x size x size uint8, [(index, error)], how many were upsampled)
-    with failures left zero."""
-    from tqdm import tqdm
-
-    from ..progress import bar_enabled
-
-    chunk = 64
-    tasks = [([str(p) for p in paths[i:i + chunk]], size, channels) for i in range(0, len(paths), chunk)]
-    images = np.zeros((len(paths), channels, size, size), dtype=np.uint8)
-    errors: list[tuple[int, str]] = []
-    upsampled = 0
-    bar = tqdm(total=len(paths), unit="img", desc="decoding", disable=not bar_enabled(progress), leave=False,
-               dynamic_ncols=True)
-    workers = min(workers, len(tasks))
-
-    def collect(k, result):
-        nonlocal upsampled
-        arr, errs, small = result
-        upsampled += small
-        images[k * chunk:k * chunk + len(arr)] = arr
-        errors.extend((k * chunk + i, msg) for i, msg in errs)
-        bar.update(len(arr))
-
-    try:
-        if workers <= 1:
-            for k, t in enumerate(tasks):
-                collect(k, _decode_chunk(t))
-        else:
-            # fork: workers start instantly and import nothing; they only run Pillow and NumPy
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
-                for k, result in enumerate(pool.map(_decode_chunk, tasks)):
-                    collect(k, result)
-    finally:
-        bar.close()
-    return images, sorted(errors), upsampled
-
-
-# ----------------------------------------------------------------------------------------------
 # the reader
 
 
 def _memory_limit(options: DataOptions) -> float:
-    if options.max_memory_gb:
-        return options.max_memory_gb * 2**30
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024 / 2
-    except OSError:
-        pass
-    return 8 * 2**30
+    """Bytes decoded images may take in memory (:func:`cnnlab.data.stream.memory_budget`)."""
+    return memory_budget(options.max_memory_gb)[0]
 
 
 def _human(n: float) -> str:
-    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.1f} MB"
+    return human(n)
 
 
-def read_imagefolder(root: Path, options: DataOptions) -> DataSplits:
-    from ..runtime import available_cores
-
+def _listing(root: Path, options: DataOptions) -> tuple[Walk, list[str], list[Path], list[int], list[int], tuple]:
+    """(the walk, class names, paths, labels, part of each path: 0 train / 1 val / 2 test, the layout)."""
     walk = Walk()
-    train_cls, val_cls, test_cls = find_layout(root, walk)
-    if walk.dangling:
-        if options.bad_images == "error":
-            more = f" (and {len(walk.dangling) - 1} more)" if len(walk.dangling) > 1 else ""
-            raise CnnlabError(f"imagefolder: {walk.dangling[0]} is a symbolic link to "
-                              f"{os.readlink(walk.dangling[0])}, which does not exist{more}",
-                              "remove the dangling link or restore its target, or pass --bad-images skip")
-    classes = sorted(train_cls)
+    layout = find_layout(root, walk)
+    if walk.dangling and options.bad_images == "error":
+        more = f" (and {len(walk.dangling) - 1} more)" if len(walk.dangling) > 1 else ""
+        raise CnnlabError(f"imagefolder: {walk.dangling[0]} is a symbolic link to "
+                          f"{os.readlink(walk.dangling[0])}, which does not exist{more}",
+                          "remove the dangling link or restore its target, or pass --bad-images skip")
+    classes = sorted(layout[0])
     index = {c: i for i, c in enumerate(classes)}
     paths, labels, part_of = [], [], []
-    for k, part in enumerate((train_cls, val_cls or {}, test_cls or {})):  # 0 train, 1 val, 2 test
-        for name in sorted(part):
+    for k, part in enumerate(layout):  # 0 train, 1 val, 2 test
+        for name in sorted(part or {}):
             paths.extend(part[name])
             labels.extend([index[name]] * len(part[name]))
             part_of.extend([k] * len(part[name]))
-    size, channels = options.image_size or DEFAULT_SIZE, options.channels
-    need = len(paths) * channels * size * size
-    limit = _memory_limit(options)
-    if need > limit:
-        fit = int((limit / (len(paths) * channels)) ** 0.5)
-        raise CnnlabError(f"imagefolder: {len(paths):,} images at {channels}x{size}x{size} need {_human(need)} "
-                          f"in memory, more than the {_human(limit)} allowed (half the free memory, or "
-                          "max_memory_gb)",
-                          f"cnnlab keeps decoded images in memory and does not stream: use --image-size {fit} or "
-                          "smaller, train on a subset of the folders, or raise --max-memory-gb")
+    return walk, classes, paths, labels, part_of, layout
 
-    workers = options.workers or available_cores()
-    key = {"format": "imagefolder", "size": size, "channels": channels, "files": cache.file_key(paths)}
-    root_cache = options.cache_root()
-    hit = cache.load(root_cache, "imagefolder", key) if options.cache else None
+
+def _walk_notes(walk: Walk) -> list[str]:
     notes = []
     if walk.dangling:
         notes.append(f"skipped {len(walk.dangling)} dangling symbolic link(s), e.g. {walk.dangling[0]}")
     if walk.skipped:
         notes.append(f"{len(walk.skipped)} entr{'y' if len(walk.skipped) == 1 else 'ies'} not read: {walk.skipped[0]}"
                      + (" ..." if len(walk.skipped) > 1 else ""))
-    if hit is not None:
-        arrays, meta = hit
-        images, errors = arrays["images"], [tuple(e) for e in meta["errors"]]
-        upsampled = meta.get("upsampled", 0)
-        notes.append(f"decoded images read from the cache ({cache.entry_dir(root_cache, 'imagefolder', key)})")
-    else:
-        images, errors, upsampled = decode_all(paths, size, channels, workers, options.progress and len(paths) > 256)
-        if options.cache:
-            where = cache.store(root_cache, "imagefolder", key, {"images": images},
-                                {"errors": errors, "upsampled": upsampled})
-            if where is None:
-                notes.append(f"cache folder {root_cache} is not writable: the next load decodes again")
+    return notes
 
-    keep = np.ones(len(paths), dtype=bool)
-    if errors:
-        first_i, first_msg = errors[0]
+
+def readable_mask(decoded: Decoded, items: list, options: DataOptions, what: str) -> torch.Tensor:
+    """Which items decoded; an unreadable one stops the load (``bad_images=error``) or is noted and dropped."""
+    keep = np.ones(len(items), dtype=bool)
+    if decoded.errors:
+        first_i, first_msg = decoded.errors[0]
         if options.bad_images == "error":
-            more = f" (and {len(errors) - 1} more unreadable images)" if len(errors) > 1 else ""
-            raise CnnlabError(f"imagefolder: {paths[first_i]}: not a readable image ({first_msg}){more}",
+            more = f" (and {len(decoded.errors) - 1} more unreadable images)" if len(decoded.errors) > 1 else ""
+            raise CnnlabError(f"{what}: {items[first_i]}: not a readable image ({first_msg}){more}",
                               "delete or replace the file, or pass --bad-images skip to skip unreadable images")
-        keep[[i for i, _ in errors]] = False
-        notes.append(f"skipped {len(errors)} unreadable image(s) (--bad-images skip), e.g. {paths[first_i]} "
-                     f"({first_msg})")
+        keep[[i for i, _ in decoded.errors]] = False
+        decoded.notes.append(f"skipped {len(decoded.errors)} unreadable image(s) (--bad-images skip), e.g. "
+                             f"{items[first_i]} ({first_msg})")
+    if decoded.upsampled:
+        size = stored_size(options)[0]
+        decoded.notes.append(f"{decoded.upsampled:,} of {len(items):,} images were smaller than {size}x{size} and "
+                             "were upsampled (blurred); a smaller --image-size keeps them sharp")
+    return torch.from_numpy(keep)
 
-    if upsampled:
-        notes.append(f"{upsampled:,} of {len(paths):,} images were smaller than {size}x{size} and were upsampled "
-                     "(blurred); a smaller --image-size keeps them sharp")
+
+def split_parts(images, labels: list[int], part_of: list[int], keep: torch.Tensor, classes: list[str], what: str
+                ) -> tuple[ImageDataset, ImageDataset, ImageDataset]:
+    """(train, val, test) of decoded images by the part each came from, unreadable ones left out."""
     labels_t = torch.tensor(labels, dtype=torch.int64)
     part_t = torch.tensor(part_of, dtype=torch.int64)
-    keep_t = torch.from_numpy(keep)
-    all_images = torch.from_numpy(images)
-    train, val, test = (ImageDataset(all_images[i], labels_t[i], classes)
-                        for i in (torch.nonzero(keep_t & (part_t == k)).flatten() for k in range(3)))
+    whole = ImageDataset(images, labels_t, classes)
+    train, val, test = (whole.subset(torch.nonzero(keep & (part_t == k)).flatten()) for k in range(3))
     missing = [c for c, n in zip(classes, train.class_counts()) if n == 0]
     if missing:
-        raise CnnlabError(f"imagefolder: no readable training image in class(es) {', '.join(missing)}",
+        raise CnnlabError(f"{what}: no readable training image in class(es) {', '.join(missing)}",
                           "every class needs at least one readable image")
+    return train, val, test
+
+
+def read_imagefolder(root: Path, options: DataOptions) -> DataSplits:
+    walk, classes, paths, labels, part_of, (train_cls, val_cls, test_cls) = _listing(root, options)
+    size, channels = stored_size(options)
+    key = {"format": "imagefolder", "size": size, "channels": channels, "files": cache.file_key(paths)}
+    decoded = decode_items("imagefolder", paths, key, options, "imagefolder")
+    keep = readable_mask(decoded, paths, options, "imagefolder")
+    train, val, test = split_parts(decoded.images, labels, part_of, keep, classes, "imagefolder")
     named = [f"{n}/" for n, part in (("train", train_cls if (root / "train").is_dir() else None),
                                      (next((n for n in VAL_NAMES if (root / n).is_dir()), ""), val_cls),
                                      ("test", test_cls)) if part is not None]
-    source = f"{root} (" + (" + ".join(named) if named else "one folder") + f", stored at {channels}x{size}x{size})"
-    return DataSplits("imagefolder", train, val, source=source, notes=notes,
+    source = (f"{root} (" + (" + ".join(named) if named else "one folder") + f", stored at {channels}x{size}x{size}"
+              + ("" if decoded.mode == "memory" else f", --data-cache {decoded.mode}") + ")")
+    return DataSplits("imagefolder", train, val, source=source, notes=_walk_notes(walk) + decoded.notes,
                       test_reader=test if test_cls is not None else None)

@@ -1,7 +1,9 @@
 """Batches straight from in-memory uint8 tensors: no per-image Python work, no worker processes.
 
 An epoch's order depends only on ``(seed, epoch)``, so a resumed run sees the same batches.
-Normalisation (and, where given, augmentation) runs on a whole batch at once.
+Normalisation (and, where given, augmentation) runs on a whole batch at once. Images that are read
+on demand (``--data-cache disk`` or ``none``) go through :class:`cnnlab.data.stream_loader.StreamLoader`,
+which makes the same batches in DataLoader worker processes; :func:`make_loader` picks the loader.
 """
 
 from __future__ import annotations
@@ -71,18 +73,39 @@ class BatchLoader:
     def iter_from(self, start_batch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Iterate the current epoch from batch ``start_batch`` (for exact resume)."""
         order = self.order()
-        g = torch.Generator().manual_seed(self.seed * 7_919 + self.epoch * 104_729 + 1)
         for i in range(start_batch, len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
-            images = self.data.images[idx]
-            if self.transform is not None:
-                # per-batch generator: the augmentation of batch i does not depend on batches before it
-                g.manual_seed(self.seed * 7_919 + self.epoch * 104_729 + i + 1)
+            images, labels = self.load_batch(i, order)
+            yield self.normalize(images), labels
+
+    def load_batch(self, i: int, order: torch.Tensor, shard: tuple[int, int] | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch ``i`` of the epoch ``order`` before normalisation: (uint8 or float images, labels).
+
+        ``shard=(rank, world)``: only that rank's contiguous rows of the batch, bitwise equal to the
+        same rows of the whole batch (as :func:`cnnlab.train.distributed.shard` cuts it): the rank
+        reads only its own images, and augments them with the whole batch's random draws.
+        """
+        idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+        lo, hi = (0, len(idx)) if shard is None else shard_bounds(len(idx), *shard)
+        images = self.data.images[idx[lo:hi]]
+        if self.transform is not None:
+            # per-batch generator: the augmentation of batch i does not depend on batches before it
+            g = torch.Generator().manual_seed(self.seed * 7_919 + self.epoch * 104_729 + i + 1)
+            if shard is not None:  # the draws are per image of the whole batch: augment it, keep our rows
+                whole = torch.zeros((len(idx), *images.shape[1:]), dtype=images.dtype)
+                whole[lo:hi] = images
+                images = self.transform(whole, g)[lo:hi]
+            else:
                 images = self.transform(images, g)
-            if self.flip_bits is not None:
-                mirror = alternating_flip_mask(self.flip_bits, idx, self.epoch).view(-1, 1, 1, 1)
-                images = torch.where(mirror, images.flip(-1), images)
-            yield self.normalize(images), self.data.labels[idx]
+        if self.flip_bits is not None:  # per image, by its index: a shard's rows as in the whole batch
+            mirror = alternating_flip_mask(self.flip_bits, idx[lo:hi], self.epoch).view(-1, 1, 1, 1)
+            images = torch.where(mirror, images.flip(-1), images)
+        return images, self.data.labels[idx[lo:hi]]
+
+
+def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
+    """Rows [lo, hi) of an ``n``-row batch that rank ``rank`` of ``world`` takes (equal when divisible)."""
+    return n * rank // world, n * (rank + 1) // world
 
 
 def alternating_flip_mask(bits: torch.Tensor, index: torch.Tensor, epoch: int) -> torch.Tensor:

@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import CnnlabError
 
 BAD_IMAGE_POLICIES = ("error", "skip")
+CACHE_MODES = ("auto", "memory", "disk", "none")  # cnnlab.data.stream
 
 
 @dataclass
@@ -35,7 +36,14 @@ class DataOptions:
     workers: int = 0  # imagefolder decode processes; 0 = the cores this process may use
     cache: bool = True  # keep decoded arrays so the next load does not decode again
     cache_dir: str | None = None  # default $CNNLAB_CACHE, else $XDG_CACHE_HOME/cnnlab or ~/.cache/cnnlab
-    max_memory_gb: float | None = None  # refuse data sets larger than this in memory (default: half the free RAM)
+    # decoded images in memory only up to this (default: $CNNLAB_DATA_MEMORY, else half the available RAM)
+    max_memory_gb: float | None = None
+    # where an image folder's / WebDataset's decoded images live (cnnlab.data.stream): memory | disk (a
+    # memory-mapped cache file) | none (decoded from the files at every batch) | auto (memory if it fits)
+    data_cache: str = "auto"
+    # DataLoader processes that read, decode and augment a streamed (disk / none) training set; each takes
+    # one core from the trainer's compute threads. None: 1 per 8 cores, at least 1, leaving 1 to compute
+    loader_workers: int | None = None
     progress: bool = True  # progress bar while decoding
 
     def validate(self) -> DataOptions:
@@ -51,6 +59,13 @@ class DataOptions:
         if self.bad_images not in BAD_IMAGE_POLICIES:
             raise CnnlabError(f"bad_images={self.bad_images!r}", "use error (stop at the first unreadable "
                               "image, naming it) or skip (skip unreadable images and count them)")
+        if self.data_cache not in CACHE_MODES:
+            raise CnnlabError(f"data_cache={self.data_cache!r}", "use auto (memory if the decoded images fit the "
+                              "memory budget, else disk), memory, disk (a memory-mapped cache file) or none "
+                              "(decode the files at every batch)")
+        if self.loader_workers is not None and self.loader_workers < 0:
+            raise CnnlabError(f"loader_workers={self.loader_workers}", "use 0 (read batches in the training "
+                              "process) or a positive count")
         if self.workers < 0:
             raise CnnlabError(f"workers={self.workers}", "use 0 (the available cores) or a positive count")
         return self

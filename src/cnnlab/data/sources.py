@@ -36,6 +36,7 @@ class DataSource:
     # validation split carved from the training images when DataOptions.val_split is None and the
     # reader gave none: a fraction of each class, or an image count (the papers' 5,000 for CIFAR)
     default_val: float = 0.1
+    streams: bool = False  # honours DataOptions.data_cache disk / none (images read on demand)
 
 
 def _idx_pair(root: Path, prefix: str, what: str) -> tuple[Path, Path]:
@@ -139,7 +140,20 @@ register_source(DataSource(
     "imagefolder", lambda p, o: read_imagefolder(p, o), True,
     "a folder of class sub-folders (PATH/CLASS/img.jpg; validation carved by --val-split), or "
     "PATH/train/CLASS/... with PATH/val/CLASS/... (validation) and/or PATH/test/CLASS/... (test)",
-    takes_options=True, resizes=True))
+    takes_options=True, resizes=True, streams=True))
+
+
+register_source(DataSource(
+    "wds", lambda p, o: read_wds(p, o), True,
+    "WebDataset tar shards: a brace pattern (PATH/shards-{000000..000009}.tar; KEY.jpg + KEY.cls per image, "
+    "classes.txt beside them) or a folder written by `cnnlab shard` (train-*.tar, val-*.tar, test-*.tar)",
+    takes_options=True, resizes=True, streams=True))
+
+
+def read_wds(path, options):
+    from .wds import read_wds as read
+
+    return read(str(path), options)
 
 
 # detection sets (cnnlab.tasks.detect): DetectionSplits with task = "detect"; their readers apply the options
@@ -190,6 +204,10 @@ def load_data(spec: str, options: DataOptions | dict | None = None, **overrides)
         raise CnnlabError(f"data set {name!r} needs a path: --data {name}:PATH", f"PATH must be {source.expects}")
     if not source.needs_path and path:
         raise CnnlabError(f"data set {name!r} is built in and takes no path (got {path!r})", f"use --data {name}")
+    if opts.data_cache in ("disk", "none") and not source.streams:
+        streaming = ", ".join(n for n, s in SOURCES.items() if s.streams)
+        raise CnnlabError(f"--data-cache {opts.data_cache}: {name} is always read into memory",
+                          f"drop --data-cache (or use auto/memory); {streaming} stream from disk")
     p = Path(path).expanduser() if path else None
     data = source.read(p, opts) if source.takes_options else source.read(p)
     return apply_options(data, opts, resized=source.resizes, default_val=source.default_val)
@@ -240,7 +258,9 @@ def apply_options(data: DataSplits, opts: DataOptions, resized: bool = False, de
 def _concat(a: ImageDataset, b: ImageDataset) -> ImageDataset:
     if len(b) == 0:
         return a
-    return ImageDataset(torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels]), a.classes)
+    from .stream import concat
+
+    return ImageDataset(concat(a.images, b.images), torch.cat([a.labels, b.labels]), a.classes)
 
 
 def _resized_reader(test, size: int):

@@ -23,6 +23,14 @@ Sources of the definitions (facts and numbers; the code is ours):
 - PCA lighting: Krizhevsky et al. 2012, "ImageNet Classification with Deep CNNs", sec. 4.1: add
   ``[p1 p2 p3][a1 l1, a2 l2, a3 l3]^T`` to every pixel, p_i / l_i the eigenvectors / eigenvalues of
   the 3 x 3 covariance of the training set's RGB values, a_i ~ N(0, 0.1) drawn once per image.
+- random affine: rotation, isotropic scale, shear and translation drawn uniformly per image, as
+  torchvision's ``RandomAffine`` parameterises them (degrees, scale range, x-shear in degrees,
+  translation as a fraction of the size); bilinear resampling, zero outside the image. Small
+  affine distortions of digits: LeCun et al. 1998, sec. III.C ("distortions": translations,
+  scaling, squeezing, horizontal shearing) and Simard et al. 2003, sec. 2.
+- elastic distortion: Simard, Steinkraus & Platt 2003, "Best Practices for CNNs Applied to Visual
+  Document Analysis", sec. 2.1: per-pixel displacements uniform in [-1, 1], smoothed with a
+  Gaussian of standard deviation sigma (pixels) and scaled by alpha; bilinear resampling.
 - cutout: DeVries & Taylor 2017, "Improved Regularization of CNNs with Cutout": a square of side L
   at a uniformly random centre (it may stick out of the image), filled with the data-set mean.
 - mixup: Zhang et al. 2018, "mixup: Beyond Empirical Risk Minimization": lam ~ Beta(a, a),
@@ -98,7 +106,7 @@ def _as_stats(stats, need_eigen: bool) -> PixelStats | None:
         return stats
     images = getattr(stats, "train", stats)  # DataSplits -> its training split
     images = getattr(images, "images", images)  # ImageDataset -> its tensor
-    if not isinstance(images, torch.Tensor):
+    if not (isinstance(images, torch.Tensor) or getattr(images, "is_lazy", False)):  # lazy: cnnlab.data.stream
         raise TypeError(f"stats must be PixelStats, DataSplits, ImageDataset or a uint8 tensor, not {type(stats)}")
     if not need_eigen and hasattr(stats, "mean") and isinstance(stats.mean, list) and stats.mean:
         return PixelStats(list(stats.mean))
@@ -239,6 +247,82 @@ def random_resized_crop(x: torch.Tensor, generator: torch.Generator, scale=(0.08
                         ratio=(3 / 4, 4 / 3), size: tuple[int, int] | None = None) -> torch.Tensor:
     n, _, h, w = x.shape
     return resized_crop(x, sample_rrc_boxes(n, h, w, scale, ratio, generator), size or (h, w))
+
+
+def affine(x: torch.Tensor, angle: torch.Tensor, scale: torch.Tensor, shear: torch.Tensor, tx: torch.Tensor,
+           ty: torch.Tensor) -> torch.Tensor:
+    """Per-image affine warp about the image centre: rotate by ``angle`` degrees (counter-clockwise as
+    displayed, y pointing down), shear x by ``shear`` degrees, scale by ``scale``, then shift by
+    (``tx``, ``ty``) pixels. Bilinear, zero outside the image, float32 out (all arguments: N values).
+
+    Output pixel p samples the input at ``M^-1 (p - c - t) + c`` with ``M = R(angle) Sh(shear) scale``.
+    """
+    n, _, h, w = x.shape
+    a = torch.deg2rad(angle.to(torch.float64))
+    sh = torch.tan(torch.deg2rad(shear.to(torch.float64)))
+    cos, sin = torch.cos(a), torch.sin(a)
+    # forward map in pixel units (x right, y down): R = [[cos, sin], [-sin, cos]] turns the picture
+    # counter-clockwise on screen; Sh = [[1, sh], [0, 1]]
+    m = torch.stack([torch.stack([cos, cos * sh + sin], -1), torch.stack([-sin, -sin * sh + cos], -1)], -2)
+    m = m * scale.to(torch.float64).view(n, 1, 1)
+    inv = torch.linalg.inv(m)
+    t = torch.stack([tx, ty], -1).to(torch.float64)
+    half = torch.tensor([w / 2, h / 2], dtype=torch.float64)
+    # affine_grid works in coordinates normalised by half the size (align_corners=False)
+    lin = inv * half.view(1, 1, 2) / half.view(1, 2, 1)
+    off = -(inv @ t.unsqueeze(-1)).squeeze(-1) / half
+    theta = torch.cat([lin, off.unsqueeze(-1)], -1).float()
+    grid = F.affine_grid(theta, [n, 1, h, w], align_corners=False)
+    return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def random_affine(x: torch.Tensor, generator: torch.Generator, degrees: float = 10.0, scale: float = 0.1,
+                  shear: float = 0.0, translate: float = 0.0) -> torch.Tensor:
+    """:func:`affine` with angle ~ U(-degrees, degrees), scale ~ U(1-scale, 1+scale), x-shear ~
+    U(-shear, shear) degrees and a shift ~ U(-translate, translate) x the width / height, per image."""
+    n, _, h, w = x.shape
+
+    def u(bound: float) -> torch.Tensor:
+        return (2 * torch.rand(n, generator=generator, dtype=torch.float64) - 1) * bound
+
+    return affine(x, u(degrees), 1 + u(scale), u(shear), u(translate * w), u(translate * h))
+
+
+def gaussian_kernel1d(sigma: float) -> torch.Tensor:
+    """Normalised 1-D Gaussian taps over +-3 sigma (at least 3 taps)."""
+    radius = max(1, int(math.ceil(3 * sigma)))
+    k = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=torch.float64) / sigma) ** 2)
+    return (k / k.sum()).float()
+
+
+def elastic_displacement(n: int, height: int, width: int, alpha: float, sigma: float,
+                         generator: torch.Generator) -> torch.Tensor:
+    """N x 2 x H x W displacement field in pixels (dx, dy): U(-1, 1) noise, Gaussian-smoothed, times alpha.
+
+    Smoothing is separable with zero padding, as Simard et al. 2003 (sec. 2.1) convolve the random
+    field with a Gaussian; outside the image the field is taken as 0.
+    """
+    field = 2 * torch.rand(n * 2, 1, height, width, generator=generator) - 1
+    k = gaussian_kernel1d(sigma)
+    r = len(k) // 2
+    field = F.conv2d(F.pad(field, (r, r, 0, 0)), k.view(1, 1, 1, -1))
+    field = F.conv2d(F.pad(field, (0, 0, r, r)), k.view(1, 1, -1, 1))
+    return alpha * field.view(n, 2, height, width)
+
+
+def displace(x: torch.Tensor, field: torch.Tensor) -> torch.Tensor:
+    """``out[n, :, i, j] = x[n, :, i + field[n, 1, i, j], j + field[n, 0, i, j]]``, bilinear, zero outside."""
+    n, _, h, w = x.shape
+    rows = torch.arange(h, dtype=torch.float32).view(1, h, 1) + field[:, 1]
+    cols = torch.arange(w, dtype=torch.float32).view(1, 1, w) + field[:, 0]
+    grid = torch.stack([(2 * cols + 1) / w - 1, (2 * rows + 1) / h - 1], -1)
+    return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def random_elastic(x: torch.Tensor, generator: torch.Generator, alpha: float = 34.0, sigma: float = 4.0) -> torch.Tensor:
+    """Elastic distortion (Simard et al. 2003): :func:`displace` by :func:`elastic_displacement`."""
+    n, _, h, w = x.shape
+    return displace(x, elastic_displacement(n, h, w, alpha, sigma, generator))
 
 
 def cutout_mask(n: int, height: int, width: int, length: int, generator: torch.Generator) -> torch.Tensor:
@@ -447,7 +531,7 @@ class Step:
 class AugmentPipeline:
     """A batch transform ``(uint8 batch, generator) -> batch in [0, 255] units`` made of :class:`Step`s.
 
-    Steps always run in the order geometric (rrc, crop, flip), colour (jitter, pca), then cutout,
+    Steps always run in the order geometric (rrc, affine, elastic, crop, flip), colour (jitter, pca), then cutout,
     whatever the order in the spec string.
     """
 
@@ -460,6 +544,10 @@ class AugmentPipeline:
             a = s.args
             if s.name == "rrc":
                 x = random_resized_crop(x, generator, scale=a["scale"], ratio=a["ratio"])
+            elif s.name == "affine":
+                x = random_affine(x, generator, a["degrees"], a["scale"], a["shear"], a["translate"])
+            elif s.name == "elastic":
+                x = random_elastic(x, generator, a["alpha"], a["sigma"])
             elif s.name == "crop":
                 x = random_crop(x, a["padding"], generator, a["mode"])
             elif s.name == "flip":
@@ -479,11 +567,14 @@ class AugmentPipeline:
         return ", ".join(str(s) for s in self.steps)
 
 
-ORDER = ["rrc", "crop", "flip", "jitter", "pca", "cutout"]
+ORDER = ["rrc", "affine", "elastic", "crop", "flip", "jitter", "pca", "cutout"]
 AUGMENT_HELP = {
     "crop": "crop=P[:zero|reflect]  pad P pixels per side (default 4, zero padding) and crop back at random",
     "flip": "flip[=P]               horizontal flip with probability P (default 0.5)",
     "rrc": "rrc=S[:S_MAX]          random-resized crop of S..S_MAX (default 0.08..1) of the area, ratio 3/4..4/3",
+    "affine": "affine=DEG[:SCALE[:SHEAR[:SHIFT]]] random rotation +-DEG (default 10), scale 1+-SCALE (0.1), "
+              "x-shear +-SHEAR degrees (0), shift +-SHIFT x the size (0)",
+    "elastic": "elastic=ALPHA[:SIGMA]   elastic distortion: smoothed random displacements (default 34:4, Simard 2003)",
     "jitter": "jitter=B[:C:S[:H]]     colour jitter: brightness, contrast, saturation (default all = B), hue <= 0.5",
     "pca": "pca=SIGMA              AlexNet PCA lighting, alpha ~ N(0, SIGMA) (default 0.1; RGB only)",
     "cutout": "cutout=L               blank one L x L square per image with the mean (default L = H/2)",
@@ -561,6 +652,24 @@ def _make_step(name: str, value: str, c: int, h: int, w: int, stats) -> Step:
         if not 0 < lo <= hi <= 1:
             bad("the area range must satisfy 0 < S <= S_MAX <= 1")
         return Step(name, {"scale": (lo, hi), "ratio": (3 / 4, 4 / 3)})
+    if name == "affine":
+        vals = _numbers(name, value, (0, 4)) or [10.0]
+        deg, sc, shear, shift = vals + [0.1, 0.0, 0.0][len(vals) - 1:]
+        if not 0 <= deg <= 180:
+            bad("the rotation must be in [0, 180] degrees")
+        if not 0 <= sc < 1:
+            bad("the scale range must be in [0, 1) (scale 1 +- SCALE)")
+        if not 0 <= shear < 90:
+            bad("the shear must be in [0, 90) degrees")
+        if not 0 <= shift <= 1:
+            bad("the shift must be in [0, 1] (a fraction of the image size)")
+        return Step(name, {"degrees": deg, "scale": sc, "shear": shear, "translate": shift})
+    if name == "elastic":
+        vals = _numbers(name, value, (0, 2)) or [34.0]
+        alpha, sigma = vals[0], vals[1] if len(vals) > 1 else 4.0
+        if alpha < 0 or sigma <= 0:
+            bad("alpha must be >= 0 and sigma > 0 (pixels)")
+        return Step(name, {"alpha": alpha, "sigma": sigma})
     if name == "jitter":
         vals = _numbers(name, value, (0, 4)) or [0.4]
         if len(vals) == 2:

@@ -45,7 +45,7 @@ class TrainConfig:
         "what the network learns: auto (the data set's own task) or a task name "
         "(cnnlab.train.task.TASKS: classify, detect, ...); a task the data contradict is an error",
     )
-    # -- how long (the defaults are the make-demo recipe, lenet-mnist: 98.75-98.9% over seeds 0-2) --
+    # -- how long (defaults: plain LeNet-5 on mnist-sample; the make-demo recipe lenet-mnist adds augmentation) --
     epochs: int = setting(15, "passes over the training split")
     steps: int = setting(
         0,
@@ -83,7 +83,9 @@ class TrainConfig:
     # -- loss, regularisation, averaging ----------------------------------------------------
     label_smoothing: float = setting(0.0, "label smoothing of the cross-entropy loss")
     augment: str = setting(
-        "", "batched augmentation, e.g. crop=4,flip (crop, flip, rrc, jitter, pca, cutout; cnnlab.data.transforms)"
+        "",
+        "batched augmentation, e.g. crop=4,flip (crop, flip, rrc, affine, elastic, jitter, pca, cutout; "
+        "cnnlab.data.transforms)",
     )
     alternating_flip: bool = setting(
         False,

@@ -9,12 +9,22 @@ N processes compute the same updates as one process with an N times larger batch
 
 On a 2-core CPU, 2 ranks x 1 thread beat 1 process x 2 threads by 1.4-1.5x for LeNet-5 and tie
 for ResNet-18 (docs/architecture.md; research note perf-anchors section 3.5).
+
+Several machines: one ``torchrun --nnodes N --nproc-per-node P --rdzv-backend c10d
+--rdzv-endpoint HOST:PORT`` agent per machine (docs/distributed.md). Elastic restarts
+(``--max-restarts``, :func:`elastic`): torchrun restarts every process of the group when one dies;
+the trainer finds the run folder (``--out``) that this job (:func:`elastic_run_id`, the rendezvous
+id) was writing and resumes it from its last checkpoint, so a run survives a lost process with the
+same weights. ``TORCHELASTIC_RESTART_COUNT`` (:func:`restart_count`) cannot decide that: torchrun
+restarts the processes of the machines that did not fail with the count unchanged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -41,6 +51,63 @@ def env_info() -> DistInfo:
     """What ``torchrun`` told this process (a single process if nothing)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     return DistInfo(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+RESTART_ENV = "TORCHELASTIC_RESTART_COUNT"
+# a test hook for elastic restarts: rank CNNLAB_FAIL_RANK (default 1) exits abruptly after optimizer step
+# CNNLAB_FAIL_AFTER_STEP, once: the marker file CNNLAB_FAIL_MARKER (required) records that it did
+FAIL_ENV, FAIL_RANK_ENV, FAIL_MARKER_ENV = "CNNLAB_FAIL_AFTER_STEP", "CNNLAB_FAIL_RANK", "CNNLAB_FAIL_MARKER"
+
+
+def restart_count() -> int:
+    """How often torchrun has restarted this process group (0: the first attempt, or not torchrun)."""
+    try:
+        return int(os.environ.get(RESTART_ENV, "0"))
+    except ValueError:
+        return 0
+
+
+def elastic() -> bool:
+    """Whether torchrun may restart this group (``--max-restarts`` > 0)."""
+    try:
+        return int(os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0")) > 0
+    except ValueError:
+        return False
+
+
+def elastic_run_id() -> str | None:
+    """torchrun's rendezvous id (``--rdzv-id``): the same for every attempt of one job."""
+    return os.environ.get("TORCHELASTIC_RUN_ID")
+
+
+def fail_if_asked(step: int, info: DistInfo) -> None:
+    """Exit this process at once (no clean-up, as a crashed machine) if the fault-injection
+    variables name this rank and step and the marker file does not exist yet; creates the marker."""
+    at = os.environ.get(FAIL_ENV)
+    marker = os.environ.get(FAIL_MARKER_ENV)
+    if not at or not marker or step != int(at) or info.rank != int(os.environ.get(FAIL_RANK_ENV, "1")):
+        return
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # exactly once, even across restarts
+    except FileExistsError:
+        return
+    os.write(fd, f"rank {info.rank} exited after step {step}\n".encode())
+    os.close(fd)
+    os._exit(17)
+
+
+@contextlib.contextmanager
+def local_leaders_first(info: DistInfo) -> Iterator[None]:
+    """Run the block on each machine's local rank 0 first, then on the other ranks (e.g. loading a data
+    set whose decode cache the first fills and the others then read). An error still releases them."""
+    leader = info.local_rank == 0
+    if info.enabled and not leader:
+        dist.barrier()
+    try:
+        yield
+    finally:
+        if info.enabled and leader:
+            dist.barrier()
 
 
 def setup(device: torch.device) -> DistInfo:

@@ -200,9 +200,12 @@ class ClassificationTask(Task):
         self._bind(cfg, model, data)
 
     def train_loader(self, data, cfg, mean, std, batch_size, transform):
-        from ..data import BatchLoader
+        from ..data.stream_loader import make_loader
+        from . import distributed as ddp
 
-        loader = BatchLoader(
+        mixing = cfg.mixup > 0 or cfg.cutmix > 0  # mixes images across the whole batch: no per-rank reading
+        info = ddp.env_info()
+        loader = make_loader(
             data.train,
             batch_size,
             mean,
@@ -213,18 +216,22 @@ class ClassificationTask(Task):
             transform=transform,
             channels_last=cfg.channels_last,
             alternating_flip=cfg.alternating_flip,
+            workers=cfg.data_options.get("loader_workers"),
+            shard=(info.rank, info.world_size) if info.enabled and not mixing else None,
         )
-        if cfg.mixup > 0 or cfg.cutmix > 0:
+        if mixing:
             return MixedBatches(loader, len(data.classes), cfg.mixup, cfg.cutmix, cfg.seed)
         return loader
 
     def eval_loader(self, split, mean, std, cfg):
-        from ..data import BatchLoader
+        from ..data.stream_loader import make_loader
         from . import distributed as ddp
 
         info = ddp.env_info()  # DDP: each rank evaluates its shard; evaluate() all-reduces the sums
         part = split if not info.enabled else split.subset(torch.arange(info.rank, len(split), info.world_size))
-        return BatchLoader(part, 500, mean, std, channels_last=cfg.channels_last)
+        return make_loader(
+            part, 500, mean, std, channels_last=cfg.channels_last, workers=cfg.data_options.get("loader_workers")
+        )
 
     def loss(self, out, target):
         total, main, aux = head_losses(out, target, self.aux_weight, self.label_smoothing)

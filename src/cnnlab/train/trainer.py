@@ -142,8 +142,12 @@ def resolve_precision(cfg: TrainConfig, device: torch.device) -> str:
     return cfg.precision
 
 
-def background_of(images: torch.Tensor) -> str:
-    """``dark`` or ``light``: the typical border colour of the training images (for predict)."""
+def background_of(split) -> str:
+    """``dark`` or ``light``: the typical border colour of the training images (for predict); of an
+    evenly spaced sample of 2,000 of them when they are streamed (read from disk)."""
+    images = split.images
+    if getattr(split, "streamed", False):
+        images = images[torch.linspace(0, len(split) - 1, min(len(split), 2000)).round().long().unique()]
     border = torch.cat([images[..., 0, :], images[..., -1, :], images[..., :, 0], images[..., :, -1]], dim=-1)
     return "dark" if border.float().mean() < 128 else "light"
 
@@ -263,9 +267,45 @@ def train(
     if given_data is not None:
         base["data"] = inputs.describe_input(given_data)
     cfg = TrainConfig.from_dict(apply_overrides(base, overrides)).validate()
+    restarted = _elastic_restart(cfg) if resume is None else None
+    if restarted == "resume":  # torchrun restarted the group: continue the folder this run was writing
+        return train(
+            resume=cfg.out,
+            dataset=dataset,
+            data_changed=data_changed,
+            callbacks=callbacks,
+            progress=cfg.progress,
+            **({"model": module} if module is not None else {}),
+            **({"data": given_data} if given_data is not None else {}),
+        )
+    if restarted == "again":  # restarted before its first checkpoint: the folder is this run's own
+        cfg.overwrite = True
     if given_data is not None:
         dataset = inputs.splits_from(given_data, cfg.data_options, progress=cfg.progress)
     return _Trainer(cfg, dataset, resume, data_changed, module, callbacks).run()
+
+
+def _elastic_restart(cfg: TrainConfig) -> str | None:
+    """Under ``torchrun --max-restarts``: ``resume`` when ``cfg.out`` is the folder this torchrun job
+    (its rendezvous id) was writing and holds a checkpoint, ``again`` when it has none yet, else None.
+
+    The folder decides, not ``TORCHELASTIC_RESTART_COUNT``: torchrun restarts the processes of a
+    healthy machine with the count unchanged. A checkpoint needs every rank, so no rank can find
+    one its own attempt wrote: all ranks decide alike."""
+    if not ddp.elastic():
+        return None
+    if not cfg.out:
+        raise CnnlabError(
+            "torchrun --max-restarts needs a run folder that a restarted group finds again",
+            "pass --out DIR on a file system every machine sees",
+        )
+    try:
+        recorded = read_run_config(cfg.out).get("resolved", {}).get("elastic_run_id")
+    except (CnnlabError, OSError, ValueError):
+        return None
+    if recorded is None or recorded != ddp.elastic_run_id():
+        return None
+    return "resume" if has_checkpoint(cfg.out) else "again"
 
 
 FRESH = {"epoch": 1, "batch": 0, "step": 0, "sums": {}, "metrics": [], "best": None}
@@ -337,6 +377,7 @@ class _Trainer:
         callback_list = build_callbacks(cfg, self.extra_callbacks)
         self.setup_model()
         self.setup_loaders()
+        threads = self.compute_threads(threads)
         self.ema = ModelEMA(self.model, cfg.ema, cfg.ema_every, cfg.ema_ramp, cfg.lookahead) if cfg.ema else None
         self.optimizer = build_optimizer(self.model, cfg)
         self.scheduler = build_scheduler(self.optimizer, cfg, self.steps_per_epoch)
@@ -372,7 +413,8 @@ class _Trainer:
     def setup_data(self) -> None:
         cfg = self.cfg
         options = {} if "progress" in cfg.data_options else {"progress": self.bars}
-        data = self.data = self.dataset or load_data(cfg.data, cfg.data_options, **options)
+        with ddp.local_leaders_first(self.info):  # the first process on each machine fills the decode cache
+            data = self.data = self.dataset or load_data(cfg.data, cfg.data_options, **options)
         self.say(data.describe())
         self.task = task_for(cfg.task, data)
         if cfg.final_test and not data.has_test:
@@ -430,6 +472,7 @@ class _Trainer:
             self.transform = parse_augment(cfg.augment, data.train.image_shape, stats=data)
         global_batch = cfg.batch_size * self.world
         self.train_loader = self.task.train_loader(data, cfg, self.mean, self.std, global_batch, self.transform)
+        self.sharded = getattr(self.train_loader, "sharded", False)
         self.steps_per_epoch = len(self.train_loader) // cfg.accumulate
         if self.steps_per_epoch == 0:
             raise CnnlabError(
@@ -444,6 +487,13 @@ class _Trainer:
         if self.resume is None and hasattr(self.model, "init_from_data") and not cfg.init_weights:
             # data-dependent initialisation (airbench's whitening layer: patch statistics of 5,000 images)
             self.model.init_from_data(self.train_loader.normalize(data.train.images[:5000]).to(self.device))
+
+    def compute_threads(self, threads: int) -> int:
+        """The compute threads once the loader's worker processes (a streamed data set) have their cores."""
+        workers = getattr(self.train_loader, "workers", 0)
+        if not workers or self.cfg.threads:
+            return threads
+        return runtime.configure(max(1, threads - workers))
 
     def setup_run_dir(self) -> None:
         """The run folder: rank 0 claims it (locked for the run's life) and tells the others its name."""
@@ -492,6 +542,7 @@ class _Trainer:
                         "data_fingerprint": self.fingerprint,
                         **origin,
                         "task": self.task.name,
+                        **({"elastic_run_id": ddp.elastic_run_id()} if ddp.elastic() else {}),
                     },
                 },
             )
@@ -502,7 +553,7 @@ class _Trainer:
             "input_size": list(data.train.image_shape),
             "mean": self.mean,
             "std": self.std,
-            "background": background_of(data.train.images),
+            "background": background_of(data.train),
             **origin,
             **self.task.weights_meta(),
         }
@@ -554,7 +605,7 @@ class _Trainer:
                     break
                 batch += 1
                 self.train_step(epoch, batch, x, target)
-                self.bar.update(len(x))
+                self.bar.update(global_batch)
                 if batch % SYNC_EVERY == 0:
                     self.sync_sums()
             self.sync_sums()
@@ -566,8 +617,9 @@ class _Trainer:
         """Micro-batch ``batch`` (1-based): forward, the task's loss, backward; every ``accumulate``-th,
         an optimizer step (clipping, schedule, EMA, a checkpoint every ``checkpoint_every`` steps)."""
         cfg = self.cfg
-        x = ddp.shard(_to(x, self.device), self.info)
-        target = ddp.shard(_to(target, self.device), self.info)
+        x, target = _to(x, self.device), _to(target, self.device)
+        if not self.sharded:  # a streamed loader reads only this rank's rows
+            x, target = ddp.shard(x, self.info), ddp.shard(target, self.info)
         last_micro = batch % cfg.accumulate == 0
         sync = contextlib.nullcontext() if (last_micro or not self.info.enabled) else self.net.no_sync()
         with sync:
@@ -601,6 +653,7 @@ class _Trainer:
         ):
             self.sync_sums()  # the NaN guard first: a checkpoint holds only weights from finite losses
             self.save_checkpoint(epoch, batch, self.sums.totals, self.seconds0 + time.perf_counter() - self.t0)
+        ddp.fail_if_asked(self.step, self.info)  # a test hook: a process lost here (docs/distributed.md)
 
     def sync_sums(self) -> None:
         """Read the running sums on the host (all ranks together); stop if a batch's loss is not finite."""
