@@ -1,5 +1,6 @@
 """Imports every family file so that its variants register. Add one line per new family."""
 
+from ..tasks.detect import model as _fcos  # noqa: F401  (the detector: cnnlab.tasks.detect)
 from . import (
     airbench,  # noqa: F401
     alexnet,  # noqa: F401
