@@ -20,7 +20,7 @@ import torch.nn as nn
 from cnnlab import CnnlabError, create_model, list_models, model_card
 from cnnlab.models.base import SHAPE_PRESERVING, Classifier, _passthrough
 
-NAMES = list_models(task="classify")  # the segmentation networks keep their own contract (tests/segment)
+NAMES = [n for n in list_models() if model_card(n).task == "classify"]  # detectors: tests/detect
 # Real (computing) forwards only for networks the card says are small.
 SMALL = [n for n in NAMES if model_card(n).params is not None and model_card(n).params < 8_000_000]
 REAL_SIDE = 96  # side of the real-forward input for ImageNet-sized networks

@@ -41,7 +41,10 @@ def run(args) -> int:
     from ..deploy.bench import DEFAULT_CONFIGS, bench
     from ..deploy.source import load_source
     from ..errors import CnnlabError
-
+    from ..tasks.detect.cli import is_detector_spec
+    if is_detector_spec(args.model):  # a detector: batch-1 latency with and without NMS (cnnlab.tasks.detect)
+        from ..tasks.detect.cli import bench_command
+        return bench_command(args)
     parts = [s for s in str(args.batch).split(",") if s.strip()]
     try:
         batch = max(int(s) for s in parts)

@@ -40,6 +40,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..tasks.detect.cli import is_detector_spec
+    if is_detector_spec(args.run):  # a detector: boxes drawn into PNGs (cnnlab.tasks.detect)
+        from ..tasks.detect.cli import predict_command
+        return predict_command(args)
     from ..deploy.source import load_source
     from ..predict import predict
     from ..runs import resolve_model

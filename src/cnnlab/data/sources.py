@@ -179,6 +179,27 @@ def read_segfolder(path, options):
     return read(path, options)
 
 
+# detection sets (cnnlab.tasks.detect): DetectionSplits with task = "detect"; their readers apply the options
+register_source(DataSource(
+    "det-sample", lambda _, o: _detect("sample", "read_det_sample")(o), False,
+    "nothing: built in (MNIST digits of random sizes on 128x128 canvases with their boxes; detection)",
+    takes_options=True, resizes=True))
+register_source(DataSource(
+    "coco", lambda p, o: _detect("coco", "read_coco")(p, o), True,
+    "a COCO detection folder: annotations/instances_*.json and the image folders (train2017/, ...)",
+    takes_options=True, resizes=True))
+register_source(DataSource(
+    "yolo", lambda p, o: _detect("yolo", "read_yolo")(p, o), True,
+    "a YOLO detection folder: images/[train/]*.jpg and labels/[train/]*.txt (class cx cy w h per line)",
+    takes_options=True, resizes=True))
+
+
+def _detect(module: str, function: str):
+    from importlib import import_module
+
+    return getattr(import_module(f"cnnlab.tasks.detect.{module}"), function)
+
+
 def read_cifar(path, name, use_cache, cache_root):
     from .cifar import read_cifar as read
 
@@ -212,8 +233,6 @@ def load_data(spec: str, options: DataOptions | dict | None = None, **overrides)
                           f"drop --data-cache (or use auto/memory); {streaming} stream from disk")
     p = Path(path).expanduser() if path else None
     data = source.read(p, opts) if source.takes_options else source.read(p)
-    if getattr(data, "task", "classify") != "classify":
-        return data  # segmentation / detection readers resize and carve the validation split themselves
     return apply_options(data, opts, resized=source.resizes, default_val=source.default_val)
 
 
@@ -225,6 +244,8 @@ def apply_options(data: DataSplits, opts: DataOptions, resized: bool = False, de
     reader's own validation images, else ``default_val``); the test split is passed on untouched
     and unread (resized lazily when it is read).
     """
+    if getattr(data, "task", "classify") != "classify":
+        return data  # a segmentation / detection reader applies the options itself
     notes = list(data.notes)
     train, val, test = data.train, data.val, data.test_reader
     if opts.image_size and not resized and train.image_shape[1:] != (opts.image_size, opts.image_size):

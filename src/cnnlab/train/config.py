@@ -43,7 +43,7 @@ class TrainConfig:
     task: str = setting(
         "auto",
         "what the network learns: auto (the data set's own task) or a task name "
-        "(cnnlab.train.task.TASKS: classify, ...); a task the data contradict is an error",
+        "(cnnlab.train.task.TASKS: classify, detect, ...); a task the data contradict is an error",
     )
     # -- how long (defaults: plain LeNet-5 on mnist-sample; the make-demo recipe lenet-mnist adds augmentation) --
     epochs: int = setting(15, "passes over the training split")

@@ -466,7 +466,7 @@ class _Trainer:
     def setup_loaders(self) -> None:
         cfg, data = self.cfg, self.data
         self.transform = None
-        if cfg.augment:
+        if cfg.augment and getattr(self.task, "batch_augment", True):  # detection parses its own (box-aware)
             from ..data.transforms import parse_augment
 
             own = getattr(self.task, "parse_augment", None)  # a task with its own augmentation (segment: joint)
