@@ -658,7 +658,7 @@ def load_run(run_dir: str | Path, weights: str = MODEL_FILE, model: nn.Module | 
                 return rebuild(meta["model_source"], label)
         try:
             with torch.device(device):
-                return create_model(meta["model"], num_classes=len(meta["classes"]), **meta["model_args"])
+                return create_model(meta["model"], num_classes=len(meta["classes"]), **_channel_args(meta))
         except CnnlabError as e:
             raise CnnlabError(f"{file}: metadata does not build {meta['model']}: {e.message}", e.hint) from e
         except (TypeError, ValueError, RuntimeError, KeyError, IndexError, OverflowError, ZeroDivisionError) as e:
@@ -753,3 +753,13 @@ def _header_shapes(file: Path) -> dict[str, tuple[int, ...]]:
             return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as e:
         raise CnnlabError(f"{file}: not a readable safetensors file ({e})") from e
+
+
+def _channel_args(meta: dict) -> dict:
+    """``model_args`` plus the input channels the trainer built the network with (``input_size[0]``):
+    a network trained on greyscale images has a one-channel first layer whatever its builder's default."""
+    args = dict(meta["model_args"])
+    size = meta.get("input_size")
+    if size is not None and "in_chans" not in args:
+        args["in_chans"] = int(size[0])
+    return args
