@@ -481,16 +481,7 @@ class ModelRef:
             return rebuild(self.meta["model_source"], self.label).eval()
         from .models import create_model
 
-        return create_model(self.name, num_classes=len(self.classes), **build_args(self.meta)).eval()
-
-
-def build_args(meta: dict[str, Any]) -> dict[str, Any]:
-    """The builder options of a weight file: its ``model_args``, and ``in_chans`` from its input size (a
-    network trained on greyscale images has a 1-channel first layer whatever its card's default)."""
-    args = dict(meta.get("model_args") or {})
-    if meta.get("input_size") and "in_chans" not in args:
-        args["in_chans"] = meta["input_size"][0]
-    return args
+        return create_model(self.name, num_classes=len(self.classes), **_channel_args(self.meta)).eval()
 
 
 def looks_like_run(text: str | Path) -> bool:
@@ -668,7 +659,7 @@ def load_run(run_dir: str | Path, weights: str = MODEL_FILE, model: nn.Module | 
                 return rebuild(meta["model_source"], label)
         try:
             with torch.device(device):
-                return create_model(meta["model"], num_classes=len(meta["classes"]), **build_args(meta))
+                return create_model(meta["model"], num_classes=len(meta["classes"]), **_channel_args(meta))
         except CnnlabError as e:
             raise CnnlabError(f"{file}: metadata does not build {meta['model']}: {e.message}", e.hint) from e
         except (TypeError, ValueError, RuntimeError, KeyError, IndexError, OverflowError, ZeroDivisionError) as e:
@@ -763,3 +754,13 @@ def _header_shapes(file: Path) -> dict[str, tuple[int, ...]]:
             return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as e:
         raise CnnlabError(f"{file}: not a readable safetensors file ({e})") from e
+
+
+def _channel_args(meta: dict) -> dict:
+    """``model_args`` plus the input channels the trainer built the network with (``input_size[0]``):
+    a network trained on greyscale images has a one-channel first layer whatever its builder's default."""
+    args = dict(meta["model_args"])
+    size = meta.get("input_size")
+    if size is not None and "in_chans" not in args:
+        args["in_chans"] = int(size[0])
+    return args

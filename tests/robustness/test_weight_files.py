@@ -170,3 +170,16 @@ def test_validate_meta_accepts_what_cnnlab_writes(tmp_path):
     run = load_run(src)
     assert run.classes == ["a", "b", "c"] and run.meta["input_size"] == [1, 28, 28]
     assert validate_meta({"model": "lenet5", "classes": ["a"]}, "x")["model_args"] == {}
+
+
+def test_a_greyscale_run_of_a_colour_default_network_reloads(tmp_path):
+    """The trainer builds the first layer for the data's channels (in_chans=1 for MNIST) without writing
+    in_chans into model_args; loading rebuilds it from input_size, and the predictions are the same."""
+    model = create_model("resnet20", num_classes=10, in_chans=1).eval()
+    save_model(tmp_path / "w.safetensors", model, {"model": "resnet20", "model_args": {},
+                                                  "classes": [str(i) for i in range(10)],
+                                                  "input_size": [1, 28, 28], "mean": [0.1], "std": [0.3]})
+    run = load_run(tmp_path / "w.safetensors")
+    assert run.model.conv1.weight.shape == (16, 1, 3, 3)
+    x = torch.randn(2, 1, 28, 28)
+    assert torch.equal(run.model(x), model(x))
