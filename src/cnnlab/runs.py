@@ -277,7 +277,8 @@ def data_fingerprint(data) -> dict[str, Any]:
         n = len(split)
         parts[split_name] = [n, *split.image_shape] if n else [0]
         h.update(split_name.encode())
-        h.update(split.labels.to(torch.int64).contiguous().numpy().tobytes())
+        labels = split.labels if split.labels.dtype == torch.uint8 else split.labels.to(torch.int64)  # uint8: masks
+        h.update(labels.contiguous().numpy().tobytes())
         if n:
             idx = torch.linspace(0, n - 1, min(n, FINGERPRINT_SAMPLES)).round().long().unique()
             h.update(split.images[idx].contiguous().numpy().tobytes())
@@ -480,7 +481,7 @@ class ModelRef:
             return rebuild(self.meta["model_source"], self.label).eval()
         from .models import create_model
 
-        return create_model(self.name, num_classes=len(self.classes), **self.meta.get("model_args", {})).eval()
+        return create_model(self.name, num_classes=len(self.classes), **_channel_args(self.meta)).eval()
 
 
 def looks_like_run(text: str | Path) -> bool:

@@ -63,9 +63,15 @@ def run(args) -> int:
     from ..runs import resolve_model
 
     ref = resolve_model(args.run)
+    if ref.meta.get("task") == "segment":  # pixel accuracy, IoU per class, confusion.png, examples.png
+        from ..tasks.segment.commands import evaluate_command
+
+        return evaluate_command(args, ref)
     from ..tasks.detect.api import is_detection_run
+
     if is_detection_run(ref):  # a detector: the COCO table (cnnlab.tasks.detect)
         from ..tasks.detect.cli import evaluate_command
+
         return evaluate_command(args, ref)
     options = {k: v for k, v in (("val_split", args.val_split), ("image_size", args.image_size)) if v is not None}
     options["progress"] = args.progress

@@ -32,6 +32,9 @@ def register(sub) -> None:
                      help="write CSV (file, class, probability, top-k, notes) to FILE, or to stdout without one")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="progress bar (drawn only on a terminal)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="segmentation runs: folder for the colour overlays, one PNG per image (default "
+                        "RUN_DIR/predictions)")
     add_engine_options(p)
     p.set_defaults(func=run)
 
@@ -43,6 +46,12 @@ def run(args) -> int:
         return predict_command(args)
     from ..deploy.source import load_source
     from ..predict import predict
+    from ..runs import resolve_model
+
+    if resolve_model(args.run).meta.get("task") == "segment":  # colour overlays of the predicted classes
+        from ..tasks.segment.commands import predict_command
+
+        return predict_command(args)
 
     runner = runner_from_args(args, load_source(args.run), batch=args.batch_size) if args.engine != "eager" or \
         args.precision != "fp32" else None

@@ -156,6 +156,29 @@ def read_wds(path, options):
     return read(str(path), options)
 
 
+register_source(DataSource(
+    "seg-sample", lambda _p, o: read_seg_sample(o), False,
+    "nothing: built in (segmentation: 2,000 + 400 test 64x64 canvases of MNIST digits, a class per pixel)",
+    takes_options=True, resizes=True))
+register_source(DataSource(
+    "segfolder", lambda p, o: read_segfolder(p, o), True,
+    "segmentation pairs: PATH/images/*.png|jpg with PATH/masks/*.png (class index per pixel, 255 = ignore) by "
+    "file stem, optional PATH/classes.txt; or that pair under PATH/train/ (+ val/, test/)",
+    takes_options=True, resizes=True))
+
+
+def read_seg_sample(options):
+    from ..tasks.segment.sample import read_seg_sample as read
+
+    return read(options)
+
+
+def read_segfolder(path, options):
+    from ..tasks.segment.folder import read_segfolder as read
+
+    return read(path, options)
+
+
 # detection sets (cnnlab.tasks.detect): DetectionSplits with task = "detect"; their readers apply the options
 register_source(DataSource(
     "det-sample", lambda _, o: _detect("sample", "read_det_sample")(o), False,

@@ -30,7 +30,7 @@ class ModelCard:
     torchvision: str | None = None  # the torchvision builder with the same state dict, if any
     timm: str | None = None
     departures: tuple[str, ...] = field(default_factory=tuple)  # how this form departs from the paper
-    task: str = "classify"  # what the network does: classify | detect (a detector is not a Classifier)
+    task: str = "classify"  # what the network does: classify | segment (N x classes x H x W) | detect
     notes: str = ""
 
     def to_dict(self) -> dict:

@@ -1,6 +1,7 @@
 """Imports every family file so that its variants register. Add one line per new family."""
 
 from ..tasks.detect import model as _fcos  # noqa: F401  (the detector: cnnlab.tasks.detect)
+from ..tasks.segment import zoo as _segment_zoo  # noqa: F401  (fcn32s/16s/8s, unet: task='segment')
 from . import (
     airbench,  # noqa: F401
     alexnet,  # noqa: F401

@@ -63,11 +63,13 @@ def get_entry(name: str) -> ModelEntry:
         raise UnknownNameError("model", name, _REGISTRY, "cnnlab models") from None
 
 
-def list_models(pattern: str | list[str] = "*") -> list[str]:
-    """Registered names matching a shell-style wildcard (or any of several), sorted."""
+def list_models(pattern: str | list[str] = "*", task: str | None = None) -> list[str]:
+    """Registered names matching a shell-style wildcard (or any of several), sorted; ``task``
+    (``"classify"``, ``"segment"``) keeps only the networks whose card says that task."""
     _ensure_loaded()
     patterns = [pattern] if isinstance(pattern, str) else list(pattern)
-    return sorted(n for n in _REGISTRY if any(fnmatch.fnmatchcase(n, p) for p in patterns))
+    return sorted(n for n, e in _REGISTRY.items() if any(fnmatch.fnmatchcase(n, p) for p in patterns)
+                  and (task is None or e.card.task == task))
 
 
 def model_card(name: str) -> ModelCard:

@@ -40,6 +40,7 @@ from .state import batch_sum
 TASKS: dict[str, str] = {
     "classify": "cnnlab.train.task:ClassificationTask",
     "detect": "cnnlab.tasks.detect.task:DetectionTask",
+    "segment": "cnnlab.tasks.segment.task:SegmentationTask",
 }
 
 

@@ -469,7 +469,8 @@ class _Trainer:
         if cfg.augment and getattr(self.task, "batch_augment", True):  # detection parses its own (box-aware)
             from ..data.transforms import parse_augment
 
-            self.transform = parse_augment(cfg.augment, data.train.image_shape, stats=data)
+            own = getattr(self.task, "parse_augment", None)  # a task with its own augmentation (segment: joint)
+            self.transform = own(cfg.augment) if own else parse_augment(cfg.augment, data.train.image_shape, stats=data)
         global_batch = cfg.batch_size * self.world
         self.train_loader = self.task.train_loader(data, cfg, self.mean, self.std, global_batch, self.transform)
         self.sharded = getattr(self.train_loader, "sharded", False)
