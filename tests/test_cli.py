@@ -58,15 +58,18 @@ def test_train_then_predict_from_the_command_line(tmp_path):
     assert r.returncode == 2 and "already exists" in r.stderr and "Traceback" not in r.stderr
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "lenet", "--epochs", "1"], "did you mean lenet5"),
-    (["train", "lenet5", "--data", "mnst"], "did you mean mnist"),
-    (["train", "lenet5", "--data", "mnist:/no/such/folder"], "/no/such/folder does not exist"),
-    (["train", "lenet5", "--epochs", "0"], "epochs=0"),
-    (["train", "lenet5", "-m", "activation"], "is not KEY=VALUE"),
-    (["predict", "/no/such/run", "x.png"], "run folder /no/such/run does not exist"),
-    (["models", "lenet"], "did you mean lenet5"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "lenet", "--epochs", "1"], "did you mean lenet5"),
+        (["train", "lenet5", "--data", "mnst"], "did you mean mnist"),
+        (["train", "lenet5", "--data", "mnist:/no/such/folder"], "/no/such/folder does not exist"),
+        (["train", "lenet5", "--epochs", "0"], "epochs=0"),
+        (["train", "lenet5", "-m", "activation"], "is not KEY=VALUE"),
+        (["predict", "/no/such/run", "x.png"], "run folder /no/such/run does not exist"),
+        (["models", "lenet"], "did you mean lenet5"),
+    ],
+)
 def test_user_errors_are_one_clear_line_without_traceback(args, message, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err

@@ -12,9 +12,11 @@ from cnnlab.models import create_model, list_models, model_card
 
 def test_lenet5_parameter_count_matches_the_layer_table():
     m = create_model("lenet5")
-    per_layer = {name: sum(p.numel() for p in mod.parameters())
-                 for name, mod in list(m.features.named_children()) + list(m.head.named_children())
-                 if any(True for _ in mod.parameters())}
+    per_layer = {
+        name: sum(p.numel() for p in mod.parameters())
+        for name, mod in list(m.features.named_children()) + list(m.head.named_children())
+        if any(True for _ in mod.parameters())
+    }
     # C1: 6*(1*25)+6; C3 (full): 16*(6*25)+16; C5: 120*(16*25)+120; F6: 84*120+84
     assert per_layer == {"c1": 156, "c3": 2_416, "c5": 48_120, "f6": 10_164}
     assert sum(p.numel() for p in m.output.parameters()) == 850  # 10*84+10

@@ -69,8 +69,9 @@ def _splits(n_classes: int = 3) -> DataSplits:
     imgs = torch.randint(0, 256, (30, 1, 8, 8), dtype=torch.uint8, generator=g)
     labels = torch.arange(30) % n_classes
     names = [f"<cls{i}>" for i in range(n_classes)]
-    return DataSplits("toy", ImageDataset(imgs[:24], labels[:24], names), ImageDataset(imgs[24:], labels[24:], names),
-                      source="memory")
+    return DataSplits(
+        "toy", ImageDataset(imgs[:24], labels[:24], names), ImageDataset(imgs[24:], labels[24:], names), source="memory"
+    )
 
 
 def test_datasplits_and_imagedataset_reprs_do_not_dump_tensors():

@@ -43,8 +43,12 @@ def test_wheel_installs_in_a_fresh_venv_and_trains(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     (wheel,) = dist.glob("cnnlab-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for needed in ("cnnlab/py.typed", "cnnlab/data/builtin/photos/camera.png",
-                   "cnnlab/data/builtin/mnist-sample/train-images-idx3-ubyte.gz", "cnnlab/train/recipes/lenet-mnist.toml"):
+    for needed in (
+        "cnnlab/py.typed",
+        "cnnlab/data/builtin/photos/camera.png",
+        "cnnlab/data/builtin/mnist-sample/train-images-idx3-ubyte.gz",
+        "cnnlab/train/recipes/lenet-mnist.toml",
+    ):
         assert needed in names, needed
     assert any(n.endswith("licenses/LICENSE") for n in names)
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
@@ -63,15 +67,30 @@ def test_wheel_installs_in_a_fresh_venv_and_trains(tmp_path):
     work.mkdir()
     where = _run([str(py), "-c", "import cnnlab; print(cnnlab.__file__)"], cwd=work)
     assert where.stdout.strip().startswith(str(venv)), where
-    r = _run([str(venv / "bin" / "cnnlab"), "train", "lenet5", "--data", "mnist-sample", "--epochs", "1",
-              "--out", "run", "--no-progress"], cwd=work)
+    r = _run(
+        [
+            str(venv / "bin" / "cnnlab"),
+            "train",
+            "lenet5",
+            "--data",
+            "mnist-sample",
+            "--epochs",
+            "1",
+            "--out",
+            "run",
+            "--no-progress",
+        ],
+        cwd=work,
+    )
     assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-3000:])
     assert "val accuracy" in r.stdout  # the CLI names the split it reports (validation)
     assert (work / "run" / "model.safetensors").is_file()
     record = json.loads((work / "run" / "metrics.jsonl").read_text().splitlines()[-1])
     assert record["val_top1"] > 80  # one epoch of LeNet-5 on the sample: ~90% held-out
-    r = _run([str(venv / "bin" / "cnnlab"), "filter", "sharpen", "skimage:camera", "--max-size", "64", "-o", "s.png"],
-             cwd=work)
+    r = _run(
+        [str(venv / "bin" / "cnnlab"), "filter", "sharpen", "skimage:camera", "--max-size", "64", "-o", "s.png"],
+        cwd=work,
+    )
     assert r.returncode == 0 and (work / "s.png").is_file(), r.stderr[-2000:]
 
 
@@ -81,9 +100,24 @@ def test_constraints_pick_the_local_cpu_torch(tmp_path):
     venv = tmp_path / "venv"
     assert _run([sys.executable, "-m", "venv", str(venv)]).returncode == 0
     report = tmp_path / "report.json"
-    r = _run([str(venv / "bin" / "python"), "-m", "pip", "install", "--dry-run", "-q", "-c",
-              str(ROOT / "constraints.txt"), "--report", str(report), str(ROOT)])
+    r = _run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "-q",
+            "-c",
+            str(ROOT / "constraints.txt"),
+            "--report",
+            str(report),
+            str(ROOT),
+        ]
+    )
     assert r.returncode == 0, r.stderr[-3000:]
-    chosen = {i["metadata"]["name"].lower(): i["metadata"]["version"] for i in json.loads(report.read_text())["install"]}
+    chosen = {
+        i["metadata"]["name"].lower(): i["metadata"]["version"] for i in json.loads(report.read_text())["install"]
+    }
     assert chosen["torch"].startswith("2.13.0")
     assert not any(name.startswith("nvidia") or "cuda" in name for name in chosen), sorted(chosen)

@@ -35,8 +35,18 @@ def test_run_folder_contents(run):
     assert config["model"] == "lenet5" and config["epochs"] == 2
     lines = (run.run_dir / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
-    assert {"train_loss", "val_loss", "val_top1", "val_top5", "test_loss", "test_top1", "test_top5", "lr",
-            "images_per_s", "seconds"} <= set(json.loads(lines[0]))
+    assert {
+        "train_loss",
+        "val_loss",
+        "val_top1",
+        "val_top5",
+        "test_loss",
+        "test_top1",
+        "test_top5",
+        "lr",
+        "images_per_s",
+        "seconds",
+    } <= set(json.loads(lines[0]))
     png = Image.open(run.run_dir / "curves.png")
     assert png.size[0] > 500
 
@@ -132,16 +142,23 @@ def test_predict_a_folder_of_mixed_images_in_batches(run, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no NumPy "not writable" warning (or any other)
         preds = predict(run.run_dir, [folder], batch_size=2)
-    assert [p.file.split("/")[-1] for p in preds] == ["a_grey.png", "b_rgb.jpg", "c_rgba.png", "d_palette.gif",
-                                                       "e_nested.png"]
+    assert [p.file.split("/")[-1] for p in preds] == [
+        "a_grey.png",
+        "b_rgb.jpg",
+        "c_rgba.png",
+        "d_palette.gif",
+        "e_nested.png",
+    ]
     assert sum(p.label == t for p, t in zip(preds, labels)) >= 4
     # batching does not change a probability: the same images one at a time
     single = predict(run.run_dir, [folder], batch_size=1)
     for a, b in zip(preds, single):
         assert a.label == b.label and a.top[0][1] == pytest.approx(b.top[0][1], abs=1e-5)
     # a glob and a file list give the same files
-    assert [p.file for p in predict(run.run_dir, [str(folder / "*.png")])] == \
-        [str(folder / "a_grey.png"), str(folder / "c_rgba.png")]
+    assert [p.file for p in predict(run.run_dir, [str(folder / "*.png")])] == [
+        str(folder / "a_grey.png"),
+        str(folder / "c_rgba.png"),
+    ]
     # a non-image with an image name stops the run naming it, or is skipped and reported
     (folder / "broken.png").write_text("this is text")
     with pytest.raises(CnnlabError, match="broken.png: not a readable image"):

@@ -72,4 +72,4 @@ def printable(value: object, limit: int = 200) -> str:
         else:
             out.append(ch)
     text = "".join(out)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."

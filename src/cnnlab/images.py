@@ -46,8 +46,9 @@ def max_pixels() -> int:
         try:
             value = int(float(env))
         except ValueError:
-            raise CnnlabError(f"{MAX_PIXELS_ENV}={env!r} is not a number of pixels",
-                              f"e.g. {MAX_PIXELS_ENV}=200000000") from None
+            raise CnnlabError(
+                f"{MAX_PIXELS_ENV}={env!r} is not a number of pixels", f"e.g. {MAX_PIXELS_ENV}=200000000"
+            ) from None
         if value <= 0:
             raise CnnlabError(f"{MAX_PIXELS_ENV} must be positive, got {value}")
         return value
@@ -68,29 +69,41 @@ def check_regular_file(path: Path, what: str = "an image file") -> None:
         st = os.stat(path)
     except FileNotFoundError:
         if os.path.islink(path):
-            raise CnnlabError(f"{path}: a symbolic link to {os.readlink(path)}, which does not exist",
-                              "remove the dangling link or restore its target") from None
+            raise CnnlabError(
+                f"{path}: a symbolic link to {os.readlink(path)}, which does not exist",
+                "remove the dangling link or restore its target",
+            ) from None
         raise CnnlabError(f"{what.split(' ', 1)[1]} not found: {path}") from None
     except OSError as e:
         raise CnnlabError(f"{path}: cannot read ({e.strerror})") from e
     if stat.S_ISDIR(st.st_mode):
         raise CnnlabError(f"{path} is a folder, not {what}")
     if not stat.S_ISREG(st.st_mode):
-        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
-                else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a regular file")
+        kind = (
+            "a FIFO (named pipe)"
+            if stat.S_ISFIFO(st.st_mode)
+            else "a socket"
+            if stat.S_ISSOCK(st.st_mode)
+            else "a device"
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+            else "not a regular file"
+        )
         raise CnnlabError(f"{path} is {kind}, not {what}", "cnnlab reads regular files only")
 
 
 def _too_large(path: Path, size: tuple[int, int], limit: int) -> CnnlabError:
     w, h = size
-    return CnnlabError(f"{path}: {w}x{h} pixels ({w * h / 1e6:,.0f} MP) is more than the {limit / 1e6:,.0f} MP "
-                       "cnnlab decodes", f"raise the limit with `cnnlab --max-pixels {w * h} ...` (or "
-                       f"{MAX_PIXELS_ENV}={w * h}) if the file is trusted and memory allows (about "
-                       f"{w * h * 4 / 2**30:.1f} GiB to decode); or shrink the image first")
+    return CnnlabError(
+        f"{path}: {w}x{h} pixels ({w * h / 1e6:,.0f} MP) is more than the {limit / 1e6:,.0f} MP cnnlab decodes",
+        f"raise the limit with `cnnlab --max-pixels {w * h} ...` (or "
+        f"{MAX_PIXELS_ENV}={w * h}) if the file is trusted and memory allows (about "
+        f"{w * h * 4 / 2**30:.1f} GiB to decode); or shrink the image first",
+    )
 
 
-def open_image(path: str | Path | io.BytesIO, reduce_to: int | None = None,
-               fit_within: int | None = None) -> Image.Image:
+def open_image(
+    path: str | Path | io.BytesIO, reduce_to: int | None = None, fit_within: int | None = None
+) -> Image.Image:
     """Open and decode an image file into an 8-bit Pillow image, within the pixel limit.
 
     ``reduce_to`` (pixels): the caller needs the shorter side only this large; ``fit_within``: the
@@ -134,8 +147,10 @@ def open_image(path: str | Path | io.BytesIO, reduce_to: int | None = None,
     except CnnlabError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
-        raise CnnlabError(f"{path}: not a readable image ({e.__class__.__name__}: {e})",
-                          "pass a PNG, JPEG, BMP, GIF, TIFF or WebP file") from e
+        raise CnnlabError(
+            f"{path}: not a readable image ({e.__class__.__name__}: {e})",
+            "pass a PNG, JPEG, BMP, GIF, TIFF or WebP file",
+        ) from e
     out = to_8bit(out)
     factor = 1
     while can_halve(*out.size, factor, margin=2):  # leave the final antialiased resize 2x or more to do
@@ -192,8 +207,10 @@ def to_array(im: Image.Image, channels: int) -> np.ndarray:
         return np.asarray(im if im.mode == "L" else im.convert("L"), dtype=np.uint8)[..., None]
     if channels == 3:
         return np.asarray(im if im.mode == "RGB" else im.convert("RGB"), dtype=np.uint8)
-    raise CnnlabError(f"models with {channels} input channels cannot read image files",
-                      "use a model with 1 (greyscale) or 3 (RGB) input channels")
+    raise CnnlabError(
+        f"models with {channels} input channels cannot read image files",
+        "use a model with 1 (greyscale) or 3 (RGB) input channels",
+    )
 
 
 def resize_and_center_crop(a: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -25,7 +25,7 @@ MAX_ROWS = 60  # rows of an HTML table before the middle is left out
 def short(text: str, limit: int = REPR_LIMIT) -> str:
     """``text`` on one line, cut to ``limit`` characters with an ellipsis."""
     line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[:limit - 3] + "..."
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _cell(value) -> str:
@@ -40,22 +40,29 @@ def _cell(value) -> str:
     return str(value)
 
 
-def html_table(columns: Sequence[str], rows: Iterable[Sequence], caption: str | None = None,
-               notes: Sequence[str] = (), max_rows: int = MAX_ROWS) -> str:
+def html_table(
+    columns: Sequence[str],
+    rows: Iterable[Sequence],
+    caption: str | None = None,
+    notes: Sequence[str] = (),
+    max_rows: int = MAX_ROWS,
+) -> str:
     """An HTML table of ``rows`` under ``columns``; numbers right-aligned, every string escaped."""
     rows = [list(r) for r in rows]
     shown: list[list | None] = list(rows)
     if len(rows) > max_rows:
         head = max_rows // 2
-        shown = rows[:head] + [None] + rows[len(rows) - (max_rows - head):]
+        shown = rows[:head] + [None] + rows[len(rows) - (max_rows - head) :]
     out = ['<div class="cnnlab"><table>']
     if caption:
         out.append(f"<caption style=\"text-align:left\">{html.escape(caption)}</caption>")
     out.append("<thead><tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in columns) + "</tr></thead><tbody>")
     for row in shown:
         if row is None:
-            out.append(f"<tr><td colspan=\"{len(columns)}\" style=\"text-align:center\">... "
-                       f"{len(rows) - max_rows:,} more rows (to_pandas() has them all) ...</td></tr>")
+            out.append(
+                f"<tr><td colspan=\"{len(columns)}\" style=\"text-align:center\">... "
+                f"{len(rows) - max_rows:,} more rows (to_pandas() has them all) ...</td></tr>"
+            )
             continue
         cells = []
         for v in row:
@@ -79,8 +86,9 @@ def frame(columns: Sequence[str], rows: Iterable[Sequence]):
     try:
         import pandas as pd
     except ImportError as e:
-        raise CnnlabError("to_pandas() needs pandas, which is not installed",
-                          "pip install 'cnnlab[notebook]' (or pip install pandas)") from e
+        raise CnnlabError(
+            "to_pandas() needs pandas, which is not installed", "pip install 'cnnlab[notebook]' (or pip install pandas)"
+        ) from e
     return pd.DataFrame([list(r) for r in rows], columns=list(columns))
 
 
@@ -95,8 +103,9 @@ def _metric_columns(metrics: Sequence[dict]) -> list[str]:
 def metrics_table(metrics: Sequence[dict], caption: str | None = None) -> str:
     """The per-epoch records of a run as an HTML table (val_* columns are the held-out split)."""
     cols = _metric_columns(metrics)
-    return html_table(cols, [[m.get(c) for c in cols] for m in metrics], caption,
-                      notes=["val_* columns: the held-out split"])
+    return html_table(
+        cols, [[m.get(c) for c in cols] for m in metrics], caption, notes=["val_* columns: the held-out split"]
+    )
 
 
 def metrics_frame(metrics: Sequence[dict]):

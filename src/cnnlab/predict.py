@@ -52,7 +52,7 @@ def center_like_mnist(a: np.ndarray, size: int) -> np.ndarray:
     if not mask.any():
         return np.asarray(Image.fromarray(a[..., 0]).resize((size, size), Image.BILINEAR))[..., None]
     rows, cols = np.where(mask)
-    crop = g[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    crop = g[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     box = max(1, round(size * 20 / 28))
     scale = box / max(crop.shape)
     h, w = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
@@ -63,7 +63,7 @@ def center_like_mnist(a: np.ndarray, size: int) -> np.ndarray:
     cx = (small.sum(0) * np.arange(w)).sum() / total if total else w / 2
     top = int(np.clip(round(size / 2 - cy), 0, size - h))
     left = int(np.clip(round(size / 2 - cx), 0, size - w))
-    canvas[top:top + h, left:left + w] = small
+    canvas[top : top + h, left : left + w] = small
     return np.clip(canvas, 0, 255).astype(np.uint8)[..., None]
 
 
@@ -118,11 +118,17 @@ def collect_images(items: list[str | Path]) -> list[Path]:
         text = str(item)
         p = Path(text).expanduser()
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
-                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            found = sorted(
+                f
+                for f in p.rglob("*")
+                if f.is_file()
+                and f.suffix.lower() in IMAGE_EXTENSIONS
+                and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            )
             if not found:
-                raise CnnlabError(f"folder {p} holds no image files",
-                                  f"image extensions read: {', '.join(sorted(IMAGE_EXTENSIONS))}")
+                raise CnnlabError(
+                    f"folder {p} holds no image files", f"image extensions read: {', '.join(sorted(IMAGE_EXTENSIONS))}"
+                )
             out.extend(found)
         elif not p.exists() and set(text) & set("*?["):
             found = sorted(Path(f) for f in glob.glob(str(p), recursive=True) if Path(f).is_file())
@@ -136,8 +142,15 @@ def collect_images(items: list[str | Path]) -> list[Path]:
 
 
 @torch.no_grad()
-def predict(run: str | Path | LoadedRun, images: list[str | Path], top_k: int = 3, batch_size: int = 64,
-            bad_images: str = "error", runner=None, progress: bool = False) -> list[Prediction]:
+def predict(
+    run: str | Path | LoadedRun,
+    images: list[str | Path],
+    top_k: int = 3,
+    batch_size: int = 64,
+    bad_images: str = "error",
+    runner=None,
+    progress: bool = False,
+) -> list[Prediction]:
     """Top-k classes with probabilities for each image file (files, folders and glob patterns).
 
     ``batch_size`` images go through the network at once. ``bad_images="skip"`` reports an unreadable
@@ -163,7 +176,7 @@ def predict(run: str | Path | LoadedRun, images: list[str | Path], top_k: int = 
     bar = tqdm(total=len(files), unit="img", desc="predicting", leave=False, disable=not bar_enabled(progress))
     for start in range(0, len(files), max(1, batch_size)):
         batch, done = [], []
-        for path in files[start:start + batch_size]:
+        for path in files[start : start + batch_size]:
             try:
                 with open_image(path) as im:  # a multi-frame file (GIF) keeps its file open until closed
                     x, notes = prepare_uint8(im, loaded.meta)
@@ -180,7 +193,7 @@ def predict(run: str | Path | LoadedRun, images: list[str | Path], top_k: int = 
             for pred, ps, js in zip(done, p.tolist(), i.tolist()):
                 pred.top = [(classes[j], q) for q, j in zip(ps, js)]
         out.extend(done)
-        bar.update(len(files[start:start + batch_size]))
+        bar.update(len(files[start : start + batch_size]))
     bar.close()
     order = {str(f): n for n, f in enumerate(files)}
     return sorted(out, key=lambda r: order[r.file])

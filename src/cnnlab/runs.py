@@ -76,8 +76,9 @@ def run_dir_problem(path: str | Path) -> str | None:
             if (Path(dirpath) / name).is_symlink():
                 foreign.append(str(Path(dirpath, name).relative_to(path)) + " (a link)")
         for name in filenames:
-            ours = Path(name).suffix in RUN_SUFFIXES or (Path(dirpath).name == "tensorboard"
-                                                          and name.startswith("events.out.tfevents."))  # --log
+            ours = Path(name).suffix in RUN_SUFFIXES or (
+                Path(dirpath).name == "tensorboard" and name.startswith("events.out.tfevents.")
+            )  # --log
             if name == LOCK_FILE or _temp_name(name) or (ours and not Path(dirpath, name).is_symlink()):
                 continue
             foreign.append(str(Path(dirpath, name).relative_to(path)))
@@ -112,8 +113,9 @@ def _lock(folder: Path) -> int:
     try:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     except OSError as e:
-        raise CnnlabError(f"cannot lock the run folder {folder} ({e.strerror})",
-                          "choose a folder you can write with --out") from e
+        raise CnnlabError(
+            f"cannot lock the run folder {folder} ({e.strerror})", "choose a folder you can write with --out"
+        ) from e
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -122,8 +124,10 @@ def _lock(folder: Path) -> int:
         finally:
             os.close(fd)
         who = f"process {printable(holder[0], 20)}" if holder else "another process"
-        raise CnnlabError(f"run folder {folder} is in use: cnnlab {who} is writing it",
-                          "wait for that run to finish (or stop it), or choose another folder with --out") from None
+        raise CnnlabError(
+            f"run folder {folder} is in use: cnnlab {who} is writing it",
+            "wait for that run to finish (or stop it), or choose another folder with --out",
+        ) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()} {os.uname().nodename}\n".encode(), 0)
     return fd
@@ -142,8 +146,9 @@ def _mkdir(path: Path) -> None:
     except NotADirectoryError as e:
         raise CnnlabError(f"--out {path}: a parent of it is a file, not a folder", "choose another --out") from e
     except OSError as e:
-        raise CnnlabError(f"--out {path}: cannot create the run folder ({e.strerror})",
-                          "choose a writable folder with --out") from e
+        raise CnnlabError(
+            f"--out {path}: cannot create the run folder ({e.strerror})", "choose a writable folder with --out"
+        ) from e
 
 
 @contextlib.contextmanager
@@ -181,6 +186,7 @@ def claim_run_dir(path: str | Path, overwrite: bool = False, resume: bool = Fals
 
 def _claim(path: Path, overwrite: bool, resume: bool, held: list[int]) -> None:
     """The checks of :func:`claim_run_dir`; leaves the lock's descriptor in ``held``."""
+
     def lock() -> None:
         if not held:
             held.append(_lock(path))
@@ -195,14 +201,17 @@ def _claim(path: Path, overwrite: bool, resume: bool, held: list[int]) -> None:
         return lock()
     problem = run_dir_problem(path)
     if problem is not None:
-        raise CnnlabError(f"run folder {path} already exists and is not empty; " + (
-            f"--overwrite refused: {problem}" if overwrite else "it is not a cnnlab run folder"),
-            "cnnlab replaces only its own run folders; choose another folder with --out (it is created)")
+        raise CnnlabError(
+            f"run folder {path} already exists and is not empty; "
+            + (f"--overwrite refused: {problem}" if overwrite else "it is not a cnnlab run folder"),
+            "cnnlab replaces only its own run folders; choose another folder with --out (it is created)",
+        )
     lock()
     if not overwrite:
-        raise CnnlabError(f"run folder {path} already exists and is not empty",
-                          "pass --overwrite to replace it, --out to choose another folder, "
-                          "or --resume to continue it")
+        raise CnnlabError(
+            f"run folder {path} already exists and is not empty",
+            "pass --overwrite to replace it, --out to choose another folder, or --resume to continue it",
+        )
     held[0] = _swap_in_new(path, held[0])
 
 
@@ -212,8 +221,10 @@ def _swap_in_new(path: Path, old_fd: int) -> int:
     try:
         new = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=parent))
     except OSError as e:
-        raise CnnlabError(f"cannot create the new run folder beside {path} ({e.strerror})",
-                          "the old run is unchanged; choose a writable folder with --out") from e
+        raise CnnlabError(
+            f"cannot create the new run folder beside {path} ({e.strerror})",
+            "the old run is unchanged; choose a writable folder with --out",
+        ) from e
     new_fd = _lock(new)
     aside = parent / f".{path.name}.old-{os.getpid()}-{new.name.rsplit('-', 1)[-1]}"
     try:
@@ -246,14 +257,19 @@ def read_run_config(run_dir: str | Path) -> dict:
     try:
         config = json.loads(path.read_text())
     except FileNotFoundError:
-        raise CnnlabError(f"{run_dir} is not a run folder (no config.json)",
-                          "pass the folder `cnnlab train` printed") from None
+        raise CnnlabError(
+            f"{run_dir} is not a run folder (no config.json)", "pass the folder `cnnlab train` printed"
+        ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CnnlabError(f"{path}: not a readable run configuration ({e.__class__.__name__}: {e})",
-                          "the file is damaged; start the run again (--overwrite) or restore config.json") from e
+        raise CnnlabError(
+            f"{path}: not a readable run configuration ({e.__class__.__name__}: {e})",
+            "the file is damaged; start the run again (--overwrite) or restore config.json",
+        ) from e
     if not isinstance(config, dict) or not isinstance(config.get("model"), str):
-        raise CnnlabError(f"{path}: not a cnnlab run configuration (no model entry)",
-                          "start the run again (--overwrite) or restore config.json")
+        raise CnnlabError(
+            f"{path}: not a cnnlab run configuration (no model entry)",
+            "start the run again (--overwrite) or restore config.json",
+        )
     return config
 
 
@@ -295,15 +311,19 @@ def check_data_fingerprint(run_dir: str | Path, current: dict[str, Any], allow_c
         return f"{run_dir} records no data fingerprint (written by an older cnnlab): the data is not checked"
     if recorded == current:
         return None
-    diffs = [f"{k}: {printable(recorded.get(k), 60)} -> {printable(current.get(k), 60)}"
-             for k in ("name", "classes", "train", "val", "sha256") if recorded.get(k) != current.get(k)]
+    diffs = [
+        f"{k}: {printable(recorded.get(k), 60)} -> {printable(current.get(k), 60)}"
+        for k in ("name", "classes", "train", "val", "sha256")
+        if recorded.get(k) != current.get(k)
+    ]
     if allow_changed:
         return "resuming on changed data (--data-changed): " + "; ".join(diffs)
-    raise CnnlabError(f"cannot resume {run_dir}: the data differs from the data it was trained on ("
-                      + "; ".join(diffs) + ")",
-                      "resume with the same data (it may have moved: --data NAME:NEW_PATH), start a new run, "
-                      "or pass --data-changed to continue on this data anyway (the run is then no longer "
-                      "reproducible)")
+    raise CnnlabError(
+        f"cannot resume {run_dir}: the data differs from the data it was trained on (" + "; ".join(diffs) + ")",
+        "resume with the same data (it may have moved: --data NAME:NEW_PATH), start a new run, "
+        "or pass --data-changed to continue on this data anyway (the run is then no longer "
+        "reproducible)",
+    )
 
 
 def file_mode() -> int:
@@ -344,19 +364,28 @@ def write_errors(path: Path) -> Iterator[None]:
     try:
         yield
     except SafetensorError as e:  # safetensors reports its I/O errors (a full disk) as SafetensorError
-        raise CnnlabError(f"cannot write {path}: {printable(e, 200)}",
-                          "free some space or choose a writable folder; the file's previous version (if any) "
-                          "is unchanged") from e
+        raise CnnlabError(
+            f"cannot write {path}: {printable(e, 200)}",
+            "free some space or choose a writable folder; the file's previous version (if any) is unchanged",
+        ) from e
     except OSError as e:
         if isinstance(e, (FileNotFoundError, NotADirectoryError)) and not Path(path).parent.is_dir():
-            raise CnnlabError(f"cannot write {path}: the folder {Path(path).parent} does not exist",
-                              "create the folder first or choose another path") from e
-        what = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
-                errno.EFBIG: "the file is too large for this file system", errno.EROFS: "the file system is read-only",
-                errno.EACCES: "permission denied", errno.EPERM: "permission denied"}.get(e.errno, e.strerror or str(e))
-        raise CnnlabError(f"cannot write {path}: {what}",
-                          "free some space or choose a writable folder; the file's previous version (if any) "
-                          "is unchanged") from e
+            raise CnnlabError(
+                f"cannot write {path}: the folder {Path(path).parent} does not exist",
+                "create the folder first or choose another path",
+            ) from e
+        what = {
+            errno.ENOSPC: "the disk is full",
+            errno.EDQUOT: "the disk quota is exceeded",
+            errno.EFBIG: "the file is too large for this file system",
+            errno.EROFS: "the file system is read-only",
+            errno.EACCES: "permission denied",
+            errno.EPERM: "permission denied",
+        }.get(e.errno, e.strerror or str(e))
+        raise CnnlabError(
+            f"cannot write {path}: {what}",
+            "free some space or choose a writable folder; the file's previous version (if any) is unchanged",
+        ) from e
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -384,8 +413,9 @@ def save_model(path: str | Path, model: nn.Module, meta: dict[str, Any]) -> None
     meta = {**meta, "cnnlab_version": __version__}
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if path.suffix != ".safetensors":
-        raise CnnlabError(f"cannot write {path}: cnnlab saves weights as .safetensors",
-                          f"use {path.with_suffix('.safetensors')}")
+        raise CnnlabError(
+            f"cannot write {path}: cnnlab saves weights as .safetensors", f"use {path.with_suffix('.safetensors')}"
+        )
     with write_errors(path):
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(fd)
@@ -487,8 +517,9 @@ class ModelRef:
 def looks_like_run(text: str | Path) -> bool:
     """Whether ``text`` names a run folder or a ``.safetensors`` file (rather than a registered model name)."""
     p = Path(text)
-    return (p.is_dir() and ((p / MODEL_FILE).is_file() or (p / "config.json").is_file())) or \
-        (p.is_file() and p.suffix == ".safetensors")
+    return (p.is_dir() and ((p / MODEL_FILE).is_file() or (p / "config.json").is_file())) or (
+        p.is_file() and p.suffix == ".safetensors"
+    )
 
 
 def resolve_model(path: str | Path, weights: str = MODEL_FILE) -> ModelRef:
@@ -514,8 +545,9 @@ class LoadedRun:
         from .notebook import short
 
         n = sum(p.numel() for p in self.model.parameters())
-        return short(f"<LoadedRun {self.meta.get('model', '?')} from {self.path}: {len(self.classes)} classes, "
-                     f"{n:,} parameters>")
+        return short(
+            f"<LoadedRun {self.meta.get('model', '?')} from {self.path}: {len(self.classes)} classes, {n:,} parameters>"
+        )
 
     def _repr_html_(self) -> str:
         from .notebook import key_value_table
@@ -523,9 +555,15 @@ class LoadedRun:
         n = sum(p.numel() for p in self.model.parameters())
         shown = {k: v for k, v in self.meta.items() if k != "classes"}
         classes = ", ".join(map(str, self.classes[:20])) + (" ..." if len(self.classes) > 20 else "")
-        return key_value_table([("path", str(self.path)), ("parameters", n),
-                                ("classes", f"{len(self.classes)}: {classes}"), *shown.items()],
-                               caption=f"cnnlab run: {self.meta.get('model', '?')}")
+        return key_value_table(
+            [
+                ("path", str(self.path)),
+                ("parameters", n),
+                ("classes", f"{len(self.classes)}: {classes}"),
+                *shown.items(),
+            ],
+            caption=f"cnnlab run: {self.meta.get('model', '?')}",
+        )
 
 
 # -- metadata is untrusted input ------------------------------------------------------------------
@@ -546,16 +584,21 @@ def validate_meta(meta: dict[str, Any], file: str | Path) -> dict[str, Any]:
 
     def bad(field: str, why: str) -> CnnlabError:
         value = printable(repr(meta.get(field)), 80)
-        return CnnlabError(f"{file}: metadata field {field!r} = {value} {why}",
-                           "the file is damaged or was not written by cnnlab; retrain or re-save it")
+        return CnnlabError(
+            f"{file}: metadata field {field!r} = {value} {why}",
+            "the file is damaged or was not written by cnnlab; retrain or re-save it",
+        )
 
     out = dict(meta)
     name = meta.get("model")
     if not isinstance(name, str):
         raise bad("model", "is not a model name")
     source = meta.get("model_source")  # an unregistered nn.Module: built from its class (train/inputs.py)
-    if source is not None and not (isinstance(source, dict) and isinstance(source.get("import"), str)
-                                   and (source.get("kwargs") is None or isinstance(source["kwargs"], dict))):
+    if source is not None and not (
+        isinstance(source, dict)
+        and isinstance(source.get("import"), str)
+        and (source.get("kwargs") is None or isinstance(source["kwargs"], dict))
+    ):
         raise bad("model_source", "is not {'import': 'module:Class', 'kwargs': {...}}")
     if source is None and name not in list_models():
         module = meta.get("model_module")
@@ -572,18 +615,27 @@ def validate_meta(meta: dict[str, Any], file: str | Path) -> dict[str, Any]:
         raise bad("model_args", "holds values that are not numbers, strings, booleans or lists of them")
     out["model_args"] = args
     classes = meta.get("classes")
-    if not isinstance(classes, list) or not classes or len(classes) > MAX_CLASSES \
-            or not all(isinstance(c, (str, int)) for c in classes):
+    if (
+        not isinstance(classes, list)
+        or not classes
+        or len(classes) > MAX_CLASSES
+        or not all(isinstance(c, (str, int)) for c in classes)
+    ):
         raise bad("classes", f"is not a list of 1 to {MAX_CLASSES:,} class names")
     out["classes"] = [printable(c, 200) for c in classes]
     size = meta.get("input_size")
     if size is not None:
-        if not (isinstance(size, list) and len(size) == 3 and all(isinstance(v, int) and not isinstance(v, bool)
-                                                                    and v > 0 for v in size)):
+        if not (
+            isinstance(size, list)
+            and len(size) == 3
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
+        ):
             raise bad("input_size", "is not three positive integers [C, H, W]")
         if size[0] > MAX_INPUT_CHANNELS or max(size[1:]) > MAX_INPUT_SIDE:
-            raise bad("input_size", f"is out of bounds (at most {MAX_INPUT_CHANNELS} channels and "
-                                    f"{MAX_INPUT_SIDE} pixels a side)")
+            raise bad(
+                "input_size",
+                f"is out of bounds (at most {MAX_INPUT_CHANNELS} channels and {MAX_INPUT_SIDE} pixels a side)",
+            )
     channels = size[0] if size is not None else None
     for field, positive in (("mean", False), ("std", True)):
         v = meta.get(field)
@@ -610,23 +662,33 @@ def _plain_value(v) -> bool:
     return v is None or isinstance(v, (bool, int, float)) or (isinstance(v, str) and len(v) <= 1000)
 
 
-def check_tensors(tensors: dict[str, torch.Tensor], file: str | Path, expected: dict[str, torch.Tensor] | None = None
-                  ) -> None:
+def check_tensors(
+    tensors: dict[str, torch.Tensor], file: str | Path, expected: dict[str, torch.Tensor] | None = None
+) -> None:
     """Refuse floating-point weights holding NaN or infinity, and integer tensors where ``expected``
     (the model's state dict) has floating-point ones, naming the tensors."""
     nonfinite = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if nonfinite:
-        raise CnnlabError(f"{file}: {len(nonfinite)} tensor(s) hold NaN or infinite values: "
-                          + ", ".join(printable(k, 80) for k in nonfinite[:5]) + (" ..." if len(nonfinite) > 5 else ""),
-                          "the training that wrote them diverged; use an earlier checkpoint (best.safetensors) or "
-                          "retrain with a lower --lr")
+        raise CnnlabError(
+            f"{file}: {len(nonfinite)} tensor(s) hold NaN or infinite values: "
+            + ", ".join(printable(k, 80) for k in nonfinite[:5])
+            + (" ..." if len(nonfinite) > 5 else ""),
+            "the training that wrote them diverged; use an earlier checkpoint (best.safetensors) or "
+            "retrain with a lower --lr",
+        )
     if expected is not None:
-        wrong = [f"{printable(k, 80)} ({v.dtype}, the model needs {expected[k].dtype})" for k, v in tensors.items()
-                 if k in expected and expected[k].is_floating_point() and not v.is_floating_point()]
+        wrong = [
+            f"{printable(k, 80)} ({v.dtype}, the model needs {expected[k].dtype})"
+            for k, v in tensors.items()
+            if k in expected and expected[k].is_floating_point() and not v.is_floating_point()
+        ]
         if wrong:
-            raise CnnlabError(f"{file}: integer tensor(s) where the model has floating-point weights: "
-                              + ", ".join(wrong[:5]) + (" ..." if len(wrong) > 5 else ""),
-                              "this is not a weight file of this network (or it was quantized); use the float file")
+            raise CnnlabError(
+                f"{file}: integer tensor(s) where the model has floating-point weights: "
+                + ", ".join(wrong[:5])
+                + (" ..." if len(wrong) > 5 else ""),
+                "this is not a weight file of this network (or it was quantized); use the float file",
+            )
 
 
 def load_run(run_dir: str | Path, weights: str = MODEL_FILE, model: nn.Module | None = None) -> LoadedRun:
@@ -663,9 +725,11 @@ def load_run(run_dir: str | Path, weights: str = MODEL_FILE, model: nn.Module | 
         except CnnlabError as e:
             raise CnnlabError(f"{file}: metadata does not build {meta['model']}: {e.message}", e.hint) from e
         except (TypeError, ValueError, RuntimeError, KeyError, IndexError, OverflowError, ZeroDivisionError) as e:
-            raise CnnlabError(f"{file}: metadata field 'model_args' does not build {meta['model']} "
-                              f"({e.__class__.__name__}: {printable(e, 200)})",
-                              "the file is damaged or was written by another cnnlab version") from e
+            raise CnnlabError(
+                f"{file}: metadata field 'model_args' does not build {meta['model']} "
+                f"({e.__class__.__name__}: {printable(e, 200)})",
+                "the file is damaged or was written by another cnnlab version",
+            ) from e
 
     skeleton = build("meta")
     expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
@@ -673,31 +737,47 @@ def load_run(run_dir: str | Path, weights: str = MODEL_FILE, model: nn.Module | 
         missing = sorted(set(expected) - set(shapes))
         extra = sorted(set(shapes) - set(expected))
         differ = [k for k in expected if k in shapes and expected[k] != shapes[k]]
-        detail = "; ".join(part for part in (
-            f"{len(missing)} missing (e.g. {printable(missing[0], 60)})" if missing else "",
-            f"{len(extra)} unexpected (e.g. {printable(extra[0], 60)})" if extra else "",
-            f"{len(differ)} of another shape (e.g. {printable(differ[0], 60)}: file {shapes[differ[0]]}, "
-            f"model {expected[differ[0]]})" if differ else "") if part)
+        detail = "; ".join(
+            part
+            for part in (
+                f"{len(missing)} missing (e.g. {printable(missing[0], 60)})" if missing else "",
+                f"{len(extra)} unexpected (e.g. {printable(extra[0], 60)})" if extra else "",
+                f"{len(differ)} of another shape (e.g. {printable(differ[0], 60)}: file {shapes[differ[0]]}, "
+                f"model {expected[differ[0]]})"
+                if differ
+                else "",
+            )
+            if part
+        )
         if given is not None:
-            raise CnnlabError(f"{file}: its tensors do not fit the given {type(given).__name__} ({detail})",
-                              "build the network with the same arguments as the one that was trained")
-        raise CnnlabError(f"{file}: its tensors do not fit the {meta['model']} its metadata describes ({detail})",
-                          "the file is damaged or its metadata was edited; retrain or re-save it")
-    if meta.get("input_size") is not None and given is None:  # a shape-only forward: does the recorded input fit the network?
+            raise CnnlabError(
+                f"{file}: its tensors do not fit the given {type(given).__name__} ({detail})",
+                "build the network with the same arguments as the one that was trained",
+            )
+        raise CnnlabError(
+            f"{file}: its tensors do not fit the {meta['model']} its metadata describes ({detail})",
+            "the file is damaged or its metadata was edited; retrain or re-save it",
+        )
+    if (
+        meta.get("input_size") is not None and given is None
+    ):  # a shape-only forward: does the recorded input fit the network?
         try:
             with torch.no_grad():
                 skeleton.eval()(torch.empty(1, *meta["input_size"], device="meta"))
         except Exception as e:  # noqa: BLE001 - any failure means the metadata does not describe this network
-            raise CnnlabError(f"{file}: metadata field 'input_size' = {meta['input_size']} does not fit "
-                              f"{meta['model']} ({e.__class__.__name__}: {printable(e, 160)})",
-                              "the file is damaged or its metadata was edited; retrain or re-save it") from e
+            raise CnnlabError(
+                f"{file}: metadata field 'input_size' = {meta['input_size']} does not fit "
+                f"{meta['model']} ({e.__class__.__name__}: {printable(e, 160)})",
+                "the file is damaged or its metadata was edited; retrain or re-save it",
+            ) from e
     model = build("cpu")
     tensors, _ = read_model_file(file)
     check_tensors(tensors, file, model.state_dict())
     model.load_state_dict(tensors, strict=True)
     model.eval()
-    return LoadedRun(model, meta, file.parent,
-                     ModelRef(file, meta, file.parent if (file.parent / "config.json").is_file() else None))
+    return LoadedRun(
+        model, meta, file.parent, ModelRef(file, meta, file.parent if (file.parent / "config.json").is_file() else None)
+    )
 
 
 def _weights_and_meta(path: Path, weights: str) -> tuple[Path, dict[str, Any]]:
@@ -708,14 +788,17 @@ def _weights_and_meta(path: Path, weights: str) -> tuple[Path, dict[str, Any]]:
         raise CnnlabError(f"run folder {path} does not exist", "pass the folder that `cnnlab train` printed")
     file = path / weights if path.is_dir() else path
     if path.is_dir() and not file.exists():
-        raise CnnlabError(f"{path} holds no {weights}",
-                          "the run may not have finished; `cnnlab train --resume RUN_DIR` continues it")
+        raise CnnlabError(
+            f"{path} holds no {weights}", "the run may not have finished; `cnnlab train --resume RUN_DIR` continues it"
+        )
     check_regular_file(file, "a weight file")
     meta = read_model_meta(file)
     missing = [k for k in ("model", "classes") if k not in meta]
     if missing:
-        raise CnnlabError(f"{file}: no cnnlab metadata ({', '.join(missing)} missing)",
-                          "this is not a file saved by cnnlab; use cnnlab.load_weights(model, path) instead")
+        raise CnnlabError(
+            f"{file}: no cnnlab metadata ({', '.join(missing)} missing)",
+            "this is not a file saved by cnnlab; use cnnlab.load_weights(model, path) instead",
+        )
     return file, meta
 
 
@@ -726,17 +809,21 @@ def _import_model_module(meta: dict[str, Any], file: Path) -> None:
     if not module or module == "__main__" or meta.get("model") in _registered():
         return
     if not (isinstance(module, str) and all(part.isidentifier() for part in module.split("."))):
-        raise CnnlabError(f"{file}: metadata field 'model_module' = {printable(repr(module), 80)} is not a module name",
-                          "the file is damaged or its metadata was edited; retrain or re-save it")
+        raise CnnlabError(
+            f"{file}: metadata field 'model_module' = {printable(repr(module), 80)} is not a module name",
+            "the file is damaged or its metadata was edited; retrain or re-save it",
+        )
     from .train.inputs import import_trusted
 
     try:
         import_trusted(module, str(file))
     except ImportError as e:
-        raise CnnlabError(f"{file} uses model {printable(meta.get('model'), 80)}, registered in {module}, which "
-                          f"cannot be imported here ({printable(e, 160)})",
-                          f"make {module} importable (PYTHONPATH) and try again, or pass the network: "
-                          f"cnnlab.load_run(RUN_DIR, model=your_network)") from None
+        raise CnnlabError(
+            f"{file} uses model {printable(meta.get('model'), 80)}, registered in {module}, which "
+            f"cannot be imported here ({printable(e, 160)})",
+            f"make {module} importable (PYTHONPATH) and try again, or pass the network: "
+            f"cnnlab.load_run(RUN_DIR, model=your_network)",
+        ) from None
 
 
 def _registered() -> list[str]:

@@ -34,8 +34,9 @@ def test_summary_command_table_and_formats(capsys, tmp_path):
     assert path.read_text().splitlines()[0].startswith("index,name,type")
     code, out, _ = run_cli(capsys, "summary", "lenet5", "--format", "md", "--preset", "lecture")
     assert "| layer | C | H/W |" in out
-    code, out, _ = run_cli(capsys, "summary", "resnet18", "--input", "3x64x64", "--depth", "1",
-                           "--preset", "torchvision")
+    code, out, _ = run_cli(
+        capsys, "summary", "resnet18", "--input", "3x64x64", "--depth", "1", "--preset", "torchvision"
+    )
     assert "layer4" in out and "torchvision   GFLOPS" in out
 
 
@@ -55,8 +56,9 @@ def test_summary_time_is_separate_from_the_counts(capsys):
 
 def test_compare_command_with_stages_and_plot(capsys, tmp_path):
     png = tmp_path / "chart.png"
-    code, out, _ = run_cli(capsys, "compare", "resnet18", "resnet34", "--input", "3x64x64", "--stages",
-                           "--plot", str(png))
+    code, out, _ = run_cli(
+        capsys, "compare", "resnet18", "resnet34", "--input", "3x64x64", "--stages", "--plot", str(png)
+    )
     assert code == 0
     assert "ratios (x) against resnet18" in out and "side by side" in out and "64x64 -> 32x32" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -101,12 +103,20 @@ def test_lecture_networks_by_name(capsys):
     from cnnlab.analysis import summary
     from cnnlab.analysis.lectures import NETS
 
-    expected = {"alexnet": 1_135_256_096, "alexnet_pad2": 1_139_124_224, "vgg16": 15_470_264_320,
-                "googlenet_stem": 477_675_520, "inception3a": 128_049_152, "conv3x3_192_256": 346_816_512,
-                "conv5x5_192_256": 963_379_200, "conv5x5_exercise": 352_800,
-                "mlp1080p": (3 * 1080 * 1920) ** 2, "mlp1080p_x10": 10 * (3 * 1080 * 1920) ** 2,
-                "conv5x5_100_x10": 10 * 100 * 100 * 25 * 64 * 64,
-                "inception3a_naive": 28 * 28 * 192 * (64 + 9 * 128 + 25 * 32)}
+    expected = {
+        "alexnet": 1_135_256_096,
+        "alexnet_pad2": 1_139_124_224,
+        "vgg16": 15_470_264_320,
+        "googlenet_stem": 477_675_520,
+        "inception3a": 128_049_152,
+        "conv3x3_192_256": 346_816_512,
+        "conv5x5_192_256": 963_379_200,
+        "conv5x5_exercise": 352_800,
+        "mlp1080p": (3 * 1080 * 1920) ** 2,
+        "mlp1080p_x10": 10 * (3 * 1080 * 1920) ** 2,
+        "conv5x5_100_x10": 10 * 100 * 100 * 25 * 64 * 64,
+        "inception3a_naive": 28 * 28 * 192 * (64 + 9 * 128 + 25 * 32),
+    }
     assert set(expected) == set(NETS)
     for name, macs in expected.items():
         s = summary(f"lecture:{name}")

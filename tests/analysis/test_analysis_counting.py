@@ -232,24 +232,47 @@ def test_the_model_is_left_unchanged():
     assert len(hook_calls) == 4  # the user's hook ran in each analysis and is still there
 
 
-@pytest.mark.parametrize("make, size", [
-    (lambda: resnet((1, 1, 1, 1)), (3, 64, 64)),
-    (lambda: nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1, groups=1), nn.Hardswish(), nn.Conv2d(8, 8, 3, 1, 2, dilation=2,
-                                                                                          groups=8),
-                           nn.BatchNorm2d(8), nn.SiLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3)),
-     (3, 33, 33)),
-    (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.AvgPool2d(3, 2, ceil_mode=True), nn.GELU(),
-                           nn.GroupNorm(2, 4), nn.AdaptiveMaxPool2d(3), nn.Flatten(), nn.LayerNorm(36),
-                           nn.Softmax(-1)), (3, 20, 20)),
-])
+@pytest.mark.parametrize(
+    "make, size",
+    [
+        (lambda: resnet((1, 1, 1, 1)), (3, 64, 64)),
+        (
+            lambda: nn.Sequential(
+                nn.Conv2d(3, 8, 3, 2, 1, groups=1),
+                nn.Hardswish(),
+                nn.Conv2d(8, 8, 3, 1, 2, dilation=2, groups=8),
+                nn.BatchNorm2d(8),
+                nn.SiLU(),
+                nn.AdaptiveAvgPool2d(1),
+                nn.Flatten(),
+                nn.Linear(8, 3),
+            ),
+            (3, 33, 33),
+        ),
+        (
+            lambda: nn.Sequential(
+                nn.Conv2d(3, 4, 3),
+                nn.AvgPool2d(3, 2, ceil_mode=True),
+                nn.GELU(),
+                nn.GroupNorm(2, 4),
+                nn.AdaptiveMaxPool2d(3),
+                nn.Flatten(),
+                nn.LayerNorm(36),
+                nn.Softmax(-1),
+            ),
+            (3, 20, 20),
+        ),
+    ],
+)
 def test_same_totals_on_meta_and_on_real_cpu_tensors(make, size):
     m = make().eval()
     a, b = summary(m, input_size=size, batch=3), summary(m, input_size=size, batch=3, device="cpu")
     assert a.device == "meta" and b.device == "cpu"
     assert a.totals == b.totals and a.params == b.params
     assert a.memory.peak_bytes == b.memory.peak_bytes and a.memory.all_outputs_bytes == b.memory.all_outputs_bytes
-    assert [(r.name, r.output_shape, r.macs, r.rf) for r in a.layers] == \
-        [(r.name, r.output_shape, r.macs, r.rf) for r in b.layers]
+    assert [(r.name, r.output_shape, r.macs, r.rf) for r in a.layers] == [
+        (r.name, r.output_shape, r.macs, r.rf) for r in b.layers
+    ]
     assert a.uncounted == b.uncounted == []
 
 
@@ -271,9 +294,18 @@ def test_macs_agree_with_pytorch_flop_counter():
 
 
 @settings(max_examples=25, deadline=None)
-@given(c_in=st.integers(1, 6), c_out=st.integers(1, 6), k=st.integers(1, 5), s=st.integers(1, 3),
-       p=st.integers(0, 2), d=st.integers(1, 2), g=st.sampled_from([1, 2]), h=st.integers(8, 20),
-       w=st.integers(8, 20), bias=st.booleans())
+@given(
+    c_in=st.integers(1, 6),
+    c_out=st.integers(1, 6),
+    k=st.integers(1, 5),
+    s=st.integers(1, 3),
+    p=st.integers(0, 2),
+    d=st.integers(1, 2),
+    g=st.sampled_from([1, 2]),
+    h=st.integers(8, 20),
+    w=st.integers(8, 20),
+    bias=st.booleans(),
+)
 def test_conv_formula_and_shapes_match_pytorch(c_in, c_out, k, s, p, d, g, h, w, bias):
     c_in, c_out = c_in * g, c_out * g
     conv = nn.Conv2d(c_in, c_out, k, s, p, d, groups=g, bias=bias)
@@ -300,10 +332,13 @@ def _empirical_rf(m: nn.Module, size: int) -> int:
     return int(rows.max() - rows.min() + 1)
 
 
-@pytest.mark.parametrize("layers", [
-    [nn.Conv2d(1, 2, 3), nn.Conv2d(2, 2, 3, dilation=2), nn.AvgPool2d(2), nn.Conv2d(2, 1, 3, stride=2)],
-    [nn.Conv2d(1, 2, 5, 2), nn.AvgPool2d(3, 2), nn.Conv2d(2, 2, 3, dilation=3), nn.Conv2d(2, 1, 1)],
-])
+@pytest.mark.parametrize(
+    "layers",
+    [
+        [nn.Conv2d(1, 2, 3), nn.Conv2d(2, 2, 3, dilation=2), nn.AvgPool2d(2), nn.Conv2d(2, 1, 3, stride=2)],
+        [nn.Conv2d(1, 2, 5, 2), nn.AvgPool2d(3, 2), nn.Conv2d(2, 2, 3, dilation=3), nn.Conv2d(2, 1, 1)],
+    ],
+)
 def test_receptive_field_matches_the_gradient_support(layers):
     m = nn.Sequential(*layers)
     s = summary(m, input_size=(1, 96, 96))
@@ -425,8 +460,15 @@ def test_lrn_is_one_normalisation_layer_and_copies_are_not_lecture_memory():
     """AlexNet's LRN runs as pad + avg_pool3d + element-wise operators: one norm row, not a pooling
     layer of the lecture table; an adaptive pool that keeps its size (torchvision's AlexNet at 227:
     6 -> 6) only copies and is not added either."""
-    m = nn.Sequential(nn.Conv2d(3, 8, 3), nn.LocalResponseNorm(5), nn.MaxPool2d(2), nn.AdaptiveAvgPool2d(3),
-                      nn.Flatten(), nn.Dropout(), nn.Linear(72, 4))
+    m = nn.Sequential(
+        nn.Conv2d(3, 8, 3),
+        nn.LocalResponseNorm(5),
+        nn.MaxPool2d(2),
+        nn.AdaptiveAvgPool2d(3),
+        nn.Flatten(),
+        nn.Dropout(),
+        nn.Linear(72, 4),
+    )
     s = summary(m, input_size=(3, 8, 8), preset="lecture")
     assert [r.name for r in s.layers] == ["0", "2", "3", "4", "6"]  # LRN and eval-mode dropout are not rows
     assert s.memory.lecture_bytes == 4 * (8 * 36 + 8 * 9 + 4)  # conv, max-pool, fc; not the 3 -> 3 copy
@@ -457,8 +499,14 @@ def test_falls_back_to_a_real_forward_when_meta_cannot_run_it():
 
 
 @settings(max_examples=25, deadline=None)
-@given(k=st.integers(1, 4), s=st.integers(1, 3), p=st.integers(0, 2), ceil=st.booleans(), h=st.integers(5, 17),
-       kind=st.sampled_from(["max", "avg"]))
+@given(
+    k=st.integers(1, 4),
+    s=st.integers(1, 3),
+    p=st.integers(0, 2),
+    ceil=st.booleans(),
+    h=st.integers(5, 17),
+    kind=st.sampled_from(["max", "avg"]),
+)
 def test_pool_shapes_and_counts_match_pytorch(k, s, p, ceil, h, kind):
     if 2 * p > k:
         return
@@ -473,8 +521,16 @@ def test_pool_shapes_and_counts_match_pytorch(k, s, p, ceil, h, kind):
 def test_backward_pass_counted_from_the_autograd_graph():
     """Backward: each conv costs its forward MACs twice (input and weight gradients), except the first
     (no input gradient); equal to FlopCounterMode's forward + backward, on meta and on cpu."""
-    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
-                      nn.Conv2d(8, 16, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+    m = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, 10),
+    )
     meta = summary(m, input_size=(3, 16, 16), batch=2, mode="train", backward=True)
     real = summary(m, input_size=(3, 16, 16), batch=2, mode="train", backward=True, device="cpu")
     conv1, conv2 = 2 * 8 * 256 * 27, 2 * 16 * 64 * 72
@@ -492,14 +548,20 @@ def test_backward_pass_counted_from_the_autograd_graph():
     assert summary(m, input_size=(3, 16, 16)).backward is None
 
 
-@pytest.mark.parametrize("make, size, macs", [
-    (lambda: nn.LSTM(16, 32, batch_first=True), (10, 16), 10 * 4 * 32 * (16 + 32)),
-    (lambda: nn.TransformerEncoderLayer(32, 4, 64, batch_first=True), (10, 32),
-     10 * (32 * 96 + 32 * 32 + 2 * 32 * 64) + 2 * 4 * 10 * 10 * 8),
-    (lambda: nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1), (8, 8, 8), 8 * 64 * 4 * 9),
-    (lambda: nn.Sequential(nn.Conv1d(4, 8, 3, stride=2), nn.ReLU(), nn.MaxPool1d(2)), (4, 32), 8 * 15 * 12),
-    (lambda: nn.Sequential(nn.Conv3d(2, 4, 3), nn.AvgPool3d(2)), (2, 8, 8, 8), 4 * 216 * 54),
-])
+@pytest.mark.parametrize(
+    "make, size, macs",
+    [
+        (lambda: nn.LSTM(16, 32, batch_first=True), (10, 16), 10 * 4 * 32 * (16 + 32)),
+        (
+            lambda: nn.TransformerEncoderLayer(32, 4, 64, batch_first=True),
+            (10, 32),
+            10 * (32 * 96 + 32 * 32 + 2 * 32 * 64) + 2 * 4 * 10 * 10 * 8,
+        ),
+        (lambda: nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1), (8, 8, 8), 8 * 64 * 4 * 9),
+        (lambda: nn.Sequential(nn.Conv1d(4, 8, 3, stride=2), nn.ReLU(), nn.MaxPool1d(2)), (4, 32), 8 * 15 * 12),
+        (lambda: nn.Sequential(nn.Conv3d(2, 4, 3), nn.AvgPool3d(2)), (2, 8, 8, 8), 4 * 216 * 54),
+    ],
+)
 def test_any_module_counts_the_same_on_meta_and_cpu(make, size, macs):
     m = make().eval()
     a, b = summary(m, input_size=size), summary(m, input_size=size, device="cpu")

@@ -93,8 +93,12 @@ def test_alexnet_227_conv1_pad0_lecture_table():
     # the layer table as lecture 004 prints it (k and M rounded): conv1 1134 KB, 35 k, 105 M.
     # Lecture 004 labels this row "P=2", but 55 x 55 / 1134 KB / 105 M are the P=0 numbers.
     conv1 = s.layer("conv1")
-    assert (conv1.padding, round(conv1.output_kb), round(conv1.params / 1e3), round(conv1.macs / 1e6)) == \
-        ((0, 0), 1134, 35, 105)
+    assert (conv1.padding, round(conv1.output_kb), round(conv1.params / 1e3), round(conv1.macs / 1e6)) == (
+        (0, 0),
+        1134,
+        35,
+        105,
+    )
 
 
 def test_alexnet_227_conv1_pad2_and_the_floored_row():
@@ -119,8 +123,7 @@ def test_alexnet_torchvision_filter_counts():
     """64/192/384/256/256 (torchvision, Johnson's slide): 61,100,840 params; 716.8 M at 227, 0.714 G at 224."""
     s227 = summary(alexnet_lecture(2, (64, 192, 384, 256, 256)), input_size=(3, 227, 227))
     c1 = s227.layer("conv1")
-    assert (c1.output_shape, round(c1.output_kb, 1), c1.params, c1.macs) == ((64, 56, 56), 784.0, 23_296,
-                                                                                  72_855_552)
+    assert (c1.output_shape, round(c1.output_kb, 1), c1.params, c1.macs) == ((64, 56, 56), 784.0, 23_296, 72_855_552)
     assert s227.params.total == 61_100_840
     assert s227.macs == 716_767_232
     s224 = summary(alexnet_lecture(2, (64, 192, 384, 256, 256)), input_size=(3, 224, 224))
@@ -162,9 +165,8 @@ def test_googlenet_stem_vs_vgg16_stages_is_one_compare():
     assert g56.output == (28, 28) and v56.output == (28, 28)
     assert (g56.cum_memory_bytes, g56.cum_params, g56.cum_macs) == (7644 * 1024, 124_416, 477_675_520)
     assert (v56.cum_memory_bytes, v56.cum_params) == (52_528 * 1024, 1_735_488)
-    assert round(v56.cum_memory_bytes / 1024 ** 2, 1) == 51.3 and round(v56.cum_macs / 1e6, 1) == 9335.1
-    ratios = (v56.cum_memory_bytes / g56.cum_memory_bytes, v56.cum_params / g56.cum_params,
-              v56.cum_macs / g56.cum_macs)
+    assert round(v56.cum_memory_bytes / 1024**2, 1) == 51.3 and round(v56.cum_macs / 1e6, 1) == 9335.1
+    ratios = (v56.cum_memory_bytes / g56.cum_memory_bytes, v56.cum_params / g56.cum_params, v56.cum_macs / g56.cum_macs)
     # 19.5x counting multiply-adds only; the anchors' 19.4x adds the pools' 5.6 M / 3.2 M window ops
     assert [round(x, 1) for x in ratios] == [6.9, 13.9, 19.5]
     pools = (v56.cum_macs + 5_619_712) / (g56.cum_macs + 3_161_088)
@@ -206,7 +208,9 @@ def test_conv_5x5_exercise():
     assert summary(nn.Conv2d(3, 6, 5, padding=2), input_size=(3, 32, 32)).macs == 460_800
 
 
-@pytest.mark.parametrize("blocks, params, gmacs", [((2, 2, 2, 2), 11_689_512, 1.814), ((3, 4, 6, 3), 21_797_672, 3.664)])
+@pytest.mark.parametrize(
+    "blocks, params, gmacs", [((2, 2, 2, 2), 11_689_512, 1.814), ((3, 4, 6, 3), 21_797_672, 3.664)]
+)
 def test_resnet18_34_totals(blocks, params, gmacs):
     """Lecture 004 prints "GFLOP: 1.8 / 3.6": right as multiply-adds (1.814 / 3.664 G, torchvision's
     figures); as 2-op FLOPs they are 3.63 / 7.33."""

@@ -25,32 +25,99 @@ REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference" 
 
 # (name, input side, torchvision's published GFLOPS = GMACs)
 TORCHVISION = [
-    ("alexnet", 224, "0.714"), ("vgg11", 224, "7.61"), ("vgg11_bn", 224, "7.61"), ("vgg13", 224, "11.31"),
-    ("vgg13_bn", 224, "11.31"), ("vgg16", 224, "15.47"), ("vgg16_bn", 224, "15.47"), ("vgg19", 224, "19.63"),
-    ("vgg19_bn", 224, "19.63"), ("googlenet", 224, "1.498"), ("inception_v3", 299, "5.71"),
-    ("resnet18", 224, "1.814"), ("resnet34", 224, "3.664"), ("resnet50", 224, "4.089"),
-    ("resnet101", 224, "7.80"), ("resnet152", 224, "11.51"), ("resnext50_32x4d", 224, "4.23"),
-    ("resnext101_32x8d", 224, "16.41"), ("wide_resnet50_2", 224, "11.40"), ("wide_resnet101_2", 224, "22.75"),
-    ("densenet121", 224, "2.83"), ("densenet161", 224, "7.73"), ("densenet169", 224, "3.36"),
-    ("densenet201", 224, "4.29"), ("mobilenet_v2", 224, "0.301"), ("mobilenet_v3_large", 224, "0.22"),
-    ("mobilenet_v3_small", 224, "0.06"), ("shufflenet_v2_x0_5", 224, "0.04"), ("shufflenet_v2_x1_0", 224, "0.14"),
-    ("shufflenet_v2_x1_5", 224, "0.30"), ("shufflenet_v2_x2_0", 224, "0.58"), ("efficientnet_b0", 224, "0.386"),
-    ("efficientnet_b1", 240, "0.69"), ("efficientnet_b2", 288, "1.09"), ("efficientnet_b3", 300, "1.83"),
-    ("efficientnet_b4", 380, "4.39"), ("efficientnet_b5", 456, "10.27"), ("efficientnet_b6", 528, "19.07"),
-    ("efficientnet_b7", 600, "37.75"), ("efficientnet_v2_s", 384, "8.37"), ("efficientnet_v2_m", 480, "24.58"),
-    ("efficientnet_v2_l", 480, "56.08"), ("vit_b_16", 224, "17.56"), ("vit_b_32", 224, "4.41"),
+    ("alexnet", 224, "0.714"),
+    ("vgg11", 224, "7.61"),
+    ("vgg11_bn", 224, "7.61"),
+    ("vgg13", 224, "11.31"),
+    ("vgg13_bn", 224, "11.31"),
+    ("vgg16", 224, "15.47"),
+    ("vgg16_bn", 224, "15.47"),
+    ("vgg19", 224, "19.63"),
+    ("vgg19_bn", 224, "19.63"),
+    ("googlenet", 224, "1.498"),
+    ("inception_v3", 299, "5.71"),
+    ("resnet18", 224, "1.814"),
+    ("resnet34", 224, "3.664"),
+    ("resnet50", 224, "4.089"),
+    ("resnet101", 224, "7.80"),
+    ("resnet152", 224, "11.51"),
+    ("resnext50_32x4d", 224, "4.23"),
+    ("resnext101_32x8d", 224, "16.41"),
+    ("wide_resnet50_2", 224, "11.40"),
+    ("wide_resnet101_2", 224, "22.75"),
+    ("densenet121", 224, "2.83"),
+    ("densenet161", 224, "7.73"),
+    ("densenet169", 224, "3.36"),
+    ("densenet201", 224, "4.29"),
+    ("mobilenet_v2", 224, "0.301"),
+    ("mobilenet_v3_large", 224, "0.22"),
+    ("mobilenet_v3_small", 224, "0.06"),
+    ("shufflenet_v2_x0_5", 224, "0.04"),
+    ("shufflenet_v2_x1_0", 224, "0.14"),
+    ("shufflenet_v2_x1_5", 224, "0.30"),
+    ("shufflenet_v2_x2_0", 224, "0.58"),
+    ("efficientnet_b0", 224, "0.386"),
+    ("efficientnet_b1", 240, "0.69"),
+    ("efficientnet_b2", 288, "1.09"),
+    ("efficientnet_b3", 300, "1.83"),
+    ("efficientnet_b4", 380, "4.39"),
+    ("efficientnet_b5", 456, "10.27"),
+    ("efficientnet_b6", 528, "19.07"),
+    ("efficientnet_b7", 600, "37.75"),
+    ("efficientnet_v2_s", 384, "8.37"),
+    ("efficientnet_v2_m", 480, "24.58"),
+    ("efficientnet_v2_l", 480, "56.08"),
+    ("vit_b_16", 224, "17.56"),
+    ("vit_b_32", 224, "4.41"),
     ("vit_l_16", 224, "61.55"),
 ]
 
 # every fixture in ../shared/reference/torchvision (explicit, see the module docstring)
 FIXTURES = [
-    "alexnet", "densenet121", "densenet161", "densenet169", "densenet201", "efficientnet_b0", "efficientnet_b1",
-    "efficientnet_b2", "efficientnet_b3", "efficientnet_b4", "efficientnet_b5", "efficientnet_b6",
-    "efficientnet_b7", "efficientnet_v2_l", "efficientnet_v2_m", "efficientnet_v2_s", "googlenet", "inception_v3",
-    "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "resnet101", "resnet152", "resnet18", "resnet34",
-    "resnet50", "resnext101_32x8d", "resnext50_32x4d", "shufflenet_v2_x0_5", "shufflenet_v2_x1_0",
-    "shufflenet_v2_x1_5", "shufflenet_v2_x2_0", "vgg11", "vgg11_bn", "vgg13", "vgg16", "vgg16_bn",
-    "vgg19", "vgg19_bn", "vit_b_16", "vit_b_32", "vit_l_16", "wide_resnet101_2", "wide_resnet50_2",
+    "alexnet",
+    "densenet121",
+    "densenet161",
+    "densenet169",
+    "densenet201",
+    "efficientnet_b0",
+    "efficientnet_b1",
+    "efficientnet_b2",
+    "efficientnet_b3",
+    "efficientnet_b4",
+    "efficientnet_b5",
+    "efficientnet_b6",
+    "efficientnet_b7",
+    "efficientnet_v2_l",
+    "efficientnet_v2_m",
+    "efficientnet_v2_s",
+    "googlenet",
+    "inception_v3",
+    "mobilenet_v2",
+    "mobilenet_v3_large",
+    "mobilenet_v3_small",
+    "resnet101",
+    "resnet152",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnext101_32x8d",
+    "resnext50_32x4d",
+    "shufflenet_v2_x0_5",
+    "shufflenet_v2_x1_0",
+    "shufflenet_v2_x1_5",
+    "shufflenet_v2_x2_0",
+    "vgg11",
+    "vgg11_bn",
+    "vgg13",
+    "vgg16",
+    "vgg16_bn",
+    "vgg19",
+    "vgg19_bn",
+    "vit_b_16",
+    "vit_b_32",
+    "vit_l_16",
+    "wide_resnet101_2",
+    "wide_resnet50_2",
 ]
 
 # built by the fixtures without auxiliary classifiers (aux_logits=False); cnnlab may define them,
@@ -100,7 +167,7 @@ def test_biggest_networks_cost_no_compute():
     elapsed = time.perf_counter() - t
     assert vit.device == b7.device == "meta"
     assert round(b7.macs / 256 / 1e9, 2) == 37.75
-    assert b7.memory.peak_bytes > 10 * 1024 ** 3  # it would need > 10 GB of activations if it computed
+    assert b7.memory.peak_bytes > 10 * 1024**3  # it would need > 10 GB of activations if it computed
     assert elapsed < 8.0
 
 
@@ -130,8 +197,13 @@ def test_vit_receptive_field_patch_then_everything():
 
 
 # timm fixtures (../shared/reference/timm) for the networks torchvision lacks: fixture -> cnnlab name
-TIMM = [("seresnet50", "se_resnet50"), ("inception_v4", "inception_v4"),
-        ("inception_resnet_v2", "inception_resnet_v2"), ("mobilenetv1_100", "mobilenet_v1"), ("nfnet_f0", "nfnet_f0")]
+TIMM = [
+    ("seresnet50", "se_resnet50"),
+    ("inception_v4", "inception_v4"),
+    ("inception_resnet_v2", "inception_resnet_v2"),
+    ("mobilenetv1_100", "mobilenet_v1"),
+    ("nfnet_f0", "nfnet_f0"),
+]
 
 
 @pytest.mark.parametrize("fixture, name", TIMM, ids=[t[1] for t in TIMM])

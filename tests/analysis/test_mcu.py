@@ -14,10 +14,21 @@ from cnnlab.errors import CnnlabError
 
 def three_layers() -> nn.Module:
     """conv 3->8 (3x3, pad 1) + BN + ReLU, depthwise 8 (3x3, pad 1) + BN + ReLU6, mean, linear 8->10."""
-    return nn.Sequential(OrderedDict([
-        ("conv1", nn.Conv2d(3, 8, 3, padding=1, bias=False)), ("bn1", nn.BatchNorm2d(8)), ("act1", nn.ReLU()),
-        ("dw", nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False)), ("bn2", nn.BatchNorm2d(8)),
-        ("act2", nn.ReLU6()), ("pool", nn.AdaptiveAvgPool2d(1)), ("flat", nn.Flatten()), ("fc", nn.Linear(8, 10))]))
+    return nn.Sequential(
+        OrderedDict(
+            [
+                ("conv1", nn.Conv2d(3, 8, 3, padding=1, bias=False)),
+                ("bn1", nn.BatchNorm2d(8)),
+                ("act1", nn.ReLU()),
+                ("dw", nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False)),
+                ("bn2", nn.BatchNorm2d(8)),
+                ("act2", nn.ReLU6()),
+                ("pool", nn.AdaptiveAvgPool2d(1)),
+                ("flat", nn.Flatten()),
+                ("fc", nn.Linear(8, 10)),
+            ]
+        )
+    )
 
 
 def test_flash_by_hand():
@@ -62,16 +73,17 @@ def test_mobilenet_v2_matches_the_mcunetv2_paper():
 
 
 def test_parse_budget():
-    assert parse_budget("sram=320KB,flash=1MB") == {"sram": 320 * 1024, "flash": 1024 ** 2}
-    assert parse_budget("flash = 2 MB") == {"flash": 2 * 1024 ** 2}
+    assert parse_budget("sram=320KB,flash=1MB") == {"sram": 320 * 1024, "flash": 1024**2}
+    assert parse_budget("flash = 2 MB") == {"flash": 2 * 1024**2}
     for bad in ("sram", "ram=3KB", "sram=-1KB", "sram=3GB"):
         with pytest.raises(CnnlabError):
             parse_budget(bad)
 
 
 def test_cli_summary_int8_budget(capsys):
-    rc = main(["summary", "mcunet", "--dtype", "int8", "--fold-bn", "--inplace-depthwise",
-               "--budget", "sram=320KB,flash=1MB"])
+    rc = main(
+        ["summary", "mcunet", "--dtype", "int8", "--fold-bn", "--inplace-depthwise", "--budget", "sram=320KB,flash=1MB"]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and "SRAM:" in out and "fits" in out and "flash" in out
     rc = main(["summary", "mcunet", "--dtype", "int8", "--budget", "sram=64KB"])

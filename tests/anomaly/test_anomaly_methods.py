@@ -99,4 +99,4 @@ def test_gaussian_blur_sums_and_spreads():
     assert float(y.sum()) == pytest.approx(1.0, rel=1e-5)
     # variance of the blurred point = sigma^2 along each axis
     r = torch.arange(61, dtype=torch.float32) - 30
-    assert float((y[0].sum(0) * r ** 2).sum()) == pytest.approx(16.0, rel=1e-3)
+    assert float((y[0].sum(0) * r**2).sum()) == pytest.approx(16.0, rel=1e-3)

@@ -52,8 +52,8 @@ def test_pro_hand_built():
     fpr, pro = pro_curve(maps, masks)
     # thresholds descending: 0.9 (A 1/2 -> pro 0.25, fpr 0), 0.8 (fpr .2), 0.7 (fpr .4), 0.6 (B -> pro .75),
     # 0.4 (A full -> 1.0), 0.3 (.6), 0.2 (.8), 0.1 (1.0)
-    np.testing.assert_allclose(fpr, [0, 0, .2, .4, .4, .4, .6, .8, 1.0])
-    np.testing.assert_allclose(pro, [0, .25, .25, .25, .75, 1.0, 1.0, 1.0, 1.0])
+    np.testing.assert_allclose(fpr, [0, 0, 0.2, 0.4, 0.4, 0.4, 0.6, 0.8, 1.0])
+    np.testing.assert_allclose(pro, [0, 0.25, 0.25, 0.25, 0.75, 1.0, 1.0, 1.0, 1.0])
     # area up to FPR 0.3: 0..0.2 at 0.25 after the jump at 0 -> 0.05; 0.2..0.3 at 0.25 -> 0.025; / 0.3
     assert pro_auc(maps, masks, 0.3) == pytest.approx(0.075 / 0.3)
     # a perfect map reaches PRO 1 at FPR 0

@@ -31,8 +31,7 @@ def cache(tmp_path_factory):
 
 
 def test_padim_fast(tmp_path):
-    det = fit("defects-sample", "padim", "resnet18", out=tmp_path / "det", image_size=64, padim_dims=50,
-              progress=False)
+    det = fit("defects-sample", "padim", "resnet18", out=tmp_path / "det", image_size=64, padim_dims=50, progress=False)
     res = evaluate(det, "defects-sample", progress=False)
     assert res["image_auroc"] >= 0.9, res
     assert 0.5 < res["pixel_auroc"] <= 1 and 0 <= res["pro_0.3"] <= 1
@@ -52,8 +51,15 @@ def test_padim_fast(tmp_path):
 
 
 def test_patchcore_fast(tmp_path):
-    det = fit("defects-sample", "patchcore", "resnet18", image_size=64, stages=["layer1", "layer2"], coreset=0.05,
-              progress=False)
+    det = fit(
+        "defects-sample",
+        "patchcore",
+        "resnet18",
+        image_size=64,
+        stages=["layer1", "layer2"],
+        coreset=0.05,
+        progress=False,
+    )
     assert det.meta["bank_size"] == round(0.05 * det.meta["bank_patches"])
     res = evaluate(det, "defects-sample", progress=False)
     assert res["image_auroc"] >= 0.9, res
@@ -69,8 +75,30 @@ def test_demo_size(method, opts, tmp_path):
 
 def test_cli_fit_score_evaluate(tmp_path, capsys):
     out = tmp_path / "det"
-    assert main(["anomaly", "fit", "--data", "defects-sample:grain", "--method", "padim", "--backbone", "resnet18",
-                 "--image-size", "48", "--stages", "0", "1", "--dims", "20", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "anomaly",
+                "fit",
+                "--data",
+                "defects-sample:grain",
+                "--method",
+                "padim",
+                "--backbone",
+                "resnet18",
+                "--image-size",
+                "48",
+                "--stages",
+                "0",
+                "1",
+                "--dims",
+                "20",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "image threshold" in capsys.readouterr().out
     meta = json.loads((out / "detector.json").read_text())
     assert meta["method"] == "padim" and meta["stage_names"] == ["layer1", "layer2"] and meta["dims"] == 20
@@ -93,5 +121,7 @@ def test_cli_errors(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["anomaly", "score", str(tmp_path), "x.png"]) == 2
     assert "detector.safetensors" in capsys.readouterr().err
-    assert main(["anomaly", "fit", "--data", "defects-sample", "--backbone", "resnet1", "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(["anomaly", "fit", "--data", "defects-sample", "--backbone", "resnet1", "--out", str(tmp_path / "o")]) == 2
+    )
     assert "resnet18" in capsys.readouterr().err

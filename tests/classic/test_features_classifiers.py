@@ -20,16 +20,33 @@ from cnnlab.errors import CnnlabError
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(0, 2 ** 31 - 1), st.integers(8, 40), st.integers(8, 40), st.sampled_from([1, 3]),
-       st.integers(2, 12), st.integers(2, 8), st.integers(2, 8), st.integers(1, 3), st.integers(1, 3),
-       st.sampled_from(["L1", "L1-sqrt", "L2", "L2-Hys"]), st.booleans())
+@given(
+    st.integers(0, 2**31 - 1),
+    st.integers(8, 40),
+    st.integers(8, 40),
+    st.sampled_from([1, 3]),
+    st.integers(2, 12),
+    st.integers(2, 8),
+    st.integers(2, 8),
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.sampled_from(["L1", "L1-sqrt", "L2", "L2-Hys"]),
+    st.booleans(),
+)
 def test_hog_matches_skimage(seed, h, w, c, orientations, ch, cw, bh, bw, norm, sqrt):
     if h // ch < bh or w // cw < bw:
         return  # fewer cells than one block: both refuse
     img = np.random.default_rng(seed).random((h, w, c) if c == 3 else (h, w))
     ours = hog(img, orientations, (ch, cw), (bh, bw), norm, transform_sqrt=sqrt)
-    theirs = skimage_hog(img, orientations=orientations, pixels_per_cell=(ch, cw), cells_per_block=(bh, bw),
-                         block_norm=norm, transform_sqrt=sqrt, channel_axis=-1 if c == 3 else None)
+    theirs = skimage_hog(
+        img,
+        orientations=orientations,
+        pixels_per_cell=(ch, cw),
+        cells_per_block=(bh, bw),
+        block_norm=norm,
+        transform_sqrt=sqrt,
+        channel_axis=-1 if c == 3 else None,
+    )
     assert ours.shape == theirs.shape
     np.testing.assert_allclose(ours, theirs, atol=1e-6, rtol=0)
 
@@ -76,14 +93,17 @@ def _small_splits(n=600):
 
 @pytest.mark.parametrize("features, model, loss", [("pixels", "linear", "svm"), ("hog", "mlp", "softmax")])
 def test_feature_classifiers_learn(features, model, loss, tmp_path):
-    r = fit_features(ClassicConfig(features=features, model=model, loss=loss, epochs=8, hidden=[32],
-                                   progress=False), splits=_small_splits())
+    r = fit_features(
+        ClassicConfig(features=features, model=model, loss=loss, epochs=8, hidden=[32], progress=False),
+        splits=_small_splits(),
+    )
     assert r.heldout_top1 > 70 and r.train_top1 > 75  # 10 classes: chance is 10%
     run = load_run(save_result(r, tmp_path / "run"))
     assert run.meta["features"] == features and run.meta["loss"] == loss
     dim = 784 if features == "pixels" else 324
-    assert sum(p.numel() for p in run.model.parameters()) == (dim * 10 + 10 if model == "linear" else
-                                                                dim * 32 + 32 + 32 * 10 + 10)
+    assert sum(p.numel() for p in run.model.parameters()) == (
+        dim * 10 + 10 if model == "linear" else dim * 32 + 32 + 32 * 10 + 10
+    )
 
 
 def test_linear_and_mlp_models():
@@ -108,8 +128,7 @@ def test_cli_features_and_templates(capsys, tmp_path):
     z = np.load(out)
     assert z["train_x"].shape[1] == 8 and len(z["train_x"]) == len(z["train_y"])
     run = tmp_path / "run"
-    assert main(["features", "train", "--features", "pixels", "--epochs", "1", "--loss", "svm", "--out",
-                 str(run)]) == 0
+    assert main(["features", "train", "--features", "pixels", "--epochs", "1", "--loss", "svm", "--out", str(run)]) == 0
     assert "held-out split" in capsys.readouterr().out
     from cnnlab.viz.templates import class_templates, plot_templates
 

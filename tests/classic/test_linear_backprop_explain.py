@@ -31,8 +31,9 @@ def test_l004_cat_dog_ship_scores_and_losses():
     assert e.softmax_loss == pytest.approx(534.7, abs=1e-9)
     assert explain_linear(label="dog").svm_loss == 0  # dog wins by more than the margin
     assert explain_linear(label="ship").svm_loss == pytest.approx(0 + (437.9 - 60.75 + 1))
-    assert e.l2 == pytest.approx(sum(v * v for row in [[0.2, -0.5, 0.1, 2.0], [1.5, 1.3, 2.1, 0.0],
-                                                       [0.0, 0.25, 0.2, -0.3]] for v in row))
+    assert e.l2 == pytest.approx(
+        sum(v * v for row in [[0.2, -0.5, 0.1, 2.0], [1.5, 1.3, 2.1, 0.0], [0.0, 0.25, 0.2, -0.3]] for v in row)
+    )
     text = render_linear(e)
     assert "ship score   = 0x56 + 0.25x231 + 0.2x24 + (-0.3)x2 + (-1.2) = 60.75" in text
     assert "L_i = 535.7 + 158.55 = 694.25" in text and "61.95" in text
@@ -41,7 +42,7 @@ def test_l004_cat_dog_ship_scores_and_losses():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(2, 6), st.integers(1, 5), st.integers(0, 2 ** 31 - 1), st.floats(0.1, 3))
+@given(st.integers(2, 6), st.integers(1, 5), st.integers(0, 2**31 - 1), st.floats(0.1, 3))
 def test_svm_and_softmax_losses_match_torch(k, n, seed, delta):
     g = torch.Generator().manual_seed(seed)
     s = torch.randn(n, k, generator=g, dtype=torch.float64) * 3
@@ -50,9 +51,11 @@ def test_svm_and_softmax_losses_match_torch(k, n, seed, delta):
     ref = F.multi_margin_loss(s, y, margin=delta) * k
     assert multiclass_svm_loss(s, y, delta).item() == pytest.approx(ref.item(), rel=1e-12)
     assert np.mean([svm_loss_terms(s[i].numpy(), int(y[i]), delta).sum() for i in range(n)]) == pytest.approx(
-        ref.item(), rel=1e-12)
+        ref.item(), rel=1e-12
+    )
     assert np.mean([softmax_loss_value(s[i].numpy(), int(y[i])) for i in range(n)]) == pytest.approx(
-        F.cross_entropy(s, y).item(), rel=1e-12)
+        F.cross_entropy(s, y).item(), rel=1e-12
+    )
 
 
 def test_l004_chain_rule_example_node_by_node():
@@ -64,9 +67,13 @@ def test_l004_chain_rule_example_node_by_node():
     assert g.gradients() == {"x": -4, "y": -4, "z": 3}
 
 
-EXPRESSIONS = {"(x + y) * z": "x y z", "1 / (1 + exp(-(w0*x0 + w1*x1 + w2)))": "w0 x0 w1 x1 w2",
-               "x * x * y - y / (z ** 2 + 1)": "x y z",
-               "max(x, y) * tanh(z) + relu(x - z) + log(sigmoid(y) + 2)": "x y z", "min(x * z, y) - -x": "x y z"}
+EXPRESSIONS = {
+    "(x + y) * z": "x y z",
+    "1 / (1 + exp(-(w0*x0 + w1*x1 + w2)))": "w0 x0 w1 x1 w2",
+    "x * x * y - y / (z ** 2 + 1)": "x y z",
+    "max(x, y) * tanh(z) + relu(x - z) + log(sigmoid(y) + 2)": "x y z",
+    "min(x * z, y) - -x": "x y z",
+}
 
 
 @settings(max_examples=30, deadline=None)
@@ -78,8 +85,16 @@ def test_graph_gradients_match_autograd(expr, ints):
         return  # a tie: torch splits the gradient, the lecture's max routes it to one input
     g = Graph(expr, values)
     t = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in values.items()}
-    env = {**t, "exp": torch.exp, "log": torch.log, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
-           "relu": torch.relu, "max": torch.maximum, "min": torch.minimum}
+    env = {
+        **t,
+        "exp": torch.exp,
+        "log": torch.log,
+        "sigmoid": torch.sigmoid,
+        "tanh": torch.tanh,
+        "relu": torch.relu,
+        "max": torch.maximum,
+        "min": torch.minimum,
+    }
     out = eval(expr, {"__builtins__": {}}, env)  # test-only: the expressions are the fixed list above
     out.backward()
     assert g.value == pytest.approx(out.item(), rel=1e-9, abs=1e-12)
@@ -106,8 +121,19 @@ def test_cli_linear_backprop(capsys):
     assert main(["explain", "backprop"]) == 0
     out = capsys.readouterr().out
     assert "n1 = x + y" in out and "-> z: 1 x 3 = 3" in out and "df/dx = -4" in out
-    assert main(["explain", "backprop", "1 / (1 + exp(-(w0*x0 + w1*x1 + w2)))", "--values",
-                 "w0=2,x0=-1,w1=-3,x1=-2,w2=-3", "--json"]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                "backprop",
+                "1 / (1 + exp(-(w0*x0 + w1*x1 + w2)))",
+                "--values",
+                "w0=2,x0=-1,w1=-3,x1=-2,w2=-3",
+                "--json",
+            ]
+        )
+        == 0
+    )
     d = json.loads(capsys.readouterr().out)
     s = 1 / (1 + math.exp(-1.0))  # w0 x0 + w1 x1 + w2 = -2 + 6 - 3 = 1
     assert d["value"] == pytest.approx(s) and d["gradients"]["w0"] == pytest.approx(-1 * s * (1 - s))

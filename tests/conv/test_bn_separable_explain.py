@@ -66,8 +66,9 @@ def test_depthwise_and_1x1_explanations_match_torch():
     np.testing.assert_allclose(e.output, theirs)
     assert all(len(s.channels) == 1 and s.channels[0].channel == s.out_channel // 2 for s in e.steps)
     k = rng.integers(-2, 3, (4, 2, 2, 2)).astype(float)  # 2 groups of 2 channels
-    np.testing.assert_allclose(explain_conv(x, k, groups=2).output,
-                               F.conv2d(torch.tensor(x)[None], torch.tensor(k), groups=2)[0].numpy())
+    np.testing.assert_allclose(
+        explain_conv(x, k, groups=2).output, F.conv2d(torch.tensor(x)[None], torch.tensor(k), groups=2)[0].numpy()
+    )
     # 1x1: the matrix product at every pixel
     w = rng.normal(size=(3, 4))
     e = explain_conv(x, w[:, :, None, None])
@@ -82,8 +83,10 @@ def test_cli_bn_separable_depthwise(capsys):
     assert [c["mean"] for c in d["channels"]] == [3.0, 30.0]
     assert main(["explain", "separable", "--channels", "256"]) == 0
     assert "= 8.69x" in capsys.readouterr().out
-    assert main(["explain", "conv", "-i", "0 1 2; 3 4 5; 6 7 8 | 1 1 1; 1 1 1; 1 1 1", "-k", "0 1; 2 3",
-                 "--depthwise"]) == 0
+    assert (
+        main(["explain", "conv", "-i", "0 1 2; 3 4 5; 6 7 8 | 1 1 1; 1 1 1; 1 1 1", "-k", "0 1; 2 3", "--depthwise"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "groups 2 (depthwise)" in out and "out[1, 0, 0] = 1x0 + 1x1 + 1x2 + 1x3 = 6" in out
     assert main(["explain", "conv", "-i", "1 2; 3 4 | 5 6; 7 8", "-k", "1 | 2", "--groups", "3"]) == 2

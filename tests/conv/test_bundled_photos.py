@@ -11,8 +11,10 @@ import pytest
 from cnnlab.conv.filters import BUNDLED_PHOTOS, load_image, run_filter
 from cnnlab.errors import CnnlabError
 
-SHA256 = {"camera": "b0793d2adda0fa6ae899c03989482bff9a42d3d5690fc7e3648f2795d730c23a",
-          "coffee": "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7"}
+SHA256 = {
+    "camera": "b0793d2adda0fa6ae899c03989482bff9a42d3d5690fc7e3648f2795d730c23a",
+    "coffee": "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7",
+}
 
 
 @pytest.mark.parametrize("name", sorted(SHA256))

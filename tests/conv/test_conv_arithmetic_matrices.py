@@ -14,22 +14,25 @@ def test_padding_modes():
     assert ar.padding_for("valid", 5) == (0, 0)
     assert ar.padding_for("same", 5) == (2, 2)
     assert ar.padding_for("full", 5) == (4, 4)
-    assert ar.padding_for("same", 3, dilation=2) == (2, 2)      # dilated 3x3 spans 5
+    assert ar.padding_for("same", 3, dilation=2) == (2, 2)  # dilated 3x3 spans 5
     assert ar.padding_for("SAME", 6) == (3, 2)
     with pytest.raises(UnknownNameError, match="padding mode"):
         ar.padding_for("sme", 3)
     assert ar.resolve_padding("same", 3) == (1, 1) and ar.resolve_padding((0, 2), 3) == (0, 2)
 
 
-@pytest.mark.parametrize("kwargs, rule", [
-    (dict(size=0, kernel=3), "input size must be at least 1"),
-    (dict(size=7, kernel=0), "kernel size must be at least 1"),
-    (dict(size=7, kernel=3, stride=0), "stride must be at least 1"),
-    (dict(size=7, kernel=3, stride=-2), "stride must be at least 1"),
-    (dict(size=7, kernel=3, dilation=0), "dilation must be at least 1"),
-    (dict(size=7, kernel=3, padding=-1), "padding must be 0 or more"),
-    (dict(size=7, kernel=3, stride=1.5), "stride must be a whole number"),
-])
+@pytest.mark.parametrize(
+    "kwargs, rule",
+    [
+        (dict(size=0, kernel=3), "input size must be at least 1"),
+        (dict(size=7, kernel=0), "kernel size must be at least 1"),
+        (dict(size=7, kernel=3, stride=0), "stride must be at least 1"),
+        (dict(size=7, kernel=3, stride=-2), "stride must be at least 1"),
+        (dict(size=7, kernel=3, dilation=0), "dilation must be at least 1"),
+        (dict(size=7, kernel=3, padding=-1), "padding must be 0 or more"),
+        (dict(size=7, kernel=3, stride=1.5), "stride must be a whole number"),
+    ],
+)
 def test_bad_sizes_are_refused_with_the_rule(kwargs, rule):
     with pytest.raises(CnnlabError, match=rule) as e:
         ar.conv_output_size(**kwargs)
@@ -89,6 +92,7 @@ def test_receptive_field_chain_jump_start():
 
 # ------------------------------------------------------------------ matrices
 
+
 def test_parse_matrix_forms():
     np.testing.assert_array_equal(parse_matrix("0 1 2; 3 4 5"), [[0, 1, 2], [3, 4, 5]])
     np.testing.assert_array_equal(parse_matrix("0,1;2,3"), [[0, 1], [2, 3]])
@@ -102,17 +106,20 @@ def test_parse_matrix_forms():
     assert format_matrix(np.array([[1.0, -10.0], [0.5, 2]])) == ["  1 -10", "0.5   2"]
 
 
-@pytest.mark.parametrize("text, where", [
-    ("0 1 2; 3 4; 6 7 8", "row 2 has 2 entries but row 1 has 3 (ragged matrix: row 2, column 3)"),
-    ("0 1; 2 3 4", "row 2 has 3 entries but row 1 has 2 (ragged matrix: row 2, column 3)"),
-    ("0 1 2; 3 x 5", "row 2, column 2: 'x' is not a number"),
-    ("0 1; 2 3 | 4 five; 6 7", "channel 2, row 1, column 2: 'five' is not a number"),
-    ("0 1; 2 3 | 4 5 6; 6 7 8", "channel 2 has shape 2x3 but channel 1 has 2x2"),
-    ("1 2;; 3 4", "row 2 is empty"),
-    ("[[0, 1], [2]]", "ragged matrix: row 2 has 1 entries but row 1 has 2 (row 2, column 2)"),
-    ("[[0, 1], [2, \"a\"]]", "row [2], column 2: 'a' is not a number"),
-    ("1/0 1", "'1/0' is not a number"),
-])
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("0 1 2; 3 4; 6 7 8", "row 2 has 2 entries but row 1 has 3 (ragged matrix: row 2, column 3)"),
+        ("0 1; 2 3 4", "row 2 has 3 entries but row 1 has 2 (ragged matrix: row 2, column 3)"),
+        ("0 1 2; 3 x 5", "row 2, column 2: 'x' is not a number"),
+        ("0 1; 2 3 | 4 five; 6 7", "channel 2, row 1, column 2: 'five' is not a number"),
+        ("0 1; 2 3 | 4 5 6; 6 7 8", "channel 2 has shape 2x3 but channel 1 has 2x2"),
+        ("1 2;; 3 4", "row 2 is empty"),
+        ("[[0, 1], [2]]", "ragged matrix: row 2 has 1 entries but row 1 has 2 (row 2, column 2)"),
+        ("[[0, 1], [2, \"a\"]]", "row [2], column 2: 'a' is not a number"),
+        ("1/0 1", "'1/0' is not a number"),
+    ],
+)
 def test_bad_matrices_name_row_and_column(text, where):
     with pytest.raises(CnnlabError) as e:
         parse_matrix(text, label="--input")

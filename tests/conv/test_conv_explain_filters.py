@@ -81,18 +81,31 @@ def test_explain_conv_errors():
 def test_explain_pool_max_avg_padding_ceil():
     x = parse_matrix("1 1 2 4; 5 6 7 8; 3 2 1 0; 1 2 3 4")
     e = explain_pool(x, 2)
-    assert [s.equation for s in e.steps] == ["max(1, 1, 5, 6) = 6", "max(2, 4, 7, 8) = 8",
-                                             "max(3, 2, 1, 2) = 3", "max(1, 0, 3, 4) = 4"]
+    assert [s.equation for s in e.steps] == [
+        "max(1, 1, 5, 6) = 6",
+        "max(2, 4, 7, 8) = 8",
+        "max(3, 2, 1, 2) = 3",
+        "max(1, 0, 3, 4) = 4",
+    ]
     a = explain_pool(x, 2, mode="avg")
     assert a.steps[0].equation == "(1 + 1 + 5 + 6) / 4 = 3.25"
-    for kw in (dict(kernel=3, stride=2, padding=1), dict(kernel=3, stride=2, ceil_mode=True),
-               dict(kernel=2, stride=3, padding=1, ceil_mode=True)):
+    for kw in (
+        dict(kernel=3, stride=2, padding=1),
+        dict(kernel=3, stride=2, ceil_mode=True),
+        dict(kernel=2, stride=3, padding=1, ceil_mode=True),
+    ):
         e = explain_pool(x, mode="max", **kw)
-        np.testing.assert_array_equal(e.output, max_pool2d(x[None, None], kw["kernel"], kw["stride"],
-                                                           kw.get("padding", 0), 1, kw.get("ceil_mode", False))[0])
+        np.testing.assert_array_equal(
+            e.output,
+            max_pool2d(x[None, None], kw["kernel"], kw["stride"], kw.get("padding", 0), 1, kw.get("ceil_mode", False))[
+                0
+            ],
+        )
         e = explain_pool(x, mode="avg", **kw)
-        np.testing.assert_allclose(e.output, avg_pool2d(x[None, None], kw["kernel"], kw["stride"],
-                                                        kw.get("padding", 0), kw.get("ceil_mode", False))[0])
+        np.testing.assert_allclose(
+            e.output,
+            avg_pool2d(x[None, None], kw["kernel"], kw["stride"], kw.get("padding", 0), kw.get("ceil_mode", False))[0],
+        )
     text = render_pool(explain_pool(x, 3, 2, ceil_mode=True))
     assert "(4 - 3 + 2x0)/2 + 1 = 1.5 -> ceil -> 2" in text
     with pytest.raises(CnnlabError, match="more than half the window"):
@@ -105,19 +118,35 @@ def test_explain_pool_max_avg_padding_ceil():
 
 
 def test_explain_shape_syntax():
-    e = explain_shape("conv 3 p1 32; bn; relu; conv 3 s2 p1 dw; conv 1 64 nobias; conv 1x7 p0,3 48; conv 3 d2 same 8; "
-                      "conv 4 same 8; maxpool 3 s2 p1; conv 3 p1 g4 16; avgpool 2; gap; flatten; fc 10",
-                      (3, 32, 32))
+    e = explain_shape(
+        "conv 3 p1 32; bn; relu; conv 3 s2 p1 dw; conv 1 64 nobias; conv 1x7 p0,3 48; conv 3 d2 same 8; "
+        "conv 4 same 8; maxpool 3 s2 p1; conv 3 p1 g4 16; avgpool 2; gap; flatten; fc 10",
+        (3, 32, 32),
+    )
     shapes = [r.out_shape for r in e.rows]
-    assert shapes == [(32, 32, 32), (32, 32, 32), (32, 32, 32), (32, 16, 16), (64, 16, 16), (48, 16, 16),
-                      (8, 16, 16), (8, 16, 16), (8, 8, 8), (16, 8, 8), (16, 4, 4), (16, 1, 1), (16,), (10,)]
+    assert shapes == [
+        (32, 32, 32),
+        (32, 32, 32),
+        (32, 32, 32),
+        (32, 16, 16),
+        (64, 16, 16),
+        (48, 16, 16),
+        (8, 16, 16),
+        (8, 16, 16),
+        (8, 8, 8),
+        (16, 8, 8),
+        (16, 4, 4),
+        (16, 1, 1),
+        (16,),
+        (10,),
+    ]
     rows = {r.name: r for r in e.rows}
-    assert e.rows[1].params == 64                      # bn: gamma and beta per channel
+    assert e.rows[1].params == 64  # bn: gamma and beta per channel
     assert e.rows[3].groups == 32 and e.rows[3].params == 32 * 9 + 32
-    assert e.rows[4].params == 32 * 64                 # nobias
+    assert e.rows[4].params == 32 * 64  # nobias
     assert e.rows[5].kernel == (1, 7) and e.rows[5].padding == (0, 0, 3, 3)
-    assert e.rows[7].padding == (2, 1, 2, 1)           # lecture 001: even kernel, extra on top/left
-    assert e.rows[9].params == 16 * 2 * 9 + 16         # groups 4: 8/4 = 2 input channels per group
+    assert e.rows[7].padding == (2, 1, 2, 1)  # lecture 001: even kernel, extra on top/left
+    assert e.rows[9].params == 16 * 2 * 9 + 16  # groups 4: 8/4 = 2 input channels per group
     assert rows["fc8"].params == 16 * 10 + 10
     assert e.params == sum(r.params for r in e.rows)
     json.dumps(e.to_dict())
@@ -125,19 +154,22 @@ def test_explain_shape_syntax():
     assert "total:" in text and "output sizes" in text
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("conv 3", "how many output channels"),
-    ("conv s2 8", "the kernel size must come first"),
-    ("conv 3 q2 8", "cannot read 'q2'"),
-    ("convv 3 8", "unknown layer 'convv' in 'convv 3 8'; did you mean conv?"),
-    ("fc 10; conv 3 8", "needs a C x H x W input"),
-    ("conv 9 8", r"larger than the padded input 5"),
-    ("conv 0 8", "kernel size must be at least 1"),
-    ("conv 3 s0 8", "stride must be at least 1"),
-    ("pool 2 s2", "(input 4x5x5): stride 2 does not fit"),
-    ("", "the layer stack is empty"),
-    ("fc x", "write 'fc N'"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("conv 3", "how many output channels"),
+        ("conv s2 8", "the kernel size must come first"),
+        ("conv 3 q2 8", "cannot read 'q2'"),
+        ("convv 3 8", "unknown layer 'convv' in 'convv 3 8'; did you mean conv?"),
+        ("fc 10; conv 3 8", "needs a C x H x W input"),
+        ("conv 9 8", r"larger than the padded input 5"),
+        ("conv 0 8", "kernel size must be at least 1"),
+        ("conv 3 s0 8", "stride must be at least 1"),
+        ("pool 2 s2", "(input 4x5x5): stride 2 does not fit"),
+        ("", "the layer stack is empty"),
+        ("fc x", "write 'fc N'"),
+    ],
+)
 def test_explain_shape_errors(spec, message):
     with pytest.raises(CnnlabError, match=re.escape(message) if "larger" not in message else message):
         explain_shape(spec, (4, 5, 5), strict=True)
@@ -154,6 +186,7 @@ def test_parse_input_shape():
 
 
 # ------------------------------------------------------------------ filters
+
 
 @pytest.fixture(scope="module")
 def astronaut_crop():
@@ -183,8 +216,10 @@ def test_filters_behave(astronaut_crop):
     np.testing.assert_array_equal(fl.apply_filter(img, fl.make_kernel("shift-down"))[1:], img[:-1])
     # colour: each channel on its own
     for c in range(3):
-        np.testing.assert_allclose(fl.apply_filter(img, fl.make_kernel("sharpen"))[..., c],
-                                   fl.apply_filter(img[..., c], fl.make_kernel("sharpen")))
+        np.testing.assert_allclose(
+            fl.apply_filter(img, fl.make_kernel("sharpen"))[..., c],
+            fl.apply_filter(img[..., c], fl.make_kernel("sharpen")),
+        )
     # blur kernels sum to 1: a constant image stays constant away from zero borders, everywhere with replicate
     flat = np.full((9, 9), 7.0)
     for name, kw in (("box", {"size": 5}), ("gaussian", {"size": 7, "sigma": 1.5}), ("sharpen-mean", {})):

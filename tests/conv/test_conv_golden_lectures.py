@@ -32,6 +32,7 @@ def _torch(x, w, **kw):
 
 # ----------------------------------------------------------------- L001 "2-D Cross Correlation"
 
+
 def test_l001_cross_correlation_19_25_37_43():
     # L001 "2-D Cross Correlation": 0x0 + 1x1 + 3x2 + 4x3 = 19, ... = 25, 37, 43
     expected = np.array([[19, 25], [37, 43]])
@@ -39,8 +40,11 @@ def test_l001_cross_correlation_19_25_37_43():
     np.testing.assert_array_equal(_torch(X3[None, None], K2[None, None])[0, 0], expected)
     e = explain_conv(X3, K2)
     assert [s.equation for s in e.steps] == [
-        "0x0 + 1x1 + 3x2 + 4x3 = 19", "1x0 + 2x1 + 4x2 + 5x3 = 25",
-        "3x0 + 4x1 + 6x2 + 7x3 = 37", "4x0 + 5x1 + 7x2 + 8x3 = 43"]
+        "0x0 + 1x1 + 3x2 + 4x3 = 19",
+        "1x0 + 2x1 + 4x2 + 5x3 = 25",
+        "3x0 + 4x1 + 6x2 + 7x3 = 37",
+        "4x0 + 5x1 + 7x2 + 8x3 = 43",
+    ]
     # L001 "2-D Convolution Layer": Y is (n_h - k_h + 1) x (n_w - k_w + 1)
     assert ar.conv_output_size(3, 2) == 3 - 2 + 1
 
@@ -174,36 +178,39 @@ def test_l001_kernels():
 
 def test_l001_alexnet_vs_lenet_complexity_table():
     # L001 "Complexity": d2l's AlexNet (224x224 RGB, conv1 11x11 s4 -> 54x54) and LeNet (28x28, conv1 pad 2).
-    alex = explain_shape("conv 11 s4 p1 96; pool 3 s2; conv 5 p2 256; pool 3 s2; conv 3 p1 384; "
-                         "conv 3 p1 384; conv 3 p1 256; pool 3 s2; fc 4096; fc 4096", (3, 224, 224))
+    alex = explain_shape(
+        "conv 11 s4 p1 96; pool 3 s2; conv 5 p2 256; pool 3 s2; conv 3 p1 384; "
+        "conv 3 p1 384; conv 3 p1 256; pool 3 s2; fc 4096; fc 4096",
+        (3, 224, 224),
+    )
     rows = {r.name: r for r in alex.rows}
     assert rows["conv1"].out_shape == (96, 54, 54)
-    assert round(rows["conv1"].params, -3) == 35_000           # 35K
-    assert round(rows["conv1"].macs / 1e6) == 102              # 101,616,768: the slide's 101M truncates
-    assert rows["conv2"].params - 256 == 614_400               # 614K
-    assert round(rows["conv2"].macs / 1e6) == 415              # 415M
+    assert round(rows["conv1"].params, -3) == 35_000  # 35K
+    assert round(rows["conv1"].macs / 1e6) == 102  # 101,616,768: the slide's 101M truncates
+    assert rows["conv2"].params - 256 == 614_400  # 614K
+    assert round(rows["conv2"].macs / 1e6) == 415  # 415M
     conv35 = sum(rows[f"conv{i}"].params for i in (3, 4, 5))
-    assert round(conv35 / 1e6) == 3                            # 3M
-    assert sum(rows[f"conv{i}"].macs for i in (3, 4, 5)) == 445_906_944   # 445M (446M rounded)
-    assert rows["fc6"].params - 4096 == 6400 * 4096            # Dense1 26M
-    assert rows["fc7"].params - 4096 == 4096 * 4096            # Dense2 16M
+    assert round(conv35 / 1e6) == 3  # 3M
+    assert sum(rows[f"conv{i}"].macs for i in (3, 4, 5)) == 445_906_944  # 445M (446M rounded)
+    assert rows["fc6"].params - 4096 == 6400 * 4096  # Dense1 26M
+    assert rows["fc7"].params - 4096 == 4096 * 4096  # Dense2 16M
     total_macs = sum(r.macs for r in alex.rows if r.kind in ("conv", "fc"))
-    assert round(total_macs / 1e9) == 1                        # 1G
+    assert round(total_macs / 1e9) == 1  # 1G
     assert alex.params == 46_747_008
-    assert int(alex.params / 1e6) == 46                        # 46M (without the 1000-way layer)
+    assert int(alex.params / 1e6) == 46  # 46M (without the 1000-way layer)
 
     lenet = explain_shape("conv 5 p2 6; avgpool 2; conv 5 16; avgpool 2; fc 120; fc 84; fc 10", (1, 28, 28))
     rows = {r.name: r for r in lenet.rows}
-    assert rows["conv1"].params - 6 == 150                     # 150 (matches)
-    assert rows["conv2"].params - 16 == 2_400                  # 2.4K (matches)
+    assert rows["conv1"].params - 6 == 150  # 150 (matches)
+    assert rows["conv2"].params - 16 == 2_400  # 2.4K (matches)
     # The LeNet FLOP and dense columns are 10x too large in the lecture:
-    assert rows["conv1"].macs == 117_600      # lecture printed 1.2M (0.12M is right: 28*28*6*25)
-    assert rows["conv2"].macs == 240_000      # lecture printed 2.4M (10*10*16*150)
+    assert rows["conv1"].macs == 117_600  # lecture printed 1.2M (0.12M is right: 28*28*6*25)
+    assert rows["conv2"].macs == 240_000  # lecture printed 2.4M (10*10*16*150)
     assert rows["fc3"].params - 120 == 48_000  # lecture printed Dense1 0.48M (400*120 = 48K)
-    assert rows["fc4"].params - 84 == 10_080   # lecture printed Dense2 0.1M (120*84 = 10K)
-    assert lenet.params == 61_706             # lecture printed total 0.6M (d2l's LeNet has 61,706)
+    assert rows["fc4"].params - 84 == 10_080  # lecture printed Dense2 0.1M (120*84 = 10K)
+    assert lenet.params == 61_706  # lecture printed total 0.6M (d2l's LeNet has 61,706)
     conv_fc_macs = sum(r.macs for r in lenet.rows if r.kind in ("conv", "fc"))
-    assert conv_fc_macs == 416_520            # lecture printed total 4M
+    assert conv_fc_macs == 416_520  # lecture printed total 4M
     # ... and so the "Increase" row: params 46.7M/0.06M ~ 758x (lecture printed 11x), FLOPs 1G/0.42M ~
     # 2,400x (lecture printed 250x)
     assert round(alex.params / lenet.params) == 758
@@ -213,12 +220,12 @@ def test_l001_alexnet_vs_lenet_complexity_table():
 def test_l001_inception_block_vs_3x3_and_5x5():
     # L001 "Inception Blocks": the first block (GoogLeNet 3a: 192 -> 64 + 128 + 32 + 32 = 256 at 28x28)
     cost = ar.inception_cost(192, 28, c1=64, c3_reduce=96, c3=128, c5_reduce=16, c5=32, pool_proj=32)
-    assert cost.params == 163_328 and round(cost.params / 1e6, 2) == 0.16     # 0.16 M
-    assert cost.macs == 128_049_152                                           # 128 M
+    assert cost.params == 163_328 and round(cost.params / 1e6, 2) == 0.16  # 0.16 M
+    assert cost.macs == 128_049_152  # 128 M
     c3 = ar.conv_cost(192, 256, 3, 28, bias=False)
     c5 = ar.conv_cost(192, 256, 5, 28, bias=False)
-    assert c3.params == 442_368 and c3.macs == 346_816_512                    # 0.44 M, 346 M (347 M rounded)
-    assert c5.params == 1_228_800 and c5.macs == 963_379_200                  # 1.22 M (1.23 rounded), 963 M
+    assert c3.params == 442_368 and c3.macs == 346_816_512  # 0.44 M, 346 M (347 M rounded)
+    assert c5.params == 1_228_800 and c5.macs == 963_379_200  # 1.22 M (1.23 rounded), 963 M
 
 
 def test_l001_separable_convolution_formulas():
@@ -241,6 +248,7 @@ def test_l001_batch_norm_formula():
 
 # ----------------------------------------------------------------- L000
 
+
 def test_l000_stride_output_sizes_and_stride_3_does_not_fit():
     # L000 "Spatial Dimension: Stride": 7x7 image, 3x3 filters: (7-3)/1+1 = 5, (7-3)/2+1 = 3, (7-3)/4+1 = 2
     assert [ar.conv_output_size(7, 3, s, strict=True) for s in (1, 2, 4)] == [5, 3, 2]
@@ -252,14 +260,15 @@ def test_l000_stride_output_sizes_and_stride_3_does_not_fit():
 
 def test_l000_sharpen_on_padded_image_114():
     # L000 "Spatial Dimension: Padding": the 5x5 image zero-padded to 7x7, kernel [0 -1 0; -1 5 -1; 0 -1 0]: 114
-    img = parse_matrix("60 113 56 139 85; 73 121 54 84 128; 131 99 70 129 127; 80 57 115 69 134; "
-                       "104 126 123 95 130")
+    img = parse_matrix("60 113 56 139 85; 73 121 54 84 128; 131 99 70 129 127; 80 57 115 69 134; 104 126 123 95 130")
     k = make_kernel("sharpen")
     out = conv2d(img[None, None], k[None, None], padding=1)[0, 0]
     assert out.shape == (5, 5)
     assert out[0, 0] == 114  # 5x60 - 113 - 73 = 114
-    assert explain_conv(img, k, padding=1).steps[0].equation == \
-        "0x0 + 0x(-1) + 0x0 + 0x(-1) + 60x5 + 113x(-1) + 0x0 + 73x(-1) + 121x0 = 114"
+    assert (
+        explain_conv(img, k, padding=1).steps[0].equation
+        == "0x0 + 0x(-1) + 0x0 + 0x(-1) + 60x5 + 113x(-1) + 0x0 + 73x(-1) + 121x0 = 114"
+    )
     np.testing.assert_array_equal(out, _torch(img[None, None], k[None, None], padding=1)[0, 0])
 
 
@@ -292,6 +301,7 @@ def test_l000_dot_product_75_and_mlp_cost():
 
 
 # ----------------------------------------------------------------- L002
+
 
 def test_l002_5x5_by_3x3_example():
     # L002 "Convolution": 5x5 input, 3x3 kernel (the subscripts) -> 12 12 17; 10 17 19; 9 6 14
@@ -342,7 +352,7 @@ def test_l002_lrn_formula_and_torch_convention():
 
     a = np.arange(1.0, 7.0).reshape(1, 6, 1, 1)
     b = local_response_norm(a, size=5, alpha=1e-4, beta=0.75, k=2.0)
-    expected_0 = 1.0 / (2 + 1e-4 * (1 + 4 + 9)) ** 0.75   # channels 0..2 around channel 0
+    expected_0 = 1.0 / (2 + 1e-4 * (1 + 4 + 9)) ** 0.75  # channels 0..2 around channel 0
     expected_3 = 4.0 / (2 + 1e-4 * (4 + 9 + 16 + 25 + 36)) ** 0.75  # channels 1..5
     assert b[0, 0, 0, 0] == pytest.approx(expected_0) and b[0, 3, 0, 0] == pytest.approx(expected_3)
     # torch divides alpha by n: the same numbers need alpha * n there
@@ -368,6 +378,7 @@ def test_l002_vgg19_has_144m_parameters():
 
 
 # ----------------------------------------------------------------- L003
+
 
 def test_l003_padding_kinds():
     # L003 1.1.2: valid (no padding, smaller), same (k - 1 in total, same size), full (bigger). The lecture
@@ -432,11 +443,11 @@ def test_l004_parameter_exercise():
     # is 2, not 1; and 28 - 5 + 2 + 1 is 26, not 32). With padding 2: (28 - 5 + 4)/1 + 1 = 28.
     size = ar.conv_output_size(28, 5, 1, 2)
     assert size == 28
-    assert 6 * size * size == 4_704                  # lecture printed 6144
-    assert ar.conv_params(1, 6, 5) == 156            # 26 x 6 = 156 (matches)
-    assert ar.conv_params(3, 6, 5) == 456            # 76 x 6 = 456 (matches)
+    assert 6 * size * size == 4_704  # lecture printed 6144
+    assert ar.conv_params(1, 6, 5) == 156  # 26 x 6 = 156 (matches)
+    assert ar.conv_params(3, 6, 5) == 456  # 76 x 6 = 456 (matches)
     # "Total multiply-add = 75 x 6144 = 460,800": 75 per output element is right, the count is not
-    assert ar.conv_macs(3, 6, 5, size) == 75 * 4_704 == 352_800   # lecture printed 460,800
+    assert ar.conv_macs(3, 6, 5, size) == 75 * 4_704 == 352_800  # lecture printed 460,800
 
 
 def test_l004_max_pool_6_8_3_4():
@@ -448,8 +459,10 @@ def test_l004_max_pool_6_8_3_4():
     assert ar.conv_output_size(4, 2, 2) == (4 - 2) // 2 + 1
 
 
-ALEXNET = ("conv 11 s4 96; pool 3 s2; conv 5 p2 256; pool 3 s2; conv 3 p1 384; conv 3 p1 384; conv 3 p1 256; "
-           "pool 3 s2; flatten; fc 4096; fc 4096; fc 1000")
+ALEXNET = (
+    "conv 11 s4 96; pool 3 s2; conv 5 p2 256; pool 3 s2; conv 3 p1 384; conv 3 p1 384; conv 3 p1 256; "
+    "pool 3 s2; flatten; fc 4096; fc 4096; fc 1000"
+)
 
 
 def test_l004_alexnet_table():
@@ -458,7 +471,7 @@ def test_l004_alexnet_table():
     got = {r.name: (r.out_shape, round(r.memory_kb), round(r.params / 1000), round(r.macs / 1e6)) for r in e.rows}
     assert got["conv1"] == ((96, 55, 55), 1134, 35, 105)
     assert e.rows[0].params == 34_944 and e.rows[0].macs == 105_415_200
-    assert got["maxpool1"] == ((96, 27, 27), 273, 0, 1)   # 629,856 = 0.6 MFLOP (the table rounds it to 0)
+    assert got["maxpool1"] == ((96, 27, 27), 273, 0, 1)  # 629,856 = 0.6 MFLOP (the table rounds it to 0)
     assert e.rows[1].macs == 629_856 and e.rows[1].memory_kb == 273.375
     assert got["conv2"] == ((256, 27, 27), 729, 615, 448)
     assert got["maxpool2"] == ((256, 13, 13), 169, 0, 0)
@@ -497,10 +510,15 @@ def test_l004_googlenet_stem():
     assert ar.conv_output_size(56, 3, 2, 0) == 27 and ar.conv_output_size(56, 3, 2, 1) == 28
     e = explain_shape("conv 7 s2 p3 64; pool 3 s2 p1; conv 1 64; conv 3 p1 192; pool 3 s2 p1", (3, 224, 224))
     got = [(r.out_shape, round(r.memory_kb), round(r.params / 1000), round(r.macs / 1e6)) for r in e.rows]
-    assert got == [((64, 112, 112), 3136, 9, 118), ((64, 56, 56), 784, 0, 2), ((64, 56, 56), 784, 4, 13),
-                   ((192, 56, 56), 2352, 111, 347), ((192, 28, 28), 588, 0, 1)]
-    assert round(e.memory_kb / 1024, 1) == 7.5   # Memory: 7.5 MB
-    assert round(e.params / 1000) == 124         # Params: 124K
+    assert got == [
+        ((64, 112, 112), 3136, 9, 118),
+        ((64, 56, 56), 784, 0, 2),
+        ((64, 56, 56), 784, 4, 13),
+        ((192, 56, 56), 2352, 111, 347),
+        ((192, 28, 28), 588, 0, 1),
+    ]
+    assert round(e.memory_kb / 1024, 1) == 7.5  # Memory: 7.5 MB
+    assert round(e.params / 1000) == 124  # Params: 124K
     # "MFLOP: 418": the rows add up to 481 (118 + 2 + 13 + 347 + 1); digits swapped
     assert e.macs == 480_836_608 and round(e.macs / 1e6) == 481
 
@@ -508,19 +526,24 @@ def test_l004_googlenet_stem():
 def test_l004_vgg16_to_28x28_comparison():
     # L004 "Compare VGG-16: Memory 42.9 MB (5.7x), Params 1.1M (8.9x), MFLOP 7485 (17.8x)". Those figures
     # count six convolutions (two per stage) and no pooling outputs; VGG-16's third stage has three.
-    six = explain_shape("conv 3 p1 64; conv 3 p1 64; pool 2; conv 3 p1 128; conv 3 p1 128; pool 2; "
-                        "conv 3 p1 256; conv 3 p1 256", (3, 224, 224))
+    six = explain_shape(
+        "conv 3 p1 64; conv 3 p1 64; pool 2; conv 3 p1 128; conv 3 p1 128; pool 2; conv 3 p1 256; conv 3 p1 256",
+        (3, 224, 224),
+    )
     convs = [r for r in six.rows if r.kind == "conv"]
     assert round(sum(r.memory_kb for r in convs) / 1024, 1) == 42.9
     assert round(sum(r.params for r in convs) / 1e6, 1) == 1.1
-    assert round(sum(r.macs for r in convs) / 1e6) == 7485   # 7,485,456,384
-    full = explain_shape("conv 3 p1 64; conv 3 p1 64; pool 2; conv 3 p1 128; conv 3 p1 128; pool 2; "
-                         "conv 3 p1 256; conv 3 p1 256; conv 3 p1 256; pool 2", (3, 224, 224))
+    assert round(sum(r.macs for r in convs) / 1e6) == 7485  # 7,485,456,384
+    full = explain_shape(
+        "conv 3 p1 64; conv 3 p1 64; pool 2; conv 3 p1 128; conv 3 p1 128; pool 2; "
+        "conv 3 p1 256; conv 3 p1 256; conv 3 p1 256; pool 2",
+        (3, 224, 224),
+    )
     assert full.rows[-1].out_shape == (256, 28, 28)
-    assert full.params == 1_735_488                 # 1.7M, not 1.1M
+    assert full.params == 1_735_488  # 1.7M, not 1.1M
     assert round(full.memory_kb / 1024, 1) == 51.3
     conv_macs = sum(r.macs for r in full.rows if r.kind == "conv")
-    assert conv_macs == 7_485_456_384 + 56 * 56 * 256 * 2304 == 9_335_144_448   # 9,335 MFLOP, not 7,485
+    assert conv_macs == 7_485_456_384 + 56 * 56 * 256 * 2304 == 9_335_144_448  # 9,335 MFLOP, not 7,485
     # with the stem's 481 MFLOP the ratio is 7485/481 = 15.6x (lecture: 17.8x, from its 418)
     assert round(7485 / 481, 1) == 15.6
 
@@ -573,8 +596,11 @@ def test_l004_bottleneck_17_vs_basic_18():
     assert ar.basic_block_cost(c, h).macs == 18 * h * h * c * c
     # "Deeper residual module": 256x256x3x3 ~ 600K vs 256x64 ~ 16K + 64x64x3x3 ~ 36K + 64x256 ~ 16K ~ 70K
     assert ar.conv_params(256, 256, 3, bias=False) == 589_824
-    parts = [ar.conv_params(256, 64, 1, bias=False), ar.conv_params(64, 64, 3, bias=False),
-             ar.conv_params(64, 256, 1, bias=False)]
+    parts = [
+        ar.conv_params(256, 64, 1, bias=False),
+        ar.conv_params(64, 64, 3, bias=False),
+        ar.conv_params(64, 256, 1, bias=False),
+    ]
     assert parts == [16_384, 36_864, 16_384] and sum(parts) == 69_632
 
 
@@ -642,12 +668,18 @@ def test_l004_googlenet_body_shapes_reach_the_head():
     # the formulas and GoogLeNet's Table 1 (Szegedy et al. 2014): each module concatenates c1 + c3 + c5 +
     # pool_proj channels at unchanged size; 3x3 stride-2 max pools (ceil mode) halve 28 -> 14 -> 7, which is
     # the 1024 x 7 x 7 input of the head on lecture 004's "Global Average Pooling" slide.
-    table = {"3a": (64, 96, 128, 16, 32, 32), "3b": (128, 128, 192, 32, 96, 64),
-             "4a": (192, 96, 208, 16, 48, 64), "4b": (160, 112, 224, 24, 64, 64), "4c": (128, 128, 256, 24, 64, 64),
-             "4d": (112, 144, 288, 32, 64, 64), "4e": (256, 160, 320, 32, 128, 128),
-             "5a": (256, 160, 320, 32, 128, 128), "5b": (384, 192, 384, 48, 128, 128)}
-    expected_out = {"3a": 256, "3b": 480, "4a": 512, "4b": 512, "4c": 512, "4d": 528, "4e": 832, "5a": 832,
-                    "5b": 1024}
+    table = {
+        "3a": (64, 96, 128, 16, 32, 32),
+        "3b": (128, 128, 192, 32, 96, 64),
+        "4a": (192, 96, 208, 16, 48, 64),
+        "4b": (160, 112, 224, 24, 64, 64),
+        "4c": (128, 128, 256, 24, 64, 64),
+        "4d": (112, 144, 288, 32, 64, 64),
+        "4e": (256, 160, 320, 32, 128, 128),
+        "5a": (256, 160, 320, 32, 128, 128),
+        "5b": (384, 192, 384, 48, 128, 128),
+    }
+    expected_out = {"3a": 256, "3b": 480, "4a": 512, "4b": 512, "4c": 512, "4d": 528, "4e": 832, "5a": 832, "5b": 1024}
     c, size = 192, 28
     for name, (c1, c3r, c3, c5r, c5, pp) in table.items():
         if name in ("4a", "5a"):

@@ -35,7 +35,7 @@ def conv_case(draw):
     h = draw(st.integers(max(1, ar.effective_kernel(kh, dh) - pad[0] - pad[1]), 9))
     w = draw(st.integers(max(1, ar.effective_kernel(kw, dw) - pad[2] - pad[3]), 9))
     n = draw(st.integers(1, 2))
-    seed = draw(st.integers(0, 2 ** 31 - 1))
+    seed = draw(st.integers(0, 2**31 - 1))
     bias = draw(st.booleans())
     return n, c_in, c_out, groups, (h, w), (kh, kw), (sh, sw), (dh, dw), pad, bias, seed
 
@@ -60,7 +60,7 @@ def test_conv2d_matches_torch(case):
 
 
 @SETTINGS
-@given(st.integers(1, 6), st.integers(1, 6), st.integers(0, 2 ** 31 - 1), st.integers(1, 3))
+@given(st.integers(1, 6), st.integers(1, 6), st.integers(0, 2**31 - 1), st.integers(1, 3))
 def test_symmetric_padding_and_depthwise(h, w, seed, mult):
     rng = np.random.default_rng(seed)
     c = 3
@@ -72,13 +72,14 @@ def test_symmetric_padding_and_depthwise(h, w, seed, mult):
 
 
 @SETTINGS
-@given(st.integers(1, 6), st.integers(1, 6), st.integers(1, 4), st.integers(1, 4), st.integers(0, 2 ** 31 - 1))
+@given(st.integers(1, 6), st.integers(1, 6), st.integers(1, 4), st.integers(1, 4), st.integers(0, 2**31 - 1))
 def test_corr2d_matches_torch(h, w, kh, kw, seed):
     assume(kh <= h and kw <= w)
     rng = np.random.default_rng(seed)
     x, k = rng.normal(size=(h, w)), rng.normal(size=(kh, kw))
-    np.testing.assert_allclose(ref.corr2d(x, k), F.conv2d(t(x)[None, None], t(k)[None, None])[0, 0].numpy(),
-                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(
+        ref.corr2d(x, k), F.conv2d(t(x)[None, None], t(k)[None, None])[0, 0].numpy(), rtol=1e-10, atol=1e-10
+    )
 
 
 @st.composite
@@ -88,7 +89,7 @@ def pool_case(draw):
     ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
     h = draw(st.integers(max(1, kh - 2 * ph), 9))
     w = draw(st.integers(max(1, kw - 2 * pw), 9))
-    return (kh, kw), (sh, sw), (ph, pw), (h, w), draw(st.booleans()), draw(st.integers(0, 2 ** 31 - 1))
+    return (kh, kw), (sh, sw), (ph, pw), (h, w), draw(st.booleans()), draw(st.integers(0, 2**31 - 1))
 
 
 @SETTINGS
@@ -131,7 +132,7 @@ def test_pool_default_stride_is_kernel_and_overlap():
 
 
 @SETTINGS
-@given(st.integers(1, 3), st.integers(1, 5), st.integers(1, 6), st.integers(1, 6), st.integers(0, 2 ** 31 - 1))
+@given(st.integers(1, 3), st.integers(1, 5), st.integers(1, 6), st.integers(1, 6), st.integers(0, 2**31 - 1))
 def test_global_avg_pool_matches_torch(n, c, h, w, seed):
     x = np.random.default_rng(seed).normal(size=(n, c, h, w))
     np.testing.assert_allclose(ref.global_avg_pool2d(x), F.adaptive_avg_pool2d(t(x), 1).numpy(), rtol=1e-12)
@@ -139,8 +140,14 @@ def test_global_avg_pool_matches_torch(n, c, h, w, seed):
 
 
 @SETTINGS
-@given(st.integers(1, 9), st.sampled_from([1, 3, 5, 7]), st.floats(1e-4, 1.0), st.floats(0.1, 1.0),
-       st.floats(0.5, 3.0), st.integers(0, 2 ** 31 - 1))
+@given(
+    st.integers(1, 9),
+    st.sampled_from([1, 3, 5, 7]),
+    st.floats(1e-4, 1.0),
+    st.floats(0.1, 1.0),
+    st.floats(0.5, 3.0),
+    st.integers(0, 2**31 - 1),
+)
 def test_lrn_odd_size_matches_torch_with_alpha_times_n(c, size, alpha, beta, k, seed):
     # lecture 002 sums the squares; torch averages them (alpha/n): equal when torch gets alpha * n
     x = np.random.default_rng(seed).normal(size=(2, c, 3, 3))
@@ -157,16 +164,23 @@ def test_lrn_even_size_window_differs_from_torch(size):
     ours = ref.local_response_norm(x, size, 0.5, 0.75, 1.0)
     a = x[0, :, 0, 0]
     i = 4
-    window = a[i - size // 2:i + size // 2 + 1]
+    window = a[i - size // 2 : i + size // 2 + 1]
     assert len(window) == size + 1
-    assert ours[0, i, 0, 0] == pytest.approx(a[i] / (1 + 0.5 * (window ** 2).sum()) ** 0.75)
+    assert ours[0, i, 0, 0] == pytest.approx(a[i] / (1 + 0.5 * (window**2).sum()) ** 0.75)
     theirs = F.local_response_norm(t(x), size, 0.5 * size, 0.75, 1.0).numpy()
     assert not np.allclose(ours, theirs)
 
 
 @SETTINGS
-@given(st.integers(2, 4), st.integers(1, 4), st.integers(1, 4), st.integers(1, 4), st.booleans(),
-       st.floats(0.01, 0.9), st.integers(0, 2 ** 31 - 1))
+@given(
+    st.integers(2, 4),
+    st.integers(1, 4),
+    st.integers(1, 4),
+    st.integers(1, 4),
+    st.booleans(),
+    st.floats(0.01, 0.9),
+    st.integers(0, 2**31 - 1),
+)
 def test_batch_norm_train_and_eval_match_torch(n, c, h, w, affine, momentum, seed):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, c, h, w)) * 3 + 1
@@ -175,21 +189,28 @@ def test_batch_norm_train_and_eval_match_torch(n, c, h, w, affine, momentum, see
     rm, rv = rng.normal(size=c), rng.uniform(0.5, 2, size=c)
     rm_t, rv_t = t(rm), t(rv)
     ours = ref.batch_norm(x, rm, rv, weight, bias, training=True, momentum=momentum)
-    theirs = F.batch_norm(t(x), rm_t, rv_t, None if weight is None else t(weight), None if bias is None else t(bias),
-                          training=True, momentum=momentum).numpy()
+    theirs = F.batch_norm(
+        t(x),
+        rm_t,
+        rv_t,
+        None if weight is None else t(weight),
+        None if bias is None else t(bias),
+        training=True,
+        momentum=momentum,
+    ).numpy()
     np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-10)
     # running statistics updated in place, unbiased variance, like torch
     np.testing.assert_allclose(rm, rm_t.numpy(), rtol=1e-12)
     np.testing.assert_allclose(rv, rv_t.numpy(), rtol=1e-12)
     ours_eval = ref.batch_norm(x, rm, rv, weight, bias, training=False)
-    theirs_eval = F.batch_norm(t(x), rm_t, rv_t, None if weight is None else t(weight),
-                               None if bias is None else t(bias), training=False).numpy()
+    theirs_eval = F.batch_norm(
+        t(x), rm_t, rv_t, None if weight is None else t(weight), None if bias is None else t(bias), training=False
+    ).numpy()
     np.testing.assert_allclose(ours_eval, theirs_eval, rtol=1e-10, atol=1e-10)
 
 
 @SETTINGS
-@given(st.integers(1, 40), st.integers(1, 7), st.integers(1, 5), st.integers(0, 3), st.integers(1, 3),
-       st.booleans())
+@given(st.integers(1, 40), st.integers(1, 7), st.integers(1, 5), st.integers(0, 3), st.integers(1, 3), st.booleans())
 def test_output_size_matches_torch_pool_shapes(n, k, s, p, d, ceil):
     assume(p <= k // 2 and ar.effective_kernel(k, d) <= n + 2 * p)
     out = F.max_pool2d(torch.zeros(1, 1, n, 1), (k, 1), (s, 1), (p, 0), (d, 1), ceil).shape[2]
@@ -211,8 +232,11 @@ def test_strict_accepts_exactly_the_strides_that_fit(n, k, s, p, d):
 
 
 @SETTINGS
-@given(st.lists(st.tuples(st.integers(1, 5), st.integers(1, 3), st.integers(0, 2), st.integers(1, 2)),
-                min_size=1, max_size=4))
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 5), st.integers(1, 3), st.integers(0, 2), st.integers(1, 2)), min_size=1, max_size=4
+    )
+)
 def test_receptive_field_is_the_span_of_inputs_reaching_one_output(layers):
     # brute force: push a one-hot gradient back through 1-D "convolutions" of ones and count the inputs
     size = 64
@@ -247,8 +271,20 @@ def tconv_case(draw):
     full_w = (w - 1) * sw + dw * (kw - 1) + 1 + opw
     ph = draw(st.integers(0, (full_h - 1) // 2))
     pw = draw(st.integers(0, (full_w - 1) // 2))
-    return (draw(st.integers(1, 2)), c_in, c_out, groups, (h, w), (kh, kw), (sh, sw), (ph, pw), (oph, opw),
-            (dh, dw), draw(st.booleans()), draw(st.integers(0, 2 ** 31 - 1)))
+    return (
+        draw(st.integers(1, 2)),
+        c_in,
+        c_out,
+        groups,
+        (h, w),
+        (kh, kw),
+        (sh, sw),
+        (ph, pw),
+        (oph, opw),
+        (dh, dw),
+        draw(st.booleans()),
+        draw(st.integers(0, 2**31 - 1)),
+    )
 
 
 @SETTINGS

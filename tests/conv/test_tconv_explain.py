@@ -26,8 +26,9 @@ K = np.array([[0.0, 1], [2, 3]])
 
 
 def _torch(x, k, **kw):
-    return F.conv_transpose2d(torch.tensor(x, dtype=torch.float64)[None, None],
-                              torch.tensor(k, dtype=torch.float64)[None, None], **kw)[0, 0].numpy()
+    return F.conv_transpose2d(
+        torch.tensor(x, dtype=torch.float64)[None, None], torch.tensor(k, dtype=torch.float64)[None, None], **kw
+    )[0, 0].numpy()
 
 
 def test_l002_figure_sizes_2x2_input_3x3_kernel():
@@ -48,7 +49,7 @@ def test_2x2_example_by_hand_and_its_variants():
     by_hand = np.zeros((3, 3))
     for i in range(2):
         for j in range(2):
-            by_hand[i:i + 2, j:j + 2] += X[i, j] * K
+            by_hand[i : i + 2, j : j + 2] += X[i, j] * K
     np.testing.assert_array_equal(by_hand, [[0, 0, 1], [0, 4, 6], [4, 12, 9]])
     e = explain_tconv(X, K)
     np.testing.assert_array_equal(e.output[0], by_hand)
@@ -94,6 +95,7 @@ def test_shape_token_and_T_units():
     assert big.macs == 2 * 1024 * 2048 * 2048 * 1024 * 9
     assert "79.2 T MACs" in render_shape(big)
     from cnnlab.analysis.render import human
+
     assert human(38.7e12) == "38.7 T"
     with pytest.raises(CnnlabError, match="output_padding 2 must be"):
         explain_shape("tconv 3 s2 op2 8", (3, 8, 8))

@@ -18,8 +18,12 @@ from cnnlab.errors import CnnlabError
 
 def batch(n, seed, label_key=b"labels", classes=10):
     rng = np.random.default_rng(seed)
-    d = {b"batch_label": f"batch {seed}".encode(), b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-         label_key: [int(v) for v in rng.integers(0, classes, n)], b"filenames": [b"x.png"] * n}
+    d = {
+        b"batch_label": f"batch {seed}".encode(),
+        b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+        label_key: [int(v) for v in rng.integers(0, classes, n)],
+        b"filenames": [b"x.png"] * n,
+    }
     if label_key == b"fine_labels":
         d[b"coarse_labels"] = [v // 5 for v in d[label_key]]
     return d
@@ -41,8 +45,11 @@ def make_cifar10(root, compression="", n=12):
     batches["test_batch"] = batch(n, 9)
     for name, d in batches.items():
         write(root / name, d, compression)
-    write(root / "batches.meta", {b"label_names": [c.encode() for c in cifar.CIFAR10_CLASSES],
-                                  b"num_cases_per_batch": n, b"num_vis": 3072}, "")
+    write(
+        root / "batches.meta",
+        {b"label_names": [c.encode() for c in cifar.CIFAR10_CLASSES], b"num_cases_per_batch": n, b"num_vis": 3072},
+        "",
+    )
     return batches
 
 
@@ -52,8 +59,10 @@ def test_cifar10_plain_gz_xz(tmp_path, compression):
     data = load_data(f"cifar10:{tmp_path / 'cifar-10-batches-py'}", cache=False)
     # 10% of each class of the training batches is the validation split; test_batch is the test split
     assert (len(data.train), len(data.val), len(data.test)) == (50, 10, 12)  # >= 1 of each class
-    assert load_data(f"cifar10:{tmp_path / 'cifar-10-batches-py'}", cache=False, val_split=0).train.labels[:12].tolist() \
+    assert (
+        load_data(f"cifar10:{tmp_path / 'cifar-10-batches-py'}", cache=False, val_split=0).train.labels[:12].tolist()
         == batches["data_batch_1"][b"labels"]
+    )
     assert data.classes == cifar.CIFAR10_CLASSES
     # row layout: 1024 R, 1024 G, 1024 B values, rows of 32 -> C x H x W
     full = load_data(f"cifar10:{tmp_path / 'cifar-10-batches-py'}", cache=False, val_split=0)
@@ -75,8 +84,14 @@ def test_cifar100_fine_labels(tmp_path):
     train, test = batch(40, 1, b"fine_labels", 100), batch(10, 2, b"fine_labels", 100)
     write(root / "train", train, "xz")
     write(root / "test", test, "gz")
-    write(root / "meta", {b"fine_label_names": [f"f{i}".encode() for i in range(100)],
-                          b"coarse_label_names": [f"c{i}".encode() for i in range(20)]}, "")
+    write(
+        root / "meta",
+        {
+            b"fine_label_names": [f"f{i}".encode() for i in range(100)],
+            b"coarse_label_names": [f"c{i}".encode() for i in range(20)],
+        },
+        "",
+    )
     data = load_data(f"cifar100:{root}", cache=False)
     assert len(data.classes) == 100 and data.classes[7] == "f7"
     assert load_data(f"cifar100:{root}", cache=False, val_split=0).train.labels.tolist() == train[b"fine_labels"]

@@ -22,13 +22,17 @@ def test_channel_stats_equal_the_float64_formula_at_any_chunking():
 
 
 @settings(max_examples=40, deadline=None)
-@given(counts=st.lists(st.integers(0, 30), min_size=2, max_size=6), fraction=st.floats(0.05, 0.95),
-       seed=st.integers(0, 1000))
+@given(
+    counts=st.lists(st.integers(0, 30), min_size=2, max_size=6),
+    fraction=st.floats(0.05, 0.95),
+    seed=st.integers(0, 1000),
+)
 def test_stratified_split_is_a_seeded_partition_per_class(counts, fraction, seed):
     labels = torch.cat([torch.full((n,), k) for k, n in enumerate(counts)])
     ids = torch.arange(len(labels), dtype=torch.uint8)  # at most 180 images: each has its own pixel value
-    data = ImageDataset(ids.view(-1, 1, 1, 1).expand(-1, 1, 2, 2).contiguous(), labels,
-                        [str(k) for k in range(len(counts))])
+    data = ImageDataset(
+        ids.view(-1, 1, 1, 1).expand(-1, 1, 2, 2).contiguous(), labels, [str(k) for k in range(len(counts))]
+    )
     train, val = stratified_split(data, fraction, seed)
     assert len(train) + len(val) == len(data)
     ids = torch.cat([train.images[:, 0, 0, 0], val.images[:, 0, 0, 0]]).sort().values

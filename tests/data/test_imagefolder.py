@@ -99,15 +99,18 @@ def test_cache_skips_decoding(tmp_path, monkeypatch):
         load_data(f"imagefolder:{tmp_path / 'ds'}", **opts(tmp_path, image_size=32))
 
 
-@pytest.mark.parametrize("layout, message", [
-    ("loose", "images directly in it, but images must sit in one sub-folder per class"),
-    ("empty", "class folder\\(s\\) with no image files .*: dog"),
-    ("one_class", "has only one class folder \\(cat\\); a classifier needs two or more"),
-    ("nested", "has only one class folder \\(set1\\)"),
-    ("val_extra", "has class folder\\(s\\) that .*train lacks: yak"),
-    ("val_only", "has val/ but no train/"),
-    ("missing", "is not a folder"),
-])
+@pytest.mark.parametrize(
+    "layout, message",
+    [
+        ("loose", "images directly in it, but images must sit in one sub-folder per class"),
+        ("empty", "class folder\\(s\\) with no image files .*: dog"),
+        ("one_class", "has only one class folder \\(cat\\); a classifier needs two or more"),
+        ("nested", "has only one class folder \\(set1\\)"),
+        ("val_extra", "has class folder\\(s\\) that .*train lacks: yak"),
+        ("val_only", "has val/ but no train/"),
+        ("missing", "is not a folder"),
+    ],
+)
 def test_wrong_layouts_are_explained(tmp_path, layout, message):
     root = tmp_path / "ds"
     if layout == "loose":
@@ -137,8 +140,10 @@ def test_too_large_for_memory_is_refused_before_decoding(tmp_path, monkeypatch):
     monkeypatch.setattr(decode, "decode_all", lambda *a, **k: (_ for _ in ()).throw(AssertionError("decoded")))
     # 12 images x 3 x 512 x 512 = 9 MiB > 4 MiB; what fits: sqrt(4 MiB / (12 x 3)) = 341.3 pixels
     with pytest.raises(CnnlabError, match="12 images at 3x512x512 need 9.0 MB in memory, more than the 4.0 MB") as e:
-        load_data(f"imagefolder:{tmp_path / 'ds'}", **opts(tmp_path, image_size=512, max_memory_gb=4 / 1024,
-                                                           data_cache="memory"))
+        load_data(
+            f"imagefolder:{tmp_path / 'ds'}",
+            **opts(tmp_path, image_size=512, max_memory_gb=4 / 1024, data_cache="memory"),
+        )
     assert "--image-size, e.g. 341" in e.value.hint and "--data-cache disk" in e.value.hint
 
 

@@ -37,9 +37,16 @@ def test_image_size_resizes_fixed_size_sets():
     assert "resized from 28x28 to 14x14" in data.describe()
 
 
-@pytest.mark.parametrize("kw, message", [({"val_split": 1.5}, "neither a fraction"), ({"bad_images": "ignore"}, "use error"),
-                                         ({"channels": 2}, "channels=2"), ({"val_splitt": 0.1}, "did you mean val_split"),
-                                         ({"workers": -1}, "workers=-1")])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"val_split": 1.5}, "neither a fraction"),
+        ({"bad_images": "ignore"}, "use error"),
+        ({"channels": 2}, "channels=2"),
+        ({"val_splitt": 0.1}, "did you mean val_split"),
+        ({"workers": -1}, "workers=-1"),
+    ],
+)
 def test_bad_options_are_explained(kw, message):
     with pytest.raises(CnnlabError) as e:
         load_data("mnist-sample", **kw)
@@ -52,8 +59,9 @@ def test_cli_lists_loads_and_previews(tmp_path, capsys):
     for name in ("cifar10:PATH", "cifar100:PATH", "imagefolder:PATH", "mnist-sample"):
         assert name in out
     png = tmp_path / "grid.png"
-    assert main(["data", "mnist-sample", "--val-split", "0.2", "--augment", "crop=2,cutout=6",
-                 "--preview", str(png)]) == 0
+    assert (
+        main(["data", "mnist-sample", "--val-split", "0.2", "--augment", "crop=2,cutout=6", "--preview", str(png)]) == 0
+    )
     out = capsys.readouterr().out
     assert "8,000 training / 2,000 validation" in out and "0: 800/200" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

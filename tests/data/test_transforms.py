@@ -29,9 +29,15 @@ def images(n=8, c=3, h=12, w=10, seed=0):
 
 # ---------------------------------------------------------------- crop with padding
 
+
 @settings(max_examples=40, deadline=None)
-@given(h=st.integers(2, 9), w=st.integers(2, 9), pad=st.integers(1, 4), mode=st.sampled_from(["zero", "reflect"]),
-       data=st.data())
+@given(
+    h=st.integers(2, 9),
+    w=st.integers(2, 9),
+    pad=st.integers(1, 4),
+    mode=st.sampled_from(["zero", "reflect"]),
+    data=st.data(),
+)
 def test_shift_crop_equals_pad_then_crop(h, w, pad, mode, data):
     if mode == "reflect":
         pad = min(pad, h - 1, w - 1) or 1
@@ -47,15 +53,18 @@ def test_shift_crop_equals_pad_then_crop(h, w, pad, mode, data):
     assert torch.equal(T.pad_batch(x, pad, mode).float(), padded)
     for i in range(n):
         y0, x0 = pad + int(dy[i]), pad + int(dx[i])
-        assert torch.equal(out[i].float(), padded[i, :, y0:y0 + h, x0:x0 + w])
+        assert torch.equal(out[i].float(), padded[i, :, y0 : y0 + h, x0 : x0 + w])
 
 
 @settings(max_examples=30, deadline=None)
 @given(dy=st.integers(-4, 4), dx=st.integers(-4, 4))
 def test_shift_then_inverse_shift_restores_the_overlap(dy, dx):
     x = images(2, 3, 8, 8)
-    back = T.shift_crop(T.shift_crop(x, torch.tensor([dy] * 2), torch.tensor([dx] * 2)),
-                        torch.tensor([-dy] * 2), torch.tensor([-dx] * 2))
+    back = T.shift_crop(
+        T.shift_crop(x, torch.tensor([dy] * 2), torch.tensor([dx] * 2)),
+        torch.tensor([-dy] * 2),
+        torch.tensor([-dx] * 2),
+    )
     ys, xs = slice(max(0, dy), 8 + min(0, dy)), slice(max(0, dx), 8 + min(0, dx))
     assert torch.equal(back[..., ys, xs], x[..., ys, xs])
     outside = torch.ones(8, 8, dtype=torch.bool)
@@ -77,6 +86,7 @@ def test_random_crop_offsets_are_uniform_over_the_padded_range():
 
 # ---------------------------------------------------------------- flip
 
+
 def test_flip_twice_is_identity_and_flip_is_a_mirror():
     x = images()
     mask = torch.tensor([True, False] * 4)
@@ -90,6 +100,7 @@ def test_flip_twice_is_identity_and_flip_is_a_mirror():
 
 # ---------------------------------------------------------------- random-resized crop
 
+
 def test_resized_crop_of_the_whole_image_is_identity():
     x = images(3, 3, 9, 7)
     boxes = torch.tensor([[0, 0, 9, 7]] * 3)
@@ -97,13 +108,15 @@ def test_resized_crop_of_the_whole_image_is_identity():
 
 
 @settings(max_examples=25, deadline=None)
-@given(top=st.integers(0, 5), left=st.integers(0, 5), ch=st.integers(2, 7), cw=st.integers(2, 7),
-       out=st.integers(3, 12))
+@given(
+    top=st.integers(0, 5), left=st.integers(0, 5), ch=st.integers(2, 7), cw=st.integers(2, 7), out=st.integers(3, 12)
+)
 def test_resized_crop_matches_crop_then_interpolate(top, left, ch, cw, out):
     x = images(1, 3, 12, 12)
     got = T.resized_crop(x, torch.tensor([[top, left, ch, cw]]), (out, out))
-    want = F.interpolate(x[..., top:top + ch, left:left + cw].float(), size=(out, out), mode="bilinear",
-                         align_corners=False)
+    want = F.interpolate(
+        x[..., top : top + ch, left : left + cw].float(), size=(out, out), mode="bilinear", align_corners=False
+    )
     assert torch.allclose(got, want, atol=1e-3)
 
 
@@ -128,6 +141,7 @@ def test_rrc_fallback_is_a_centre_crop_clamped_to_the_ratio():
 
 
 # ---------------------------------------------------------------- colour
+
 
 def test_jitter_zero_is_identity():
     x = images()
@@ -184,6 +198,7 @@ def test_hue_third_of_a_turn_maps_red_to_green_to_blue():
 
 # ---------------------------------------------------------------- PCA lighting
 
+
 def test_rgb_covariance_matches_numpy():
     x = images(5, 3, 4, 6)
     mean, cov = T.rgb_covariance(x, chunk=2)
@@ -217,6 +232,7 @@ def test_pca_lighting_moves_pixels_along_the_principal_direction():
 
 # ---------------------------------------------------------------- cutout
 
+
 @settings(max_examples=30, deadline=None)
 @given(length=st.integers(1, 12), h=st.integers(4, 12), w=st.integers(4, 12), seed=st.integers(0, 10**6))
 def test_cutout_blanks_one_clipped_square(length, h, w, seed):
@@ -242,6 +258,7 @@ def test_cutout_fills_with_the_training_mean_and_keeps_the_rest():
 
 
 # ---------------------------------------------------------------- mixup / cutmix
+
 
 @settings(max_examples=40, deadline=None)
 @given(h=st.integers(1, 24), w=st.integers(1, 24), alpha=st.floats(0.1, 4.0), seed=st.integers(0, 10**6))
@@ -282,17 +299,26 @@ def test_mix_batch_off_and_determinism():
 
 # ---------------------------------------------------------------- the spec string and the loader
 
+
 def test_parse_augment_errors_name_the_fix():
     shape = (3, 32, 32)
     assert parse_augment("", shape) is None and parse_augment("none", shape) is None
     with pytest.raises(CnnlabError, match="unknown augmentation 'flp'") as e:
         parse_augment("crop=4,flp", shape)
     assert "did you mean flip" in e.value.hint
-    for spec, message in [("crop=x", "not a number"), ("crop=4:mirror", "neither zero nor reflect"),
-                          ("crop=40:reflect", "smaller than the image"), ("rrc=0", "0 < S <= S_MAX <= 1"),
-                          ("jitter=0.4:0.4", "1, 3 or 4 numbers"), ("jitter=0.1:0.1:0.1:0.7", "hue must be"),
-                          ("flip=2", "probability"), ("cutout=2.5", "whole number"), ("flip,flip", "twice"),
-                          ("mixup=0.2", "mixes images and labels"), ("pca", "needs the training set's RGB covariance")]:
+    for spec, message in [
+        ("crop=x", "not a number"),
+        ("crop=4:mirror", "neither zero nor reflect"),
+        ("crop=40:reflect", "smaller than the image"),
+        ("rrc=0", "0 < S <= S_MAX <= 1"),
+        ("jitter=0.4:0.4", "1, 3 or 4 numbers"),
+        ("jitter=0.1:0.1:0.1:0.7", "hue must be"),
+        ("flip=2", "probability"),
+        ("cutout=2.5", "whole number"),
+        ("flip,flip", "twice"),
+        ("mixup=0.2", "mixes images and labels"),
+        ("pca", "needs the training set's RGB covariance"),
+    ]:
         with pytest.raises(CnnlabError, match=message):
             parse_augment(spec, shape)
     with pytest.raises(CnnlabError, match="RGB images; these have 1"):
@@ -331,7 +357,23 @@ def test_data_pipeline_benchmark_smoke(tmp_path):
     spec = importlib.util.spec_from_file_location("data_pipeline", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    r = bench.main(["--data", "synthetic", "--synthetic-size", "64", "--batch", "16", "--batches", "2",
-                    "--train-steps", "1", "--net", "small", "--json", str(tmp_path / "r.json")])
+    r = bench.main(
+        [
+            "--data",
+            "synthetic",
+            "--synthetic-size",
+            "64",
+            "--batch",
+            "16",
+            "--batches",
+            "2",
+            "--train-steps",
+            "1",
+            "--net",
+            "small",
+            "--json",
+            str(tmp_path / "r.json"),
+        ]
+    )
     assert r["batched_img_s"] > 0 and r["pil_img_s"] > 0 and r["train_fp32_img_s"] > 0
     assert r["ratio_batched_over_pil"] == pytest.approx(r["batched_img_s"] / r["pil_img_s"])

@@ -10,6 +10,5 @@ def trained_run(tmp_path_factory):
     import cnnlab
 
     out = tmp_path_factory.mktemp("run") / "lenet"
-    cnnlab.fit(model="lenet5", data="mnist-sample", epochs=2, batch_size=64, out=str(out), progress=False,
-               threads=1)
+    cnnlab.fit(model="lenet5", data="mnist-sample", epochs=2, batch_size=64, out=str(out), progress=False, threads=1)
     return out

@@ -24,12 +24,16 @@ def model_and_input():
     return src.model.eval(), torch.randn(4, 3, 32, 32)
 
 
-@pytest.mark.parametrize("engine,precision,rtol", [
-    ("eager", "fp32", 0), ("onnxruntime", "fp32", 1e-4),
-    pytest.param("openvino", "fp32", 1e-4, marks=pytest.mark.skipif(not HAVE_OV, reason="OpenVINO not installed")),
-    ("eager", "bf16", 5e-2),
-    pytest.param("openvino", "bf16", 5e-2, marks=pytest.mark.skipif(not HAVE_OV, reason="OpenVINO not installed")),
-])
+@pytest.mark.parametrize(
+    "engine,precision,rtol",
+    [
+        ("eager", "fp32", 0),
+        ("onnxruntime", "fp32", 1e-4),
+        pytest.param("openvino", "fp32", 1e-4, marks=pytest.mark.skipif(not HAVE_OV, reason="OpenVINO not installed")),
+        ("eager", "bf16", 5e-2),
+        pytest.param("openvino", "bf16", 5e-2, marks=pytest.mark.skipif(not HAVE_OV, reason="OpenVINO not installed")),
+    ],
+)
 def test_runners_agree_with_eager_fp32(model_and_input, engine, precision, rtol):
     model, x = model_and_input
     with torch.no_grad():
@@ -88,8 +92,11 @@ def test_auto_measures_once_and_caches(tmp_path, monkeypatch, model_and_input):
 
 
 def test_parse_configs():
-    assert parse_configs("onnxruntime:int8,openvino:bf16") == [("eager", "fp32"), ("onnxruntime", "int8"),
-                                                             ("openvino", "bf16")]
+    assert parse_configs("onnxruntime:int8,openvino:bf16") == [
+        ("eager", "fp32"),
+        ("onnxruntime", "int8"),
+        ("openvino", "bf16"),
+    ]
     assert parse_configs("compile") == [("eager", "fp32"), ("compile", "fp32"), ("compile", "bf16")]
     with pytest.raises(CnnlabError, match="does not run int8"):
         parse_configs("eager:int8")

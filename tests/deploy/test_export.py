@@ -24,15 +24,27 @@ from cnnlab.models import get_entry, list_models
 # shuffle, whitening conv); every family runs with `-m slow` (a few seconds each on a quiet machine,
 # 30-60 s for the 40-130M-parameter ones)
 FAMILIES = {
-    "airbench": ("airbench", "3x32x32"), "lenet": ("lenet5", "1x28x28"), "cifar_resnet": ("resnet20", "3x32x32"),
-    "resnet": ("resnet18", "3x32x32"), "preact_resnet": ("preact_resnet18", "3x32x32"),
-    "densenet": ("densenet121", "3x32x32"), "mobilenet": ("mobilenet_v3_small", "3x32x32"),
-    "shufflenet": ("shufflenet_v2_x0_5", "3x32x32"), "mcunet": ("mcunet_10fps", "3x48x48"),
-    "efficientnet": ("efficientnet_b0", "3x32x32"), "googlenet": ("googlenet", "3x64x64"),
-    "nin": ("nin", "3x128x128"), "vit": ("vit_ti_4_32", "3x32x32"),
-    "inception": ("inception_v3", "3x75x75"), "inception_v4": ("inception_v4", "3x75x75"),
-    "alexnet": ("alexnet", "3x63x63"), "vgg": ("vgg11", "3x32x32"), "nfnet": ("dm_nfnet_f0", "3x32x32"),
-    "cifar_vgg": ("cifar_vgg11", "3x32x32"), "linear": ("mlp", "1x28x28"), "bn_inception": ("bn_inception", "3x64x64"),
+    "airbench": ("airbench", "3x32x32"),
+    "lenet": ("lenet5", "1x28x28"),
+    "cifar_resnet": ("resnet20", "3x32x32"),
+    "resnet": ("resnet18", "3x32x32"),
+    "preact_resnet": ("preact_resnet18", "3x32x32"),
+    "densenet": ("densenet121", "3x32x32"),
+    "mobilenet": ("mobilenet_v3_small", "3x32x32"),
+    "shufflenet": ("shufflenet_v2_x0_5", "3x32x32"),
+    "mcunet": ("mcunet_10fps", "3x48x48"),
+    "efficientnet": ("efficientnet_b0", "3x32x32"),
+    "googlenet": ("googlenet", "3x64x64"),
+    "nin": ("nin", "3x128x128"),
+    "vit": ("vit_ti_4_32", "3x32x32"),
+    "inception": ("inception_v3", "3x75x75"),
+    "inception_v4": ("inception_v4", "3x75x75"),
+    "alexnet": ("alexnet", "3x63x63"),
+    "vgg": ("vgg11", "3x32x32"),
+    "nfnet": ("dm_nfnet_f0", "3x32x32"),
+    "cifar_vgg": ("cifar_vgg11", "3x32x32"),
+    "linear": ("mlp", "1x28x28"),
+    "bn_inception": ("bn_inception", "3x64x64"),
 }
 FAST = {"airbench", "lenet", "cifar_resnet", "mobilenet", "shufflenet", "mcunet", "cifar_vgg", "linear"}
 SLOW = set(FAMILIES) - FAST
@@ -40,8 +52,11 @@ BIG = {"inception", "inception_v4", "alexnet", "vgg", "nfnet"}  # no TorchScript
 
 
 def test_every_family_file_has_a_representative():
-    files = {get_entry(m).builder.__module__.rsplit(".", 1)[-1] for m in list_models()
-             if get_entry(m).card.task == "classify"}  # detectors: tests/detect
+    files = {
+        get_entry(m).builder.__module__.rsplit(".", 1)[-1]
+        for m in list_models()
+        if get_entry(m).card.task == "classify"
+    }  # detectors: tests/detect
     assert files == set(FAMILIES), f"families without an export test: {files - set(FAMILIES)}"
 
 

@@ -39,8 +39,24 @@ def test_quantized_file_runs_in_openvino(trained_run, tmp_path):
 
 def test_quantize_cli(trained_run, tmp_path, capsys):
     out = tmp_path / "c.int8.onnx"
-    assert main(["quantize", str(trained_run), "--calibration", "64", "--limit", "300", "-o", str(out),
-                 "--threads", "1", "--json"]) == 0
+    assert (
+        main(
+            [
+                "quantize",
+                str(trained_run),
+                "--calibration",
+                "64",
+                "--limit",
+                "300",
+                "-o",
+                str(out),
+                "--threads",
+                "1",
+                "--json",
+            ]
+        )
+        == 0
+    )
     d = json.loads(capsys.readouterr().out)
     assert d["images"] == 300 and d["calibration"] == 64 and out.is_file()
     assert abs(d["drop_points"] - 100 * (d["fp32_top1"] - d["int8_top1"])) < 1e-9

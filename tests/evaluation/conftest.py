@@ -20,6 +20,15 @@ def trained(folder, tmp_path_factory):
     from cnnlab.train import train
 
     root, _ = folder
-    return train(model="lenet5", data=f"imagefolder:{root}", data_options=DATA_OPTIONS, epochs=2, batch_size=16,
-                 lr=0.02, precision="fp32", threads=1, progress=False,
-                 out=str(tmp_path_factory.mktemp("runs") / "bars"))
+    return train(
+        model="lenet5",
+        data=f"imagefolder:{root}",
+        data_options=DATA_OPTIONS,
+        epochs=2,
+        batch_size=16,
+        lr=0.02,
+        precision="fp32",
+        threads=1,
+        progress=False,
+        out=str(tmp_path_factory.mktemp("runs") / "bars"),
+    )

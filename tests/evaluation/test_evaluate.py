@@ -28,8 +28,9 @@ def independent_logits(run_dir, images: list[np.ndarray]) -> torch.Tensor:
 
 def test_every_number_against_an_independent_computation(folder, trained, tmp_path):
     root, arrays = folder
-    r = evaluate(trained.run_dir, f"imagefolder:{root}", "test", precision="fp32", progress=False,
-                 data_options=DATA_OPTIONS)
+    r = evaluate(
+        trained.run_dir, f"imagefolder:{root}", "test", precision="fp32", progress=False, data_options=DATA_OPTIONS
+    )
     labels = np.array([k for k, _ in arrays["test"]])
     logits = independent_logits(trained.run_dir, [a for _, a in arrays["test"]])
     probs = torch.softmax(logits, 1).numpy()
@@ -78,20 +79,35 @@ def test_every_number_against_an_independent_computation(folder, trained, tmp_pa
 
 def test_splits_val_and_all(folder, trained):
     root, arrays = folder
-    val = evaluate(trained.run_dir, f"imagefolder:{root}", "val", precision="fp32", progress=False,
-                   data_options=DATA_OPTIONS)
+    val = evaluate(
+        trained.run_dir, f"imagefolder:{root}", "val", precision="fp32", progress=False, data_options=DATA_OPTIONS
+    )
     # the run's own validation split: the same images the trainer reported on
     assert val.n == 6 and val.top1 == pytest.approx(trained.final["val_top1"])
-    everything = evaluate(trained.run_dir, f"imagefolder:{root}", "all", precision="fp32", progress=False,
-                          data_options=DATA_OPTIONS)
+    everything = evaluate(
+        trained.run_dir, f"imagefolder:{root}", "all", precision="fp32", progress=False, data_options=DATA_OPTIONS
+    )
     assert everything.n == 3 * (24 + 10)
 
 
 def test_cli_prints_the_table_and_writes_pictures_csv_json(folder, trained, tmp_path, capsys):
     root, _ = folder
     out = tmp_path / "ev"
-    argv = ["evaluate", str(trained.run_dir), "--data", f"imagefolder:{root}", "--image-size", "28",
-            "--out", str(out), "--csv", str(tmp_path / "rows.csv"), "--threads", "1", "--no-progress"]
+    argv = [
+        "evaluate",
+        str(trained.run_dir),
+        "--data",
+        f"imagefolder:{root}",
+        "--image-size",
+        "28",
+        "--out",
+        str(out),
+        "--csv",
+        str(tmp_path / "rows.csv"),
+        "--threads",
+        "1",
+        "--no-progress",
+    ]
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "test accuracy:" in text and "macro avg" in text and "weighted avg" in text
@@ -114,8 +130,16 @@ def test_a_custom_runner_is_used_for_every_logit(folder, trained):
         calls.append(len(x))
         return torch.zeros(len(x), 3).index_fill_(1, torch.tensor([1]), 1.0)  # always "noise"
 
-    r = evaluate(trained.run_dir, f"imagefolder:{root}", "test", runner=runner, engine="constant",
-                 progress=False, data_options=DATA_OPTIONS, batch_size=8)
+    r = evaluate(
+        trained.run_dir,
+        f"imagefolder:{root}",
+        "test",
+        runner=runner,
+        engine="constant",
+        progress=False,
+        data_options=DATA_OPTIONS,
+        batch_size=8,
+    )
     assert sum(calls) == 30 and max(calls) == 8
     assert r.confusion[:, 1].tolist() == [10, 10, 10] and r.top1 == pytest.approx(100 / 3)
     assert r.per_class.precision.tolist() == pytest.approx([0.0, 1 / 3, 0.0])
@@ -123,8 +147,15 @@ def test_a_custom_runner_is_used_for_every_logit(folder, trained):
 
 def test_flip_tta_averages_the_image_and_its_mirror(folder, trained):
     root, arrays = folder
-    r = evaluate(trained.run_dir, f"imagefolder:{root}", "test", tta="flip", precision="fp32", progress=False,
-                 data_options=DATA_OPTIONS)
+    r = evaluate(
+        trained.run_dir,
+        f"imagefolder:{root}",
+        "test",
+        tta="flip",
+        precision="fp32",
+        progress=False,
+        data_options=DATA_OPTIONS,
+    )
     images = [a for _, a in arrays["test"]]
     plain = independent_logits(trained.run_dir, images)
     mirrored = independent_logits(trained.run_dir, [a[:, ::-1].copy() for a in images])
@@ -136,8 +167,21 @@ def test_flip_tta_averages_the_image_and_its_mirror(folder, trained):
 def test_engine_onnxruntime_gives_the_eager_numbers(folder, trained, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     root, _ = folder
-    base = ["evaluate", str(trained.run_dir), "--data", f"imagefolder:{root}", "--image-size", "28",
-            "--threads", "1", "--no-progress", "--no-plots", "--json", "--precision", "fp32"]
+    base = [
+        "evaluate",
+        str(trained.run_dir),
+        "--data",
+        f"imagefolder:{root}",
+        "--image-size",
+        "28",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--no-plots",
+        "--json",
+        "--precision",
+        "fp32",
+    ]
     assert main(base) == 0
     eager = json.loads(capsys.readouterr().out)
     assert main(base + ["--engine", "onnxruntime"]) == 0
@@ -157,8 +201,9 @@ def test_engine_onnxruntime_gives_the_eager_numbers(folder, trained, tmp_path, c
 
 def test_notebook_views_are_short_and_tabular(folder, trained):
     root, _ = folder
-    r = evaluate(trained.run_dir, f"imagefolder:{root}", "test", precision="fp32", progress=False,
-                 data_options=DATA_OPTIONS)
+    r = evaluate(
+        trained.run_dir, f"imagefolder:{root}", "test", precision="fp32", progress=False, data_options=DATA_OPTIONS
+    )
     text = repr(r)
     assert len(text) <= 200 and "\n" not in text and f"top-1 {r.top1:.2f}%" in text
     page = r._repr_html_()

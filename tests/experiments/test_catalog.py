@@ -14,8 +14,19 @@ from cnnlab.models.base import SHAPE_PRESERVING, _passthrough
 from cnnlab.train.config import TrainConfig
 
 NAMES = list(EXPERIMENTS)
-ISSUE_NAMES = ["degradation", "activation", "pooling", "batchnorm", "dropout", "augmentation", "depth", "transfer",
-               "vit-vs-cnn", "width", "bottleneck"]
+ISSUE_NAMES = [
+    "degradation",
+    "activation",
+    "pooling",
+    "batchnorm",
+    "dropout",
+    "augmentation",
+    "depth",
+    "transfer",
+    "vit-vs-cnn",
+    "width",
+    "bottleneck",
+]
 
 
 def test_the_eleven_experiments_of_the_issue():

@@ -57,10 +57,12 @@ def test_bottleneck_cifar_resnet_same_blocks_same_cost():
     bottle = create_model("resnet56", block="bottleneck")
     assert basic.depth == 56 and bottle.depth == 83  # 9 blocks per stage, 3 layers per block
     assert sum(len(getattr(bottle, f"layer{i}")) for i in (1, 2, 3)) == 27
+
     # option-A shortcuts: parameters are the convs' and BNs'; per block at width w (in 4w, out 4w):
     # 1x1 4w*w + 3x3 9w^2 + 1x1 w*4w + BN 2(w + w + 4w); the first block of stage 1 reads 16 channels
     def block(cin, w):
         return cin * w + 9 * w * w + w * 4 * w + 2 * (w + w + 4 * w)
+
     expected = 3 * 9 * 16 + 2 * 16  # stem conv + BN
     cin = 16
     for w in (16, 32, 64):

@@ -17,8 +17,11 @@ from helpers.tiny_experiment import tiny_experiment
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
-    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes())
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes())
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def report_rows(report: str) -> dict[str, list[str]]:
@@ -157,13 +160,29 @@ def test_a_configuration_starts_from_another(monkeypatch, tmp_path):
     from cnnlab.experiments import Budget, Config, Experiment, Subset, Verdict
 
     exp = Experiment(
-        name="tiny-transfer", title="t", claim="c", lecture="lecture 004", paper="Yosinski et al. 2014, Fig. 2",
-        configs=(Config("src", "lenet5", subset=Subset(classes=(0, 1, 2, 3, 4, 5))),
-                 Config("probe", "lenet5", overrides={"freeze": "backbone"}, subset=Subset(classes=(6, 7, 8, 9)),
-                        init_from="src", x=12)),
+        name="tiny-transfer",
+        title="t",
+        claim="c",
+        lecture="lecture 004",
+        paper="Yosinski et al. 2014, Fig. 2",
+        configs=(
+            Config("src", "lenet5", subset=Subset(classes=(0, 1, 2, 3, 4, 5))),
+            Config(
+                "probe",
+                "lenet5",
+                overrides={"freeze": "backbone"},
+                subset=Subset(classes=(6, 7, 8, 9)),
+                init_from="src",
+                x=12,
+            ),
+        ),
         budgets={"quick": Budget(epochs=1, subset=Subset(per_class=12, val_per_class=4)), "full": Budget(epochs=2)},
-        recipe="lenet-mnist", overrides={"batch_size": 12, "precision": "fp32"}, data="mnist-sample",
-        data_options={"val_split": 0.2}, verdict=lambda r: Verdict(True, "test"))
+        recipe="lenet-mnist",
+        overrides={"batch_size": 12, "precision": "fp32"},
+        data="mnist-sample",
+        data_options={"val_split": 0.2},
+        verdict=lambda r: Verdict(True, "test"),
+    )
     monkeypatch.setitem(EXPERIMENTS, "tiny-transfer", exp)
     out = tmp_path / "exp"
     assert run_cli("tiny-transfer", out) == 0

@@ -17,8 +17,11 @@ def splits(n_per_class=(30, 20, 10), val=5) -> DataSplits:
     images = images.expand(-1, 1, 2, 2).contiguous()
     vlabels = torch.arange(len(n_per_class)).repeat_interleave(val)
     classes = [f"c{k}" for k in range(len(n_per_class))]
-    return DataSplits("toy", ImageDataset(images, labels, classes),
-                      ImageDataset(torch.zeros(len(vlabels), 1, 2, 2, dtype=torch.uint8), vlabels, classes))
+    return DataSplits(
+        "toy",
+        ImageDataset(images, labels, classes),
+        ImageDataset(torch.zeros(len(vlabels), 1, 2, 2, dtype=torch.uint8), vlabels, classes),
+    )
 
 
 def test_per_class_caps_each_class():

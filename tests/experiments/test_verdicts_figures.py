@@ -12,9 +12,19 @@ from cnnlab.experiments.results import ConfigResult, RunResult
 
 
 def fake_run(name: str, train_errors: list[float], val_errors: list[float], classes: int = 10) -> RunResult:
-    metrics = [{"epoch": i + 1, "step": 10 * (i + 1), "train_top1": 100 - t, "val_top1": 100 - v,
-                "train_loss": t / 50, "val_loss": v / 50, "seconds": 2.0, "eval_seconds": 0.5}
-               for i, (t, v) in enumerate(zip(train_errors, val_errors))]
+    metrics = [
+        {
+            "epoch": i + 1,
+            "step": 10 * (i + 1),
+            "train_top1": 100 - t,
+            "val_top1": 100 - v,
+            "train_loss": t / 50,
+            "val_loss": v / 50,
+            "seconds": 2.0,
+            "eval_seconds": 0.5,
+        }
+        for i, (t, v) in enumerate(zip(train_errors, val_errors))
+    ]
     return RunResult(name, 0, Path(name), metrics, {"resolved": {"classes": [str(k) for k in range(classes)]}})
 
 
@@ -24,8 +34,9 @@ def fake_results(exp, final_train, final_val, epochs: int = 4) -> dict[str, Conf
         t, v = final_train(c), final_val(c)
         curve_t = [t + 10 * (epochs - 1 - e) for e in range(epochs)]
         curve_v = [v + 8 * (epochs - 1 - e) for e in range(epochs)]
-        out[c.name] = ConfigResult(c, [fake_run(c.name, curve_t, curve_v)], params=1000 * (i + 1),
-                                   macs=10_000_000 * (i + 1))
+        out[c.name] = ConfigResult(
+            c, [fake_run(c.name, curve_t, curve_v)], params=1000 * (i + 1), macs=10_000_000 * (i + 1)
+        )
     return out
 
 
@@ -35,28 +46,33 @@ def test_every_verdict_and_figure_on_synthetic_results(name, tmp_path):
     results = fake_results(exp, lambda c: 20.0 + len(c.name), lambda c: 30.0 + len(c.name) / 2)
     verdict = exp.verdict(results)
     assert isinstance(verdict.supports, bool) and "%" in verdict.because
-    assert verdict.sentence("quick").startswith(("Supports the claim at the quick budget, because",
-                                                 "Does not support the claim at the quick budget, because"))
+    assert verdict.sentence("quick").startswith(
+        ("Supports the claim at the quick budget, because", "Does not support the claim at the quick budget, because")
+    )
     png = plot_experiment(exp, results, tmp_path / "figure.png", "quick")
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_degradation_rule():
     exp = get_experiment("degradation")
-    plain_grows = fake_results(exp, lambda c: {"plain20": 10, "plain56": 16, "resnet20": 10, "resnet56": 8}[c.name],
-                               lambda c: 20)
+    plain_grows = fake_results(
+        exp, lambda c: {"plain20": 10, "plain56": 16, "resnet20": 10, "resnet56": 8}[c.name], lambda c: 20
+    )
     v = exp.verdict(plain_grows)
     assert v.supports and "plain-56's final training error is 16.0% against plain-20's 10.0%" in v.because
-    both_grow = fake_results(exp, lambda c: {"plain20": 10, "plain56": 16, "resnet20": 10, "resnet56": 14}[c.name],
-                             lambda c: 20)
+    both_grow = fake_results(
+        exp, lambda c: {"plain20": 10, "plain56": 16, "resnet20": 10, "resnet56": 14}[c.name], lambda c: 20
+    )
     v = exp.verdict(both_grow)
     assert not v.supports and "ResNet-56 trains worse" in v.because
 
 
 def test_activation_rule_uses_epochs_to_25_percent():
     exp = get_experiment("activation")
-    res = {"relu": ConfigResult(exp.config("relu"), [fake_run("relu", [40, 24, 20, 15], [40] * 4)], 1, 1),
-           "tanh": ConfigResult(exp.config("tanh"), [fake_run("tanh", [50, 45, 30, 26], [50] * 4)], 1, 1)}
+    res = {
+        "relu": ConfigResult(exp.config("relu"), [fake_run("relu", [40, 24, 20, 15], [40] * 4)], 1, 1),
+        "tanh": ConfigResult(exp.config("tanh"), [fake_run("tanh", [50, 45, 30, 26], [50] * 4)], 1, 1),
+    }
     v = exp.verdict(res)
     assert v.supports and "after 2 epochs" in v.because and "had not reached it after 4" in v.because
     res["tanh"] = ConfigResult(exp.config("tanh"), [fake_run("tanh", [40, 24.5, 20, 15], [50] * 4)], 1, 1)

@@ -36,8 +36,12 @@ class BasicBlock(nn.Module):
 
 def resnet(blocks=(2, 2, 2, 2)) -> nn.Sequential:
     """ResNet-18 (2,2,2,2) / ResNet-34 (3,4,6,3), He et al. 2015, Table 1."""
-    layers = [("conv1", nn.Conv2d(3, 64, 7, 2, 3, bias=False)), ("bn1", nn.BatchNorm2d(64)),
-              ("relu", nn.ReLU(inplace=True)), ("maxpool", nn.MaxPool2d(3, 2, 1))]
+    layers = [
+        ("conv1", nn.Conv2d(3, 64, 7, 2, 3, bias=False)),
+        ("bn1", nn.BatchNorm2d(64)),
+        ("relu", nn.ReLU(inplace=True)),
+        ("maxpool", nn.MaxPool2d(3, 2, 1)),
+    ]
     c_in = 64
     for i, (n, c) in enumerate(zip(blocks, (64, 128, 256, 512))):
         stage = [BasicBlock(c_in if j == 0 else c, c, 2 if (j == 0 and i > 0) else 1) for j in range(n)]

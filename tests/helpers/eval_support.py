@@ -15,9 +15,9 @@ SIZE = 28
 def pattern(cls: int, rng: np.random.Generator) -> np.ndarray:
     a = rng.integers(0, 90, (SIZE, SIZE)).astype(np.int64)
     if cls == 0:
-        a[rng.integers(0, 3)::4] += 150
+        a[rng.integers(0, 3) :: 4] += 150
     elif cls == 2:
-        a[:, rng.integers(0, 3)::4] += 150
+        a[:, rng.integers(0, 3) :: 4] += 150
     else:
         a += rng.integers(0, 140, (SIZE, SIZE))
     return np.clip(a, 0, 255).astype(np.uint8)

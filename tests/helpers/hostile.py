@@ -56,20 +56,28 @@ def tiny_splits(n: int = 64, size: int = 28, seed: int = 0, classes: int = 2):
     names = [f"c{i}" for i in range(classes)]
 
     def split(k):
-        return ImageDataset(torch.randint(0, 256, (k, 1, size, size), dtype=torch.uint8, generator=g),
-                            torch.arange(k) % classes, names)
+        return ImageDataset(
+            torch.randint(0, 256, (k, 1, size, size), dtype=torch.uint8, generator=g), torch.arange(k) % classes, names
+        )
 
     return DataSplits("tiny", split(n), split(n // 2))
 
 
-def run_capped(code: str, cwd: Path, cap: int = CAP_BYTES, timeout: float = 300, env: dict | None = None
-               ) -> subprocess.CompletedProcess:
+def run_capped(
+    code: str, cwd: Path, cap: int = CAP_BYTES, timeout: float = 300, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run Python ``code`` in a subprocess with this tree's sources and an address-space cap."""
-    prelude = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (%d, %d))\n" % (cap, cap))
-    full_env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1", "CNNLAB_CACHE": str(cwd / ".cache"),
-                **(env or {})}
-    return subprocess.run([sys.executable, "-c", prelude + code], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
+    prelude = "import resource; resource.setrlimit(resource.RLIMIT_AS, (%d, %d))\n" % (cap, cap)
+    full_env = {
+        **os.environ,
+        "PYTHONPATH": str(SRC),
+        "OMP_NUM_THREADS": "1",
+        "CNNLAB_CACHE": str(cwd / ".cache"),
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, "-c", prelude + code], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def cli_capped(args: list[str], cwd: Path, cap: int = CAP_BYTES, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -32,8 +32,10 @@ CASES = {
     "dir-as-weights": (["weights", "adir.pth"], "is a folder, not a weight file"),
     "save-without-model": (["weights", "renamed.pth", "--save", "x.safetensors"], "--save needs --model"),
     "save-unknown-ext": (["weights", "renamed.pth", "--model", "lenet5", "--save", "x.pt"], "unknown file type"),
-    "save-missing-folder": (["weights", "other.pth", "--model", "lenet5", "--save", "no/x.safetensors"],
-                            "does not exist"),
+    "save-missing-folder": (
+        ["weights", "other.pth", "--model", "lenet5", "--save", "no/x.safetensors"],
+        "does not exist",
+    ),
     "mismatched-weights": (["weights", "other.pth", "--model", "lenet5"], "does not fit lenet5"),
     "out-is-a-file": (["train", "lenet5", "--data", "mnist-sample", "--out", "afile"], "exists and is not a folder"),
     "resume-not-a-run": (["train", "--resume", "adir.pth"], "no config.json"),

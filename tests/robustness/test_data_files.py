@@ -21,10 +21,15 @@ from helpers.hostile import run_capped
 
 def reconstruct_pickle(shape: tuple, typecode: bytes = b"B") -> bytes:
     """A tiny pickle that calls numpy's _reconstruct(ndarray, SHAPE, typecode) with no data."""
-    dims = b"".join(b"J" + struct.pack("<i", d) if d < 2**31 else b"\x8a\x05" + d.to_bytes(5, "little")
-                    for d in shape)
-    return (b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n(" + dims + b"tC" +
-            bytes([len(typecode)]) + typecode + b"\x87R.")
+    dims = b"".join(b"J" + struct.pack("<i", d) if d < 2**31 else b"\x8a\x05" + d.to_bytes(5, "little") for d in shape)
+    return (
+        b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n("
+        + dims
+        + b"tC"
+        + bytes([len(typecode)])
+        + typecode
+        + b"\x87R."
+    )
 
 
 def batch_pickle(data, labels, key=b"labels") -> bytes:
@@ -32,8 +37,10 @@ def batch_pickle(data, labels, key=b"labels") -> bytes:
 
 
 def test_a_191_byte_batch_does_not_become_500000_images(tmp_path):
-    bomb = b"\x80\x02}(C\x04datacnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nJ\x20\xa1\x07\x00" \
-           b"M\x00\x0c\x86C\x01B\x87RC\x06labels]u."
+    bomb = (
+        b"\x80\x02}(C\x04datacnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nJ\x20\xa1\x07\x00"
+        b"M\x00\x0c\x86C\x01B\x87RC\x06labels]u."
+    )
     assert len(bomb) < 191
     (tmp_path / "data_batch_1").write_bytes(bomb)
     with pytest.raises(CnnlabError, match="refused an array declared with shape"):
@@ -59,8 +66,9 @@ def test_declared_shape_must_match_the_data_bytes(tmp_path):
         load_data_pickle(lying, tmp_path / "x")
 
 
-@pytest.mark.parametrize("arr", [np.array(["a", "b"]), np.array([1, None], dtype=object),
-                                 np.zeros(2, dtype=[("a", "u1")])])
+@pytest.mark.parametrize(
+    "arr", [np.array(["a", "b"]), np.array([1, None], dtype=object), np.zeros(2, dtype=[("a", "u1")])]
+)
 def test_only_numeric_arrays(tmp_path, arr):
     with pytest.raises(CnnlabError, match="refused"):
         load_data_pickle(pickle.dumps({"data": arr}, protocol=2), tmp_path / "x")
@@ -74,13 +82,16 @@ def test_nested_containers_are_bounded(tmp_path):
         load_data_pickle(pickle.dumps(deep), tmp_path / "x")
 
 
-@pytest.mark.parametrize("labels, match", [
-    (["cat", "dog"], "list of integer labels, got list of str"),
-    ([1.5, 2.0], "list of integer labels, got list of float"),
-    (b"\x01\x02", "got bytes"),
-    (np.array([0.5, 1.5]), "got float64"),
-    ([True, False], "list of bool"),
-])
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        (["cat", "dog"], "list of integer labels, got list of str"),
+        ([1.5, 2.0], "list of integer labels, got list of float"),
+        (b"\x01\x02", "got bytes"),
+        (np.array([0.5, 1.5]), "got float64"),
+        ([True, False], "list of bool"),
+    ],
+)
 def test_cifar_labels_of_the_wrong_type(tmp_path, labels, match):
     (tmp_path / "b").write_bytes(batch_pickle(np.zeros((2, 3072), np.uint8), labels))
     with pytest.raises(CnnlabError, match=match):
@@ -111,12 +122,16 @@ def test_cifar_bomb_in_a_capped_process(tmp_path):
     folder.mkdir()
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         (folder / name).write_bytes(reconstruct_pickle((500000, 3072)))
-    r = run_capped("import sys\nfrom cnnlab.cli import main\nsys.exit(main(['data', 'cifar10:%s', '--no-cache']))"
-                   % folder, tmp_path, cap=3 << 30)
+    r = run_capped(
+        "import sys\nfrom cnnlab.cli import main\nsys.exit(main(['data', 'cifar10:%s', '--no-cache']))" % folder,
+        tmp_path,
+        cap=3 << 30,
+    )
     assert r.returncode == 2 and "refused an array declared" in r.stderr, r.stderr[-600:]
 
 
 # -- IDX ----------------------------------------------------------------------------------------------
+
 
 def idx_header(code: int, shape: tuple) -> bytes:
     return bytes([0, 0, code, len(shape)]) + struct.pack(f">{len(shape)}I", *shape)
@@ -154,9 +169,10 @@ def write_mnist(folder, images=None, labels=None, test_images=None):
             write_idx(folder / f"{prefix}-images-idx3-ubyte", imgs)
         else:
             (folder / f"{prefix}-images-idx3-ubyte").write_bytes(
-                idx_header(0x0D, imgs.shape) + imgs.astype(">f4").tobytes())
+                idx_header(0x0D, imgs.shape) + imgs.astype(">f4").tobytes()
+            )
         if labels.dtype in (np.uint8, np.int8):
-            write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels[:len(imgs)])
+            write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels[: len(imgs)])
     return folder
 
 

@@ -27,8 +27,29 @@ from safetensors.torch import save_file
 from helpers.hostile import CAP_BYTES, SRC, png_stream, safetensors_bytes, tree_snapshot
 
 HERE = Path(__file__).resolve().parent
-VALUES = ["", "0", "-1", "1", "3x", "2x2", "1x1x1x1", "224", "100000", "nan", "inf", "1e309", "abc",
-          "\x1b[2J", "a\nb", "x" * 300, "lenet5", "resnet18", "nosuchnet", "0.5", "[1, 2]"]
+VALUES = [
+    "",
+    "0",
+    "-1",
+    "1",
+    "3x",
+    "2x2",
+    "1x1x1x1",
+    "224",
+    "100000",
+    "nan",
+    "inf",
+    "1e309",
+    "abc",
+    "\x1b[2J",
+    "a\nb",
+    "x" * 300,
+    "lenet5",
+    "resnet18",
+    "nosuchnet",
+    "0.5",
+    "[1, 2]",
+]
 
 
 def build_inputs(root: Path) -> dict[str, str]:
@@ -43,8 +64,10 @@ def build_inputs(root: Path) -> dict[str, str]:
     put("text.pth", b"hello\n")
     put("page.pth", b"<html>404</html>")
     put("noise.pth", np.random.default_rng(0).integers(0, 256, 999, dtype=np.uint8).tobytes())
-    put("hdr.safetensors", safetensors_bytes({"w": {"dtype": "F32", "shape": [1 << 40], "data_offsets": [0, 4]}},
-                                             b"\0" * 4))
+    put(
+        "hdr.safetensors",
+        safetensors_bytes({"w": {"dtype": "F32", "shape": [1 << 40], "data_offsets": [0, 4]}}, b"\0" * 4),
+    )
     (root / "dir.pth").mkdir()
     f["dir.pth"] = str(root / "dir.pth")
     os.mkfifo(root / "fifo.png")
@@ -59,15 +82,23 @@ def build_inputs(root: Path) -> dict[str, str]:
     from cnnlab.runs import save_model
 
     model = create_model("lenet5", num_classes=3, in_chans=1)
-    meta = {"model": "lenet5", "model_args": {"in_chans": 1}, "classes": ["a\nfake: 100%", "\x1b[2Jb", "c"],
-            "input_size": [1, 28, 28], "mean": [0.1], "std": [0.3], "background": "dark"}
+    meta = {
+        "model": "lenet5",
+        "model_args": {"in_chans": 1},
+        "classes": ["a\nfake: 100%", "\x1b[2Jb", "c"],
+        "input_size": [1, 28, 28],
+        "mean": [0.1],
+        "std": [0.3],
+        "background": "dark",
+    }
     save_model(root / "evil.safetensors", model, meta)
     f["evil.safetensors"] = str(root / "evil.safetensors")
     save_model(root / "std0.safetensors", model, {**meta, "std": [0.0]})
     f["std0.safetensors"] = str(root / "std0.safetensors")
     sd = model.state_dict()
-    torch.save({k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in sd.items()},
-               root / "nan.pth")
+    torch.save(
+        {k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in sd.items()}, root / "nan.pth"
+    )
     f["nan.pth"] = str(root / "nan.pth")
     save_file({"w": torch.zeros(3)}, root / "renamed.pth")
     f["renamed.pth"] = str(root / "renamed.pth")
@@ -82,8 +113,10 @@ def build_inputs(root: Path) -> dict[str, str]:
     f["badrun"] = str(bad)
     cifar = root / "cifar-10-batches-py"
     cifar.mkdir()
-    bomb = (b"\x80\x02}(C\x04datacnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nJ\x20\xa1\x07\x00"
-            b"M\x00\x0c\x86C\x01B\x87RC\x06labels]u.")
+    bomb = (
+        b"\x80\x02}(C\x04datacnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nJ\x20\xa1\x07\x00"
+        b"M\x00\x0c\x86C\x01B\x87RC\x06labels]u."
+    )
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         (cifar / name).write_bytes(bomb)
     (cifar / "batches.meta").write_bytes(pickle.dumps({b"label_names": [b"\xff"] * 10}))
@@ -107,16 +140,40 @@ def build_inputs(root: Path) -> dict[str, str]:
     return f
 
 
-FILES = ["text.pth", "page.pth", "noise.pth", "hdr.safetensors", "dir.pth", "fifo.png", "huge.png", "deep.png",
-         "small.png", "evil.safetensors", "std0.safetensors", "nan.pth", "renamed.pth", "fakerun", "badrun"]
+FILES = [
+    "text.pth",
+    "page.pth",
+    "noise.pth",
+    "hdr.safetensors",
+    "dir.pth",
+    "fifo.png",
+    "huge.png",
+    "deep.png",
+    "small.png",
+    "evil.safetensors",
+    "std0.safetensors",
+    "nan.pth",
+    "renamed.pth",
+    "fakerun",
+    "badrun",
+]
 
 
 def commands(f: dict[str, str]):
     files = st.sampled_from([f[n] for n in FILES])
     value = st.sampled_from(VALUES)
     model = st.sampled_from(["lenet5", "resnet18", "nosuchnet", "lecture:alexnet"])
-    data = st.sampled_from(["mnist-sample", f"cifar10:{f['cifar']}", f"mnist:{f['mnist']}", f"imagefolder:{f['tree']}",
-                            "imagefolder:" + f["dir.pth"], "nosuch:x", "cifar10"])
+    data = st.sampled_from(
+        [
+            "mnist-sample",
+            f"cifar10:{f['cifar']}",
+            f"mnist:{f['mnist']}",
+            f"imagefolder:{f['tree']}",
+            "imagefolder:" + f["dir.pth"],
+            "nosuch:x",
+            "cifar10",
+        ]
+    )
     # existing folders that are not runs (an empty folder would legitimately become the run folder)
     out_dir = st.sampled_from([".", "..", f["fakerun"], f["badrun"], f["text.pth"], f["tree"]])
 
@@ -127,32 +184,83 @@ def commands(f: dict[str, str]):
         return st.tuples(*parts).map(lambda xs: [a for x in xs for a in (x if isinstance(x, list) else [x])])
 
     return st.one_of(
-        cmd(st.just("summary"), model, opt("--input"), opt("--batch"), opt("--depth"),
-            opt("--device", st.sampled_from(["meta", "cuda", "cpu", "tpu", ""])), opt("--repeats")),
-        cmd(st.just("weights"), files, opt("--model", model), opt("--num-classes"), opt("--in-chans"),
-            opt("--save", st.sampled_from(["o.safetensors", "o.pt", "no/o.safetensors"]))),
-        cmd(st.just("filter"), st.sampled_from(["box", "sobel-x", "custom", "nosuch"]), files,
-            opt("--size"), opt("--kernel"), opt("--max-size", st.sampled_from(["64", "0", "-3", "abc"])),
-            opt("-o", st.sampled_from(["o.png", "o.xyz", "no/o.png"]))),
-        cmd(st.just("data"), data, opt("--image-size"), opt("--val-split"),
-            st.sampled_from([[], ["--bad-images", "skip"]]), st.just(["--no-cache"])),
-        cmd(st.just("train"), st.sampled_from(["lenet5", "nosuchnet"]), st.just("--data"), data,
-            st.just("--out"), out_dir, st.just(["--overwrite", "--no-progress", "--epochs", "1", "--steps", "1"]),
-            opt("--set", value.map(lambda v: f"lr={v}"))),
+        cmd(
+            st.just("summary"),
+            model,
+            opt("--input"),
+            opt("--batch"),
+            opt("--depth"),
+            opt("--device", st.sampled_from(["meta", "cuda", "cpu", "tpu", ""])),
+            opt("--repeats"),
+        ),
+        cmd(
+            st.just("weights"),
+            files,
+            opt("--model", model),
+            opt("--num-classes"),
+            opt("--in-chans"),
+            opt("--save", st.sampled_from(["o.safetensors", "o.pt", "no/o.safetensors"])),
+        ),
+        cmd(
+            st.just("filter"),
+            st.sampled_from(["box", "sobel-x", "custom", "nosuch"]),
+            files,
+            opt("--size"),
+            opt("--kernel"),
+            opt("--max-size", st.sampled_from(["64", "0", "-3", "abc"])),
+            opt("-o", st.sampled_from(["o.png", "o.xyz", "no/o.png"])),
+        ),
+        cmd(
+            st.just("data"),
+            data,
+            opt("--image-size"),
+            opt("--val-split"),
+            st.sampled_from([[], ["--bad-images", "skip"]]),
+            st.just(["--no-cache"]),
+        ),
+        cmd(
+            st.just("train"),
+            st.sampled_from(["lenet5", "nosuchnet"]),
+            st.just("--data"),
+            data,
+            st.just("--out"),
+            out_dir,
+            st.just(["--overwrite", "--no-progress", "--epochs", "1", "--steps", "1"]),
+            opt("--set", value.map(lambda v: f"lr={v}")),
+        ),
         cmd(st.just("train"), st.just("--resume"), out_dir, opt("--set", st.sampled_from(["epochs=2", "lr=1"]))),
         cmd(st.just("predict"), files, files),
-        cmd(st.just("explain"), st.sampled_from(["conv", "pool", "shape"]), opt("--input"), opt("--kernel"),
-            opt("--stride")),
+        cmd(
+            st.just("explain"),
+            st.sampled_from(["conv", "pool", "shape"]),
+            opt("--input"),
+            opt("--kernel"),
+            opt("--stride"),
+        ),
         cmd(st.sampled_from([[], ["--max-pixels", "0"], ["--max-pixels", "abc"]]), st.just("models"), value),
     )
 
 
 class Worker:
     def __init__(self, cwd: Path):
-        env = {**os.environ, "PYTHONPATH": str(SRC), "HOME": str(cwd), "CNNLAB_CACHE": str(cwd / ".cache"),
-               "MPLCONFIGDIR": str(cwd / ".mpl"), "OMP_NUM_THREADS": "1", "XDG_CACHE_HOME": str(cwd / ".cache")}
-        self.p = subprocess.Popen([sys.executable, str(HERE / "fuzz_worker.py"), str(CAP_BYTES)], cwd=cwd, env=env,
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(SRC),
+            "HOME": str(cwd),
+            "CNNLAB_CACHE": str(cwd / ".cache"),
+            "MPLCONFIGDIR": str(cwd / ".mpl"),
+            "OMP_NUM_THREADS": "1",
+            "XDG_CACHE_HOME": str(cwd / ".cache"),
+        }
+        self.p = subprocess.Popen(
+            [sys.executable, str(HERE / "fuzz_worker.py"), str(CAP_BYTES)],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         assert json.loads(self._read(300))["ready"]
 
     def _read(self, timeout: float) -> str:
@@ -197,6 +305,7 @@ def check(sandbox, argv):
 def fuzz(n: int):
     def deco(fn):
         return settings(max_examples=n, deadline=None, suppress_health_check=list(HealthCheck))(fn)
+
     return deco
 
 
@@ -231,6 +340,19 @@ def test_known_hostile_runs(sandbox, key):
     argv = {"evil": ["weights", f["evil.safetensors"]], "deep": ["filter", "box", f["deep.png"], "-o", "d.png"]}[key]
     check(sandbox, argv)
     for out_dir in (".", "..", f["fakerun"]):
-        check(sandbox, ["train", "lenet5", "--data", "mnist-sample", "--out", out_dir, "--overwrite",
-                        "--no-progress", "--epochs", "1"])
+        check(
+            sandbox,
+            [
+                "train",
+                "lenet5",
+                "--data",
+                "mnist-sample",
+                "--out",
+                out_dir,
+                "--overwrite",
+                "--no-progress",
+                "--epochs",
+                "1",
+            ],
+        )
     assert (Path(f["fakerun"]) / "thesis.tex").read_text() == "my thesis"

@@ -106,6 +106,7 @@ def test_dev_null_named_as_image(tmp_path):
 
 # -- image folders --------------------------------------------------------------------------------------
 
+
 def tree(root, per_class=3):
     for i, cls in enumerate(("cat", "dog")):
         (root / cls).mkdir(parents=True)
@@ -121,9 +122,9 @@ def load(root, tmp_path, **kw):
 def test_symlink_loop_is_followed_once(tmp_path):
     """A link back to the parent made 12 files into 5,412 images with crossed labels."""
     root = tree(tmp_path / "ds")
-    (root / "cat" / "again").symlink_to(root / "cat")        # loop
-    (root / "cat" / "up").symlink_to(root)                   # loop through the root: dog files under cat
-    (root / "dog" / "cats").symlink_to(root / "cat")         # a whole class linked into another
+    (root / "cat" / "again").symlink_to(root / "cat")  # loop
+    (root / "cat" / "up").symlink_to(root)  # loop through the root: dog files under cat
+    (root / "dog" / "cats").symlink_to(root / "cat")  # a whole class linked into another
     data = load(root, tmp_path)
     assert len(data.train) + len(data.val) == 6
     counts = [a + b for a, b in zip(data.train.class_counts(), data.val.class_counts())]
@@ -170,8 +171,10 @@ def big_png(tmp_path_factory):
     return png_stream(tmp_path_factory.mktemp("big") / "big.png", 12000, 12000, mode="RGB")
 
 
-@pytest.mark.parametrize("args", [["filter", "sharpen", "BIG", "-o", "out.png"],
-                                  ["data", "imagefolder:TREE", "--no-cache", "--val-split", "0.5"]])
+@pytest.mark.parametrize(
+    "args",
+    [["filter", "sharpen", "BIG", "-o", "out.png"], ["data", "imagefolder:TREE", "--no-cache", "--val-split", "0.5"]],
+)
 def test_12000_square_png_in_a_capped_process(tmp_path, args, big_png):
     """The 450 KB 12000x12000 PNG made `cnnlab filter` reach 17.6 GB: now refused in a 1.5 GiB cap."""
     big = big_png
@@ -186,7 +189,8 @@ def test_12000_square_png_in_a_capped_process(tmp_path, args, big_png):
 def test_12000_square_png_with_the_limit_raised_stays_bounded(tmp_path, big_png):
     """With --max-pixels raised, filter works in strips: under 3 GiB for 144 MP (was 17.6 GB)."""
     big = big_png
-    r = cli_capped(["--max-pixels", "150000000", "filter", "box", str(big), "-o", "out.png"], tmp_path,
-                   cap=3 << 30, timeout=900)
+    r = cli_capped(
+        ["--max-pixels", "150000000", "filter", "box", str(big), "-o", "out.png"], tmp_path, cap=3 << 30, timeout=900
+    )
     assert r.returncode == 0, r.stderr[-800:]
     assert Image.open(tmp_path / "out.png").size == (12000, 12000)

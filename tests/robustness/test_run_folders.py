@@ -44,6 +44,7 @@ def make_run(folder: Path, extra: dict[str, bytes] | None = None) -> Path:
 
 # -- 1. never delete what cnnlab did not write ----------------------------------------------------------
 
+
 def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path):
     """`--out . --overwrite` used to delete the current folder's files."""
     work = tmp_path / "project"
@@ -130,16 +131,34 @@ def test_out_that_is_a_file_or_under_a_file_is_a_clear_error(tmp_path):
 def test_recognises_what_trainer_writes(tmp_path):
     from cnnlab.train import train
 
-    result = train(model="lenet5", data="tiny", dataset=tiny_splits(), epochs=1, batch_size=32, progress=False,
-                   out=str(tmp_path / "run"), threads=1)
+    result = train(
+        model="lenet5",
+        data="tiny",
+        dataset=tiny_splits(),
+        epochs=1,
+        batch_size=32,
+        progress=False,
+        out=str(tmp_path / "run"),
+        threads=1,
+    )
     assert run_dir_problem(result.run_dir) is None
     # and --overwrite replaces it
-    again = train(model="lenet5", data="tiny", dataset=tiny_splits(), epochs=1, batch_size=32, progress=False,
-                  out=str(tmp_path / "run"), overwrite=True, threads=1)
+    again = train(
+        model="lenet5",
+        data="tiny",
+        dataset=tiny_splits(),
+        epochs=1,
+        batch_size=32,
+        progress=False,
+        out=str(tmp_path / "run"),
+        overwrite=True,
+        threads=1,
+    )
     assert again.run_dir == result.run_dir and (again.run_dir / "model.safetensors").is_file()
 
 
 # -- 2. one writer per run folder ---------------------------------------------------------------------------
+
 
 def test_second_writer_is_refused_while_the_first_holds_the_folder(tmp_path):
     run = tmp_path / "run"
@@ -157,8 +176,10 @@ def test_second_writer_is_refused_while_the_first_holds_the_folder(tmp_path):
 
 def test_lock_of_a_killed_process_is_free(tmp_path):
     run = tmp_path / "run"
-    code = ("import sys, time; sys.path.insert(0, %r)\nfrom cnnlab.runs import claim_run_dir\n"
-            "with claim_run_dir(%r):\n    print('held', flush=True); time.sleep(60)") % (str(SRC), str(run))
+    code = (
+        "import sys, time; sys.path.insert(0, %r)\nfrom cnnlab.runs import claim_run_dir\n"
+        "with claim_run_dir(%r):\n    print('held', flush=True); time.sleep(60)"
+    ) % (str(SRC), str(run))
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == "held"
@@ -189,8 +210,22 @@ def test_temporary_files_of_killed_writes_are_removed_on_the_next_start(tmp_path
 def test_two_trainings_on_one_folder(tmp_path):
     """End to end: the second `cnnlab train --out SAME` is refused while the first runs."""
     env = {**os.environ, "PYTHONPATH": str(SRC), "CNNLAB_CACHE": str(tmp_path / "cache")}
-    args = [sys.executable, "-m", "cnnlab", "train", "lenet5", "--data", "mnist-sample", "--epochs", "30",
-            "--out", str(tmp_path / "run"), "--no-progress", "--threads", "1"]
+    args = [
+        sys.executable,
+        "-m",
+        "cnnlab",
+        "train",
+        "lenet5",
+        "--data",
+        "mnist-sample",
+        "--epochs",
+        "30",
+        "--out",
+        str(tmp_path / "run"),
+        "--no-progress",
+        "--threads",
+        "1",
+    ]
     first = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 240
@@ -204,6 +239,7 @@ def test_two_trainings_on_one_folder(tmp_path):
 
 
 # -- 6. resume continues the same run ------------------------------------------------------------------------
+
 
 def test_fingerprint_changes_with_the_data_not_its_location():
     a, b = tiny_splits(seed=0), tiny_splits(seed=0)
@@ -221,8 +257,16 @@ def test_resume_on_other_data_is_refused_unless_asked(tmp_path):
     from cnnlab.train import train
 
     run = tmp_path / "run"
-    train(model="lenet5", data="tiny", dataset=tiny_splits(), epochs=1, batch_size=32, progress=False,
-          out=str(run), threads=1)
+    train(
+        model="lenet5",
+        data="tiny",
+        dataset=tiny_splits(),
+        epochs=1,
+        batch_size=32,
+        progress=False,
+        out=str(run),
+        threads=1,
+    )
     recorded = json.loads((run / "config.json").read_text())["resolved"]["data_fingerprint"]
     assert recorded == data_fingerprint(tiny_splits())
     other = tiny_splits(seed=1)
@@ -252,14 +296,25 @@ def test_nan_stop_offers_what_helps(tmp_path):
     from cnnlab.train.trainer import NonFiniteLoss
 
     with pytest.raises(NonFiniteLoss) as e:
-        train(model="lenet5", data="tiny", dataset=tiny_splits(), epochs=3, batch_size=32, lr=1e12,
-              progress=False, out=str(tmp_path / "run"), threads=1, precision="fp32")
+        train(
+            model="lenet5",
+            data="tiny",
+            dataset=tiny_splits(),
+            epochs=3,
+            batch_size=32,
+            lr=1e12,
+            progress=False,
+            out=str(tmp_path / "run"),
+            threads=1,
+            precision="fp32",
+        )
     text = str(e.value)
     assert "lower learning rate" in e.value.hint and "--overwrite" in e.value.hint
     assert "--resume" not in e.value.hint and "continues from it" not in text
 
 
 # -- 7. a full disk while checkpointing ---------------------------------------------------------------------
+
 
 def test_full_disk_while_checkpointing_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     from safetensors import SafetensorError

@@ -20,8 +20,7 @@ DEMO_EPOCHS = int(os.environ.get("CNNLAB_SERVE_DEMO_EPOCHS", "2"))
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> DemoRun:
     """The first-start training of the demo run, as `cnnlab serve` does it, shortened to DEMO_EPOCHS."""
-    demo = DemoRun(tmp_path_factory.mktemp("serve") / "runs" / "demo",
-                   overrides={"epochs": DEMO_EPOCHS, "threads": 1})
+    demo = DemoRun(tmp_path_factory.mktemp("serve") / "runs" / "demo", overrides={"epochs": DEMO_EPOCHS, "threads": 1})
     assert demo.status()["state"] == "absent"
     assert demo.start_if_absent()
     demo.first_status = demo.status()  # what the page shows while it trains

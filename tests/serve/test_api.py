@@ -99,8 +99,12 @@ def test_feature_maps_of_every_layer_are_mosaics_of_the_right_size(client):
     got = post_png(client, stroke_png()).json()
     layers = {layer["name"]: layer for layer in got["layers"]}
     # LeNet-5: 6 maps of 28x28 (c1), 6 of 14x14 (s2), 16 of 10x10 (c3), 16 of 5x5 (s4), then vectors
-    for name, (c, h, rows, cols) in {"features.c1": (6, 28, 2, 3), "features.s2": (6, 14, 2, 3),
-                                     "features.c3": (16, 10, 4, 4), "features.s4": (16, 5, 4, 4)}.items():
+    for name, (c, h, rows, cols) in {
+        "features.c1": (6, 28, 2, 3),
+        "features.s2": (6, 14, 2, 3),
+        "features.c3": (16, 10, 4, 4),
+        "features.s4": (16, 5, 4, 4),
+    }.items():
         layer = layers[name]
         assert layer["shape"] == [c, h, h] and layer["kind"] == "maps"
         assert (layer["rows"], layer["cols"]) == (rows, cols) == (math.ceil(c / cols), math.ceil(math.sqrt(c)))
@@ -140,15 +144,28 @@ def test_a_colour_run_gets_colour_pictures(tmp_path):
     torch.manual_seed(0)
     model = cnnlab.create_model("resnet20", num_classes=10).eval()
     classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-    save_model(run / "model.safetensors", model, {"model": "resnet20", "model_args": {}, "classes": classes,
-                                                  "input_size": [3, 32, 32], "mean": [0.49, 0.48, 0.45],
-                                                  "std": [0.25, 0.24, 0.26], "background": "light"})
+    save_model(
+        run / "model.safetensors",
+        model,
+        {
+            "model": "resnet20",
+            "model_args": {},
+            "classes": classes,
+            "input_size": [3, 32, 32],
+            "mean": [0.49, 0.48, 0.45],
+            "std": [0.25, 0.24, 0.26],
+            "background": "light",
+        },
+    )
     app, _ = build([run], demo_dir=None)
     photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8))
     buf = io.BytesIO()
     photo.save(buf, "JPEG")
-    got = TestClient(app, base_url="http://127.0.0.1").post(
-        "/api/predict", content=buf.getvalue(), headers={"content-type": "image/jpeg"}).json()
+    got = (
+        TestClient(app, base_url="http://127.0.0.1")
+        .post("/api/predict", content=buf.getvalue(), headers={"content-type": "image/jpeg"})
+        .json()
+    )
     assert got["run"] == "cifar-run" and len(got["top"]) == 5 and got["top"][0]["class"] in classes
     assert got["input"]["matrix"] is None and png_of(got["input"]["png"]).shape == (32, 32, 3)
     assert "centre-cropped to the model's aspect ratio" in got["notes"]
@@ -181,23 +198,33 @@ def test_uploads_are_bounded_in_bytes_and_pixels(client):
     assert r.status_code == 413
 
 
-@pytest.mark.parametrize("body, ctype, status", [
-    (b"just text", "image/png", 415),
-    (b"%PDF-1.4 not an image", "application/octet-stream", 415),
-    (b"anything", "text/plain", 415),
-    (b"", "image/png", 400),
-])
+@pytest.mark.parametrize(
+    "body, ctype, status",
+    [
+        (b"just text", "image/png", 415),
+        (b"%PDF-1.4 not an image", "application/octet-stream", 415),
+        (b"anything", "text/plain", 415),
+        (b"", "image/png", 400),
+    ],
+)
 def test_only_images_are_accepted(client, body, ctype, status):
     r = client.post("/api/predict", content=body, headers={"content-type": ctype})
     assert r.status_code == status
     assert r.json()["error"] and "Traceback" not in r.text
 
 
-@pytest.mark.parametrize("path", [
-    "/api/runs/..%2F..%2Fetc", "/api/runs/demo/pictures/../config.json", "/api/runs/demo/pictures/%2Fetc%2Fpasswd",
-    "/api/runs/demo/pictures/model.safetensors", "/api/runs/%2Ftmp/metrics", "/static/../app.py",
-    "/static/%2e%2e/app.py",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/runs/..%2F..%2Fetc",
+        "/api/runs/demo/pictures/../config.json",
+        "/api/runs/demo/pictures/%2Fetc%2Fpasswd",
+        "/api/runs/demo/pictures/model.safetensors",
+        "/api/runs/%2Ftmp/metrics",
+        "/static/../app.py",
+        "/static/%2e%2e/app.py",
+    ],
+)
 def test_no_file_system_path_is_taken_from_the_client(client, path):
     r = client.get(path)
     assert r.status_code == 404 and r.json()["error"]
@@ -237,19 +264,47 @@ def _correlate(x, k, stride, pad):
     x = np.pad(np.asarray(x, float), pad)
     kh, kw = k.shape
     oh, ow = (x.shape[0] - kh) // stride + 1, (x.shape[1] - kw) // stride + 1
-    return np.array([[(x[i * stride:i * stride + kh, j * stride:j * stride + kw] * k).sum() for j in range(ow)]
-                     for i in range(oh)])
+    return np.array(
+        [
+            [(x[i * stride : i * stride + kh, j * stride : j * stride + kw] * k).sum() for j in range(ow)]
+            for i in range(oh)
+        ]
+    )
 
 
 def test_every_window_is_the_text_of_cnnlab_explain_conv(client):
     x, k = "3 1 4 1 5; 9 2 6 5 3; 5 8 9 7 9; 3 2 3 8 4; 6 2 6 4 3", "1 0 -1; 2 0 -2; 1 0 -1"
     got = client.post("/api/conv/explain", json={"input": x, "kernel": k, "padding": 1, "stride": 2}).json()
-    cli = subprocess.run([sys.executable, "-m", "cnnlab", "explain", "conv", "--input", x, "--kernel", k,
-                          "--padding", "1", "--stride", "2", "--max-steps", "0"],
-                         capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cnnlab",
+            "explain",
+            "conv",
+            "--input",
+            x,
+            "--kernel",
+            k,
+            "--padding",
+            "1",
+            "--stride",
+            "2",
+            "--max-steps",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout
     assert [s["text"] for s in got["steps"]] == [line for line in cli.splitlines() if line.startswith("out[")]
-    want = _correlate(np.array([[float(v) for v in row.split()] for row in x.split(";")]),
-                      np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]]), 2, 1)
+    want = _correlate(
+        np.array([[float(v) for v in row.split()] for row in x.split(";")]),
+        np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]]),
+        2,
+        1,
+    )
     assert np.array(got["output"][0]) == pytest.approx(want)
     assert got["axes"][0]["formula"] == "(5 - 3 + 2x1)/2 + 1 = 3" and got["axes"][0]["fits"]
     assert got["steps"][0]["rows"] == [0, 1, 2] and got["steps"][1]["cols"] == [2, 3, 4]
@@ -274,16 +329,19 @@ def test_the_lecture_example_and_a_stride_that_does_not_fit(client):
     assert "stride 3 does not fit" in got["axes"][1]["message"] and "1, 2, 4" in got["axes"][1]["message"]
 
 
-@pytest.mark.parametrize("body, status, words", [
-    ({"input": "1 2; 3 4 | 5 6; 7 8", "kernel": "1"}, 400, "single matrix"),
-    ({"input": [[0] * 65] * 2, "kernel": "1"}, 400, "64x64"),
-    ({"input": "1 2; 3 4", "kernel": "1", "stride": 0}, 400, "outside"),
-    ({"input": "1 2; 3 4", "kernel": "1", "padding": "lots"}, 400, "padding"),
-    ({"input": "1 2; 3 4", "filter": "sobel"}, 404, "unknown filter"),
-    ({"input": "1 2; 3 4", "kernel": "1 2 3; 4 5 6; 7 8 9"}, 400, "larger than"),
-    ({"input": [[1, "x"]], "kernel": "1"}, 400, "not a matrix"),
-    ({"input": [[0] * 64] * 64, "kernel": [[1] * 11] * 11, "padding": 16}, 400, "products"),
-])
+@pytest.mark.parametrize(
+    "body, status, words",
+    [
+        ({"input": "1 2; 3 4 | 5 6; 7 8", "kernel": "1"}, 400, "single matrix"),
+        ({"input": [[0] * 65] * 2, "kernel": "1"}, 400, "64x64"),
+        ({"input": "1 2; 3 4", "kernel": "1", "stride": 0}, 400, "outside"),
+        ({"input": "1 2; 3 4", "kernel": "1", "padding": "lots"}, 400, "padding"),
+        ({"input": "1 2; 3 4", "filter": "sobel"}, 404, "unknown filter"),
+        ({"input": "1 2; 3 4", "kernel": "1 2 3; 4 5 6; 7 8 9"}, 400, "larger than"),
+        ({"input": [[1, "x"]], "kernel": "1"}, 400, "not a matrix"),
+        ({"input": [[0] * 64] * 64, "kernel": [[1] * 11] * 11, "padding": 16}, 400, "products"),
+    ],
+)
 def test_bad_playground_input_is_a_json_error(client, body, status, words):
     r = client.post("/api/conv/explain", json=body)
     assert r.status_code == status and words in r.json()["error"], r.json()
@@ -302,8 +360,12 @@ def test_presets_and_a_photo_shrunk_to_a_small_matrix(client):
     got = client.post("/api/conv/image?side=8", content=buf.getvalue(), headers={"content-type": "image/png"}).json()
     m = np.array(got["matrix"])
     assert m.shape == (4, 8) and (m == 76).all()  # ITU-R 601 luma of pure red: 0.299 x 255 = 76
-    assert client.post("/api/conv/image?side=1000", content=buf.getvalue(),
-                       headers={"content-type": "image/png"}).status_code == 400
+    assert (
+        client.post(
+            "/api/conv/image?side=1000", content=buf.getvalue(), headers={"content-type": "image/png"}
+        ).status_code
+        == 400
+    )
 
 
 # ------------------------------------------------------------------ model explorer
@@ -353,7 +415,7 @@ def test_model_list_carries_the_cards(client):
     models = client.get("/api/models").json()
     registered = cnnlab.list_models()
     assert [m["name"] for m in models] == registered + [f"lecture:{n}" for n in lectures.NETS]
-    for m in models[:len(registered):10]:
+    for m in models[: len(registered) : 10]:
         card = cnnlab.model_card(m["name"])
         assert (m["params"], m["macs"], m["input_size"]) == (card.params, card.macs, list(card.input_size))
 
@@ -407,9 +469,13 @@ def test_cnnlab_serve_starts_prints_its_address_and_stops(tmp_path, demo_run):
     from cnnlab.serve.server import free_port
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "cnnlab", "serve", str(demo_run.path.parent), "--no-demo",
-                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            cwd=tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnnlab", "serve", str(demo_run.path.parent), "--no-demo", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+    )
     try:
         line = proc.stdout.readline()
         assert f"http://127.0.0.1:{port}/" in line, line
@@ -427,6 +493,9 @@ def test_cnnlab_serve_starts_prints_its_address_and_stops(tmp_path, demo_run):
         proc.wait(timeout=20)
     r = subprocess.run([sys.executable, "-m", "cnnlab", "serve", "--port", "70000"], capture_output=True, text=True)
     assert r.returncode == 2 and "not a TCP port" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "cnnlab", "serve", str(tmp_path / "nowhere"), "--no-demo"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "cnnlab", "serve", str(tmp_path / "nowhere"), "--no-demo"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr

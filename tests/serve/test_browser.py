@@ -24,9 +24,18 @@ from cnnlab.serve import start
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1400,1000", "--force-device-scale-factor=1"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,1000",
+    "--force-device-scale-factor=1",
+]
 
 
 def _missing() -> str | None:
@@ -166,15 +175,22 @@ def test_draw_a_one_and_see_inside_the_network(server, browser, shots, tmp_path)
     timings = browser.execute_script("return window.cnnlab.timings")
     server_ms = browser.execute_script("return window.cnnlab.serverTimings")
     later = timings[1:]  # the first includes loading the model
-    report = {"stroke_to_picture_ms": [round(t, 1) for t in timings], "median_ms": round(statistics.median(later), 1),
-              "min_ms": round(min(later), 1), "server_ms": [round(t, 1) for t in server_ms],
-              "server_median_ms": round(statistics.median(server_ms[1:]), 1),
-              "phases_ms": browser.execute_script("return window.cnnlab.phases"),
-              "load_average": os.getloadavg(), "cores": os.cpu_count()}
+    report = {
+        "stroke_to_picture_ms": [round(t, 1) for t in timings],
+        "median_ms": round(statistics.median(later), 1),
+        "min_ms": round(min(later), 1),
+        "server_ms": [round(t, 1) for t in server_ms],
+        "server_median_ms": round(statistics.median(server_ms[1:]), 1),
+        "phases_ms": browser.execute_script("return window.cnnlab.phases"),
+        "load_average": os.getloadavg(),
+        "cores": os.cpu_count(),
+    }
     (tmp_path / "latency.json").write_text(json.dumps(report, indent=1) + "\n")
-    print(f"\nstroke -> picture (LeNet-5, headless Chromium): median {report['median_ms']} ms, "
-          f"min {report['min_ms']} ms (server median {report['server_median_ms']} ms), "
-          f"load average {report['load_average'][0]:.1f} on {report['cores']} cores")
+    print(
+        f"\nstroke -> picture (LeNet-5, headless Chromium): median {report['median_ms']} ms, "
+        f"min {report['min_ms']} ms (server median {report['server_median_ms']} ms), "
+        f"load average {report['load_average'][0]:.1f} on {report['cores']} cores"
+    )
     assert all(t > 0 for t in timings)
     # the target is < 100 ms on a quiet machine; 500 ms still catches a stall such as canvas.toBlob's
     # wait for an idle moment (about 1 s per stroke on a busy machine before the pad encoded itself)
@@ -192,8 +208,11 @@ def test_draw_a_one_and_see_inside_the_network(server, browser, shots, tmp_path)
     browser.find_element(By.CSS_SELECTOR, "nav a[data-view='conv']").click()
     wait_for(browser, "return document.querySelectorAll('#conv-input option').length > 3", what="the presets")
     Select(browser.find_element(By.ID, "conv-input")).select_by_value("drawn")
-    wait_for(browser, "return document.getElementById('conv-input-caption').textContent.startsWith('input 28x28')",
-             what="the drawn digit in the playground")
+    wait_for(
+        browser,
+        "return document.getElementById('conv-input-caption').textContent.startsWith('input 28x28')",
+        what="the drawn digit in the playground",
+    )
 
 
 def test_the_convolution_steps_window_by_window(server, browser, shots):
@@ -229,21 +248,33 @@ def test_model_explorer_reads_resnet18(server, browser, shots):
     open_view(browser, server, "models")
     wait_for(browser, "return document.getElementById('ex-total-macs')", what="the first summary")
     Select(browser.find_element(By.ID, "ex-model")).select_by_value("resnet18")
-    wait_for(browser, "const e = document.getElementById('ex-total-macs'); "
-                      "return e && e.textContent === '1,814,073,344'", timeout=120, what="resnet18's MACs")
+    wait_for(
+        browser,
+        "const e = document.getElementById('ex-total-macs'); return e && e.textContent === '1,814,073,344'",
+        timeout=120,
+        what="resnet18's MACs",
+    )
     assert browser.find_element(By.ID, "ex-total-params").text == "11,689,512"
     rows = browser.find_elements(By.CSS_SELECTOR, "#ex-table tbody tr")
     assert len(rows) > 50
     browser.find_element(By.CSS_SELECTOR, "#ex-table th[data-key='macs']").click()
-    macs = [int(r.replace(",", "")) for r in browser.execute_script(
-        "return Array.from(document.querySelectorAll('#ex-table tbody tr')).map(r => r.children[7].textContent)")]
+    macs = [
+        int(r.replace(",", ""))
+        for r in browser.execute_script(
+            "return Array.from(document.querySelectorAll('#ex-table tbody tr')).map(r => r.children[7].textContent)"
+        )
+    ]
     assert macs == sorted(macs, reverse=True) and macs[0] == 64 * 112 * 112 * 3 * 7 * 7  # conv1, 7x7 on 3 channels
     for chart in ("params", "macs", "memory"):
         assert len(browser.find_elements(By.CSS_SELECTOR, f"#ex-chart-{chart} rect.bar")) > 10
     assert browser.find_elements(By.CSS_SELECTOR, "#ex-chart-rf polyline")
     browser.find_element(By.ID, "cmp-show").click()
-    wait_for(browser, "return document.querySelectorAll('#cmp-table tbody tr').length === 4", timeout=120,
-             what="the comparison")
+    wait_for(
+        browser,
+        "return document.querySelectorAll('#cmp-table tbody tr').length === 4",
+        timeout=120,
+        what="the comparison",
+    )
     screenshot(browser, shots / "serve-explorer.png")
 
 
@@ -256,6 +287,9 @@ def test_training_monitor_shows_the_runs_curves(server, browser, shots, demo_run
     epochs = demo_run.overrides["epochs"]
     assert first.startswith(f"demo lenet5 mnist-sample {epochs} / {epochs}"), first
     wait_for(browser, "return document.querySelectorAll('#run-chart-loss polyline').length === 2", what="loss curves")
-    wait_for(browser, "const i = document.querySelector('#run-pictures img'); return i && i.complete && i.naturalWidth",
-             what="curves.png")
+    wait_for(
+        browser,
+        "const i = document.querySelector('#run-pictures img'); return i && i.complete && i.naturalWidth",
+        what="curves.png",
+    )
     screenshot(browser, shots / "serve-monitor.png")

@@ -23,8 +23,18 @@ def tiny_rgb(n: int, size: int) -> DataSplits:
 
 
 def test_googlenet_with_aux_heads_trains_and_logs_them(tmp_path):
-    r = train(model="googlenet", model_args={"aux_logits": True}, dataset=tiny_rgb(12, 32), epochs=1, batch_size=8,
-              lr=0.01, precision="fp32", threads=1, progress=False, out=str(tmp_path / "g"))
+    r = train(
+        model="googlenet",
+        model_args={"aux_logits": True},
+        dataset=tiny_rgb(12, 32),
+        epochs=1,
+        batch_size=8,
+        lr=0.01,
+        precision="fp32",
+        threads=1,
+        progress=False,
+        out=str(tmp_path / "g"),
+    )
     for m in r.metrics:
         assert len(m["train_aux_loss"]) == 2 and all(0 < a < 10 for a in m["train_aux_loss"])
     assert r.final["val_top1"] is not None  # evaluated in eval mode: the main head only

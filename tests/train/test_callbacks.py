@@ -20,8 +20,20 @@ TIMING = {"images_per_s", "seconds", "eval_seconds"}  # wall-clock numbers: diff
 
 
 def _settings(tiny_mnist, out, **kw):
-    base = dict(model="lenet5", data=f"mnist:{tiny_mnist}", epochs=3, batch_size=32, lr=0.05, precision="fp32",
-                threads=1, deterministic=True, progress=False, out=str(out), overwrite=True, seed=1)
+    base = dict(
+        model="lenet5",
+        data=f"mnist:{tiny_mnist}",
+        epochs=3,
+        batch_size=32,
+        lr=0.05,
+        precision="fp32",
+        threads=1,
+        deterministic=True,
+        progress=False,
+        out=str(out),
+        overwrite=True,
+        seed=1,
+    )
     return {**base, **kw}
 
 
@@ -82,8 +94,11 @@ def test_early_stopping_stops_where_the_hand_count_says(tiny_mnist, tmp_path):
     patience, min_delta = 2, 0.02
     expected = _stop_epoch_by_hand(losses, patience, min_delta, larger_is_better=False) or 6
 
-    run = train(**_settings(tiny_mnist, tmp_path / "stopped", epochs=6,
-                            early_stop=f"val_loss:patience={patience}:min_delta={min_delta}"))
+    run = train(
+        **_settings(
+            tiny_mnist, tmp_path / "stopped", epochs=6, early_stop=f"val_loss:patience={patience}:min_delta={min_delta}"
+        )
+    )
     assert len(run.metrics) == expected
     assert [m["val_loss"] for m in run.metrics] == losses[:expected]  # the same run, cut short
     assert len(read_jsonl(run.run_dir / "metrics.jsonl")) == expected
@@ -104,10 +119,28 @@ def test_early_stopping_never_on_the_test_split(tiny_mnist, tmp_path):
     assert parse_early_stop("val_loss:patience=4:min_delta=0.5").mode == "min"
     assert EarlyStopping("val_top1").mode == "max"
     with pytest.raises(CnnlabError, match="needs a validation split"):
-        train(**_settings(tiny_mnist, tmp_path / "noval", data_options={"val_split": 0}, early_stop="val_top1:patience=2"))
-    cli = subprocess.run([PYTHON, "-m", "cnnlab", "train", "lenet5", "--data", f"mnist:{tiny_mnist}",
-                          "--early-stop", "test_top1:patience=2", "--out", str(tmp_path / "cli")],
-                         capture_output=True, text=True, env=child_env(), timeout=120)
+        train(
+            **_settings(tiny_mnist, tmp_path / "noval", data_options={"val_split": 0}, early_stop="val_top1:patience=2")
+        )
+    cli = subprocess.run(
+        [
+            PYTHON,
+            "-m",
+            "cnnlab",
+            "train",
+            "lenet5",
+            "--data",
+            f"mnist:{tiny_mnist}",
+            "--early-stop",
+            "test_top1:patience=2",
+            "--out",
+            str(tmp_path / "cli"),
+        ],
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=120,
+    )
     assert cli.returncode == 2 and "test split" in cli.stderr and "Traceback" not in cli.stderr
     with pytest.raises(CnnlabError, match="unknown logger|log="):
         TrainConfig(log="wandb").validate()
@@ -161,8 +194,15 @@ def test_resume_with_early_stopping_and_csv_is_bitwise(tiny_mnist, tmp_path):
     # epoch 1 sets the best val_top1; nothing beats it by 100 points, so 2 bad evaluations stop after epoch 3.
     # The interruption (in epoch 3) falls after one bad evaluation: the resumed run must carry the counter
     # (without it, epoch 3 would set a new best and the run would stop after epoch 5).
-    kw = dict(epochs=6, early_stop="val_top1:patience=2:min_delta=100", log="csv", checkpoint_every=5,
-              augment="crop=2,flip", mixup=0.2, ema=0.9)
+    kw = dict(
+        epochs=6,
+        early_stop="val_top1:patience=2:min_delta=100",
+        log="csv",
+        checkpoint_every=5,
+        augment="crop=2,flip",
+        mixup=0.2,
+        ema=0.9,
+    )
     ref = train(**_settings(tiny_mnist, tmp_path / "ref", **kw))
     assert len(ref.metrics) == 3
 

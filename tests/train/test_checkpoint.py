@@ -24,11 +24,21 @@ from cnnlab.train.checkpoint import (
     unflatten,
 )
 
-leaves = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.text(max_size=8),
-                   st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=False))
-trees = st.recursive(leaves, lambda kids: st.one_of(
-    st.lists(kids, max_size=4),
-    st.dictionaries(st.one_of(st.text(max_size=5), st.integers(0, 99)), kids, max_size=4)), max_leaves=20)
+leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.text(max_size=8),
+    st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=False),
+)
+trees = st.recursive(
+    leaves,
+    lambda kids: st.one_of(
+        st.lists(kids, max_size=4),
+        st.dictionaries(st.one_of(st.text(max_size=5), st.integers(0, 99)), kids, max_size=4),
+    ),
+    max_leaves=20,
+)
 
 
 def _same(a, b) -> bool:

@@ -26,8 +26,9 @@ class SmallNet(cnnlab.RecordArgs, nn.Module):
 
     def __init__(self, width: int = 6, num_classes: int = 10, in_chans: int = 1):
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(in_chans, width, 5, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
-                                      nn.Flatten())
+        self.features = nn.Sequential(
+            nn.Conv2d(in_chans, width, 5, stride=2), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten()
+        )
         self.head = nn.Linear(4 * width, num_classes)
 
     def forward(self, x):
@@ -39,8 +40,9 @@ class Unrecorded(nn.Module):
 
     def __init__(self, width):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(1, width, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                  nn.Linear(width, 10))
+        self.body = nn.Sequential(
+            nn.Conv2d(1, width, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 10)
+        )
 
     def forward(self, x):
         return self.body(x)
@@ -65,8 +67,11 @@ def test_fit_a_custom_module_on_arrays_and_reload_it(mnist_arrays, tmp_path):
     torch.manual_seed(0)
     result = cnnlab.fit(model=SmallNet(width=7), data=(x, y), out=str(tmp_path / "run"), **FAST)
     meta = cnnlab.load_run(result.run_dir).meta
-    assert meta["model_source"] == {"import": "test_fit_inputs:SmallNet",
-                                    "kwargs": {"width": 7, "num_classes": 10, "in_chans": 1}, "why": ""}
+    assert meta["model_source"] == {
+        "import": "test_fit_inputs:SmallNet",
+        "kwargs": {"width": 7, "num_classes": 10, "in_chans": 1},
+        "why": "",
+    }
     assert len(result.metrics) == 1 and result.metrics[0]["val_top1"] is not None
     # the validation split: 10% of each class (at least one), carved from the 400 images
     held = sum(min(max(int(round(0.1 * c)), 1), c - 1) for c in np.bincount(y, minlength=10))
@@ -117,10 +122,12 @@ def test_array_layouts_and_dtypes_convert_to_the_same_pixels(mnist_arrays):
     assert torch.equal(as_images(torch.from_numpy(rgb).int()), expected)
     assert as_images(x[:5]).shape == (5, 1, 28, 28)
 
-    for bad, message in ((np.zeros((4, 5, 5, 5), np.uint8), "no axis of 1, 3 or 4 channels"),
-                         (np.zeros((4, 28), np.uint8), "images are N x C x H x W"),
-                         (np.full((2, 1, 4, 4), -0.4, np.float32), "normalises them itself"),
-                         (np.full((2, 1, 4, 4), 300, np.int64), "integers in")):
+    for bad, message in (
+        (np.zeros((4, 5, 5, 5), np.uint8), "no axis of 1, 3 or 4 channels"),
+        (np.zeros((4, 28), np.uint8), "images are N x C x H x W"),
+        (np.full((2, 1, 4, 4), -0.4, np.float32), "normalises them itself"),
+        (np.full((2, 1, 4, 4), 300, np.int64), "integers in"),
+    ):
         with pytest.raises(CnnlabError, match=message):
             as_images(bad)
     with pytest.raises(CnnlabError, match="one class index per image"):
@@ -132,8 +139,7 @@ def test_array_layouts_and_dtypes_convert_to_the_same_pixels(mnist_arrays):
 def test_own_splits_class_names_and_val_split(mnist_arrays):
     x, y = mnist_arrays
     names = [f"digit {i}" for i in range(10)]
-    d = splits_from({"train": (x[:300], y[:300], names), "val": (x[300:350], y[300:350]),
-                     "test": (x[350:], y[350:])})
+    d = splits_from({"train": (x[:300], y[:300], names), "val": (x[300:350], y[300:350]), "test": (x[350:], y[350:])})
     assert (len(d.train), len(d.val), len(d.test)) == (300, 50, 50) and d.classes == names
     assert torch.equal(d.val.images[:, 0], torch.from_numpy(x[300:350]))
     none = splits_from((x, y), {"val_split": 0})
@@ -179,7 +185,8 @@ def test_fit_on_a_torch_dataset_and_a_dataloader(mnist_arrays, tmp_path):
 def test_a_model_registered_in_the_users_module_reloads_in_predict(mnist_arrays, tmp_path):
     pkg = tmp_path / "mine"
     pkg.mkdir()
-    (pkg / "my_models.py").write_text(textwrap.dedent("""
+    (pkg / "my_models.py").write_text(
+        textwrap.dedent("""
         import torch.nn as nn
         import cnnlab
 
@@ -187,7 +194,8 @@ def test_a_model_registered_in_the_users_module_reloads_in_predict(mnist_arrays,
         def tiny_user_net(num_classes=10, in_chans=1, width=4):
             return nn.Sequential(nn.Conv2d(in_chans, width, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                                  nn.Linear(width, num_classes))
-    """))
+    """)
+    )
     import sys
 
     sys.path.insert(0, str(pkg))
@@ -212,7 +220,11 @@ def test_a_model_registered_in_the_users_module_reloads_in_predict(mnist_arrays,
     # the file names the module, but only the user decides what is imported (metadata is untrusted)
     untrusted = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=on_path)
     assert untrusted.returncode == 2 and "CNNLAB_MODULES=my_models" in untrusted.stderr
-    ok = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**on_path, "CNNLAB_MODULES": "my_models"})
+    ok = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=120, env={**on_path, "CNNLAB_MODULES": "my_models"}
+    )
     assert ok.returncode == 0, ok.stderr
-    missing = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**env, "CNNLAB_MODULES": "my_models"})
+    missing = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=120, env={**env, "CNNLAB_MODULES": "my_models"}
+    )
     assert missing.returncode == 2 and "my_models" in missing.stderr and "importable" in missing.stderr

@@ -52,10 +52,10 @@ def test_muon_filter_step_renormalises_then_moves_by_the_orthogonalised_gradient
     w0 = w.detach().clone()
     opt.step()
     # first step: buffer = g, Nesterov u = g + 0.6 g = 1.6 g; NS normalises the scale away
-    expected = w0 * (8 ** 0.5 / w0.norm()) - 0.1 * newton_schulz5((1.6 * g).reshape(8, -1)).view_as(w)
+    expected = w0 * (8**0.5 / w0.norm()) - 0.1 * newton_schulz5((1.6 * g).reshape(8, -1)).view_as(w)
     torch.testing.assert_close(w.detach(), expected)
     # the bank's norm was reset to sqrt(8) before the move: the move is 0.1 x ||NS|| ~ 0.1 x sqrt(8)
-    assert (w.detach() - w0 * (8 ** 0.5 / w0.norm())).norm().item() == pytest.approx(0.1 * 8 ** 0.5, rel=0.5)
+    assert (w.detach() - w0 * (8**0.5 / w0.norm())).norm().item() == pytest.approx(0.1 * 8**0.5, rel=0.5)
 
 
 @pytest.mark.parametrize("nesterov", [True, False])
@@ -79,8 +79,17 @@ def test_muon_non_filter_groups_are_exactly_torch_sgd(nesterov):
 def test_build_optimizer_muon_splits_filters_from_the_rest():
     model = nn.Sequential(nn.Conv2d(3, 8, 3, bias=True), nn.BatchNorm2d(8), nn.Flatten(), nn.LazyLinear(2))
     model(torch.zeros(1, 3, 5, 5))
-    cfg = TrainConfig(optimizer="muon", lr=2.0, muon_lr=0.24, muon_momentum=0.6, momentum=0.85, weight_decay=1e-3,
-                      norm_lr_scale=0.5, bias_lr_scale=0.25, decay_all=True)
+    cfg = TrainConfig(
+        optimizer="muon",
+        lr=2.0,
+        muon_lr=0.24,
+        muon_momentum=0.6,
+        momentum=0.85,
+        weight_decay=1e-3,
+        norm_lr_scale=0.5,
+        bias_lr_scale=0.25,
+        decay_all=True,
+    )
     opt = build_optimizer(model, cfg)
     muon = [g for g in opt.param_groups if g["muon"]]
     assert len(muon) == 1 and [p.ndim for p in muon[0]["params"]] == [4]
@@ -103,9 +112,17 @@ def test_muon_trains_a_small_convnet_faster_than_it_starts():
     torch.manual_seed(0)
     x = torch.randn(64, 3, 8, 8)
     y = (x[:, 0].mean((1, 2)) > 0).long()
-    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
-                          nn.Conv2d(16, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
-                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 2))
+    model = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1, bias=False),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.Conv2d(16, 16, 3, padding=1, bias=False),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(16, 2),
+    )
     opt = build_optimizer(model, TrainConfig(optimizer="muon", lr=0.1, muon_lr=0.05, weight_decay=0.0))
     losses = []
     for _ in range(30):

@@ -8,7 +8,15 @@ from cnnlab.cli import main
 from cnnlab.errors import CnnlabError, UnknownNameError
 from cnnlab.train.recipes import get_recipe, list_recipes, load_recipe
 
-EXPECTED = {"alexnet-imagenet", "fast-cifar", "fast-cifar-sgd", "lenet-mnist", "mobilenet-imagenet", "resnet-cifar", "vgg-imagenet"}
+EXPECTED = {
+    "alexnet-imagenet",
+    "fast-cifar",
+    "fast-cifar-sgd",
+    "lenet-mnist",
+    "mobilenet-imagenet",
+    "resnet-cifar",
+    "vgg-imagenet",
+}
 
 
 def test_all_recipes_parse_and_validate():
@@ -21,8 +29,14 @@ def test_all_recipes_parse_and_validate():
 
 def test_resnet_cifar_is_the_papers_recipe():
     c = load_recipe("resnet-cifar")
-    assert (c.model, c.optimizer, c.lr, c.momentum, c.weight_decay, c.batch_size) == ("resnet20", "sgd", 0.1, 0.9,
-                                                                                     1e-4, 128)
+    assert (c.model, c.optimizer, c.lr, c.momentum, c.weight_decay, c.batch_size) == (
+        "resnet20",
+        "sgd",
+        0.1,
+        0.9,
+        1e-4,
+        128,
+    )
     assert (c.steps, c.schedule, c.milestones, c.gamma) == (64000, "multistep", [0.5, 0.75], 0.1)
     assert c.augment == "crop=4,flip" and not c.nesterov
 

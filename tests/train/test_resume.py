@@ -21,9 +21,33 @@ from train_support import PYTHON, child_env
 from cnnlab.runs import read_model_file
 from cnnlab.train.checkpoint import CHECKPOINT_DIR, LAST, load_checkpoint
 
-ARGS = ["lenet5", "--epochs", "6", "--batch-size", "16", "--accumulate", "2", "--augment", "crop=2,flip",
-        "--mixup", "0.2", "--ema", "0.9", "-m", "drop_rate=0.3", "--precision", "fp32", "--threads", "1",
-        "--deterministic", "--checkpoint-every", "3", "--no-progress", "--seed", "3"]
+ARGS = [
+    "lenet5",
+    "--epochs",
+    "6",
+    "--batch-size",
+    "16",
+    "--accumulate",
+    "2",
+    "--augment",
+    "crop=2,flip",
+    "--mixup",
+    "0.2",
+    "--ema",
+    "0.9",
+    "-m",
+    "drop_rate=0.3",
+    "--precision",
+    "fp32",
+    "--threads",
+    "1",
+    "--deterministic",
+    "--checkpoint-every",
+    "3",
+    "--no-progress",
+    "--seed",
+    "3",
+]
 
 
 def _cmd(data: Path, out: Path, resume: bool) -> list[str]:
@@ -58,8 +82,13 @@ def test_sigkill_at_random_moments_then_resume_is_bitwise_exact(tiny_mnist, tmp_
     for _attempt in range(12):
         resume = last.exists() or (run_dir / CHECKPOINT_DIR / "previous.safetensors").exists()
         before = _mtime(last)
-        proc = subprocess.Popen(_cmd(tiny_mnist, run_dir, resume), env=child_env(), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            _cmd(tiny_mnist, run_dir, resume),
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         if kills < 2:
             # kill a random moment after this process wrote a new checkpoint (so every round makes progress)
             deadline = time.monotonic() + 60
@@ -85,7 +114,8 @@ def test_sigkill_at_random_moments_then_resume_is_bitwise_exact(tiny_mnist, tmp_
     ra = [json.loads(x) for x in (ref_dir / "metrics.jsonl").read_text().splitlines()]
     rb = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rb] == list(range(1, 7))
-    assert [(r["train_loss"], r["val_top1"], r["lr"]) for r in ra] == [(r["train_loss"], r["val_top1"], r["lr"])
-                                                                         for r in rb]
+    assert [(r["train_loss"], r["val_top1"], r["lr"]) for r in ra] == [
+        (r["train_loss"], r["val_top1"], r["lr"]) for r in rb
+    ]
     ckpt = load_checkpoint(run_dir)
     assert ckpt["position"]["epoch"] == 7 and ckpt["position"]["step"] == ra[-1]["step"]

@@ -21,12 +21,14 @@ def test_resnet_paper_multistep_divides_by_ten_at_32k_and_48k_of_64k():
 
 
 def test_step_schedule_every_n_and_default_thirds():
-    assert [lr_factor(s, 90, 0, "step", step_size=30) for s in (0, 29, 30, 59, 60, 89)] == \
-        pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
-    assert [lr_factor(s, 300, 0, "step") for s in (0, 99, 100, 199, 200, 299)] == \
-        pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
+    assert [lr_factor(s, 90, 0, "step", step_size=30) for s in (0, 29, 30, 59, 60, 89)] == pytest.approx(
+        [1, 1, 0.1, 0.1, 0.01, 0.01]
+    )
+    assert [lr_factor(s, 300, 0, "step") for s in (0, 99, 100, 199, 200, 299)] == pytest.approx(
+        [1, 1, 0.1, 0.1, 0.01, 0.01]
+    )
     # MobileNetV2-style x0.98 per epoch (step_size = one epoch of 10 steps)
-    assert lr_factor(35, 3000, 0, "step", gamma=0.98, step_size=10) == pytest.approx(0.98 ** 3)
+    assert lr_factor(35, 3000, 0, "step", gamma=0.98, step_size=10) == pytest.approx(0.98**3)
 
 
 def test_cosine_is_half_a_cosine_after_warmup():
@@ -54,8 +56,9 @@ def test_warmup_then_constant():
 
 def test_scheduler_drives_optimizer_and_norm_lr_scale():
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
-    cfg = TrainConfig(lr=0.1, schedule="multistep", milestones=[0.5], epochs=2, norm_lr_scale=64.0,
-                      weight_decay=1e-4, nesterov=False)
+    cfg = TrainConfig(
+        lr=0.1, schedule="multistep", milestones=[0.5], epochs=2, norm_lr_scale=64.0, weight_decay=1e-4, nesterov=False
+    )
     opt = build_optimizer(model, cfg)
     sched = build_scheduler(opt, cfg, steps_per_epoch=5)
     # conv + linear weights; the conv and linear biases; the batch norm's weight and bias
@@ -79,8 +82,9 @@ def test_no_weight_decay_on_norms_and_biases():
 def test_decay_all_shrinks_norms_and_biases_like_the_weights():
     # airbench94: batch-norm biases at 64x the learning rate but the same decay per step as the weights
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Linear(4, 2))
-    opt = build_optimizer(model, TrainConfig(lr=1.5, weight_decay=1.33e-3, norm_lr_scale=64.0, decay_all=True,
-                                             momentum=0.0))
+    opt = build_optimizer(
+        model, TrainConfig(lr=1.5, weight_decay=1.33e-3, norm_lr_scale=64.0, decay_all=True, momentum=0.0)
+    )
     assert [g["weight_decay"] for g in opt.param_groups] == pytest.approx([1.33e-3, 1.33e-3, 1.33e-3 / 64])
     with torch.no_grad():
         for p in model.parameters():

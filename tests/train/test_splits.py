@@ -52,8 +52,24 @@ def test_final_test_reads_the_test_split_once_and_chooses_nothing(tiny_mnist, tm
 
 
 def test_no_validation_split_selects_nothing(tiny_mnist, tmp_path, capsys):
-    argv = ["train", "lenet5", "--data", f"mnist:{tiny_mnist}", "--val-split", "0", "--test", "--epochs", "1",
-            "--precision", "fp32", "--threads", "1", "--no-progress", "--out", str(tmp_path / "n")]
+    argv = [
+        "train",
+        "lenet5",
+        "--data",
+        f"mnist:{tiny_mnist}",
+        "--val-split",
+        "0",
+        "--test",
+        "--epochs",
+        "1",
+        "--precision",
+        "fp32",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--out",
+        str(tmp_path / "n"),
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "test accuracy:" in out and "val accuracy" not in out and "val: none" in out
@@ -67,7 +83,7 @@ def three_class_splits(n=96) -> DataSplits:
     labels = torch.arange(n) % 3
     images = torch.randint(0, 50, (n, 1, 28, 28), dtype=torch.uint8, generator=g)
     for k in range(3):
-        images[labels == k, :, 4 + 8 * k:10 + 8 * k] = 250
+        images[labels == k, :, 4 + 8 * k : 10 + 8 * k] = 250
     ds = ImageDataset(images, labels, ["a", "b", "c"])
     return DataSplits("three", ds.subset(torch.arange(64)), ds.subset(torch.arange(64, 96)))
 
@@ -89,19 +105,39 @@ def test_run_files_are_0644(tiny_mnist, tmp_path):
     finally:
         os.umask(old)
     files = [p for p in r.run_dir.rglob("*") if p.is_file()]
-    assert {p.name for p in files} >= {"config.json", "metrics.jsonl", "model.safetensors", "best.safetensors",
-                                        "curves.png", "last.safetensors"}
+    assert {p.name for p in files} >= {
+        "config.json",
+        "metrics.jsonl",
+        "model.safetensors",
+        "best.safetensors",
+        "curves.png",
+        "last.safetensors",
+    }
     for p in files:
         assert stat.S_IMODE(p.stat().st_mode) == 0o644, p
 
 
 def test_no_progress_and_a_log_file_get_one_line_per_epoch(tiny_mnist, tmp_path):
-    base = [PYTHON, "-m", "cnnlab", "train", "lenet5", "--data", f"mnist:{tiny_mnist}", "--epochs", "2",
-            "--precision", "fp32", "--threads", "1"]
+    base = [
+        PYTHON,
+        "-m",
+        "cnnlab",
+        "train",
+        "lenet5",
+        "--data",
+        f"mnist:{tiny_mnist}",
+        "--epochs",
+        "2",
+        "--precision",
+        "fp32",
+        "--threads",
+        "1",
+    ]
     for extra in (["--no-progress"], []):  # [] = progress asked for, but stderr is a pipe, not a terminal
         out = tmp_path / ("q" if extra else "p")
-        r = subprocess.run(base + extra + ["--out", str(out)], capture_output=True, text=True, env=child_env(),
-                           timeout=300)
+        r = subprocess.run(
+            base + extra + ["--out", str(out)], capture_output=True, text=True, env=child_env(), timeout=300
+        )
         assert r.returncode == 0, r.stderr
         epochs = [line for line in r.stdout.splitlines() if line.startswith("epoch ")]
         assert len(epochs) == 2 and "val loss" in epochs[0]

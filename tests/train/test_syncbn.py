@@ -43,8 +43,13 @@ WORKER = textwrap.dedent('''
 def test_cpu_sync_batchnorm_matches_the_whole_batch(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    r = subprocess.run([PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)],
-                       env=child_env(), capture_output=True, text=True, timeout=180)
+    r = subprocess.run(
+        [PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert r.returncode == 0, r.stdout + r.stderr[:3000]
     worst = [float(v) for v in re.findall(r"rank \d worst ([0-9.e+-]+?)(?=rank|\s|$)", r.stdout)]
     assert len(worst) == 2 and max(worst) < 1e-5, r.stdout

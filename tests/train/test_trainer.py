@@ -39,11 +39,26 @@ def test_accumulation_equals_the_larger_batch(tiny_mnist, tmp_path):
 
 
 def test_run_folder_best_last_and_curves(tiny_mnist, tmp_path):
-    r = train(model="lenet5", data=data_of(tiny_mnist), epochs=3, batch_size=32, out=str(tmp_path / "r"),
-              label_smoothing=0.1, clip_grad=1.0, ema=0.9, **FAST)
+    r = train(
+        model="lenet5",
+        data=data_of(tiny_mnist),
+        epochs=3,
+        batch_size=32,
+        out=str(tmp_path / "r"),
+        label_smoothing=0.1,
+        clip_grad=1.0,
+        ema=0.9,
+        **FAST,
+    )
     names = {p.name for p in r.run_dir.iterdir()}
-    assert {"config.json", "metrics.jsonl", "model.safetensors", "best.safetensors", "curves.png",
-            "checkpoint"} <= names
+    assert {
+        "config.json",
+        "metrics.jsonl",
+        "model.safetensors",
+        "best.safetensors",
+        "curves.png",
+        "checkpoint",
+    } <= names
     rows = [json.loads(x) for x in (r.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [x["epoch"] for x in rows] == [1, 2, 3] and all(0 <= x["val_top5"] <= 100 for x in rows)
     _, meta = read_model_file(r.run_dir / "best.safetensors")
@@ -59,10 +74,22 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tiny_mnist
     from cnnlab.train.checkpoint import load_checkpoint
 
     out = tmp_path / "nan"
-    with pytest.raises(NonFiniteLoss, match=r"the loss became nan at epoch 1, step (\d+).*last good checkpoint "
-                                            r"is kept") as e:
-        train(model="lenet5", data=data_of(tiny_mnist), epochs=2, batch_size=32, out=str(out), lr=1e6,
-              model_args={"activation": "relu"}, checkpoint_every=1, **FAST)
+    with pytest.raises(
+        NonFiniteLoss,
+        match=r"the loss became nan at epoch 1, step (\d+).*last good checkpoint "
+        r"is kept",
+    ) as e:
+        train(
+            model="lenet5",
+            data=data_of(tiny_mnist),
+            epochs=2,
+            batch_size=32,
+            out=str(out),
+            lr=1e6,
+            model_args={"activation": "relu"},
+            checkpoint_every=1,
+            **FAST,
+        )
     # resuming would replay the same steps into the same NaN: the hint is to restart with a lower --lr
     assert "--lr" in e.value.hint and "--resume" not in e.value.hint and "replay the same steps" in str(e.value)
     failed_at = int(e.value.args[0].split("step ")[1].split(":")[0])
@@ -91,7 +118,7 @@ def test_ema_average_and_lookahead():
     ema.update(model, 0.5)
     assert float(ema.module.weight[0, 0]) == 0.5 and float(model.weight.detach()[0, 0]) == 1.0
     look = ModelEMA(model, decay=0.9, every=5, ramp=3.0, lookahead=True)
-    assert look.decay_at(50, 100) == pytest.approx(0.9 ** 5 * 0.5 ** 3)
+    assert look.decay_at(50, 100) == pytest.approx(0.9**5 * 0.5**3)
     with torch.no_grad():
         model.weight.fill_(3.0)
     look.update(model, 0.5)
@@ -99,8 +126,18 @@ def test_ema_average_and_lookahead():
 
 
 def test_tta_and_mixup_and_cutmix_run(tiny_mnist, tmp_path):
-    r = train(model="lenet5", data=data_of(tiny_mnist), epochs=1, batch_size=32, out=str(tmp_path / "t"),
-              mixup=0.2, cutmix=1.0, tta="flip", augment="crop=2,flip", **FAST)
+    r = train(
+        model="lenet5",
+        data=data_of(tiny_mnist),
+        epochs=1,
+        batch_size=32,
+        out=str(tmp_path / "t"),
+        mixup=0.2,
+        cutmix=1.0,
+        tta="flip",
+        augment="crop=2,flip",
+        **FAST,
+    )
     assert r.final["val_top1"] >= 0 and r.final["train_loss"] > 0
 
 
@@ -129,17 +166,44 @@ def test_airbench_trains_on_a_tiny_color_set(tmp_path):
     images = torch.randint(0, 60, (256, 3, 32, 32), dtype=torch.uint8, generator=g)
     images[labels == 1, 0] += 150  # class 1 is red
     ds = ImageDataset(images, labels, ["grey", "red"])
-    splits = DataSplits("toy", ds.subset(torch.arange(192)), ds.subset(torch.arange(192, 224)),
-                        test_reader=ds.subset(torch.arange(224, 256)))
-    cfg = TrainConfig(model="airbench", epochs=4, batch_size=64, lr=0.5, momentum=0.85, label_smoothing=0.2,
-                      norm_lr_scale=64, ema=0.95, ema_every=2, ema_ramp=3, ema_start_epochs=1, lookahead=True,
-                      tta="flip-translate", augment="crop=2:reflect,flip", model_args={"whiten_bias_epochs": 2, "width": 0.25},
-                      out=str(tmp_path / "ab"), **FAST)
+    splits = DataSplits(
+        "toy",
+        ds.subset(torch.arange(192)),
+        ds.subset(torch.arange(192, 224)),
+        test_reader=ds.subset(torch.arange(224, 256)),
+    )
+    cfg = TrainConfig(
+        model="airbench",
+        epochs=4,
+        batch_size=64,
+        lr=0.5,
+        momentum=0.85,
+        label_smoothing=0.2,
+        norm_lr_scale=64,
+        ema=0.95,
+        ema_every=2,
+        ema_ramp=3,
+        ema_start_epochs=1,
+        lookahead=True,
+        tta="flip-translate",
+        augment="crop=2:reflect,flip",
+        model_args={"whiten_bias_epochs": 2, "width": 0.25},
+        out=str(tmp_path / "ab"),
+        **FAST,
+    )
     r = train(cfg, dataset=splits)
     assert r.final["val_top1"] == 100.0
     # the Muon recipe's optimizer and head on the same toy set (its SGD rates scale with the batch: 2,000 -> 64)
-    muon = load_recipe("fast-cifar", epochs=4, batch_size=64, lr=0.67 * 64, data="cifar10", out=str(tmp_path / "mu"),
-                       model_args={"whiten_bias_epochs": 2, "width": 0.25, "scale": 1 / 64, "head_std": 1.0}, **FAST)
+    muon = load_recipe(
+        "fast-cifar",
+        epochs=4,
+        batch_size=64,
+        lr=0.67 * 64,
+        data="cifar10",
+        out=str(tmp_path / "mu"),
+        model_args={"whiten_bias_epochs": 2, "width": 0.25, "scale": 1 / 64, "head_std": 1.0},
+        **FAST,
+    )
     r = train(muon, dataset=splits)
     assert r.final["val_top1"] == 100.0 and r.final["test_top1"] == 100.0  # the recipe ends with a final test
     head = r.model.fc.weight
@@ -160,8 +224,24 @@ def test_compile_auto_only_for_large_dense_nets():
 
 def test_cli_recipe_set_and_resume(tiny_mnist, tmp_path, capsys):
     out = tmp_path / "cli"
-    argv = ["train", "--recipe", "lenet-mnist", "--data", data_of(tiny_mnist), "--set", "epochs=2",
-            "--set", "batch_size=32", "--precision", "fp32", "--threads", "1", "--no-progress", "--out", str(out)]
+    argv = [
+        "train",
+        "--recipe",
+        "lenet-mnist",
+        "--data",
+        data_of(tiny_mnist),
+        "--set",
+        "epochs=2",
+        "--set",
+        "batch_size=32",
+        "--precision",
+        "fp32",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["epochs"] == 2 and config["batch_size"] == 32  # --set over the recipe
@@ -178,8 +258,23 @@ def test_cli_recipe_set_and_resume(tiny_mnist, tmp_path, capsys):
 
 def test_cli_data_options_reach_load_data(tiny_mnist, tmp_path):
     out = tmp_path / "vs"
-    argv = ["train", "lenet5", "--data", data_of(tiny_mnist), "--val-split", "0.25", "--epochs", "1",
-            "--precision", "fp32", "--threads", "1", "--no-progress", "--out", str(out)]
+    argv = [
+        "train",
+        "lenet5",
+        "--data",
+        data_of(tiny_mnist),
+        "--val-split",
+        "0.25",
+        "--epochs",
+        "1",
+        "--precision",
+        "fp32",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["data_options"] == {"val_split": 0.25}
@@ -187,8 +282,9 @@ def test_cli_data_options_reach_load_data(tiny_mnist, tmp_path):
 
 
 def test_eval_every_skips_validations_but_never_the_last(tiny_mnist, tmp_path):
-    r = train(model="lenet5", data=data_of(tiny_mnist), epochs=3, batch_size=64, eval_every=2,
-              out=str(tmp_path / "e"), **FAST)
+    r = train(
+        model="lenet5", data=data_of(tiny_mnist), epochs=3, batch_size=64, eval_every=2, out=str(tmp_path / "e"), **FAST
+    )
     assert [m["val_top1"] is not None for m in r.metrics] == [False, True, True]
     assert r.best["epoch"] in (2, 3) and (r.run_dir / "curves.png").is_file()
 
@@ -201,6 +297,13 @@ def test_alternating_flip_mirrors_each_image_every_other_epoch(tiny_mnist, tmp_p
     assert alternating_flip_mask(bits, idx, 1).tolist() == [False, True, True]
     assert alternating_flip_mask(bits, idx, 2).tolist() == [True, False, False]
     assert alternating_flip_mask(bits, idx, 3).tolist() == [False, True, True]
-    r = train(model="lenet5", data=data_of(tiny_mnist), epochs=2, batch_size=64, alternating_flip=True,
-              out=str(tmp_path / "af"), **FAST)
+    r = train(
+        model="lenet5",
+        data=data_of(tiny_mnist),
+        epochs=2,
+        batch_size=64,
+        alternating_flip=True,
+        out=str(tmp_path / "af"),
+        **FAST,
+    )
     assert r.final["val_top1"] > 10

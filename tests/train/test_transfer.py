@@ -44,7 +44,16 @@ def pretrained(tmp_path_factory):
 
 def test_backbone_is_everything_off_the_path_to_the_classifier():
     assert frozen_modules(create_model("resnet18"), "backbone") == [
-        "conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool"]
+        "conv1",
+        "bn1",
+        "relu",
+        "maxpool",
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+        "avgpool",
+    ]
     assert frozen_modules(create_model("vgg11"), "backbone")[-2:] == ["classifier.4", "classifier.5"]
     vit = create_model("vit_ti_16", num_classes=3)
     assert frozen_modules(vit, "backbone") == ["conv_proj", "encoder"]
@@ -61,8 +70,15 @@ def test_unknown_module_name_suggests_the_close_one():
 
 def test_linear_probe_keeps_the_backbone_and_its_batch_norm_statistics(zeros_and_ones, pretrained, tmp_path):
     path, sd = pretrained
-    r = train(model="resnet20", dataset=zeros_and_ones, init_weights=str(path), freeze="backbone", lr=0.05,
-              out=str(tmp_path / "probe"), **FAST)
+    r = train(
+        model="resnet20",
+        dataset=zeros_and_ones,
+        init_weights=str(path),
+        freeze="backbone",
+        lr=0.05,
+        out=str(tmp_path / "probe"),
+        **FAST,
+    )
     after = r.model.state_dict()
     backbone = [k for k in sd if not k.startswith("fc.")]
     assert all(torch.equal(after[k], sd[k]) for k in backbone), "a frozen tensor changed"
@@ -76,8 +92,15 @@ def test_linear_probe_keeps_the_backbone_and_its_batch_norm_statistics(zeros_and
 
 def test_named_freeze_trains_the_rest(zeros_and_ones, pretrained, tmp_path):
     path, sd = pretrained
-    r = train(model="resnet20", dataset=zeros_and_ones, init_weights=str(path), freeze="conv1,bn1,layer1",
-              normalize="data", out=str(tmp_path / "named"), **FAST)
+    r = train(
+        model="resnet20",
+        dataset=zeros_and_ones,
+        init_weights=str(path),
+        freeze="conv1,bn1,layer1",
+        normalize="data",
+        out=str(tmp_path / "named"),
+        **FAST,
+    )
     after = r.model.state_dict()
     assert all(torch.equal(after[k], sd[k]) for k in sd if k.split(".")[0] in ("conv1", "bn1", "layer1"))
     assert not torch.equal(after["layer2.0.conv1.weight"], sd["layer2.0.conv1.weight"])
@@ -100,9 +123,32 @@ def test_backbone_lr_scale_slows_everything_but_the_head():
 def test_fine_tuning_from_a_cnnlab_run_uses_its_normalisation(zeros_and_ones, tmp_path):
     first = train(model="lenet5", dataset=zeros_and_ones, out=str(tmp_path / "first"), **FAST)
     meta = read_model_file(first.run_dir / "model.safetensors")[1]
-    assert main(["train", "lenet5", "--data", "mnist-sample", "--init-weights", str(first.run_dir / "model.safetensors"),
-                 "--backbone-lr-scale", "0.1", "--epochs", "1", "--batch-size", "64", "--precision", "fp32",
-                 "--threads", "1", "--no-progress", "--out", str(tmp_path / "second")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "lenet5",
+                "--data",
+                "mnist-sample",
+                "--init-weights",
+                str(first.run_dir / "model.safetensors"),
+                "--backbone-lr-scale",
+                "0.1",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "64",
+                "--precision",
+                "fp32",
+                "--threads",
+                "1",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "second"),
+            ]
+        )
+        == 0
+    )
     cfg = json.loads((tmp_path / "second" / "config.json").read_text())
     assert cfg["resolved"]["mean"] == pytest.approx(meta["mean"]) and "weight file" in cfg["resolved"]["normalization"]
 

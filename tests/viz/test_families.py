@@ -28,9 +28,27 @@ from helpers.viz import model_state
 FAST = ["lenet5", "cifar_convnet4"]
 # one representative per family file (the smallest or most typical network of the file). Score-CAM's
 # one forward per channel and the analyzer dominate: NFNet-F0 (3072 channels) takes minutes
-SLOW = ["resnet20", "vit_ti_4_28", "airbench", "alexnet", "densenet121", "nfnet_f0", "efficientnet_b0", "googlenet", "inception_resnet_v2",
-        "inception_v3", "mcunet", "mobilenet_v3_small", "nin", "preact_resnet18", "resnet18", "shufflenet_v2_x0_5",
-        "shufflenet_v1", "vgg11_bn", "bn_inception"]
+SLOW = [
+    "resnet20",
+    "vit_ti_4_28",
+    "airbench",
+    "alexnet",
+    "densenet121",
+    "nfnet_f0",
+    "efficientnet_b0",
+    "googlenet",
+    "inception_resnet_v2",
+    "inception_v3",
+    "mcunet",
+    "mobilenet_v3_small",
+    "nin",
+    "preact_resnet18",
+    "resnet18",
+    "shufflenet_v2_x0_5",
+    "shufflenet_v1",
+    "vgg11_bn",
+    "bn_inception",
+]
 # linear / mlp have no convolution or spatial layer: their picture is `cnnlab viz templates`
 NOT_SPATIAL = {"cnnlab.models.linear"}
 

@@ -55,8 +55,11 @@ def test_guided_backprop_equals_backward_hooks_written_here():
     torch.manual_seed(3)
     x = torch.randn(1, 1, 16, 16)
     # independent guided backprop: clamp the gradient leaving every ReLU to its positive part
-    handles = [m.register_full_backward_hook(lambda m, gi, go: (gi[0].clamp_min(0),))
-               for m in net.modules() if isinstance(m, nn.ReLU)]
+    handles = [
+        m.register_full_backward_hook(lambda m, gi, go: (gi[0].clamp_min(0),))
+        for m in net.modules()
+        if isinstance(m, nn.ReLU)
+    ]
     xin = x.clone().requires_grad_(True)
     (g,) = torch.autograd.grad(net(xin)[0, 0], xin)
     for h in handles:
@@ -127,10 +130,10 @@ def test_occlusion_of_a_model_that_looks_at_one_quadrant():
     for top in range(0, 13, 2):
         for left in range(0, 13, 2):
             xo = x.clone()
-            xo[..., top:top + 4, left:left + 4] = 0
+            xo[..., top : top + 4, left : left + 4] = 0
             p = torch.softmax(model(xo), 1)[0, 0].item()
-            total[top:top + 4, left:left + 4] += p
-            count[top:top + 4, left:left + 4] += 1
+            total[top : top + 4, left : left + 4] += p
+            count[top : top + 4, left : left + 4] += 1
     np.testing.assert_allclose(got, total / count, rtol=1e-6)
     p0 = torch.softmax(model(x), 1)[0, 0].item()
     assert np.allclose(got[10:, :], p0) and np.allclose(got[:, 10:], p0)  # windows there never touch the quadrant
@@ -150,8 +153,9 @@ def test_filters_are_the_kernels_and_layers_are_checked():
     k = first_layer_filters(model)
     assert k.dtype == np.float32 and k.shape == (64, 3, 7, 7)
     np.testing.assert_array_equal(k, model.conv1.weight.detach().numpy())
-    np.testing.assert_array_equal(first_layer_filters(model, "layer1.0.conv2"),
-                                  model.layer1[0].conv2.weight.detach().numpy())
+    np.testing.assert_array_equal(
+        first_layer_filters(model, "layer1.0.conv2"), model.layer1[0].conv2.weight.detach().numpy()
+    )
     with pytest.raises(CnnlabError, match="no convolution kernel"):
         first_layer_filters(model, "bn1")
     with pytest.raises(CnnlabError, match="no layer named"):
@@ -200,8 +204,9 @@ def test_tsne_runs_and_says_what_to_install_when_missing(monkeypatch):
 
 def test_receptive_field_of_a_conv_stack_by_hand():
     # 3x3 s1 -> 3x3 s2 -> 3x3 s1 (padding 1): r = 3, 5, 9; jump 1, 2, 2; first centre at pixel 0
-    net = nn.Sequential(nn.Conv2d(1, 2, 3, 1, 1), nn.Conv2d(2, 2, 3, 2, 1), nn.Conv2d(2, 2, 3, 1, 1), nn.Flatten(),
-                        nn.LazyLinear(2))
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 3, 1, 1), nn.Conv2d(2, 2, 3, 2, 1), nn.Conv2d(2, 2, 3, 1, 1), nn.Flatten(), nn.LazyLinear(2)
+    )
     with torch.no_grad():
         for m in list(net)[:3]:
             m.weight.uniform_(0.1, 1.0)  # all positive: the gradient is non-zero over the whole field

@@ -61,8 +61,12 @@ def test_structure_is_the_section_4_2_table():
 def test_plain_twin_differs_only_in_the_shortcut(depth):
     res, plain = meta_model(f"resnet{depth}"), meta_model(f"plain{depth}")
     assert [(k, v.shape) for k, v in res.state_dict().items()] == [(k, v.shape) for k, v in plain.state_dict().items()]
-    blocks = list(zip((m for m in res.modules() if isinstance(m, BasicBlock)),
-                      (m for m in plain.modules() if isinstance(m, BasicBlock))))
+    blocks = list(
+        zip(
+            (m for m in res.modules() if isinstance(m, BasicBlock)),
+            (m for m in plain.modules() if isinstance(m, BasicBlock)),
+        )
+    )
     assert len(blocks) == 3 * (depth - 2) // 6
     assert all(r.residual and not p.residual and p.downsample is None for r, p in blocks)
     x = meta_input(3, 32)

@@ -29,8 +29,10 @@ def meta(name: str, **kw) -> nn.Module:
 
 def output_shapes(model: nn.Module, modules: list[str], side: int, chans: int = 3) -> dict[str, tuple]:
     seen = {}
-    hooks = [model.get_submodule(n).register_forward_hook(lambda _m, _i, o, n=n: seen.__setitem__(n, tuple(o.shape[1:])))
-             for n in modules]
+    hooks = [
+        model.get_submodule(n).register_forward_hook(lambda _m, _i, o, n=n: seen.__setitem__(n, tuple(o.shape[1:])))
+        for n in modules
+    ]
     with torch.no_grad():
         model.forward_features(torch.empty(1, chans, side, side, device="meta"))
     for h in hooks:
@@ -96,8 +98,20 @@ def test_alexnet_original_layer_table():
     assert [c.groups for c in convs] == [1, 2, 1, 2, 2]
     assert [n_params(f) for f in fcs] == [37_752_832, 16_781_312, 4_097_000]  # lecture: 37,753k fc6
     assert n_params(m) == 60_965_224
-    shapes = output_shapes(meta("alexnet_original"), ["features.0", "features.3", "features.4", "features.7",
-                                                      "features.8", "features.10", "features.12", "features.14"], 227)
+    shapes = output_shapes(
+        meta("alexnet_original"),
+        [
+            "features.0",
+            "features.3",
+            "features.4",
+            "features.7",
+            "features.8",
+            "features.10",
+            "features.12",
+            "features.14",
+        ],
+        227,
+    )
     # conv1 55, pool1 27, conv2 27, pool2 13, conv3-5 13, pool5 6 (lecture 004 table; 256*6*6 = 9,216)
     assert [s[1] for s in shapes.values()] == [55, 27, 27, 13, 13, 13, 13, 6]
     assert shapes["features.14"] == (256, 6, 6)
@@ -106,11 +120,26 @@ def test_alexnet_original_layer_table():
 def test_alexnet_original_has_lrn_after_conv1_and_conv2_and_dropout_after_fc6_fc7():
     m = create_model("alexnet_original")
     kinds = [type(x).__name__ for x in m.features]
-    assert kinds[:8] == ["Conv2d", "ReLU", "LocalResponseNorm", "MaxPool2d", "Conv2d", "ReLU", "LocalResponseNorm",
-                         "MaxPool2d"]
+    assert kinds[:8] == [
+        "Conv2d",
+        "ReLU",
+        "LocalResponseNorm",
+        "MaxPool2d",
+        "Conv2d",
+        "ReLU",
+        "LocalResponseNorm",
+        "MaxPool2d",
+    ]
     assert kinds.count("LocalResponseNorm") == 2
-    assert [type(x).__name__ for x in m.classifier] == ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout",
-                                                       "Linear"]
+    assert [type(x).__name__ for x in m.classifier] == [
+        "Linear",
+        "ReLU",
+        "Dropout",
+        "Linear",
+        "ReLU",
+        "Dropout",
+        "Linear",
+    ]
     pool = m.features[3]
     assert (pool.kernel_size, pool.stride) == (3, 2)  # overlapping pooling, section 3.4
 
@@ -118,8 +147,8 @@ def test_alexnet_original_has_lrn_after_conv1_and_conv2_and_dropout_after_fc6_fc
 def test_paper_lrn_is_the_papers_formula():
     a = torch.randn(2, 9, 4, 4)
     b = paper_lrn()(a)
-    sq = nn.functional.pad(a ** 2, (0, 0, 0, 0, 2, 2))
-    window = sum(sq[:, i:i + 9] for i in range(5))
+    sq = nn.functional.pad(a**2, (0, 0, 0, 0, 2, 2))
+    window = sum(sq[:, i : i + 9] for i in range(5))
     assert torch.allclose(b, a / (2 + 1e-4 * window) ** 0.75, atol=1e-6)
 
 
@@ -150,16 +179,33 @@ def test_vgg_depth_is_convs_plus_three_fc(depth, convs):
 
 def test_vgg16_bn_conv_indices_are_torchvisions():
     m = meta("vgg16_bn")
-    assert [i for i, x in enumerate(m.features) if isinstance(x, nn.Conv2d)] == [0, 3, 7, 10, 14, 17, 20, 24, 27, 30,
-                                                                                34, 37, 40]
+    assert [i for i, x in enumerate(m.features) if isinstance(x, nn.Conv2d)] == [
+        0,
+        3,
+        7,
+        10,
+        14,
+        17,
+        20,
+        24,
+        27,
+        30,
+        34,
+        37,
+        40,
+    ]
 
 
 # -- NiN -----------------------------------------------------------------------------------------
 def test_nin_mlpconv_blocks_and_global_average_pooling():
     m = create_model("nin", num_classes=10).eval()
     blocks = [x for x in m.features if isinstance(x, nn.Sequential)]
-    assert [[c.kernel_size[0] for c in b if isinstance(c, nn.Conv2d)] for b in blocks] == [[11, 1, 1], [5, 1, 1],
-                                                                                            [3, 1, 1], [3, 1]]
+    assert [[c.kernel_size[0] for c in b if isinstance(c, nn.Conv2d)] for b in blocks] == [
+        [11, 1, 1],
+        [5, 1, 1],
+        [3, 1, 1],
+        [3, 1],
+    ]
     assert m.classifier.kernel_size == (1, 1) and m.classifier.out_channels == 10
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():  # the scores are the class maps' spatial means (section 3.2)
@@ -179,11 +225,29 @@ def test_googlenet_stem_matches_lecture_004():
 
 def test_googlenet_table_one_output_sizes():
     m = meta("googlenet_paper")
-    names = ["inception3a", "inception3b", "inception4a", "inception4b", "inception4c", "inception4d", "inception4e",
-             "inception5a", "inception5b"]
+    names = [
+        "inception3a",
+        "inception3b",
+        "inception4a",
+        "inception4b",
+        "inception4c",
+        "inception4d",
+        "inception4e",
+        "inception5a",
+        "inception5b",
+    ]
     shapes = output_shapes(m, names, 224)
-    assert [shapes[n] for n in names] == [(256, 28, 28), (480, 28, 28), (512, 14, 14), (512, 14, 14), (512, 14, 14),
-                                          (528, 14, 14), (832, 14, 14), (832, 7, 7), (1024, 7, 7)]
+    assert [shapes[n] for n in names] == [
+        (256, 28, 28),
+        (480, 28, 28),
+        (512, 14, 14),
+        (512, 14, 14),
+        (512, 14, 14),
+        (528, 14, 14),
+        (832, 14, 14),
+        (832, 7, 7),
+        (1024, 7, 7),
+    ]
 
 
 def test_googlenet_paper_inception_weights_follow_table_one_widths():
@@ -223,7 +287,7 @@ def test_googlenet_aux_heads_in_training_and_torchvision_key_count():
 def _transform_input(x: torch.Tensor) -> torch.Tensor:
     """torchvision's hidden transform (googlenet.py/inception.py ``_transform_input``), by hand."""
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-    return torch.cat([x[:, c:c + 1] * (std[c] / 0.5) + (mean[c] - 0.5) / 0.5 for c in range(3)], 1)
+    return torch.cat([x[:, c : c + 1] * (std[c] / 0.5) + (mean[c] - 0.5) / 0.5 for c in range(3)], 1)
 
 
 @pytest.mark.parametrize("name, side, aux", [("googlenet", 112, True), ("inception_v3", 107, False)])

@@ -47,13 +47,17 @@ def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def default_input(name: str, batch: int = 2, in_chans: int | None = None, side: int | None = None,
-                  device: str = "meta") -> torch.Tensor:
+def default_input(
+    name: str, batch: int = 2, in_chans: int | None = None, side: int | None = None, device: str = "meta"
+) -> torch.Tensor:
     c, h, w = model_card(name).input_size
     if side is not None:
         h = w = side
-    return torch.randn(batch, in_chans or c, h, w, device=device) if device != "meta" else \
-        torch.empty(batch, in_chans or c, h, w, device="meta")
+    return (
+        torch.randn(batch, in_chans or c, h, w, device=device)
+        if device != "meta"
+        else torch.empty(batch, in_chans or c, h, w, device="meta")
+    )
 
 
 def other_chans(name: str) -> int:
@@ -91,8 +95,9 @@ def test_param_count_matches_card(name):
     assert isinstance(model, Classifier)
     count = n_params(model)
     if card.params is not None:
-        assert abs(count - card.params) <= tolerance(card.params), \
+        assert abs(count - card.params) <= tolerance(card.params), (
             f"{name}: built {count:,} parameters, the card says {card.params:,}"
+        )
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -107,8 +112,12 @@ def test_contract_on_meta(name):
     info = model.feature_info
     assert info, f"{name}: feature_info is empty"
     seen: dict[str, torch.Size] = {}
-    hooks = [model.get_submodule(i["module"]).register_forward_hook(
-        lambda _m, _i, o, key=i["module"]: seen.__setitem__(key, o.shape)) for i in info]
+    hooks = [
+        model.get_submodule(i["module"]).register_forward_hook(
+            lambda _m, _i, o, key=i["module"]: seen.__setitem__(key, o.shape)
+        )
+        for i in info
+    ]
     with torch.no_grad():
         feats = model.forward_features(x)
         out = model.forward_head(feats)
@@ -123,11 +132,13 @@ def test_contract_on_meta(name):
     assert reductions == sorted(reductions), f"{name}: reductions must not decrease: {reductions}"
     for i in info:
         shape = seen[i["module"]]
-        assert shape[1] == i["channels"], f"{name}: {i['module']} has {shape[1]} channels, feature_info says " \
-                                          f"{i['channels']}"
+        assert shape[1] == i["channels"], (
+            f"{name}: {i['module']} has {shape[1]} channels, feature_info says {i['channels']}"
+        )
         expected = side / i["reduction"]
-        assert abs(shape[-1] - expected) <= 0.2 * expected + 1, \
+        assert abs(shape[-1] - expected) <= 0.2 * expected + 1, (
             f"{name}: {i['module']} is {shape[-1]} wide at input {side}, reduction {i['reduction']} gives {expected:.1f}"
+        )
     if feats.dim() == 4:
         assert feats.shape[1] == info[-1]["channels"]
 
@@ -202,7 +213,8 @@ def test_real_forward_small_networks(name):
 # -- scripting and export: a few small networks ------------------------------------------------
 SCRIPT = [n for n in ("lenet5", "lenet5_1998", "nin", "alexnet_original", "mobilenet_v2", "resnet20") if n in NAMES]
 ONNX = [n for n in ("lenet5_1998", "resnet20") if n in NAMES] + [
-    pytest.param(n, marks=pytest.mark.slow) for n in ("googlenet", "inception_v4") if n in NAMES]
+    pytest.param(n, marks=pytest.mark.slow) for n in ("googlenet", "inception_v4") if n in NAMES
+]
 
 
 def _small_input(name: str) -> torch.Tensor:

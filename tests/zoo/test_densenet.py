@@ -29,7 +29,7 @@ def test_channels_follow_growth_and_compression(name):
     assert [i["reduction"] for i in model.feature_info] == [4, 8, 16, 32]
     assert model.classifier.in_features == expected[-1]
     # layer count of the name: 2 convs per dense layer + conv0 + 3 transitions + classifier
-    assert 2 * sum(blocks) + 1 + 3 + 1 == int(name[len("densenet"):])
+    assert 2 * sum(blocks) + 1 + 3 + 1 == int(name[len("densenet") :])
 
 
 def test_densenet121_block_widths_and_cost():

@@ -27,8 +27,15 @@ def test_card_macs_match_our_count(name):
     assert abs(got - card.macs) / card.macs < 0.02, f"{name}: counted {got:,} MACs, the card says {card.macs:,}"
 
 
-SCRIPTED = ["mobilenet_v1_x0_25", "mobilenet_v3_small", "efficientnet_b0", "shufflenet_v1", "shufflenet_v2_x0_5",
-            "mcunet_10fps", "vit_ti_4_32"]
+SCRIPTED = [
+    "mobilenet_v1_x0_25",
+    "mobilenet_v3_small",
+    "efficientnet_b0",
+    "shufflenet_v1",
+    "shufflenet_v2_x0_5",
+    "mcunet_10fps",
+    "vit_ti_4_32",
+]
 
 
 @pytest.mark.parametrize("name", SCRIPTED)

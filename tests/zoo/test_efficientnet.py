@@ -28,22 +28,29 @@ from helpers.efficient_counting import macs, meta, n_params
 
 def test_compound_scaling_constants():
     """Section 3.3: alpha * beta^2 * gamma^2 ~ 2, so each step of phi about doubles the FLOPs."""
-    assert ALPHA * BETA ** 2 * GAMMA ** 2 == pytest.approx(1.92, abs=0.005)
+    assert ALPHA * BETA**2 * GAMMA**2 == pytest.approx(1.92, abs=0.005)
 
 
 def test_scaling_table_is_the_released_one():
     rows = {phi: (s.width, s.depth, s.resolution, s.dropout) for phi, s in EFFICIENTNET_SCALING.items()}
-    assert rows == {0: (1.0, 1.0, 224, 0.2), 1: (1.0, 1.1, 240, 0.2), 2: (1.1, 1.2, 260, 0.3),
-                    3: (1.2, 1.4, 300, 0.3), 4: (1.4, 1.8, 380, 0.4), 5: (1.6, 2.2, 456, 0.4),
-                    6: (1.8, 2.6, 528, 0.5), 7: (2.0, 3.1, 600, 0.5)}
+    assert rows == {
+        0: (1.0, 1.0, 224, 0.2),
+        1: (1.0, 1.1, 240, 0.2),
+        2: (1.1, 1.2, 260, 0.3),
+        3: (1.2, 1.4, 300, 0.3),
+        4: (1.4, 1.8, 380, 0.4),
+        5: (1.6, 2.2, 456, 0.4),
+        6: (1.8, 2.6, 528, 0.5),
+        7: (2.0, 3.1, 600, 0.5),
+    }
     for phi in range(8):
         assert model_card(f"efficientnet_b{phi}").input_size == (3, rows[phi][2], rows[phi][2])
 
 
 def test_compound_scaling_formula_between_the_released_points():
     s = compound_scaling(0.5)
-    assert s.depth == pytest.approx(ALPHA ** 0.5) and s.width == pytest.approx(BETA ** 0.5)
-    assert s.resolution == 8 * round(224 * GAMMA ** 0.5 / 8) == 240
+    assert s.depth == pytest.approx(ALPHA**0.5) and s.width == pytest.approx(BETA**0.5)
+    assert s.resolution == 8 * round(224 * GAMMA**0.5 / 8) == 240
     assert compound_scaling(3) is EFFICIENTNET_SCALING[3] and compound_scaling(3.0) is EFFICIENTNET_SCALING[3]
     with pytest.raises(CnnlabError, match="phi"):
         compound_scaling(-1)
@@ -52,14 +59,15 @@ def test_compound_scaling_formula_between_the_released_points():
 @pytest.mark.parametrize("phi", [1, 4])
 def test_efficientnet_phi_is_the_registered_network(phi):
     assert state_dict_signature(meta(efficientnet, phi)) == state_dict_signature(
-        meta(create_model, f"efficientnet_b{phi}"))
+        meta(create_model, f"efficientnet_b{phi}")
+    )
 
 
 def test_efficientnet_any_phi_is_one_call():
     """phi = 0.5 lies between B0 and B1: depth x1.095 (ceil per stage), width x1.049 (rounded to 8)."""
     model = meta(efficientnet, 0.5)
     depths = [len(stage) for stage in model.features[1:-1]]
-    assert depths == [math.ceil(n * ALPHA ** 0.5) for *_, n, _se in EFFICIENTNET_B0] == [2, 3, 3, 4, 4, 5, 2]
+    assert depths == [math.ceil(n * ALPHA**0.5) for *_, n, _se in EFFICIENTNET_B0] == [2, 3, 3, 4, 4, 5, 2]
     assert model.default_input_size == (3, 240, 240)
     b0, b1 = n_params(meta(efficientnet, 0)), n_params(meta(efficientnet, 2))
     assert b0 < n_params(model) < b1
@@ -70,8 +78,14 @@ def test_b0_matches_table1_and_its_cost():
     k5 112 x3, k5 192 x4, k3 320 x1) and Table 2 (B0: 0.39B FLOPs = multiply-adds, 5.3M params)."""
     model = meta(create_model, "efficientnet_b0")
     stages = model.features[1:-1]
-    got = [(stage[0].block[-1][0].out_channels, len(stage), stage[0].block[-3 if len(stage[0].block) == 4 else 0][0]
-            .kernel_size[0]) for stage in stages]
+    got = [
+        (
+            stage[0].block[-1][0].out_channels,
+            len(stage),
+            stage[0].block[-3 if len(stage[0].block) == 4 else 0][0].kernel_size[0],
+        )
+        for stage in stages
+    ]
     assert got == [(c, n, k) for _op, _e, k, _s, c, n, _se in EFFICIENTNET_B0]
     assert round(macs(model, 224) / 1e7) / 100 == 0.39  # 385.7M
     assert round(n_params(model) / 1e6, 1) == 5.3
@@ -136,12 +150,12 @@ def test_stochastic_depth_rule():
     """torchvision/paper rule: block i of N drops its branch with probability 0.2 * i / N."""
     model = create_model("efficientnet_b0")
     blocks = [b for stage in model.features[1:-1] for b in stage]
-    rates = [b.drop_path.p if isinstance(b.drop_path, torch.nn.Module) and hasattr(b.drop_path, "p") else 0.0
-             for b in blocks]
+    rates = [
+        b.drop_path.p if isinstance(b.drop_path, torch.nn.Module) and hasattr(b.drop_path, "p") else 0.0 for b in blocks
+    ]
     expected = [0.2 * i / len(blocks) if b.use_res_connect else 0.0 for i, b in enumerate(blocks)]
     assert rates == pytest.approx(expected)
-    assert create_model("efficientnet_b0", drop_path_rate=0.0).features[2][1].drop_path.__class__.__name__ == \
-        "Identity"
+    assert create_model("efficientnet_b0", drop_path_rate=0.0).features[2][1].drop_path.__class__.__name__ == "Identity"
 
 
 def test_real_forward_small_input():
@@ -154,7 +168,9 @@ def test_real_forward_small_input():
 
 def test_any_phi_by_name_for_the_cli():
     """`cnnlab train efficientnet --model-arg phi=2.5` builds through the registry."""
-    assert state_dict_signature(meta(create_model, "efficientnet", phi=2.5)) == \
-        state_dict_signature(meta(efficientnet, 2.5))
-    assert state_dict_signature(meta(create_model, "efficientnet")) == \
-        state_dict_signature(meta(create_model, "efficientnet_b0"))
+    assert state_dict_signature(meta(create_model, "efficientnet", phi=2.5)) == state_dict_signature(
+        meta(efficientnet, 2.5)
+    )
+    assert state_dict_signature(meta(create_model, "efficientnet")) == state_dict_signature(
+        meta(create_model, "efficientnet_b0")
+    )

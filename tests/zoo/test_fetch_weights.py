@@ -35,7 +35,6 @@ def _weight_bytes() -> tuple[bytes, torch.nn.Module]:
     return buf.getvalue(), model
 
 
-
 @contextmanager
 def serve(files: dict[str, bytes], cut_at: int | None = None):
     """A loopback server for ``files``; with ``cut_at`` it announces the full length, sends that many
@@ -72,8 +71,9 @@ def serve(files: dict[str, bytes], cut_at: int | None = None):
 
 def _entry(body: bytes, sha: str | None = None) -> PublishedWeights:
     sha = sha or hashlib.sha256(body).hexdigest()[:8]
-    return PublishedWeights("lenet5", f"https://example.invalid/models/lenet5-{sha}.pth", sha, "torchvision",
-                            "TEST", 99.0, None, 28, 28)
+    return PublishedWeights(
+        "lenet5", f"https://example.invalid/models/lenet5-{sha}.pth", sha, "torchvision", "TEST", 99.0, None, 28, 28
+    )
 
 
 def _free_port() -> int:
@@ -173,8 +173,9 @@ def test_published_table_is_consistent():
         stem = w.filename.rsplit(".", 1)[0]
         assert stem.rsplit("-", 1)[1] == w.sha256  # the prefix is the one in the published file name
         assert len(w.sha256) in (8, 10) and int(w.sha256, 16) >= 0
-        assert w.url.startswith(("https://download.pytorch.org/models/",
-                                 "https://github.com/rwightman/pytorch-image-models/releases/"))
+        assert w.url.startswith(
+            ("https://download.pytorch.org/models/", "https://github.com/rwightman/pytorch-image-models/releases/")
+        )
         card = cnnlab.model_card(name)
         if card.top1 is not None:  # the cards quote the same publisher figures
             assert w.top1 == pytest.approx(card.top1, abs=1e-6), name
@@ -191,8 +192,6 @@ def test_pretrained_cfg_on_every_model():
     assert cfg["url"].endswith("efficientnet_b3_rwightman-b3899882.pth")
     cfg = published.pretrained_cfg("resnet20")  # CIFAR-10 model, no published weights
     assert cfg["url"] is None and cfg["num_classes"] == 10 and cfg["mean"] is None
-
-
 
 
 def test_cli_list_shows_every_published_file(capsys):

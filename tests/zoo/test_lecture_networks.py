@@ -33,10 +33,18 @@ def conv_bn(c_in, c_out, k):
 
 def test_bn_inception_figure5_by_hand():
     # Ioffe & Szegedy 2015, Figure 5: (#1x1, #3x3 red, #3x3, double red, double #3x3, pool proj, stride)
-    rows = [(64, 64, 64, 64, 96, 32, 1), (64, 64, 96, 64, 96, 64, 1), (0, 128, 160, 64, 96, 0, 2),
-            (224, 64, 96, 96, 128, 128, 1), (192, 96, 128, 96, 128, 128, 1), (160, 128, 160, 128, 160, 128, 1),
-            (96, 128, 192, 160, 192, 128, 1), (0, 128, 192, 192, 256, 0, 2), (352, 192, 320, 160, 224, 128, 1),
-            (352, 192, 320, 192, 224, 128, 1)]
+    rows = [
+        (64, 64, 64, 64, 96, 32, 1),
+        (64, 64, 96, 64, 96, 64, 1),
+        (0, 128, 160, 64, 96, 0, 2),
+        (224, 64, 96, 96, 128, 128, 1),
+        (192, 96, 128, 96, 128, 128, 1),
+        (160, 128, 160, 128, 160, 128, 1),
+        (96, 128, 192, 160, 192, 128, 1),
+        (0, 128, 192, 192, 256, 0, 2),
+        (352, 192, 320, 160, 224, 128, 1),
+        (352, 192, 320, 192, 224, 128, 1),
+    ]
     total = conv_bn(3, 64, 7) + conv_bn(64, 64, 1) + conv_bn(64, 192, 3)
     c, outs = 192, []
     for c1, r3, c3, rd, d3, proj, stride in rows:
@@ -73,9 +81,13 @@ def test_preact_resnet200_by_hand():
     assert 100 - card.top1 == pytest.approx(20.7) and "21.8%" in card.source
 
 
-@pytest.mark.parametrize("name, timm_name, timm_params", [
-    ("se_resnext50_32x4d", "seresnext50_32x4d", 27_559_896),
-    ("se_resnext101_32x4d", "seresnext101_32x4d", 48_955_416)])
+@pytest.mark.parametrize(
+    "name, timm_name, timm_params",
+    [
+        ("se_resnext50_32x4d", "seresnext50_32x4d", 27_559_896),
+        ("se_resnext101_32x4d", "seresnext101_32x4d", 48_955_416),
+    ],
+)
 def test_se_resnext_against_timm_counts_and_keys(name, timm_name, timm_params):
     m = meta(name)
     assert n_params(m) == timm_params == model_card(name).params

@@ -79,8 +79,9 @@ def test_v2_table2_rows_and_cost():
     assert model.features[1].use_res_connect is False and model.features[3].use_res_connect is True
 
 
-@pytest.mark.parametrize("name, paper_macs, paper_params", [("mobilenet_v3_large", 219, 5.4),
-                                                             ("mobilenet_v3_small", 56, 2.5)])
+@pytest.mark.parametrize(
+    "name, paper_macs, paper_params", [("mobilenet_v3_large", 219, 5.4), ("mobilenet_v3_small", 56, 2.5)]
+)
 def test_v3_cost_near_paper(name, paper_macs, paper_params):
     """Howard et al. 2019, Tables 3/4: 219M / 56M MAdds, 5.4M / 2.5M params. The paper counts the
     squeeze-excite and hard-swish operations too; our conv/linear count is 216.6M / 56.5M (within 1.5%)."""

@@ -61,10 +61,10 @@ def test_beta_follows_the_expected_variance():
         row = []
         for j in range(len(stage)):
             row.append(1 / math.sqrt(var))
-            var = (1.0 if j == 0 else var) + ALPHA ** 2
+            var = (1.0 if j == 0 else var) + ALPHA**2
         expected.append(row)
     assert [b for row in betas for b in row] == pytest.approx([b for row in expected for b in row])
-    assert betas[1][0] == pytest.approx(1 / math.sqrt(1 + ALPHA ** 2))
+    assert betas[1][0] == pytest.approx(1 / math.sqrt(1 + ALPHA**2))
     assert all(b.alpha == ALPHA for b in model.modules() if isinstance(b, NormFreeBottleneck))
 
 

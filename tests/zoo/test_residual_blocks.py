@@ -198,8 +198,10 @@ def test_dense_layer_reads_legacy_dotted_keys():
     """torchvision's hosted DenseNet files use 'norm.1' / 'conv.2' keys (pre-0.3 names)."""
     torch.manual_seed(0)
     src, dst = DenseLayer(8, 4), DenseLayer(8, 4)
-    old = {k.replace("norm1", "norm.1").replace("norm2", "norm.2").replace("conv1", "conv.1").replace("conv2", "conv.2"): v
-           for k, v in src.state_dict().items()}
+    old = {
+        k.replace("norm1", "norm.1").replace("norm2", "norm.2").replace("conv1", "conv.1").replace("conv2", "conv.2"): v
+        for k, v in src.state_dict().items()
+    }
     assert "norm.1.running_mean" in old and "conv.2.weight" in old
     dst.load_state_dict(old, strict=True)
     x = torch.randn(1, 8, 4, 4)

@@ -13,13 +13,16 @@ from cnnlab.models.densenet import DenseNet
 from cnnlab.nn.residual import NormFreeBottleneck
 
 
-@pytest.mark.parametrize("name,kw,side", [
-    ("resnet18", {}, 32),
-    ("se_resnet50", dict(stride_in="1x1", drop_path_rate=0.1), 32),
-    ("preact_resnet18", {}, 32),
-    ("plain20", {}, 16),
-    ("nfnet_f0", {}, 32),
-])
+@pytest.mark.parametrize(
+    "name,kw,side",
+    [
+        ("resnet18", {}, 32),
+        ("se_resnet50", dict(stride_in="1x1", drop_path_rate=0.1), 32),
+        ("preact_resnet18", {}, 32),
+        ("plain20", {}, 16),
+        ("nfnet_f0", {}, 32),
+    ],
+)
 def test_torchscript_matches_eager(name, kw, side):
     torch.manual_seed(0)
     model = create_model(name, num_classes=5, **kw).eval()
@@ -27,8 +30,12 @@ def test_torchscript_matches_eager(name, kw, side):
     x = torch.randn(2, 3, side, side)
     with torch.no_grad():
         assert torch.allclose(scripted(x), model(x), atol=1e-5, rtol=1e-4)
-        assert torch.allclose(scripted.forward_head(scripted.forward_features(x), True),
-                              model.forward_head(model.forward_features(x), pre_logits=True), atol=1e-5, rtol=1e-4)
+        assert torch.allclose(
+            scripted.forward_head(scripted.forward_features(x), True),
+            model.forward_head(model.forward_features(x), pre_logits=True),
+            atol=1e-5,
+            rtol=1e-4,
+        )
 
 
 def test_torchscript_densenet():

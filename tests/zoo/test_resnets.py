@@ -96,8 +96,11 @@ def test_se_resnet50_against_senet_table():
 
 def test_drop_path_and_zero_init_residual_options():
     model = meta_model("resnet34", drop_path_rate=0.1)
-    rates = [b.drop_path.p if hasattr(b.drop_path, "p") else 0.0
-             for layer in (model.layer1, model.layer2, model.layer3, model.layer4) for b in layer]
+    rates = [
+        b.drop_path.p if hasattr(b.drop_path, "p") else 0.0
+        for layer in (model.layer1, model.layer2, model.layer3, model.layer4)
+        for b in layer
+    ]
     assert len(rates) == 16 and rates[0] == 0.0 and abs(rates[-1] - 0.1) < 1e-9
     assert rates == sorted(rates)
     z = create_model("resnet18", zero_init_residual=True)
@@ -137,8 +140,9 @@ def test_preact_forward_ends_with_bn_relu():
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         feats = model.forward_features(x)
-        before = model.layer4(model.layer3(model.layer2(model.layer1(
-            model.maxpool(model.relu(model.bn1(model.conv1(x))))))))
+        before = model.layer4(
+            model.layer3(model.layer2(model.layer1(model.maxpool(model.relu(model.bn1(model.conv1(x)))))))
+        )
     assert (before < 0).any()  # the last unit ends with an addition, no activation
     assert torch.allclose(feats, torch.relu(model.norm(before)))
     assert model.feature_info[-1]["module"] == "norm"
@@ -146,7 +150,9 @@ def test_preact_forward_ends_with_bn_relu():
 
 @pytest.mark.parametrize("depth", sorted(RESNET_DEPTHS))
 def test_preact_card_macs_are_the_counted_ones(depth):
-    assert count_macs(meta_model(f"preact_resnet{depth}"), meta_input(3, 224)) == model_card(f"preact_resnet{depth}").macs
+    assert (
+        count_macs(meta_model(f"preact_resnet{depth}"), meta_input(3, 224)) == model_card(f"preact_resnet{depth}").macs
+    )
 
 
 def test_shortcut_options_of_table3_and_the_plain_network_of_fig4():
@@ -189,5 +195,6 @@ def test_resnext_settings_keep_the_complexity(depth):
         assert (model.layer1[0].conv2.in_channels, model.layer1[0].conv2.groups) == (width, groups)
         assert abs(count_macs(model, x) / base_macs - 1) < 0.05
         assert abs(n_params(model) / base_params - 1) < 0.03
-    assert n_params(meta_model(f"resnet{depth}", groups=32, width_per_group=4)) == \
-        n_params(meta_model("resnext50_32x4d" if depth == 50 else "resnext101_32x8d", width_per_group=4))
+    assert n_params(meta_model(f"resnet{depth}", groups=32, width_per_group=4)) == n_params(
+        meta_model("resnext50_32x4d" if depth == 50 else "resnext101_32x8d", width_per_group=4)
+    )

@@ -12,10 +12,21 @@ from cnnlab.errors import CnnlabError
 # one network of each family shape: residual stages, plain VGG stack, inverted residuals (2 kinds),
 # dense blocks, inception (aux heads), NF stages, shuffle units, a CIFAR net, LeNet (fixed size)
 _SLOW = pytest.mark.slow  # 70-130 M parameters: seconds of weight initialisation alone
-FAMILIES = [("resnet18", 32), ("mobilenet_v2", 32), ("efficientnet_b0", 32), ("googlenet", 32),
-            ("inception_v3", 75), ("shufflenet_v2_x0_5", 32), ("mobilenet_v3_small", 32), ("mcunet", 32),
-            ("resnet20", 32), ("lenet5", 28), pytest.param("densenet121", 32, marks=_SLOW),
-            pytest.param("vgg11", 32, marks=_SLOW), pytest.param("nfnet_f0", 32, marks=_SLOW)]
+FAMILIES = [
+    ("resnet18", 32),
+    ("mobilenet_v2", 32),
+    ("efficientnet_b0", 32),
+    ("googlenet", 32),
+    ("inception_v3", 75),
+    ("shufflenet_v2_x0_5", 32),
+    ("mobilenet_v3_small", 32),
+    ("mcunet", 32),
+    ("resnet20", 32),
+    ("lenet5", 28),
+    pytest.param("densenet121", 32, marks=_SLOW),
+    pytest.param("vgg11", 32, marks=_SLOW),
+    pytest.param("nfnet_f0", 32, marks=_SLOW),
+]
 
 
 @pytest.mark.parametrize("name,side", FAMILIES)
@@ -122,4 +133,3 @@ def test_torchinfo_forms_of_summary():
     assert d.macs == c.macs
     with pytest.raises(CnnlabError, match="batch"):
         cnnlab.summary("resnet18", input_size=(4, 3, 224, 224), batch=2)
-

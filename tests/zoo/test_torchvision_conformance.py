@@ -31,15 +31,43 @@ from helpers.conformance import (
 REGISTERED = set(list_models())
 TORCHVISION = sorted(p.stem for p in (REFERENCE / "torchvision").glob("*.json") if p.stem in REGISTERED)
 # timm fixture name -> cnnlab name
-TIMM_NAMES = {"seresnet50": "se_resnet50", "inception_v4": "inception_v4", "inception_resnet_v2": "inception_resnet_v2",
-              "mobilenetv1_100": "mobilenet_v1", "nfnet_f0": "nfnet_f0"}
+TIMM_NAMES = {
+    "seresnet50": "se_resnet50",
+    "inception_v4": "inception_v4",
+    "inception_resnet_v2": "inception_resnet_v2",
+    "mobilenetv1_100": "mobilenet_v1",
+    "nfnet_f0": "nfnet_f0",
+}
 TIMM = sorted(t for t, n in TIMM_NAMES.items() if n in REGISTERED and (REFERENCE / "timm" / f"{t}.json").is_file())
 
 # Output comparisons that take more than about a second single-threaded (big weights or big inputs).
-SLOW_OUTPUTS = {"vgg11", "vgg11_bn", "vgg13", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "vit_b_16", "vit_b_32",
-                "vit_l_16", "resnet101", "resnet152", "resnext101_32x8d", "wide_resnet50_2", "wide_resnet101_2",
-                "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7", "efficientnet_v2_m",
-                "efficientnet_v2_l", "densenet161", "densenet201", "nfnet_f0", "inception_resnet_v2"}
+SLOW_OUTPUTS = {
+    "vgg11",
+    "vgg11_bn",
+    "vgg13",
+    "vgg16",
+    "vgg16_bn",
+    "vgg19",
+    "vgg19_bn",
+    "vit_b_16",
+    "vit_b_32",
+    "vit_l_16",
+    "resnet101",
+    "resnet152",
+    "resnext101_32x8d",
+    "wide_resnet50_2",
+    "wide_resnet101_2",
+    "efficientnet_b4",
+    "efficientnet_b5",
+    "efficientnet_b6",
+    "efficientnet_b7",
+    "efficientnet_v2_m",
+    "efficientnet_v2_l",
+    "densenet161",
+    "densenet201",
+    "nfnet_f0",
+    "inception_resnet_v2",
+}
 
 
 def _params(names):

@@ -112,10 +112,14 @@ def test_other_input_size_forward_and_weight_conversion(tmp_path):
 
 def test_convert_weights_renames_old_torchvision_mlp_keys():
     model = meta(VisionTransformer, "ti", 4, 32, num_classes=10)
-    sd = {"encoder.layers.encoder_layer_0.mlp.linear_1.weight": torch.zeros(1),
-          "encoder.layers.encoder_layer_0.mlp.linear_2.bias": torch.zeros(1)}
-    assert set(model.convert_weights(sd, "torchvision")) == {"encoder.layers.encoder_layer_0.mlp.0.weight",
-                                                              "encoder.layers.encoder_layer_0.mlp.3.bias"}
+    sd = {
+        "encoder.layers.encoder_layer_0.mlp.linear_1.weight": torch.zeros(1),
+        "encoder.layers.encoder_layer_0.mlp.linear_2.bias": torch.zeros(1),
+    }
+    assert set(model.convert_weights(sd, "torchvision")) == {
+        "encoder.layers.encoder_layer_0.mlp.0.weight",
+        "encoder.layers.encoder_layer_0.mlp.3.bias",
+    }
 
 
 def test_drop_path_only_where_deit_uses_it():
@@ -146,22 +150,34 @@ def _timm_state_dict(model: VisionTransformer) -> dict[str, torch.Tensor]:
     """Our weights under timm's ViT key names (written out here from timm's layout, not derived
     from our converter)."""
     sd = model.state_dict()
-    out = {"cls_token": sd["class_token"], "pos_embed": sd["encoder.pos_embedding"],
-           "patch_embed.proj.weight": sd["conv_proj.weight"], "patch_embed.proj.bias": sd["conv_proj.bias"],
-           "norm.weight": sd["encoder.ln.weight"], "norm.bias": sd["encoder.ln.bias"],
-           "head.weight": sd["heads.head.weight"], "head.bias": sd["heads.head.bias"]}
+    out = {
+        "cls_token": sd["class_token"],
+        "pos_embed": sd["encoder.pos_embedding"],
+        "patch_embed.proj.weight": sd["conv_proj.weight"],
+        "patch_embed.proj.bias": sd["conv_proj.bias"],
+        "norm.weight": sd["encoder.ln.weight"],
+        "norm.bias": sd["encoder.ln.bias"],
+        "head.weight": sd["heads.head.weight"],
+        "head.bias": sd["heads.head.bias"],
+    }
     for i in range(len(model.encoder.layers)):
         p = f"encoder.layers.encoder_layer_{i}."
-        out.update({f"blocks.{i}.norm1.weight": sd[p + "ln_1.weight"], f"blocks.{i}.norm1.bias": sd[p + "ln_1.bias"],
-                    f"blocks.{i}.attn.qkv.weight": sd[p + "self_attention.in_proj_weight"],
-                    f"blocks.{i}.attn.qkv.bias": sd[p + "self_attention.in_proj_bias"],
-                    f"blocks.{i}.attn.proj.weight": sd[p + "self_attention.out_proj.weight"],
-                    f"blocks.{i}.attn.proj.bias": sd[p + "self_attention.out_proj.bias"],
-                    f"blocks.{i}.norm2.weight": sd[p + "ln_2.weight"], f"blocks.{i}.norm2.bias": sd[p + "ln_2.bias"],
-                    f"blocks.{i}.mlp.fc1.weight": sd[p + "mlp.0.weight"],
-                    f"blocks.{i}.mlp.fc1.bias": sd[p + "mlp.0.bias"],
-                    f"blocks.{i}.mlp.fc2.weight": sd[p + "mlp.3.weight"],
-                    f"blocks.{i}.mlp.fc2.bias": sd[p + "mlp.3.bias"]})
+        out.update(
+            {
+                f"blocks.{i}.norm1.weight": sd[p + "ln_1.weight"],
+                f"blocks.{i}.norm1.bias": sd[p + "ln_1.bias"],
+                f"blocks.{i}.attn.qkv.weight": sd[p + "self_attention.in_proj_weight"],
+                f"blocks.{i}.attn.qkv.bias": sd[p + "self_attention.in_proj_bias"],
+                f"blocks.{i}.attn.proj.weight": sd[p + "self_attention.out_proj.weight"],
+                f"blocks.{i}.attn.proj.bias": sd[p + "self_attention.out_proj.bias"],
+                f"blocks.{i}.norm2.weight": sd[p + "ln_2.weight"],
+                f"blocks.{i}.norm2.bias": sd[p + "ln_2.bias"],
+                f"blocks.{i}.mlp.fc1.weight": sd[p + "mlp.0.weight"],
+                f"blocks.{i}.mlp.fc1.bias": sd[p + "mlp.0.bias"],
+                f"blocks.{i}.mlp.fc2.weight": sd[p + "mlp.3.weight"],
+                f"blocks.{i}.mlp.fc2.bias": sd[p + "mlp.3.bias"],
+            }
+        )
     return out
 
 
@@ -175,14 +191,20 @@ def _reference_vit(w: dict[str, torch.Tensor], x: torch.Tensor, heads: int, patc
     while f"blocks.{i}.norm1.weight" in w:
         b = f"blocks.{i}."
         h = F.layer_norm(z, (d,), w[b + "norm1.weight"], w[b + "norm1.bias"], eps=1e-6)
-        q, k, v = F.linear(h, w[b + "attn.qkv.weight"], w[b + "attn.qkv.bias"]).reshape(n, t, 3, heads, d // heads) \
+        q, k, v = (
+            F.linear(h, w[b + "attn.qkv.weight"], w[b + "attn.qkv.bias"])
+            .reshape(n, t, 3, heads, d // heads)
             .permute(2, 0, 3, 1, 4)
+        )
         attn = torch.softmax(q @ k.transpose(-2, -1) / (d // heads) ** 0.5, dim=-1)
         mixed = (attn @ v).transpose(1, 2).reshape(n, t, d)  # heads side by side again
         z = z + F.linear(mixed, w[b + "attn.proj.weight"], w[b + "attn.proj.bias"])
         h = F.layer_norm(z, (d,), w[b + "norm2.weight"], w[b + "norm2.bias"], eps=1e-6)
-        h = F.linear(F.gelu(F.linear(h, w[b + "mlp.fc1.weight"], w[b + "mlp.fc1.bias"])), w[b + "mlp.fc2.weight"],
-                     w[b + "mlp.fc2.bias"])
+        h = F.linear(
+            F.gelu(F.linear(h, w[b + "mlp.fc1.weight"], w[b + "mlp.fc1.bias"])),
+            w[b + "mlp.fc2.weight"],
+            w[b + "mlp.fc2.bias"],
+        )
         z = z + h
         i += 1
     z = F.layer_norm(z, (d,), w["norm.weight"], w["norm.bias"], eps=1e-6)

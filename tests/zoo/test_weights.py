@@ -59,11 +59,14 @@ def test_plain_state_dict_is_a_torchvision_file(tmp_path):
     assert same_weights(src, dst)
 
 
-@pytest.mark.parametrize("wrap", [
-    lambda sd: {"state_dict": {f"module.{k}": v for k, v in sd.items()}, "epoch": 7},
-    lambda sd: {"model": {f"_orig_mod.{k}": v for k, v in sd.items()}},
-    lambda sd: {f"module.module.{k}": v for k, v in sd.items()},
-])
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda sd: {"state_dict": {f"module.{k}": v for k, v in sd.items()}, "epoch": 7},
+        lambda sd: {"model": {f"_orig_mod.{k}": v for k, v in sd.items()}},
+        lambda sd: {f"module.module.{k}": v for k, v in sd.items()},
+    ],
+)
 def test_checkpoint_wrappers_and_prefixes(tmp_path, wrap):
     src = trained()
     torch.save(wrap(src.state_dict()), tmp_path / "ckpt.pth")
@@ -190,14 +193,19 @@ def test_cli_weights_inspects_checks_and_converts(tmp_path, capsys):
     from cnnlab.runs import load_run
 
     src = create_model("lenet5").eval()
-    torch.save({"state_dict_ema": {f"module.{k}": v for k, v in src.state_dict().items()}, "epoch": 3},
-               tmp_path / "ckpt.pth")
+    torch.save(
+        {"state_dict_ema": {f"module.{k}": v for k, v in src.state_dict().items()}, "epoch": 3}, tmp_path / "ckpt.pth"
+    )
     assert main(["weights", str(tmp_path / "ckpt.pth")]) == 0
     out = capsys.readouterr().out
     assert "state_dict_ema" in out and "timm" in out and "61,706" in out  # parameters, running stats excluded
     out_file = tmp_path / "lenet7.safetensors"
-    assert main(["weights", str(tmp_path / "ckpt.pth"), "--model", "lenet5", "--num-classes", "7",
-                 "--save", str(out_file)]) == 0
+    assert (
+        main(
+            ["weights", str(tmp_path / "ckpt.pth"), "--model", "lenet5", "--num-classes", "7", "--save", str(out_file)]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "loaded 8 tensors" in out and "dropped classifier output.bias, output.weight" in out
     run = load_run(out_file)

@@ -18,9 +18,29 @@ def test_zoo_latency_smoke(tmp_path):
     out = tmp_path / "zoo.md"
     threads = torch.get_num_threads()
     try:
-        module.main(["--models", "mcunet_10fps", "vit_ti_4_28", "not_a_model", "--batch-sizes", "1", "2",
-                     "--side", "32", "--iters", "1", "--warmup", "0", "--min-time", "0", "--threads", "1",
-                     "--output", str(out)])
+        module.main(
+            [
+                "--models",
+                "mcunet_10fps",
+                "vit_ti_4_28",
+                "not_a_model",
+                "--batch-sizes",
+                "1",
+                "2",
+                "--side",
+                "32",
+                "--iters",
+                "1",
+                "--warmup",
+                "0",
+                "--min-time",
+                "0",
+                "--threads",
+                "1",
+                "--output",
+                str(out),
+            ]
+        )
     finally:
         torch.set_num_threads(threads)
     text = out.read_text()

@@ -17,5 +17,14 @@ from .records import CONVENTION, Counts, LayerRecord, MemoryStats, ParamStats, R
 from .render import render
 from .summary import summary
 
-__all__ = ["CONVENTION", "Counts", "LayerRecord", "MemoryStats", "ParamStats", "ReceptiveField", "Summary",
-           "render", "summary"]
+__all__ = [
+    "CONVENTION",
+    "Counts",
+    "LayerRecord",
+    "MemoryStats",
+    "ParamStats",
+    "ReceptiveField",
+    "Summary",
+    "render",
+    "summary",
+]

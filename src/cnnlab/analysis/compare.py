@@ -40,9 +40,18 @@ class Stage:
         return f"{'x'.join(map(str, self.resolution))} -> {'x'.join(map(str, self.output)) or 'flat'}"
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "resolution": list(self.resolution), "output": list(self.output),
-                "layers": self.layers, "memory_bytes": self.memory_bytes, "params": self.params, "macs": self.macs,
-                "cum_memory_bytes": self.cum_memory_bytes, "cum_params": self.cum_params, "cum_macs": self.cum_macs}
+        return {
+            "label": self.label,
+            "resolution": list(self.resolution),
+            "output": list(self.output),
+            "layers": self.layers,
+            "memory_bytes": self.memory_bytes,
+            "params": self.params,
+            "macs": self.macs,
+            "cum_memory_bytes": self.cum_memory_bytes,
+            "cum_params": self.cum_params,
+            "cum_macs": self.cum_macs,
+        }
 
 
 def stages_of(s: Summary) -> list[Stage]:
@@ -76,8 +85,10 @@ class Comparison:
         return [s.model for s in self.summaries]
 
     def to_dict(self) -> dict:
-        return {"models": [_model_dict(s) for s in self.summaries],
-                "stages": {k: [st.to_dict() for st in v] for k, v in self.stages.items()}}
+        return {
+            "models": [_model_dict(s) for s in self.summaries],
+            "stages": {k: [st.to_dict() for st in v] for k, v in self.stages.items()},
+        }
 
     def __str__(self) -> str:
         return render_comparison(self)
@@ -91,31 +102,73 @@ class Comparison:
     def __repr__(self) -> str:
         from ..notebook import short
 
-        return short(f"<Comparison of {len(self.summaries)} model(s): {', '.join(self.names)}; "
-                     f"print() for the table>")
+        return short(f"<Comparison of {len(self.summaries)} model(s): {', '.join(self.names)}; print() for the table>")
 
-    TABLE_COLUMNS = ("model", "input", "params", "macs", "flops", "memory_lecture_kb", "peak_live_kb", "rf",
-                     "top1", "params_x", "macs_x")
+    TABLE_COLUMNS = (
+        "model",
+        "input",
+        "params",
+        "macs",
+        "flops",
+        "memory_lecture_kb",
+        "peak_live_kb",
+        "rf",
+        "top1",
+        "params_x",
+        "macs_x",
+    )
 
     def _rows(self) -> list[list]:
         base = self.summaries[0]
-        return [[s.model, f"{s.batch}x" + "x".join(map(str, s.input_size)), s.params.total, s.macs, s.flops,
-                 s.memory.lecture_bytes / 1024, s.memory.peak_bytes / 1024, s.rf.text() if s.rf else None,
-                 _top1(s), s.params.total / base.params.total if base.params.total else None,
-                 s.macs / base.macs if base.macs else None] for s in self.summaries]
+        return [
+            [
+                s.model,
+                f"{s.batch}x" + "x".join(map(str, s.input_size)),
+                s.params.total,
+                s.macs,
+                s.flops,
+                s.memory.lecture_bytes / 1024,
+                s.memory.peak_bytes / 1024,
+                s.rf.text() if s.rf else None,
+                _top1(s),
+                s.params.total / base.params.total if base.params.total else None,
+                s.macs / base.macs if base.macs else None,
+            ]
+            for s in self.summaries
+        ]
 
     def _repr_html_(self) -> str:
         from ..notebook import html_table
 
         base = self.summaries[0]
-        html = [html_table(self.TABLE_COLUMNS, self._rows(),
-                           caption=f"cnnlab compare: ratios (x) against {base.model}", notes=[base.convention])]
+        html = [
+            html_table(
+                self.TABLE_COLUMNS,
+                self._rows(),
+                caption=f"cnnlab compare: ratios (x) against {base.model}",
+                notes=[base.convention],
+            )
+        ]
         for name, sts in self.stages.items():
-            html.append(html_table(["stage", "layers", "mem KB", "params", "MACs", "cum. mem KB", "cum. params",
-                                    "cum. MACs"],
-                                   [[st.label, len(st.layers), st.memory_bytes / 1024, st.params, st.macs,
-                                     st.cum_memory_bytes / 1024, st.cum_params, st.cum_macs] for st in sts],
-                                   caption=f"{name}: stages (layers grouped by input resolution)"))
+            html.append(
+                html_table(
+                    ["stage", "layers", "mem KB", "params", "MACs", "cum. mem KB", "cum. params", "cum. MACs"],
+                    [
+                        [
+                            st.label,
+                            len(st.layers),
+                            st.memory_bytes / 1024,
+                            st.params,
+                            st.macs,
+                            st.cum_memory_bytes / 1024,
+                            st.cum_params,
+                            st.cum_macs,
+                        ]
+                        for st in sts
+                    ],
+                    caption=f"{name}: stages (layers grouped by input resolution)",
+                )
+            )
         return "\n".join(html)
 
     def to_pandas(self):
@@ -130,13 +183,29 @@ def _top1(s: Summary):
 
 
 def _model_dict(s: Summary) -> dict:
-    return {"model": s.model, "input_size": list(s.input_size), "batch": s.batch, "params": s.params.total,
-            "macs": s.macs, "flops": s.flops, "memory_lecture_bytes": s.memory.lecture_bytes,
-            "peak_bytes": s.memory.peak_bytes, "rf": s.rf.text() if s.rf else None, "top1": _top1(s)}
+    return {
+        "model": s.model,
+        "input_size": list(s.input_size),
+        "batch": s.batch,
+        "params": s.params.total,
+        "macs": s.macs,
+        "flops": s.flops,
+        "memory_lecture_bytes": s.memory.lecture_bytes,
+        "peak_bytes": s.memory.peak_bytes,
+        "rf": s.rf.text() if s.rf else None,
+        "top1": _top1(s),
+    }
 
 
-def compare(models, input_size=None, batch: int = 1, stages: bool = False, mode: str = "eval",
-            progress: bool = False, input_sizes=None) -> Comparison:
+def compare(
+    models,
+    input_size=None,
+    batch: int = 1,
+    stages: bool = False,
+    mode: str = "eval",
+    progress: bool = False,
+    input_sizes=None,
+) -> Comparison:
     """Summaries of several networks (names or modules) at one input size, for side-by-side reading.
 
     ``input_sizes``: one size per model instead (one model and several sizes compares the model
@@ -151,8 +220,10 @@ def compare(models, input_size=None, batch: int = 1, stages: bool = False, mode:
         if len(models) == 1:
             models = models * len(input_sizes)
         if len(input_sizes) != len(models):
-            raise CnnlabError(f"{len(models)} models but {len(input_sizes)} input sizes",
-                              "give one input size, one per model, or one model and several sizes")
+            raise CnnlabError(
+                f"{len(models)} models but {len(input_sizes)} input sizes",
+                "give one input size, one per model, or one model and several sizes",
+            )
         sizes = input_sizes
     it = list(zip(models, sizes))
     if progress:
@@ -167,7 +238,7 @@ def compare(models, input_size=None, batch: int = 1, stages: bool = False, mode:
         names = [s.model for s in sums]
     for i, n in enumerate(names):  # the same class twice: tell them apart
         if names.count(n) > 1:
-            sums[i].model = f"{n}#{names[:i + 1].count(n)}"
+            sums[i].model = f"{n}#{names[: i + 1].count(n)}"
     c = Comparison(sums)
     if stages:
         c.stages = {s.model: stages_of(s) for s in sums}
@@ -190,30 +261,70 @@ def _table(titles, aligns, rows) -> list[str]:
 
 def render_comparison(c: Comparison) -> str:
     base = c.summaries[0]
-    titles = ["model", "input", "params", "x", "MACs", "x", "FLOPs", "memory (lecture)", "x", "peak live", "x",
-              "RF", "top-1"]
+    titles = [
+        "model",
+        "input",
+        "params",
+        "x",
+        "MACs",
+        "x",
+        "FLOPs",
+        "memory (lecture)",
+        "x",
+        "peak live",
+        "x",
+        "RF",
+        "top-1",
+    ]
     aligns = ["<", ">", ">", ">", ">", ">", ">", ">", ">", ">", ">", ">", ">"]
     rows = []
     for s in c.summaries:
         t1 = _top1(s)
-        rows.append([s.model, f"{s.batch}x" + "x".join(map(str, s.input_size)), f"{s.params.total:,}",
-                     _ratio(s.params.total, base.params.total), f"{s.macs:,}", _ratio(s.macs, base.macs),
-                     human(s.flops), f"{s.memory.lecture_bytes / 1024:,.1f} KB",
-                     _ratio(s.memory.lecture_bytes, base.memory.lecture_bytes),
-                     f"{s.memory.peak_bytes / 1024:,.1f} KB", _ratio(s.memory.peak_bytes, base.memory.peak_bytes),
-                     s.rf.text() if s.rf else "?", f"{t1:.1f}%" if t1 else "-"])
+        rows.append(
+            [
+                s.model,
+                f"{s.batch}x" + "x".join(map(str, s.input_size)),
+                f"{s.params.total:,}",
+                _ratio(s.params.total, base.params.total),
+                f"{s.macs:,}",
+                _ratio(s.macs, base.macs),
+                human(s.flops),
+                f"{s.memory.lecture_bytes / 1024:,.1f} KB",
+                _ratio(s.memory.lecture_bytes, base.memory.lecture_bytes),
+                f"{s.memory.peak_bytes / 1024:,.1f} KB",
+                _ratio(s.memory.peak_bytes, base.memory.peak_bytes),
+                s.rf.text() if s.rf else "?",
+                f"{t1:.1f}%" if t1 else "-",
+            ]
+        )
     lines = [f"cnnlab compare: ratios (x) against {base.model}", f"convention: {base.convention}"]
     lines += _table(titles, aligns, rows)
     if c.stages:
-        lines += ["", "stages: layers grouped by the resolution of their input; cum. = everything up to the end "
-                      "of the stage (memory: conv/fc/pool outputs, KB)"]
+        lines += [
+            "",
+            "stages: layers grouped by the resolution of their input; cum. = everything up to the end "
+            "of the stage (memory: conv/fc/pool outputs, KB)",
+        ]
         for name, sts in c.stages.items():
             lines.append(f"{name}:")
-            srows = [[st.label, str(len(st.layers)), f"{st.memory_bytes / 1024:,.1f}", f"{st.params:,}",
-                      f"{st.macs / 1e6:,.1f}", f"{st.cum_memory_bytes / 1024:,.1f}", f"{st.cum_params:,}",
-                      f"{st.cum_macs / 1e6:,.1f}"] for st in sts]
-            lines += _table(["stage", "layers", "mem KB", "params", "MACs M", "cum. mem KB", "cum. params",
-                             "cum. MACs M"], ["<", ">", ">", ">", ">", ">", ">", ">"], srows)
+            srows = [
+                [
+                    st.label,
+                    str(len(st.layers)),
+                    f"{st.memory_bytes / 1024:,.1f}",
+                    f"{st.params:,}",
+                    f"{st.macs / 1e6:,.1f}",
+                    f"{st.cum_memory_bytes / 1024:,.1f}",
+                    f"{st.cum_params:,}",
+                    f"{st.cum_macs / 1e6:,.1f}",
+                ]
+                for st in sts
+            ]
+            lines += _table(
+                ["stage", "layers", "mem KB", "params", "MACs M", "cum. mem KB", "cum. params", "cum. MACs M"],
+                ["<", ">", ">", ">", ">", ">", ">", ">"],
+                srows,
+            )
         lines += _side_by_side(c)
     return "\n".join(lines)
 
@@ -248,4 +359,5 @@ def _side_by_side(c: Comparison) -> list[str]:
                 row += [_ratio(v[i], b[i]) if v and b else "-" for i in range(3)]
         rows.append(row)
     return ["", "side by side: cumulative cost until each resolution is left"] + _table(
-        titles, ["<"] + [">"] * (len(titles) - 1), rows)
+        titles, ["<"] + [">"] * (len(titles) - 1), rows
+    )

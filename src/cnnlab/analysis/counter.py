@@ -163,13 +163,23 @@ class Trace(TorchDispatchMode):
         first_out = outs[0] if outs else None
         warns = []
         if geometry is not None and first_in is not None:
-            warns = window_warnings(node.name or name, geometry, tuple(first_in.shape[-len(geometry["kernel"]):]))
+            warns = window_warnings(node.name or name, geometry, tuple(first_in.shape[-len(geometry["kernel"]) :]))
         if kind != "move" or first_out is None or new[0] or new_params:
-            node.items.append(OpEvent(
-                step, name, cost, _shape(first_in), _shape(first_out),
-                first_out.numel() * first_out.element_size() if first_out is not None else 0,
-                bool(new and new[0]), self.rf.get(first_out) if first_out is not None else None, warns,
-                new_params, inside_norm))
+            node.items.append(
+                OpEvent(
+                    step,
+                    name,
+                    cost,
+                    _shape(first_in),
+                    _shape(first_out),
+                    first_out.numel() * first_out.element_size() if first_out is not None else 0,
+                    bool(new and new[0]),
+                    self.rf.get(first_out) if first_out is not None else None,
+                    warns,
+                    new_params,
+                    inside_norm,
+                )
+            )
         return out
 
     def _backward_op(self, name, func, args, kwargs, out) -> None:
@@ -197,10 +207,16 @@ class Trace(TorchDispatchMode):
             parent = self.stack[-1]
             idx = calls.get(id(module), 0)
             calls[id(module)] = idx + 1
-            node = CallNode(module, name, type(module).__name__, depth, idx,
-                            input_shape=_shape(_first_tensor(args) if args else _first_tensor(kwargs)),
-                            start_step=self.step,
-                            is_leaf=not any(True for _ in module.children()))
+            node = CallNode(
+                module,
+                name,
+                type(module).__name__,
+                depth,
+                idx,
+                input_shape=_shape(_first_tensor(args) if args else _first_tensor(kwargs)),
+                start_step=self.step,
+                is_leaf=not any(True for _ in module.children()),
+            )
             parent.items.append(node)
             self.stack.append(node)
 
@@ -259,8 +275,26 @@ def _returns_alias(func) -> bool:
 # element-wise type promotion): the output of these operators has the input's shape, dtype and
 # layout, so an empty_like is exactly what the meta kernel would return. Anything else (broadcasting,
 # mixed dtypes) goes to the real meta kernel.
-_UNARY = frozenset(("relu", "silu", "sigmoid", "gelu", "hardswish", "hardsigmoid", "tanh", "hardtanh", "relu6",
-                    "leaky_relu", "elu", "mish", "clamp", "clamp_min", "_softmax", "_safe_softmax"))
+_UNARY = frozenset(
+    (
+        "relu",
+        "silu",
+        "sigmoid",
+        "gelu",
+        "hardswish",
+        "hardsigmoid",
+        "tanh",
+        "hardtanh",
+        "relu6",
+        "leaky_relu",
+        "elu",
+        "mish",
+        "clamp",
+        "clamp_min",
+        "_softmax",
+        "_safe_softmax",
+    )
+)
 _UNARY_INPLACE = frozenset(n + "_" for n in _UNARY)
 _BINARY = frozenset(("add", "mul", "sub", "div"))
 _BINARY_INPLACE = frozenset(("add_", "mul_", "sub_", "div_"))
@@ -279,8 +313,12 @@ def _fast_meta(name: str, args, kwargs):
             return None
         if isinstance(b, torch.Tensor):
             if b.shape != a.shape or b.dtype != a.dtype or b.stride() != a.stride():
-                if not (name in _BINARY_INPLACE and b.dtype == a.dtype and b.dim() <= a.dim()
-                        and _broadcasts_to(b.shape, a.shape)):
+                if not (
+                    name in _BINARY_INPLACE
+                    and b.dtype == a.dtype
+                    and b.dim() <= a.dim()
+                    and _broadcasts_to(b.shape, a.shape)
+                ):
                     return None
         elif not isinstance(b, (int, float)) or (isinstance(b, float) and not a.is_floating_point()):
             return None
@@ -290,15 +328,22 @@ def _fast_meta(name: str, args, kwargs):
     if name == "native_layer_norm":
         x, shape = args[0], args[1]
         stat = tuple(x.shape[: x.dim() - len(shape)]) + (1,) * len(shape)
-        return (torch.empty_like(x), torch.empty(stat, dtype=x.dtype, device=x.device),
-                torch.empty(stat, dtype=x.dtype, device=x.device))
+        return (
+            torch.empty_like(x),
+            torch.empty(stat, dtype=x.dtype, device=x.device),
+            torch.empty(stat, dtype=x.dtype, device=x.device),
+        )
     if name in _BN:
         x = args[0]
-        training = bool(args[5]) if name == "native_batch_norm" else (name == "_native_batch_norm_legit"
-                                                                      and bool(args[5]))
+        training = (
+            bool(args[5]) if name == "native_batch_norm" else (name == "_native_batch_norm_legit" and bool(args[5]))
+        )
         c = x.shape[1] if training else 0
-        return (torch.empty_like(x), torch.empty((c,), dtype=x.dtype, device=x.device),
-                torch.empty((c,), dtype=x.dtype, device=x.device))
+        return (
+            torch.empty_like(x),
+            torch.empty((c,), dtype=x.dtype, device=x.device),
+            torch.empty((c,), dtype=x.dtype, device=x.device),
+        )
     return None
 
 
@@ -401,16 +446,22 @@ def run_trace(model: nn.Module, inputs: tuple, device: str, backward: bool = Fal
     root.input_shape = _shape(_first_tensor(inputs))
     all_meta = all(t.device.type == "meta" for t in (*params.values(), *buffers.values()))
     grad_mode = torch.enable_grad() if backward else torch.no_grad()
-    saving = (torch.autograd.graph.saved_tensors_hooks(trace.pack_saved, lambda t: t) if backward
-              else contextlib.nullcontext())
+    saving = (
+        torch.autograd.graph.saved_tensors_hooks(trace.pack_saved, lambda t: t)
+        if backward
+        else contextlib.nullcontext()
+    )
     with grad_mode, saving, _same_kernels_everywhere(), _hooks(model, trace), trace:
         if device == "meta" and all_meta:  # built on the meta device: call it as it is
             output = model(*inputs)
         else:
             output = torch.func.functional_call(model, state, inputs, tie_weights=True, strict=False)
     if backward:
-        _run_backward(trace, output, [stand_in[id(p)] for p in {id(q): q for q in params.values()}.values()
-                                      if stand_in[id(p)].requires_grad])
+        _run_backward(
+            trace,
+            output,
+            [stand_in[id(p)] for p in {id(q): q for q in params.values()}.values() if stand_in[id(p)].requires_grad],
+        )
     root.end_step = trace.step
     t = _first_tensor(output)
     for o in tree_leaves(output):

@@ -92,8 +92,20 @@ def _conv(args, kwargs, out, is_param):
     macs = conv_mac_count((x if transposed else y).numel(), w.shape[1], k)
     filters = w.shape[1] * groups if transposed else w.shape[0]
     counts = Counts(conv_macs=macs, bias=y.numel() if isinstance(bias, torch.Tensor) else 0)
-    return OpCost("conv", counts, dict(kernel=k, stride=stride, padding=padding, dilation=dilation, groups=groups,
-                                       ceil_mode=False, filters=filters, transposed=transposed))
+    return OpCost(
+        "conv",
+        counts,
+        dict(
+            kernel=k,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            ceil_mode=False,
+            filters=filters,
+            transposed=transposed,
+        ),
+    )
 
 
 def _product_kind(is_param, *tensors) -> str:
@@ -148,9 +160,13 @@ def _linear(args, kwargs, out, is_param):
     return OpCost(kind, _mac_counts(kind, y.numel() * w.shape[-1], y.numel() if bias is not None else 0))
 
 
-@formula("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention",
-         "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
-         "_scaled_dot_product_attention_math")
+@formula(
+    "_scaled_dot_product_flash_attention_for_cpu",
+    "_scaled_dot_product_flash_attention",
+    "_scaled_dot_product_efficient_attention",
+    "_scaled_dot_product_cudnn_attention",
+    "_scaled_dot_product_attention_math",
+)
 def _sdpa(args, kwargs, out, is_param):
     # Counted as the math path computes it (what runs on the meta device), so that fused and
     # unfused kernels give the same totals: scale q and k, Q K^T, (mask add), softmax, A V.
@@ -160,17 +176,32 @@ def _sdpa(args, kwargs, out, is_param):
     mask = kwargs.get("attn_mask")
     if mask is None:
         mask = next((a for a in args[3:] if isinstance(a, torch.Tensor)), None)
-    counts = Counts(matmul_macs=lead * L * S * (E + Ev), act=lead * L * S,
-                    eltwise=_numel(q) + _numel(k) + (lead * L * S if mask is not None else 0))
+    counts = Counts(
+        matmul_macs=lead * L * S * (E + Ev),
+        act=lead * L * S,
+        eltwise=_numel(q) + _numel(k) + (lead * L * S if mask is not None else 0),
+    )
     return OpCost("attention", counts)
 
 
 # --- normalisation, activations, element-wise ------------------------------------------------
 
-NORM_OPS = ("native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_no_training",
-            "_native_batch_norm_legit_functional", "_batch_norm_with_update", "_batch_norm_no_update",
-            "batch_norm", "native_layer_norm", "layer_norm", "native_group_norm", "group_norm", "_fused_rms_norm",
-            "rms_norm", "instance_norm")
+NORM_OPS = (
+    "native_batch_norm",
+    "_native_batch_norm_legit",
+    "_native_batch_norm_legit_no_training",
+    "_native_batch_norm_legit_functional",
+    "_batch_norm_with_update",
+    "_batch_norm_no_update",
+    "batch_norm",
+    "native_layer_norm",
+    "layer_norm",
+    "native_group_norm",
+    "group_norm",
+    "_fused_rms_norm",
+    "rms_norm",
+    "instance_norm",
+)
 
 
 @formula(*NORM_OPS)
@@ -178,12 +209,56 @@ def _norm(args, kwargs, out, is_param):
     return OpCost("norm", Counts(norm=args[0].numel()))
 
 
-ACT_OPS = ("relu", "relu_", "relu6", "gelu", "gelu_", "silu", "silu_", "sigmoid", "sigmoid_", "tanh", "tanh_",
-           "hardtanh", "hardtanh_", "hardswish", "hardswish_", "hardsigmoid", "hardsigmoid_", "leaky_relu",
-           "leaky_relu_", "elu", "elu_", "celu", "selu", "mish", "mish_", "softplus", "prelu", "_prelu_kernel",
-           "_softmax", "_safe_softmax", "softmax", "_log_softmax", "log_softmax", "threshold", "threshold_",
-           "clamp", "clamp_", "clamp_min", "clamp_min_", "clamp_max", "clamp_max_", "glu", "log_sigmoid_forward",
-           "softshrink", "hardshrink", "logit", "erf", "tanh_backward")
+ACT_OPS = (
+    "relu",
+    "relu_",
+    "relu6",
+    "gelu",
+    "gelu_",
+    "silu",
+    "silu_",
+    "sigmoid",
+    "sigmoid_",
+    "tanh",
+    "tanh_",
+    "hardtanh",
+    "hardtanh_",
+    "hardswish",
+    "hardswish_",
+    "hardsigmoid",
+    "hardsigmoid_",
+    "leaky_relu",
+    "leaky_relu_",
+    "elu",
+    "elu_",
+    "celu",
+    "selu",
+    "mish",
+    "mish_",
+    "softplus",
+    "prelu",
+    "_prelu_kernel",
+    "_softmax",
+    "_safe_softmax",
+    "softmax",
+    "_log_softmax",
+    "log_softmax",
+    "threshold",
+    "threshold_",
+    "clamp",
+    "clamp_",
+    "clamp_min",
+    "clamp_min_",
+    "clamp_max",
+    "clamp_max_",
+    "glu",
+    "log_sigmoid_forward",
+    "softshrink",
+    "hardshrink",
+    "logit",
+    "erf",
+    "tanh_backward",
+)
 
 
 @formula(*ACT_OPS)
@@ -191,12 +266,70 @@ def _act(args, kwargs, out, is_param):
     return OpCost("act", Counts(act=_numel(_first(out))))
 
 
-ELTWISE_OPS = ("add", "add_", "sub", "sub_", "rsub", "mul", "mul_", "div", "div_", "neg", "neg_", "pow", "pow_",
-               "sqrt", "sqrt_", "rsqrt", "rsqrt_", "exp", "exp_", "log", "log_", "reciprocal", "reciprocal_",
-               "abs", "abs_", "addcmul", "addcmul_", "addcdiv", "addcdiv_", "lerp", "lerp_", "maximum", "minimum",
-               "where", "masked_fill", "masked_fill_", "eq", "ne", "lt", "gt", "le", "ge", "logical_and",
-               "logical_or", "logical_not", "floor", "ceil", "round", "sign", "floor_divide", "remainder", "fmod",
-               "square", "native_dropout", "sin", "cos", "frac", "trunc", "exp2", "expm1", "log1p", "log2")
+ELTWISE_OPS = (
+    "add",
+    "add_",
+    "sub",
+    "sub_",
+    "rsub",
+    "mul",
+    "mul_",
+    "div",
+    "div_",
+    "neg",
+    "neg_",
+    "pow",
+    "pow_",
+    "sqrt",
+    "sqrt_",
+    "rsqrt",
+    "rsqrt_",
+    "exp",
+    "exp_",
+    "log",
+    "log_",
+    "reciprocal",
+    "reciprocal_",
+    "abs",
+    "abs_",
+    "addcmul",
+    "addcmul_",
+    "addcdiv",
+    "addcdiv_",
+    "lerp",
+    "lerp_",
+    "maximum",
+    "minimum",
+    "where",
+    "masked_fill",
+    "masked_fill_",
+    "eq",
+    "ne",
+    "lt",
+    "gt",
+    "le",
+    "ge",
+    "logical_and",
+    "logical_or",
+    "logical_not",
+    "floor",
+    "ceil",
+    "round",
+    "sign",
+    "floor_divide",
+    "remainder",
+    "fmod",
+    "square",
+    "native_dropout",
+    "sin",
+    "cos",
+    "frac",
+    "trunc",
+    "exp2",
+    "expm1",
+    "log1p",
+    "log2",
+)
 
 
 @formula(*ELTWISE_OPS)
@@ -207,8 +340,14 @@ def _eltwise(args, kwargs, out, is_param):
 # --- pooling and reductions --------------------------------------------------------------------
 
 
-@formula("max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "max_pool3d_with_indices",
-         "max_pool1d_with_indices")
+@formula(
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "max_pool2d_with_indices",
+    "max_pool3d_with_indices",
+    "max_pool1d_with_indices",
+)
 def _max_pool(args, kwargs, out, is_param):
     x = args[0]
     kernel = args[1] if len(args) > 1 else kwargs["kernel_size"]
@@ -220,9 +359,21 @@ def _max_pool(args, kwargs, out, is_param):
     dilation = _tup(args[4] if len(args) > 4 else kwargs.get("dilation", 1), nd, 1)
     ceil_mode = bool(args[5] if len(args) > 5 else kwargs.get("ceil_mode", False))
     y = _first(out)
-    return OpCost("pool", Counts(pool=y.numel() * math.prod(kernel)),
-                  dict(kernel=kernel, stride=stride, padding=padding, dilation=dilation, groups=None,
-                       ceil_mode=ceil_mode, filters=None, transposed=False, op="max"))
+    return OpCost(
+        "pool",
+        Counts(pool=y.numel() * math.prod(kernel)),
+        dict(
+            kernel=kernel,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=None,
+            ceil_mode=ceil_mode,
+            filters=None,
+            transposed=False,
+            op="max",
+        ),
+    )
 
 
 @formula("avg_pool1d", "avg_pool2d", "avg_pool3d")
@@ -236,9 +387,21 @@ def _avg_pool(args, kwargs, out, is_param):
     padding = _tup(args[3] if len(args) > 3 else kwargs.get("padding", 0), nd, 0)
     ceil_mode = bool(args[4] if len(args) > 4 else kwargs.get("ceil_mode", False))
     y = _first(out)
-    return OpCost("pool", Counts(pool=y.numel() * math.prod(kernel)),
-                  dict(kernel=kernel, stride=stride, padding=padding, dilation=(1,) * nd, groups=None,
-                       ceil_mode=ceil_mode, filters=None, transposed=False, op="avg"))
+    return OpCost(
+        "pool",
+        Counts(pool=y.numel() * math.prod(kernel)),
+        dict(
+            kernel=kernel,
+            stride=stride,
+            padding=padding,
+            dilation=(1,) * nd,
+            groups=None,
+            ceil_mode=ceil_mode,
+            filters=None,
+            transposed=False,
+            op="avg",
+        ),
+    )
 
 
 def adaptive_windows(n_in: int, n_out: int) -> list[tuple[int, int]]:
@@ -246,8 +409,16 @@ def adaptive_windows(n_in: int, n_out: int) -> list[tuple[int, int]]:
     return [((i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)) for i in range(n_out)]
 
 
-@formula("_adaptive_avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "_adaptive_avg_pool3d",
-         "adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_avg_pool3d", "adaptive_max_pool3d")
+@formula(
+    "_adaptive_avg_pool2d",
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool2d",
+    "_adaptive_avg_pool3d",
+    "adaptive_avg_pool1d",
+    "adaptive_max_pool1d",
+    "adaptive_avg_pool3d",
+    "adaptive_max_pool3d",
+)
 def _adaptive_pool(args, kwargs, out, is_param):
     x = args[0]
     y = _first(out)
@@ -260,13 +431,38 @@ def _adaptive_pool(args, kwargs, out, is_param):
     geometry = None
     if all(n_out == 1 or n_in % n_out == 0 for n_in, n_out in zip(in_sp, out_sp)):
         k = tuple(n_in // n_out for n_in, n_out in zip(in_sp, out_sp))
-        geometry = dict(kernel=k, stride=k, padding=(0,) * nd, dilation=(1,) * nd, groups=None, ceil_mode=False,
-                        filters=None, transposed=False, op="adaptive")
+        geometry = dict(
+            kernel=k,
+            stride=k,
+            padding=(0,) * nd,
+            dilation=(1,) * nd,
+            groups=None,
+            ceil_mode=False,
+            filters=None,
+            transposed=False,
+            op="adaptive",
+        )
     return OpCost("pool", Counts(pool=lead * reads), geometry)
 
 
-@formula("mean", "sum", "amax", "amin", "var", "std", "var_mean", "std_mean", "logsumexp", "prod", "norm",
-         "linalg_vector_norm", "max", "min", "argmax", "argmin")
+@formula(
+    "mean",
+    "sum",
+    "amax",
+    "amin",
+    "var",
+    "std",
+    "var_mean",
+    "std_mean",
+    "logsumexp",
+    "prod",
+    "norm",
+    "linalg_vector_norm",
+    "max",
+    "min",
+    "argmax",
+    "argmin",
+)
 def _reduce(args, kwargs, out, is_param):
     return OpCost("pool", Counts(pool=_numel(args[0])))
 
@@ -286,10 +482,25 @@ def _conv_backward(args, kwargs, out, is_param):
     return OpCost("conv", Counts(conv_macs=macs, bias=grad_out.numel() if mask[2] else 0))
 
 
-ACT_BACKWARD = ("threshold_backward", "silu_backward", "sigmoid_backward", "tanh_backward", "gelu_backward",
-                "hardswish_backward", "hardsigmoid_backward", "hardtanh_backward", "leaky_relu_backward",
-                "elu_backward", "_softmax_backward_data", "_log_softmax_backward_data", "mish_backward",
-                "softplus_backward", "glu_backward", "log_sigmoid_backward", "_prelu_kernel_backward")
+ACT_BACKWARD = (
+    "threshold_backward",
+    "silu_backward",
+    "sigmoid_backward",
+    "tanh_backward",
+    "gelu_backward",
+    "hardswish_backward",
+    "hardsigmoid_backward",
+    "hardtanh_backward",
+    "leaky_relu_backward",
+    "elu_backward",
+    "_softmax_backward_data",
+    "_log_softmax_backward_data",
+    "mish_backward",
+    "softplus_backward",
+    "glu_backward",
+    "log_sigmoid_backward",
+    "_prelu_kernel_backward",
+)
 
 
 @formula(*ACT_BACKWARD)
@@ -297,15 +508,26 @@ def _act_backward(args, kwargs, out, is_param):
     return OpCost("act", Counts(act=_numel(_first(out))))
 
 
-@formula("native_batch_norm_backward", "native_layer_norm_backward", "native_group_norm_backward",
-         "_native_batch_norm_legit_backward", "batch_norm_backward")
+@formula(
+    "native_batch_norm_backward",
+    "native_layer_norm_backward",
+    "native_group_norm_backward",
+    "_native_batch_norm_legit_backward",
+    "batch_norm_backward",
+)
 def _norm_backward(args, kwargs, out, is_param):
     return OpCost("norm", Counts(norm=args[0].numel()))
 
 
-@formula("max_pool2d_with_indices_backward", "max_pool3d_with_indices_backward", "avg_pool2d_backward",
-         "avg_pool3d_backward", "_adaptive_avg_pool2d_backward", "adaptive_max_pool2d_backward",
-         "_adaptive_avg_pool3d_backward")
+@formula(
+    "max_pool2d_with_indices_backward",
+    "max_pool3d_with_indices_backward",
+    "avg_pool2d_backward",
+    "avg_pool3d_backward",
+    "_adaptive_avg_pool2d_backward",
+    "adaptive_max_pool2d_backward",
+    "_adaptive_avg_pool3d_backward",
+)
 def _pool_backward(args, kwargs, out, is_param):
     # the input gradient: one element per input position (sums over the windows that cover it)
     return OpCost("pool", Counts(pool=_numel(_first(out))))
@@ -317,25 +539,128 @@ def _dropout_backward(args, kwargs, out, is_param):
 
 
 # Operators that only create, copy, move or select data: no arithmetic, nothing to count.
-MOVE_OPS = frozenset((
-    "empty", "empty_strided", "empty_like", "zeros", "zeros_like", "ones", "ones_like", "full", "full_like",
-    "rand", "randn", "randint", "rand_like", "randn_like", "randint_like", "arange", "linspace", "scalar_tensor",
-    "new_empty", "new_empty_strided", "new_zeros", "new_ones", "new_full", "lift_fresh", "lift_fresh_copy",
-    "clone", "copy_", "copy", "_to_copy", "to", "contiguous", "cat", "stack", "constant_pad_nd", "reflection_pad1d",
-    "reflection_pad2d", "replication_pad1d", "replication_pad2d", "pad", "index", "index_select", "gather",
-    "slice_scatter", "select_scatter", "index_put", "index_put_", "roll", "flip", "repeat", "fill", "fill_",
-    "zero_", "detach", "detach_", "_local_scalar_dense", "bernoulli", "bernoulli_", "tril", "triu", "tril_",
-    "triu_", "nonzero", "_unsafe_view", "_reshape_alias", "channel_shuffle", "pixel_shuffle", "pixel_unshuffle",
-    "native_channel_shuffle", "is_same_size", "_has_compatible_shallow_copy_type", "equal", "resize_", "set_",
-    "alias", "uniform_", "normal_", "exponential_", "_assert_async", "_assert_tensor_metadata", "sym_size",
-    "sym_stride", "sym_numel", "sym_storage_offset", "unfold", "im2col", "col2im", "_unsafe_index", "one_hot",
-    "upsample_nearest2d", "_unsafe_index_put", "sort", "topk", "view_as_real", "view_as_complex", "expand_copy",
-    "permute_copy", "t_copy", "transpose_copy", "view_copy", "select_backward", "slice_backward",
-    "index_select_backward", "diagonal_backward", "unfold_backward", "as_strided_scatter", "expand_backward",
-    "unsafe_split", "unsafe_split_with_sizes", "unsafe_chunk", "transpose_", "t_", "squeeze_", "unsqueeze_",
-    "embedding",
-    "as_strided_", "split_with_sizes_copy", "split_copy", "unbind_copy",
-))
+MOVE_OPS = frozenset(
+    (
+        "empty",
+        "empty_strided",
+        "empty_like",
+        "zeros",
+        "zeros_like",
+        "ones",
+        "ones_like",
+        "full",
+        "full_like",
+        "rand",
+        "randn",
+        "randint",
+        "rand_like",
+        "randn_like",
+        "randint_like",
+        "arange",
+        "linspace",
+        "scalar_tensor",
+        "new_empty",
+        "new_empty_strided",
+        "new_zeros",
+        "new_ones",
+        "new_full",
+        "lift_fresh",
+        "lift_fresh_copy",
+        "clone",
+        "copy_",
+        "copy",
+        "_to_copy",
+        "to",
+        "contiguous",
+        "cat",
+        "stack",
+        "constant_pad_nd",
+        "reflection_pad1d",
+        "reflection_pad2d",
+        "replication_pad1d",
+        "replication_pad2d",
+        "pad",
+        "index",
+        "index_select",
+        "gather",
+        "slice_scatter",
+        "select_scatter",
+        "index_put",
+        "index_put_",
+        "roll",
+        "flip",
+        "repeat",
+        "fill",
+        "fill_",
+        "zero_",
+        "detach",
+        "detach_",
+        "_local_scalar_dense",
+        "bernoulli",
+        "bernoulli_",
+        "tril",
+        "triu",
+        "tril_",
+        "triu_",
+        "nonzero",
+        "_unsafe_view",
+        "_reshape_alias",
+        "channel_shuffle",
+        "pixel_shuffle",
+        "pixel_unshuffle",
+        "native_channel_shuffle",
+        "is_same_size",
+        "_has_compatible_shallow_copy_type",
+        "equal",
+        "resize_",
+        "set_",
+        "alias",
+        "uniform_",
+        "normal_",
+        "exponential_",
+        "_assert_async",
+        "_assert_tensor_metadata",
+        "sym_size",
+        "sym_stride",
+        "sym_numel",
+        "sym_storage_offset",
+        "unfold",
+        "im2col",
+        "col2im",
+        "_unsafe_index",
+        "one_hot",
+        "upsample_nearest2d",
+        "_unsafe_index_put",
+        "sort",
+        "topk",
+        "view_as_real",
+        "view_as_complex",
+        "expand_copy",
+        "permute_copy",
+        "t_copy",
+        "transpose_copy",
+        "view_copy",
+        "select_backward",
+        "slice_backward",
+        "index_select_backward",
+        "diagonal_backward",
+        "unfold_backward",
+        "as_strided_scatter",
+        "expand_backward",
+        "unsafe_split",
+        "unsafe_split_with_sizes",
+        "unsafe_chunk",
+        "transpose_",
+        "t_",
+        "squeeze_",
+        "unsqueeze_",
+        "embedding",
+        "as_strided_",
+        "split_with_sizes_copy",
+        "split_copy",
+        "unbind_copy",
+    )
+)
 
 
 def cost_of(name: str, func, args, kwargs, out, is_param) -> OpCost | None:

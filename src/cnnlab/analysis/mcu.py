@@ -38,10 +38,12 @@ import torch.nn as nn
 
 from ..errors import CnnlabError
 
-ACCOUNTING = ("int8: weights 1 B, + per output channel an int32 bias (4 B) and a float32 scale (4 B); "
-              "activations 1 B/element, batch 1, input included, activations fused in place; "
-              "KB = bytes / 1024")
-UNITS = {"b": 1, "kb": 1024, "k": 1024, "kib": 1024, "mb": 1024 ** 2, "m": 1024 ** 2, "mib": 1024 ** 2}
+ACCOUNTING = (
+    "int8: weights 1 B, + per output channel an int32 bias (4 B) and a float32 scale (4 B); "
+    "activations 1 B/element, batch 1, input included, activations fused in place; "
+    "KB = bytes / 1024"
+)
+UNITS = {"b": 1, "kb": 1024, "k": 1024, "kib": 1024, "mb": 1024**2, "m": 1024**2, "mib": 1024**2}
 
 
 @dataclass
@@ -91,19 +93,25 @@ class McuBudget:
             opts.append("in-place depthwise")
         if self.patches:
             opts.append(f"{self.patches}x{self.patches} patches up to {self.patch_until}")
-        lines = [f"microcontroller budget (int8, batch 1, {', '.join(opts)}): {self.model} at "
-                 f"{'x'.join(map(str, self.input_size))}",
-                 f"  flash {kb(self.flash_bytes)} = int8 weights {kb(self.flash_weights)} + int32 biases and "
-                 f"float32 per-channel scales {kb(self.flash_biases_scales)}"
-                 + (f" + unfolded norms/other {kb(self.flash_other)}" if self.flash_other else ""),
-                 f"  peak SRAM {kb(self.peak_sram_bytes)} at {self.peak_at or '(input)'}: "
-                 + " + ".join(f"{w or 'input'} {kb(b)}" for w, b in self.peak_tensors[:6])
-                 + (" + ..." if len(self.peak_tensors) > 6 else "")]
+        lines = [
+            f"microcontroller budget (int8, batch 1, {', '.join(opts)}): {self.model} at "
+            f"{'x'.join(map(str, self.input_size))}",
+            f"  flash {kb(self.flash_bytes)} = int8 weights {kb(self.flash_weights)} + int32 biases and "
+            f"float32 per-channel scales {kb(self.flash_biases_scales)}"
+            + (f" + unfolded norms/other {kb(self.flash_other)}" if self.flash_other else ""),
+            f"  peak SRAM {kb(self.peak_sram_bytes)} at {self.peak_at or '(input)'}: "
+            + " + ".join(f"{w or 'input'} {kb(b)}" for w, b in self.peak_tensors[:6])
+            + (" + ..." if len(self.peak_tensors) > 6 else ""),
+        ]
         if self.patches:
-            lines.append(f"  layer by layer (no patches) the peak would be {kb(self.layer_by_layer_peak)} "
-                         f"({self.layer_by_layer_peak / max(self.peak_sram_bytes, 1):.1f}x)")
-        for label, need, have in (("SRAM", self.peak_sram_bytes, self.budget_sram),
-                                  ("flash", self.flash_bytes, self.budget_flash)):
+            lines.append(
+                f"  layer by layer (no patches) the peak would be {kb(self.layer_by_layer_peak)} "
+                f"({self.layer_by_layer_peak / max(self.peak_sram_bytes, 1):.1f}x)"
+            )
+        for label, need, have in (
+            ("SRAM", self.peak_sram_bytes, self.budget_sram),
+            ("flash", self.flash_bytes, self.budget_flash),
+        ):
             if have is not None:
                 verdict = "fits" if need <= have else "does NOT fit"
                 lines.append(f"  {label}: {kb(need)} of {kb(have)} ({need / have:.0%}): {verdict}")
@@ -130,7 +138,7 @@ def parse_budget(text: str | None) -> dict[str, int]:
             raise CnnlabError(f"cannot read the budget item {item!r}", "write e.g. --budget sram=320KB,flash=1MB")
         v = value.strip().lower().replace(" ", "")
         num = v.rstrip("abcdefghijklmnopqrstuvwxyz")
-        unit = v[len(num):] or "b"
+        unit = v[len(num) :] or "b"
         try:
             amount = float(num)
         except ValueError:
@@ -142,6 +150,7 @@ def parse_budget(text: str | None) -> dict[str, int]:
 
 
 # -- the trace ------------------------------------------------------------------------------------
+
 
 def _walk(node, out):
     from .counter import CallNode
@@ -170,8 +179,15 @@ def _trace(model_or_name, input_size):
     return model, name, shape, result
 
 
-def mcu_budget(model_or_name, input_size=None, fold_bn: bool = True, inplace_depthwise: bool = False,
-               patches: int | None = None, patch_until: str | None = None, budget: str | dict | None = None) -> McuBudget:
+def mcu_budget(
+    model_or_name,
+    input_size=None,
+    fold_bn: bool = True,
+    inplace_depthwise: bool = False,
+    patches: int | None = None,
+    patch_until: str | None = None,
+    budget: str | dict | None = None,
+) -> McuBudget:
     """Flash and peak SRAM of ``model_or_name`` deployed in int8 at batch 1 (see the module doc)."""
     if patches is not None and patches < 1:
         raise CnnlabError(f"--patches must be at least 1, got {patches}")
@@ -181,8 +197,7 @@ def mcu_budget(model_or_name, input_size=None, fold_bn: bool = True, inplace_dep
     lives = trace.lifetimes.lives
     pairs = _walk(result.root, [])
     event_at = {e.step: (e, node) for e, node in pairs}
-    parent, size, folded, folded_modules, temps = _share_buffers(trace.lifetimes, event_at, fold_bn,
-                                                                 inplace_depthwise)
+    parent, size, folded, folded_modules, temps = _share_buffers(trace.lifetimes, event_at, fold_bn, inplace_depthwise)
     # -- peak, layer by layer ------------------------------------------------------------------
     groups = _groups(parent, lives, size)
     peak, at_step, live = _sweep(groups, temps)
@@ -191,8 +206,9 @@ def mcu_budget(model_or_name, input_size=None, fold_bn: bool = True, inplace_dep
     peak_tensors = [(lives[r].where, b) for r, b in live]
     notes = []
     if patches:
-        peak, peak_at, peak_tensors, patch_until, note = _patched_budget(pairs, lives, event_at, groups, temps,
-                                                                         patches, patch_until)
+        peak, peak_at, peak_tensors, patch_until, note = _patched_budget(
+            pairs, lives, event_at, groups, temps, patches, patch_until
+        )
         notes.append(note)
     flash = _flash(model, fold_bn, folded_modules)
     weights = sum(f.weights for f in flash)
@@ -201,10 +217,26 @@ def mcu_budget(model_or_name, input_size=None, fold_bn: bool = True, inplace_dep
     uncounted = [op for op in trace.uncounted]
     if uncounted:
         notes.append(f"operators without a counting formula (their outputs still count): {', '.join(uncounted)}")
-    return McuBudget(name, tuple(shape), fold_bn, inplace_depthwise, patches, patch_until if patches else None,
-                     weights + bias_scale + other, weights, bias_scale, other, peak, peak_at,
-                     sorted(peak_tensors, key=lambda t: -t[1]), layer_peak, folded, limits.get("sram"),
-                     limits.get("flash"), notes)
+    return McuBudget(
+        name,
+        tuple(shape),
+        fold_bn,
+        inplace_depthwise,
+        patches,
+        patch_until if patches else None,
+        weights + bias_scale + other,
+        weights,
+        bias_scale,
+        other,
+        peak,
+        peak_at,
+        sorted(peak_tensors, key=lambda t: -t[1]),
+        layer_peak,
+        folded,
+        limits.get("sram"),
+        limits.get("flash"),
+        notes,
+    )
 
 
 def _share_buffers(tracker, event_at: dict, fold_bn: bool, inplace_depthwise: bool):
@@ -254,8 +286,15 @@ def _share_buffers(tracker, event_at: dict, fold_bn: bool, inplace_depthwise: bo
             _merge(parent, size, lives, src_root, i)
             continue
         geom = e.cost.geometry if e.cost else None
-        if (inplace_depthwise and kind == "conv" and geom and geom.get("groups", 1) > 1 and dies_here
-                and e.input_shape and geom["groups"] == e.input_shape[1] == (e.output_shape[1] if e.output_shape else -1)):
+        if (
+            inplace_depthwise
+            and kind == "conv"
+            and geom
+            and geom.get("groups", 1) > 1
+            and dies_here
+            and e.input_shape
+            and geom["groups"] == e.input_shape[1] == (e.output_shape[1] if e.output_shape else -1)
+        ):
             out_plane = math.prod(e.output_shape[2:]) if e.output_shape else 0
             _merge(parent, size, lives, src_root, i)
             temps[life.created] = temps.get(life.created, 0) + out_plane
@@ -268,8 +307,10 @@ def _patched_budget(pairs, lives, event_at: dict, groups, temps: dict, patches: 
     tensors, the split layer's name, a note)."""
     split, split_name = _split_point(pairs, lives, patch_until)
     ppeak, pat, plive = _patched_peak(groups, temps, lives, event_at, split, patches)
-    note = (f"patch stage: {patches}x{patches} patches of {split_name}'s output; its peak "
-            f"{ppeak / 1024:,.1f} KB at {_where(event_at, pat)}")
+    note = (
+        f"patch stage: {patches}x{patches} patches of {split_name}'s output; its peak "
+        f"{ppeak / 1024:,.1f} KB at {_where(event_at, pat)}"
+    )
     rest_peak, rest_step, rest_live = _sweep(groups, temps, after=split)
     if ppeak >= rest_peak:
         return ppeak, _where(event_at, pat) + " (one patch)", plive, split_name, note
@@ -396,8 +437,9 @@ def _patched_peak(groups, temps, lives, event_at, split: int, p: int):
     best, best_step, best_live = 0, 0, []
     full_out = out_group.bytes if out_group else 0
     for s in sorted({g.created for g in stage} | {t for t in temps if t <= split}):
-        live = [(g.root, sizes[g.root]) for g in stage
-                if g is not out_group and g.created <= s <= min(g.last_use, split)]
+        live = [
+            (g.root, sizes[g.root]) for g in stage if g is not out_group and g.created <= s <= min(g.last_use, split)
+        ]
         scaled_temp = temps.get(s, 0) // (p * p) if s in temps else 0
         total = sum(b for _, b in live) + full_out + scaled_temp
         if total > best:

@@ -65,8 +65,11 @@ class LifetimeTracker:
         storage = t.untyped_storage()
         self._keep.append(storage)
         self._by_key[key] = len(self.lives)
-        self.lives.append(_Life(storage.nbytes(), step, step, where, storage.nbytes() // max(t.element_size(), 1),
-                                t.is_floating_point()))
+        self.lives.append(
+            _Life(
+                storage.nbytes(), step, step, where, storage.nbytes() // max(t.element_size(), 1), t.is_floating_point()
+            )
+        )
         return True
 
     def keep_alive(self, t: torch.Tensor, step: int) -> None:
@@ -154,5 +157,9 @@ def training_bytes(model: nn.Module) -> dict[str, int]:
     Adam/AdamW: 2 copies, float32 as the parameters)."""
     seen = {id(p): p for p in model.parameters() if p.requires_grad}
     nbytes = sum(p.numel() * p.element_size() for p in seen.values())
-    return {"params_bytes": sum(p.numel() * p.element_size() for p in {id(q): q for q in model.parameters()}.values()),
-            "grads_bytes": nbytes, "sgd_momentum_bytes": nbytes, "adam_bytes": 2 * nbytes}
+    return {
+        "params_bytes": sum(p.numel() * p.element_size() for p in {id(q): q for q in model.parameters()}.values()),
+        "grads_bytes": nbytes,
+        "sgd_momentum_bytes": nbytes,
+        "adam_bytes": 2 * nbytes,
+    }

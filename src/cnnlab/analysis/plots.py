@@ -56,28 +56,42 @@ def plot_layers(s: Summary, path) -> str:
         raise CnnlabError(f"{s.model} has no conv, pool or fully connected layer to plot")
     plt = _pyplot()
     names = [_short_name(r) for r in rows]
-    colours = ["#4c72b0" if r.layer_kind == "conv" else "#dd8452" if r.layer_kind == "linear" else "#8c8c8c"
-               for r in rows]
-    series = [("activation memory (KB, float32)", [r.lecture_bytes / 1024 / s.batch for r in rows]),
-              ("parameters", [r.params for r in rows]),
-              ("multiply-adds (MACs)", [r.macs / s.batch for r in rows])]
+    colours = [
+        "#4c72b0" if r.layer_kind == "conv" else "#dd8452" if r.layer_kind == "linear" else "#8c8c8c" for r in rows
+    ]
+    series = [
+        ("activation memory (KB, float32)", [r.lecture_bytes / 1024 / s.batch for r in rows]),
+        ("parameters", [r.params for r in rows]),
+        ("multiply-adds (MACs)", [r.macs / s.batch for r in rows]),
+    ]
     fig, axes = plt.subplots(3, 1, figsize=(max(7.0, 0.38 * len(rows) + 2), 8.5), sharex=True)
     for ax, (title, vals) in zip(axes, series, strict=True):
         ax.bar(range(len(rows)), vals, color=colours)
         total = sum(vals)
-        ax.set_title(f"{title}: total " + (f"{total:,.0f} KB" if "KB" in title else _human(total)), fontsize=10,
-                     loc="left")
+        ax.set_title(
+            f"{title}: total " + (f"{total:,.0f} KB" if "KB" in title else _human(total)), fontsize=10, loc="left"
+        )
         ax.grid(axis="y", alpha=0.3)
         ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 3))
     axes[-1].set_xticks(range(len(rows)))
     axes[-1].set_xticklabels(names, rotation=60, ha="right", fontsize=8)
     from matplotlib.patches import Patch
 
-    axes[0].legend(handles=[Patch(color="#4c72b0", label="conv"), Patch(color="#8c8c8c", label="pool"),
-                            Patch(color="#dd8452", label="fc")], fontsize=8, loc="upper right")
+    axes[0].legend(
+        handles=[
+            Patch(color="#4c72b0", label="conv"),
+            Patch(color="#8c8c8c", label="pool"),
+            Patch(color="#dd8452", label="fc"),
+        ],
+        fontsize=8,
+        loc="upper right",
+    )
     size = "x".join(map(str, s.input_size))
-    fig.suptitle(f"{s.model} per layer, input {size} (lecture 004)\nmemory in the early convs, parameters in the "
-                 "fc layers, multiply-adds in the convs", fontsize=10)
+    fig.suptitle(
+        f"{s.model} per layer, input {size} (lecture 004)\nmemory in the early convs, parameters in the "
+        "fc layers, multiply-adds in the convs",
+        fontsize=10,
+    )
     fig.tight_layout()
     try:
         return _save(fig, path)
@@ -101,8 +115,10 @@ def plot_canziani(summaries: list[Summary], path) -> str:
         missing += [f"{s.model} ({d})" for s, d in zip(placed, sets, strict=True) if d != dataset]
         placed = [s for s, d in zip(placed, sets, strict=True) if d == dataset]
     if not placed:
-        raise CnnlabError("none of these models has a reported top-1 accuracy on its card",
-                          "compare registered ImageNet models, e.g. alexnet vgg16 googlenet resnet50")
+        raise CnnlabError(
+            "none of these models has a reported top-1 accuracy on its card",
+            "compare registered ImageNet models, e.g. alexnet vgg16 googlenet resnet50",
+        )
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5.5))
     biggest = max(s.params.total for s in placed)
@@ -116,8 +132,14 @@ def plot_canziani(summaries: list[Summary], path) -> str:
         near = any(abs(math.log10(x) - lx) < 0.25 and abs(y - ly) < 1.5 for lx, ly in labels)
         labels.append((math.log10(x), y))
         r = math.sqrt(max(area, 12)) / 2  # bubble radius in points
-        ax.annotate(f"{s.model} ({size})", (x, y), textcoords="offset points", xytext=(r + 3, -3) if near else
-                    (0, r + 4), fontsize=8, ha="left" if near else "center")
+        ax.annotate(
+            f"{s.model} ({size})",
+            (x, y),
+            textcoords="offset points",
+            xytext=(r + 3, -3) if near else (0, r + 4),
+            fontsize=8,
+            ha="left" if near else "center",
+        )
     ax.set_xscale("log")
     from matplotlib.ticker import FuncFormatter
 
@@ -125,8 +147,10 @@ def plot_canziani(summaries: list[Summary], path) -> str:
     ax.set_xlabel("multiply-adds per image (G MACs, log scale), each model at its own input size")
     ax.set_ylabel(f"reported {dataset} top-1 accuracy (%)")
     ref = max(placed, key=lambda s: s.params.total)
-    ax.set_title(f"accuracy vs operations; bubble area ~ parameters (largest: {ref.model}, "
-                 f"{ref.params.total / 1e6:.1f} M)", fontsize=10)
+    ax.set_title(
+        f"accuracy vs operations; bubble area ~ parameters (largest: {ref.model}, {ref.params.total / 1e6:.1f} M)",
+        fontsize=10,
+    )
     if missing:
         fig.text(0.01, 0.01, f"not drawn (no {dataset} top-1): " + ", ".join(missing), fontsize=7)
     ax.grid(True, which="both", alpha=0.3)

@@ -38,8 +38,9 @@ class RFTracker:
         entry = self._map.get(id(t))
         return entry[1] if entry is not None and entry[0]() is t else None
 
-    def on_op(self, name: str, kind: str, geometry: dict | None, tensor_args: list, outs: list, args,
-              is_view: bool = False) -> None:
+    def on_op(
+        self, name: str, kind: str, geometry: dict | None, tensor_args: list, outs: list, args, is_view: bool = False
+    ) -> None:
         known = [t for t in tensor_args if self.has(t)]
         if not known or not outs:
             return
@@ -116,5 +117,4 @@ def pad_shift(rf: ReceptiveField, pad) -> ReceptiveField:
     """Explicit padding (F.pad): same field and jump, the first centre moves by the padding before."""
     pad = list(pad) + [0] * (4 - len(pad))
     before_w, before_h = pad[0], pad[2]
-    return ReceptiveField(rf.size, rf.jump,
-                          (rf.start[0] - before_h * rf.jump[0], rf.start[1] - before_w * rf.jump[1]))
+    return ReceptiveField(rf.size, rf.jump, (rf.start[0] - before_h * rf.jump[0], rf.start[1] - before_w * rf.jump[1]))

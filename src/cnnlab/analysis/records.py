@@ -23,9 +23,11 @@ from dataclasses import asdict, dataclass, field, fields
 
 COUNTERS = ("conv_macs", "linear_macs", "matmul_macs", "bias", "norm", "act", "pool", "eltwise")
 
-CONVENTION = ("MACs = multiply-adds of conv/linear/matmul, bias excluded (torchvision's \"GFLOPS\", the "
-              "lectures' \"FLOPs\"); FLOPs = 2 x MACs + bias adds + 2 x norm + activation + pooling + "
-              "element-wise ops. Memory KB = elements x bytes / 1024.")
+CONVENTION = (
+    "MACs = multiply-adds of conv/linear/matmul, bias excluded (torchvision's \"GFLOPS\", the "
+    "lectures' \"FLOPs\"); FLOPs = 2 x MACs + bias adds + 2 x norm + activation + pooling + "
+    "element-wise ops. Memory KB = elements x bytes / 1024."
+)
 
 
 @dataclass
@@ -260,15 +262,26 @@ class Summary:
 
     def to_dict(self) -> dict:
         return {
-            "model": self.model, "input_size": list(self.input_size), "batch": self.batch, "dtype": self.dtype,
-            "mode": self.mode, "device": self.device, "preset": self.preset, "depth": self.depth,
+            "model": self.model,
+            "input_size": list(self.input_size),
+            "batch": self.batch,
+            "dtype": self.dtype,
+            "mode": self.mode,
+            "device": self.device,
+            "preset": self.preset,
+            "depth": self.depth,
             "convention": self.convention,
-            "totals": self.totals.to_dict(), "backward": self.backward.to_dict() if self.backward else None,
-            "params": self.params.to_dict(), "memory": self.memory.to_dict(),
+            "totals": self.totals.to_dict(),
+            "backward": self.backward.to_dict() if self.backward else None,
+            "params": self.params.to_dict(),
+            "memory": self.memory.to_dict(),
             "output_shape": list(self.output_shape) if self.output_shape else None,
             "rf": self.rf.to_dict() if self.rf else None,
-            "uncounted": [u.to_dict() for u in self.uncounted], "warnings": self.warnings, "notes": self.notes,
-            "card": self.card, "layers": [r.to_dict() for r in self.layers],
+            "uncounted": [u.to_dict() for u in self.uncounted],
+            "warnings": self.warnings,
+            "notes": self.notes,
+            "card": self.card,
+            "layers": [r.to_dict() for r in self.layers],
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -283,9 +296,11 @@ class Summary:
         from ..notebook import short
         from .render import human
 
-        return short(f"<Summary {self.model}: input {self.batch}x{'x'.join(map(str, self.input_size))}, "
-                     f"{self.params.total:,} params, {human(self.macs)}MACs, {len(self.layers)} layers; "
-                     f"print() for the table>")
+        return short(
+            f"<Summary {self.model}: input {self.batch}x{'x'.join(map(str, self.input_size))}, "
+            f"{self.params.total:,} params, {human(self.macs)}MACs, {len(self.layers)} layers; "
+            f"print() for the table>"
+        )
 
     def _repr_html_(self) -> str:
         from .render import render_html

@@ -23,7 +23,7 @@ def kb(nbytes: int) -> str:
 
 
 def mb(nbytes: int) -> str:
-    return f"{nbytes / 1024 ** 2:,.2f} MB"
+    return f"{nbytes / 1024**2:,.2f} MB"
 
 
 def _dims(shape) -> str:
@@ -41,6 +41,7 @@ def _axes(v) -> str:
 
 def _columns(preset: str):
     """(title, align, getter) for each column of the table."""
+
     def mem(r: LayerRecord) -> str:
         return f"{r.output_kb:,.1f}" + ("" if r.lecture_bytes or not r.output_bytes else "*")
 
@@ -49,24 +50,39 @@ def _columns(preset: str):
 
     if preset == "lecture":
         return [
-            ("layer", "<", lambda r: r.name), ("C", ">", lambda r: _c(r.input_shape)),
-            ("H/W", ">", lambda r: _hw(r.input_shape)), ("filters", ">", lambda r: _v(r.filters)),
-            ("K", ">", lambda r: _axes(r.kernel)), ("S", ">", lambda r: _axes(r.stride)),
-            ("P", ">", lambda r: _axes(r.padding)), ("C'", ">", lambda r: _c(r.output_shape)),
+            ("layer", "<", lambda r: r.name),
+            ("C", ">", lambda r: _c(r.input_shape)),
+            ("H/W", ">", lambda r: _hw(r.input_shape)),
+            ("filters", ">", lambda r: _v(r.filters)),
+            ("K", ">", lambda r: _axes(r.kernel)),
+            ("S", ">", lambda r: _axes(r.stride)),
+            ("P", ">", lambda r: _axes(r.padding)),
+            ("C'", ">", lambda r: _c(r.output_shape)),
             ("H'/W'", ">", lambda r: _hw(r.output_shape) + (" ceil" if r.ceil_mode else "")),
-            ("mem KB", ">", mem), ("params", ">", params), ("params k", ">", lambda r: f"{r.params / 1e3:,.0f}"),
-            ("MACs", ">", lambda r: f"{r.macs:,}"), ("MACs M", ">", lambda r: f"{r.macs / 1e6:,.1f}"),
+            ("mem KB", ">", mem),
+            ("params", ">", params),
+            ("params k", ">", lambda r: f"{r.params / 1e3:,.0f}"),
+            ("MACs", ">", lambda r: f"{r.macs:,}"),
+            ("MACs M", ">", lambda r: f"{r.macs / 1e6:,.1f}"),
             ("RF (jump)", ">", lambda r: r.rf.text() if r.rf else "?"),
         ]
     return [
-        ("layer", "<", lambda r: r.name), ("type", "<", lambda r: r.type),
-        ("input", ">", lambda r: _dims(r.input_shape)), ("output", ">", lambda r: _dims(r.output_shape)),
-        ("filters", ">", lambda r: _v(r.filters)), ("K", ">", lambda r: _axes(r.kernel)),
-        ("S", ">", lambda r: _axes(r.stride)), ("P", ">", lambda r: _axes(r.padding)),
-        ("D", ">", lambda r: _axes(r.dilation)), ("G", ">", lambda r: _v(r.groups)),
-        ("params", ">", params), ("params k", ">", lambda r: f"{r.params / 1e3:,.1f}"),
-        ("MACs", ">", lambda r: f"{r.macs:,}"), ("MACs M", ">", lambda r: f"{r.macs / 1e6:,.2f}"),
-        ("other ops", ">", lambda r: f"{r.counts.other_ops:,}"), ("mem KB", ">", mem),
+        ("layer", "<", lambda r: r.name),
+        ("type", "<", lambda r: r.type),
+        ("input", ">", lambda r: _dims(r.input_shape)),
+        ("output", ">", lambda r: _dims(r.output_shape)),
+        ("filters", ">", lambda r: _v(r.filters)),
+        ("K", ">", lambda r: _axes(r.kernel)),
+        ("S", ">", lambda r: _axes(r.stride)),
+        ("P", ">", lambda r: _axes(r.padding)),
+        ("D", ">", lambda r: _axes(r.dilation)),
+        ("G", ">", lambda r: _v(r.groups)),
+        ("params", ">", params),
+        ("params k", ">", lambda r: f"{r.params / 1e3:,.1f}"),
+        ("MACs", ">", lambda r: f"{r.macs:,}"),
+        ("MACs M", ">", lambda r: f"{r.macs / 1e6:,.2f}"),
+        ("other ops", ">", lambda r: f"{r.counts.other_ops:,}"),
+        ("mem KB", ">", mem),
         ("RF (jump)", ">", lambda r: r.rf.text() if r.rf else "?"),
     ]
 
@@ -86,11 +102,12 @@ def _hw(shape) -> str:
 
 
 def header(s: Summary) -> list[str]:
-    where = ("meta device (shape only: nothing computed)" if s.device == "meta"
-             else f"{s.device} (a real forward pass)")
-    return [f"cnnlab summary: {s.model}, input {s.batch} x {_dims(s.input_size)} {s.dtype}, {s.mode} mode, "
-            f"counted on the {where}",
-            f"convention: {s.convention}"]
+    where = "meta device (shape only: nothing computed)" if s.device == "meta" else f"{s.device} (a real forward pass)"
+    return [
+        f"cnnlab summary: {s.model}, input {s.batch} x {_dims(s.input_size)} {s.dtype}, {s.mode} mode, "
+        f"counted on the {where}",
+        f"convention: {s.convention}",
+    ]
 
 
 def totals(s: Summary) -> list[str]:
@@ -101,8 +118,10 @@ def totals(s: Summary) -> list[str]:
         f"buffers {p.buffers:,} ({mb(p.buffer_bytes)}); {dtypes}",
     ]
     if p.unused:
-        lines.append(f"              defined but not run in this forward: {p.unused:,} "
-                     f"({', '.join(p.unused_modules) or 'unreached tensors'})")
+        lines.append(
+            f"              defined but not run in this forward: {p.unused:,} "
+            f"({', '.join(p.unused_modules) or 'unreached tensors'})"
+        )
     if p.shared_tensors:
         lines.append(f"              {p.shared_tensors} tensor(s) shared under several names, counted once")
     lines += [
@@ -128,19 +147,31 @@ def totals(s: Summary) -> list[str]:
             f"{mb(m.saved_for_backward_bytes or 0)}",
         ]
     if s.preset == "torchvision":
-        lines.append(f"torchvision   GFLOPS (its model table; = GMACs) {t.macs / s.batch / 1e9:.3f}, "
-                     f"Params (M) {p.total / 1e6:.1f}")
+        lines.append(
+            f"torchvision   GFLOPS (its model table; = GMACs) {t.macs / s.batch / 1e9:.3f}, "
+            f"Params (M) {p.total / 1e6:.1f}"
+        )
     if s.card:
         c = s.card
-        reported = [f"params {c['params']:,}" if c.get("params") else None,
-                    f"MACs {c['macs']:,}" if c.get("macs") else None,
-                    f"top-1 {c['top1']}%" if c.get("top1") else None]
+        reported = [
+            f"params {c['params']:,}" if c.get("params") else None,
+            f"MACs {c['macs']:,}" if c.get("macs") else None,
+            f"top-1 {c['top1']}%" if c.get("top1") else None,
+        ]
         reported = [r for r in reported if r]
         if reported:
             lines.append(f"card          reported {', '.join(reported)} ({c.get('source') or c.get('paper') or ''})")
-    lines.append("uncounted     " + ("none" if not s.uncounted else "; ".join(
-        f"{u.op}: {u.calls} call(s), {u.output_elements:,} output elements in {', '.join(m or '(model)' for m in u.modules[:4])}"
-        for u in s.uncounted)))
+    lines.append(
+        "uncounted     "
+        + (
+            "none"
+            if not s.uncounted
+            else "; ".join(
+                f"{u.op}: {u.calls} call(s), {u.output_elements:,} output elements in {', '.join(m or '(model)' for m in u.modules[:4])}"
+                for u in s.uncounted
+            )
+        )
+    )
     for w in s.warnings:
         lines.append(f"warning       {w}")
     for n in s.notes:
@@ -160,24 +191,54 @@ def render_table(s: Summary) -> str:
     rule = "-" * len(fmt(titles))
     lines = header(s) + [rule, fmt(titles), rule] + [fmt(r) for r in cells] + [rule]
     if any(not r.lecture_bytes and r.output_bytes for r in s.layers):
-        lines.append("* not in the lectures' memory sum (only new conv, fc and pool outputs are; not views, "
-                     "in-place results, norms or activations)")
+        lines.append(
+            "* not in the lectures' memory sum (only new conv, fc and pool outputs are; not views, "
+            "in-place results, norms or activations)"
+        )
     return "\n".join(lines + totals(s))
 
 
 def render_markdown(s: Summary) -> str:
     cols = _columns(s.preset)
     out = [f"**{line}**" if i == 0 else line for i, line in enumerate(header(s))]
-    out += ["", "| " + " | ".join(t for t, _, _ in cols) + " |",
-            "| " + " | ".join("---" if a == "<" else "---:" for _, a, _ in cols) + " |"]
+    out += [
+        "",
+        "| " + " | ".join(t for t, _, _ in cols) + " |",
+        "| " + " | ".join("---" if a == "<" else "---:" for _, a, _ in cols) + " |",
+    ]
     out += ["| " + " | ".join(get(r) for _, _, get in cols) + " |" for r in s.layers]
     out += ["", "```", *totals(s), "```"]
     return "\n".join(out)
 
 
-CSV_FIELDS = ("index", "name", "type", "depth", "kind", "layer_kind", "input_shape", "output_shape", "filters",
-              "kernel", "stride", "padding", "dilation", "groups", "ceil_mode", "params", "shared", "macs",
-              *COUNTERS, "flops", "output_bytes", "output_kb", "output_is_new", "rf_size", "rf_jump", "warnings")
+CSV_FIELDS = (
+    "index",
+    "name",
+    "type",
+    "depth",
+    "kind",
+    "layer_kind",
+    "input_shape",
+    "output_shape",
+    "filters",
+    "kernel",
+    "stride",
+    "padding",
+    "dilation",
+    "groups",
+    "ceil_mode",
+    "params",
+    "shared",
+    "macs",
+    *COUNTERS,
+    "flops",
+    "output_bytes",
+    "output_kb",
+    "output_is_new",
+    "rf_size",
+    "rf_jump",
+    "warnings",
+)
 
 
 def csv_rows(s: Summary) -> list[list]:

@@ -1,9 +1,9 @@
 """``cnnlab.summary``: the lectures' per-layer table for any network, from one traced forward pass.
 
-    >>> s = cnnlab.summary("resnet18")                       # a registered name, at its card's size
-    >>> s = cnnlab.summary(my_module, input_size=(3, 32, 32))  # any nn.Module
-    >>> s.macs, s.params.total, s.memory.peak_bytes, s.layer("conv1").rf
-    >>> print(s)                                              # the table; s.to_json(), render_csv(s)
+>>> s = cnnlab.summary("resnet18")                       # a registered name, at its card's size
+>>> s = cnnlab.summary(my_module, input_size=(3, 32, 32))  # any nn.Module
+>>> s.macs, s.params.total, s.memory.peak_bytes, s.layer("conv1").rf
+>>> print(s)                                              # the table; s.to_json(), render_csv(s)
 """
 
 from __future__ import annotations
@@ -37,8 +37,10 @@ def parse_input_size(text: str | int | tuple | list | None) -> tuple[int, ...] |
             raise ValueError(text)
         size = tuple(int(p) for p in parts)
     except ValueError:
-        raise CnnlabError(f"cannot read the input size {text!r}", "write C x H x W, e.g. --input 3x224x224, or "
-                          "just the side, e.g. --input 224") from None
+        raise CnnlabError(
+            f"cannot read the input size {text!r}",
+            "write C x H x W, e.g. --input 3x224x224, or just the side, e.g. --input 224",
+        ) from None
     if not size or any(v <= 0 for v in size):
         raise CnnlabError(f"input size {text!r} must be positive integers", "e.g. --input 3x224x224")
     return (size[0], size[0]) if len(size) == 1 else size
@@ -77,8 +79,9 @@ def _input_shape(model: nn.Module, card, input_size) -> tuple[int, ...]:
         return lecture.input_size
     if size is None:
         if card is None:
-            raise CnnlabError(f"{type(model).__name__}: no input size known",
-                              "pass input_size=(C, H, W) (CLI: --input 3x224x224)")
+            raise CnnlabError(
+                f"{type(model).__name__}: no input size known", "pass input_size=(C, H, W) (CLI: --input 3x224x224)"
+            )
         return tuple(card.input_size)
     if len(size) == 2:  # H x W of an image model: the channels come from the model
         if in_chans is None:
@@ -90,9 +93,20 @@ def _input_shape(model: nn.Module, card, input_size) -> tuple[int, ...]:
     return size
 
 
-def summary(model_or_name, input_size=None, batch: int = 1, depth: int | None = None, strict: bool = False,
-            preset: str = "full", mode: str = "eval", device: str = "meta", dtype: torch.dtype | None = None,
-            backward: bool = False, inputs=None, input_data=None) -> Summary:
+def summary(
+    model_or_name,
+    input_size=None,
+    batch: int = 1,
+    depth: int | None = None,
+    strict: bool = False,
+    preset: str = "full",
+    mode: str = "eval",
+    device: str = "meta",
+    dtype: torch.dtype | None = None,
+    backward: bool = False,
+    inputs=None,
+    input_data=None,
+) -> Summary:
     """Count a network layer by layer: shapes, parameters, multiply-adds and the other operation
     counters, activation memory, receptive field, warnings.
 
@@ -119,8 +133,11 @@ def summary(model_or_name, input_size=None, batch: int = 1, depth: int | None = 
     parsed = parse_input_size(input_size) if inputs is None and isinstance(input_size, (tuple, list)) else None
     if parsed is not None and len(parsed) == 4:  # torchinfo's (B, C, H, W); the CLI has --batch
         if batch not in (1, parsed[0]):
-            raise CnnlabError(f"input size {'x'.join(map(str, parsed))} carries the batch {parsed[0]} (torchinfo's "
-                              f"B x C x H x W) but batch={batch} was given", "give the batch once")
+            raise CnnlabError(
+                f"input size {'x'.join(map(str, parsed))} carries the batch {parsed[0]} (torchinfo's "
+                f"B x C x H x W) but batch={batch} was given",
+                "give the batch once",
+            )
         batch, input_size = parsed[0], parsed[1:]
     _check_options(preset, mode, batch, depth, device)
     model, name, card, built_here = _resolve_model(model_or_name, dtype, device)
@@ -142,17 +159,22 @@ def summary(model_or_name, input_size=None, batch: int = 1, depth: int | None = 
     result = _trace(model, shape, batch, mode, device, in_dtype, backward, inputs)
     if isinstance(result, Exception):
         if device != "meta":
-            raise CnnlabError(f"{name}: the forward pass failed on {device} at input {batch}x"
-                              f"{'x'.join(map(str, shape))}: {result}",
-                              "check the input size (--input C x H x W) against the model") from result
-        notes.append(f"the meta device could not run this model ({type(result).__name__}: "
-                     f"{str(result).splitlines()[0][:160]}); counted with a real forward on cpu")
+            raise CnnlabError(
+                f"{name}: the forward pass failed on {device} at input {batch}x{'x'.join(map(str, shape))}: {result}",
+                "check the input size (--input C x H x W) against the model",
+            ) from result
+        notes.append(
+            f"the meta device could not run this model ({type(result).__name__}: "
+            f"{str(result).splitlines()[0][:160]}); counted with a real forward on cpu"
+        )
         if built_here:
             model, name, card, _ = _resolve_model(model_or_name, dtype, "cpu")
         result = _trace(model, shape, batch, mode, "cpu", in_dtype, backward, inputs)
         if isinstance(result, Exception):
-            raise CnnlabError(f"{name}: the forward pass failed at input {batch}x{'x'.join(map(str, shape))}: "
-                              f"{result}", "check the input size (--input C x H x W) against the model") from result
+            raise CnnlabError(
+                f"{name}: the forward pass failed at input {batch}x{'x'.join(map(str, shape))}: {result}",
+                "check the input size (--input C x H x W) against the model",
+            ) from result
     out = _build(model, name, card, shape, batch, mode, in_dtype, result, depth, strict, preset, notes)
     if backward:
         out.backward = result.trace.backward_counts
@@ -173,8 +195,10 @@ def _check_options(preset: str, mode: str, batch: int, depth: int | None, device
     try:
         torch.empty(0, device=device)
     except (RuntimeError, ValueError, AssertionError) as e:  # a CPU build asserts on "cuda"
-        raise CnnlabError(f"device {device!r} is not available here ({str(e).splitlines()[0][:120]})",
-                          "use meta (shape only, the default) or cpu") from None
+        raise CnnlabError(
+            f"device {device!r} is not available here ({str(e).splitlines()[0][:120]})",
+            "use meta (shape only, the default) or cpu",
+        ) from None
 
 
 def _trace(model, shape, batch, mode, device, in_dtype, backward=False, inputs=None):
@@ -206,8 +230,12 @@ def is_lecture_layer(e: OpEvent) -> bool:
     if e.cost is None or e.cost.kind not in LECTURE_KINDS or not e.output_new or e.inside_norm:
         return False
     g = e.cost.geometry
-    return not (e.cost.kind == "pool" and g is not None and all(k == 1 for k in g["kernel"])
-                and all(s == 1 for s in g["stride"]))
+    return not (
+        e.cost.kind == "pool"
+        and g is not None
+        and all(k == 1 for k in g["kernel"])
+        and all(s == 1 for s in g["stride"])
+    )
 
 
 def _events(node: CallNode):
@@ -235,21 +263,30 @@ def _module_row(node: CallNode, numel: dict[int, int], index: int) -> LayerRecor
     if isinstance(node.module, NORM_MODULES):
         layer_kind = "norm"
     elif not kinds:  # nothing computed: a reshape (flatten) or an identity (dropout in eval, nn.Identity)
-        layer_kind = "other" if node.output_new else (
-            "view" if node.output_shape != node.input_shape else "identity")
+        layer_kind = "other" if node.output_new else ("view" if node.output_shape != node.input_shape else "identity")
     elif len(set(kinds)) == 1:
         layer_kind = kinds[0]
     else:
         main = [k for k in kinds if k in ("conv", "linear", "pool", "attention", "matmul")]
         layer_kind = main[0] if len(main) == 1 else "block"
     row = LayerRecord(
-        index=index, name=node.name or "(model)", type=node.type, depth=node.depth,
-        input_shape=_strip_batch(node.input_shape), output_shape=_strip_batch(node.output_shape),
-        params=sum(numel[p] for e in events for p in e.new_params), counts=counts,
-        output_bytes=node.output_bytes, output_is_new=node.output_new, rf=node.rf, kind="module",
+        index=index,
+        name=node.name or "(model)",
+        type=node.type,
+        depth=node.depth,
+        input_shape=_strip_batch(node.input_shape),
+        output_shape=_strip_batch(node.output_shape),
+        params=sum(numel[p] for e in events for p in e.new_params),
+        counts=counts,
+        output_bytes=node.output_bytes,
+        output_is_new=node.output_new,
+        rf=node.rf,
+        kind="module",
         lecture_bytes=sum(e.output_bytes for e in events if is_lecture_layer(e)),
-        layer_kind=layer_kind, shared=node.call_index > 0,
-        warnings=[w for e in events for w in e.warnings])
+        layer_kind=layer_kind,
+        shared=node.call_index > 0,
+        warnings=[w for e in events for w in e.warnings],
+    )
     if len(windows) == 1:
         _set_geometry(row, windows[0].cost.geometry)
     elif layer_kind == "linear" and row.output_shape:
@@ -265,12 +302,22 @@ def _set_geometry(row: LayerRecord, g: dict) -> None:
 
 def _op_row(e: OpEvent, parent: CallNode, numel: dict[int, int], index: int) -> LayerRecord:
     row = LayerRecord(
-        index=index, name=f"{parent.name}.{e.name}" if parent.name else e.name, type=e.name,
-        depth=parent.depth + 1, input_shape=_strip_batch(e.input_shape), output_shape=_strip_batch(e.output_shape),
-        params=sum(numel[p] for p in e.new_params), counts=e.cost.counts if e.cost else Counts(),
-        output_bytes=e.output_bytes, output_is_new=e.output_new, rf=e.rf, kind="op",
+        index=index,
+        name=f"{parent.name}.{e.name}" if parent.name else e.name,
+        type=e.name,
+        depth=parent.depth + 1,
+        input_shape=_strip_batch(e.input_shape),
+        output_shape=_strip_batch(e.output_shape),
+        params=sum(numel[p] for p in e.new_params),
+        counts=e.cost.counts if e.cost else Counts(),
+        output_bytes=e.output_bytes,
+        output_is_new=e.output_new,
+        rf=e.rf,
+        kind="op",
         lecture_bytes=e.output_bytes if is_lecture_layer(e) else 0,
-        layer_kind=e.cost.kind if e.cost else "other", warnings=list(e.warnings))
+        layer_kind=e.cost.kind if e.cost else "other",
+        warnings=list(e.warnings),
+    )
     if e.cost is not None and e.cost.geometry is not None:
         _set_geometry(row, e.cost.geometry)
     elif row.layer_kind == "linear" and row.output_shape:
@@ -299,16 +346,20 @@ def build_rows(root: CallNode, depth: int | None, numel: dict[int, int]) -> list
     return rows
 
 
-def _build(model, name, card, shape, batch, mode, in_dtype, result: TraceResult, depth, strict, preset,
-           notes) -> Summary:
+def _build(
+    model, name, card, shape, batch, mode, in_dtype, result: TraceResult, depth, strict, preset, notes
+) -> Summary:
     trace = result.trace
     uncounted = [UncountedOp(op, calls, elems, mods) for op, (calls, elems, mods) in sorted(trace.uncounted.items())]
     if strict and uncounted:
-        listing = ", ".join(f"{u.op} ({u.calls} calls in {', '.join(m or '(model)' for m in u.modules[:3])})"
-                            for u in uncounted)
-        raise CnnlabError(f"{name}: operators without a counting formula: {listing}",
-                          "add a formula with cnnlab.analysis.formulas.formula(...) or run with strict=False "
-                          "(they are then listed, never counted as zero silently)")
+        listing = ", ".join(
+            f"{u.op} ({u.calls} calls in {', '.join(m or '(model)' for m in u.modules[:3])})" for u in uncounted
+        )
+        raise CnnlabError(
+            f"{name}: operators without a counting formula: {listing}",
+            "add a formula with cnnlab.analysis.formulas.formula(...) or run with strict=False "
+            "(they are then listed, never counted as zero silently)",
+        )
     totals = Counts()
     lecture_bytes = 0
     warnings: list[str] = []
@@ -329,20 +380,42 @@ def _build(model, name, card, shape, batch, mode, in_dtype, result: TraceResult,
     pstats = param_stats(model, trace.used_params)
     peak, at = trace.lifetimes.peak()
     peak_where = next((e for e in events if e.step == at), None)
-    mem = MemoryStats(lecture_bytes=lecture_bytes, all_outputs_bytes=trace.lifetimes.all_bytes(), peak_bytes=peak,
-                      peak_at=_where(result.root, at, peak_where),
-                      input_bytes=batch * math.prod(shape) * torch.empty((), dtype=in_dtype).element_size(),
-                      **training_bytes(model))
+    mem = MemoryStats(
+        lecture_bytes=lecture_bytes,
+        all_outputs_bytes=trace.lifetimes.all_bytes(),
+        peak_bytes=peak,
+        peak_at=_where(result.root, at, peak_where),
+        input_bytes=batch * math.prod(shape) * torch.empty((), dtype=in_dtype).element_size(),
+        **training_bytes(model),
+    )
     trace.lifetimes.release()
     if pstats.unused:
-        notes.append(f"{pstats.unused:,} parameters are defined but not run in this forward "
-                     f"({', '.join(pstats.unused_modules) or 'unreached tensors'})")
+        notes.append(
+            f"{pstats.unused:,} parameters are defined but not run in this forward "
+            f"({', '.join(pstats.unused_modules) or 'unreached tensors'})"
+        )
     card_dict = card.to_dict() if card is not None and hasattr(card, "to_dict") else None
     out = result.root.output_shape
-    return Summary(model=name, input_size=tuple(shape), batch=batch, dtype=str(in_dtype).replace("torch.", ""),
-                   mode=mode, device=result.device, layers=rows, totals=totals, params=pstats, memory=mem,
-                   output_shape=_strip_batch(out), rf=result.root.rf, uncounted=uncounted, warnings=warnings,
-                   notes=notes, preset=preset, depth=depth, card=card_dict)
+    return Summary(
+        model=name,
+        input_size=tuple(shape),
+        batch=batch,
+        dtype=str(in_dtype).replace("torch.", ""),
+        mode=mode,
+        device=result.device,
+        layers=rows,
+        totals=totals,
+        params=pstats,
+        memory=mem,
+        output_shape=_strip_batch(out),
+        rf=result.root.rf,
+        uncounted=uncounted,
+        warnings=warnings,
+        notes=notes,
+        preset=preset,
+        depth=depth,
+        card=card_dict,
+    )
 
 
 def _where(root: CallNode, step: int, event: OpEvent | None) -> str:

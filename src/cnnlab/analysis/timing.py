@@ -30,10 +30,12 @@ class Timing:
         return asdict(self)
 
     def text(self, top: int = 10) -> str:
-        lines = [f"measured latency (separate from the counts): median {self.median_s * 1e3:,.2f} ms, "
-                 f"min {self.min_s * 1e3:,.2f} ms over {self.repeats} runs after {self.warmup} warm-up, batch "
-                 f"{self.batch}, {self.threads} thread(s)"
-                 + (f"; {self.gflops_per_s:.3g} GFLOP/s achieved" if self.gflops_per_s else "")]
+        lines = [
+            f"measured latency (separate from the counts): median {self.median_s * 1e3:,.2f} ms, "
+            f"min {self.min_s * 1e3:,.2f} ms over {self.repeats} runs after {self.warmup} warm-up, batch "
+            f"{self.batch}, {self.threads} thread(s)"
+            + (f"; {self.gflops_per_s:.3g} GFLOP/s achieved" if self.gflops_per_s else "")
+        ]
         if self.layers:
             total = sum(self.layers.values()) or 1.0
             lines.append("slowest layers (median, hooks on leaf modules):")
@@ -42,14 +44,25 @@ class Timing:
         return "\n".join(lines)
 
 
-def measure(model: nn.Module, input_size: tuple[int, ...], batch: int = 1, warmup: int = 2, repeats: int = 10,
-            per_layer: bool = True, flops: int | None = None, progress: bool = False) -> Timing:
+def measure(
+    model: nn.Module,
+    input_size: tuple[int, ...],
+    batch: int = 1,
+    warmup: int = 2,
+    repeats: int = 10,
+    per_layer: bool = True,
+    flops: int | None = None,
+    progress: bool = False,
+) -> Timing:
     """Time ``model`` on random input of shape ``(batch, *input_size)`` in eval mode, no grad."""
     from ..errors import CnnlabError
 
     if repeats < 1 or warmup < 0 or batch < 1:
-        raise CnnlabError(f"timing needs repeats >= 1, warmup >= 0 and batch >= 1 (got repeats={repeats}, "
-                          f"warmup={warmup}, batch={batch})", "e.g. --repeats 10")
+        raise CnnlabError(
+            f"timing needs repeats >= 1, warmup >= 0 and batch >= 1 (got repeats={repeats}, "
+            f"warmup={warmup}, batch={batch})",
+            "e.g. --repeats 10",
+        )
     if any(p.device.type == "meta" for p in model.parameters()):
         raise CnnlabError("cannot time a model on the meta device", "build it on cpu (cnnlab.create_model(name))")
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
@@ -76,8 +89,9 @@ def measure(model: nn.Module, input_size: tuple[int, ...], batch: int = 1, warmu
         for m, flag in was_training.items():
             m.training = flag
     med = statistics.median(times)
-    return Timing(batch, warmup, repeats, torch.get_num_threads(), med, min(times),
-                  flops / med / 1e9 if flops else None, layers)
+    return Timing(
+        batch, warmup, repeats, torch.get_num_threads(), med, min(times), flops / med / 1e9 if flops else None, layers
+    )
 
 
 def _per_layer(model: nn.Module, x: torch.Tensor, repeats: int) -> dict[str, float]:
@@ -88,11 +102,13 @@ def _per_layer(model: nn.Module, x: torch.Tensor, repeats: int) -> dict[str, flo
     def pre(name):
         def hook(mod, args):
             starts[id(mod)] = time.perf_counter()
+
         return hook
 
     def post(name):
         def hook(mod, args, out):
             samples.setdefault(name, []).append(time.perf_counter() - starts.pop(id(mod), time.perf_counter()))
+
         return hook
 
     for name, mod in model.named_modules():

@@ -51,18 +51,24 @@ def window_warnings(op: str, geometry: dict, in_spatial: tuple[int, ...]) -> lis
     if dropped:
         axes = " and ".join(_plural(v[4], a) for a, v in dropped.items())
         n, ki, si, pi, _, fo = next(iter(dropped.values()))
-        out.append(f"{op}: size floored: (n + 2P - K)/S = ({n} + {2 * pi} - {ki})/{si} is not an integer, so the "
-                   f"stride does not fit; the last {axes} of the {_shape(in_spatial)} input are never read "
-                   f"(output {fo})")
+        out.append(
+            f"{op}: size floored: (n + 2P - K)/S = ({n} + {2 * pi} - {ki})/{si} is not an integer, so the "
+            f"stride does not fit; the last {axes} of the {_shape(in_spatial)} input are never read "
+            f"(output {fo})"
+        )
     if overhang:
         n, ki, si, pi, co = next(iter(overhang.values()))
-        out.append(f"{op}: ceil mode: ({n} + {2 * pi} - {ki})/{si} is rounded up, so the last window hangs over "
-                   f"the edge of the {_shape(in_spatial)} input (output {co} instead of "
-                   f"{conv_output_size(n, ki, si, pi, 1)})")
+        out.append(
+            f"{op}: ceil mode: ({n} + {2 * pi} - {ki})/{si} is rounded up, so the last window hangs over "
+            f"the edge of the {_shape(in_spatial)} input (output {co} instead of "
+            f"{conv_output_size(n, ki, si, pi, 1)})"
+        )
     if too_big:
         span, n = next(iter(too_big.values()))
-        out.append(f"{op}: kernel spanning {span} is larger than its {_shape(in_spatial)} input: the output is "
-                   f"computed mostly from padding")
+        out.append(
+            f"{op}: kernel spanning {span} is larger than its {_shape(in_spatial)} input: the output is "
+            f"computed mostly from padding"
+        )
     return out
 
 

@@ -20,19 +20,22 @@ from ..conv.matrices import format_number
 from ..errors import CnnlabError
 
 FUNCTIONS = ("exp", "log", "sigmoid", "tanh", "relu", "max", "min")
-EXPR_HELP = ("operators + - * / ** (constant power), unary minus; functions " + ", ".join(FUNCTIONS) +
-             "; e.g. '(x + y) * z' or '1 / (1 + exp(-(w0*x0 + w1*x1 + w2)))'")
+EXPR_HELP = (
+    "operators + - * / ** (constant power), unary minus; functions "
+    + ", ".join(FUNCTIONS)
+    + "; e.g. '(x + y) * z' or '1 / (1 + exp(-(w0*x0 + w1*x1 + w2)))'"
+)
 
 
 @dataclass
 class Node:
     name: str
-    op: str                 # input, const, add, sub, mul, div, pow, neg, exp, log, sigmoid, tanh, relu, max, min
+    op: str  # input, const, add, sub, mul, div, pow, neg, exp, log, sigmoid, tanh, relu, max, min
     inputs: list[int]
     text: str
     value: float = 0.0
-    grad: float = 0.0       # dL/d(this node), summed over its uses
-    local: list[float] = field(default_factory=list)   # d(this)/d(input k)
+    grad: float = 0.0  # dL/d(this node), summed over its uses
+    local: list[float] = field(default_factory=list)  # d(this)/d(input k)
     power: float | None = None
 
 
@@ -55,8 +58,9 @@ class Graph:
         self.output = self._build(tree.body)
         missing = [n for n in self._inputs if n not in self.values]
         if missing:
-            raise CnnlabError(f"no value for {', '.join(missing)}",
-                              "give every input a value, e.g. --values x=-2,y=5,z=-4")
+            raise CnnlabError(
+                f"no value for {', '.join(missing)}", "give every input a value, e.g. --values x=-2,y=5,z=-4"
+            )
         unused = [n for n in self.values if n not in self._inputs]
         if unused:
             raise CnnlabError(f"{', '.join(unused)} do(es) not appear in {expression!r}")
@@ -77,8 +81,9 @@ class Graph:
                 self._inputs[t.id] = len(self.nodes) - 1
             return self._inputs[t.id]
         if isinstance(t, ast.Constant) and isinstance(t.value, int | float) and not isinstance(t.value, bool):
-            self.nodes.append(Node(format_number(float(t.value)), "const", [], format_number(float(t.value)),
-                                   value=float(t.value)))
+            self.nodes.append(
+                Node(format_number(float(t.value)), "const", [], format_number(float(t.value)), value=float(t.value))
+            )
             return len(self.nodes) - 1
         if isinstance(t, ast.UnaryOp) and isinstance(t.op, ast.USub):
             a = self._build(t.operand)
@@ -91,8 +96,9 @@ class Graph:
                 if not (isinstance(t.right, ast.Constant) and isinstance(t.right.value, int | float)):
                     raise CnnlabError("only constant powers are supported (x ** 2)", EXPR_HELP)
                 a = self._build(t.left)
-                return self._add("pow", [a], f"{self._ref(a)}^{format_number(float(t.right.value))}",
-                                 float(t.right.value))
+                return self._add(
+                    "pow", [a], f"{self._ref(a)}^{format_number(float(t.right.value))}", float(t.right.value)
+                )
             if type(t.op) not in ops:
                 raise CnnlabError(f"operator {type(t.op).__name__} is not supported", EXPR_HELP)
             op, sym = ops[type(t.op)]
@@ -142,7 +148,7 @@ class Graph:
                 n.local = [n.value * (1 - n.value)]
             elif n.op == "tanh":
                 n.value = math.tanh(v[0])
-                n.local = [1 - n.value ** 2]
+                n.local = [1 - n.value**2]
             elif n.op == "relu":
                 n.value, n.local = max(0.0, v[0]), [1.0 if v[0] > 0 else 0.0]
             elif n.op in ("max", "min"):
@@ -166,17 +172,40 @@ class Graph:
         return {name: self.nodes[i].grad for name, i in self._inputs.items()}
 
     def to_dict(self) -> dict:
-        return {"expression": self.expression, "value": self.value, "gradients": self.gradients(),
-                "nodes": [{"name": n.name, "op": n.op, "text": n.text, "value": n.value, "grad": n.grad,
-                           "local": n.local, "inputs": [self.nodes[i].name for i in n.inputs]} for n in self.nodes]}
+        return {
+            "expression": self.expression,
+            "value": self.value,
+            "gradients": self.gradients(),
+            "nodes": [
+                {
+                    "name": n.name,
+                    "op": n.op,
+                    "text": n.text,
+                    "value": n.value,
+                    "grad": n.grad,
+                    "local": n.local,
+                    "inputs": [self.nodes[i].name for i in n.inputs],
+                }
+                for n in self.nodes
+            ],
+        }
 
 
-LOCAL_RULES = {"add": "d(a + b)/da = 1, /db = 1", "sub": "d(a - b)/da = 1, /db = -1",
-               "mul": "d(ab)/da = b, /db = a", "div": "d(a/b)/da = 1/b, /db = -a/b^2", "pow": "d(a^p)/da = p a^(p-1)",
-               "neg": "d(-a)/da = -1", "exp": "d e^a/da = e^a", "log": "d log a/da = 1/a",
-               "sigmoid": "d s(a)/da = s(a)(1 - s(a))", "tanh": "d tanh a/da = 1 - tanh^2 a",
-               "relu": "1 if a > 0 else 0", "max": "1 for the larger input, 0 for the other",
-               "min": "1 for the smaller input, 0 for the other"}
+LOCAL_RULES = {
+    "add": "d(a + b)/da = 1, /db = 1",
+    "sub": "d(a - b)/da = 1, /db = -1",
+    "mul": "d(ab)/da = b, /db = a",
+    "div": "d(a/b)/da = 1/b, /db = -a/b^2",
+    "pow": "d(a^p)/da = p a^(p-1)",
+    "neg": "d(-a)/da = -1",
+    "exp": "d e^a/da = e^a",
+    "log": "d log a/da = 1/a",
+    "sigmoid": "d s(a)/da = s(a)(1 - s(a))",
+    "tanh": "d tanh a/da = 1 - tanh^2 a",
+    "relu": "1 if a > 0 else 0",
+    "max": "1 for the larger input, 0 for the other",
+    "min": "1 for the smaller input, 0 for the other",
+}
 
 
 def _n(v: float) -> str:
@@ -186,14 +215,22 @@ def _n(v: float) -> str:
 def render_backprop(g: Graph) -> str:
     ops = [n for n in g.nodes if n.op not in ("input", "const")]
     ins = [n for n in g.nodes if n.op == "input"]
-    lines = [f"f = {g.expression}", "at " + ", ".join(f"{n.name} = {_n(n.value)}" for n in ins), "",
-             "forward pass (inputs to output):"]
+    lines = [
+        f"f = {g.expression}",
+        "at " + ", ".join(f"{n.name} = {_n(n.value)}" for n in ins),
+        "",
+        "forward pass (inputs to output):",
+    ]
     for n in ops:
         vals = ", ".join(_n(g.nodes[i].value) for i in n.inputs)
         lines.append(f"  {n.name} = {n.text:<24} = {_n(n.value):>10}    (inputs {vals})")
     out = g.nodes[g.output]
-    lines += [f"  f = {out.name} = {_n(out.value)}", "", "backward pass (output to inputs): downstream = upstream x local",
-              f"  df/d{out.name} = 1"]
+    lines += [
+        f"  f = {out.name} = {_n(out.value)}",
+        "",
+        "backward pass (output to inputs): downstream = upstream x local",
+        f"  df/d{out.name} = 1",
+    ]
     for n in reversed(ops):
         lines.append(f"  {n.name} = {n.text}: upstream df/d{n.name} = {_n(n.grad)}; local {LOCAL_RULES[n.op]}")
         for i, lg in zip(n.inputs, n.local, strict=True):

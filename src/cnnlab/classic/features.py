@@ -38,25 +38,29 @@ def _as_nchw(images) -> np.ndarray:
 
 # ------------------------------------------------------------------ colour histogram
 
+
 def color_histogram(images, bins: int = 8) -> np.ndarray:
     """Joint colour histogram (``bins^C`` cells for C <= 3 channels), each image's counts divided by its pixels."""
     a = _as_nchw(images)
     n, c = a.shape[:2]
-    if c > 3 or bins < 1 or bins ** c > 4096:
-        raise CnnlabError(f"a joint histogram of {c} channel(s) with {bins} bins per channel has {bins ** c} cells",
-                          "use 1-3 channels and at most 16 bins")
+    if c > 3 or bins < 1 or bins**c > 4096:
+        raise CnnlabError(
+            f"a joint histogram of {c} channel(s) with {bins} bins per channel has {bins**c} cells",
+            "use 1-3 channels and at most 16 bins",
+        )
     q = np.minimum(a.astype(np.int64) * bins // 256, bins - 1)  # the bin of each channel value
     index = np.zeros(q.shape[:1] + q.shape[2:], dtype=np.int64)
     for ch in range(c):
         index = index * bins + q[:, ch]
     flat = index.reshape(n, -1)
-    out = np.zeros((n, bins ** c))
+    out = np.zeros((n, bins**c))
     for i in range(n):
-        out[i] = np.bincount(flat[i], minlength=bins ** c)
+        out[i] = np.bincount(flat[i], minlength=bins**c)
     return out / flat.shape[1]
 
 
 # ------------------------------------------------------------------ HOG
+
 
 def _gradients(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Centred differences along rows and columns; 0 on the border rows/columns (scikit-image's rule)."""
@@ -73,18 +77,25 @@ def _normalize_block(block: np.ndarray, method: str, eps: float = 1e-5) -> np.nd
     if method == "L1-sqrt":
         return np.sqrt(block / (np.abs(block).sum() + eps))
     if method == "L2":
-        return block / np.sqrt((block ** 2).sum() + eps ** 2)
+        return block / np.sqrt((block**2).sum() + eps**2)
     if method == "L2-Hys":
-        out = block / np.sqrt((block ** 2).sum() + eps ** 2)
+        out = block / np.sqrt((block**2).sum() + eps**2)
         out = np.minimum(out, 0.2)
-        return out / np.sqrt((out ** 2).sum() + eps ** 2)
+        return out / np.sqrt((out**2).sum() + eps**2)
     from ..errors import UnknownNameError
 
     raise UnknownNameError("block normalisation", method, BLOCK_NORMS)
 
 
-def hog(image, orientations: int = 9, pixels_per_cell=(8, 8), cells_per_block=(3, 3), block_norm: str = "L2-Hys",
-        transform_sqrt: bool = False, feature_vector: bool = True) -> np.ndarray:
+def hog(
+    image,
+    orientations: int = 9,
+    pixels_per_cell=(8, 8),
+    cells_per_block=(3, 3),
+    block_norm: str = "L2-Hys",
+    transform_sqrt: bool = False,
+    feature_vector: bool = True,
+) -> np.ndarray:
     """HOG of one ``H x W`` (grey) or ``H x W x C`` image (the channel with the largest gradient wins per pixel).
 
     1. gradients by centred differences, magnitude ``sqrt(g_r^2 + g_c^2)``, unsigned angle in [0, 180);
@@ -113,14 +124,17 @@ def hog(image, orientations: int = 9, pixels_per_cell=(8, 8), cells_per_block=(3
     n_cells_row, n_cells_col = s_row // c_row, s_col // c_col
     n_blocks_row, n_blocks_col = n_cells_row - b_row + 1, n_cells_col - b_col + 1
     if n_blocks_row < 1 or n_blocks_col < 1:
-        raise CnnlabError(f"a {s_row}x{s_col} image has {n_cells_row}x{n_cells_col} cells of {c_row}x{c_col}, fewer "
-                          f"than one block of {b_row}x{b_col} cells", "use smaller cells or blocks")
+        raise CnnlabError(
+            f"a {s_row}x{s_col} image has {n_cells_row}x{n_cells_col} cells of {c_row}x{c_col}, fewer "
+            f"than one block of {b_row}x{b_col} cells",
+            "use smaller cells or blocks",
+        )
     magnitude = np.hypot(g_row, g_col)
     angle = np.rad2deg(np.arctan2(g_row, g_col)) % 180
     width = 180 / orientations
     hist = np.zeros((n_cells_row, n_cells_col, orientations))
-    mag = magnitude[:n_cells_row * c_row, :n_cells_col * c_col]
-    ang = angle[:n_cells_row * c_row, :n_cells_col * c_col]
+    mag = magnitude[: n_cells_row * c_row, : n_cells_col * c_col]
+    ang = angle[: n_cells_row * c_row, : n_cells_col * c_col]
     for i in range(orientations):
         # bin i holds angles in [i w, (i + 1) w)
         inside = np.where((ang >= width * i) & (ang < width * (i + 1)), mag, 0.0)
@@ -128,12 +142,13 @@ def hog(image, orientations: int = 9, pixels_per_cell=(8, 8), cells_per_block=(3
     blocks = np.zeros((n_blocks_row, n_blocks_col, b_row, b_col, orientations))
     for r in range(n_blocks_row):
         for c in range(n_blocks_col):
-            blocks[r, c] = _normalize_block(hist[r:r + b_row, c:c + b_col], block_norm)
+            blocks[r, c] = _normalize_block(hist[r : r + b_row, c : c + b_col], block_norm)
     return blocks.ravel() if feature_vector else blocks
 
 
-def hog_features(images, orientations: int = 9, pixels_per_cell: int = 7, cells_per_block: int = 2,
-                 block_norm: str = "L2-Hys") -> np.ndarray:
+def hog_features(
+    images, orientations: int = 9, pixels_per_cell: int = 7, cells_per_block: int = 2, block_norm: str = "L2-Hys"
+) -> np.ndarray:
     """HOG of every image of a batch (defaults sized for 28x28 digits: 4x4 cells of 7 pixels, 3x3 blocks of 2x2
     cells, 324 values)."""
     a = _as_nchw(images).astype(np.float64) / 255.0
@@ -146,13 +161,17 @@ def hog_features(images, orientations: int = 9, pixels_per_cell: int = 7, cells_
 
 # ------------------------------------------------------------------ bag of visual words
 
+
 def dense_patches(image: np.ndarray, size: int = 7, stride: int = 4) -> np.ndarray:
     """All ``size x size`` patches (C x size x size, flattened) on a grid of ``stride``: ``P x (C size^2)``."""
     c, h, w = image.shape
     if size > min(h, w):
         raise CnnlabError(f"patch size {size} is larger than the {h}x{w} image")
-    out = [image[:, i:i + size, j:j + size].ravel() for i in range(0, h - size + 1, stride)
-           for j in range(0, w - size + 1, stride)]
+    out = [
+        image[:, i : i + size, j : j + size].ravel()
+        for i in range(0, h - size + 1, stride)
+        for j in range(0, w - size + 1, stride)
+    ]
     return np.asarray(out, dtype=np.float64)
 
 
@@ -184,7 +203,7 @@ def kmeans(x: np.ndarray, k: int, iterations: int = 20, seed: int = 0) -> np.nda
 
 
 def _nearest(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    d = (x ** 2).sum(1)[:, None] - 2 * x @ centres.T + (centres ** 2).sum(1)[None]
+    d = (x**2).sum(1)[:, None] - 2 * x @ centres.T + (centres**2).sum(1)[None]
     return d.argmin(axis=1)
 
 
@@ -216,6 +235,7 @@ class BagOfWords:
 
 # ------------------------------------------------------------------ by name
 
+
 @dataclass(frozen=True)
 class FeatureKind:
     name: str
@@ -229,13 +249,18 @@ def _pixels(images) -> np.ndarray:
 
 
 FEATURES = {
-    "pixels": FeatureKind("pixels", "the raw pixels / 255, stretched into a column (the lecture's linear classifier)",
-                          None),
+    "pixels": FeatureKind(
+        "pixels", "the raw pixels / 255, stretched into a column (the lecture's linear classifier)", None
+    ),
     "colorhist": FeatureKind("colorhist", "joint colour histogram, 8 bins per channel (no spatial information)", None),
-    "hog": FeatureKind("hog", "histograms of oriented gradients: 9 bins, 7x7-pixel cells, 2x2-cell blocks, L2-Hys",
-                       None),
-    "bovw": FeatureKind("bovw", "bag of visual words: 7x7 dense patches (stride 4), 64-word k-means codebook "
-                                "from the training images", BagOfWords.fit),
+    "hog": FeatureKind(
+        "hog", "histograms of oriented gradients: 9 bins, 7x7-pixel cells, 2x2-cell blocks, L2-Hys", None
+    ),
+    "bovw": FeatureKind(
+        "bovw",
+        "bag of visual words: 7x7 dense patches (stride 4), 64-word k-means codebook from the training images",
+        BagOfWords.fit,
+    ),
 }
 
 

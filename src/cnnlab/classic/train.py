@@ -32,12 +32,12 @@ from .losses import LOSSES, l2_penalty, multiclass_svm_loss
 class ClassicConfig:
     data: str = "mnist-sample"
     features: str = "hog"
-    model: str = "linear"           # linear | mlp
+    model: str = "linear"  # linear | mlp
     hidden: list[int] = field(default_factory=lambda: [100])
     activation: str = "relu"
-    loss: str = "softmax"           # softmax | svm
-    delta: float = 1.0              # SVM margin
-    reg: float = 1e-4               # lambda of lambda R(W)
+    loss: str = "softmax"  # softmax | svm
+    delta: float = 1.0  # SVM margin
+    reg: float = 1e-4  # lambda of lambda R(W)
     epochs: int = 30
     lr: float = 0.1
     momentum: float = 0.9
@@ -55,11 +55,15 @@ class ClassicConfig:
 
             raise UnknownNameError("loss", self.loss, list(LOSSES))
         if self.model not in ("linear", "mlp"):
-            raise CnnlabError(f"model {self.model!r}: hand-made features go to 'linear' or 'mlp'",
-                              "for a CNN use cnnlab train MODEL --data ...")
+            raise CnnlabError(
+                f"model {self.model!r}: hand-made features go to 'linear' or 'mlp'",
+                "for a CNN use cnnlab train MODEL --data ...",
+            )
         if self.epochs < 1 or self.lr <= 0 or self.reg < 0 or self.batch_size < 1:
-            raise CnnlabError(f"epochs >= 1, lr > 0, reg >= 0, batch >= 1; got {self.epochs}, {self.lr}, {self.reg}, "
-                              f"{self.batch_size}")
+            raise CnnlabError(
+                f"epochs >= 1, lr > 0, reg >= 0, batch >= 1; got {self.epochs}, {self.lr}, {self.reg}, "
+                f"{self.batch_size}"
+            )
 
 
 @dataclass
@@ -76,13 +80,15 @@ class ClassicResult:
     classes: list[str]
     model_args: dict
     mean: np.ndarray  # the training features' mean, subtracted before the classifier
-    std: np.ndarray   # and their standard deviation (1 for pixels), divided
+    std: np.ndarray  # and their standard deviation (1 for pixels), divided
 
     def summary(self) -> str:
         c = self.config
-        return (f"{c.model} on {c.features} features ({self.feature_dim} values/image, {c.loss} loss, lambda "
-                f"{c.reg:g}): train top-1 {self.train_top1:.2f}%, {self.heldout_name} top-1 "
-                f"{self.heldout_top1:.2f}% (features {self.seconds_features:.1f} s, training {self.seconds_train:.1f} s)")
+        return (
+            f"{c.model} on {c.features} features ({self.feature_dim} values/image, {c.loss} loss, lambda "
+            f"{c.reg:g}): train top-1 {self.train_top1:.2f}%, {self.heldout_name} top-1 "
+            f"{self.heldout_top1:.2f}% (features {self.seconds_features:.1f} s, training {self.seconds_train:.1f} s)"
+        )
 
 
 def _loss(logits: torch.Tensor, y: torch.Tensor, cfg: ClassicConfig) -> torch.Tensor:
@@ -112,8 +118,9 @@ def fit_features(cfg: ClassicConfig | None = None, splits=None, **overrides) -> 
     if cfg.features == "pixels":  # keep the image shape: the weights are then images (class templates)
         shape, args = (c, h, w), dict(in_chans=c, image_size=h)
         if h != w:
-            raise CnnlabError(f"pixels of {h}x{w} images: the linear model takes square images",
-                              "resize with --image-size")
+            raise CnnlabError(
+                f"pixels of {h}x{w} images: the linear model takes square images", "resize with --image-size"
+            )
     else:
         shape, args = (xtr.shape[1], 1, 1), dict(in_chans=xtr.shape[1], image_size=1)
     if cfg.model == "mlp":
@@ -146,7 +153,7 @@ def fit_features(cfg: ClassicConfig | None = None, splits=None, **overrides) -> 
         order = torch.randperm(len(xtr_t), generator=gen)
         total = 0.0
         for i in range(0, len(order), cfg.batch_size):
-            idx = order[i:i + cfg.batch_size]
+            idx = order[i : i + cfg.batch_size]
             data_loss = _loss(model(xtr_t[idx]), ytr[idx], cfg)
             loss = data_loss + cfg.reg * l2_penalty(weights)
             opt.zero_grad()
@@ -158,9 +165,21 @@ def fit_features(cfg: ClassicConfig | None = None, splits=None, **overrides) -> 
     model.eval()
     t_train = time.perf_counter() - t1
     heldout = f"held-out split ({len(data.val):,} images)"
-    result = ClassicResult(cfg, int(xtr.shape[1]), _accuracy(model, xtr_t, ytr), _accuracy(model, xva_t, yva),
-                           heldout, t_feat, t_train, history, model, list(data.classes), args, mean.ravel(),
-                           std.ravel())
+    result = ClassicResult(
+        cfg,
+        int(xtr.shape[1]),
+        _accuracy(model, xtr_t, ytr),
+        _accuracy(model, xva_t, yva),
+        heldout,
+        t_feat,
+        t_train,
+        history,
+        model,
+        list(data.classes),
+        args,
+        mean.ravel(),
+        std.ravel(),
+    )
     return result
 
 
@@ -170,15 +189,29 @@ def save_result(result: ClassicResult, out: str | Path) -> Path:
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"model": result.config.model, "model_args": result.model_args, "classes": result.classes,
-            "features": result.config.features, "loss": result.config.loss,
-            "feature_mean": result.mean.tolist(), "feature_std": result.std.tolist()}
+    meta = {
+        "model": result.config.model,
+        "model_args": result.model_args,
+        "classes": result.classes,
+        "features": result.config.features,
+        "loss": result.config.loss,
+        "feature_mean": result.mean.tolist(),
+        "feature_std": result.std.tolist(),
+    }
     save_model(out / "model.safetensors", result.model, meta)
     write_json(out / "config.json", asdict(result.config))
-    write_json(out / "metrics.json", {"train_top1": result.train_top1, "heldout_top1": result.heldout_top1,
-                                      "heldout": result.heldout_name, "feature_dim": result.feature_dim,
-                                      "seconds_features": result.seconds_features,
-                                      "seconds_train": result.seconds_train, "history": result.history})
+    write_json(
+        out / "metrics.json",
+        {
+            "train_top1": result.train_top1,
+            "heldout_top1": result.heldout_top1,
+            "heldout": result.heldout_name,
+            "feature_dim": result.feature_dim,
+            "seconds_features": result.seconds_features,
+            "seconds_train": result.seconds_train,
+            "history": result.history,
+        },
+    )
     return out
 
 

@@ -13,9 +13,29 @@ import sys
 from .. import __version__
 from ..errors import CnnlabError
 
-COMMANDS = ["train", "recipes", "evaluate", "predict", "models", "data", "explain", "filter", "summary", "compare",
-            "weights", "serve", "viz", "experiment", "plot", "features", "export", "quantize", "bench", "anomaly",
-            "shard"]
+COMMANDS = [
+    "train",
+    "recipes",
+    "evaluate",
+    "predict",
+    "models",
+    "data",
+    "explain",
+    "filter",
+    "summary",
+    "compare",
+    "weights",
+    "serve",
+    "viz",
+    "experiment",
+    "plot",
+    "features",
+    "export",
+    "quantize",
+    "bench",
+    "anomaly",
+    "shard",
+]
 
 DESCRIPTION = """cnnlab: convolutional neural networks from the lecture slides to deployment.
 
@@ -28,12 +48,18 @@ Start with:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cnnlab", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="cnnlab", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"cnnlab {__version__}")
-    parser.add_argument("--max-pixels", type=int, default=None, metavar="N",
-                        help="decode images of up to N pixels (width x height; default 64,000,000 or the "
-                             "CNNLAB_MAX_PIXELS environment variable): larger files are refused before decoding")
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=None,
+        metavar="N",
+        help="decode images of up to N pixels (width x height; default 64,000,000 or the "
+        "CNNLAB_MAX_PIXELS environment variable): larger files are refused before decoding",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)

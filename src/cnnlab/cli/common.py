@@ -39,14 +39,22 @@ class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionH
 def add_engine_options(p, precision: bool = True) -> None:
     """``--engine`` (and ``--precision``, unless the command has its own) for commands that run a
     network (cnnlab.deploy.engines)."""
-    p.add_argument("--engine", choices=("eager", "compile", "onnxruntime", "openvino", "auto"), default="eager",
-                   help="what runs the network: eager PyTorch, torch.compile, ONNX Runtime, OpenVINO, or auto (the "
-                        "fastest installed, measured once and cached)")
+    p.add_argument(
+        "--engine",
+        choices=("eager", "compile", "onnxruntime", "openvino", "auto"),
+        default="eager",
+        help="what runs the network: eager PyTorch, torch.compile, ONNX Runtime, OpenVINO, or auto (the "
+        "fastest installed, measured once and cached)",
+    )
     if not precision:
         return
-    p.add_argument("--precision", choices=("fp32", "bf16", "int8"), default="fp32",
-                   help="fp32; bf16 (eager/compile/openvino); int8 (onnxruntime/openvino, calibrated on the run's "
-                        "training images)")
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "int8"),
+        default="fp32",
+        help="fp32; bf16 (eager/compile/openvino); int8 (onnxruntime/openvino, calibrated on the run's "
+        "training images)",
+    )
 
 
 def runner_from_args(args, source, batch: int | None = None):
@@ -80,8 +88,10 @@ def check_output_path(path: str, option: str, suffixes: tuple[str, ...] | None =
 
     out = Path(path)
     if suffixes is not None and out.suffix.lower() not in suffixes:
-        raise CnnlabError(f"{option} {path}: unknown file type {out.suffix or '(no extension)'!r}",
-                          f"use one of {', '.join(suffixes)}")
+        raise CnnlabError(
+            f"{option} {path}: unknown file type {out.suffix or '(no extension)'!r}",
+            f"use one of {', '.join(suffixes)}",
+        )
     if out.is_dir():
         raise CnnlabError(f"{option} {path} is a folder", "give a file name")
     parent = out.parent

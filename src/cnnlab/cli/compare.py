@@ -14,22 +14,38 @@ EPILOG = """examples:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("compare", help="models side by side: params, multiply-adds, memory, ratios, chart",
-                       formatter_class=Formatter, epilog=EPILOG,
-                       description="Count several networks at one input size (meta device, nothing computed) "
-                                   "and print them side by side with ratio columns against the first; --stages "
-                                   "adds per-resolution subtotals and cumulative costs; --plot draws multiply-adds "
-                                   "against parameters with the cards' reported top-1 accuracy.")
-    p.add_argument("models", nargs="+", metavar="MODEL",
-                   help="registered model names, wildcards, lecture networks (lecture:NAME, see "
-                        "`cnnlab summary --help`), or run folders / cnnlab .safetensors files")
-    p.add_argument("--input", metavar="CxHxW", nargs="+", default=None,
-                   help="input size for all (default: each card's); several sizes: one per model, or one "
-                        "model at each size (e.g. alexnet --input 224 227)")
+    p = sub.add_parser(
+        "compare",
+        help="models side by side: params, multiply-adds, memory, ratios, chart",
+        formatter_class=Formatter,
+        epilog=EPILOG,
+        description="Count several networks at one input size (meta device, nothing computed) "
+        "and print them side by side with ratio columns against the first; --stages "
+        "adds per-resolution subtotals and cumulative costs; --plot draws multiply-adds "
+        "against parameters with the cards' reported top-1 accuracy.",
+    )
+    p.add_argument(
+        "models",
+        nargs="+",
+        metavar="MODEL",
+        help="registered model names, wildcards, lecture networks (lecture:NAME, see "
+        "`cnnlab summary --help`), or run folders / cnnlab .safetensors files",
+    )
+    p.add_argument(
+        "--input",
+        metavar="CxHxW",
+        nargs="+",
+        default=None,
+        help="input size for all (default: each card's); several sizes: one per model, or one "
+        "model at each size (e.g. alexnet --input 224 227)",
+    )
     p.add_argument("--batch", type=int, default=1, help="batch size")
     p.add_argument("--mode", choices=("eval", "train"), default="eval", help="module mode during the count")
-    p.add_argument("--stages", action="store_true", help="group layers into stages by input resolution, "
-                                                          "with subtotals and cumulative totals")
+    p.add_argument(
+        "--stages",
+        action="store_true",
+        help="group layers into stages by input resolution, with subtotals and cumulative totals",
+    )
     p.add_argument("--plot", metavar="PNG", default=None, help="write the bubble chart to this PNG file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
@@ -74,8 +90,15 @@ def run(args) -> int:
             if many[i] is None:
                 card = model_card(n) if isinstance(n, str) and not is_lecture_name(n) else None
                 many[i] = "x".join(map(str, card.input_size)) if card and card.input_size else "3x224x224"
-    c = compare(names, input_size=one, input_sizes=many, batch=args.batch, stages=args.stages, mode=args.mode,
-                progress=len(names) > 2)
+    c = compare(
+        names,
+        input_size=one,
+        input_sizes=many,
+        batch=args.batch,
+        stages=args.stages,
+        mode=args.mode,
+        progress=len(names) > 2,
+    )
     print(json.dumps(c.to_dict(), indent=2) if args.json else str(c))
     if args.plot:
         from .common import PLOT_SUFFIXES, check_output_path

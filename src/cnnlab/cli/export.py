@@ -19,18 +19,29 @@ the first diverging layer is named."""
 
 
 def register(sub) -> None:
-    p = sub.add_parser("export", help="write ONNX / TorchScript / OpenVINO with embedded preprocessing, parity-checked",
-                       formatter_class=Formatter, epilog=EPILOG,
-                       description="Export a trained run (or a registered model with random weights) for "
-                                   "deployment, then check the file against eager PyTorch on real held-out "
-                                   "images of the run's data (random inputs for a bare model).")
+    p = sub.add_parser(
+        "export",
+        help="write ONNX / TorchScript / OpenVINO with embedded preprocessing, parity-checked",
+        formatter_class=Formatter,
+        epilog=EPILOG,
+        description="Export a trained run (or a registered model with random weights) for "
+        "deployment, then check the file against eager PyTorch on real held-out "
+        "images of the run's data (random inputs for a bare model).",
+    )
     p.add_argument("model", metavar="RUN|MODEL", help="run folder from `cnnlab train`, or a registered model name")
     p.add_argument("--format", "-f", choices=("onnx", "torchscript", "openvino"), default="onnx", help="file format")
-    p.add_argument("-o", "--out", metavar="FILE", default=None,
-                   help="output file (.onnx, .pt or .xml); when not given: RUN/model.<ext>, or MODEL.<ext> here")
+    p.add_argument(
+        "-o",
+        "--out",
+        metavar="FILE",
+        default=None,
+        help="output file (.onnx, .pt or .xml); when not given: RUN/model.<ext>, or MODEL.<ext> here",
+    )
     p.add_argument("--batch", default="dynamic", help="'dynamic' (any batch) or a fixed batch size N")
     p.add_argument("--check-images", type=int, default=16, help="held-out images for the parity check")
-    p.add_argument("--input", metavar="CxHxW", default=None, help="input size of a bare model; when not given: its card's")
+    p.add_argument(
+        "--input", metavar="CxHxW", default=None, help="input size of a bare model; when not given: its card's"
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 

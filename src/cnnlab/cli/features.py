@@ -21,11 +21,15 @@ chosen on the held-out split (its accuracy is printed once, at the end)."""
 
 
 def register(sub) -> None:
-    p = sub.add_parser("features", help="hand-made features (HOG, colour histogram, bag of words) + linear classifiers",
-                       formatter_class=Formatter, epilog=EPILOG,
-                       description="The image-classification pipeline CNNs replaced: fixed feature extractors "
-                                   "(colour histogram, HOG, bag of visual words, raw pixels) and a learnt linear "
-                                   "classifier or MLP on top.")
+    p = sub.add_parser(
+        "features",
+        help="hand-made features (HOG, colour histogram, bag of words) + linear classifiers",
+        formatter_class=Formatter,
+        epilog=EPILOG,
+        description="The image-classification pipeline CNNs replaced: fixed feature extractors "
+        "(colour histogram, HOG, bag of visual words, raw pixels) and a learnt linear "
+        "classifier or MLP on top.",
+    )
     what = p.add_subparsers(dest="what", metavar="WHAT", title="what to do")
     what.add_parser("list", help="the feature extractors", formatter_class=Formatter).set_defaults(func=run_list)
 
@@ -36,15 +40,20 @@ def register(sub) -> None:
     e.add_argument("--seed", type=int, default=0, help="seed of the bag-of-words codebook")
     e.set_defaults(func=run_extract)
 
-    t = what.add_parser("train", help="train a linear classifier or MLP on features", formatter_class=Formatter,
-                        epilog=EPILOG)
+    t = what.add_parser(
+        "train", help="train a linear classifier or MLP on features", formatter_class=Formatter, epilog=EPILOG
+    )
     t.add_argument("--features", default="hog", help="pixels, colorhist, hog or bovw")
     t.add_argument("--data", default="mnist-sample", help="a data set (see `cnnlab data`)")
     t.add_argument("--model", choices=("linear", "mlp"), default="linear", help="the classifier")
     t.add_argument("--hidden", type=int, nargs="+", default=[100], help="hidden layer sizes of the MLP")
     t.add_argument("--activation", default="relu", help="the MLP's activation (relu, tanh, sigmoid, ...)")
-    t.add_argument("--loss", choices=("softmax", "svm"), default="softmax",
-                   help="softmax (cross-entropy) or multiclass SVM (Weston-Watkins hinge)")
+    t.add_argument(
+        "--loss",
+        choices=("softmax", "svm"),
+        default="softmax",
+        help="softmax (cross-entropy) or multiclass SVM (Weston-Watkins hinge)",
+    )
     t.add_argument("--delta", type=float, default=1.0, help="the SVM margin")
     t.add_argument("--reg", type=float, default=1e-4, help="lambda: strength of the L2 penalty sum w^2")
     t.add_argument("--epochs", type=int, default=20, help="passes over the training features")
@@ -78,14 +87,22 @@ def run_extract(args) -> int:
     t = time.perf_counter()
     f = feature_extractor(args.kind, data.train.images, seed=args.seed)
     xtr, xva = f(data.train.images), f(data.val.images)
-    print(f"{args.kind} features of {args.data}: train {xtr.shape[0]:,} x {xtr.shape[1]}, held-out "
-          f"{xva.shape[0]:,} x {xva.shape[1]} ({time.perf_counter() - t:.1f} s)")
+    print(
+        f"{args.kind} features of {args.data}: train {xtr.shape[0]:,} x {xtr.shape[1]}, held-out "
+        f"{xva.shape[0]:,} x {xva.shape[1]} ({time.perf_counter() - t:.1f} s)"
+    )
     if args.out:
         from ..runs import atomic_write_bytes
 
         buf = io.BytesIO()
-        np.savez(buf, train_x=xtr, train_y=data.train.labels.numpy(), val_x=xva, val_y=data.val.labels.numpy(),
-                 classes=np.array(data.classes))
+        np.savez(
+            buf,
+            train_x=xtr,
+            train_y=data.train.labels.numpy(),
+            val_x=xva,
+            val_y=data.val.labels.numpy(),
+            classes=np.array(data.classes),
+        )
         atomic_write_bytes(Path(args.out), buf.getvalue())
         print(f"wrote {args.out}")
     return 0
@@ -94,9 +111,20 @@ def run_extract(args) -> int:
 def run_train(args) -> int:
     from ..classic.train import ClassicConfig, fit_features, save_result
 
-    cfg = ClassicConfig(data=args.data, features=args.features, model=args.model, hidden=args.hidden,
-                        activation=args.activation, loss=args.loss, delta=args.delta, reg=args.reg,
-                        epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed)
+    cfg = ClassicConfig(
+        data=args.data,
+        features=args.features,
+        model=args.model,
+        hidden=args.hidden,
+        activation=args.activation,
+        loss=args.loss,
+        delta=args.delta,
+        reg=args.reg,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+    )
     r = fit_features(cfg)
     print(r.summary())
     if args.out:

@@ -8,11 +8,15 @@ from .common import Formatter
 
 
 def register(sub) -> None:
-    p = sub.add_parser("models", help="list registered models, or show a model card", formatter_class=Formatter,
-                       description="List registered models with their parameter counts (counted on the meta "
-                                   "device: nothing is computed).\n\n"
-                                   "examples: cnnlab models 'resnet*' 'vgg1?'\n"
-                                   "          cnnlab models --details lenet5")
+    p = sub.add_parser(
+        "models",
+        help="list registered models, or show a model card",
+        formatter_class=Formatter,
+        description="List registered models with their parameter counts (counted on the meta "
+        "device: nothing is computed).\n\n"
+        "examples: cnnlab models 'resnet*' 'vgg1?'\n"
+        "          cnnlab models --details lenet5",
+    )
     p.add_argument("patterns", nargs="*", default=["*"], metavar="PATTERN", help="shell-style wildcards")
     p.add_argument("--details", metavar="NAME", help="print the model card of NAME")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -57,8 +61,11 @@ def run(args) -> int:
         raise CnnlabError(f"no model matches {' '.join(args.patterns)}", "run `cnnlab models` for the full list")
     rows = [(n, count_params(n), get_entry(n).card) for n in names]
     if args.json:
-        print(json.dumps([{"name": n, "params": c, "family": card.family, "year": card.year} for n, c, card in rows],
-                         indent=2))
+        print(
+            json.dumps(
+                [{"name": n, "params": c, "family": card.family, "year": card.year} for n, c, card in rows], indent=2
+            )
+        )
         return 0
     width = max(len(n) for n in names)
     print(f"{'model':<{width}}  {'params':>13}  {'input':>11}  family (year)")

@@ -17,19 +17,33 @@ int8. Prints fp32 and int8 top-1 on the held-out split, file sizes and batch-1 l
 
 
 def register(sub) -> None:
-    p = sub.add_parser("quantize", help="int8 post-training quantization with fp32-vs-int8 accuracy",
-                       formatter_class=Formatter, epilog=EPILOG,
-                       description="Quantize a trained run to int8 (calibrated on its training images), then "
-                                   "compare fp32 and int8 top-1 accuracy on the held-out split, the file sizes "
-                                   "and the batch-1 latency.")
+    p = sub.add_parser(
+        "quantize",
+        help="int8 post-training quantization with fp32-vs-int8 accuracy",
+        formatter_class=Formatter,
+        epilog=EPILOG,
+        description="Quantize a trained run to int8 (calibrated on its training images), then "
+        "compare fp32 and int8 top-1 accuracy on the held-out split, the file sizes "
+        "and the batch-1 latency.",
+    )
     p.add_argument("run", metavar="RUN", help="run folder from `cnnlab train`")
     p.add_argument("--data", metavar="SPEC", default=None, help="data set NAME:PATH; when not given: the run's own")
-    p.add_argument("--method", choices=("static", "dynamic"), default="static",
-                   help="static: calibrated activation ranges; dynamic: ranges computed at run time")
+    p.add_argument(
+        "--method",
+        choices=("static", "dynamic"),
+        default="static",
+        help="static: calibrated activation ranges; dynamic: ranges computed at run time",
+    )
     p.add_argument("--calibration", type=int, default=512, help="training images used to calibrate")
-    p.add_argument("--engine", choices=("onnxruntime", "openvino"), default="onnxruntime",
-                   help="engine that runs the int8 file for the comparison and the latency")
-    p.add_argument("-o", "--out", metavar="FILE", default=None, help="int8 .onnx file; when not given: RUN/model.int8.onnx")
+    p.add_argument(
+        "--engine",
+        choices=("onnxruntime", "openvino"),
+        default="onnxruntime",
+        help="engine that runs the int8 file for the comparison and the latency",
+    )
+    p.add_argument(
+        "-o", "--out", metavar="FILE", default=None, help="int8 .onnx file; when not given: RUN/model.int8.onnx"
+    )
     p.add_argument("--limit", type=int, default=None, help="evaluate on at most this many held-out images")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads; when not given: the available cores")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -39,7 +53,16 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..deploy.quantize import quantize
 
-    rep = quantize(args.run, data=args.data, method=args.method, calibration=args.calibration, engine=args.engine,
-                   out=args.out, limit=args.limit, threads=args.threads, progress=not args.json)
+    rep = quantize(
+        args.run,
+        data=args.data,
+        method=args.method,
+        calibration=args.calibration,
+        engine=args.engine,
+        out=args.out,
+        limit=args.limit,
+        threads=args.threads,
+        progress=not args.json,
+    )
     print(json.dumps(rep.to_dict(), indent=2) if args.json else rep.text())
     return 0

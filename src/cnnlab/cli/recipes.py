@@ -6,15 +6,22 @@ from .common import Formatter
 
 
 def register(sub) -> None:
-    p = sub.add_parser("recipes", help="list training recipes or print one", formatter_class=Formatter,
-                       description="Without NAME: the built-in training recipes with what they reproduce. "
-                                   "With NAME: the recipe's TOML text (copy it to a file, edit it, and train "
-                                   "with `cnnlab train --recipe FILE.toml`).\n\n"
-                                   "examples:\n  cnnlab recipes\n  cnnlab recipes resnet-cifar > my.toml\n"
-                                   "  cnnlab train --recipe my.toml --data cifar10:PATH --set epochs=20")
+    p = sub.add_parser(
+        "recipes",
+        help="list training recipes or print one",
+        formatter_class=Formatter,
+        description="Without NAME: the built-in training recipes with what they reproduce. "
+        "With NAME: the recipe's TOML text (copy it to a file, edit it, and train "
+        "with `cnnlab train --recipe FILE.toml`).\n\n"
+        "examples:\n  cnnlab recipes\n  cnnlab recipes resnet-cifar > my.toml\n"
+        "  cnnlab train --recipe my.toml --data cifar10:PATH --set epochs=20",
+    )
     p.add_argument("name", nargs="?", help="recipe name or TOML file to print")
-    p.add_argument("--config", action="store_true",
-                   help="print the full resolved settings (every TrainConfig field) instead of the file")
+    p.add_argument(
+        "--config",
+        action="store_true",
+        help="print the full resolved settings (every TrainConfig field) instead of the file",
+    )
     p.set_defaults(func=run)
 
 

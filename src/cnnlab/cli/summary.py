@@ -29,41 +29,74 @@ def _lecture_lines() -> str:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("summary", help="per-layer table: shapes, params, multiply-adds, memory, receptive field",
-                       formatter_class=Formatter, epilog=EPILOG.format(lectures=_lecture_lines()),
-                       description="Count a network layer by layer without computing anything (meta device): "
-                                   "input/output C x H x W, filters, kernel, stride, padding, dilation, groups, "
-                                   "parameters, multiply-adds and the other operation counters, activation "
-                                   "memory, receptive field with its jump; totals (parameters trainable/frozen/"
-                                   "buffers/unused, MACs, FLOPs, lecture memory sum, peak live memory, training "
-                                   "bytes), and the warnings a teacher would give.")
-    p.add_argument("model", metavar="MODEL",
-                   help="a registered model name (see `cnnlab models`), a lecture network (lecture:NAME), or a run "
-                        "folder / cnnlab .safetensors file (its network at its input size)")
-    p.add_argument("--input", metavar="CxHxW", default=None,
-                   help="input size, e.g. 3x224x224 or 224 (default: the model card's)")
+    p = sub.add_parser(
+        "summary",
+        help="per-layer table: shapes, params, multiply-adds, memory, receptive field",
+        formatter_class=Formatter,
+        epilog=EPILOG.format(lectures=_lecture_lines()),
+        description="Count a network layer by layer without computing anything (meta device): "
+        "input/output C x H x W, filters, kernel, stride, padding, dilation, groups, "
+        "parameters, multiply-adds and the other operation counters, activation "
+        "memory, receptive field with its jump; totals (parameters trainable/frozen/"
+        "buffers/unused, MACs, FLOPs, lecture memory sum, peak live memory, training "
+        "bytes), and the warnings a teacher would give.",
+    )
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        help="a registered model name (see `cnnlab models`), a lecture network (lecture:NAME), or a run "
+        "folder / cnnlab .safetensors file (its network at its input size)",
+    )
+    p.add_argument(
+        "--input", metavar="CxHxW", default=None, help="input size, e.g. 3x224x224 or 224 (default: the model card's)"
+    )
     p.add_argument("--batch", type=int, default=1, help="batch size (counts and memory scale with it)")
-    p.add_argument("--depth", type=int, default=None,
-                   help="show modules at this nesting depth, summed (default: every leaf module)")
+    p.add_argument(
+        "--depth",
+        type=int,
+        default=None,
+        help="show modules at this nesting depth, summed (default: every leaf module)",
+    )
     p.add_argument("--format", choices=("table", "md", "csv", "json"), default="table", help="output format")
-    p.add_argument("--preset", choices=("full", "lecture", "torchvision"), default="full",
-                   help="full: every layer and counter; lecture: the lecture table's rows (conv, pool, fc) and "
-                        "columns; torchvision: also print the figures as torchvision's model table does")
-    p.add_argument("--mode", choices=("eval", "train"), default="eval",
-                   help="module mode during the count (train runs auxiliary heads and batch statistics)")
-    p.add_argument("--backward", action="store_true",
-                   help="also count the backward pass (gradients of every trainable parameter, from the real "
-                        "autograd graph, on the meta device) and the activations saved for it: the cost of a "
-                        "training step; use with --mode train for training-mode norms")
-    p.add_argument("--device", default="meta",
-                   help="meta: shape only, nothing computed; cpu: a real forward pass (to check the counts)")
-    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16", "float64", "int8"), default=None,
-                   help="parameter and input dtype (memory and bytes follow it; default: the model's); int8: the "
-                        "microcontroller budget (flash of int8 weights, peak SRAM at batch 1; options below)")
+    p.add_argument(
+        "--preset",
+        choices=("full", "lecture", "torchvision"),
+        default="full",
+        help="full: every layer and counter; lecture: the lecture table's rows (conv, pool, fc) and "
+        "columns; torchvision: also print the figures as torchvision's model table does",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("eval", "train"),
+        default="eval",
+        help="module mode during the count (train runs auxiliary heads and batch statistics)",
+    )
+    p.add_argument(
+        "--backward",
+        action="store_true",
+        help="also count the backward pass (gradients of every trainable parameter, from the real "
+        "autograd graph, on the meta device) and the activations saved for it: the cost of a "
+        "training step; use with --mode train for training-mode norms",
+    )
+    p.add_argument(
+        "--device",
+        default="meta",
+        help="meta: shape only, nothing computed; cpu: a real forward pass (to check the counts)",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16", "float16", "float64", "int8"),
+        default=None,
+        help="parameter and input dtype (memory and bytes follow it; default: the model's); int8: the "
+        "microcontroller budget (flash of int8 weights, peak SRAM at batch 1; options below)",
+    )
     p.add_argument("--strict", action="store_true", help="fail if an operator has no counting formula")
-    p.add_argument("--time", action="store_true",
-                   help="also measure latency with a real forward pass on cpu (warm-up, repeats, median, "
-                        "per layer, achieved GFLOP/s), printed apart from the counts")
+    p.add_argument(
+        "--time",
+        action="store_true",
+        help="also measure latency with a real forward pass on cpu (warm-up, repeats, median, "
+        "per layer, achieved GFLOP/s), printed apart from the counts",
+    )
     p.add_argument("--repeats", type=int, default=10, help="timed passes for --time")
     p.add_argument("--out", metavar="FILE", default=None, help="also write the output to FILE")
     _mcu_options(p)
@@ -77,14 +110,30 @@ def _mcu_options(p) -> None:
     """The microcontroller budget (with --dtype int8; cnnlab.analysis.mcu)."""
     g = p.add_argument_group("microcontroller budget (--dtype int8)")
     g.add_argument("--fold-bn", action="store_true", help="fold each batch norm into the convolution before it")
-    g.add_argument("--inplace-depthwise", action="store_true",
-                   help="depthwise convolutions overwrite their input (TinyEngine / MCUNetV2)")
-    g.add_argument("--patches", type=int, default=None, metavar="P",
-                   help="MCUNetV2 patch-based inference: the first stage runs on P x P spatial patches")
-    g.add_argument("--patch-until", metavar="LAYER", default=None,
-                   help="last module of the patch stage (default: the end of the last stage at stride <= 8)")
-    g.add_argument("--budget", metavar="sram=320KB,flash=1MB", default=None,
-                   help="say whether the int8 model fits this SRAM / flash (KB = 1024 bytes)")
+    g.add_argument(
+        "--inplace-depthwise",
+        action="store_true",
+        help="depthwise convolutions overwrite their input (TinyEngine / MCUNetV2)",
+    )
+    g.add_argument(
+        "--patches",
+        type=int,
+        default=None,
+        metavar="P",
+        help="MCUNetV2 patch-based inference: the first stage runs on P x P spatial patches",
+    )
+    g.add_argument(
+        "--patch-until",
+        metavar="LAYER",
+        default=None,
+        help="last module of the patch stage (default: the end of the last stage at stride <= 8)",
+    )
+    g.add_argument(
+        "--budget",
+        metavar="sram=320KB,flash=1MB",
+        default=None,
+        help="say whether the int8 model fits this SRAM / flash (KB = 1024 bytes)",
+    )
 
 
 def _run_mcu(args) -> int:
@@ -92,8 +141,15 @@ def _run_mcu(args) -> int:
 
     from ..analysis.mcu import mcu_budget
 
-    b = mcu_budget(args.model, input_size=args.input, fold_bn=args.fold_bn, inplace_depthwise=args.inplace_depthwise,
-                   patches=args.patches, patch_until=args.patch_until, budget=args.budget)
+    b = mcu_budget(
+        args.model,
+        input_size=args.input,
+        fold_bn=args.fold_bn,
+        inplace_depthwise=args.inplace_depthwise,
+        patches=args.patches,
+        patch_until=args.patch_until,
+        budget=args.budget,
+    )
     text = json.dumps(b.to_dict(), indent=2) if args.format == "json" else b.text()
     print(text)
     if args.out:
@@ -116,19 +172,32 @@ def run(args) -> int:
     from .common import model_or_run
 
     target, run_size = model_or_run(args.model)
-    s = summary(target, input_size=args.input or run_size, batch=args.batch, depth=args.depth, strict=args.strict,
-                preset=args.preset, mode=args.mode, backward=args.backward, device=args.device,
-                dtype=getattr(torch, args.dtype) if args.dtype else None)
+    s = summary(
+        target,
+        input_size=args.input or run_size,
+        batch=args.batch,
+        depth=args.depth,
+        strict=args.strict,
+        preset=args.preset,
+        mode=args.mode,
+        backward=args.backward,
+        device=args.device,
+        dtype=getattr(torch, args.dtype) if args.dtype else None,
+    )
     text = render(s, args.format)
     if args.time:
         from ..analysis.lectures import is_lecture_name, lecture_net
         from ..analysis.timing import measure
         from ..models import create_model
 
-        model = (target if not isinstance(target, str) else
-                 lecture_net(args.model).build() if is_lecture_name(args.model) else create_model(args.model))
-        t = measure(model, s.input_size, batch=args.batch, repeats=args.repeats,
-                    flops=s.flops, progress=True)
+        model = (
+            target
+            if not isinstance(target, str)
+            else lecture_net(args.model).build()
+            if is_lecture_name(args.model)
+            else create_model(args.model)
+        )
+        t = measure(model, s.input_size, batch=args.batch, repeats=args.repeats, flops=s.flops, progress=True)
         if args.format == "json":
             import json
 

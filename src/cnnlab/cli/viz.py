@@ -30,12 +30,15 @@ def _model_arg(p) -> None:
 
 
 def _out_arg(p, what: str = "the PNG") -> None:
-    p.add_argument("--out", "-o", metavar="PATH", help=f"where to write {what}; None: RUN/viz/..., or ./viz-NAME/ "
-                                                        "for a model name")
+    p.add_argument(
+        "--out", "-o", metavar="PATH", help=f"where to write {what}; None: RUN/viz/..., or ./viz-NAME/ for a model name"
+    )
 
 
 def _class_arg(p) -> None:
-    p.add_argument("--class", dest="target", metavar="C", help="class to explain, by name or index (default: predicted)")
+    p.add_argument(
+        "--class", dest="target", metavar="C", help="class to explain, by name or index (default: predicted)"
+    )
 
 
 def out_path(args, kind: str, image: str | None = None) -> Path:
@@ -98,11 +101,17 @@ def _filters_run(args) -> int:
     subject = _subject(args)
     name, _ = conv_layer(subject.model, args.layer)
     kernels = first_layer_filters(subject.model, name)
-    path = plot_filters(kernels, out_path(args, f"filters-{name}" if args.layer else "filters"), name,
-                        title=f"{subject.name} ({subject.meta.get('model', type(subject.model).__name__)})",
-                        max_filters=args.max_filters)
-    print(f"{name}: {kernels.shape[0]} filters of {kernels.shape[1]} x {kernels.shape[2]} x {kernels.shape[3]}, "
-          f"weights in [{kernels.min():.3f}, {kernels.max():.3f}]")
+    path = plot_filters(
+        kernels,
+        out_path(args, f"filters-{name}" if args.layer else "filters"),
+        name,
+        title=f"{subject.name} ({subject.meta.get('model', type(subject.model).__name__)})",
+        max_filters=args.max_filters,
+    )
+    print(
+        f"{name}: {kernels.shape[0]} filters of {kernels.shape[1]} x {kernels.shape[2]} x {kernels.shape[3]}, "
+        f"weights in [{kernels.min():.3f}, {kernels.max():.3f}]"
+    )
     _done(path, start)
     return 0
 
@@ -111,8 +120,12 @@ def _filters_run(args) -> int:
 def _features_args(p) -> None:
     _model_arg(p)
     p.add_argument("image", metavar="IMAGE", help="image file (PNG, JPEG, ...)")
-    p.add_argument("--layers", default="stages", metavar="NAME,...|stages|all",
-                   help="layers to show: comma-separated names, the stage outputs, or every leaf layer")
+    p.add_argument(
+        "--layers",
+        default="stages",
+        metavar="NAME,...|stages|all",
+        help="layers to show: comma-separated names, the stage outputs, or every leaf layer",
+    )
     p.add_argument("--max-channels", type=int, default=64, help="channels per layer (the most active ones)")
     _out_arg(p)
 
@@ -130,9 +143,14 @@ def _features_run(args) -> int:
     _, _, pred = _prediction(subject, x)
     for n, m in maps.items():
         print(f"{n:<32} {' x '.join(map(str, m.shape))}")
-    path = plot_features(shown, maps, out_path(args, "features", args.image),
-                         title=f"feature maps of {Path(args.image).name} in {subject.name}: {pred}",
-                         max_channels=args.max_channels, notes=notes)
+    path = plot_features(
+        shown,
+        maps,
+        out_path(args, "features", args.image),
+        title=f"feature maps of {Path(args.image).name} in {subject.name}: {pred}",
+        max_channels=args.max_channels,
+        notes=notes,
+    )
     _done(path, start)
     return 0
 
@@ -166,15 +184,22 @@ def _cam_run(args) -> int:
         t = target if target is not None else _prediction(subject, x)[0]
         cls = subject.class_name(t)
         what = "class-agnostic" if args.method == "eigencam" else f"for class {cls!r}"
-        path = plot_heatmap(shown, cam, out_path(args, f"cam-{args.method}", image),
-                            title=f"{Path(image).name}: {pred}; {args.method} {what} at {layer}",
-                            heat_title=f"{args.method}: first principal component"
-                            if args.method == "eigencam" else f"{args.method}: evidence for {cls!r}",
-                            label="relative importance (max = 1)")
+        path = plot_heatmap(
+            shown,
+            cam,
+            out_path(args, f"cam-{args.method}", image),
+            title=f"{Path(image).name}: {pred}; {args.method} {what} at {layer}",
+            heat_title=f"{args.method}: first principal component"
+            if args.method == "eigencam"
+            else f"{args.method}: evidence for {cls!r}",
+            label="relative importance (max = 1)",
+        )
         print(f"{image}: {pred}; {args.method} {what} at layer {layer}" + "".join(f"\n    note: {n}" for n in notes))
         if cam.max() == 0:
-            print("    note: the map is zero everywhere: no positive evidence at this layer (a zero-initialised "
-                  "head gives no gradient; try another --layer, --class or --method)")
+            print(
+                "    note: the map is zero everywhere: no positive evidence at this layer (a zero-initialised "
+                "head gives no gradient; try another --layer, --class or --method)"
+            )
         _done(path, start)
     return 0
 
@@ -216,15 +241,23 @@ def _saliency_run(args) -> int:
         heat = attribution_map(ig.attributions)
         diff = ig.score - ig.baseline_score
         ok = "within 1%" if ig.completeness_error <= 0.01 else "MORE than 1%: raise --steps"
-        print(f"completeness: attributions sum to {ig.total:.4f}; logit(x) - logit(baseline) = {diff:.4f}; "
-              f"error {ig.completeness_error:.2%} ({ok})")
+        print(
+            f"completeness: attributions sum to {ig.total:.4f}; logit(x) - logit(baseline) = {diff:.4f}; "
+            f"error {ig.completeness_error:.2%} ({ok})"
+        )
     else:
         heat = saliency(subject.model, x, t, method=args.method, samples=args.samples)
     cls = subject.class_name(t)
-    path = plot_heatmap(shown, heat, out_path(args, f"saliency-{args.method}", args.image),
-                        title=f"{Path(args.image).name}: {pred}; {args.method} saliency for {cls!r}",
-                        heat_title=SALIENCY_TITLES[args.method].format(cls=cls, samples=args.samples, steps=args.steps),
-                        label="relative magnitude (max = 1)", cmap="inferno", interpolation="nearest")
+    path = plot_heatmap(
+        shown,
+        heat,
+        out_path(args, f"saliency-{args.method}", args.image),
+        title=f"{Path(args.image).name}: {pred}; {args.method} saliency for {cls!r}",
+        heat_title=SALIENCY_TITLES[args.method].format(cls=cls, samples=args.samples, steps=args.steps),
+        label="relative magnitude (max = 1)",
+        cmap="inferno",
+        interpolation="nearest",
+    )
     _done(path, start)
     return 0
 
@@ -257,13 +290,20 @@ def _occlusion_run(args) -> int:
     cls = subject.class_name(t)
     lo, hi = float(probs.min()), float(max(probs.max(), p0))
     stretched = hi - lo < 0.2  # a confident, robust model: stretch the colours over the small range
-    path = plot_heatmap(shown, probs, out_path(args, "occlusion", args.image),
-                        title=f"{Path(args.image).name}: {pred}; P({cls}) = {p0:.3f} unoccluded, "
-                              f"{args.patch}x{args.patch} grey square, stride {args.stride}",
-                        heat_title=f"P({cls}) with the square over each pixel\n(low = the network looked here"
-                                   + (f"; colours stretched to {lo:.4f}..{hi:.4f})" if stretched else ")"),
-                        label=f"probability of {cls!r}", cmap="viridis", alpha=0.55,
-                        vmin=lo if stretched else 0.0, vmax=hi if stretched else 1.0)
+    path = plot_heatmap(
+        shown,
+        probs,
+        out_path(args, "occlusion", args.image),
+        title=f"{Path(args.image).name}: {pred}; P({cls}) = {p0:.3f} unoccluded, "
+        f"{args.patch}x{args.patch} grey square, stride {args.stride}",
+        heat_title=f"P({cls}) with the square over each pixel\n(low = the network looked here"
+        + (f"; colours stretched to {lo:.4f}..{hi:.4f})" if stretched else ")"),
+        label=f"probability of {cls!r}",
+        cmap="viridis",
+        alpha=0.55,
+        vmin=lo if stretched else 0.0,
+        vmax=hi if stretched else 1.0,
+    )
     print(f"P({cls}) unoccluded {p0:.3f}; occluded: min {probs.min():.3f} max {probs.max():.3f}")
     _done(path, start)
     return 0
@@ -275,8 +315,12 @@ def _embedding_args(p) -> None:
 
     _model_arg(p)
     p.add_argument("--data", required=True, metavar="SPEC", help="data set, as for `cnnlab train` (held-out split)")
-    p.add_argument("--method", choices=EMBEDDING_METHODS, default="pca",
-                   help="projection to 2-D (tsne needs scikit-learn: pip install 'cnnlab[viz]')")
+    p.add_argument(
+        "--method",
+        choices=EMBEDDING_METHODS,
+        default="pca",
+        help="projection to 2-D (tsne needs scikit-learn: pip install 'cnnlab[viz]')",
+    )
     p.add_argument("--n", type=int, default=2000, help="images (a seeded random subset)")
     p.add_argument("--seed", type=int, default=0, help="subset and t-SNE seed")
     _out_arg(p)
@@ -291,12 +335,20 @@ def _embedding_run(args) -> int:
 
     start = time.perf_counter()
     subject = _subject(args)
-    e = dataset_embedding(subject.model, subject.meta, args.data, n=args.n, method=args.method, seed=args.seed,
-                          progress=True)
+    e = dataset_embedding(
+        subject.model, subject.meta, args.data, n=args.n, method=args.method, seed=args.seed, progress=True
+    )
     n = len(e["coords"])
-    path = plot_embedding(e["coords"], e["labels"], e["classes"], out_path(args, f"embedding-{args.method}"),
-                          title=f"{subject.name}: penultimate features of {n} {e['split']} images of {args.data}, "
-                                f"{EMBEDDING_NAMES[args.method]}", thumbnails=e["thumbnails"], seed=args.seed)
+    path = plot_embedding(
+        e["coords"],
+        e["labels"],
+        e["classes"],
+        out_path(args, f"embedding-{args.method}"),
+        title=f"{subject.name}: penultimate features of {n} {e['split']} images of {args.data}, "
+        f"{EMBEDDING_NAMES[args.method]}",
+        thumbnails=e["thumbnails"],
+        seed=args.seed,
+    )
     _done(path, start)
     return 0
 
@@ -326,21 +378,30 @@ def _rf_run(args) -> int:
         except (ValueError, AssertionError):
             raise CnnlabError(f"--position {args.position!r} is not ROW,COL", "write e.g. --position 3,4") from None
     view = receptive_field(subject.model, x, args.layer, position)
-    path = plot_receptive_field(shown, view, out_path(args, f"receptive-field-{args.layer}", args.image),
-                                title=f"{subject.name}: unit {view.position} of {args.layer} "
-                                      f"({view.output_size[0]}x{view.output_size[1]} map)")
+    path = plot_receptive_field(
+        shown,
+        view,
+        out_path(args, f"receptive-field-{args.layer}", args.image),
+        title=f"{subject.name}: unit {view.position} of {args.layer} ({view.output_size[0]}x{view.output_size[1]} map)",
+    )
     top, left, bottom, right = view.box
-    print(f"{args.layer} unit {view.position}: theoretical field {view.size[0]}x{view.size[1]} (jump {view.jump[0]}), "
-          f"rows {top:.1f}..{bottom:.1f}, cols {left:.1f}..{right:.1f}; 95% of the effective field within "
-          f"{view.effective_extent():.0f} px")
+    print(
+        f"{args.layer} unit {view.position}: theoretical field {view.size[0]}x{view.size[1]} (jump {view.jump[0]}), "
+        f"rows {top:.1f}..{bottom:.1f}, cols {left:.1f}..{right:.1f}; 95% of the effective field within "
+        f"{view.effective_extent():.0f} px"
+    )
     _done(path, start)
     return 0
 
 
 # -- templates -------------------------------------------------------------------------------------
 def _templates_args(p) -> None:
-    p.add_argument("model", metavar="RUN", help="run folder of a `linear` classifier on pixels (`cnnlab features "
-                                                "train --features pixels` or `cnnlab train linear`)")
+    p.add_argument(
+        "model",
+        metavar="RUN",
+        help="run folder of a `linear` classifier on pixels (`cnnlab features "
+        "train --features pixels` or `cnnlab train linear`)",
+    )
     _out_arg(p)
 
 
@@ -354,34 +415,81 @@ def _templates_run(args) -> int:
 
 
 SUBCOMMANDS = [
-    Sub("filters", "the learned kernels of the first (or any) convolution", "cnnlab viz filters runs/demo",
-        _filters_args, _filters_run),
-    Sub("features", "feature maps of chosen layers for one image", "cnnlab viz features runs/demo digit.png",
-        _features_args, _features_run),
-    Sub("cam", "class activation map (Grad-CAM, Grad-CAM++, Score-CAM, Eigen-CAM) over images",
-        "cnnlab viz cam runs/demo digit.png --method gradcam++", _cam_args, _cam_run),
-    Sub("saliency", "input-gradient maps: gradient, SmoothGrad, integrated gradients, guided backprop",
-        "cnnlab viz saliency runs/demo digit.png --method integrated", _saliency_args, _saliency_run),
-    Sub("occlusion", "ZFNet's occlusion sensitivity: class probability as a grey square slides over the image",
-        "cnnlab viz occlusion runs/demo digit.png --patch 6 --stride 2", _occlusion_args, _occlusion_run),
-    Sub("embedding", "penultimate features of a data set projected to 2-D (PCA or t-SNE)",
-        "cnnlab viz embedding runs/demo --data mnist-sample --method tsne", _embedding_args, _embedding_run),
-    Sub("receptive-field", "theoretical and effective receptive field of one unit",
-        "cnnlab viz receptive-field resnet18 --layer layer2 photo.jpg", _rf_args, _rf_run),
-    Sub("templates", "a linear classifier's weights as class-template images (lecture 004)",
-        "cnnlab viz templates runs/pixels-svm", _templates_args, _templates_run),
+    Sub(
+        "filters",
+        "the learned kernels of the first (or any) convolution",
+        "cnnlab viz filters runs/demo",
+        _filters_args,
+        _filters_run,
+    ),
+    Sub(
+        "features",
+        "feature maps of chosen layers for one image",
+        "cnnlab viz features runs/demo digit.png",
+        _features_args,
+        _features_run,
+    ),
+    Sub(
+        "cam",
+        "class activation map (Grad-CAM, Grad-CAM++, Score-CAM, Eigen-CAM) over images",
+        "cnnlab viz cam runs/demo digit.png --method gradcam++",
+        _cam_args,
+        _cam_run,
+    ),
+    Sub(
+        "saliency",
+        "input-gradient maps: gradient, SmoothGrad, integrated gradients, guided backprop",
+        "cnnlab viz saliency runs/demo digit.png --method integrated",
+        _saliency_args,
+        _saliency_run,
+    ),
+    Sub(
+        "occlusion",
+        "ZFNet's occlusion sensitivity: class probability as a grey square slides over the image",
+        "cnnlab viz occlusion runs/demo digit.png --patch 6 --stride 2",
+        _occlusion_args,
+        _occlusion_run,
+    ),
+    Sub(
+        "embedding",
+        "penultimate features of a data set projected to 2-D (PCA or t-SNE)",
+        "cnnlab viz embedding runs/demo --data mnist-sample --method tsne",
+        _embedding_args,
+        _embedding_run,
+    ),
+    Sub(
+        "receptive-field",
+        "theoretical and effective receptive field of one unit",
+        "cnnlab viz receptive-field resnet18 --layer layer2 photo.jpg",
+        _rf_args,
+        _rf_run,
+    ),
+    Sub(
+        "templates",
+        "a linear classifier's weights as class-template images (lecture 004)",
+        "cnnlab viz templates runs/pixels-svm",
+        _templates_args,
+        _templates_run,
+    ),
 ]
 
 
 def register(sub) -> None:
-    p = sub.add_parser("viz", help="see what a network learned: filters, feature maps, CAM, saliency, occlusion, ...",
-                       formatter_class=Formatter,
-                       description="Pictures of what a network learned; each subcommand writes one PNG.\n\n"
-                                   + "\n".join(f"  {s.example}" for s in SUBCOMMANDS))
+    p = sub.add_parser(
+        "viz",
+        help="see what a network learned: filters, feature maps, CAM, saliency, occlusion, ...",
+        formatter_class=Formatter,
+        description="Pictures of what a network learned; each subcommand writes one PNG.\n\n"
+        + "\n".join(f"  {s.example}" for s in SUBCOMMANDS),
+    )
     kinds = p.add_subparsers(dest="viz_command", metavar="SUBCOMMAND", title="subcommands")
     for s in SUBCOMMANDS:
-        q = kinds.add_parser(s.name, help=s.help, formatter_class=Formatter,
-                             description=f"{s.help[0].upper()}{s.help[1:]}.\n\nexample: {s.example}")
+        q = kinds.add_parser(
+            s.name,
+            help=s.help,
+            formatter_class=Formatter,
+            description=f"{s.help[0].upper()}{s.help[1:]}.\n\nexample: {s.example}",
+        )
         s.arguments(q)
         q.set_defaults(func=s.run)
     p.set_defaults(func=lambda args: p.print_help() or 2)

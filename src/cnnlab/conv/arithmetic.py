@@ -62,8 +62,7 @@ def check_positive(name: str, value: int, rule: str | None = None) -> int:
         if not (isinstance(value, float) and value.is_integer()):
             raise _error(f"{name} must be a whole number, got {value!r}") from None
     if value < 1:
-        raise _error(f"{name} must be at least 1, got {value}",
-                     rule or f"a {name} counts pixels or steps: 1 or more")
+        raise _error(f"{name} must be at least 1, got {value}", rule or f"a {name} counts pixels or steps: 1 or more")
     return int(value)
 
 
@@ -71,8 +70,10 @@ def check_padding(value: Padding) -> tuple[int, int]:
     before, after = _pair(value)
     for v in (before, after):
         if v < 0:
-            raise _error(f"padding must be 0 or more on each side, got {value}",
-                         "padding adds rows/columns of zeros around the input; a negative count is not a padding")
+            raise _error(
+                f"padding must be 0 or more on each side, got {value}",
+                "padding adds rows/columns of zeros around the input; a negative count is not a padding",
+            )
     return before, after
 
 
@@ -81,8 +82,16 @@ def effective_kernel(kernel: int, dilation: int = 1) -> int:
     return dilation * (kernel - 1) + 1
 
 
-def conv_output_size(size: int, kernel: int, stride: int = 1, padding: Padding = 0, dilation: int = 1,
-                     ceil_mode: bool = False, *, strict: bool = False) -> int:
+def conv_output_size(
+    size: int,
+    kernel: int,
+    stride: int = 1,
+    padding: Padding = 0,
+    dilation: int = 1,
+    ceil_mode: bool = False,
+    *,
+    strict: bool = False,
+) -> int:
     """Output length along one axis of a convolution or pooling window.
 
     In ceil mode (pooling), as in PyTorch, the last window must start inside the input or the
@@ -98,9 +107,12 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: Padding =
     before, after = check_padding(padding)
     span = size + before + after - effective_kernel(kernel, dilation)
     if span < 0:
-        raise _error(f"kernel {kernel} (dilation {dilation}, spanning {effective_kernel(kernel, dilation)}) "
-                     f"is larger than the padded input {size + before + after} ({size} + padding "
-                     f"{before}+{after})", "use a smaller kernel or more padding")
+        raise _error(
+            f"kernel {kernel} (dilation {dilation}, spanning {effective_kernel(kernel, dilation)}) "
+            f"is larger than the padded input {size + before + after} ({size} + padding "
+            f"{before}+{after})",
+            "use a smaller kernel or more padding",
+        )
     if strict:
         check_stride_fits(size, kernel, stride, (before, after), dilation)
     out = (math.ceil(span / stride) if ceil_mode else span // stride) + 1
@@ -109,8 +121,9 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: Padding =
     return out
 
 
-def tconv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, output_padding: int = 0,
-                       dilation: int = 1) -> int:
+def tconv_output_size(
+    size: int, kernel: int, stride: int = 1, padding: int = 0, output_padding: int = 0, dilation: int = 1
+) -> int:
     """Output length along one axis of a transposed convolution (lecture 002; PyTorch's ``ConvTranspose2d``).
 
     Every input pixel spreads a copy of the (dilated) kernel scaled by its value into the output,
@@ -126,24 +139,35 @@ def tconv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0,
     """
     check_positive("input size", size)
     check_positive("kernel size", kernel)
-    check_positive("stride", stride, "the stride of a transposed convolution is the spacing of the kernel copies "
-                                     "in the output: 1 or more pixels (1 is 'no stride')")
+    check_positive(
+        "stride",
+        stride,
+        "the stride of a transposed convolution is the spacing of the kernel copies "
+        "in the output: 1 or more pixels (1 is 'no stride')",
+    )
     check_positive("dilation", dilation)
     padding = int(padding)
     if padding < 0:
-        raise _error(f"padding must be 0 or more, got {padding}",
-                     "a transposed convolution's padding crops the output; it cannot be negative")
+        raise _error(
+            f"padding must be 0 or more, got {padding}",
+            "a transposed convolution's padding crops the output; it cannot be negative",
+        )
     if not 0 <= int(output_padding) < max(stride, dilation):
-        raise _error(f"output_padding {output_padding} must be 0 or more and smaller than the stride ({stride}) "
-                     f"or the dilation ({dilation})",
-                     "output_padding only chooses among the input sizes a strided convolution maps to one size")
+        raise _error(
+            f"output_padding {output_padding} must be 0 or more and smaller than the stride ({stride}) "
+            f"or the dilation ({dilation})",
+            "output_padding only chooses among the input sizes a strided convolution maps to one size",
+        )
     full = (size - 1) * stride + effective_kernel(kernel, dilation) + int(output_padding)
     out = full - 2 * padding
     if out < 1:
-        raise _error(f"padding {padding} crops the whole transposed-convolution output ({full} before cropping "
-                     f"= ({size} - 1)x{stride} + {effective_kernel(kernel, dilation)}"
-                     + (f" + {output_padding}" if output_padding else "") + f"; 2 x {padding} removed)",
-                     f"use padding of at most {(full - 1) // 2}")
+        raise _error(
+            f"padding {padding} crops the whole transposed-convolution output ({full} before cropping "
+            f"= ({size} - 1)x{stride} + {effective_kernel(kernel, dilation)}"
+            + (f" + {output_padding}" if output_padding else "")
+            + f"; 2 x {padding} removed)",
+            f"use padding of at most {(full - 1) // 2}",
+        )
     return out
 
 
@@ -166,7 +190,8 @@ def check_stride_fits(size: int, kernel: int, stride: int, padding: Padding = 0,
             f"stride {stride} does not fit: (input {total} - kernel {k}) / stride {stride} = {span}/{stride} "
             f"is not a whole number, so the last {left} pixel(s) are never reached by a window "
             f"(output would be floor({span}/{stride}) + 1 = {span // stride + 1})",
-            f"strides that fit: {', '.join(map(str, fits))}; or pad the input by {stride - left} pixel(s)")
+            f"strides that fit: {', '.join(map(str, fits))}; or pad the input by {stride - left} pixel(s)",
+        )
 
 
 def padding_for(mode: str, kernel: int, dilation: int = 1, convention: str = "lecture") -> tuple[int, int]:
@@ -210,8 +235,9 @@ def resolve_padding(padding, kernel: int, dilation: int = 1) -> tuple[int, int]:
     return check_padding(padding)
 
 
-def receptive_field_step(rf: int, jump: int, start: float, kernel: int, stride: int = 1,
-                         padding: Padding = 0, dilation: int = 1) -> tuple[int, int, float]:
+def receptive_field_step(
+    rf: int, jump: int, start: float, kernel: int, stride: int = 1, padding: Padding = 0, dilation: int = 1
+) -> tuple[int, int, float]:
     """(r, j, start) after one layer, from (r, j, start) before it. Start with (1, 1, 0.5)."""
     before, _ = _pair(padding)
     k = effective_kernel(kernel, dilation)
@@ -234,7 +260,7 @@ def receptive_field(layers, rf: int = 1, jump: int = 1, start: float = 0.5) -> l
     """
     out = []
     for layer in layers:
-        kernel, stride, padding, dilation = (tuple(layer) + (1, 0, 1)[len(layer) - 1:])[:4]
+        kernel, stride, padding, dilation = (tuple(layer) + (1, 0, 1)[len(layer) - 1 :])[:4]
         rf, jump, start = receptive_field_step(rf, jump, start, kernel, stride, padding, dilation)
         out.append(FieldStep(rf, jump, start))
     return out
@@ -293,22 +319,34 @@ def check_groups(c_in: int, c_out: int, groups: int) -> None:
     check_positive("output channels", c_out)
     check_positive("groups", groups)
     if c_in % groups or c_out % groups:
-        raise _error(f"groups={groups} must divide both the input channels ({c_in}) and the output "
-                     f"channels ({c_out})", "each group sees C_in/G channels and makes C_out/G of them")
+        raise _error(
+            f"groups={groups} must divide both the input channels ({c_in}) and the output channels ({c_out})",
+            "each group sees C_in/G channels and makes C_out/G of them",
+        )
 
 
-def conv_cost(c_in: int, c_out: int, kernel: Size2, out_h: int, out_w: int | None = None, groups: int = 1,
-              bias: bool = True, name: str = "conv") -> Cost:
+def conv_cost(
+    c_in: int,
+    c_out: int,
+    kernel: Size2,
+    out_h: int,
+    out_w: int | None = None,
+    groups: int = 1,
+    bias: bool = True,
+    name: str = "conv",
+) -> Cost:
     params = conv_params(c_in, c_out, kernel, groups, bias)
     macs = conv_macs(c_in, c_out, kernel, out_h, out_w, groups)
     return Cost(params, macs, {name: (params, macs)})
 
 
-def depthwise_cost(channels: int, kernel: Size2, out_h: int, out_w: int | None = None, multiplier: int = 1,
-                   bias: bool = True) -> Cost:
+def depthwise_cost(
+    channels: int, kernel: Size2, out_h: int, out_w: int | None = None, multiplier: int = 1, bias: bool = True
+) -> Cost:
     """Depthwise convolution: ``G = C_in``, ``C_out = n C_in`` (lecture 004, "Depthwise Convolutions")."""
-    return conv_cost(channels, channels * multiplier, kernel, out_h, out_w, groups=channels, bias=bias,
-                     name="depthwise")
+    return conv_cost(
+        channels, channels * multiplier, kernel, out_h, out_w, groups=channels, bias=bias, name="depthwise"
+    )
 
 
 def pointwise_cost(c_in: int, c_out: int, out_h: int, out_w: int | None = None, bias: bool = True) -> Cost:
@@ -316,8 +354,9 @@ def pointwise_cost(c_in: int, c_out: int, out_h: int, out_w: int | None = None, 
     return conv_cost(c_in, c_out, 1, out_h, out_w, bias=bias, name="pointwise")
 
 
-def separable_cost(c_in: int, c_out: int, kernel: Size2, out_h: int, out_w: int | None = None,
-                   bias: bool = False) -> Cost:
+def separable_cost(
+    c_in: int, c_out: int, kernel: Size2, out_h: int, out_w: int | None = None, bias: bool = False
+) -> Cost:
     """Depthwise ``K x K`` then pointwise 1x1 (MobileNet v1; lecture 004, "MobileNets").
 
     With ``K = 3`` and ``C_in = C_out = C`` the cost is ``(9C + C^2)HW`` against ``9C^2HW`` for the
@@ -333,8 +372,15 @@ def basic_block_cost(channels: int, out_h: int, out_w: int | None = None, bias: 
     return a + b
 
 
-def bottleneck_cost(channels: int, out_h: int, out_w: int | None = None, expansion: int = 4, groups: int = 1,
-                    width: int | None = None, bias: bool = False) -> Cost:
+def bottleneck_cost(
+    channels: int,
+    out_h: int,
+    out_w: int | None = None,
+    expansion: int = 4,
+    groups: int = 1,
+    width: int | None = None,
+    bias: bool = False,
+) -> Cost:
     """ResNet bottleneck on ``4C`` channels: 1x1 ``4C -> C``, 3x3 ``C -> C``, 1x1 ``C -> 4C``.
 
     ``4HWC^2 + 9HWC^2 + 4HWC^2 = 17HWC^2`` MACs (lecture 004, "Bottleneck Block"). ``width`` and
@@ -342,34 +388,51 @@ def bottleneck_cost(channels: int, out_h: int, out_w: int | None = None, expansi
     """
     outer = channels * expansion
     mid = channels if width is None else width
-    return (conv_cost(outer, mid, 1, out_h, out_w, bias=bias, name="reduce1x1")
-            + conv_cost(mid, mid, 3, out_h, out_w, groups=groups, bias=bias, name="conv3x3")
-            + conv_cost(mid, outer, 1, out_h, out_w, bias=bias, name="expand1x1"))
+    return (
+        conv_cost(outer, mid, 1, out_h, out_w, bias=bias, name="reduce1x1")
+        + conv_cost(mid, mid, 3, out_h, out_w, groups=groups, bias=bias, name="conv3x3")
+        + conv_cost(mid, outer, 1, out_h, out_w, bias=bias, name="expand1x1")
+    )
 
 
-def inception_cost(c_in: int, out_h: int, c1: int, c3_reduce: int, c3: int, c5_reduce: int, c5: int,
-                   pool_proj: int, out_w: int | None = None, bias: bool = False) -> Cost:
+def inception_cost(
+    c_in: int,
+    out_h: int,
+    c1: int,
+    c3_reduce: int,
+    c3: int,
+    c5_reduce: int,
+    c5: int,
+    pool_proj: int,
+    out_w: int | None = None,
+    bias: bool = False,
+) -> Cost:
     """GoogLeNet inception module with dimension reductions (Szegedy et al. 2014, Table 1, Figure 2b).
 
     Branches: 1x1 ``c1``; 1x1 ``c3_reduce`` -> 3x3 ``c3``; 1x1 ``c5_reduce`` -> 5x5 ``c5``;
     3x3 max-pool -> 1x1 ``pool_proj``. The pooling is counted as free (no parameters, no MACs).
     """
-    return (conv_cost(c_in, c1, 1, out_h, out_w, bias=bias, name="1x1")
-            + conv_cost(c_in, c3_reduce, 1, out_h, out_w, bias=bias, name="3x3_reduce")
-            + conv_cost(c3_reduce, c3, 3, out_h, out_w, bias=bias, name="3x3")
-            + conv_cost(c_in, c5_reduce, 1, out_h, out_w, bias=bias, name="5x5_reduce")
-            + conv_cost(c5_reduce, c5, 5, out_h, out_w, bias=bias, name="5x5")
-            + conv_cost(c_in, pool_proj, 1, out_h, out_w, bias=bias, name="pool_proj"))
+    return (
+        conv_cost(c_in, c1, 1, out_h, out_w, bias=bias, name="1x1")
+        + conv_cost(c_in, c3_reduce, 1, out_h, out_w, bias=bias, name="3x3_reduce")
+        + conv_cost(c3_reduce, c3, 3, out_h, out_w, bias=bias, name="3x3")
+        + conv_cost(c_in, c5_reduce, 1, out_h, out_w, bias=bias, name="5x5_reduce")
+        + conv_cost(c5_reduce, c5, 5, out_h, out_w, bias=bias, name="5x5")
+        + conv_cost(c_in, pool_proj, 1, out_h, out_w, bias=bias, name="pool_proj")
+    )
 
 
-def inception_naive_cost(c_in: int, out_h: int, c1: int, c3: int, c5: int, out_w: int | None = None,
-                         bias: bool = False) -> Cost:
+def inception_naive_cost(
+    c_in: int, out_h: int, c1: int, c3: int, c5: int, out_w: int | None = None, bias: bool = False
+) -> Cost:
     """The naive inception module (Szegedy et al. 2014, Fig. 2a): 1x1, 3x3 and 5x5 convolutions on the full
     input and a 3x3 max pool that passes its ``c_in`` channels on (``c1 + c3 + c5 + c_in`` outputs).
     Without the 1x1 reductions of Fig. 2b the 3x3 and 5x5 convolutions see all ``c_in`` channels."""
-    return (conv_cost(c_in, c1, 1, out_h, out_w, bias=bias, name="1x1")
-            + conv_cost(c_in, c3, 3, out_h, out_w, bias=bias, name="3x3")
-            + conv_cost(c_in, c5, 5, out_h, out_w, bias=bias, name="5x5"))
+    return (
+        conv_cost(c_in, c1, 1, out_h, out_w, bias=bias, name="1x1")
+        + conv_cost(c_in, c3, 3, out_h, out_w, bias=bias, name="3x3")
+        + conv_cost(c_in, c5, 5, out_h, out_w, bias=bias, name="5x5")
+    )
 
 
 def linear_cost(c_in: int, c_out: int, bias: bool = True) -> Cost:

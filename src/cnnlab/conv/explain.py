@@ -47,21 +47,35 @@ class SizeFormula:
     def text(self) -> str:
         k = ar.effective_kernel(self.kernel, self.dilation)
         kern = str(k) if self.dilation == 1 else f"{k} (= {self.dilation}x({self.kernel}-1)+1)"
-        pad = (f" + 2x{self.pad_before}" if self.pad_before == self.pad_after
-               else f" + {self.pad_before} + {self.pad_after}")
+        pad = (
+            f" + 2x{self.pad_before}"
+            if self.pad_before == self.pad_after
+            else f" + {self.pad_before} + {self.pad_after}"
+        )
         num = self.size + self.pad_before + self.pad_after - k
         expr = f"({self.size} - {kern}{pad})/{self.stride} + 1"
         exact = num / self.stride + 1
         if num % self.stride == 0:
             return f"{expr} = {self.out}"
         rounding = "ceil" if self.ceil_mode else "floor"
-        note = "" if self.out == (math.ceil(num / self.stride) if self.ceil_mode else num // self.stride) + 1 \
+        note = (
+            ""
+            if self.out == (math.ceil(num / self.stride) if self.ceil_mode else num // self.stride) + 1
             else " (the last window would start in the padding: dropped)"
+        )
         return f"{expr} = {exact:g} -> {rounding} -> {self.out}{note}"
 
 
-def size_formula(axis: str, size: int, kernel: int, stride: int, pad: tuple[int, int], dilation: int = 1,
-                 ceil_mode: bool = False, strict: bool = False) -> SizeFormula:
+def size_formula(
+    axis: str,
+    size: int,
+    kernel: int,
+    stride: int,
+    pad: tuple[int, int],
+    dilation: int = 1,
+    ceil_mode: bool = False,
+    strict: bool = False,
+) -> SizeFormula:
     out = ar.conv_output_size(size, kernel, stride, pad, dilation, ceil_mode, strict=strict)
     return SizeFormula(axis, size, kernel, stride, pad[0], pad[1], dilation, ceil_mode, out)
 
@@ -76,8 +90,10 @@ def _check_fits(hw, kernel, pad, dilation, what: str) -> None:
     if kh > ph or kw > pw:
         dil = f" (dilated to {kh}x{kw})" if dilation != (1, 1) else ""
         padded = f"padded input {ph}x{pw} ({hw[0]}x{hw[1]} + padding)" if any(pad) else f"input {ph}x{pw}"
-        raise CnnlabError(f"the {kernel[0]}x{kernel[1]} {what}{dil} is larger than the {padded}",
-                          "use a smaller kernel, a larger input, or more padding")
+        raise CnnlabError(
+            f"the {kernel[0]}x{kernel[1]} {what}{dil} is larger than the {padded}",
+            "use a smaller kernel, a larger input, or more padding",
+        )
 
 
 def _mul(x: float, w: float) -> str:
@@ -128,29 +144,43 @@ class ConvStep:
 
 @dataclass
 class ConvExplanation:
-    input: np.ndarray          # C x H x W
-    kernel: np.ndarray         # C_out x C x K_h x K_w
+    input: np.ndarray  # C x H x W
+    kernel: np.ndarray  # C_out x C x K_h x K_w
     bias: np.ndarray | None
     stride: tuple[int, int]
     padding: tuple[int, int, int, int]
     dilation: tuple[int, int]
-    padded: np.ndarray         # C x H_p x W_p
+    padded: np.ndarray  # C x H_p x W_p
     sizes: list[SizeFormula]
-    output: np.ndarray         # C_out x H' x W'
+    output: np.ndarray  # C_out x H' x W'
     steps: list[ConvStep] = field(default_factory=list)
     groups: int = 1
 
     def to_dict(self) -> dict:
         return {
-            "input": self.input.tolist(), "kernel": self.kernel.tolist(),
+            "input": self.input.tolist(),
+            "kernel": self.kernel.tolist(),
             "bias": None if self.bias is None else self.bias.tolist(),
-            "stride": list(self.stride), "padding": list(self.padding), "dilation": list(self.dilation),
+            "stride": list(self.stride),
+            "padding": list(self.padding),
+            "dilation": list(self.dilation),
             "padded": self.padded.tolist(),
             "sizes": [{**asdict(s), "text": s.text} for s in self.sizes],
             "output": self.output.tolist(),
-            "steps": [{"out_channel": s.out_channel, "row": s.row, "col": s.col, "rows": s.rows, "cols": s.cols,
-                       "channel_sums": [c.value for c in s.channels], "bias": s.bias, "value": s.value,
-                       "equation": s.equation} for s in self.steps],
+            "steps": [
+                {
+                    "out_channel": s.out_channel,
+                    "row": s.row,
+                    "col": s.col,
+                    "rows": s.rows,
+                    "cols": s.cols,
+                    "channel_sums": [c.value for c in s.channels],
+                    "bias": s.bias,
+                    "value": s.value,
+                    "equation": s.equation,
+                }
+                for s in self.steps
+            ],
         }
 
 
@@ -160,8 +190,7 @@ def _as_chw(x: np.ndarray, label: str) -> np.ndarray:
         return x[None]
     if x.ndim == 3:
         return x
-    raise CnnlabError(f"{label} must be a matrix (H x W) or channels of matrices (C x H x W), got "
-                      f"{x.ndim} dimensions")
+    raise CnnlabError(f"{label} must be a matrix (H x W) or channels of matrices (C x H x W), got {x.ndim} dimensions")
 
 
 def _as_kernel(k: np.ndarray, c_in: int) -> np.ndarray:
@@ -175,13 +204,16 @@ def _as_kernel(k: np.ndarray, c_in: int) -> np.ndarray:
     elif k.ndim != 4:
         raise CnnlabError(f"kernel must have 2 to 4 dimensions, got {k.ndim}")
     if k.shape[1] != c_in:
-        raise CnnlabError(f"the kernel has {k.shape[1]} channel(s) but the input has {c_in}",
-                          "give one kernel slice per input channel, separated by '|'")
+        raise CnnlabError(
+            f"the kernel has {k.shape[1]} channel(s) but the input has {c_in}",
+            "give one kernel slice per input channel, separated by '|'",
+        )
     return k
 
 
-def explain_conv(x, kernel, bias=None, stride=1, padding=0, dilation=1, strict: bool = False,
-                 groups: int = 1) -> ConvExplanation:
+def explain_conv(
+    x, kernel, bias=None, stride=1, padding=0, dilation=1, strict: bool = False, groups: int = 1
+) -> ConvExplanation:
     """Every output element of a (multi-channel) cross-correlation with its window and sum of products.
 
     ``x``: ``H x W`` or ``C x H x W``; ``kernel``: ``K_h x K_w``, ``C x K_h x K_w`` or
@@ -192,8 +224,9 @@ def explain_conv(x, kernel, bias=None, stride=1, padding=0, dilation=1, strict: 
     x = _as_chw(x, "input")
     ar.check_positive("groups", groups)
     if x.shape[0] % groups:
-        raise CnnlabError(f"groups={groups} must divide the input channels ({x.shape[0]})",
-                          "each group sees C_in/G channels")
+        raise CnnlabError(
+            f"groups={groups} must divide the input channels ({x.shape[0]})", "each group sees C_in/G channels"
+        )
     k = np.asarray(kernel, dtype=np.float64)
     if groups > 1 and k.ndim == 2:  # one shared 2-D kernel: one output per group
         k = np.broadcast_to(k, (groups, x.shape[0] // groups, *k.shape)).copy()
@@ -207,8 +240,10 @@ def explain_conv(x, kernel, bias=None, stride=1, padding=0, dilation=1, strict: 
     dh, dw = (dilation, dilation) if isinstance(dilation, int) else tuple(dilation)
     pad = padding4(padding, (kh, kw), (dh, dw))
     _check_fits(x.shape[1:], (kh, kw), pad, (dh, dw), "kernel")
-    sizes = [size_formula("height", x.shape[1], kh, sh, pad[:2], dh, strict=strict),
-             size_formula("width", x.shape[2], kw, sw, pad[2:], dw, strict=strict)]
+    sizes = [
+        size_formula("height", x.shape[1], kh, sh, pad[:2], dh, strict=strict),
+        size_formula("width", x.shape[2], kw, sw, pad[2:], dw, strict=strict),
+    ]
     padded = pad2d(x, pad)
     oh, ow = sizes[0].out, sizes[1].out
     out = np.zeros((c_out, oh, ow))
@@ -235,8 +270,12 @@ def _side_by_side(blocks: list[tuple[str, list[str]]], gap: int = 4) -> list[str
     height = max(len(lines) for _, lines in blocks)
     out = ["".join(t.ljust(w + gap) for (t, _), w in zip(blocks, widths, strict=True)).rstrip()]
     for r in range(height):
-        out.append("".join((lines[r] if r < len(lines) else "").ljust(w + gap)
-                           for (_, lines), w in zip(blocks, widths, strict=True)).rstrip())
+        out.append(
+            "".join(
+                (lines[r] if r < len(lines) else "").ljust(w + gap)
+                for (_, lines), w in zip(blocks, widths, strict=True)
+            ).rstrip()
+        )
     return out
 
 
@@ -258,14 +297,18 @@ def _kind_notes(e: ConvExplanation) -> list[str]:
     oh, ow = e.output.shape[1:]
     notes = []
     if (kh, kw) == (1, 1):
-        notes.append("a 1x1 convolution is a fully connected layer applied at every pixel: out[:, i, j] = "
-                     "W x[:, i, j] with W the C_out x C_in matrix (lecture 004, \"1x1 Convolutions\")")
+        notes.append(
+            "a 1x1 convolution is a fully connected layer applied at every pixel: out[:, i, j] = "
+            "W x[:, i, j] with W the C_out x C_in matrix (lecture 004, \"1x1 Convolutions\")"
+        )
     if e.groups > 1:
         dense = ar.conv_macs(c_in, c_out, (kh, kw), oh, ow)
         mine = ar.conv_macs(c_in, c_out, (kh, kw), oh, ow, e.groups)
-        notes.append(f"each output channel sums the {c_in_g} input channel(s) of its group: {mine:,} multiply-adds "
-                     f"= C_out x H' x W' x C_in/G x K^2 = {c_out} x {oh} x {ow} x {c_in_g} x {kh * kw}, 1/{e.groups} "
-                     f"of the dense convolution's {dense:,}")
+        notes.append(
+            f"each output channel sums the {c_in_g} input channel(s) of its group: {mine:,} multiply-adds "
+            f"= C_out x H' x W' x C_in/G x K^2 = {c_out} x {oh} x {ow} x {c_in_g} x {kh * kw}, 1/{e.groups} "
+            f"of the dense convolution's {dense:,}"
+        )
     return notes
 
 
@@ -273,10 +316,13 @@ def render_conv(e: ConvExplanation, max_steps: int | None = 64) -> str:
     c_in, h, w = e.input.shape
     c_out, c_in_g, kh, kw = e.kernel.shape
     shape = f"{h}x{w}" if c_in == 1 else f"{c_in}x{h}x{w}"
-    lines = [f"cross-correlation of a {shape} input with {c_out} kernel(s) of {c_in_g}x{kh}x{kw}"
-             if c_in > 1 or c_out > 1 else f"cross-correlation of a {shape} input with a {kh}x{kw} kernel",
-             f"padding {_pad_text(e.padding)}, stride {_pair_text(e.stride)}, dilation {_pair_text(e.dilation)}"
-             + (f", groups {e.groups}" + (" (depthwise)" if e.groups == c_in else "") if e.groups > 1 else "")]
+    lines = [
+        f"cross-correlation of a {shape} input with {c_out} kernel(s) of {c_in_g}x{kh}x{kw}"
+        if c_in > 1 or c_out > 1
+        else f"cross-correlation of a {shape} input with a {kh}x{kw} kernel",
+        f"padding {_pad_text(e.padding)}, stride {_pair_text(e.stride)}, dilation {_pair_text(e.dilation)}"
+        + (f", groups {e.groups}" + (" (depthwise)" if e.groups == c_in else "") if e.groups > 1 else ""),
+    ]
     lines += _kind_notes(e)
     lines += ["", "output size = (W - K + 2P)/S + 1, rounded down (K = d(k-1)+1 for dilation d)"]
     for s in e.sizes:
@@ -291,8 +337,11 @@ def render_conv(e: ConvExplanation, max_steps: int | None = 64) -> str:
     for o in range(c_out):
         for kc in range(c_in_g):
             c = o // (c_out // e.groups) * c_in_g + kc
-            label = "kernel" if c_in == 1 and c_out == 1 else (
-                f"kernel channel {c}" if c_out == 1 else f"kernel {o} channel {c}")
+            label = (
+                "kernel"
+                if c_in == 1 and c_out == 1
+                else (f"kernel channel {c}" if c_out == 1 else f"kernel {o} channel {c}")
+            )
             blocks.append((label, format_matrix(e.kernel[o, kc])))
     lines += _side_by_side(blocks) + [""]
     shown = e.steps if max_steps is None else e.steps[:max_steps]
@@ -302,8 +351,9 @@ def render_conv(e: ConvExplanation, max_steps: int | None = 64) -> str:
     if len(shown) < len(e.steps):
         lines.append(f"... {len(e.steps) - len(shown)} more output element(s) (use --max-steps 0 to show all)")
     lines.append("")
-    lines += _side_by_side([("output" if c_out == 1 else f"output channel {o}", format_matrix(e.output[o]))
-                            for o in range(c_out)])
+    lines += _side_by_side(
+        [("output" if c_out == 1 else f"output channel {o}", format_matrix(e.output[o])) for o in range(c_out)]
+    )
     return "\n".join(lines)
 
 
@@ -341,14 +391,22 @@ class PoolExplanation:
     steps: list[PoolStep]
 
     def to_dict(self) -> dict:
-        return {"input": self.input.tolist(), "mode": self.mode, "kernel": list(self.kernel),
-                "stride": list(self.stride), "padding": list(self.padding), "ceil_mode": self.ceil_mode,
-                "sizes": [{**asdict(s), "text": s.text} for s in self.sizes], "output": self.output.tolist(),
-                "steps": [{**asdict(s), "equation": s.equation} for s in self.steps]}
+        return {
+            "input": self.input.tolist(),
+            "mode": self.mode,
+            "kernel": list(self.kernel),
+            "stride": list(self.stride),
+            "padding": list(self.padding),
+            "ceil_mode": self.ceil_mode,
+            "sizes": [{**asdict(s), "text": s.text} for s in self.sizes],
+            "output": self.output.tolist(),
+            "steps": [{**asdict(s), "equation": s.equation} for s in self.steps],
+        }
 
 
-def explain_pool(x, kernel=2, stride=None, padding=0, mode: str = "max", ceil_mode: bool = False,
-                 strict: bool = False) -> PoolExplanation:
+def explain_pool(
+    x, kernel=2, stride=None, padding=0, mode: str = "max", ceil_mode: bool = False, strict: bool = False
+) -> PoolExplanation:
     """Every output of a max or average pooling with its window (lecture 001, "2-D Max Pooling").
 
     Max pooling never picks the padding; average pooling counts padded zeros in the divisor, as
@@ -365,11 +423,15 @@ def explain_pool(x, kernel=2, stride=None, padding=0, mode: str = "max", ceil_mo
     pad = padding4(padding, (kh, kw))
     for p, k in ((pad[0], kh), (pad[1], kh), (pad[2], kw), (pad[3], kw)):
         if p > k // 2:
-            raise CnnlabError(f"pooling padding {p} is more than half the window {k}",
-                              "a window would see only padding; use padding <= kernel/2 (PyTorch's rule)")
+            raise CnnlabError(
+                f"pooling padding {p} is more than half the window {k}",
+                "a window would see only padding; use padding <= kernel/2 (PyTorch's rule)",
+            )
     _check_fits(x.shape[1:], (kh, kw), pad, (1, 1), "pooling window")
-    sizes = [size_formula("height", x.shape[1], kh, sh, pad[:2], 1, ceil_mode, strict),
-             size_formula("width", x.shape[2], kw, sw, pad[2:], 1, ceil_mode, strict)]
+    sizes = [
+        size_formula("height", x.shape[1], kh, sh, pad[:2], 1, ceil_mode, strict),
+        size_formula("width", x.shape[2], kw, sw, pad[2:], 1, ceil_mode, strict),
+    ]
     c, h, w = x.shape
     oh, ow = sizes[0].out, sizes[1].out
     out = np.zeros((c, oh, ow))
@@ -395,26 +457,35 @@ def explain_pool(x, kernel=2, stride=None, padding=0, mode: str = "max", ceil_mo
 def render_pool(e: PoolExplanation, max_steps: int | None = 64) -> str:
     c, h, w = e.input.shape
     name = "max" if e.mode == "max" else "average"
-    lines = [f"{name} pooling of a {'x'.join(map(str, (h, w) if c == 1 else (c, h, w)))} input, window "
-             f"{e.kernel[0]}x{e.kernel[1]}, stride {_pair_text(e.stride)}, padding {_pad_text(e.padding)}"
-             + (", ceil mode" if e.ceil_mode else ""),
-             "", "output size = (W - K + 2P)/S + 1, rounded " + ("up (ceil mode)" if e.ceil_mode else "down")]
+    lines = [
+        f"{name} pooling of a {'x'.join(map(str, (h, w) if c == 1 else (c, h, w)))} input, window "
+        f"{e.kernel[0]}x{e.kernel[1]}, stride {_pair_text(e.stride)}, padding {_pad_text(e.padding)}"
+        + (", ceil mode" if e.ceil_mode else ""),
+        "",
+        "output size = (W - K + 2P)/S + 1, rounded " + ("up (ceil mode)" if e.ceil_mode else "down"),
+    ]
     for s in e.sizes:
         lines.append(f"  {s.axis + ':':<8}{s.text}")
-    lines += [""] + _side_by_side([("input" if c == 1 else f"input channel {i}", format_matrix(e.input[i]))
-                                   for i in range(c)]) + [""]
+    lines += (
+        [""]
+        + _side_by_side([("input" if c == 1 else f"input channel {i}", format_matrix(e.input[i])) for i in range(c)])
+        + [""]
+    )
     shown = e.steps if max_steps is None else e.steps[:max_steps]
     for s in shown:
         idx = f"out[{s.row}, {s.col}]" if c == 1 else f"out[{s.channel}, {s.row}, {s.col}]"
         lines.append(f"{idx} = {s.equation}")
     if len(shown) < len(e.steps):
         lines.append(f"... {len(e.steps) - len(shown)} more output element(s) (use --max-steps 0 to show all)")
-    lines += [""] + _side_by_side([("output" if c == 1 else f"output channel {i}", format_matrix(e.output[i]))
-                                   for i in range(c)])
+    lines += [""] + _side_by_side(
+        [("output" if c == 1 else f"output channel {i}", format_matrix(e.output[i])) for i in range(c)]
+    )
     if e.output.shape[1:] == (1, 1) and e.kernel == (h, w):
-        lines.append(f"global {name} pooling: one number per channel, whatever the input size (lecture 004, "
-                     f"GoogLeNet's head: {c}x{h}x{w} -> {c}, no parameters where a fully connected layer would "
-                     f"need {c * h * w:,} per output)")
+        lines.append(
+            f"global {name} pooling: one number per channel, whatever the input size (lecture 004, "
+            f"GoogLeNet's head: {c}x{h}x{w} -> {c}, no parameters where a fully connected layer would "
+            f"need {c * h * w:,} per output)"
+        )
     elif e.kernel == (1, 1):
         lines.append(f"a 1x1 window compares nothing: with stride {_pair_text(e.stride)} it only subsamples")
     lines.append("no learnable parameters; each channel is pooled on its own (#output channels = #input channels)")
@@ -485,9 +556,14 @@ class ShapeExplanation:
         return sum(r.memory_kb for r in self.rows)
 
     def to_dict(self) -> dict:
-        return {"input_shape": list(self.input_shape), "layers": [r.to_dict() for r in self.rows],
-                "total_params": self.params, "total_macs": self.macs, "total_flops": 2 * self.macs,
-                "total_memory_kb": self.memory_kb}
+        return {
+            "input_shape": list(self.input_shape),
+            "layers": [r.to_dict() for r in self.rows],
+            "total_params": self.params,
+            "total_macs": self.macs,
+            "total_flops": 2 * self.macs,
+            "total_memory_kb": self.memory_kb,
+        }
 
 
 _INT = re.compile(r"^\d+$")
@@ -500,8 +576,9 @@ def _ints(text: str, what: str, layer: str, counts: tuple[int, ...]) -> tuple[in
     except ValueError:
         raise CnnlabError(f"layer {layer!r}: {what} {text!r} is not a whole number", SHAPE_SYNTAX) from None
     if len(vals) not in counts:
-        raise CnnlabError(f"layer {layer!r}: {what} takes {' or '.join(map(str, counts))} number(s), got {text!r}",
-                          SHAPE_SYNTAX)
+        raise CnnlabError(
+            f"layer {layer!r}: {what} takes {' or '.join(map(str, counts))} number(s), got {text!r}", SHAPE_SYNTAX
+        )
     return vals
 
 
@@ -542,11 +619,29 @@ class LayerSpec:
 
 
 # other spellings of a kind: maxpool/avgpool also say the pooling mode
-_ALIASES = {"maxpool": ("pool", ("max",)), "avgpool": ("pool", ("avg",)), "linear": ("fc", ()), "dense": ("fc", ()),
-            "deconv": ("tconv", ())}
+_ALIASES = {
+    "maxpool": ("pool", ("max",)),
+    "avgpool": ("pool", ("avg",)),
+    "linear": ("fc", ()),
+    "dense": ("fc", ()),
+    "deconv": ("tconv", ()),
+}
 # the names suggested for an unknown kind
-_SUGGESTED = ["conv", "tconv", "deconv", "pool", "maxpool", "avgpool", "gap", "fc", "flatten", "relu", "lrn",
-              "dropout", "bn"]
+_SUGGESTED = [
+    "conv",
+    "tconv",
+    "deconv",
+    "pool",
+    "maxpool",
+    "avgpool",
+    "gap",
+    "fc",
+    "flatten",
+    "relu",
+    "lrn",
+    "dropout",
+    "bn",
+]
 
 
 def parse_layer(text: str) -> LayerSpec:
@@ -558,8 +653,10 @@ def parse_layer(text: str) -> LayerSpec:
         from ..errors import closest
 
         close = closest(text.lower().split()[0], _SUGGESTED)
-        raise CnnlabError(f"unknown layer {text.lower().split()[0]!r} in {text!r}"
-                          + (f"; did you mean {close[0]}?" if close else ""), SHAPE_SYNTAX)
+        raise CnnlabError(
+            f"unknown layer {text.lower().split()[0]!r} in {text!r}" + (f"; did you mean {close[0]}?" if close else ""),
+            SHAPE_SYNTAX,
+        )
     return LayerSpec(text, kind, (*args, *extra))
 
 
@@ -662,8 +759,11 @@ def _pad4(pad: tuple[int, ...] | int | str, kh: int, kw: int, dilation: int) -> 
 def _window_row(layer: LayerSpec, walk: _Walk) -> None:
     """A convolution or a pooling: the size formula per axis, params and MACs, the receptive field step."""
     text, conv = layer.text, layer.kind == "conv"
-    c, h, w = walk.image(layer, "layer {text!r} needs a C x H x W input but gets the flat vector {flat}",
-                         "put conv and pool layers before flatten / fc")
+    c, h, w = walk.image(
+        layer,
+        "layer {text!r} needs a C x H x W input but gets the flat vector {flat}",
+        "put conv and pool layers before flatten / fc",
+    )
     if not layer.args or not re.match(r"^\d+(x\d+)?$", layer.args[0]):
         raise CnnlabError(f"layer {text!r}: the kernel size must come first", SHAPE_SYNTAX)
     kh, kw = _kernel(layer.args[0], text)
@@ -672,8 +772,9 @@ def _window_row(layer: LayerSpec, walk: _Walk) -> None:
         o.groups = c if o.depthwise else o.groups
         if o.c_out is None:
             if not o.depthwise:
-                raise CnnlabError(f"layer {text!r}: how many output channels? end it with a number, "
-                                  "e.g. 'conv 3 p1 64'", SHAPE_SYNTAX)
+                raise CnnlabError(
+                    f"layer {text!r}: how many output channels? end it with a number, e.g. 'conv 3 p1 64'", SHAPE_SYNTAX
+                )
             o.c_out = c
     sh, sw = (kh, kw) if o.stride is None and not conv else ((1, 1) if o.stride is None else (o.stride * 2)[:2])
     pad4 = _pad4(o.pad, kh, kw, o.dilation)
@@ -689,17 +790,50 @@ def _window_row(layer: LayerSpec, walk: _Walk) -> None:
     else:
         out, params, macs = (c, fh.out, fw.out), 0, ar.pool_macs(c, fh.out, fw.out, (kh, kw))
     if walk.rf is not None:
-        walk.rf, walk.jump, walk.start = ar.receptive_field_step(walk.rf, walk.jump, walk.start, kh, sh, pad4[0],
-                                                                 o.dilation)
+        walk.rf, walk.jump, walk.start = ar.receptive_field_step(
+            walk.rf, walk.jump, walk.start, kh, sh, pad4[0], o.dilation
+        )
     name = f"conv{walk.number}" if conv else f"{o.mode}pool{walk.number}"
-    walk.add(LayerRow(name, layer.kind, text, walk.shape, out, (kh, kw), (sh, sw), pad4, (o.dilation, o.dilation),
-                      o.groups, [fh, fw], params, macs, walk.rf, walk.jump, walk.start))
+    walk.add(
+        LayerRow(
+            name,
+            layer.kind,
+            text,
+            walk.shape,
+            out,
+            (kh, kw),
+            (sh, sw),
+            pad4,
+            (o.dilation, o.dilation),
+            o.groups,
+            [fh, fw],
+            params,
+            macs,
+            walk.rf,
+            walk.jump,
+            walk.start,
+        )
+    )
 
 
 def _gap_row(layer: LayerSpec, walk: _Walk) -> None:
     c, h, w = walk.image(layer, "layer {text!r} needs a C x H x W input", "put gap before fc")
-    walk.add(LayerRow(f"gap{walk.number}", "gap", layer.text, walk.shape, (c, 1, 1), (h, w), (1, 1), (0, 0, 0, 0),
-                      params=0, macs=c * h * w, rf=None), keeps_rf=False)
+    walk.add(
+        LayerRow(
+            f"gap{walk.number}",
+            "gap",
+            layer.text,
+            walk.shape,
+            (c, 1, 1),
+            (h, w),
+            (1, 1),
+            (0, 0, 0, 0),
+            params=0,
+            macs=c * h * w,
+            rf=None,
+        ),
+        keeps_rf=False,
+    )
 
 
 def _flatten_row(layer: LayerSpec, walk: _Walk) -> None:
@@ -714,15 +848,28 @@ def _fc_row(layer: LayerSpec, walk: _Walk) -> None:
     walk.number += 1
     n = int(layer.args[0])
     cost = ar.linear_cost(math.prod(walk.shape), n)
-    walk.add(LayerRow(f"fc{walk.number}", "fc", layer.text, walk.shape, (n,), params=cost.params, macs=cost.macs,
-                      rf=None), keeps_rf=False)
+    walk.add(
+        LayerRow(f"fc{walk.number}", "fc", layer.text, walk.shape, (n,), params=cost.params, macs=cost.macs, rf=None),
+        keeps_rf=False,
+    )
 
 
 def _elementwise_row(layer: LayerSpec, walk: _Walk) -> None:
     """Layers that keep the shape (activations, LRN, dropout, batch norm: 2C parameters)."""
     params = 2 * walk.shape[0] if layer.kind == "bn" else 0
-    walk.add(LayerRow(f"{layer.kind}{walk.number}", layer.kind, layer.text, walk.shape, walk.shape, params=params,
-                      rf=walk.rf, jump=walk.jump, start=walk.start))
+    walk.add(
+        LayerRow(
+            f"{layer.kind}{walk.number}",
+            layer.kind,
+            layer.text,
+            walk.shape,
+            walk.shape,
+            params=params,
+            rf=walk.rf,
+            jump=walk.jump,
+            start=walk.start,
+        )
+    )
 
 
 def _tconv_row(layer: LayerSpec, walk: _Walk) -> None:
@@ -748,26 +895,53 @@ def _tconv_row(layer: LayerSpec, walk: _Walk) -> None:
         else:
             raise CnnlabError(f"layer {text!r}: cannot read {tok!r}", SHAPE_SYNTAX)
     if c_out is None:
-        raise CnnlabError(f"layer {text!r}: how many output channels? end it with a number, e.g. 'tconv 4 s2 p1 64'",
-                          SHAPE_SYNTAX)
+        raise CnnlabError(
+            f"layer {text!r}: how many output channels? end it with a number, e.g. 'tconv 4 s2 p1 64'", SHAPE_SYNTAX
+        )
     try:
         oh = ar.tconv_output_size(h, kh, stride[0], pad[0], opad[0], dil)
         ow = ar.tconv_output_size(w, kw, stride[1], pad[1], opad[1], dil)
     except CnnlabError as e:
         raise CnnlabError(f"layer {text!r} (input {c}x{h}x{w}): {e.message}", e.hint) from None
-    formulas = [TconvFormula(axis, n, k, s, p, op, dil, out) for axis, n, k, s, p, op, out in
-                (("height", h, kh, stride[0], pad[0], opad[0], oh), ("width", w, kw, stride[1], pad[1], opad[1], ow))]
+    formulas = [
+        TconvFormula(axis, n, k, s, p, op, dil, out)
+        for axis, n, k, s, p, op, out in (
+            ("height", h, kh, stride[0], pad[0], opad[0], oh),
+            ("width", w, kw, stride[1], pad[1], opad[1], ow),
+        )
+    ]
     params = c * c_out * kh * kw + c_out
     macs = ar.conv_mac_count(c * h * w, c_out, (kh, kw))  # each input element scatters into C_out x K_h x K_w
-    walk.add(LayerRow(f"tconv{walk.number}", "tconv", text, walk.shape, (c_out, oh, ow), (kh, kw), stride,
-                      (pad[0], pad[0], pad[1], pad[1]), (dil, dil), 1, formulas, params, macs, None), keeps_rf=False)
+    walk.add(
+        LayerRow(
+            f"tconv{walk.number}",
+            "tconv",
+            text,
+            walk.shape,
+            (c_out, oh, ow),
+            (kh, kw),
+            stride,
+            (pad[0], pad[0], pad[1], pad[1]),
+            (dil, dil),
+            1,
+            formulas,
+            params,
+            macs,
+            None,
+        ),
+        keeps_rf=False,
+    )
 
 
-ROW_BUILDERS = {"conv": _window_row, "pool": _window_row, "tconv": _tconv_row, "gap": _gap_row, "fc": _fc_row,
-                "flatten": _flatten_row, **dict.fromkeys(("relu", "lrn", "dropout", "bn", "tanh", "sigmoid"),
-                                                         _elementwise_row)}
-
-
+ROW_BUILDERS = {
+    "conv": _window_row,
+    "pool": _window_row,
+    "tconv": _tconv_row,
+    "gap": _gap_row,
+    "fc": _fc_row,
+    "flatten": _flatten_row,
+    **dict.fromkeys(("relu", "lrn", "dropout", "bn", "tanh", "sigmoid"), _elementwise_row),
+}
 
 
 @dataclass
@@ -808,32 +982,74 @@ def render_shape(e: ShapeExplanation, formulas: bool = True) -> str:
     head = ["layer", "input", "K", "S", "P", "output", "mem KB", "params", "MACs", "RF", "jump"]
     table = []
     for r in e.rows:
-        pad = "-" if r.padding is None else (str(r.padding[0]) if len(set(r.padding)) == 1 else
-                                              ",".join(map(str, r.padding)))
-        k = "-" if r.kernel is None else (str(r.kernel[0]) if r.kernel[0] == r.kernel[1] else
-                                          f"{r.kernel[0]}x{r.kernel[1]}")
-        s = "-" if r.stride is None else (str(r.stride[0]) if r.stride[0] == r.stride[1] else
-                                          f"{r.stride[0]}x{r.stride[1]}")
-        table.append([r.name, _shape_text(r.in_shape), k, s, pad, _shape_text(r.out_shape),
-                      f"{r.memory_kb:,.1f}", f"{r.params:,}", f"{r.macs:,}",
-                      "global" if r.rf is None and r.kind in ("fc", "gap") else ("-" if r.rf is None else str(r.rf)),
-                      "-" if r.jump is None else str(r.jump)])
-    table.append(["total", _shape_text(e.input_shape), "", "", "", "", f"{e.memory_kb:,.1f}", f"{e.params:,}",
-                  f"{e.macs:,}", "", ""])
+        pad = (
+            "-"
+            if r.padding is None
+            else (str(r.padding[0]) if len(set(r.padding)) == 1 else ",".join(map(str, r.padding)))
+        )
+        k = (
+            "-"
+            if r.kernel is None
+            else (str(r.kernel[0]) if r.kernel[0] == r.kernel[1] else f"{r.kernel[0]}x{r.kernel[1]}")
+        )
+        s = (
+            "-"
+            if r.stride is None
+            else (str(r.stride[0]) if r.stride[0] == r.stride[1] else f"{r.stride[0]}x{r.stride[1]}")
+        )
+        table.append(
+            [
+                r.name,
+                _shape_text(r.in_shape),
+                k,
+                s,
+                pad,
+                _shape_text(r.out_shape),
+                f"{r.memory_kb:,.1f}",
+                f"{r.params:,}",
+                f"{r.macs:,}",
+                "global" if r.rf is None and r.kind in ("fc", "gap") else ("-" if r.rf is None else str(r.rf)),
+                "-" if r.jump is None else str(r.jump),
+            ]
+        )
+    table.append(
+        [
+            "total",
+            _shape_text(e.input_shape),
+            "",
+            "",
+            "",
+            "",
+            f"{e.memory_kb:,.1f}",
+            f"{e.params:,}",
+            f"{e.macs:,}",
+            "",
+            "",
+        ]
+    )
     widths = [max(len(row[i]) for row in [head] + table) for i in range(len(head))]
     left = {0, 1, 5}
-    fmt = lambda row: "  ".join(c.ljust(w) if i in left else c.rjust(w)  # noqa: E731
-                                for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+
+    def fmt(row):
+        cells = zip(row, widths, strict=True)
+        return "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(cells)).rstrip()
+
     lines = [fmt(head)] + [fmt(r) for r in table[:-1]] + ["-" * len(fmt(head)), fmt(table[-1])]
-    lines.append(f"total: {e.params:,} parameters ({_short(e.params)}), {e.macs:,} multiply-adds "
-                 f"({_short(e.macs)} MACs = {_short(2 * e.macs)} FLOPs), activations {e.memory_kb:,.1f} KB "
-                 f"(float32, input not counted)")
+    lines.append(
+        f"total: {e.params:,} parameters ({_short(e.params)}), {e.macs:,} multiply-adds "
+        f"({_short(e.macs)} MACs = {_short(2 * e.macs)} FLOPs), activations {e.memory_kb:,.1f} KB "
+        f"(float32, input not counted)"
+    )
     if formulas:
         lines += ["", "output sizes, (W - K + 2P)/S + 1:"]
         for r in e.rows:
             if r.formulas:
                 fh, fw = r.formulas
-                txt = fh.text if (fh.size, fh.kernel, fh.stride, fh.pad_before, fh.pad_after) == (
-                    fw.size, fw.kernel, fw.stride, fw.pad_before, fw.pad_after) else f"H: {fh.text};  W: {fw.text}"
+                txt = (
+                    fh.text
+                    if (fh.size, fh.kernel, fh.stride, fh.pad_before, fh.pad_after)
+                    == (fw.size, fw.kernel, fw.stride, fw.pad_before, fw.pad_after)
+                    else f"H: {fh.text};  W: {fw.text}"
+                )
                 lines.append(f"  {r.name:<10}{txt}")
     return "\n".join(lines)

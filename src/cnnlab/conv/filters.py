@@ -48,9 +48,9 @@ class FilterSpec:
     description: str
     source: str
     build: Callable[..., np.ndarray]
-    scale: str = "clip"          # how to turn the response into an 8-bit picture by default
-    sized: bool = False          # takes --size
-    sigma: bool = False          # takes --sigma
+    scale: str = "clip"  # how to turn the response into an 8-bit picture by default
+    sized: bool = False  # takes --size
+    sigma: bool = False  # takes --sigma
 
 
 def _delta(n: int = 3) -> np.ndarray:
@@ -61,7 +61,7 @@ def _delta(n: int = 3) -> np.ndarray:
 
 def box_kernel(size: int = 3) -> np.ndarray:
     check_positive("filter size", size)
-    return np.full((size, size), 1.0 / size ** 2)
+    return np.full((size, size), 1.0 / size**2)
 
 
 def gaussian_kernel(size: int = 3, sigma: float | None = None) -> np.ndarray:
@@ -76,7 +76,7 @@ def gaussian_kernel(size: int = 3, sigma: float | None = None) -> np.ndarray:
         if sigma <= 0:
             raise CnnlabError(f"sigma must be positive, got {sigma}", "sigma is the blur radius in pixels, e.g. 1.0")
         r = np.arange(size) - (size - 1) / 2
-        g = np.exp(-(r ** 2) / (2 * sigma ** 2))
+        g = np.exp(-(r**2) / (2 * sigma**2))
         k = np.outer(g, g)
     return k / k.sum()
 
@@ -86,34 +86,78 @@ def _shift(row: int, col: int) -> Callable[[], np.ndarray]:
         k = np.zeros((3, 3))
         k[row, col] = 1
         return k
+
     return build
 
 
 SOBEL_X = np.array([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]])
 
-FILTERS: dict[str, FilterSpec] = {f.name: f for f in [
-    FilterSpec("identity", "leaves the image unchanged", "lecture 000, 'Identical image'", lambda: _delta()),
-    FilterSpec("box", "mean blur over an N x N window (--size, default 3)",
-               "lecture 000 'Blur (with a mean filter)'; lecture 004 box filter", box_kernel, sized=True),
-    FilterSpec("gaussian", "Gaussian blur (--size N, --sigma; without sigma the binomial 1/16 [1 2 1; ...] for N=3)",
-               "lecture 001, 'Gaussian Blur'", gaussian_kernel, sized=True, sigma=True),
-    FilterSpec("sharpen", "[0 -1 0; -1 5 -1; 0 -1 0]", "lecture 001, 'Sharpen'; lecture 000 padding example",
-               lambda: np.array([[0.0, -1, 0], [-1, 5, -1], [0, -1, 0]])),
-    FilterSpec("sharpen-mean", "2 x identity - box blur (--size): accentuates edges",
-               "lecture 000, 'Sharpening filter'", lambda size=3: 2 * _delta(size) - box_kernel(size), sized=True),
-    FilterSpec("edge", "8-neighbour edge detector [-1 -1 -1; -1 8 -1; -1 -1 -1]", "lecture 001, 'Edge Detection'",
-               lambda: np.array([[-1.0, -1, -1], [-1, 8, -1], [-1, -1, -1]]), scale="abs"),
-    FilterSpec("sobel-x", "horizontal gradient (responds to vertical edges)", "Sobel & Feldman 1968",
-               lambda: SOBEL_X.copy(), scale="abs"),
-    FilterSpec("sobel-y", "vertical gradient (responds to horizontal edges)", "Sobel & Feldman 1968",
-               lambda: SOBEL_X.T.copy(), scale="abs"),
-    FilterSpec("shift-left", "moves the picture one pixel left", "lecture 000, 'Shifted left by 1 pixel'",
-               _shift(1, 2)),
-    FilterSpec("shift-right", "moves the picture one pixel right (the lecture's 'shift left' kernel read as "
-               "cross-correlation)", "lecture 000", _shift(1, 0)),
-    FilterSpec("shift-up", "moves the picture one pixel up", "lecture 000", _shift(2, 1)),
-    FilterSpec("shift-down", "moves the picture one pixel down", "lecture 000", _shift(0, 1)),
-]}
+FILTERS: dict[str, FilterSpec] = {
+    f.name: f
+    for f in [
+        FilterSpec("identity", "leaves the image unchanged", "lecture 000, 'Identical image'", lambda: _delta()),
+        FilterSpec(
+            "box",
+            "mean blur over an N x N window (--size, default 3)",
+            "lecture 000 'Blur (with a mean filter)'; lecture 004 box filter",
+            box_kernel,
+            sized=True,
+        ),
+        FilterSpec(
+            "gaussian",
+            "Gaussian blur (--size N, --sigma; without sigma the binomial 1/16 [1 2 1; ...] for N=3)",
+            "lecture 001, 'Gaussian Blur'",
+            gaussian_kernel,
+            sized=True,
+            sigma=True,
+        ),
+        FilterSpec(
+            "sharpen",
+            "[0 -1 0; -1 5 -1; 0 -1 0]",
+            "lecture 001, 'Sharpen'; lecture 000 padding example",
+            lambda: np.array([[0.0, -1, 0], [-1, 5, -1], [0, -1, 0]]),
+        ),
+        FilterSpec(
+            "sharpen-mean",
+            "2 x identity - box blur (--size): accentuates edges",
+            "lecture 000, 'Sharpening filter'",
+            lambda size=3: 2 * _delta(size) - box_kernel(size),
+            sized=True,
+        ),
+        FilterSpec(
+            "edge",
+            "8-neighbour edge detector [-1 -1 -1; -1 8 -1; -1 -1 -1]",
+            "lecture 001, 'Edge Detection'",
+            lambda: np.array([[-1.0, -1, -1], [-1, 8, -1], [-1, -1, -1]]),
+            scale="abs",
+        ),
+        FilterSpec(
+            "sobel-x",
+            "horizontal gradient (responds to vertical edges)",
+            "Sobel & Feldman 1968",
+            lambda: SOBEL_X.copy(),
+            scale="abs",
+        ),
+        FilterSpec(
+            "sobel-y",
+            "vertical gradient (responds to horizontal edges)",
+            "Sobel & Feldman 1968",
+            lambda: SOBEL_X.T.copy(),
+            scale="abs",
+        ),
+        FilterSpec(
+            "shift-left", "moves the picture one pixel left", "lecture 000, 'Shifted left by 1 pixel'", _shift(1, 2)
+        ),
+        FilterSpec(
+            "shift-right",
+            "moves the picture one pixel right (the lecture's 'shift left' kernel read as cross-correlation)",
+            "lecture 000",
+            _shift(1, 0),
+        ),
+        FilterSpec("shift-up", "moves the picture one pixel up", "lecture 000", _shift(2, 1)),
+        FilterSpec("shift-down", "moves the picture one pixel down", "lecture 000", _shift(0, 1)),
+    ]
+}
 ALIASES = {"mean": "box", "blur": "box", "laplacian": "edge"}
 
 
@@ -130,8 +174,10 @@ def make_kernel(name: str, size: int | None = None, sigma: float | None = None) 
     kwargs = {}
     if size is not None:
         if not spec.sized:
-            raise CnnlabError(f"filter {spec.name!r} has a fixed 3x3 kernel and takes no size",
-                              "sized filters: " + ", ".join(f.name for f in FILTERS.values() if f.sized))
+            raise CnnlabError(
+                f"filter {spec.name!r} has a fixed 3x3 kernel and takes no size",
+                "sized filters: " + ", ".join(f.name for f in FILTERS.values() if f.sized),
+            )
         kwargs["size"] = size
     if sigma is not None:
         if not spec.sigma:
@@ -143,8 +189,19 @@ def make_kernel(name: str, size: int | None = None, sigma: float | None = None) 
 # ------------------------------------------------------------------ images
 
 BUNDLED_PHOTOS = Path(__file__).resolve().parents[1] / "data" / "builtin" / "photos"
-SKIMAGE_IMAGES = ("camera", "astronaut", "coffee", "chelsea", "coins", "moon", "page", "text", "rocket",
-                  "checkerboard", "clock")
+SKIMAGE_IMAGES = (
+    "camera",
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "coins",
+    "moon",
+    "page",
+    "text",
+    "rocket",
+    "checkerboard",
+    "clock",
+)
 
 
 def load_image(spec: str | Path, grey: bool = False, max_size: int | None = None) -> np.ndarray:
@@ -168,16 +225,17 @@ def load_image(spec: str | Path, grey: bool = False, max_size: int | None = None
             try:
                 import skimage.data
             except ImportError as e:
-                raise CnnlabError(f"skimage:{name} needs scikit-image (cnnlab ships only "
-                                  f"{', '.join('skimage:' + p.stem for p in sorted(BUNDLED_PHOTOS.glob('*.png')))})",
-                                  "pip install 'cnnlab[images]' (or pass an image file)") from e
+                raise CnnlabError(
+                    f"skimage:{name} needs scikit-image (cnnlab ships only "
+                    f"{', '.join('skimage:' + p.stem for p in sorted(BUNDLED_PHOTOS.glob('*.png')))})",
+                    "pip install 'cnnlab[images]' (or pass an image file)",
+                ) from e
             im = Image.fromarray(np.asarray(getattr(skimage.data, name)()))
     else:
         from ..images import open_image
 
         im = open_image(text, fit_within=max_size)  # pixel limit; JPEG drafts, box-reduce towards max_size
-    colour = im.mode not in ("L", "1", "I", "I;16", "F", "LA", "La") and not (
-        im.mode == "P" and _palette_is_grey(im))
+    colour = im.mode not in ("L", "1", "I", "I;16", "F", "LA", "La") and not (im.mode == "P" and _palette_is_grey(im))
     if max_size is not None:
         check_positive("--max-size", max_size)
         if max(im.size) > max_size:
@@ -193,8 +251,9 @@ def _palette_is_grey(im) -> bool:
     return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
 
 
-def apply_filter(image: np.ndarray, kernel: np.ndarray, border: str = "zero", convolve: bool = False,
-                 dtype=None) -> np.ndarray:
+def apply_filter(
+    image: np.ndarray, kernel: np.ndarray, border: str = "zero", convolve: bool = False, dtype=None
+) -> np.ndarray:
     """Filter each channel of ``H x W`` or ``H x W x C`` with ``kernel`` using ``torch`` -> float64 array.
 
     The output has the input's size, except with ``border="valid"`` (``H-K+1 x W-K+1``). Even kernels
@@ -211,8 +270,10 @@ def apply_filter(image: np.ndarray, kernel: np.ndarray, border: str = "zero", co
         raise CnnlabError(f"expected an H x W or H x W x C image, got shape {img.shape}")
     k = np.asarray(kernel, dtype=np.float64)
     if k.ndim != 2:
-        raise CnnlabError(f"a filter kernel is one matrix (K_h x K_w), got {k.ndim} dimensions",
-                          "for colour images the same kernel is used on every channel")
+        raise CnnlabError(
+            f"a filter kernel is one matrix (K_h x K_w), got {k.ndim} dimensions",
+            "for colour images the same kernel is used on every channel",
+        )
     if convolve:
         k = k[::-1, ::-1].copy()
     if border not in BORDERS:
@@ -225,13 +286,19 @@ def apply_filter(image: np.ndarray, kernel: np.ndarray, border: str = "zero", co
         top, bottom = padding_for("same", kh)
         left, right = padding_for("same", kw)
         if border == "reflect" and (max(top, bottom) >= h or max(left, right) >= w):
-            raise CnnlabError(f"reflect border needs an image larger than the kernel's half-width; "
-                              f"got {h}x{w} with a {kh}x{kw} kernel", "use --border replicate or zero")
+            raise CnnlabError(
+                f"reflect border needs an image larger than the kernel's half-width; "
+                f"got {h}x{w} with a {kh}x{kw} kernel",
+                "use --border replicate or zero",
+            )
         mode = {"zero": "constant", "reflect": "reflect", "replicate": "replicate"}[border]
         x = F.pad(x, (left, right, top, bottom), mode=mode)
     if x.shape[-2] < kh or x.shape[-1] < kw:
-        raise CnnlabError(f"the {kh}x{kw} kernel is larger than the {'padded ' if border != 'valid' else ''}"
-                          f"image ({x.shape[-2]}x{x.shape[-1]})", "use a smaller kernel or a border mode that pads")
+        raise CnnlabError(
+            f"the {kh}x{kw} kernel is larger than the {'padded ' if border != 'valid' else ''}"
+            f"image ({x.shape[-2]}x{x.shape[-1]})",
+            "use a smaller kernel or a border mode that pads",
+        )
     weight = torch.from_numpy(k).to(dtype)[None, None].repeat(c, 1, 1, 1)
     with torch.no_grad():
         y = F.conv2d(x, weight, groups=c)[0]
@@ -290,8 +357,9 @@ def save_image(arr: np.ndarray, path: str | Path) -> Path:
     return path
 
 
-def compare_image(before: np.ndarray, after: np.ndarray, label_before: str = "before",
-                  label_after: str = "after") -> np.ndarray:
+def compare_image(
+    before: np.ndarray, after: np.ndarray, label_before: str = "before", label_after: str = "after"
+) -> np.ndarray:
     """Before and after side by side (after centred if ``valid`` made it smaller), labelled; greyscale
     stays one channel (H x W), colour is H x W x 3."""
     from PIL import Image, ImageDraw
@@ -307,10 +375,10 @@ def compare_image(before: np.ndarray, after: np.ndarray, label_before: str = "be
     h = max(b.shape[0], a.shape[0])
     slot = max(b.shape[1], a.shape[1])
     canvas = np.full((h + band, b.shape[1] + gap + slot, 3), 255, np.uint8)
-    canvas[band:band + b.shape[0], :b.shape[1]] = b
+    canvas[band : band + b.shape[0], : b.shape[1]] = b
     off = (h - a.shape[0]) // 2
     x0 = b.shape[1] + gap + (slot - a.shape[1]) // 2
-    canvas[band + off:band + off + a.shape[0], x0:x0 + a.shape[1]] = a
+    canvas[band + off : band + off + a.shape[0], x0 : x0 + a.shape[1]] = a
     grey = all(np.asarray(v).ndim == 2 or np.asarray(v).shape[2] == 1 for v in (before, after))
     im = Image.fromarray(canvas[..., 0] if grey else canvas)
     draw = ImageDraw.Draw(im)
@@ -322,21 +390,22 @@ def compare_image(before: np.ndarray, after: np.ndarray, label_before: str = "be
 
 @dataclass
 class FilterResult:
-    image: np.ndarray         # uint8 input, H x W x C
+    image: np.ndarray  # uint8 input, H x W x C
     kernel: np.ndarray
     response: np.ndarray | None  # float64, the raw filter output (None for images filtered in strips)
-    picture: np.ndarray       # uint8, what is saved
+    picture: np.ndarray  # uint8, what is saved
     border: str
     scale: str
-    low: float = 0.0          # the raw output's range
+    low: float = 0.0  # the raw output's range
     high: float = 0.0
 
 
 STRIP_PIXELS = 1 << 20  # images above this many pixels are filtered in strips of rows (bounded memory)
 
 
-def filter_in_strips(image: np.ndarray, kernel: np.ndarray, border: str, convolve: bool, scale: str,
-                     strip_pixels: int = STRIP_PIXELS) -> tuple[np.ndarray, float, float]:
+def filter_in_strips(
+    image: np.ndarray, kernel: np.ndarray, border: str, convolve: bool, scale: str, strip_pixels: int = STRIP_PIXELS
+) -> tuple[np.ndarray, float, float]:
     """:func:`apply_filter` + :func:`to_uint8` on strips of rows: the same numbers as one pass, but the
     float64 response of only one strip is ever held (``normalize`` takes a first pass for the range).
     Returns (uint8 picture, response minimum, response maximum)."""
@@ -364,7 +433,7 @@ def filter_in_strips(image: np.ndarray, kernel: np.ndarray, border: str, convolv
     def strips():
         for r0 in range(0, out_h, rows):
             r1 = min(out_h, r0 + rows)
-            yield r0, r1, apply_filter(img[r0:r1 + kh - 1], k, "valid")
+            yield r0, r1, apply_filter(img[r0 : r1 + kh - 1], k, "valid")
 
     low, high = np.inf, -np.inf
     if scale == "normalize":
@@ -385,17 +454,28 @@ def _whole(image, kernel, border, convolve, scale):
     return to_uint8(response, scale), float(response.min()), float(response.max())
 
 
-def run_filter(name: str, image: str | Path | np.ndarray, kernel=None, size: int | None = None,
-               sigma: float | None = None, border: str = "zero", scale: str | None = None, grey: bool = False,
-               convolve: bool = False, max_size: int | None = None) -> FilterResult:
+def run_filter(
+    name: str,
+    image: str | Path | np.ndarray,
+    kernel=None,
+    size: int | None = None,
+    sigma: float | None = None,
+    border: str = "zero",
+    scale: str | None = None,
+    grey: bool = False,
+    convolve: bool = False,
+    max_size: int | None = None,
+) -> FilterResult:
     """Load (if a path or ``skimage:NAME``), filter and convert to 8 bits: the whole ``cnnlab filter``."""
     if kernel is not None:
         from .matrices import load_matrix
 
         k = load_matrix(kernel, label="--kernel")
         if k.ndim != 2:
-            raise CnnlabError(f"--kernel must be one matrix, got {k.ndim} dimensions",
-                              "the same kernel is applied to every colour channel")
+            raise CnnlabError(
+                f"--kernel must be one matrix, got {k.ndim} dimensions",
+                "the same kernel is applied to every colour channel",
+            )
         spec_scale = "clip"
     else:
         k = make_kernel(name, size, sigma)
@@ -408,5 +488,6 @@ def run_filter(name: str, image: str | Path | np.ndarray, kernel=None, size: int
         picture, low, high = filter_in_strips(img, k, border, convolve, scale)
         return FilterResult(img, k, None, picture, border, scale, low, high)
     response = apply_filter(img, k, border, convolve)
-    return FilterResult(img, k, response, to_uint8(response, scale), border, scale,
-                        float(response.min()), float(response.max()))
+    return FilterResult(
+        img, k, response, to_uint8(response, scale), border, scale, float(response.min()), float(response.max())
+    )

@@ -26,8 +26,10 @@ import numpy as np
 
 from ..errors import CnnlabError
 
-SYNTAX_HINT = ("write rows separated by ';' and entries by spaces, e.g. \"0 1 2; 3 4 5; 6 7 8\" "
-               "('|' between channels, '||' between output kernels)")
+SYNTAX_HINT = (
+    "write rows separated by ';' and entries by spaces, e.g. \"0 1 2; 3 4 5; 6 7 8\" "
+    "('|' between channels, '||' between output kernels)"
+)
 
 
 def _number(token: str, where: str) -> float:
@@ -52,18 +54,23 @@ def _parse_channel(text: str, label: str, prefix: str) -> np.ndarray:
             raise CnnlabError(f"{label}: {prefix}row {r} is empty (two ';' in a row?)", SYNTAX_HINT)
         values.append([_number(t, f"{label}: {prefix}row {r}, column {c}") for c, t in enumerate(tokens, 1)])
         if len(values[-1]) != len(values[0]):
-            raise CnnlabError(f"{label}: {prefix}row {r} has {len(values[-1])} entries but row 1 has "
-                              f"{len(values[0])} (ragged matrix: row {r}, column "
-                              f"{min(len(values[-1]), len(values[0])) + 1})",
-                              "every row needs the same number of entries")
+            raise CnnlabError(
+                f"{label}: {prefix}row {r} has {len(values[-1])} entries but row 1 has "
+                f"{len(values[0])} (ragged matrix: row {r}, column "
+                f"{min(len(values[-1]), len(values[0])) + 1})",
+                "every row needs the same number of entries",
+            )
     return np.asarray(values, dtype=np.float64)
 
 
 def _stack(parts: list[np.ndarray], label: str, what: str) -> np.ndarray:
     for i, p in enumerate(parts[1:], 2):
         if p.shape != parts[0].shape:
-            raise CnnlabError(f"{label}: {what} {i} has shape {'x'.join(map(str, p.shape))} but {what} 1 has "
-                              f"{'x'.join(map(str, parts[0].shape))}", f"every {what} must have the same shape")
+            raise CnnlabError(
+                f"{label}: {what} {i} has shape {'x'.join(map(str, p.shape))} but {what} 1 has "
+                f"{'x'.join(map(str, parts[0].shape))}",
+                f"every {what} must have the same shape",
+            )
     return np.stack(parts)
 
 
@@ -106,17 +113,18 @@ def _from_json(text: str, label: str) -> np.ndarray:
                 lengths = [len(x) for x in node]
                 for i, n in enumerate(lengths, 1):
                     if n != lengths[0]:
-                        raise CnnlabError(f"{label}: ragged matrix: row {i} has {n} entries but row 1 has "
-                                          f"{lengths[0]} (row {i}, column {min(n, lengths[0]) + 1})"
-                                          + (f" in {path}" if path else ""),
-                                          "every row needs the same number of entries")
+                        raise CnnlabError(
+                            f"{label}: ragged matrix: row {i} has {n} entries but row 1 has "
+                            f"{lengths[0]} (row {i}, column {min(n, lengths[0]) + 1})"
+                            + (f" in {path}" if path else ""),
+                            "every row needs the same number of entries",
+                        )
                 for i, x in enumerate(node, 1):
                     check(x, f"{path}[{i}]")
             else:
                 for i, x in enumerate(node, 1):
                     if isinstance(x, bool) or not isinstance(x, int | float):
-                        raise CnnlabError(f"{label}: row {path or 1}, column {i}: {x!r} is not a number",
-                                          SYNTAX_HINT)
+                        raise CnnlabError(f"{label}: row {path or 1}, column {i}: {x!r} is not a number", SYNTAX_HINT)
         else:
             raise CnnlabError(f"{label}: expected a list, got {node!r}", SYNTAX_HINT)
 
@@ -144,19 +152,23 @@ def _load_matrix(spec: str | Path | np.ndarray, label: str = "matrix") -> np.nda
     text = str(spec)
     path = Path(text)
     looks_like_file = path.suffix.lower() in (".npy", ".txt", ".csv", ".tsv", ".dat") or (
-        not any(ch in text for ch in ";|[ \n") and not _is_number(text))
+        not any(ch in text for ch in ";|[ \n") and not _is_number(text)
+    )
     if looks_like_file:
         if not path.is_file():
-            raise CnnlabError(f"{label}: file not found: {path}", "pass a .npy or text file, or the matrix itself "
-                              "in quotes: " + SYNTAX_HINT)
+            raise CnnlabError(
+                f"{label}: file not found: {path}",
+                "pass a .npy or text file, or the matrix itself in quotes: " + SYNTAX_HINT,
+            )
         if path.suffix.lower() == ".npy":
             try:
                 arr = np.load(path, allow_pickle=False)
             except (ValueError, OSError) as e:
                 raise CnnlabError(f"{path}: not a readable .npy file ({e})", "save it with numpy.save") from e
             if not np.issubdtype(arr.dtype, np.number) or arr.ndim < 1 or arr.ndim > 4:
-                raise CnnlabError(f"{path}: expected a numeric array of 1 to 4 dimensions, got "
-                                  f"{arr.dtype} with shape {arr.shape}")
+                raise CnnlabError(
+                    f"{path}: expected a numeric array of 1 to 4 dimensions, got {arr.dtype} with shape {arr.shape}"
+                )
             return np.atleast_2d(arr).astype(np.float64)
         try:
             content = path.read_text()

@@ -65,8 +65,10 @@ def pad2d(x: np.ndarray, pad: Pad4, mode: str = "zero", value: float = 0.0) -> n
     if mode == "reflect":
         h, w = x.shape[-2:]
         if max(top, bottom) >= h or max(left, right) >= w:
-            raise CnnlabError(f"reflect padding of {max(pad)} needs an input larger than that; got {h}x{w}",
-                              "use --border replicate or zero for tiny images")
+            raise CnnlabError(
+                f"reflect padding of {max(pad)} needs an input larger than that; got {h}x{w}",
+                "use --border replicate or zero for tiny images",
+            )
         return np.pad(x, widths, mode="reflect")
     if mode == "replicate":
         return np.pad(x, widths, mode="edge")
@@ -85,12 +87,13 @@ def corr2d(x: np.ndarray, k: np.ndarray) -> np.ndarray:
     y = np.zeros((oh, ow))
     for i in range(oh):
         for j in range(ow):
-            y[i, j] = (x[i:i + kh, j:j + kw] * k).sum()
+            y[i, j] = (x[i : i + kh, j : j + kw] * k).sum()
     return y
 
 
-def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, stride=1, padding=0,
-           dilation=1, groups: int = 1) -> np.ndarray:
+def conv2d(
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, stride=1, padding=0, dilation=1, groups: int = 1
+) -> np.ndarray:
     """Convolution layer (cross-correlation) on ``N x C_in x H x W``, as ``torch.nn.functional.conv2d``.
 
     Output channel ``o`` belongs to group ``g = o // (C_out/G)`` and sums over that group's
@@ -101,14 +104,18 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, st
     x = np.asarray(x, dtype=np.float64)
     w = np.asarray(weight, dtype=np.float64)
     if x.ndim != 4 or w.ndim != 4:
-        raise CnnlabError(f"conv2d expects a N x C x H x W input and a C_out x C_in/G x K_h x K_w weight, "
-                          f"got shapes {x.shape} and {w.shape}")
+        raise CnnlabError(
+            f"conv2d expects a N x C x H x W input and a C_out x C_in/G x K_h x K_w weight, "
+            f"got shapes {x.shape} and {w.shape}"
+        )
     n, c_in, h, wd = x.shape
     c_out, c_in_g, kh, kw = w.shape
     check_groups(c_in, c_out, groups)
     if c_in // groups != c_in_g:
-        raise CnnlabError(f"weight expects {c_in_g} input channels per group, the input has {c_in} channels "
-                          f"in {groups} group(s) ({c_in // groups} each)")
+        raise CnnlabError(
+            f"weight expects {c_in_g} input channels per group, the input has {c_in} channels "
+            f"in {groups} group(s) ({c_in // groups} each)"
+        )
     sh, sw = _pair(stride)
     dh, dw = _pair(dilation)
     for name, v in (("stride", sh), ("stride", sw), ("dilation", dh), ("dilation", dw)):
@@ -125,15 +132,23 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, st
         channels = slice(g * c_in_g, (g + 1) * c_in_g)
         for i in range(oh):
             for j in range(ow):
-                window = xp[:, channels, i * sh:i * sh + span_h:dh, j * sw:j * sw + span_w:dw]
+                window = xp[:, channels, i * sh : i * sh + span_h : dh, j * sw : j * sw + span_w : dw]
                 y[:, o, i, j] = (window * w[o]).sum(axis=(1, 2, 3))
         if bias is not None:
             y[:, o] += np.asarray(bias, dtype=np.float64)[o]
     return y
 
 
-def conv_transpose2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, stride=1, padding=0,
-                     output_padding=0, groups: int = 1, dilation=1) -> np.ndarray:
+def conv_transpose2d(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups: int = 1,
+    dilation=1,
+) -> np.ndarray:
     """Transposed convolution (lecture 002) on ``N x C_in x H x W``, as ``torch.nn.functional.conv_transpose2d``.
 
     Weights are ``C_in x C_out/G x K_h x K_w`` (PyTorch's layout). Each input element ``x[c, i, j]``
@@ -145,8 +160,10 @@ def conv_transpose2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None 
     x = np.asarray(x, dtype=np.float64)
     w = np.asarray(weight, dtype=np.float64)
     if x.ndim != 4 or w.ndim != 4:
-        raise CnnlabError(f"conv_transpose2d expects a N x C_in x H x W input and a C_in x C_out/G x K_h x K_w "
-                          f"weight, got shapes {x.shape} and {w.shape}")
+        raise CnnlabError(
+            f"conv_transpose2d expects a N x C_in x H x W input and a C_in x C_out/G x K_h x K_w "
+            f"weight, got shapes {x.shape} and {w.shape}"
+        )
     n, c_in, h, wd = x.shape
     if w.shape[0] != c_in:
         raise CnnlabError(f"the weight has {w.shape[0]} input channels (its first axis), the input has {c_in}")
@@ -164,9 +181,10 @@ def conv_transpose2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None 
         for i in range(h):
             for j in range(wd):
                 # x[:, c, i, j] (N) times the kernel (C_out/G x K_h x K_w), placed at (i s, j s)
-                full[:, outs, i * sh:i * sh + span_h:dh, j * sw:j * sw + span_w:dw] += (
-                    x[:, c, i, j, None, None, None] * w[c][None])
-    y = full[:, :, ph:ph + oh, pw:pw + ow].copy()
+                full[:, outs, i * sh : i * sh + span_h : dh, j * sw : j * sw + span_w : dw] += (
+                    x[:, c, i, j, None, None, None] * w[c][None]
+                )
+    y = full[:, :, ph : ph + oh, pw : pw + ow].copy()
     if bias is not None:
         y += np.asarray(bias, dtype=np.float64).reshape(1, -1, 1, 1)
     return y
@@ -210,8 +228,9 @@ def max_pool2d(x: np.ndarray, kernel, stride=None, padding=0, dilation=1, ceil_m
     return _pool(x, kernel, stride, padding, dilation, ceil_mode, reduce)
 
 
-def avg_pool2d(x: np.ndarray, kernel, stride=None, padding=0, ceil_mode: bool = False,
-               count_include_pad: bool = True) -> np.ndarray:
+def avg_pool2d(
+    x: np.ndarray, kernel, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True
+) -> np.ndarray:
     """Mean over each window (lecture 001, "Average Pooling").
 
     The divisor follows PyTorch: with ``count_include_pad`` it is the window's area inside the
@@ -238,8 +257,9 @@ def global_avg_pool2d(x: np.ndarray) -> np.ndarray:
     return x.mean(axis=(2, 3), keepdims=True)
 
 
-def local_response_norm(a: np.ndarray, size: int = 5, alpha: float = 1e-4, beta: float = 0.75,
-                        k: float = 2.0) -> np.ndarray:
+def local_response_norm(
+    a: np.ndarray, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0
+) -> np.ndarray:
     """AlexNet's local response normalization across channels, lecture 002's formula:
 
         b[i] = a[i] / (k + alpha * sum_{j = max(0, i - n/2)}^{min(N-1, i + n/2)} a[j]^2) ^ beta
@@ -256,17 +276,24 @@ def local_response_norm(a: np.ndarray, size: int = 5, alpha: float = 1e-4, beta:
     check_positive("LRN size", size)
     channels = a.shape[1]
     half = size // 2
-    sq = a ** 2
+    sq = a**2
     b = np.empty_like(a)
     for i in range(channels):
         lo, hi = max(0, i - half), min(channels - 1, i + half)
-        b[:, i] = a[:, i] / (k + alpha * sq[:, lo:hi + 1].sum(axis=1)) ** beta
+        b[:, i] = a[:, i] / (k + alpha * sq[:, lo : hi + 1].sum(axis=1)) ** beta
     return b
 
 
-def batch_norm(x: np.ndarray, running_mean: np.ndarray | None = None, running_var: np.ndarray | None = None,
-               weight: np.ndarray | None = None, bias: np.ndarray | None = None, training: bool = False,
-               momentum: float = 0.1, eps: float = 1e-5) -> np.ndarray:
+def batch_norm(
+    x: np.ndarray,
+    running_mean: np.ndarray | None = None,
+    running_var: np.ndarray | None = None,
+    weight: np.ndarray | None = None,
+    bias: np.ndarray | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> np.ndarray:
     """Batch normalization over ``N, H, W`` per channel (lecture 001; Ioffe & Szegedy 2015).
 
     Training: ``y = gamma (x - mu_B) / sqrt(sigma_B^2 + eps) + beta`` with the batch's mean and biased
@@ -282,8 +309,10 @@ def batch_norm(x: np.ndarray, running_mean: np.ndarray | None = None, running_va
         var = x.var(axis=axes)
         count = x.size // x.shape[1]
         if count < 2:
-            raise CnnlabError("batch norm in training needs more than one value per channel",
-                              "use a batch of 2 or more, or evaluation mode")
+            raise CnnlabError(
+                "batch norm in training needs more than one value per channel",
+                "use a batch of 2 or more, or evaluation mode",
+            )
         if running_mean is not None:
             running_mean *= 1 - momentum
             running_mean += momentum * mean

@@ -38,8 +38,10 @@ def load(root: Path, kind: str, key, mmap: bool = False) -> tuple[dict[str, np.n
     d = entry_dir(root, kind, key)
     try:
         meta = json.loads((d / "meta.json").read_text())
-        arrays = {name: np.load(d / f"{name}.npy", allow_pickle=False, mmap_mode="r" if mmap else None)
-                  for name in meta["arrays"]}
+        arrays = {
+            name: np.load(d / f"{name}.npy", allow_pickle=False, mmap_mode="r" if mmap else None)
+            for name in meta["arrays"]
+        }
     except (OSError, ValueError, KeyError):
         return None
     if meta.get("key") != json.loads(json.dumps(key)):
@@ -77,8 +79,10 @@ def build(root: Path, kind: str, key, shapes: dict[str, tuple[tuple[int, ...], s
     except OSError:
         return None
     try:
-        arrays = {name: np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
-                  for name, (shape, dtype) in shapes.items()}
+        arrays = {
+            name: np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
+            for name, (shape, dtype) in shapes.items()
+        }
         meta = fill(arrays)
         for arr in arrays.values():
             arr.flush()

@@ -27,11 +27,24 @@ from .safe_pickle import load_data_pickle
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 LAYOUTS = {
-    "cifar10": {"folder": "cifar-10-batches-py", "train": [f"data_batch_{i}" for i in range(1, 6)],
-                "test": ["test_batch"], "meta": "batches.meta", "names": b"label_names", "labels": b"labels",
-                "classes": 10},
-    "cifar100": {"folder": "cifar-100-python", "train": ["train"], "test": ["test"], "meta": "meta",
-                 "names": b"fine_label_names", "labels": b"fine_labels", "classes": 100},
+    "cifar10": {
+        "folder": "cifar-10-batches-py",
+        "train": [f"data_batch_{i}" for i in range(1, 6)],
+        "test": ["test_batch"],
+        "meta": "batches.meta",
+        "names": b"label_names",
+        "labels": b"labels",
+        "classes": 10,
+    },
+    "cifar100": {
+        "folder": "cifar-100-python",
+        "train": ["train"],
+        "test": ["test"],
+        "meta": "meta",
+        "names": b"fine_label_names",
+        "labels": b"fine_labels",
+        "classes": 100,
+    },
 }
 
 _GZIP, _XZ = b"\x1f\x8b", b"\xfd7zXZ\x00"
@@ -61,12 +74,16 @@ def read_bytes(path: Path, limit: int = MAX_BATCH_BYTES) -> bytes:
         with opener(path, "rb") as f:
             data = f.read(limit + 1)
         if len(data) > limit:
-            raise CnnlabError(f"{path}: holds more than {limit / 2**30:.0f} GiB (decompressed); no CIFAR batch is "
-                              "that large", "is this the right file? fetch the official cifar-10/100-python files")
+            raise CnnlabError(
+                f"{path}: holds more than {limit / 2**30:.0f} GiB (decompressed); no CIFAR batch is that large",
+                "is this the right file? fetch the official cifar-10/100-python files",
+            )
         return data
     except (OSError, EOFError, lzma.LZMAError) as e:
-        raise CnnlabError(f"{path}: cannot decompress ({e.__class__.__name__}: {e})",
-                          "the file is truncated or corrupt; fetch it again") from e
+        raise CnnlabError(
+            f"{path}: cannot decompress ({e.__class__.__name__}: {e})",
+            "the file is truncated or corrupt; fetch it again",
+        ) from e
 
 
 def _get(d: dict, key: bytes, path: Path):
@@ -76,8 +93,10 @@ def _get(d: dict, key: bytes, path: Path):
         if k in d:
             return d[k]
     have = ", ".join(sorted(k.decode() if isinstance(k, bytes) else str(k) for k in d))
-    raise CnnlabError(f"{path}: no {key.decode()!r} entry (it has: {have})",
-                      "is this a CIFAR-10 file given as CIFAR-100 or the other way round?")
+    raise CnnlabError(
+        f"{path}: no {key.decode()!r} entry (it has: {have})",
+        "is this a CIFAR-10 file given as CIFAR-100 or the other way round?",
+    )
 
 
 def read_batch(path: Path, label_key: bytes, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -92,11 +111,17 @@ def read_batch(path: Path, label_key: bytes, num_classes: int) -> tuple[np.ndarr
     else:
         ok = isinstance(raw_labels, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in raw_labels)
     if not ok:
-        kinds = (str(raw_labels.dtype) if isinstance(raw_labels, np.ndarray) else
-                 type(raw_labels).__name__ if not isinstance(raw_labels, list) else
-                 "list of " + ", ".join(sorted({type(v).__name__ for v in raw_labels[:1000]})))
-        raise CnnlabError(f"{path}: {label_key.decode()!r} must be a list of integer labels, got {kinds}",
-                          "is this a CIFAR batch? fetch the official cifar-10/100-python files again")
+        kinds = (
+            str(raw_labels.dtype)
+            if isinstance(raw_labels, np.ndarray)
+            else type(raw_labels).__name__
+            if not isinstance(raw_labels, list)
+            else "list of " + ", ".join(sorted({type(v).__name__ for v in raw_labels[:1000]}))
+        )
+        raise CnnlabError(
+            f"{path}: {label_key.decode()!r} must be a list of integer labels, got {kinds}",
+            "is this a CIFAR batch? fetch the official cifar-10/100-python files again",
+        )
     try:
         labels = np.asarray(raw_labels, dtype=np.int64)
     except OverflowError as e:
@@ -122,8 +147,10 @@ def _class_names(root: Path, layout: dict, name: str) -> tuple[list[str], str | 
     try:
         names = [n.decode("utf-8") if isinstance(n, bytes) else n for n in names]
     except UnicodeDecodeError as e:
-        raise CnnlabError(f"{path}: a class name is not UTF-8 text ({e.reason} at byte {e.start})",
-                          "fetch the official batches.meta again, or delete it to use the standard names") from e
+        raise CnnlabError(
+            f"{path}: a class name is not UTF-8 text ({e.reason} at byte {e.start})",
+            "fetch the official batches.meta again, or delete it to use the standard names",
+        ) from e
     from ..errors import printable
 
     names = [printable(n, 100) for n in names]
@@ -136,8 +163,9 @@ def read_cifar(root: Path, name: str, use_cache: bool = True, cache_root: Path |
     """Read ``cifar10`` or ``cifar100`` from ``root`` (the batches folder or the folder holding it)."""
     layout = LAYOUTS[name]
     if not root.is_dir():
-        raise CnnlabError(f"{name}: data folder {root} does not exist",
-                          f"pass --data {name}:PATH with the {layout['folder']} folder")
+        raise CnnlabError(
+            f"{name}: data folder {root} does not exist", f"pass --data {name}:PATH with the {layout['folder']} folder"
+        )
     if (root / layout["folder"]).is_dir() and find_batch(root, layout["test"][0]) is None:
         root = root / layout["folder"]
     files = {}
@@ -167,13 +195,20 @@ def read_cifar(root: Path, name: str, use_cache: bool = True, cache_root: Path |
             parts.append((np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])))
         compressed = any(read_head(p) for p in files["train"] + files["test"])
         if use_cache and compressed:  # plain pickles read as fast as the cache
-            cache.store(cache_root, "cifar", key, {"train_x": parts[0][0], "train_y": parts[0][1],
-                                                   "test_x": parts[1][0], "test_y": parts[1][1]})
-    splits = [ImageDataset(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y.astype(np.int64)), classes)
-              for x, y in parts]
+            cache.store(
+                cache_root,
+                "cifar",
+                key,
+                {"train_x": parts[0][0], "train_y": parts[0][1], "test_x": parts[1][0], "test_y": parts[1][1]},
+            )
+    splits = [
+        ImageDataset(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y.astype(np.int64)), classes)
+        for x, y in parts
+    ]
     # the official test batch is the test split: never a validation split (sources.apply_options carves one)
-    out = DataSplits(name, splits[0], splits[0].subset(torch.zeros(0, dtype=torch.long)), source=str(root),
-                     test_reader=splits[1])
+    out = DataSplits(
+        name, splits[0], splits[0].subset(torch.zeros(0, dtype=torch.long)), source=str(root), test_reader=splits[1]
+    )
     if note:
         out.notes.append(note)
     return out

@@ -21,8 +21,9 @@ class ImageDataset:
 
     def __post_init__(self):
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
-            raise ValueError(f"images must be a uint8 N x C x H x W tensor, got {self.images.dtype} "
-                             f"{tuple(self.images.shape)}")
+            raise ValueError(
+                f"images must be a uint8 N x C x H x W tensor, got {self.images.dtype} {tuple(self.images.shape)}"
+            )
         self.labels = self.labels.long()
         if len(self.labels) != len(self.images):
             raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
@@ -49,8 +50,10 @@ class ImageDataset:
     def __repr__(self) -> str:
         from ..notebook import short
 
-        return short(f"<ImageDataset {len(self):,} images {'x'.join(map(str, self.image_shape))} uint8, "
-                     f"{len(self.classes)} classes>")
+        return short(
+            f"<ImageDataset {len(self):,} images {'x'.join(map(str, self.image_shape))} uint8, "
+            f"{len(self.classes)} classes>"
+        )
 
 
 SPLITS = ("train", "val", "test", "all")
@@ -79,9 +82,11 @@ class DataSplits:
         if len(self.val) and len(self.train) and self.val.image_shape != self.train.image_shape:
             from ..errors import CnnlabError
 
-            raise CnnlabError(f"{self.name}: the held-out images are {'x'.join(map(str, self.val.image_shape))} but "
-                              f"the training images {'x'.join(map(str, self.train.image_shape))}",
-                              "both splits must have the same image size and channels")
+            raise CnnlabError(
+                f"{self.name}: the held-out images are {'x'.join(map(str, self.val.image_shape))} but "
+                f"the training images {'x'.join(map(str, self.train.image_shape))}",
+                "both splits must have the same image size and channels",
+            )
         if not self.mean:
             self.mean, self.std = channel_stats(self.train.images)
 
@@ -97,9 +102,11 @@ class DataSplits:
     def test(self) -> ImageDataset:
         """The official test split (read on first access). Training never reads it unless asked to."""
         if self.test_reader is None:
-            raise CnnlabError(f"data set {self.name} has no test split",
-                              "evaluate on --split val or --split all, or give a data set with a test split "
-                              "(imagefolder: PATH/test/CLASS/...)")
+            raise CnnlabError(
+                f"data set {self.name} has no test split",
+                "evaluate on --split val or --split all, or give a data set with a test split "
+                "(imagefolder: PATH/test/CLASS/...)",
+            )
         if callable(self.test_reader):
             self.test_reader = self.test_reader()
         return self.test_reader
@@ -121,11 +128,17 @@ class DataSplits:
 
     def describe(self) -> str:
         c, h, w = self.train.image_shape
-        test = ("" if not self.has_test else
-                f" (+ {len(self.test_reader):,} test images, used only when asked)" if not callable(self.test_reader)
-                else " (+ a test split, used only when asked)")
-        lines = [f"data {self.name}: {len(self.train):,} training / {len(self.val):,} validation images{test}, "
-                 f"{c}x{h}x{w}, {len(self.classes)} classes ({self.source})"]
+        test = (
+            ""
+            if not self.has_test
+            else f" (+ {len(self.test_reader):,} test images, used only when asked)"
+            if not callable(self.test_reader)
+            else " (+ a test split, used only when asked)"
+        )
+        lines = [
+            f"data {self.name}: {len(self.train):,} training / {len(self.val):,} validation images{test}, "
+            f"{c}x{h}x{w}, {len(self.classes)} classes ({self.source})"
+        ]
         tc, vc = self.train.class_counts(), self.val.class_counts()
         width = max(len(n) for n in self.classes)
         per = ", ".join(f"{n}: {a}/{b}" for n, a, b in zip(self.classes, tc, vc))
@@ -140,8 +153,10 @@ class DataSplits:
         from ..notebook import short
 
         c, h, w = self.train.image_shape
-        return short(f"<DataSplits {self.name}: {len(self.train):,} training / {len(self.val):,} held-out images, "
-                     f"{c}x{h}x{w}, {len(self.classes)} classes; describe() for details>")
+        return short(
+            f"<DataSplits {self.name}: {len(self.train):,} training / {len(self.val):,} held-out images, "
+            f"{c}x{h}x{w}, {len(self.classes)} classes; describe() for details>"
+        )
 
     def _class_rows(self) -> list[list]:
         tc, vc = self.train.class_counts(), self.val.class_counts()
@@ -152,10 +167,13 @@ class DataSplits:
 
         c, h, w = self.train.image_shape
         stats = ", ".join(f"{m:.4f}/{s:.4f}" for m, s in zip(self.mean, self.std))
-        return html_table(["label", "class", "training", "held-out"], self._class_rows(),
-                          caption=f"data {self.name}: {len(self.train):,} training / {len(self.val):,} held-out "
-                                  f"images, {c}x{h}x{w}, {len(self.classes)} classes ({self.source})",
-                          notes=[f"training-split mean/std per channel: {stats}", *self.notes])
+        return html_table(
+            ["label", "class", "training", "held-out"],
+            self._class_rows(),
+            caption=f"data {self.name}: {len(self.train):,} training / {len(self.val):,} held-out "
+            f"images, {c}x{h}x{w}, {len(self.classes)} classes ({self.source})",
+            notes=[f"training-split mean/std per channel: {stats}", *self.notes],
+        )
 
     def to_pandas(self):
         """One row per class: label, name, training and held-out counts."""
@@ -183,7 +201,7 @@ def histogram_stats(images, chunk: int | None = None) -> tuple[list[float], list
     chunk = chunk or max(1, 2**23 // max(1, images.shape[2] * images.shape[3]))
     hist = torch.zeros(c, 256, dtype=torch.float64)
     for start in range(0, len(images), chunk):
-        part = images[start:start + chunk]
+        part = images[start : start + chunk]
         for k in range(c):
             hist[k] += torch.bincount(part[:, k].reshape(-1), minlength=256).to(torch.float64)
     values = torch.arange(256, dtype=torch.float64)
@@ -226,7 +244,12 @@ def resize_images(images: torch.Tensor, size: int, chunk: int | None = None) -> 
     chunk = chunk or max(1, 2**22 // max(images[0, 0].numel() if len(images) else 1, size * size))
     out = torch.empty(len(images), images.shape[1], size, size, dtype=torch.uint8)
     for start in range(0, len(images), chunk):
-        x = F.interpolate(images[start:start + chunk].float(), size=(size, size), mode="bilinear",
-                          align_corners=False, antialias=True)
-        out[start:start + chunk] = x.round_().clamp_(0, 255).to(torch.uint8)
+        x = F.interpolate(
+            images[start : start + chunk].float(),
+            size=(size, size),
+            mode="bilinear",
+            align_corners=False,
+            antialias=True,
+        )
+        out[start : start + chunk] = x.round_().clamp_(0, 255).to(torch.uint8)
     return out

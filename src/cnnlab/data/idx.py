@@ -16,8 +16,14 @@ import numpy as np
 
 from ..errors import CnnlabError
 
-_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
-           0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_DTYPES = {
+    0x08: np.uint8,
+    0x09: np.int8,
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
 _CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09}
 
 
@@ -57,31 +63,43 @@ def read_idx(path: str | Path) -> np.ndarray:
         with _open(path) as f:
             head = f.read(4)
             if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _DTYPES or head[3] == 0:
-                raise CnnlabError(f"{path}: not an IDX file (header bytes {head.hex(' ') or 'missing'})",
-                                  "an IDX file starts with 00 00, a type code (08 = uint8) and the number of "
-                                  "dimensions; check that this is an MNIST-format images or labels file")
+                raise CnnlabError(
+                    f"{path}: not an IDX file (header bytes {head.hex(' ') or 'missing'})",
+                    "an IDX file starts with 00 00, a type code (08 = uint8) and the number of "
+                    "dimensions; check that this is an MNIST-format images or labels file",
+                )
             dtype = np.dtype(_DTYPES[head[2]])
             ndim = head[3]
             dims = f.read(4 * ndim)
             if len(dims) < 4 * ndim:
-                raise CnnlabError(f"{path}: IDX header says {ndim} dimensions but the file ends after "
-                                  f"{4 + len(dims)} bytes", "the file is truncated or corrupt")
+                raise CnnlabError(
+                    f"{path}: IDX header says {ndim} dimensions but the file ends after {4 + len(dims)} bytes",
+                    "the file is truncated or corrupt",
+                )
             shape = struct.unpack(f">{ndim}I", dims)
             expected = math.prod(shape) * dtype.itemsize
             if expected > MAX_IDX_BYTES:
-                raise CnnlabError(f"{path}: IDX header declares shape {tuple(shape)} ({expected:,} bytes), more "
-                                  f"than the {MAX_IDX_BYTES >> 30} GiB cnnlab reads", "the file is corrupt")
+                raise CnnlabError(
+                    f"{path}: IDX header declares shape {tuple(shape)} ({expected:,} bytes), more "
+                    f"than the {MAX_IDX_BYTES >> 30} GiB cnnlab reads",
+                    "the file is corrupt",
+                )
             raw_size = path.stat().st_size - 4 - 4 * ndim
             if not isinstance(f, gzip.GzipFile) and raw_size != expected:
-                raise CnnlabError(f"{path}: IDX header says shape {tuple(shape)} ({expected:,} bytes of data) "
-                                  f"but the file holds {raw_size:,}", "the file is truncated or corrupt")
+                raise CnnlabError(
+                    f"{path}: IDX header says shape {tuple(shape)} ({expected:,} bytes of data) "
+                    f"but the file holds {raw_size:,}",
+                    "the file is truncated or corrupt",
+                )
             data = f.read(expected + 1)
     except (OSError, EOFError, zlib.error) as e:
         raise CnnlabError(f"{path}: cannot read ({e})", "the file may be truncated; fetch it again") from e
     if len(data) != expected:
-        raise CnnlabError(f"{path}: IDX header says shape {tuple(shape)} ({expected:,} bytes of data) "
-                          f"but the file holds {len(data):,}{'+' if len(data) > expected else ''}",
-                          "the file is truncated or corrupt")
+        raise CnnlabError(
+            f"{path}: IDX header says shape {tuple(shape)} ({expected:,} bytes of data) "
+            f"but the file holds {len(data):,}{'+' if len(data) > expected else ''}",
+            "the file is truncated or corrupt",
+        )
     return np.frombuffer(data, dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 

@@ -41,8 +41,10 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pbm", ".bmp", ".t
 VAL_NAMES = ("val", "validation")
 TEST_NAMES = ("test",)
 HELD_OUT_NAMES = VAL_NAMES + TEST_NAMES
-LAYOUT_HINT = ("imagefolder expects PATH/CLASS/image.jpg (one sub-folder per class), or PATH/train/CLASS/... "
-               "and PATH/val/CLASS/...")
+LAYOUT_HINT = (
+    "imagefolder expects PATH/CLASS/image.jpg (one sub-folder per class), or PATH/train/CLASS/... "
+    "and PATH/val/CLASS/..."
+)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -129,33 +131,49 @@ def scan_classes(root: Path, walk: Walk | None = None) -> dict[str, list[Path]]:
     loose = [p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
     if not subdirs:
         what = f"{len(loose)} images directly in it" if loose else "no sub-folders"
-        raise CnnlabError(f"imagefolder: {root} has {what}, but images must sit in one sub-folder per class",
-                          f"{LAYOUT_HINT}; e.g. move {root}/cat_1.jpg to {root}/cat/cat_1.jpg")
+        raise CnnlabError(
+            f"imagefolder: {root} has {what}, but images must sit in one sub-folder per class",
+            f"{LAYOUT_HINT}; e.g. move {root}/cat_1.jpg to {root}/cat/cat_1.jpg",
+        )
     walk.reserve([root, *subdirs])
     classes = {d.name: _images_under(d, walk) for d in subdirs}
     empty = [name for name, files in classes.items() if not files]
     if empty:
         nested = [n for n in empty if any(p.is_dir() for p in (root / n).iterdir())]
-        raise CnnlabError(f"imagefolder: class folder(s) with no image files under {root}: {', '.join(empty[:8])}"
-                          + (" ..." if len(empty) > 8 else ""),
-                          (f"{root} looks like a folder of splits or data sets, not of classes; point PATH at "
-                           "the folder whose sub-folders are the classes. " if nested and len(nested) == len(empty)
-                           else "remove the empty folders or add images; ") +
-                          f"image extensions read: {', '.join(sorted(IMAGE_EXTENSIONS))}")
+        raise CnnlabError(
+            f"imagefolder: class folder(s) with no image files under {root}: {', '.join(empty[:8])}"
+            + (" ..." if len(empty) > 8 else ""),
+            (
+                f"{root} looks like a folder of splits or data sets, not of classes; point PATH at "
+                "the folder whose sub-folders are the classes. "
+                if nested and len(nested) == len(empty)
+                else "remove the empty folders or add images; "
+            )
+            + f"image extensions read: {', '.join(sorted(IMAGE_EXTENSIONS))}",
+        )
     if len(classes) == 1:
         (only,) = classes
         inner = sorted(p.name for p in (root / only).iterdir() if p.is_dir())
-        raise CnnlabError(f"imagefolder: {root} has only one class folder ({only}); a classifier needs two or more",
-                          (f"{root / only} holds the folders {', '.join(inner[:5])}: if those are the classes, "
-                           f"use imagefolder:{root / only}" if inner else LAYOUT_HINT))
+        raise CnnlabError(
+            f"imagefolder: {root} has only one class folder ({only}); a classifier needs two or more",
+            (
+                f"{root / only} holds the folders {', '.join(inner[:5])}: if those are the classes, "
+                f"use imagefolder:{root / only}"
+                if inner
+                else LAYOUT_HINT
+            ),
+        )
     if loose:
-        raise CnnlabError(f"imagefolder: {root} mixes {len(loose)} loose images (e.g. {loose[0].name}) with class "
-                          "folders", f"{LAYOUT_HINT}; move each image into its class folder")
+        raise CnnlabError(
+            f"imagefolder: {root} mixes {len(loose)} loose images (e.g. {loose[0].name}) with class folders",
+            f"{LAYOUT_HINT}; move each image into its class folder",
+        )
     return classes
 
 
-def find_layout(root: Path, walk: Walk | None = None) -> tuple[dict[str, list[Path]], dict[str, list[Path]] | None,
-                                                          dict[str, list[Path]] | None]:
+def find_layout(
+    root: Path, walk: Walk | None = None
+) -> tuple[dict[str, list[Path]], dict[str, list[Path]] | None, dict[str, list[Path]] | None]:
     """(training classes, validation classes or None, test classes or None) of ``root``."""
     walk = walk or Walk()
     if not root.is_dir():
@@ -163,8 +181,16 @@ def find_layout(root: Path, walk: Walk | None = None) -> tuple[dict[str, list[Pa
     train_dir = root / "train"
     val_dir = next((root / n for n in VAL_NAMES if (root / n).is_dir()), None)
     test_dir = next((root / n for n in TEST_NAMES if (root / n).is_dir()), None)
-    walk.reserve([root] + [s / c.name for s in (train_dir, val_dir, test_dir) if s is not None and s.is_dir()
-                           for c in s.iterdir() if c.is_dir()])
+    walk.reserve(
+        [root]
+        + [
+            s / c.name
+            for s in (train_dir, val_dir, test_dir)
+            if s is not None and s.is_dir()
+            for c in s.iterdir()
+            if c.is_dir()
+        ]
+    )
     if not train_dir.is_dir():
         held = val_dir or test_dir
         if held is not None:
@@ -179,8 +205,10 @@ def find_layout(root: Path, walk: Walk | None = None) -> tuple[dict[str, list[Pa
         classes = scan_classes(held, walk)
         extra = sorted(set(classes) - set(train))
         if extra:
-            raise CnnlabError(f"imagefolder: {held} has class folder(s) that {train_dir} lacks: {', '.join(extra[:8])}",
-                              f"train/ and {held.name}/ must hold the same class folders ({held.name}/ may lack some)")
+            raise CnnlabError(
+                f"imagefolder: {held} has class folder(s) that {train_dir} lacks: {', '.join(extra[:8])}",
+                f"train/ and {held.name}/ must hold the same class folders ({held.name}/ may lack some)",
+            )
         parts.append(classes)
     return train, parts[0], parts[1]
 
@@ -204,9 +232,11 @@ def _listing(root: Path, options: DataOptions) -> tuple[Walk, list[str], list[Pa
     layout = find_layout(root, walk)
     if walk.dangling and options.bad_images == "error":
         more = f" (and {len(walk.dangling) - 1} more)" if len(walk.dangling) > 1 else ""
-        raise CnnlabError(f"imagefolder: {walk.dangling[0]} is a symbolic link to "
-                          f"{os.readlink(walk.dangling[0])}, which does not exist{more}",
-                          "remove the dangling link or restore its target, or pass --bad-images skip")
+        raise CnnlabError(
+            f"imagefolder: {walk.dangling[0]} is a symbolic link to "
+            f"{os.readlink(walk.dangling[0])}, which does not exist{more}",
+            "remove the dangling link or restore its target, or pass --bad-images skip",
+        )
     classes = sorted(layout[0])
     index = {c: i for i, c in enumerate(classes)}
     paths, labels, part_of = [], [], []
@@ -223,8 +253,10 @@ def _walk_notes(walk: Walk) -> list[str]:
     if walk.dangling:
         notes.append(f"skipped {len(walk.dangling)} dangling symbolic link(s), e.g. {walk.dangling[0]}")
     if walk.skipped:
-        notes.append(f"{len(walk.skipped)} entr{'y' if len(walk.skipped) == 1 else 'ies'} not read: {walk.skipped[0]}"
-                     + (" ..." if len(walk.skipped) > 1 else ""))
+        notes.append(
+            f"{len(walk.skipped)} entr{'y' if len(walk.skipped) == 1 else 'ies'} not read: {walk.skipped[0]}"
+            + (" ..." if len(walk.skipped) > 1 else "")
+        )
     return notes
 
 
@@ -235,20 +267,27 @@ def readable_mask(decoded: Decoded, items: list, options: DataOptions, what: str
         first_i, first_msg = decoded.errors[0]
         if options.bad_images == "error":
             more = f" (and {len(decoded.errors) - 1} more unreadable images)" if len(decoded.errors) > 1 else ""
-            raise CnnlabError(f"{what}: {items[first_i]}: not a readable image ({first_msg}){more}",
-                              "delete or replace the file, or pass --bad-images skip to skip unreadable images")
+            raise CnnlabError(
+                f"{what}: {items[first_i]}: not a readable image ({first_msg}){more}",
+                "delete or replace the file, or pass --bad-images skip to skip unreadable images",
+            )
         keep[[i for i, _ in decoded.errors]] = False
-        decoded.notes.append(f"skipped {len(decoded.errors)} unreadable image(s) (--bad-images skip), e.g. "
-                             f"{items[first_i]} ({first_msg})")
+        decoded.notes.append(
+            f"skipped {len(decoded.errors)} unreadable image(s) (--bad-images skip), e.g. "
+            f"{items[first_i]} ({first_msg})"
+        )
     if decoded.upsampled:
         size = stored_size(options)[0]
-        decoded.notes.append(f"{decoded.upsampled:,} of {len(items):,} images were smaller than {size}x{size} and "
-                             "were upsampled (blurred); a smaller --image-size keeps them sharp")
+        decoded.notes.append(
+            f"{decoded.upsampled:,} of {len(items):,} images were smaller than {size}x{size} and "
+            "were upsampled (blurred); a smaller --image-size keeps them sharp"
+        )
     return torch.from_numpy(keep)
 
 
-def split_parts(images, labels: list[int], part_of: list[int], keep: torch.Tensor, classes: list[str], what: str
-                ) -> tuple[ImageDataset, ImageDataset, ImageDataset]:
+def split_parts(
+    images, labels: list[int], part_of: list[int], keep: torch.Tensor, classes: list[str], what: str
+) -> tuple[ImageDataset, ImageDataset, ImageDataset]:
     """(train, val, test) of decoded images by the part each came from, unreadable ones left out."""
     labels_t = torch.tensor(labels, dtype=torch.int64)
     part_t = torch.tensor(part_of, dtype=torch.int64)
@@ -256,8 +295,10 @@ def split_parts(images, labels: list[int], part_of: list[int], keep: torch.Tenso
     train, val, test = (whole.subset(torch.nonzero(keep & (part_t == k)).flatten()) for k in range(3))
     missing = [c for c, n in zip(classes, train.class_counts()) if n == 0]
     if missing:
-        raise CnnlabError(f"{what}: no readable training image in class(es) {', '.join(missing)}",
-                          "every class needs at least one readable image")
+        raise CnnlabError(
+            f"{what}: no readable training image in class(es) {', '.join(missing)}",
+            "every class needs at least one readable image",
+        )
     return train, val, test
 
 
@@ -268,10 +309,27 @@ def read_imagefolder(root: Path, options: DataOptions) -> DataSplits:
     decoded = decode_items("imagefolder", paths, key, options, "imagefolder")
     keep = readable_mask(decoded, paths, options, "imagefolder")
     train, val, test = split_parts(decoded.images, labels, part_of, keep, classes, "imagefolder")
-    named = [f"{n}/" for n, part in (("train", train_cls if (root / "train").is_dir() else None),
-                                     (next((n for n in VAL_NAMES if (root / n).is_dir()), ""), val_cls),
-                                     ("test", test_cls)) if part is not None]
-    source = (f"{root} (" + (" + ".join(named) if named else "one folder") + f", stored at {channels}x{size}x{size}"
-              + ("" if decoded.mode == "memory" else f", --data-cache {decoded.mode}") + ")")
-    return DataSplits("imagefolder", train, val, source=source, notes=_walk_notes(walk) + decoded.notes,
-                      test_reader=test if test_cls is not None else None)
+    named = [
+        f"{n}/"
+        for n, part in (
+            ("train", train_cls if (root / "train").is_dir() else None),
+            (next((n for n in VAL_NAMES if (root / n).is_dir()), ""), val_cls),
+            ("test", test_cls),
+        )
+        if part is not None
+    ]
+    source = (
+        f"{root} ("
+        + (" + ".join(named) if named else "one folder")
+        + f", stored at {channels}x{size}x{size}"
+        + ("" if decoded.mode == "memory" else f", --data-cache {decoded.mode}")
+        + ")"
+    )
+    return DataSplits(
+        "imagefolder",
+        train,
+        val,
+        source=source,
+        notes=_walk_notes(walk) + decoded.notes,
+        test_reader=test if test_cls is not None else None,
+    )

@@ -29,10 +29,20 @@ class BatchLoader:
     (Jordan 2024), which sees every image both ways where a random flip may show one side twice.
     """
 
-    def __init__(self, data: ImageDataset, batch_size: int, mean: list[float], std: list[float], *,
-                 shuffle: bool = False, drop_last: bool = False, seed: int = 0,
-                 transform: BatchTransform | None = None, channels_last: bool = False,
-                 alternating_flip: bool = False):
+    def __init__(
+        self,
+        data: ImageDataset,
+        batch_size: int,
+        mean: list[float],
+        std: list[float],
+        *,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        seed: int = 0,
+        transform: BatchTransform | None = None,
+        channels_last: bool = False,
+        alternating_flip: bool = False,
+    ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.data = data
@@ -43,11 +53,16 @@ class BatchLoader:
         self.transform = transform
         self.channels_last = channels_last
         self.epoch = 0
-        self.flip_bits = (torch.rand(len(data), generator=torch.Generator().manual_seed(seed + 77)) < 0.5
-                          if alternating_flip else None)
+        self.flip_bits = (
+            torch.rand(len(data), generator=torch.Generator().manual_seed(seed + 77)) < 0.5
+            if alternating_flip
+            else None
+        )
         c = data.images.shape[1]
         self._scale = (1.0 / (255.0 * torch.tensor(std, dtype=torch.float32))).view(1, c, 1, 1)
-        self._shift = (-torch.tensor(mean, dtype=torch.float32) / torch.tensor(std, dtype=torch.float32)).view(1, c, 1, 1)
+        self._shift = (-torch.tensor(mean, dtype=torch.float32) / torch.tensor(std, dtype=torch.float32)).view(
+            1, c, 1, 1
+        )
 
     def __len__(self) -> int:
         n = len(self.data)
@@ -77,15 +92,16 @@ class BatchLoader:
             images, labels = self.load_batch(i, order)
             yield self.normalize(images), labels
 
-    def load_batch(self, i: int, order: torch.Tensor, shard: tuple[int, int] | None = None
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    def load_batch(
+        self, i: int, order: torch.Tensor, shard: tuple[int, int] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Batch ``i`` of the epoch ``order`` before normalisation: (uint8 or float images, labels).
 
         ``shard=(rank, world)``: only that rank's contiguous rows of the batch, bitwise equal to the
         same rows of the whole batch (as :func:`cnnlab.train.distributed.shard` cuts it): the rank
         reads only its own images, and augments them with the whole batch's random draws.
         """
-        idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+        idx = order[i * self.batch_size : (i + 1) * self.batch_size]
         lo, hi = (0, len(idx)) if shard is None else shard_bounds(len(idx), *shard)
         images = self.data.images[idx[lo:hi]]
         if self.transform is not None:

@@ -49,23 +49,35 @@ class DataOptions:
     def validate(self) -> DataOptions:
         v = self.val_split
         if v is not None and not (0 <= v < 1 or (v >= 1 and float(v).is_integer())):
-            raise CnnlabError(f"val_split={v} is neither a fraction in [0, 1) nor a whole image count",
-                              "use e.g. --val-split 0.1 (10% of each class for validation), --val-split 5000 "
-                              "(5,000 images), or --val-split 0 (no validation split)")
+            raise CnnlabError(
+                f"val_split={v} is neither a fraction in [0, 1) nor a whole image count",
+                "use e.g. --val-split 0.1 (10% of each class for validation), --val-split 5000 "
+                "(5,000 images), or --val-split 0 (no validation split)",
+            )
         if self.image_size is not None and not 1 <= self.image_size <= 4096:
-            raise CnnlabError(f"image_size={self.image_size} is not a side length in pixels", "use e.g. --image-size 64")
+            raise CnnlabError(
+                f"image_size={self.image_size} is not a side length in pixels", "use e.g. --image-size 64"
+            )
         if self.channels not in (1, 3):
             raise CnnlabError(f"channels={self.channels}", "use 1 (greyscale) or 3 (RGB)")
         if self.bad_images not in BAD_IMAGE_POLICIES:
-            raise CnnlabError(f"bad_images={self.bad_images!r}", "use error (stop at the first unreadable "
-                              "image, naming it) or skip (skip unreadable images and count them)")
+            raise CnnlabError(
+                f"bad_images={self.bad_images!r}",
+                "use error (stop at the first unreadable "
+                "image, naming it) or skip (skip unreadable images and count them)",
+            )
         if self.data_cache not in CACHE_MODES:
-            raise CnnlabError(f"data_cache={self.data_cache!r}", "use auto (memory if the decoded images fit the "
-                              "memory budget, else disk), memory, disk (a memory-mapped cache file) or none "
-                              "(decode the files at every batch)")
+            raise CnnlabError(
+                f"data_cache={self.data_cache!r}",
+                "use auto (memory if the decoded images fit the "
+                "memory budget, else disk), memory, disk (a memory-mapped cache file) or none "
+                "(decode the files at every batch)",
+            )
         if self.loader_workers is not None and self.loader_workers < 0:
-            raise CnnlabError(f"loader_workers={self.loader_workers}", "use 0 (read batches in the training "
-                              "process) or a positive count")
+            raise CnnlabError(
+                f"loader_workers={self.loader_workers}",
+                "use 0 (read batches in the training process) or a positive count",
+            )
         if self.workers < 0:
             raise CnnlabError(f"workers={self.workers}", "use 0 (the available cores) or a positive count")
         return self
@@ -90,8 +102,10 @@ class DataOptions:
         unknown = sorted(set(base) - known)
         if unknown:
             from ..errors import closest
+
             close = sorted({c for u in unknown for c in closest(u, known)})
-            raise CnnlabError(f"unknown data option(s): {', '.join(unknown)}",
-                              (f"did you mean {', '.join(close)}? " if close else "") +
-                              f"known: {', '.join(sorted(known))}")
+            raise CnnlabError(
+                f"unknown data option(s): {', '.join(unknown)}",
+                (f"did you mean {', '.join(close)}? " if close else "") + f"known: {', '.join(sorted(known))}",
+            )
         return cls(**base).validate()

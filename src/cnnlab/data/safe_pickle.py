@@ -46,10 +46,16 @@ class _NdarrayName:
 def _reconstruct(subtype, shape, typecode):
     if subtype is not _NdarrayName:
         raise pickle.UnpicklingError("refused an ndarray subclass")
-    if not isinstance(shape, tuple) or len(shape) > 32 or not all(isinstance(v, int) for v in shape) \
-            or any(v < 0 for v in shape) or int(np.prod(shape)) != 0:
-        raise pickle.UnpicklingError(f"refused an array declared with shape {shape!r} before its data "
-                                     "(NumPy writes (0,); the data must follow)")
+    if (
+        not isinstance(shape, tuple)
+        or len(shape) > 32
+        or not all(isinstance(v, int) for v in shape)
+        or any(v < 0 for v in shape)
+        or int(np.prod(shape)) != 0
+    ):
+        raise pickle.UnpicklingError(
+            f"refused an array declared with shape {shape!r} before its data (NumPy writes (0,); the data must follow)"
+        )
     return np.ndarray.__new__(np.ndarray, shape, _dtype(typecode))
 
 
@@ -94,13 +100,28 @@ def load_data_pickle(data: bytes, path) -> object:
         _check_arrays(obj)
         return obj
     except pickle.UnpicklingError as e:
-        raise CnnlabError(f"{path}: refused to unpickle ({e})",
-                          "CIFAR batches hold only dicts, lists, strings and uint8 arrays; this file holds "
-                          "something else. Fetch the official cifar-10/100-python files again") from e
-    except (EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError, MemoryError, RecursionError,
-            OverflowError, UnicodeDecodeError, struct.error) as e:
-        raise CnnlabError(f"{path}: not a readable pickle ({e.__class__.__name__}: {e})",
-                          "the file is truncated or corrupt; fetch it again") from e
+        raise CnnlabError(
+            f"{path}: refused to unpickle ({e})",
+            "CIFAR batches hold only dicts, lists, strings and uint8 arrays; this file holds "
+            "something else. Fetch the official cifar-10/100-python files again",
+        ) from e
+    except (
+        EOFError,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        MemoryError,
+        RecursionError,
+        OverflowError,
+        UnicodeDecodeError,
+        struct.error,
+    ) as e:
+        raise CnnlabError(
+            f"{path}: not a readable pickle ({e.__class__.__name__}: {e})",
+            "the file is truncated or corrupt; fetch it again",
+        ) from e
 
 
 def _check_arrays(obj, depth: int = 0) -> None:

@@ -21,8 +21,7 @@ from .idx import idx_shape, read_idx
 from .options import DataOptions
 
 DIGITS = [str(i) for i in range(10)]
-FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-           "Ankle boot"]
+FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
 
 @dataclass(frozen=True)
@@ -48,10 +47,12 @@ def _idx_pair(root: Path, prefix: str, what: str) -> tuple[Path, Path]:
                 found.append(cand)
                 break
         else:
-            raise CnnlabError(f"{what}: {root / stem}[.gz] not found",
-                              f"{what} expects a folder with train-images-idx3-ubyte[.gz], "
-                              "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz] and "
-                              "t10k-labels-idx1-ubyte[.gz] (the official MNIST file names)")
+            raise CnnlabError(
+                f"{what}: {root / stem}[.gz] not found",
+                f"{what} expects a folder with train-images-idx3-ubyte[.gz], "
+                "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz] and "
+                "t10k-labels-idx1-ubyte[.gz] (the official MNIST file names)",
+            )
     return found[0], found[1]
 
 
@@ -59,21 +60,28 @@ def _read_idx_split(root: Path, prefix: str, name: str, classes: list[str]) -> I
     img_path, lab_path = _idx_pair(root, prefix, name)
     images, labels = read_idx(img_path), read_idx(lab_path)
     if images.dtype != np.uint8:
-        raise CnnlabError(f"{name}: {img_path} holds {images.dtype} data; cnnlab reads uint8 images (type 08)",
-                          "convert the images to 8-bit (0..255) before writing them as IDX")
+        raise CnnlabError(
+            f"{name}: {img_path} holds {images.dtype} data; cnnlab reads uint8 images (type 08)",
+            "convert the images to 8-bit (0..255) before writing them as IDX",
+        )
     if labels.dtype.kind not in "iu":
-        raise CnnlabError(f"{name}: {lab_path} holds {labels.dtype} labels; labels are integers (type 08)",
-                          "write the labels as unsigned bytes")
+        raise CnnlabError(
+            f"{name}: {lab_path} holds {labels.dtype} labels; labels are integers (type 08)",
+            "write the labels as unsigned bytes",
+        )
     if labels.size and labels.min() < 0:
-        raise CnnlabError(f"{name}: {lab_path} has a negative label ({labels.min()})",
-                          f"labels are class numbers 0..{len(classes) - 1}")
+        raise CnnlabError(
+            f"{name}: {lab_path} has a negative label ({labels.min()})",
+            f"labels are class numbers 0..{len(classes) - 1}",
+        )
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise CnnlabError(f"{name}: {img_path.name} holds shape {images.shape} and {lab_path.name} "
-                          f"{labels.shape}", "expected N x H x W images and N labels")
+        raise CnnlabError(
+            f"{name}: {img_path.name} holds shape {images.shape} and {lab_path.name} {labels.shape}",
+            "expected N x H x W images and N labels",
+        )
     if labels.max(initial=0) >= len(classes):
         raise CnnlabError(f"{name}: {lab_path} has label {labels.max()} but {name} has {len(classes)} classes")
-    return ImageDataset(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype("int64")),
-                        classes)
+    return ImageDataset(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype("int64")), classes)
 
 
 def read_idx_folder(root: Path, name: str, classes: list[str]) -> DataSplits:
@@ -82,21 +90,28 @@ def read_idx_folder(root: Path, name: str, classes: list[str]) -> DataSplits:
     The test files must exist but are read only when the test split is asked for.
     """
     if not root.is_dir():
-        raise CnnlabError(f"{name}: data folder {root} does not exist",
-                          f"pass --data {name}:PATH with the folder that holds the IDX files")
+        raise CnnlabError(
+            f"{name}: data folder {root} does not exist",
+            f"pass --data {name}:PATH with the folder that holds the IDX files",
+        )
     train = _read_idx_split(root, "train", name, classes)
     test_images, _ = _idx_pair(root, "t10k", name)  # a missing test file is an error now, not after training
     declared = idx_shape(test_images)  # the header only: the test images themselves are read when asked for
     if declared is not None and len(declared) == 3 and tuple(declared[1:]) != train.image_shape[1:]:
-        raise CnnlabError(f"{name}: {test_images.name} holds {declared[1]}x{declared[2]} images but the training "
-                          f"split {train.image_shape[1]}x{train.image_shape[2]}", "both splits must have the same image size")
+        raise CnnlabError(
+            f"{name}: {test_images.name} holds {declared[1]}x{declared[2]} images but the training "
+            f"split {train.image_shape[1]}x{train.image_shape[2]}",
+            "both splits must have the same image size",
+        )
 
     def read_test() -> ImageDataset:
         test = _read_idx_split(root, "t10k", name, classes)
         if test.image_shape != train.image_shape:
-            raise CnnlabError(f"{name}: the t10k images are {test.image_shape[1]}x{test.image_shape[2]} but the "
-                              f"training split {train.image_shape[1]}x{train.image_shape[2]}",
-                              "both splits must have the same image size")
+            raise CnnlabError(
+                f"{name}: the t10k images are {test.image_shape[1]}x{test.image_shape[2]} but the "
+                f"training split {train.image_shape[1]}x{train.image_shape[2]}",
+                "both splits must have the same image size",
+            )
         return test
 
     return DataSplits(name, train, empty_like(train), source=str(root), test_reader=read_test)
@@ -117,37 +132,78 @@ def register_source(source: DataSource) -> None:
     SOURCES[source.name] = source
 
 
-register_source(DataSource(
-    "mnist-sample", lambda _: read_idx_folder(builtin_path("mnist-sample"), "mnist-sample", DIGITS), False,
-    "nothing: built in (10,000 MNIST training digits and 2,000 MNIST test digits, class-balanced)"))
-register_source(DataSource(
-    "mnist", lambda p: read_idx_folder(p, "mnist", DIGITS), True,
-    "a folder with the four MNIST IDX files (train-images-idx3-ubyte.gz, ...; gzip or raw)"))
-register_source(DataSource(
-    "fashion-mnist", lambda p: read_idx_folder(p, "fashion-mnist", FASHION), True,
-    "a folder with the four Fashion-MNIST IDX files (same names as MNIST's; gzip or raw)"))
+register_source(
+    DataSource(
+        "mnist-sample",
+        lambda _: read_idx_folder(builtin_path("mnist-sample"), "mnist-sample", DIGITS),
+        False,
+        "nothing: built in (10,000 MNIST training digits and 2,000 MNIST test digits, class-balanced)",
+    )
+)
+register_source(
+    DataSource(
+        "mnist",
+        lambda p: read_idx_folder(p, "mnist", DIGITS),
+        True,
+        "a folder with the four MNIST IDX files (train-images-idx3-ubyte.gz, ...; gzip or raw)",
+    )
+)
+register_source(
+    DataSource(
+        "fashion-mnist",
+        lambda p: read_idx_folder(p, "fashion-mnist", FASHION),
+        True,
+        "a folder with the four Fashion-MNIST IDX files (same names as MNIST's; gzip or raw)",
+    )
+)
 
 
-register_source(DataSource(
-    "cifar10", lambda p, o: read_cifar(p, "cifar10", o.cache, o.cache_root()), True,
-    "the cifar-10-batches-py folder (data_batch_1..5, test_batch, batches.meta; each batch may be .gz or .xz)",
-    takes_options=True, default_val=5000))
-register_source(DataSource(
-    "cifar100", lambda p, o: read_cifar(p, "cifar100", o.cache, o.cache_root()), True,
-    "the cifar-100-python folder (train, test, meta; each may be .gz or .xz); the 100 fine labels",
-    takes_options=True, default_val=5000))
-register_source(DataSource(
-    "imagefolder", lambda p, o: read_imagefolder(p, o), True,
-    "a folder of class sub-folders (PATH/CLASS/img.jpg; validation carved by --val-split), or "
-    "PATH/train/CLASS/... with PATH/val/CLASS/... (validation) and/or PATH/test/CLASS/... (test)",
-    takes_options=True, resizes=True, streams=True))
+register_source(
+    DataSource(
+        "cifar10",
+        lambda p, o: read_cifar(p, "cifar10", o.cache, o.cache_root()),
+        True,
+        "the cifar-10-batches-py folder (data_batch_1..5, test_batch, batches.meta; each batch may be .gz or .xz)",
+        takes_options=True,
+        default_val=5000,
+    )
+)
+register_source(
+    DataSource(
+        "cifar100",
+        lambda p, o: read_cifar(p, "cifar100", o.cache, o.cache_root()),
+        True,
+        "the cifar-100-python folder (train, test, meta; each may be .gz or .xz); the 100 fine labels",
+        takes_options=True,
+        default_val=5000,
+    )
+)
+register_source(
+    DataSource(
+        "imagefolder",
+        lambda p, o: read_imagefolder(p, o),
+        True,
+        "a folder of class sub-folders (PATH/CLASS/img.jpg; validation carved by --val-split), or "
+        "PATH/train/CLASS/... with PATH/val/CLASS/... (validation) and/or PATH/test/CLASS/... (test)",
+        takes_options=True,
+        resizes=True,
+        streams=True,
+    )
+)
 
 
-register_source(DataSource(
-    "wds", lambda p, o: read_wds(p, o), True,
-    "WebDataset tar shards: a brace pattern (PATH/shards-{000000..000009}.tar; KEY.jpg + KEY.cls per image, "
-    "classes.txt beside them) or a folder written by `cnnlab shard` (train-*.tar, val-*.tar, test-*.tar)",
-    takes_options=True, resizes=True, streams=True))
+register_source(
+    DataSource(
+        "wds",
+        lambda p, o: read_wds(p, o),
+        True,
+        "WebDataset tar shards: a brace pattern (PATH/shards-{000000..000009}.tar; KEY.jpg + KEY.cls per image, "
+        "classes.txt beside them) or a folder written by `cnnlab shard` (train-*.tar, val-*.tar, test-*.tar)",
+        takes_options=True,
+        resizes=True,
+        streams=True,
+    )
+)
 
 
 def read_wds(path, options):
@@ -156,15 +212,27 @@ def read_wds(path, options):
     return read(str(path), options)
 
 
-register_source(DataSource(
-    "seg-sample", lambda _p, o: read_seg_sample(o), False,
-    "nothing: built in (segmentation: 2,000 + 400 test 64x64 canvases of MNIST digits, a class per pixel)",
-    takes_options=True, resizes=True))
-register_source(DataSource(
-    "segfolder", lambda p, o: read_segfolder(p, o), True,
-    "segmentation pairs: PATH/images/*.png|jpg with PATH/masks/*.png (class index per pixel, 255 = ignore) by "
-    "file stem, optional PATH/classes.txt; or that pair under PATH/train/ (+ val/, test/)",
-    takes_options=True, resizes=True))
+register_source(
+    DataSource(
+        "seg-sample",
+        lambda _p, o: read_seg_sample(o),
+        False,
+        "nothing: built in (segmentation: 2,000 + 400 test 64x64 canvases of MNIST digits, a class per pixel)",
+        takes_options=True,
+        resizes=True,
+    )
+)
+register_source(
+    DataSource(
+        "segfolder",
+        lambda p, o: read_segfolder(p, o),
+        True,
+        "segmentation pairs: PATH/images/*.png|jpg with PATH/masks/*.png (class index per pixel, 255 = ignore) by "
+        "file stem, optional PATH/classes.txt; or that pair under PATH/train/ (+ val/, test/)",
+        takes_options=True,
+        resizes=True,
+    )
+)
 
 
 def read_seg_sample(options):
@@ -180,18 +248,36 @@ def read_segfolder(path, options):
 
 
 # detection sets (cnnlab.tasks.detect): DetectionSplits with task = "detect"; their readers apply the options
-register_source(DataSource(
-    "det-sample", lambda _, o: _detect("sample", "read_det_sample")(o), False,
-    "nothing: built in (MNIST digits of random sizes on 128x128 canvases with their boxes; detection)",
-    takes_options=True, resizes=True))
-register_source(DataSource(
-    "coco", lambda p, o: _detect("coco", "read_coco")(p, o), True,
-    "a COCO detection folder: annotations/instances_*.json and the image folders (train2017/, ...)",
-    takes_options=True, resizes=True))
-register_source(DataSource(
-    "yolo", lambda p, o: _detect("yolo", "read_yolo")(p, o), True,
-    "a YOLO detection folder: images/[train/]*.jpg and labels/[train/]*.txt (class cx cy w h per line)",
-    takes_options=True, resizes=True))
+register_source(
+    DataSource(
+        "det-sample",
+        lambda _, o: _detect("sample", "read_det_sample")(o),
+        False,
+        "nothing: built in (MNIST digits of random sizes on 128x128 canvases with their boxes; detection)",
+        takes_options=True,
+        resizes=True,
+    )
+)
+register_source(
+    DataSource(
+        "coco",
+        lambda p, o: _detect("coco", "read_coco")(p, o),
+        True,
+        "a COCO detection folder: annotations/instances_*.json and the image folders (train2017/, ...)",
+        takes_options=True,
+        resizes=True,
+    )
+)
+register_source(
+    DataSource(
+        "yolo",
+        lambda p, o: _detect("yolo", "read_yolo")(p, o),
+        True,
+        "a YOLO detection folder: images/[train/]*.jpg and labels/[train/]*.txt (class cx cy w h per line)",
+        takes_options=True,
+        resizes=True,
+    )
+)
 
 
 def _detect(module: str, function: str):
@@ -229,15 +315,16 @@ def load_data(spec: str, options: DataOptions | dict | None = None, **overrides)
         raise CnnlabError(f"data set {name!r} is built in and takes no path (got {path!r})", f"use --data {name}")
     if opts.data_cache in ("disk", "none") and not source.streams:
         streaming = ", ".join(n for n, s in SOURCES.items() if s.streams)
-        raise CnnlabError(f"--data-cache {opts.data_cache}: {name} is always read into memory",
-                          f"drop --data-cache (or use auto/memory); {streaming} stream from disk")
+        raise CnnlabError(
+            f"--data-cache {opts.data_cache}: {name} is always read into memory",
+            f"drop --data-cache (or use auto/memory); {streaming} stream from disk",
+        )
     p = Path(path).expanduser() if path else None
     data = source.read(p, opts) if source.takes_options else source.read(p)
     return apply_options(data, opts, resized=source.resizes, default_val=source.default_val)
 
 
-def apply_options(data: DataSplits, opts: DataOptions, resized: bool = False, default_val: float = 0.1
-                  ) -> DataSplits:
+def apply_options(data: DataSplits, opts: DataOptions, resized: bool = False, default_val: float = 0.1) -> DataSplits:
     """Carve the validation split and resize, where the reader did not do it itself.
 
     The validation split comes from the training images only (``DataOptions.val_split``, else the
@@ -265,13 +352,17 @@ def apply_options(data: DataSplits, opts: DataOptions, resized: bool = False, de
         if split == 0:
             train = _concat(train, val)
             val = empty_like(train)
-            notes.append("no validation split (val_split=0): training uses every training image and selects "
-                         "nothing; the test split is reported only when asked (final_test / cnnlab evaluate)")
+            notes.append(
+                "no validation split (val_split=0): training uses every training image and selects "
+                "nothing; the test split is reported only when asked (final_test / cnnlab evaluate)"
+            )
         else:
             fraction = split if split < 1 else split / max(len(train), 1)
             if split >= 1 and split >= len(train):
-                raise CnnlabError(f"val_split={int(split)} images but the training split has only {len(train):,}",
-                                  "use a smaller count or a fraction such as --val-split 0.1")
+                raise CnnlabError(
+                    f"val_split={int(split)} images but the training split has only {len(train):,}",
+                    "use a smaller count or a fraction such as --val-split 0.1",
+                )
             train, val = stratified_split(train, fraction, opts.seed)
             what = f"{split:.0%} of each class" if split < 1 else f"{int(split):,} images, stratified by class,"
             notes.append(f"validation split: {what} of the training images, seed {opts.seed}{own}")
@@ -290,4 +381,5 @@ def _resized_reader(test, size: int):
     def read() -> ImageDataset:
         t = test() if callable(test) else test
         return ImageDataset(resize_images(t.images, size), t.labels, t.classes)
+
     return read

@@ -81,7 +81,7 @@ def rgb_covariance(images: torch.Tensor, chunk: int | None = None) -> tuple[torc
     ss = torch.zeros(c, c, dtype=torch.float64)
     count = 0
     for start in range(0, len(images), chunk):
-        x = images[start:start + chunk].to(torch.float64).div_(255.0).transpose(0, 1).reshape(c, -1)
+        x = images[start : start + chunk].to(torch.float64).div_(255.0).transpose(0, 1).reshape(c, -1)
         s += x.sum(1)
         ss += x @ x.T
         count += x.shape[1]
@@ -139,7 +139,7 @@ def shift_crop(x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, mode: str = 
         rows, cols = _reflect(rows, h), _reflect(cols, w)
         valid = None
     elif mode == "zero":
-        valid = (((rows >= 0) & (rows < h)).view(n, 1, h, 1) & ((cols >= 0) & (cols < w)).view(n, 1, 1, w))
+        valid = ((rows >= 0) & (rows < h)).view(n, 1, h, 1) & ((cols >= 0) & (cols < w)).view(n, 1, 1, w)
         rows, cols = rows.clamp(0, h - 1), cols.clamp(0, w - 1)
     else:
         raise ValueError(f"padding mode must be zero or reflect, not {mode!r}")
@@ -185,8 +185,15 @@ def random_hflip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) ->
     return hflip(x, torch.rand(x.shape[0], generator=generator) < p)
 
 
-def sample_rrc_boxes(n: int, height: int, width: int, scale: tuple[float, float], ratio: tuple[float, float],
-                     generator: torch.Generator, attempts: int = 10) -> torch.Tensor:
+def sample_rrc_boxes(
+    n: int,
+    height: int,
+    width: int,
+    scale: tuple[float, float],
+    ratio: tuple[float, float],
+    generator: torch.Generator,
+    attempts: int = 10,
+) -> torch.Tensor:
     """Crop boxes (top, left, h, w) as torchvision's RandomResizedCrop draws them, for N images at once.
 
     Per image: up to ``attempts`` draws of area ~ U(scale) x H W and log-ratio ~ U(log ratio);
@@ -194,8 +201,9 @@ def sample_rrc_boxes(n: int, height: int, width: int, scale: tuple[float, float]
     centre crop of the whole image clamped to the ratio range. Position uniform over what fits.
     """
     area = height * width
-    target = area * (scale[0] + (scale[1] - scale[0]) * torch.rand(n, attempts, generator=generator,
-                                                                     dtype=torch.float64))
+    target = area * (
+        scale[0] + (scale[1] - scale[0]) * torch.rand(n, attempts, generator=generator, dtype=torch.float64)
+    )
     lo, hi = math.log(ratio[0]), math.log(ratio[1])
     aspect = torch.exp(lo + (hi - lo) * torch.rand(n, attempts, generator=generator, dtype=torch.float64))
     cw = torch.round(torch.sqrt(target * aspect)).long()
@@ -238,19 +246,26 @@ def resized_crop(x: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int]) ->
         return (src + 0.5) / full * 2 - 1  # grid_sample's normalised coordinate (align_corners=False)
 
     gy, gx = axis(top, ch, size[0], h), axis(left, cw, size[1], w)
-    grid = torch.stack([gx.view(n, 1, size[1]).expand(n, size[0], size[1]),
-                        gy.view(n, size[0], 1).expand(n, size[0], size[1])], dim=-1)
+    grid = torch.stack(
+        [gx.view(n, 1, size[1]).expand(n, size[0], size[1]), gy.view(n, size[0], 1).expand(n, size[0], size[1])], dim=-1
+    )
     return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def random_resized_crop(x: torch.Tensor, generator: torch.Generator, scale=(0.08, 1.0),
-                        ratio=(3 / 4, 4 / 3), size: tuple[int, int] | None = None) -> torch.Tensor:
+def random_resized_crop(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    scale=(0.08, 1.0),
+    ratio=(3 / 4, 4 / 3),
+    size: tuple[int, int] | None = None,
+) -> torch.Tensor:
     n, _, h, w = x.shape
     return resized_crop(x, sample_rrc_boxes(n, h, w, scale, ratio, generator), size or (h, w))
 
 
-def affine(x: torch.Tensor, angle: torch.Tensor, scale: torch.Tensor, shear: torch.Tensor, tx: torch.Tensor,
-           ty: torch.Tensor) -> torch.Tensor:
+def affine(
+    x: torch.Tensor, angle: torch.Tensor, scale: torch.Tensor, shear: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor
+) -> torch.Tensor:
     """Per-image affine warp about the image centre: rotate by ``angle`` degrees (counter-clockwise as
     displayed, y pointing down), shear x by ``shear`` degrees, scale by ``scale``, then shift by
     (``tx``, ``ty``) pixels. Bilinear, zero outside the image, float32 out (all arguments: N values).
@@ -276,8 +291,14 @@ def affine(x: torch.Tensor, angle: torch.Tensor, scale: torch.Tensor, shear: tor
     return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def random_affine(x: torch.Tensor, generator: torch.Generator, degrees: float = 10.0, scale: float = 0.1,
-                  shear: float = 0.0, translate: float = 0.0) -> torch.Tensor:
+def random_affine(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    degrees: float = 10.0,
+    scale: float = 0.1,
+    shear: float = 0.0,
+    translate: float = 0.0,
+) -> torch.Tensor:
     """:func:`affine` with angle ~ U(-degrees, degrees), scale ~ U(1-scale, 1+scale), x-shear ~
     U(-shear, shear) degrees and a shift ~ U(-translate, translate) x the width / height, per image."""
     n, _, h, w = x.shape
@@ -295,8 +316,9 @@ def gaussian_kernel1d(sigma: float) -> torch.Tensor:
     return (k / k.sum()).float()
 
 
-def elastic_displacement(n: int, height: int, width: int, alpha: float, sigma: float,
-                         generator: torch.Generator) -> torch.Tensor:
+def elastic_displacement(
+    n: int, height: int, width: int, alpha: float, sigma: float, generator: torch.Generator
+) -> torch.Tensor:
     """N x 2 x H x W displacement field in pixels (dx, dy): U(-1, 1) noise, Gaussian-smoothed, times alpha.
 
     Smoothing is separable with zero padding, as Simard et al. 2003 (sec. 2.1) convolve the random
@@ -319,7 +341,9 @@ def displace(x: torch.Tensor, field: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def random_elastic(x: torch.Tensor, generator: torch.Generator, alpha: float = 34.0, sigma: float = 4.0) -> torch.Tensor:
+def random_elastic(
+    x: torch.Tensor, generator: torch.Generator, alpha: float = 34.0, sigma: float = 4.0
+) -> torch.Tensor:
     """Elastic distortion (Simard et al. 2003): :func:`displace` by :func:`elastic_displacement`."""
     n, _, h, w = x.shape
     return displace(x, elastic_displacement(n, h, w, alpha, sigma, generator))
@@ -336,7 +360,9 @@ def cutout_mask(n: int, height: int, width: int, length: int, generator: torch.G
     return mr.view(n, height, 1) & mc.view(n, 1, width)
 
 
-def cutout(x: torch.Tensor, length: int, generator: torch.Generator, fill: Sequence[float] | None = None) -> torch.Tensor:
+def cutout(
+    x: torch.Tensor, length: int, generator: torch.Generator, fill: Sequence[float] | None = None
+) -> torch.Tensor:
     """Cutout (DeVries & Taylor 2017): blank one square per image with ``fill`` (per channel, [0, 255] units)."""
     n, c, h, w = x.shape
     mask = cutout_mask(n, h, w, length, generator).unsqueeze(1)
@@ -386,8 +412,9 @@ def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
     delta = maxc - minc
     s = delta / torch.where(maxc > 0, maxc, torch.ones_like(maxc))  # 0 when maxc = 0 (then delta = 0)
     d = torch.where(delta > 0, delta, torch.ones_like(delta))
-    h = torch.where(maxc == r, ((g - b) / d).remainder(6.0),
-                    torch.where(maxc == g, (b - r) / d + 2.0, (r - g) / d + 4.0))
+    h = torch.where(
+        maxc == r, ((g - b) / d).remainder(6.0), torch.where(maxc == g, (b - r) / d + 2.0, (r - g) / d + 4.0)
+    )
     h = torch.where(delta > 0, h / 6.0, torch.zeros_like(h)).remainder(1.0)
     return torch.stack([h, s, maxc], 1)
 
@@ -401,9 +428,29 @@ def hsv_to_rgb(x: torch.Tensor) -> torch.Tensor:
     i = i.long().remainder(6)
     p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
     # sector i -> (r, g, b) taken from (v, t, p, q)
-    table = torch.stack([v, q, p, p, t, v,  # r for i = 0..5
-                         t, v, v, q, p, p,  # g
-                         p, p, t, v, v, q], 0).view(3, 6, *v.shape)  # b
+    table = torch.stack(
+        [
+            v,
+            q,
+            p,
+            p,
+            t,
+            v,  # r for i = 0..5
+            t,
+            v,
+            v,
+            q,
+            p,
+            p,  # g
+            p,
+            p,
+            t,
+            v,
+            v,
+            q,
+        ],
+        0,
+    ).view(3, 6, *v.shape)  # b
     idx = i.unsqueeze(0).unsqueeze(0).expand(3, 1, *i.shape)
     return table.gather(1, idx).squeeze(1).movedim(0, 1)
 
@@ -418,8 +465,14 @@ def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     return (hsv_to_rgb(hsv) * 255.0).clamp_(0, 255)
 
 
-def color_jitter(x: torch.Tensor, generator: torch.Generator, brightness: float = 0.0, contrast: float = 0.0,
-                 saturation: float = 0.0, hue: float = 0.0) -> torch.Tensor:
+def color_jitter(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    brightness: float = 0.0,
+    contrast: float = 0.0,
+    saturation: float = 0.0,
+    hue: float = 0.0,
+) -> torch.Tensor:
     """torchvision-style ColorJitter with per-image factors; the order of the four steps is drawn per batch."""
     n = x.shape[0]
     out = x.float()
@@ -448,8 +501,9 @@ def pca_lighting(x: torch.Tensor, alpha: torch.Tensor, eigval: torch.Tensor, eig
     return (x.float() + 255.0 * offset.view(-1, 3, 1, 1)).clamp_(0, 255)
 
 
-def random_pca_lighting(x: torch.Tensor, generator: torch.Generator, std: float, eigval: torch.Tensor,
-                        eigvec: torch.Tensor) -> torch.Tensor:
+def random_pca_lighting(
+    x: torch.Tensor, generator: torch.Generator, std: float, eigval: torch.Tensor, eigvec: torch.Tensor
+) -> torch.Tensor:
     alpha = torch.randn(x.shape[0], 3, generator=generator) * std
     return pca_lighting(x, alpha, eigval, eigvec)
 
@@ -482,8 +536,14 @@ def cutmix_box(height: int, width: int, lam: float, generator: torch.Generator) 
     return y0, y1, x0, x1
 
 
-def mix_batch(x: torch.Tensor, y: torch.Tensor, num_classes: int, mixup_alpha: float = 0.0,
-              cutmix_alpha: float = 0.0, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def mix_batch(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    num_classes: int,
+    mixup_alpha: float = 0.0,
+    cutmix_alpha: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mixup (Zhang et al. 2018) or CutMix (Yun et al. 2019) of a batch with a shuffled copy of itself.
 
     Returns ``(x_mixed, y_soft)``: soft targets N x ``num_classes`` (train with soft cross-entropy).
@@ -492,8 +552,10 @@ def mix_batch(x: torch.Tensor, y: torch.Tensor, num_classes: int, mixup_alpha: f
     permutation of the batch. For CutMix the label weight is the exact area fraction kept.
     """
     if mixup_alpha < 0 or cutmix_alpha < 0:
-        raise CnnlabError(f"mixup/cutmix alphas must be >= 0 (got {mixup_alpha}, {cutmix_alpha})",
-                          "use e.g. mixup 0.2 and cutmix 1.0, or 0 to switch one off")
+        raise CnnlabError(
+            f"mixup/cutmix alphas must be >= 0 (got {mixup_alpha}, {cutmix_alpha})",
+            "use e.g. mixup 0.2 and cutmix 1.0, or 0 to switch one off",
+        )
     g = generator if generator is not None else torch.Generator().manual_seed(0)
     target = one_hot(y, num_classes)
     if mixup_alpha == 0 and cutmix_alpha == 0:
@@ -523,8 +585,11 @@ class Step:
     args: dict
 
     def __str__(self) -> str:
-        vals = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.args.items()
-                         if k not in ("eigval", "eigvec", "fill"))
+        vals = ", ".join(
+            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in self.args.items()
+            if k not in ("eigval", "eigvec", "fill")
+        )
         return f"{self.name}({vals})"
 
 
@@ -579,12 +644,14 @@ class RandomResizedCropAug(Augmentation):
 @register_augmentation
 class AffineAug(Augmentation):
     name = "affine"
-    help = ("affine=DEG[:SCALE[:SHEAR[:SHIFT]]] random rotation +-DEG (default 10), scale 1+-SCALE (0.1), "
-            "x-shear +-SHEAR degrees (0), shift +-SHIFT x the size (0)")
+    help = (
+        "affine=DEG[:SCALE[:SHEAR[:SHIFT]]] random rotation +-DEG (default 10), scale 1+-SCALE (0.1), "
+        "x-shear +-SHEAR degrees (0), shift +-SHIFT x the size (0)"
+    )
 
     def parse(self, value, c, h, w, stats):
         vals = self.numbers(value, (0, 4)) or [10.0]
-        deg, sc, shear, shift = vals + [0.1, 0.0, 0.0][len(vals) - 1:]
+        deg, sc, shear, shift = vals + [0.1, 0.0, 0.0][len(vals) - 1 :]
         if not 0 <= deg <= 180:
             self.bad(value, "the rotation must be in [0, 180] degrees")
         if not 0 <= sc < 1:
@@ -686,8 +753,10 @@ class PcaLightingAug(Augmentation):
             self.bad(value, f"PCA lighting acts on RGB images; these have {c} channel(s)")
         st = _as_stats(stats, need_eigen=True)
         if st is None:
-            raise CnnlabError("augmentation pca needs the training set's RGB covariance",
-                              "pass stats= (the DataSplits or training images) to parse_augment")
+            raise CnnlabError(
+                "augmentation pca needs the training set's RGB covariance",
+                "pass stats= (the DataSplits or training images) to parse_augment",
+            )
         return {"std": sigma, "eigval": st.eigval, "eigvec": st.eigvec}
 
     def __call__(self, x, generator, args):
@@ -742,8 +811,9 @@ class AugmentPipeline:
 def _numbers(name: str, value: str, count: tuple[int, int]) -> list[float]:
     parts = value.split(":") if value else []
     if not count[0] <= len(parts) <= count[1]:
-        raise CnnlabError(f"augmentation {name}={value!r}: expected {count[0]}-{count[1]} ':'-separated numbers",
-                          AUGMENT_HELP[name])
+        raise CnnlabError(
+            f"augmentation {name}={value!r}: expected {count[0]}-{count[1]} ':'-separated numbers", AUGMENT_HELP[name]
+        )
     try:
         return [float(p) for p in parts]
     except ValueError:
@@ -767,8 +837,10 @@ def parse_augment(spec: str | None, image_shape: Sequence[int], stats=None) -> A
         name, _, value = item.partition("=")
         name, value = name.strip().lower(), value.strip()
         if name in ("mixup", "cutmix"):
-            raise CnnlabError(f"{name} is not a per-image augmentation: it mixes images and labels",
-                              f"use the trainer's --{name} ALPHA option (cnnlab.data.mix_batch)")
+            raise CnnlabError(
+                f"{name} is not a per-image augmentation: it mixes images and labels",
+                f"use the trainer's --{name} ALPHA option (cnnlab.data.mix_batch)",
+            )
         if name not in AUGMENT_HELP:
             raise _unknown(name)
         if name in steps:
@@ -779,6 +851,5 @@ def parse_augment(spec: str | None, image_shape: Sequence[int], stats=None) -> A
 
 def _unknown(name: str) -> CnnlabError:
     err = UnknownNameError("augmentation", name, AUGMENT_HELP)
-    err.hint = (err.hint + " " if err.hint else "") + "Known: " + ", ".join(ORDER) + \
-        " (e.g. --augment crop=4,flip)"
+    err.hint = (err.hint + " " if err.hint else "") + "Known: " + ", ".join(ORDER) + " (e.g. --augment crop=4,flip)"
     return err

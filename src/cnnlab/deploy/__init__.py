@@ -10,5 +10,18 @@ from .export import FORMATS, export, read_metadata
 from .quantize import quantize, quantize_onnx
 from .source import Source, load_source
 
-__all__ = ["ENGINES", "FORMATS", "Runner", "Source", "bench", "engine_available", "export", "installed_engines",
-           "load_source", "make_runner", "quantize", "quantize_onnx", "read_metadata"]
+__all__ = [
+    "ENGINES",
+    "FORMATS",
+    "Runner",
+    "Source",
+    "bench",
+    "engine_available",
+    "export",
+    "installed_engines",
+    "load_source",
+    "make_runner",
+    "quantize",
+    "quantize_onnx",
+    "read_metadata",
+]

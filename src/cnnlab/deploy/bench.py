@@ -20,9 +20,17 @@ from ..errors import CnnlabError
 from .engines import ENGINES, Runner, engine_available, make_runner
 from .source import Source, calibrate_bn, example_inputs, load_source
 
-DEFAULT_CONFIGS = [("eager", "fp32"), ("eager", "bf16"), ("compile", "fp32"), ("compile", "bf16"),
-                   ("onnxruntime", "fp32"), ("onnxruntime", "int8"),
-                   ("openvino", "fp32"), ("openvino", "bf16"), ("openvino", "int8")]
+DEFAULT_CONFIGS = [
+    ("eager", "fp32"),
+    ("eager", "bf16"),
+    ("compile", "fp32"),
+    ("compile", "bf16"),
+    ("onnxruntime", "fp32"),
+    ("onnxruntime", "int8"),
+    ("openvino", "fp32"),
+    ("openvino", "bf16"),
+    ("openvino", "int8"),
+]
 
 
 @dataclass
@@ -51,26 +59,48 @@ class BenchResult:
     notes: list[str] = field(default_factory=list)
 
     def text(self) -> str:
-        head = (f"{self.model} {'x'.join(map(str, self.input_size))}, {self.inputs}; {self.threads} threads; "
-                f"{self.cpu}")
-        cols = ["engine", "precision", "b1 p50 ms", "b1 p95 ms", f"b{self.batch} img/s", "x eager fp32",
-                "max|diff|/max|logit|", "top-1 agree", "setup s"]
+        head = f"{self.model} {'x'.join(map(str, self.input_size))}, {self.inputs}; {self.threads} threads; {self.cpu}"
+        cols = [
+            "engine",
+            "precision",
+            "b1 p50 ms",
+            "b1 p95 ms",
+            f"b{self.batch} img/s",
+            "x eager fp32",
+            "max|diff|/max|logit|",
+            "top-1 agree",
+            "setup s",
+        ]
         table = []
         for r in self.rows:
             if r.skipped:
                 table.append([r.engine, r.precision, f"skipped: {r.skipped}"])
                 continue
-            table.append([r.engine, r.precision, _f(r.p50_ms, ".2f"), _f(r.p95_ms, ".2f"), _f(r.throughput, ",.1f"),
-                          _f(r.speedup, ".2f") + "x" if r.speedup else "-",
-                          _f(r.rel_diff, ".1e"), _f(r.top1_agreement, ".1%"), f"{r.setup_s:.1f}"])
-        widths = [max(len(c), *(len(row[i]) for row in table if len(row) > i and not row[2].startswith("skipped")))
-                  for i, c in enumerate(cols)]
+            table.append(
+                [
+                    r.engine,
+                    r.precision,
+                    _f(r.p50_ms, ".2f"),
+                    _f(r.p95_ms, ".2f"),
+                    _f(r.throughput, ",.1f"),
+                    _f(r.speedup, ".2f") + "x" if r.speedup else "-",
+                    _f(r.rel_diff, ".1e"),
+                    _f(r.top1_agreement, ".1%"),
+                    f"{r.setup_s:.1f}",
+                ]
+            )
+        widths = [
+            max(len(c), *(len(row[i]) for row in table if len(row) > i and not row[2].startswith("skipped")))
+            for i, c in enumerate(cols)
+        ]
         lines = [head, "  ".join(c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(cols, widths)))]
         for row in table:
             if len(row) == 3:
                 lines.append(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}")
             else:
-                lines.append("  ".join(v.rjust(w) if i > 1 else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths))))
+                lines.append(
+                    "  ".join(v.rjust(w) if i > 1 else v.ljust(w) for i, (v, w) in enumerate(zip(row, widths)))
+                )
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -92,8 +122,10 @@ def parse_configs(engines: str | list[str] | None) -> list[tuple[str, str]]:
     for item in (i.strip() for i in items if i.strip()):
         engine, _, precision = item.partition(":")
         if engine not in ENGINES:
-            raise CnnlabError(f"unknown engine {engine!r}", f"choose from {', '.join(ENGINES)} "
-                              "(optionally ENGINE:PRECISION, e.g. openvino:bf16)")
+            raise CnnlabError(
+                f"unknown engine {engine!r}",
+                f"choose from {', '.join(ENGINES)} (optionally ENGINE:PRECISION, e.g. openvino:bf16)",
+            )
         precisions = [precision] if precision else list(ENGINES[engine])
         for p in precisions:
             if p not in ENGINES[engine]:
@@ -103,9 +135,18 @@ def parse_configs(engines: str | list[str] | None) -> list[tuple[str, str]]:
     return out
 
 
-def bench(model_or_run: str | Source, batch: int = 32, engines=None, rounds: int = 5, latency_calls: int = 10,
-          threads: int | None = None, calibration: int = 64, tiny: bool = False, progress: bool = False,
-          extra: dict | None = None) -> BenchResult:
+def bench(
+    model_or_run: str | Source,
+    batch: int = 32,
+    engines=None,
+    rounds: int = 5,
+    latency_calls: int = 10,
+    threads: int | None = None,
+    calibration: int = 64,
+    tiny: bool = False,
+    progress: bool = False,
+    extra: dict | None = None,
+) -> BenchResult:
     """Measure the engines on one model (a run folder, a model name or a :class:`Source`).
 
     ``extra``: more rows, ``{label: callable(model, example, calibration) -> Runner}``, timed in the
@@ -128,8 +169,10 @@ def bench(model_or_run: str | Source, batch: int = 32, engines=None, rounds: int
     rows, runners = _build_runners(model, configs, extra or {}, batch, threads, x, calib, progress)
     lat, thr = _time_rounds(runners, x, rounds, latency_calls, progress)
     _fill_rows(rows, runners, lat, thr, x, batch)
-    notes.append("int8 rows are calibrated on " + ("random inputs (bare model)" if not source.trained
-                                                   else f"{len(calib)} training images"))
+    notes.append(
+        "int8 rows are calibrated on "
+        + ("random inputs (bare model)" if not source.trained else f"{len(calib)} training images")
+    )
     notes.append("absolute times hold only on a quiet machine; compare the ratios (same process, interleaved rounds)")
     return BenchResult(source.name, source.input_size, batch, threads, what, rows, _cpu(), notes)
 
@@ -142,13 +185,16 @@ def _calibration_inputs(source: Source, model, calibration: int, notes: list[str
 
         return calibration_images(source, None, calibration)
     calibrate_bn(model, torch.randn(16, *source.input_size, generator=torch.Generator().manual_seed(1)))
-    notes.append("random weights; batch-norm statistics calibrated on random inputs first (float32 "
-                 "denormals would otherwise slow every engine 10-50x)")
+    notes.append(
+        "random weights; batch-norm statistics calibrated on random inputs first (float32 "
+        "denormals would otherwise slow every engine 10-50x)"
+    )
     return torch.randn(calibration, *source.input_size, generator=torch.Generator().manual_seed(2))
 
 
-def _build_runners(model, configs, extra: dict, batch: int, threads, x: torch.Tensor, calib: torch.Tensor,
-                   progress: bool) -> tuple[list[BenchRow], dict[int, Runner]]:
+def _build_runners(
+    model, configs, extra: dict, batch: int, threads, x: torch.Tensor, calib: torch.Tensor, progress: bool
+) -> tuple[list[BenchRow], dict[int, Runner]]:
     """One row per engine configuration and ``extra`` entry; a runner (warmed up at batch 1 and at
     ``batch``) for each that builds, the reason in ``row.skipped`` for each that does not."""
     from tqdm import tqdm
@@ -207,8 +253,9 @@ def _time_rounds(runners: dict[int, Runner], x: torch.Tensor, rounds: int, laten
     return lat, thr
 
 
-def _fill_rows(rows: list[BenchRow], runners: dict[int, Runner], lat: dict, thr: dict, x: torch.Tensor,
-               batch: int) -> None:
+def _fill_rows(
+    rows: list[BenchRow], runners: dict[int, Runner], lat: dict, thr: dict, x: torch.Tensor, batch: int
+) -> None:
     """Latency percentiles, throughput, speed-up over the first row, agreement with the first row's outputs."""
     ref = runners[0](x) if 0 in runners else None
     base = None

@@ -70,8 +70,15 @@ class Runner:
     """A callable ``x -> logits`` with what it runs on: ``engine``, ``precision``, ``batch`` (None:
     any) and ``setup_s`` (export/compile time spent building it)."""
 
-    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], engine: str, precision: str,
-                 batch: int | None = None, setup_s: float = 0.0, note: str = ""):
+    def __init__(
+        self,
+        fn: Callable[[torch.Tensor], torch.Tensor],
+        engine: str,
+        precision: str,
+        batch: int | None = None,
+        setup_s: float = 0.0,
+        note: str = "",
+    ):
         self._fn, self.engine, self.precision, self.batch = fn, engine, precision, batch
         self.setup_s, self.note = setup_s, note
 
@@ -90,16 +97,21 @@ def _check(engine: str, precision: str) -> None:
     if engine not in ENGINE_CHOICES and engine != "torchscript":
         raise CnnlabError(f"unknown engine {engine!r}", f"choose one of {', '.join(ENGINE_CHOICES)}")
     if engine in ENGINES and precision not in ENGINES[engine]:
-        raise CnnlabError(f"engine {engine} does not run {precision}",
-                          f"{engine} runs {', '.join(ENGINES[engine])}")
+        raise CnnlabError(f"engine {engine} does not run {precision}", f"{engine} runs {', '.join(ENGINES[engine])}")
     ok, msg = engine_available(engine)
     if not ok:
         raise CnnlabError(msg, "or choose another --engine")
 
 
-def make_runner(model_or_file, engine: str = "eager", precision: str = "fp32", batch: int | None = None,
-                threads: int | None = None, example: torch.Tensor | None = None,
-                calibration: torch.Tensor | None = None) -> Runner:
+def make_runner(
+    model_or_file,
+    engine: str = "eager",
+    precision: str = "fp32",
+    batch: int | None = None,
+    threads: int | None = None,
+    example: torch.Tensor | None = None,
+    calibration: torch.Tensor | None = None,
+) -> Runner:
     """A :class:`Runner` for an ``nn.Module`` or an exported file (``.onnx``, ``.xml``, ``.pt``).
 
     ``example``: an input (its shape sets the export; default the model's card size, batch 1).
@@ -119,8 +131,10 @@ def make_runner(model_or_file, engine: str = "eager", precision: str = "fp32", b
         if suffix == ".pt":
             engine = "torchscript" if engine in ("eager", "torchscript") else engine
         if suffix not in (".onnx", ".xml", ".pt"):
-            raise CnnlabError(f"{path}: cannot run a {suffix or 'suffix-less'} file",
-                              "pass an .onnx, OpenVINO .xml or TorchScript .pt file, or a run folder")
+            raise CnnlabError(
+                f"{path}: cannot run a {suffix or 'suffix-less'} file",
+                "pass an .onnx, OpenVINO .xml or TorchScript .pt file, or a run folder",
+            )
     _check(engine, precision)
     t0 = time.perf_counter()
     if engine == "torchscript":
@@ -129,8 +143,10 @@ def make_runner(model_or_file, engine: str = "eager", precision: str = "fp32", b
         fn = _torchscript(Path(model_or_file))
     elif engine in ("eager", "compile"):
         if is_file:
-            raise CnnlabError(f"engine {engine} runs a PyTorch model, not the file {model_or_file}",
-                              "pass the run folder (or use --engine onnxruntime / openvino for exported files)")
+            raise CnnlabError(
+                f"engine {engine} runs a PyTorch model, not the file {model_or_file}",
+                "pass the run folder (or use --engine onnxruntime / openvino for exported files)",
+            )
         fn = _torch(model_or_file, precision, engine == "compile")
     else:
         source = Path(model_or_file) if is_file else _onnx_for(model_or_file, precision, example, calibration)
@@ -158,8 +174,10 @@ def _onnx_for(model: nn.Module, precision: str, example, calibration) -> bytes:
         from .quantize import quantize_onnx
 
         if calibration is None:
-            raise CnnlabError("int8 needs calibration images to choose the activation ranges",
-                              "pass calibration=<N x C x H x W tensor> (CLI: the run's training images)")
+            raise CnnlabError(
+                "int8 needs calibration images to choose the activation ranges",
+                "pass calibration=<N x C x H x W tensor> (CLI: the run's training images)",
+            )
         return quantize_onnx(onnx_bytes(model, x), calibration)
     return onnx_bytes(model, x)
 
@@ -201,8 +219,9 @@ def _ort(source: Path | bytes, threads: int):
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
-    sess = ort.InferenceSession(str(source) if isinstance(source, Path) else source, opts,
-                                providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(
+        str(source) if isinstance(source, Path) else source, opts, providers=["CPUExecutionProvider"]
+    )
     name = sess.get_inputs()[0].name
 
     def run(x: torch.Tensor) -> torch.Tensor:
@@ -217,8 +236,11 @@ def _openvino(source: Path | bytes, precision: str, threads: int, batch: int | N
 
     core = ov.Core()
     model = core.read_model(str(source)) if isinstance(source, Path) else _ov_from_bytes(core, source)
-    config = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
-              "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+    config = {
+        "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
+        "INFERENCE_NUM_THREADS": threads,
+        "PERFORMANCE_HINT": "LATENCY",
+    }
     compiled: dict[int, object] = {}
 
     def request(n: int):
@@ -255,6 +277,7 @@ def _ov_from_bytes(core, data: bytes):
 
 # -- auto -----------------------------------------------------------------------------------------
 
+
 def cache_dir() -> Path:
     home = os.environ.get("CNNLAB_HOME")
     return Path(home) if home else Path.home() / ".cache" / "cnnlab"
@@ -278,8 +301,9 @@ def _model_key(model_or_file) -> str:
     return f"{name} ({n} params)"
 
 
-def auto_runner(model_or_file, precision: str, batch: int | None, threads: int, example, calibration,
-                repeats: int = 5) -> Runner:
+def auto_runner(
+    model_or_file, precision: str, batch: int | None, threads: int, example, calibration, repeats: int = 5
+) -> Runner:
     """The fastest installed engine for this model, input shape, batch and precision (measured once
     here, cached): only engines whose outputs agree with eager PyTorch qualify."""
     from ..runs import write_json
@@ -289,8 +313,10 @@ def auto_runner(model_or_file, precision: str, batch: int | None, threads: int, 
         raise CnnlabError("engine auto on a file needs an example input", "pass example=<tensor>")
     n = batch or 1
     x = x1[:1].expand(n, *x1.shape[1:]).contiguous() + 0.01 * torch.randn(n, *x1.shape[1:])
-    key = (f"{_model_key(model_or_file)} | {'x'.join(map(str, x.shape[1:]))} | batch {n} | {precision} | "
-           f"{threads} threads | {platform.processor() or platform.machine()} {_cpu_name()} | {_versions()}")
+    key = (
+        f"{_model_key(model_or_file)} | {'x'.join(map(str, x.shape[1:]))} | batch {n} | {precision} | "
+        f"{threads} threads | {platform.processor() or platform.machine()} {_cpu_name()} | {_versions()}"
+    )
     file = cache_dir() / "engine-choice.json"
     cache = {}
     if file.is_file():
@@ -304,11 +330,16 @@ def auto_runner(model_or_file, precision: str, batch: int | None, threads: int, 
         r.note = f"auto: {hit['engine']} (cached choice, {hit['ms']:.2f} ms per batch of {n} when measured)"
         return r
     is_file = isinstance(model_or_file, (str, Path))
-    candidates = [e for e in AUTO_CANDIDATES if precision in ENGINES[e] and engine_available(e)[0]
-                  and not (is_file and e == "eager")]
+    candidates = [
+        e
+        for e in AUTO_CANDIDATES
+        if precision in ENGINES[e] and engine_available(e)[0] and not (is_file and e == "eager")
+    ]
     if not candidates:
-        raise CnnlabError(f"no installed engine runs {precision} on this input",
-                          "pip install 'cnnlab[deploy]' for ONNX Runtime and OpenVINO")
+        raise CnnlabError(
+            f"no installed engine runs {precision} on this input",
+            "pip install 'cnnlab[deploy]' for ONNX Runtime and OpenVINO",
+        )
     ref = None
     if not is_file:
         with torch.inference_mode():
@@ -339,8 +370,11 @@ def auto_runner(model_or_file, precision: str, batch: int | None, threads: int, 
     file.parent.mkdir(parents=True, exist_ok=True)
     write_json(file, cache)
     r = runners[best]
-    r.note = "auto: " + ", ".join(f"{k} {v:.2f} ms" for k, v in sorted(timings.items(), key=lambda kv: kv[1])) + \
-        f" per batch of {n} -> {best} (cached in {file})"
+    r.note = (
+        "auto: "
+        + ", ".join(f"{k} {v:.2f} ms" for k, v in sorted(timings.items(), key=lambda kv: kv[1]))
+        + f" per batch of {n} -> {best} (cached in {file})"
+    )
     return r
 
 

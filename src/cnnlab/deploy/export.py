@@ -60,19 +60,27 @@ class ExportReport:
 
     def text(self) -> str:
         p = self.parity
-        lines = [f"wrote {self.path} ({self.format}, {self.size_bytes / 1e6:.2f} MB)",
-                 f"  metadata: model {self.metadata['model']}, input {'x'.join(map(str, self.metadata['input_size']))}"
-                 f" {self.metadata['channel_order']}, mean {_fmt(self.metadata['mean'])}, std "
-                 f"{_fmt(self.metadata['std'])}, {len(self.metadata['classes'])} classes, batch {self.metadata['batch']}",
-                 f"  parity vs eager PyTorch on {p.images}: max |diff| {p.max_abs_diff:.2e} (largest |logit| "
-                 f"{p.max_abs_logit:.3g}, relative {p.rel_diff:.1e} <= {PARITY_RTOL:.0e}), top-1 agreement "
-                 f"{p.top1_agreement:.1%}"]
+        lines = [
+            f"wrote {self.path} ({self.format}, {self.size_bytes / 1e6:.2f} MB)",
+            f"  metadata: model {self.metadata['model']}, input {'x'.join(map(str, self.metadata['input_size']))}"
+            f" {self.metadata['channel_order']}, mean {_fmt(self.metadata['mean'])}, std "
+            f"{_fmt(self.metadata['std'])}, {len(self.metadata['classes'])} classes, batch {self.metadata['batch']}",
+            f"  parity vs eager PyTorch on {p.images}: max |diff| {p.max_abs_diff:.2e} (largest |logit| "
+            f"{p.max_abs_logit:.3g}, relative {p.rel_diff:.1e} <= {PARITY_RTOL:.0e}), top-1 agreement "
+            f"{p.top1_agreement:.1%}",
+        ]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {"path": str(self.path), "format": self.format, "size_bytes": self.size_bytes,
-                "metadata": self.metadata, "parity": asdict(self.parity), "notes": self.notes}
+        return {
+            "path": str(self.path),
+            "format": self.format,
+            "size_bytes": self.size_bytes,
+            "metadata": self.metadata,
+            "parity": asdict(self.parity),
+            "notes": self.notes,
+        }
 
 
 def _fmt(v) -> str:
@@ -83,17 +91,26 @@ def deployment_metadata(source: Source, fmt: str, batch) -> dict:
     from .. import __version__
 
     c = source.input_size[0]
-    return {"model": source.name, "model_args": source.meta.get("model_args", {}),
-            "classes": list(source.meta["classes"]), "input_size": list(source.input_size),
-            "mean": list(source.meta["mean"]), "std": list(source.meta["std"]),
-            "scale": "pixels / 255, then (x - mean) / std per channel",
-            "channel_order": {1: "L", 3: "RGB"}.get(c, f"{c} channels"), "layout": "NCHW",
-            "background": source.meta.get("background", "any"), "batch": batch, "format": fmt,
-            "weights": str(source.run_dir) if source.run_dir else "random (bare model)",
-            "cnnlab_version": __version__}
+    return {
+        "model": source.name,
+        "model_args": source.meta.get("model_args", {}),
+        "classes": list(source.meta["classes"]),
+        "input_size": list(source.input_size),
+        "mean": list(source.meta["mean"]),
+        "std": list(source.meta["std"]),
+        "scale": "pixels / 255, then (x - mean) / std per channel",
+        "channel_order": {1: "L", 3: "RGB"}.get(c, f"{c} channels"),
+        "layout": "NCHW",
+        "background": source.meta.get("background", "any"),
+        "batch": batch,
+        "format": fmt,
+        "weights": str(source.run_dir) if source.run_dir else "random (bare model)",
+        "cnnlab_version": __version__,
+    }
 
 
 # -- writing each format --------------------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def quiet():
@@ -124,12 +141,16 @@ def onnx_bytes(model: nn.Module, example: torch.Tensor, batch="dynamic", notes: 
         try:
             data = _export_dynamo(model, example, batch)
         except Exception as second:
-            raise CnnlabError(f"ONNX export of {type(model).__name__} failed: {type(first).__name__}: "
-                              f"{_first_line(first)}; the torch.export-based exporter too: {type(second).__name__}: "
-                              f"{_first_line(second)}", "see docs/deployment.md, 'Every family exports'") from second
+            raise CnnlabError(
+                f"ONNX export of {type(model).__name__} failed: {type(first).__name__}: "
+                f"{_first_line(first)}; the torch.export-based exporter too: {type(second).__name__}: "
+                f"{_first_line(second)}",
+                "see docs/deployment.md, 'Every family exports'",
+            ) from second
         if notes is not None:
-            notes.append(f"exported with the torch.export-based exporter (the TorchScript-based one: "
-                         f"{_first_line(first)[:120]})")
+            notes.append(
+                f"exported with the torch.export-based exporter (the TorchScript-based one: {_first_line(first)[:120]})"
+            )
         return data
 
 
@@ -142,8 +163,17 @@ def _export_torchscript_based(model, example, batch) -> bytes:
     dynamic = {"input": {0: "batch"}, "logits": {0: "batch"}} if batch == "dynamic" else None
     buf = io.BytesIO()
     with quiet(), torch.no_grad():
-        torch.onnx.export(model, (example,), buf, dynamo=False, input_names=["input"], output_names=["logits"],
-                          dynamic_axes=dynamic, opset_version=OPSET, do_constant_folding=True)
+        torch.onnx.export(
+            model,
+            (example,),
+            buf,
+            dynamo=False,
+            input_names=["input"],
+            output_names=["logits"],
+            dynamic_axes=dynamic,
+            opset_version=OPSET,
+            do_constant_folding=True,
+        )
     return buf.getvalue()
 
 
@@ -154,8 +184,16 @@ def _export_dynamo(model, example, batch) -> bytes:
             example = example.repeat(2, *([1] * (example.dim() - 1)))
         shapes = ({0: torch.export.Dim("batch")},)
     with quiet(), torch.no_grad():
-        program = torch.onnx.export(model, (example,), None, dynamo=True, input_names=["input"],
-                                    output_names=["logits"], dynamic_shapes=shapes, opset_version=OPSET)
+        program = torch.onnx.export(
+            model,
+            (example,),
+            None,
+            dynamo=True,
+            input_names=["input"],
+            output_names=["logits"],
+            dynamic_shapes=shapes,
+            opset_version=OPSET,
+        )
     return program.model_proto.SerializeToString()
 
 
@@ -217,10 +255,13 @@ def require(module: str):
         return importlib.import_module(module)
     except ImportError:
         extra = {"onnx": "export", "onnxruntime": "export", "openvino": "deploy"}.get(module, "deploy")
-        raise CnnlabError(f"{module} is not installed", f"pip install 'cnnlab[{extra}]' (or pip install {module})") from None
+        raise CnnlabError(
+            f"{module} is not installed", f"pip install 'cnnlab[{extra}]' (or pip install {module})"
+        ) from None
 
 
 # -- reading the metadata back --------------------------------------------------------------------
+
 
 def read_metadata(path: str | Path) -> dict:
     """The ``cnnlab.*`` metadata of an exported ``.onnx``, TorchScript ``.pt`` or OpenVINO ``.xml``."""
@@ -231,8 +272,11 @@ def read_metadata(path: str | Path) -> dict:
     if suffix == ".onnx":
         onnx = require("onnx")
         proto = onnx.load(str(path), load_external_data=False)
-        return {p.key[len(META_PREFIX):]: json.loads(p.value) for p in proto.metadata_props
-                if p.key.startswith(META_PREFIX)}
+        return {
+            p.key[len(META_PREFIX) :]: json.loads(p.value)
+            for p in proto.metadata_props
+            if p.key.startswith(META_PREFIX)
+        }
     if suffix == ".pt":
         extra = {"cnnlab.json": ""}
         torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
@@ -249,8 +293,16 @@ def read_metadata(path: str | Path) -> dict:
 
 # -- export with parity ---------------------------------------------------------------------------
 
-def export(model_or_run, fmt: str = "onnx", path: str | Path | None = None, batch="dynamic",
-           check_images: int = 16, source: Source | None = None, rtol: float = PARITY_RTOL) -> ExportReport:
+
+def export(
+    model_or_run,
+    fmt: str = "onnx",
+    path: str | Path | None = None,
+    batch="dynamic",
+    check_images: int = 16,
+    source: Source | None = None,
+    rtol: float = PARITY_RTOL,
+) -> ExportReport:
     """Write ``model_or_run`` (a run folder, a model name or a :class:`Source`) as ``fmt``; check the
     file against eager PyTorch on real held-out images (random ones for a bare model); on a parity
     failure delete the file and raise, naming the first layer whose output diverges (ONNX)."""
@@ -284,12 +336,17 @@ def export(model_or_run, fmt: str = "onnx", path: str | Path | None = None, batc
         raise
     if not parity.ok:
         _remove(path)
-        where = (f"; the first layer that diverges is {parity.diverging_layer} ({parity.layer_detail})"
-                 if parity.diverging_layer else "")
-        raise CnnlabError(f"{path}: the exported {fmt} model disagrees with PyTorch: max |diff| "
-                          f"{parity.max_abs_diff:.3g} = {parity.rel_diff:.2g} of the largest logit (allowed "
-                          f"{rtol:g}){where}; the file was not kept",
-                          "report the model and layer; try another format (--format onnx|torchscript|openvino)")
+        where = (
+            f"; the first layer that diverges is {parity.diverging_layer} ({parity.layer_detail})"
+            if parity.diverging_layer
+            else ""
+        )
+        raise CnnlabError(
+            f"{path}: the exported {fmt} model disagrees with PyTorch: max |diff| "
+            f"{parity.max_abs_diff:.3g} = {parity.rel_diff:.2g} of the largest logit (allowed "
+            f"{rtol:g}){where}; the file was not kept",
+            "report the model and layer; try another format (--format onnx|torchscript|openvino)",
+        )
     return ExportReport(path, fmt, _size(path), meta, parity, notes)
 
 
@@ -312,7 +369,9 @@ def _parse_batch(batch):
     try:
         b = int(batch)
     except (TypeError, ValueError):
-        raise CnnlabError(f"--batch {batch!r} is neither 'dynamic' nor a number", "e.g. --batch dynamic or --batch 1") from None
+        raise CnnlabError(
+            f"--batch {batch!r} is neither 'dynamic' nor a number", "e.g. --batch dynamic or --batch 1"
+        ) from None
     if b < 1:
         raise CnnlabError(f"--batch must be at least 1, got {b}")
     return b
@@ -323,8 +382,9 @@ def _default_path(src: Source, fmt: str) -> Path:
     return base.with_suffix(FORMATS[fmt])
 
 
-def check_parity(model: nn.Module, path: Path, x: torch.Tensor, what: str, rtol: float = PARITY_RTOL,
-                 chunk: int | None = None) -> ParityResult:
+def check_parity(
+    model: nn.Module, path: Path, x: torch.Tensor, what: str, rtol: float = PARITY_RTOL, chunk: int | None = None
+) -> ParityResult:
     """Run the exported file and eager PyTorch on ``x`` (in batches of ``chunk`` for a file with a
     fixed batch) and compare the logits."""
     from .engines import make_runner
@@ -353,6 +413,7 @@ def check_parity(model: nn.Module, path: Path, x: torch.Tensor, what: str, rtol:
 
 
 # -- locating the first diverging layer (ONNX) ----------------------------------------------------
+
 
 def _node_scope(node) -> str | None:
     """The module path an ONNX node came from: the torch.export-based exporter keeps it in the node's
@@ -399,9 +460,15 @@ def find_diverging_layer(model: nn.Module, onnx_path: Path, x: torch.Tensor, rto
     handles = []
     for name, mod in model.named_modules():
         if name and not any(True for _ in mod.children()):
-            handles.append(mod.register_forward_hook(
-                lambda m, a, out, name=name: captured.append((name, m, out.detach().clone()))  # in-place activations
-                if isinstance(out, torch.Tensor) else None))
+            handles.append(
+                mod.register_forward_hook(
+                    lambda m, a, out, name=name: (
+                        captured.append((name, m, out.detach().clone()))  # in-place activations
+                        if isinstance(out, torch.Tensor)
+                        else None
+                    )
+                )
+            )
     try:
         with torch.no_grad():
             model.eval()(x)
@@ -438,5 +505,3 @@ def find_diverging_layer(model: nn.Module, onnx_path: Path, x: torch.Tensor, rto
         if not np.isfinite(d) or d > rtol * max(s, 1e-12):
             return name, f"{type(mod).__name__}: max |diff| {d:.3g}, largest |value| {s:.3g}"
     return None
-
-

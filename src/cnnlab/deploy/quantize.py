@@ -53,8 +53,9 @@ def quantize_onnx(fp32: bytes, calibration: torch.Tensor | None, method: str = "
 
     class Reader(CalibrationDataReader):
         def __init__(self, x: torch.Tensor):
-            self.batches = iter([{"input": np.ascontiguousarray(b.float().numpy())}
-                                 for b in x.split(CALIBRATION_BATCH)])
+            self.batches = iter(
+                [{"input": np.ascontiguousarray(b.float().numpy())} for b in x.split(CALIBRATION_BATCH)]
+            )
 
         def get_next(self):
             return next(self.batches, None)
@@ -65,10 +66,17 @@ def quantize_onnx(fp32: bytes, calibration: torch.Tensor | None, method: str = "
         with quiet():
             quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
             if method == "static":
-                quantize_static(str(pre), str(out), Reader(calibration), quant_format=QuantFormat.QDQ,
-                                per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                                calibrate_method=CalibrationMethod.MinMax,
-                                extra_options={"WeightSymmetric": True, "ActivationSymmetric": False})
+                quantize_static(
+                    str(pre),
+                    str(out),
+                    Reader(calibration),
+                    quant_format=QuantFormat.QDQ,
+                    per_channel=True,
+                    activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8,
+                    calibrate_method=CalibrationMethod.MinMax,
+                    extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
+                )
             else:
                 quantize_dynamic(str(pre), str(out), weight_type=QuantType.QInt8, per_channel=True)
         return out.read_bytes()
@@ -96,17 +104,23 @@ class QuantReport:
         return 100 * (self.fp32_top1 - self.int8_top1)
 
     def text(self) -> str:
-        how = (f"int8 static, QDQ ONNX, calibrated on {self.calibration} training images" if self.method == "static"
-               else "int8 dynamic: int8 weights, activation ranges computed at run time")
-        return "\n".join([
-            f"wrote {self.path} ({how})",
-            f"top-1 on the {self.split}, {self.images:,} images: fp32 {self.fp32_top1:.2%}  int8 {self.int8_top1:.2%}  "
-            f"(drop {self.drop_points:+.2f} points; same class on {self.agreement:.1%} of images)",
-            f"file size: fp32 {self.fp32_bytes / 1e6:.2f} MB  int8 {self.int8_bytes / 1e6:.2f} MB  "
-            f"({self.fp32_bytes / max(self.int8_bytes, 1):.1f}x smaller)",
-            f"batch-1 latency on {self.engine} (median): fp32 {self.fp32_ms:.2f} ms  int8 {self.int8_ms:.2f} ms  "
-            f"({self.fp32_ms / max(self.int8_ms, 1e-9):.2f}x)",
-            *[f"note: {n}" for n in self.notes]])
+        how = (
+            f"int8 static, QDQ ONNX, calibrated on {self.calibration} training images"
+            if self.method == "static"
+            else "int8 dynamic: int8 weights, activation ranges computed at run time"
+        )
+        return "\n".join(
+            [
+                f"wrote {self.path} ({how})",
+                f"top-1 on the {self.split}, {self.images:,} images: fp32 {self.fp32_top1:.2%}  int8 {self.int8_top1:.2%}  "
+                f"(drop {self.drop_points:+.2f} points; same class on {self.agreement:.1%} of images)",
+                f"file size: fp32 {self.fp32_bytes / 1e6:.2f} MB  int8 {self.int8_bytes / 1e6:.2f} MB  "
+                f"({self.fp32_bytes / max(self.int8_bytes, 1):.1f}x smaller)",
+                f"batch-1 latency on {self.engine} (median): fp32 {self.fp32_ms:.2f} ms  int8 {self.int8_ms:.2f} ms  "
+                f"({self.fp32_ms / max(self.int8_ms, 1e-9):.2f}x)",
+                *[f"note: {n}" for n in self.notes],
+            ]
+        )
 
     def to_dict(self) -> dict:
         return {**asdict(self), "path": str(self.path), "drop_points": self.drop_points}
@@ -119,8 +133,9 @@ def calibration_images(source: Source, data_spec: str | None, n: int, seed: int 
     return normalize(source.meta, train.images[idx])
 
 
-def top1(run, images: torch.Tensor, labels: torch.Tensor, meta: dict, batch: int = 256,
-         progress: str | None = None) -> tuple[float, torch.Tensor]:
+def top1(
+    run, images: torch.Tensor, labels: torch.Tensor, meta: dict, batch: int = 256, progress: str | None = None
+) -> tuple[float, torch.Tensor]:
     """Top-1 accuracy of ``run`` (a callable on normalised batches) over uint8 ``images`` and the
     predicted classes."""
     from tqdm import tqdm
@@ -128,7 +143,7 @@ def top1(run, images: torch.Tensor, labels: torch.Tensor, meta: dict, batch: int
     preds = []
     chunks = list(range(0, len(images), batch))
     for i in tqdm(chunks, desc=progress, disable=progress is None, leave=False):
-        preds.append(run(normalize(meta, images[i:i + batch])).argmax(1))
+        preds.append(run(normalize(meta, images[i : i + batch])).argmax(1))
     pred = torch.cat(preds)
     return float((pred == labels).float().mean()), pred
 
@@ -144,9 +159,17 @@ def median_latency_ms(run, x: torch.Tensor, repeats: int = 20) -> float:
     return float(np.median(times)) * 1000
 
 
-def quantize(run_or_source, data: str | None = None, method: str = "static", calibration: int = 512,
-             engine: str = "onnxruntime", out: str | Path | None = None, limit: int | None = None,
-             threads: int | None = None, progress: bool = False) -> QuantReport:
+def quantize(
+    run_or_source,
+    data: str | None = None,
+    method: str = "static",
+    calibration: int = 512,
+    engine: str = "onnxruntime",
+    out: str | Path | None = None,
+    limit: int | None = None,
+    threads: int | None = None,
+    progress: bool = False,
+) -> QuantReport:
     """Quantize a trained run to int8 and evaluate it against its fp32 self (see the module doc).
 
     ``data``: the data set (default: the run's own); calibration uses ``calibration`` training images,
@@ -161,8 +184,10 @@ def quantize(run_or_source, data: str | None = None, method: str = "static", cal
         raise CnnlabError(f"--calibration must be at least 1 image, got {calibration}")
     source = run_or_source if isinstance(run_or_source, Source) else load_source(run_or_source)
     if not source.trained and not data:
-        raise CnnlabError(f"{source.name} is a bare model with random weights: nothing to quantize meaningfully",
-                          "pass a run folder from `cnnlab train` (or --data NAME:PATH to calibrate a bare model)")
+        raise CnnlabError(
+            f"{source.name} is a bare model with random weights: nothing to quantize meaningfully",
+            "pass a run folder from `cnnlab train` (or --data NAME:PATH to calibrate a bare model)",
+        )
     path = Path(out) if out else (source.run_dir or Path(".")) / "model.int8.onnx"
     if path.suffix.lower() != ".onnx":
         raise CnnlabError(f"{path}: the int8 model is an ONNX file", "e.g. -o model.int8.onnx")
@@ -173,9 +198,14 @@ def quantize(run_or_source, data: str | None = None, method: str = "static", cal
     onnx = require("onnx")
     proto = onnx.load_from_string(int8)
     meta = deployment_metadata(source, "onnx", "dynamic")
-    meta.update(precision="int8", quantization=(
-        f"static, onnxruntime QDQ, per-channel int8 weights, uint8 activations, {len(calib)} calibration images"
-        if calib is not None else "dynamic, onnxruntime, per-channel int8 weights, activation ranges at run time"))
+    meta.update(
+        precision="int8",
+        quantization=(
+            f"static, onnxruntime QDQ, per-channel int8 weights, uint8 activations, {len(calib)} calibration images"
+            if calib is not None
+            else "dynamic, onnxruntime, per-channel int8 weights, activation ranges at run time"
+        ),
+    )
     set_onnx_metadata(proto, meta)
     from ..runs import atomic_write_bytes
 
@@ -196,6 +226,19 @@ def quantize(run_or_source, data: str | None = None, method: str = "static", cal
         x1 = normalize(source.meta, images[:1])
         fp32_ms, int8_ms = median_latency_ms(fp32_engine, x1), median_latency_ms(int8_run, x1)
     notes = ["the latency was measured once on this machine; re-measure on a quiet one (cnnlab bench)"]
-    return QuantReport(path, method, engine, len(calib) if calib is not None else 0, held_out_label(source),
-                       len(labels), fp32_acc, int8_acc, len(fp32), path.stat().st_size, fp32_ms, int8_ms,
-                       float((fp32_pred == int8_pred).float().mean()), notes)
+    return QuantReport(
+        path,
+        method,
+        engine,
+        len(calib) if calib is not None else 0,
+        held_out_label(source),
+        len(labels),
+        fp32_acc,
+        int8_acc,
+        len(fp32),
+        path.stat().st_size,
+        fp32_ms,
+        int8_ms,
+        float((fp32_pred == int8_pred).float().mean()),
+        notes,
+    )

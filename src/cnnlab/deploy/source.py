@@ -54,11 +54,14 @@ def load_source(spec: str | Path, num_classes: int | None = None, input_size=Non
         if (run_dir / "config.json").is_file():
             config = json.loads((run_dir / "config.json").read_text())
         meta.setdefault("input_size", list(_card_size(meta["model"])))
-        return Source(run.model.eval(), meta["model"], meta, run_dir, config.get("data"),
-                      dict(config.get("data_options") or {}))
+        return Source(
+            run.model.eval(), meta["model"], meta, run_dir, config.get("data"), dict(config.get("data_options") or {})
+        )
     if "/" in str(spec) or str(spec).endswith((".safetensors", ".onnx", ".xml", ".pt")):
-        raise CnnlabError(f"{spec}: no such run folder or file", "pass a run folder written by `cnnlab train` "
-                          "or a registered model name (see `cnnlab models`)")
+        raise CnnlabError(
+            f"{spec}: no such run folder or file",
+            "pass a run folder written by `cnnlab train` or a registered model name (see `cnnlab models`)",
+        )
     entry = get_entry(str(spec))  # unknown names raise with the closest ones
     from ..analysis.summary import parse_input_size
 
@@ -71,9 +74,14 @@ def load_source(spec: str | Path, num_classes: int | None = None, input_size=Non
     model = create_model(str(spec), num_classes=classes).eval()
     c = size[0]
     imagenet = c == 3 and "ImageNet" in (entry.card.dataset or "")
-    meta = {"model": str(spec), "model_args": {}, "classes": [str(i) for i in range(classes)],
-            "input_size": list(size), "mean": IMAGENET_MEAN if imagenet else [0.5] * c,
-            "std": IMAGENET_STD if imagenet else [0.5] * c}
+    meta = {
+        "model": str(spec),
+        "model_args": {},
+        "classes": [str(i) for i in range(classes)],
+        "input_size": list(size),
+        "mean": IMAGENET_MEAN if imagenet else [0.5] * c,
+        "std": IMAGENET_STD if imagenet else [0.5] * c,
+    }
     return Source(model, str(spec), meta, notes=["random weights (a bare model name, not a trained run)"])
 
 
@@ -105,7 +113,9 @@ def calibrate_bn(model: nn.Module, x: torch.Tensor, passes: int = 2) -> None:
         model.eval()
 
 
-def example_inputs(source: Source, n: int, split: str = "val", seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None, str]:
+def example_inputs(
+    source: Source, n: int, split: str = "val", seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor | None, str]:
     """``n`` normalised float32 images (N x C x H x W), their labels (None for random inputs) and a
     description: real images of the run's data split, or standard-normal noise for a bare model."""
     if source.data_spec:
@@ -125,14 +135,18 @@ def load_split(source: Source, split: str, data_spec: str | None = None):
 
     spec = data_spec or source.data_spec
     if not spec:
-        raise CnnlabError(f"{source.name} is a bare model: it has no data set",
-                          "pass --data NAME:PATH (e.g. --data cifar10:PATH), or a run folder from `cnnlab train`")
+        raise CnnlabError(
+            f"{source.name} is a bare model: it has no data set",
+            "pass --data NAME:PATH (e.g. --data cifar10:PATH), or a run folder from `cnnlab train`",
+        )
     data = load_data(spec, source.data_options or None)
     got = data.train.image_shape
     want = tuple(source.input_size)
     if tuple(got) != want:
-        raise CnnlabError(f"{spec}: images are {'x'.join(map(str, got))}, the model expects "
-                          f"{'x'.join(map(str, want))}", "pass the data set the run was trained on")
+        raise CnnlabError(
+            f"{spec}: images are {'x'.join(map(str, got))}, the model expects {'x'.join(map(str, want))}",
+            "pass the data set the run was trained on",
+        )
     return data.train if split == "train" else data.val
 
 

@@ -38,9 +38,18 @@ def eager_runner(model: nn.Module, precision: str = "fp32", device: torch.device
 
 
 @torch.no_grad()
-def compute_logits(runner: Runner, data: ImageDataset, mean: list[float], std: list[float], *,
-                   batch_size: int = 256, tta: str = "none", channels_last: bool = False,
-                   progress: bool = True, desc: str = "evaluating") -> torch.Tensor:
+def compute_logits(
+    runner: Runner,
+    data: ImageDataset,
+    mean: list[float],
+    std: list[float],
+    *,
+    batch_size: int = 256,
+    tta: str = "none",
+    channels_last: bool = False,
+    progress: bool = True,
+    desc: str = "evaluating",
+) -> torch.Tensor:
     """N x K float32 logits of ``runner`` over ``data`` (uint8 images, normalised here with ``mean``/``std``).
 
     ``tta``: ``flip`` averages the image and its mirror image, ``flip-translate`` adds one-pixel shifts
@@ -48,8 +57,9 @@ def compute_logits(runner: Runner, data: ImageDataset, mean: list[float], std: l
     """
     loader = BatchLoader(data, batch_size, mean, std, channels_last=channels_last)
     out = []
-    with tqdm(total=len(data), unit="img", desc=desc, leave=False, disable=not bar_enabled(progress),
-              dynamic_ncols=True) as bar:
+    with tqdm(
+        total=len(data), unit="img", desc=desc, leave=False, disable=not bar_enabled(progress), dynamic_ncols=True
+    ) as bar:
         for x, _ in loader:
             out.append(tta_logits(runner, x, tta).float().cpu())
             bar.update(len(x))

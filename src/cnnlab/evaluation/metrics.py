@@ -38,8 +38,10 @@ class PerClass:
     def means(self) -> dict[str, dict[str, float]]:
         """Macro (every class counts the same) and weighted (by support) means of precision, recall, F1."""
         w = self.support / max(int(self.support.sum()), 1)
-        return {kind: {"precision": float(f(self.precision)), "recall": float(f(self.recall)), "f1": float(f(self.f1))}
-                for kind, f in (("macro", np.mean), ("weighted", lambda v: float((v * w).sum())))}
+        return {
+            kind: {"precision": float(f(self.precision)), "recall": float(f(self.recall)), "f1": float(f(self.f1))}
+            for kind, f in (("macro", np.mean), ("weighted", lambda v: float((v * w).sum())))
+        }
 
 
 def per_class_scores(cm: np.ndarray) -> PerClass:
@@ -82,8 +84,12 @@ def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BIN
     conf_sum = np.bincount(index, weights=confidence, minlength=bins)
     hit_sum = np.bincount(index, weights=correct, minlength=bins)
     safe = np.maximum(count, 1)
-    return Reliability(np.linspace(0, 1, bins + 1), count, np.where(count > 0, conf_sum / safe, 0.0),
-                       np.where(count > 0, hit_sum / safe, 0.0))
+    return Reliability(
+        np.linspace(0, 1, bins + 1),
+        count,
+        np.where(count > 0, conf_sum / safe, 0.0),
+        np.where(count > 0, hit_sum / safe, 0.0),
+    )
 
 
 def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = ECE_BINS) -> float:

@@ -37,13 +37,21 @@ def plot_confusion(cm: np.ndarray, classes: list[str], path: Path, title: str = 
         for i in range(k):
             for j in range(k):
                 if counts[i, j]:
-                    ax.text(j, i, f"{counts[i, j]:,}", ha="center", va="center", fontsize=font * 0.9,
-                            color="white" if norm[i, j] > 0.3 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        f"{counts[i, j]:,}",
+                        ha="center",
+                        va="center",
+                        fontsize=font * 0.9,
+                        color="white" if norm[i, j] > 0.3 else "black",
+                    )
     cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
     cbar.set_label("fraction of the true class (square-root scale)")
     acc = np.trace(cm) / max(cm.sum(), 1)
-    ax.set_title((title + "\n" if title else "") + f"confusion matrix, row-normalised (top-1 {100 * acc:.2f}%)",
-                 fontsize=10)
+    ax.set_title(
+        (title + "\n" if title else "") + f"confusion matrix, row-normalised (top-1 {100 * acc:.2f}%)", fontsize=10
+    )
     fig.tight_layout()
     save_png(fig, path, dpi=110)
     plt.close(fig)
@@ -60,12 +68,22 @@ def plot_reliability(rel: Reliability, path: Path, title: str = "") -> Path:
     fig, (ax, ax_n) = plt.subplots(2, 1, figsize=(6, 7), height_ratios=[3, 1], sharex=True)
     ax.bar(centres[has], rel.accuracy[has], width=width, edgecolor="black", color="tab:blue", label="accuracy")
     gap_lo = np.minimum(rel.accuracy, rel.confidence)[has]
-    ax.bar(centres[has], np.abs(rel.confidence - rel.accuracy)[has], bottom=gap_lo, width=width, color="tab:red",
-           alpha=0.35, edgecolor="tab:red", hatch="//", label="gap to mean confidence")
+    ax.bar(
+        centres[has],
+        np.abs(rel.confidence - rel.accuracy)[has],
+        bottom=gap_lo,
+        width=width,
+        color="tab:red",
+        alpha=0.35,
+        edgecolor="tab:red",
+        hatch="//",
+        label="gap to mean confidence",
+    )
     ax.plot([0, 1], [0, 1], "k--", label="perfect calibration")
     ax.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy in the bin")
-    ax.set_title((title + "\n" if title else "") + f"reliability diagram: ECE {100 * rel.ece:.2f}% ({bins} bins)",
-                 fontsize=10)
+    ax.set_title(
+        (title + "\n" if title else "") + f"reliability diagram: ECE {100 * rel.ece:.2f}% ({bins} bins)", fontsize=10
+    )
     ax.legend(loc="upper left")
     ax.grid(alpha=0.3)
     ax_n.bar(centres, rel.count, width=width, color="grey", edgecolor="black")
@@ -94,8 +112,10 @@ def plot_top_losses(result, path: Path, n: int = 16, title: str = "") -> Path:
         else:
             ax.imshow(img.transpose(1, 2, 0))
         r = result._row(i)
-        ax.set_title(f"#{i}  true {r['true']}\npred {r['predicted']} {100 * r['probability']:.1f}%\n"
-                     f"loss {r['loss']:.2f}", fontsize=8)
+        ax.set_title(
+            f"#{i}  true {r['true']}\npred {r['predicted']} {100 * r['probability']:.1f}%\nloss {r['loss']:.2f}",
+            fontsize=8,
+        )
     if not idx:
         axes.flat[0].text(0.5, 0.5, "no misclassified image", ha="center", va="center")
     fig.suptitle((title + "\n" if title else "") + f"the {len(idx)} most confidently wrong images", fontsize=10)

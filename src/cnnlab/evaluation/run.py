@@ -58,8 +58,9 @@ class EvaluationResult:
         self.preds = self.probs.argmax(1) if len(self.labels) else np.zeros(0, dtype=np.int64)
         self.confusion = M.confusion_matrix(self.labels, self.preds, k)
         self.per_class = M.per_class_scores(self.confusion)
-        self.reliability = M.reliability(self.probs.max(1) if len(self.labels) else np.zeros(0),
-                                         self.preds == self.labels)
+        self.reliability = M.reliability(
+            self.probs.max(1) if len(self.labels) else np.zeros(0), self.preds == self.labels
+        )
 
     # -- the numbers ---------------------------------------------------------------------------
     @property
@@ -96,17 +97,38 @@ class EvaluationResult:
         pc = self.per_class
         rel = self.reliability
         return {
-            "model": self.model, "data": self.data, "split": self.split, "images": self.n, "tta": self.tta,
-            "precision": self.precision, "engine": self.engine, "classes": self.classes,
-            f"{self.split}_loss": self.loss, f"{self.split}_top1": self.top1, f"{self.split}_top5": self.top5,
-            "per_class": [{"class": c, "precision": float(pc.precision[i]), "recall": float(pc.recall[i]),
-                           "f1": float(pc.f1[i]), "support": int(pc.support[i])} for i, c in enumerate(self.classes)],
+            "model": self.model,
+            "data": self.data,
+            "split": self.split,
+            "images": self.n,
+            "tta": self.tta,
+            "precision": self.precision,
+            "engine": self.engine,
+            "classes": self.classes,
+            f"{self.split}_loss": self.loss,
+            f"{self.split}_top1": self.top1,
+            f"{self.split}_top5": self.top5,
+            "per_class": [
+                {
+                    "class": c,
+                    "precision": float(pc.precision[i]),
+                    "recall": float(pc.recall[i]),
+                    "f1": float(pc.f1[i]),
+                    "support": int(pc.support[i]),
+                }
+                for i, c in enumerate(self.classes)
+            ],
             **{f"{kind}_avg": v for kind, v in self.means().items()},
             "confusion": self.confusion.tolist(),
             "confusion_row_normalised": M.row_normalised(self.confusion).round(6).tolist(),
-            "calibration": {"ece": self.ece, "bins": len(rel.count), "bin_edges": rel.edges.tolist(),
-                            "bin_count": rel.count.tolist(), "bin_confidence": rel.confidence.tolist(),
-                            "bin_accuracy": rel.accuracy.tolist()},
+            "calibration": {
+                "ece": self.ece,
+                "bins": len(rel.count),
+                "bin_edges": rel.edges.tolist(),
+                "bin_count": rel.count.tolist(),
+                "bin_confidence": rel.confidence.tolist(),
+                "bin_accuracy": rel.accuracy.tolist(),
+            },
             "top_losses": [self._row(i) for i in self.top_losses()],
             "notes": self.notes,
         }
@@ -119,13 +141,17 @@ class EvaluationResult:
 
     def _per_class_rows(self) -> list[tuple]:
         pc = self.per_class
-        return [(c, float(pc.precision[i]), float(pc.recall[i]), float(pc.f1[i]), int(pc.support[i]))
-                for i, c in enumerate(self.classes)]
+        return [
+            (c, float(pc.precision[i]), float(pc.recall[i]), float(pc.f1[i]), int(pc.support[i]))
+            for i, c in enumerate(self.classes)
+        ]
 
     def _headline(self) -> str:
         top5 = f", top-5 {self.top5:.2f}%" if self.top5 is not None else ""
-        return (f"{self.split} split of {self.data}: {self.n:,} images, top-1 {self.top1:.2f}%{top5}, "
-                f"loss {self.loss:.4f}, ECE {100 * self.ece:.2f}%")
+        return (
+            f"{self.split} split of {self.data}: {self.n:,} images, top-1 {self.top1:.2f}%{top5}, "
+            f"loss {self.loss:.4f}, ECE {100 * self.ece:.2f}%"
+        )
 
     def __repr__(self) -> str:
         from ..notebook import short
@@ -136,8 +162,12 @@ class EvaluationResult:
         from ..notebook import html_table
 
         means = [(f"{kind} avg", v["precision"], v["recall"], v["f1"], self.n) for kind, v in self.means().items()]
-        return html_table(self.PER_CLASS_COLUMNS, self._per_class_rows() + means,
-                          caption=f"{self.model}: {self._headline()}", notes=self.notes)
+        return html_table(
+            self.PER_CLASS_COLUMNS,
+            self._per_class_rows() + means,
+            caption=f"{self.model}: {self._headline()}",
+            notes=self.notes,
+        )
 
     def to_pandas(self):
         """The per-class table (precision, recall, F1, support) as a ``pandas.DataFrame``."""
@@ -147,8 +177,13 @@ class EvaluationResult:
 
     def _row(self, i: int) -> dict[str, Any]:
         p = int(self.preds[i])
-        return {"index": i, "true": self.classes[int(self.labels[i])], "predicted": self.classes[p],
-                "probability": float(self.probs[i, p]), "loss": float(self.losses[i])}
+        return {
+            "index": i,
+            "true": self.classes[int(self.labels[i])],
+            "predicted": self.classes[p],
+            "probability": float(self.probs[i, p]),
+            "loss": float(self.losses[i]),
+        }
 
     def to_csv(self, path: str | Path) -> Path:
         """One row per image: index (in the split), true class, predicted class, its probability, loss."""
@@ -157,8 +192,16 @@ class EvaluationResult:
         w.writerow(["index", "true", "predicted", "probability", "loss", "correct"])
         for i in range(self.n):
             r = self._row(i)
-            w.writerow([i, r["true"], r["predicted"], f"{r['probability']:.6f}", f"{r['loss']:.6f}",
-                        int(self.preds[i] == self.labels[i])])
+            w.writerow(
+                [
+                    i,
+                    r["true"],
+                    r["predicted"],
+                    f"{r['probability']:.6f}",
+                    f"{r['loss']:.6f}",
+                    int(self.preds[i] == self.labels[i]),
+                ]
+            )
         path = Path(path)
         atomic_write_bytes(path, buf.getvalue().encode())
         return path
@@ -170,8 +213,10 @@ class EvaluationResult:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         title = f"{Path(self.model).name} on {self.data} ({self.split}, {self.n:,} images)"
-        paths = {"confusion": plots.plot_confusion(self.confusion, self.classes, out / "confusion.png", title),
-                 "reliability": plots.plot_reliability(self.reliability, out / "reliability.png", title)}
+        paths = {
+            "confusion": plots.plot_confusion(self.confusion, self.classes, out / "confusion.png", title),
+            "reliability": plots.plot_reliability(self.reliability, out / "reliability.png", title),
+        }
         if self.images is not None:
             paths["top_losses"] = plots.plot_top_losses(self, out / "top-losses.png", n_losses, title)
         return paths
@@ -179,22 +224,35 @@ class EvaluationResult:
     def text(self) -> str:
         split = self.split
         head = f"{split} split of {self.data}: {self.n:,} images, model {self.model}"
-        extras = [x for x in (f"tta {self.tta}" if self.tta != "none" else "", self.precision,
-                              self.engine if self.engine != "pytorch" else "") if x]
+        extras = [
+            x
+            for x in (
+                f"tta {self.tta}" if self.tta != "none" else "",
+                self.precision,
+                self.engine if self.engine != "pytorch" else "",
+            )
+            if x
+        ]
         lines = [head + (f" ({', '.join(extras)})" if extras else "")]
         top5 = f", {self.top5:.2f}% top-5" if self.top5 is not None else ""
-        lines.append(f"{split} accuracy: {self.top1:.2f}% top-1{top5}; {split} loss {self.loss:.4f}; "
-                     f"expected calibration error {100 * self.ece:.2f}% ({len(self.reliability.count)} bins)")
+        lines.append(
+            f"{split} accuracy: {self.top1:.2f}% top-1{top5}; {split} loss {self.loss:.4f}; "
+            f"expected calibration error {100 * self.ece:.2f}% ({len(self.reliability.count)} bins)"
+        )
         width = max(12, max(len(c) for c in self.classes))
         lines.append("")
         lines.append(f"{'class':<{width}}  precision  recall     F1  support")
         pc = self.per_class
         for i, c in enumerate(self.classes):
-            lines.append(f"{c:<{width}}  {100 * pc.precision[i]:8.2f}%  {100 * pc.recall[i]:5.2f}%  "
-                         f"{100 * pc.f1[i]:5.2f}%  {pc.support[i]:7,}")
+            lines.append(
+                f"{c:<{width}}  {100 * pc.precision[i]:8.2f}%  {100 * pc.recall[i]:5.2f}%  "
+                f"{100 * pc.f1[i]:5.2f}%  {pc.support[i]:7,}"
+            )
         for kind, m in self.means().items():
-            lines.append(f"{kind + ' avg':<{width}}  {100 * m['precision']:8.2f}%  {100 * m['recall']:5.2f}%  "
-                         f"{100 * m['f1']:5.2f}%  {self.n:7,}")
+            lines.append(
+                f"{kind + ' avg':<{width}}  {100 * m['precision']:8.2f}%  {100 * m['recall']:5.2f}%  "
+                f"{100 * m['f1']:5.2f}%  {self.n:7,}"
+            )
         pairs = _most_confused(self.confusion, self.classes, 3)
         if pairs:
             lines.append("")
@@ -233,22 +291,39 @@ def _check_fits(ref: ModelRef, split: ImageDataset, data_name: str) -> list[str]
     size = ref.input_size
     if size and tuple(split.image_shape) != tuple(size):
         c, h, w = split.image_shape
-        hint = ("use a data set with the model's channels" if c != size[0] else
-                f"pass the data set at the model's size: --image-size {size[1]}")
+        hint = (
+            "use a data set with the model's channels"
+            if c != size[0]
+            else f"pass the data set at the model's size: --image-size {size[1]}"
+        )
         raise CnnlabError(f"{data_name} images are {c}x{h}x{w} but {ref.label} takes {'x'.join(map(str, size))}", hint)
     if len(split.classes) != len(ref.classes):
-        raise CnnlabError(f"{data_name} has {len(split.classes)} classes but {ref.label} predicts {len(ref.classes)}",
-                          "evaluate a model on the data set (or class folders) it was trained for")
+        raise CnnlabError(
+            f"{data_name} has {len(split.classes)} classes but {ref.label} predicts {len(ref.classes)}",
+            "evaluate a model on the data set (or class folders) it was trained for",
+        )
     if list(split.classes) != list(ref.classes):
-        notes.append(f"the data set names its classes {split.classes[:4]}..., the model {ref.classes[:4]}...: "
-                     "matched by position")
+        notes.append(
+            f"the data set names its classes {split.classes[:4]}..., the model {ref.classes[:4]}...: "
+            "matched by position"
+        )
     return notes
 
 
-def evaluate(run_or_weights: str | Path | LoadedRun | ModelRef, data: str | DataSplits, split: str = "test", *,
-             tta: str = "none", runner: Runner | None = None, engine: str = "pytorch", batch_size: int = 256,
-             precision: str = "auto", data_options: dict | None = None, progress: bool = True,
-             threads: int = 0) -> EvaluationResult:
+def evaluate(
+    run_or_weights: str | Path | LoadedRun | ModelRef,
+    data: str | DataSplits,
+    split: str = "test",
+    *,
+    tta: str = "none",
+    runner: Runner | None = None,
+    engine: str = "pytorch",
+    batch_size: int = 256,
+    precision: str = "auto",
+    data_options: dict | None = None,
+    progress: bool = True,
+    threads: int = 0,
+) -> EvaluationResult:
     """Evaluate a run folder (or cnnlab ``.safetensors`` file) on ``split`` of ``data``.
 
     ``data``: a spec (``mnist:PATH``, ``imagefolder:PATH``, ...) or loaded :class:`DataSplits`.
@@ -272,8 +347,10 @@ def evaluate(run_or_weights: str | Path | LoadedRun | ModelRef, data: str | Data
     images = splits.split(split)
     notes = _check_fits(ref, images, splits.name)
     if not len(images):
-        raise CnnlabError(f"the {split} split of {splits.name} is empty",
-                          "choose another --split (the run may have trained without a validation split)")
+        raise CnnlabError(
+            f"the {split} split of {splits.name} is empty",
+            "choose another --split (the run may have trained without a validation split)",
+        )
     device = torch.device("cpu")
     if precision == "auto":
         trained = ref.config().get("resolved", {}).get("precision", "fp32")
@@ -283,12 +360,24 @@ def evaluate(run_or_weights: str | Path | LoadedRun | ModelRef, data: str | Data
     else:
         precision = "engine"
     mean, std = ref.meta.get("mean") or splits.mean, ref.meta.get("std") or splits.std
-    logits = compute_logits(runner, images, mean, std, batch_size=batch_size, tta=tta, progress=progress,
-                            desc=f"evaluating {split}")
+    logits = compute_logits(
+        runner, images, mean, std, batch_size=batch_size, tta=tta, progress=progress, desc=f"evaluating {split}"
+    )
     labels = images.labels
     losses = F.cross_entropy(logits, labels, reduction="none")
     probs = torch.softmax(logits, dim=1)
     data_label = data if isinstance(data, str) else splits.name
-    return EvaluationResult(ref.label, data_label, split, list(ref.classes), labels.numpy(), probs.numpy(),
-                            losses.numpy(), tta=tta, precision=precision, engine=engine, notes=notes,
-                            images=images)
+    return EvaluationResult(
+        ref.label,
+        data_label,
+        split,
+        list(ref.classes),
+        labels.numpy(),
+        probs.numpy(),
+        losses.numpy(),
+        tta=tta,
+        precision=precision,
+        engine=engine,
+        notes=notes,
+        images=images,
+    )

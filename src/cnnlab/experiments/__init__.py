@@ -14,5 +14,16 @@ from .catalog import EXPERIMENTS, get_experiment, list_experiments
 from .runner import ExperimentRun, run_experiment
 from .spec import Budget, Compare, Config, Experiment, Subset, Verdict
 
-__all__ = ["EXPERIMENTS", "Budget", "Compare", "Config", "Experiment", "ExperimentRun", "Subset", "Verdict",
-           "get_experiment", "list_experiments", "run_experiment"]
+__all__ = [
+    "EXPERIMENTS",
+    "Budget",
+    "Compare",
+    "Config",
+    "Experiment",
+    "ExperimentRun",
+    "Subset",
+    "Verdict",
+    "get_experiment",
+    "list_experiments",
+    "run_experiment",
+]

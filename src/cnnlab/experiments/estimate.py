@@ -27,8 +27,9 @@ OVERHEAD_S = 5.0  # per run: building the model, the first batches, writing the 
 MAX_TRAIN_IMAGES_PER_S = 25_000.0
 
 
-def model_cost(model: str, args: dict, in_chans: int = 3, side: int = 32,
-               num_classes: int = 10) -> tuple[int, int, bool]:
+def model_cost(
+    model: str, args: dict, in_chans: int = 3, side: int = 32, num_classes: int = 10
+) -> tuple[int, int, bool]:
     """(params, MACs per image, has depthwise convolutions) from the analyzer (meta device, nothing computed)."""
     return _model_cost(model, json.dumps(args, sort_keys=True), in_chans, side, num_classes)
 

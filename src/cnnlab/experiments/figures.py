@@ -23,8 +23,13 @@ from ..viz.overlay import draw_runs  # noqa: E402
 from .results import ConfigResult  # noqa: E402
 from .spec import Experiment  # noqa: E402
 
-NAMES = {"train_error": "training error (%)", "val_error": "held-out error (%)", "test_error": "test error (%)",
-         "train_loss": "training loss", "val_loss": "held-out loss"}
+NAMES = {
+    "train_error": "training error (%)",
+    "val_error": "held-out error (%)",
+    "test_error": "test error (%)",
+    "train_loss": "training loss",
+    "val_loss": "held-out loss",
+}
 
 
 def mean_metrics(result: ConfigResult) -> list[dict]:
@@ -54,14 +59,18 @@ def plot_experiment(exp: Experiment, results: dict[str, ConfigResult], path: Pat
             draw_runs(ax, [(m.config.title, mean_metrics(m)) for m in members], "error", split, "epoch")
             if cmp.target is not None:
                 ax.axhline(cmp.target, color="grey", lw=0.8, ls=":")
-                ax.text(ax.get_xlim()[0], cmp.target, f" target {cmp.target:g}%", va="bottom", fontsize=8,
-                        color="grey")
+                ax.text(ax.get_xlim()[0], cmp.target, f" target {cmp.target:g}%", va="bottom", fontsize=8, color="grey")
             ax.set_title(group or exp.title)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=8)
         if split == "both":
-            fig.text(0.5, 0.005, "solid: training error (running, over each epoch's batches); dashed: held-out error",
-                     ha="center", fontsize=8)
+            fig.text(
+                0.5,
+                0.005,
+                "solid: training error (running, over each epoch's batches); dashed: held-out error",
+                ha="center",
+                fontsize=8,
+            )
     else:
         fig, ax = plt.subplots(figsize=(7, 4.6))
         series: dict[str, list[tuple[float, float, str]]] = {}

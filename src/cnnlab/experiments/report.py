@@ -49,8 +49,16 @@ def options_text(result: ConfigResult) -> str:
 def table(results: dict[str, ConfigResult], exp) -> list[str]:
     cmp = exp.compare
     show_test = exp.final_test and any(r.mean("test_error") is not None for r in results.values())
-    head = ["configuration", "network", "params", "MMACs", "train images", "epochs", "train error %",
-            "held-out error %"]
+    head = [
+        "configuration",
+        "network",
+        "params",
+        "MMACs",
+        "train images",
+        "epochs",
+        "train error %",
+        "held-out error %",
+    ]
     if show_test:
         head.append("test error %")
     if cmp.target is not None:
@@ -60,15 +68,25 @@ def table(results: dict[str, ConfigResult], exp) -> list[str]:
     for r in results.values():
         diverged = sum(run.diverged is not None for run in r.runs)
         flag = f" (diverged: {diverged} of {len(r.runs)} seeds, counted as chance)" if diverged else ""
-        row = [r.config.title, options_text(r), f"{r.params:,}", f"{r.macs / 1e6:,.1f}", _train_images(r),
-               str(r.epochs), fmt(r.mean("train_error"), r.spread("train_error")) + flag,
-               fmt(r.mean("val_error"), r.spread("val_error")) + flag]
+        row = [
+            r.config.title,
+            options_text(r),
+            f"{r.params:,}",
+            f"{r.macs / 1e6:,.1f}",
+            _train_images(r),
+            str(r.epochs),
+            fmt(r.mean("train_error"), r.spread("train_error")) + flag,
+            fmt(r.mean("val_error"), r.spread("val_error")) + flag,
+        ]
         if show_test:
             row.append(fmt(r.mean("test_error"), r.spread("test_error")))
         if cmp.target is not None:
             epochs, hits = r.epochs_to(cmp.target_metric, cmp.target)
-            row.append(f"not reached in {r.epochs}" if epochs is None else
-                       (f"{epochs:g}" if hits == len(r.runs) else f"{epochs:g} ({hits} of {len(r.runs)} seeds)"))
+            row.append(
+                f"not reached in {r.epochs}"
+                if epochs is None
+                else (f"{epochs:g}" if hits == len(r.runs) else f"{epochs:g} ({hits} of {len(r.runs)} seeds)")
+            )
         row.append(f"{r.seconds / 60:.1f}")
         lines.append("| " + " | ".join(row) + " |")
     return lines
@@ -95,39 +113,61 @@ def write_report(run, overrides: dict, subset: Subset | None) -> tuple[Path, Pat
     seeds = max(len(r.runs) for r in results.values())
     subsets = _subsets_text(run, list(results))
     total = sum(r.seconds for r in results.values())
-    lines = [f"# {exp.title}: {budget} budget", "",
-             f"**Claim.** {exp.claim}", "",
-             f"**Source.** {exp.lecture}; {exp.paper}.", "",
-             f"**Verdict.** {verdict.sentence(budget)}", ""]
+    lines = [
+        f"# {exp.title}: {budget} budget",
+        "",
+        f"**Claim.** {exp.claim}",
+        "",
+        f"**Source.** {exp.lecture}; {exp.paper}.",
+        "",
+        f"**Verdict.** {verdict.sentence(budget)}",
+        "",
+    ]
     if seeds == 1:
-        lines += ["One seed per configuration: differences of about a point are within what another seed "
-                  "could change.", ""]
+        lines += [
+            "One seed per configuration: differences of about a point are within what another seed could change.",
+            "",
+        ]
     lines += table(results, exp)
-    lines += ["",
-              f"Errors are top-1 in % at the last epoch, mean over {seeds} seed{'s' if seeds > 1 else ''}"
-              f"{' (± sample standard deviation)' if seeds > 1 else ''}. Training error is the running error over "
-              "the last epoch's training batches (augmented, dropout on); held-out error is measured on "
-              f"{_heldout_text(exp)}"
-              + ("; the official test split was evaluated once, at the end." if exp.final_test else
-                 "; the test split was not used.") +
-              " MMACs: multiply-adds per image from the analyzer (`cnnlab summary`). Time: the trainer's clocks "
-              "(training + evaluation, all seeds), not data loading.", "",
-              f"![{exp.title}]({FIGURE_FILE})", "",
-              "## Setup", "",
-              f"- budget `{budget}`: {b.note or 'as the table says'}",
-              f"- data: `{run.data}`; {subsets}",
-              f"- recipe: `{exp.recipe or 'cnnlab defaults'}` with {_dict_text(exp.overrides) or 'no changes'}"
-              + (f"; budget: {b.epochs} epochs" if b.epochs is not None else "")
-              + (f", {_dict_text(b.overrides)}" if b.overrides else ""),
-              ]
+    lines += [
+        "",
+        f"Errors are top-1 in % at the last epoch, mean over {seeds} seed{'s' if seeds > 1 else ''}"
+        f"{' (± sample standard deviation)' if seeds > 1 else ''}. Training error is the running error over "
+        "the last epoch's training batches (augmented, dropout on); held-out error is measured on "
+        f"{_heldout_text(exp)}"
+        + (
+            "; the official test split was evaluated once, at the end."
+            if exp.final_test
+            else "; the test split was not used."
+        )
+        + " MMACs: multiply-adds per image from the analyzer (`cnnlab summary`). Time: the trainer's clocks "
+        "(training + evaluation, all seeds), not data loading.",
+        "",
+        f"![{exp.title}]({FIGURE_FILE})",
+        "",
+        "## Setup",
+        "",
+        f"- budget `{budget}`: {b.note or 'as the table says'}",
+        f"- data: `{run.data}`; {subsets}",
+        f"- recipe: `{exp.recipe or 'cnnlab defaults'}` with {_dict_text(exp.overrides) or 'no changes'}"
+        + (f"; budget: {b.epochs} epochs" if b.epochs is not None else "")
+        + (f", {_dict_text(b.overrides)}" if b.overrides else ""),
+    ]
     if overrides or (subset and subset != Subset()):
-        lines.append(f"- **changed for this run** (not the table's budget): {_dict_text(overrides)}"
-                     + (f"; subset {subset.describe()}" if subset and subset != Subset() else ""))
-    lines += [f"- runs: {', '.join(f'`runs/{r.name}`' for res in results.values() for r in res.runs)}",
-              f"- total time: {total / 60:.1f} min (sum of the runs' training + evaluation clocks)", "",
-              "## Hardware and software", "",
-              f"- CPU: {cpu_model()}, {cores()} cores available to the process ({os.cpu_count()} in the machine)",
-              f"- cnnlab {__version__}, PyTorch {torch.__version__}, Python {platform.python_version()}", ""]
+        lines.append(
+            f"- **changed for this run** (not the table's budget): {_dict_text(overrides)}"
+            + (f"; subset {subset.describe()}" if subset and subset != Subset() else "")
+        )
+    lines += [
+        f"- runs: {', '.join(f'`runs/{r.name}`' for res in results.values() for r in res.runs)}",
+        f"- total time: {total / 60:.1f} min (sum of the runs' training + evaluation clocks)",
+        "",
+        "## Hardware and software",
+        "",
+        f"- CPU: {cpu_model()}, {cores()} cores available to the process ({os.cpu_count()} in the machine)",
+        f"- cnnlab {__version__}, PyTorch {torch.__version__}, Python {platform.python_version()}",
+        "",
+    ]
     if exp.notes:
         lines += ["## Notes", "", exp.notes, ""]
     report = run.out / REPORT_FILE
@@ -137,8 +177,11 @@ def write_report(run, overrides: dict, subset: Subset | None) -> tuple[Path, Pat
 
 def _heldout_text(exp) -> str:
     split = exp.data_options.get("val_split")
-    return (f"a held-out {split:.0%} of the training images (stratified, `val_split={split}`)" if split
-            else "the data set's held-out split")
+    return (
+        f"a held-out {split:.0%} of the training images (stratified, `val_split={split}`)"
+        if split
+        else "the data set's held-out split"
+    )
 
 
 def _subsets_text(run, names: list[str]) -> str:
@@ -150,8 +193,9 @@ def _subsets_text(run, names: list[str]) -> str:
     for name in names:
         for rec in plan.values():
             if rec["config"] == name:
-                sub = Subset(**{k: (tuple(v) if k == "classes" and v is not None else v)
-                                for k, v in rec["subset"].items()})
+                sub = Subset(
+                    **{k: (tuple(v) if k == "classes" and v is not None else v) for k, v in rec["subset"].items()}
+                )
                 if name not in by_subset.setdefault(sub.describe(), []):
                     by_subset[sub.describe()].append(name)
     if len(by_subset) == 1:

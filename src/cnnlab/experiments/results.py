@@ -39,8 +39,14 @@ class RunResult:
     def read(cls, run_dir: Path, seed: int) -> RunResult:
         config = json.loads((run_dir / "config.json").read_text())
         diverged = run_dir / "diverged.json"
-        return cls(run_dir.name, seed, run_dir, read_jsonl(run_dir / "metrics.jsonl"), config,
-                   json.loads(diverged.read_text()) if diverged.is_file() else None)
+        return cls(
+            run_dir.name,
+            seed,
+            run_dir,
+            read_jsonl(run_dir / "metrics.jsonl"),
+            config,
+            json.loads(diverged.read_text()) if diverged.is_file() else None,
+        )
 
     def final(self, metric: str) -> float | None:
         """The metric at the last epoch that has it (held-out metrics: the last evaluated epoch); a diverged

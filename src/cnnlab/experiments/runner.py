@@ -59,8 +59,11 @@ def config_changes(stored: dict, planned: dict, ignore: set[str] = frozenset()) 
     # training settings only: what else the trainer records in config.json is not the table's business
     keys = {f.name for f in fields(TrainConfig)} - NOT_COMPARED - set(ignore)
     stored = {**TrainConfig().to_dict(), **stored}  # a setting newer than the run folder: its default then
-    return [f"{k}: {stored.get(k)!r} -> {planned.get(k)!r}" for k in sorted(keys)
-            if _normal(stored.get(k)) != _normal(planned.get(k))]
+    return [
+        f"{k}: {stored.get(k)!r} -> {planned.get(k)!r}"
+        for k in sorted(keys)
+        if _normal(stored.get(k)) != _normal(planned.get(k))
+    ]
 
 
 def run_state(run_dir: Path) -> str:
@@ -74,12 +77,17 @@ def run_state(run_dir: Path) -> str:
         return "done"  # a result too: the loss became NaN/infinite at these settings
     config_file = run_dir / "config.json"
     if not config_file.is_file():
-        raise CnnlabError(f"{run_dir} exists but is not a run folder (no config.json)",
-                          "move it away or choose another --out")
+        raise CnnlabError(
+            f"{run_dir} exists but is not a run folder (no config.json)", "move it away or choose another --out"
+        )
     resolved = json.loads(config_file.read_text()).get("resolved", {})
     metrics = read_jsonl(run_dir / "metrics.jsonl")
-    if (run_dir / MODEL_FILE).is_file() and metrics and len(metrics) >= resolved.get("epochs", 1) \
-            and metrics[-1].get("step") == resolved.get("steps", metrics[-1].get("step")):
+    if (
+        (run_dir / MODEL_FILE).is_file()
+        and metrics
+        and len(metrics) >= resolved.get("epochs", 1)
+        and metrics[-1].get("step") == resolved.get("steps", metrics[-1].get("step"))
+    ):
         return "done"
     return "started" if has_checkpoint(run_dir) else "empty-start"
 
@@ -106,23 +114,34 @@ def check_runs(exp: Experiment, runs: list[PlannedRun], out: Path, data: str) ->
             continue
         old = recorded.get(run.name)
         if old is not None and _normal(old) != _normal(run.record()):
-            raise CnnlabError(f"{run_dir} was trained as {old}, the {exp.name} table now says {run.record()}",
-                              f"use another --out, or delete {run_dir} to train it again")
+            raise CnnlabError(
+                f"{run_dir} was trained as {old}, the {exp.name} table now says {run.record()}",
+                f"use another --out, or delete {run_dir} to train it again",
+            )
         stored = json.loads((run_dir / "config.json").read_text())
         planned = TrainConfig.from_dict(planned_config(run, data, out / "runs", False)).to_dict()
         ignore = {"init_weights"} if run.config.init_from else set()  # the path follows OUT; plan.json names it
         changes = config_changes(stored, planned, ignore)
         if changes:
-            raise CnnlabError(f"{run_dir} was trained with other settings than the {exp.name} table's "
-                              f"({'; '.join(changes)})",
-                              f"use another --out for the new settings, or delete {run_dir} to retrain it")
+            raise CnnlabError(
+                f"{run_dir} was trained with other settings than the {exp.name} table's ({'; '.join(changes)})",
+                f"use another --out for the new settings, or delete {run_dir} to retrain it",
+            )
     return states
 
 
-def run_experiment(experiment: Experiment | str, data: str, budget: str = "quick", seeds: int | None = None,
-                   out: str | Path | None = None, overrides: dict | None = None, subset: Subset | None = None,
-                   progress: bool = True, max_runs: int | None = None,
-                   say: Callable[[str], None] = print) -> ExperimentRun:
+def run_experiment(
+    experiment: Experiment | str,
+    data: str,
+    budget: str = "quick",
+    seeds: int | None = None,
+    out: str | Path | None = None,
+    overrides: dict | None = None,
+    subset: Subset | None = None,
+    progress: bool = True,
+    max_runs: int | None = None,
+    say: Callable[[str], None] = print,
+) -> ExperimentRun:
     """Train (or reuse, or resume) every run of ``experiment`` at ``budget``, then write report.md and figure.png.
 
     ``data``: the data set spec (``cifar10:PATH``); ``seeds``: seeds per configuration (default the
@@ -139,16 +158,26 @@ def run_experiment(experiment: Experiment | str, data: str, budget: str = "quick
     exp.validate()
     runs = exp.plan(budget, seeds, overrides, subset)
     if data.split(":")[0] != exp.data:
-        say(f"note: {exp.name} is written for {exp.data}; on {data.split(':')[0]} its budgets and expected "
-            "times do not hold")
+        say(
+            f"note: {exp.name} is written for {exp.data}; on {data.split(':')[0]} its budgets and expected "
+            "times do not hold"
+        )
     out = Path(out) if out is not None else default_out(exp, budget)
     out.mkdir(parents=True, exist_ok=True)
     states = check_runs(exp, runs, out, data)
     plan_file = out / PLAN_FILE
     previous = json.loads(plan_file.read_text()).get("runs", {}) if plan_file.is_file() else {}
-    write_json(plan_file, {"experiment": exp.name, "budget": budget, "data": data,
-                           "overrides": overrides or {}, "subset": (subset or Subset()).to_dict(),
-                           "runs": {**previous, **{r.name: r.record() for r in runs}}})
+    write_json(
+        plan_file,
+        {
+            "experiment": exp.name,
+            "budget": budget,
+            "data": data,
+            "overrides": overrides or {},
+            "subset": (subset or Subset()).to_dict(),
+            "runs": {**previous, **{r.name: r.record() for r in runs}},
+        },
+    )
     result = ExperimentRun(exp, budget, out, data)
     loaded = None
     trained = 0
@@ -182,8 +211,10 @@ def run_experiment(experiment: Experiment | str, data: str, budget: str = "quick
                 train(TrainConfig.from_dict({**cfg, "overwrite": state == "empty-start"}), dataset=dataset)
                 result.statuses[run.name] = "trained"
         except NonFiniteLoss as e:  # a finding, not a failure: recorded, reported, not retried
-            write_json(run_dir / DIVERGED_FILE, {"message": e.message,
-                                                 "epochs_done": len(read_jsonl(run_dir / "metrics.jsonl"))})
+            write_json(
+                run_dir / DIVERGED_FILE,
+                {"message": e.message, "epochs_done": len(read_jsonl(run_dir / "metrics.jsonl"))},
+            )
             result.statuses[run.name] = "diverged"
             say(f"{head}: diverged ({e.message.split(':')[0]})")
         trained += 1
@@ -207,11 +238,13 @@ def collect(exp: Experiment, runs: list[PlannedRun], out: Path) -> dict[str, Con
         if c.name not in results:
             files = [r for r in (out / "runs" / p.name / MODEL_FILE for p in runs if p.config is c) if r.is_file()]
             # every seed diverged: no weight file; the card's input size stands in for the data's
-            in_chans, side = (read_model_meta(files[0])["input_size"] if files
-                              else model_card(rr.config["model"]).input_size)[::2]
+            in_chans, side = (
+                read_model_meta(files[0])["input_size"] if files else model_card(rr.config["model"]).input_size
+            )[::2]
             classes = len(rr.config.get("resolved", {}).get("classes", [])) or exp.num_classes
-            params, macs, _ = model_cost(rr.config["model"], rr.config.get("model_args", {}),
-                                         int(in_chans), int(side), classes)
+            params, macs, _ = model_cost(
+                rr.config["model"], rr.config.get("model_args", {}), int(in_chans), int(side), classes
+            )
             results[c.name] = ConfigResult(c, [], params, macs)
         results[c.name].runs.append(rr)
     return results

@@ -42,8 +42,12 @@ class Subset:
         """This subset with ``other``'s set fields taking precedence."""
         if other is None:
             return self
-        return Subset(**{f.name: getattr(other, f.name) if getattr(other, f.name) is not None else getattr(self, f.name)
-                         for f in fields(self)})
+        return Subset(
+            **{
+                f.name: getattr(other, f.name) if getattr(other, f.name) is not None else getattr(self, f.name)
+                for f in fields(self)
+            }
+        )
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -169,24 +173,36 @@ class Experiment:
         for b_name, b in self.budgets.items():
             for c in self.configs_for(b_name):
                 if c.init_from is not None and c.init_from not in [d.name for d in self.configs_for(b_name)]:
-                    raise CnnlabError(f"experiment {self.name}: {c.name} starts from {c.init_from}, which the "
-                                      f"{b_name} budget does not run")
+                    raise CnnlabError(
+                        f"experiment {self.name}: {c.name} starts from {c.init_from}, which the "
+                        f"{b_name} budget does not run"
+                    )
             missing = set(b.configs or ()) - set(names)
             if missing:
                 raise CnnlabError(f"experiment {self.name}: budget {b_name} names unknown configurations {missing}")
-        for where, keys in [("experiment", self.overrides)] + [(c.name, c.overrides) for c in self.configs] + \
-                [(f"budget {n}", b.overrides) for n, b in self.budgets.items()]:
+        for where, keys in (
+            [("experiment", self.overrides)]
+            + [(c.name, c.overrides) for c in self.configs]
+            + [(f"budget {n}", b.overrides) for n, b in self.budgets.items()]
+        ):
             bad = (set(keys) - known) | (set(keys) & RUNNER_KEYS)
             if bad:
                 raise CnnlabError(f"experiment {self.name}, {where}: not settable training keys {sorted(bad)}")
         sources = {c.init_from for c in self.configs}
         if self.compare.figure == "xy" and any(c.x is None and c.name not in sources for c in self.configs):
-            raise CnnlabError(f"experiment {self.name}: an xy figure needs x on every configuration "
-                              "(except backbones other configurations start from)")
+            raise CnnlabError(
+                f"experiment {self.name}: an xy figure needs x on every configuration "
+                "(except backbones other configurations start from)"
+            )
         return self
 
-    def plan(self, budget: str = "quick", seeds: int | None = None, overrides: dict | None = None,
-             subset: Subset | None = None) -> list[PlannedRun]:
+    def plan(
+        self,
+        budget: str = "quick",
+        seeds: int | None = None,
+        overrides: dict | None = None,
+        subset: Subset | None = None,
+    ) -> list[PlannedRun]:
         """One run per configuration x seed, in dependency order (a run after the one it starts from)."""
         from ..train.config import TrainConfig
         from ..train.recipes import apply_overrides, load_recipe
@@ -198,8 +214,9 @@ class Experiment:
         extra = dict(overrides or {})
         bad = set(k.split(".")[0] for k in extra) & RUNNER_KEYS
         if bad:
-            raise CnnlabError(f"--set cannot change {sorted(bad)}: the experiment sets them",
-                              "use --data, --seeds and --out instead")
+            raise CnnlabError(
+                f"--set cannot change {sorted(bad)}: the experiment sets them", "use --data, --seeds and --out instead"
+            )
         base = load_recipe(self.recipe).to_dict() if self.recipe else TrainConfig().to_dict()
         base = apply_overrides(base, self.overrides)
         if b.epochs is not None:
@@ -211,8 +228,12 @@ class Experiment:
             for c in configs:
                 cfg = apply_overrides(dict(base), c.overrides)
                 recipe_args = cfg.get("model_args", {}) if cfg.get("model") == c.model else {}  # another net's
-                cfg.update(model=c.model, model_args={**recipe_args, **c.model_args}, seed=seed,
-                           data_options=dict(self.data_options))
+                cfg.update(
+                    model=c.model,
+                    model_args={**recipe_args, **c.model_args},
+                    seed=seed,
+                    data_options=dict(self.data_options),
+                )
                 cfg = apply_overrides(cfg, extra)
                 if self.final_test and "final_test" in {f.name for f in fields(TrainConfig)}:
                     cfg["final_test"] = True
@@ -236,8 +257,12 @@ class PlannedRun:
 
     def record(self) -> dict:
         """What identifies the run (stored in the experiment folder's plan.json, compared on re-runs)."""
-        return {"config": self.config.name, "seed": self.seed, "subset": self.subset.to_dict(),
-                "init_from": self.config.init_from}
+        return {
+            "config": self.config.name,
+            "seed": self.seed,
+            "subset": self.subset.to_dict(),
+            "init_from": self.config.init_from,
+        }
 
 
 def _dependency_order(configs: list[Config]) -> list[Config]:

@@ -53,8 +53,10 @@ def apply_subset(data: DataSplits, subset: Subset) -> DataSplits:
     if subset.classes is not None:
         bad = [k for k in subset.classes if not 0 <= k < len(data.classes)]
         if bad:
-            raise CnnlabError(f"subset classes {bad} do not exist in {data.name} ({len(data.classes)} classes)",
-                              "the experiment is written for another data set: check --data")
+            raise CnnlabError(
+                f"subset classes {bad} do not exist in {data.name} ({len(data.classes)} classes)",
+                "the experiment is written for another data set: check --data",
+            )
         train, val = _keep_classes(train, subset.classes), _keep_classes(val, subset.classes)
         if data.has_test:  # the official test split, kept lazy: read only if the protocol asks for it
             extra["test_reader"] = lambda: _keep_classes(data.test, subset.classes)

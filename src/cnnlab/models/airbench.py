@@ -72,9 +72,18 @@ class AirbenchNet(Classifier):
     classifier_path = "fc"
     head_pools = ()  # no global_pool choice: the head is a 3 x 3 max pool
 
-    def __init__(self, num_classes: int = 10, in_chans: int = 3, width: float = 1.0, whiten_kernel: int = 2,
-                 bn_momentum: float = 0.6, scale: float = 1 / 9, whiten_bias_epochs: int = 3, drop_rate: float = 0.0,
-                 head_std: float = 0.0):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        width: float = 1.0,
+        whiten_kernel: int = 2,
+        bn_momentum: float = 0.6,
+        scale: float = 1 / 9,
+        whiten_bias_epochs: int = 3,
+        drop_rate: float = 0.0,
+        head_std: float = 0.0,
+    ):
         super().__init__(num_classes, in_chans)
         k = whiten_kernel
         self.whiten = nn.Conv2d(in_chans, 2 * in_chans * k * k, k, padding=0, bias=True)
@@ -141,15 +150,24 @@ class AirbenchNet(Classifier):
         self.whiten.bias.requires_grad_(epoch < self.whiten_bias_epochs)
 
 
-@register_model(card=ModelCard(
-    name="airbench", family="airbench",
-    paper="Jordan, 94% on CIFAR-10 in 3.29 Seconds on a Single GPU (arXiv 2404.00498)", year=2024,
-    input_size=(3, 32, 32), num_classes=10, params=1_972_792, macs=118_147_360, top1=94.01, dataset="CIFAR-10",
-    source="architecture and accuracy: airbench94 (github.com/KellerJordan/cifar10-airbench, 94.01% mean of "
-           "1,000 runs with its recipe and 6-view test-time augmentation); builds on tysam-code/hlb-CIFAR10; "
-           "params/MACs: computed from the layer table",
-    departures=("trained in bf16 autocast with fp32 weights (airbench: fp16 weights, fp32 batch norm)",),
-    notes="train with the fast-cifar recipe: the whitening layer is initialised from the training images",
-))
+@register_model(
+    card=ModelCard(
+        name="airbench",
+        family="airbench",
+        paper="Jordan, 94% on CIFAR-10 in 3.29 Seconds on a Single GPU (arXiv 2404.00498)",
+        year=2024,
+        input_size=(3, 32, 32),
+        num_classes=10,
+        params=1_972_792,
+        macs=118_147_360,
+        top1=94.01,
+        dataset="CIFAR-10",
+        source="architecture and accuracy: airbench94 (github.com/KellerJordan/cifar10-airbench, 94.01% mean of "
+        "1,000 runs with its recipe and 6-view test-time augmentation); builds on tysam-code/hlb-CIFAR10; "
+        "params/MACs: computed from the layer table",
+        departures=("trained in bf16 autocast with fp32 weights (airbench: fp16 weights, fp32 batch norm)",),
+        notes="train with the fast-cifar recipe: the whitening layer is initialised from the training images",
+    )
+)
 def airbench(**kwargs) -> AirbenchNet:
     return AirbenchNet(**kwargs)

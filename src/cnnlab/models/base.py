@@ -69,14 +69,21 @@ class Classifier(nn.Module):
         ``num_classes=0``)."""
         name = getattr(self, "model_name", type(self).__name__)
         if global_pool not in GLOBAL_POOLS:
-            raise CnnlabError(f"{name}: unknown global_pool {global_pool!r}",
-                              "use 'avg', 'max' or '' (no pooling, with num_classes=0)")
+            raise CnnlabError(
+                f"{name}: unknown global_pool {global_pool!r}",
+                "use 'avg', 'max' or '' (no pooling, with num_classes=0)",
+            )
         if global_pool != "avg" and global_pool not in self.head_pools:
-            raise CnnlabError(f"{name}: global_pool={global_pool!r} is not available: its head does not start "
-                              f"with a global average pool", "forward_features(x) gives the feature map")
+            raise CnnlabError(
+                f"{name}: global_pool={global_pool!r} is not available: its head does not start "
+                f"with a global average pool",
+                "forward_features(x) gives the feature map",
+            )
         if global_pool == "" and self.num_classes != 0:
-            raise CnnlabError(f"{name}: global_pool='' returns the unpooled feature map, which no classifier "
-                              f"follows", "pass num_classes=0 with it (timm's convention)")
+            raise CnnlabError(
+                f"{name}: global_pool='' returns the unpooled feature map, which no classifier follows",
+                "pass num_classes=0 with it (timm's convention)",
+            )
         self.pool_type = global_pool
 
     @torch.jit.unused
@@ -118,12 +125,22 @@ class Classifier(nn.Module):
         elif isinstance(old, nn.Linear):
             new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None, **where)
         elif isinstance(old, nn.Conv2d):
-            new = nn.Conv2d(old.in_channels, num_classes, old.kernel_size, old.stride, old.padding,
-                            bias=old.bias is not None, **where)
+            new = nn.Conv2d(
+                old.in_channels,
+                num_classes,
+                old.kernel_size,
+                old.stride,
+                old.padding,
+                bias=old.bias is not None,
+                **where,
+            )
         elif isinstance(old, nn.Identity) and getattr(self, "_removed_head", None) is not None:
             kind, args = self._removed_head  # the layer reset_classifier(0) removed, rebuilt with n outputs
-            new = (nn.Linear(args[0], num_classes, bias=args[1], **where) if kind == "linear" else
-                   nn.Conv2d(args[0], num_classes, args[2], args[3], args[4], bias=args[1], **where))
+            new = (
+                nn.Linear(args[0], num_classes, bias=args[1], **where)
+                if kind == "linear"
+                else nn.Conv2d(args[0], num_classes, args[2], args[3], args[4], bias=args[1], **where)
+            )
         elif isinstance(old, nn.Identity) and hasattr(self, "num_features"):
             new = nn.Linear(self.num_features, num_classes, **where)
         else:
@@ -131,8 +148,10 @@ class Classifier(nn.Module):
         if isinstance(old, nn.Linear):
             self._removed_head = ("linear", (old.in_features, old.bias is not None))
         elif isinstance(old, nn.Conv2d):
-            self._removed_head = ("conv", (old.in_channels, old.bias is not None, old.kernel_size, old.stride,
-                                           old.padding))
+            self._removed_head = (
+                "conv",
+                (old.in_channels, old.bias is not None, old.kernel_size, old.stride, old.padding),
+            )
         parent_path, _, leaf = self.classifier_path.rpartition(".")
         parent = self.get_submodule(parent_path) if parent_path else self
         setattr(parent, leaf, new)
@@ -144,18 +163,26 @@ def check_input(model: nn.Module, x: torch.Tensor) -> None:
     name = getattr(model, "model_name", type(model).__name__)
     in_chans = getattr(model, "in_chans", None)
     if x.dim() != 4:
-        raise CnnlabError(f"{name} takes a batch of images N x C x H x W, got a {x.dim()}-D tensor of shape "
-                          f"{tuple(x.shape)}", "add a batch dimension with x.unsqueeze(0)" if x.dim() == 3 else None)
+        raise CnnlabError(
+            f"{name} takes a batch of images N x C x H x W, got a {x.dim()}-D tensor of shape {tuple(x.shape)}",
+            "add a batch dimension with x.unsqueeze(0)" if x.dim() == 3 else None,
+        )
     if in_chans is not None and x.shape[1] != in_chans:
-        raise CnnlabError(f"{name} was built for {in_chans}-channel inputs, got {x.shape[1]} channels",
-                          f"build it with in_chans={x.shape[1]}, or convert the images")
+        raise CnnlabError(
+            f"{name} was built for {in_chans}-channel inputs, got {x.shape[1]} channels",
+            f"build it with in_chans={x.shape[1]}, or convert the images",
+        )
 
 
 # PyTorch's messages (CPU and meta kernels) for a feature map that shrank below a kernel, a pooling
 # window or a reflection pad, or to nothing: the errors a larger input would cure.
-TOO_SMALL_MESSAGES = ("Output size is too small", "Kernel size can't be greater than actual input size",
-                      "smaller than kernel size", "Padding size should be less than the corresponding input dimension",
-                      "tensor with optional 0 dim batch size")
+TOO_SMALL_MESSAGES = (
+    "Output size is too small",
+    "Kernel size can't be greater than actual input size",
+    "smaller than kernel size",
+    "Padding size should be less than the corresponding input dimension",
+    "tensor with optional 0 dim batch size",
+)
 
 
 def is_too_small(error: RuntimeError) -> bool:
@@ -166,9 +193,26 @@ def is_too_small(error: RuntimeError) -> bool:
 
 # Modules whose output has their input's shape: a shape-only forward can skip them. (On the meta
 # device batch norm and activations cost milliseconds each: they run Python reference code.)
-SHAPE_PRESERVING = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm, nn.Dropout,
-                    nn.Dropout2d, nn.Identity, nn.ReLU, nn.ReLU6, nn.SiLU, nn.GELU, nn.Hardswish, nn.Hardsigmoid,
-                    nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU, nn.Mish)
+SHAPE_PRESERVING = (
+    nn.modules.batchnorm._NormBase,
+    nn.GroupNorm,
+    nn.LayerNorm,
+    nn.LocalResponseNorm,
+    nn.Dropout,
+    nn.Dropout2d,
+    nn.Identity,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.SiLU,
+    nn.GELU,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.Mish,
+)
 
 
 def _passthrough(x: torch.Tensor) -> torch.Tensor:
@@ -179,8 +223,9 @@ def shape_only_copy(model: nn.Module) -> nn.Module:
     """A meta-device copy of ``model`` for shape propagation: nothing is computed, and the
     shape-preserving layers (norms, activations, dropout) are skipped entirely."""
     # the memo hands deepcopy meta stand-ins for every tensor, so no weight is ever copied
-    memo: dict[int, torch.Tensor] = {id(p): nn.Parameter(torch.empty_like(p, device="meta"), p.requires_grad)
-                                      for p in model.parameters()}
+    memo: dict[int, torch.Tensor] = {
+        id(p): nn.Parameter(torch.empty_like(p, device="meta"), p.requires_grad) for p in model.parameters()
+    }
     memo.update({id(b): torch.empty_like(b, device="meta") for b in model.buffers()})
     meta = copy.deepcopy(model, memo).eval()
     for module in meta.modules():
@@ -233,10 +278,12 @@ def input_size_error(model: nn.Module, x: torch.Tensor, error: RuntimeError, met
     if size is None or min(x.shape[-2:]) >= size:
         return error
     name = getattr(model, "model_name", type(model).__name__)
-    return CnnlabError(f"{name} needs inputs of at least {size}x{size} pixels, got {x.shape[-2]}x{x.shape[-1]} "
-                       f"(the feature maps shrink below the kernel or pooling window)",
-                       f"resize the images to {size}x{size} or more (default: "
-                       f"{'x'.join(map(str, getattr(getattr(model, 'card', None), 'input_size', ())[1:])) or '?'})")
+    return CnnlabError(
+        f"{name} needs inputs of at least {size}x{size} pixels, got {x.shape[-2]}x{x.shape[-1]} "
+        f"(the feature maps shrink below the kernel or pooling window)",
+        f"resize the images to {size}x{size} or more (default: "
+        f"{'x'.join(map(str, getattr(getattr(model, 'card', None), 'input_size', ())[1:])) or '?'})",
+    )
 
 
 class PooledMLPClassifier(Classifier):

@@ -44,8 +44,9 @@ def bn_inception_block(c1: int, c3r: int, c3: int, d3r: int, d3: int, pool: str,
     if c1:
         branches.append(Flat([("branch1x1", C(c1))]))
     branches.append(Flat([("branch3x3_1", C(c3r)), ("branch3x3_2", C(c3, 3, stride, 1))]))
-    branches.append(Flat([("branch3x3dbl_1", C(d3r)), ("branch3x3dbl_2", C(d3, 3)),
-                          ("branch3x3dbl_3", C(d3, 3, stride, 1))]))
+    branches.append(
+        Flat([("branch3x3dbl_1", C(d3r)), ("branch3x3dbl_2", C(d3, 3)), ("branch3x3dbl_3", C(d3, 3, stride, 1))])
+    )
     if stride == 2:  # max pool, "pass through": the input's channels at half the size
         branches.append(Flat([("pool", Pool("max", 3, 2, 0, ceil=True))]))
     else:
@@ -70,8 +71,10 @@ class BNInception(Classifier):
         self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
         self.stages = ["conv1", "pool1", "conv2_reduce", "conv2", "pool2"]
         ch, reduction = 192, 8
-        self.feature_info = [dict(channels=64, reduction=2, module="conv1"),
-                             dict(channels=192, reduction=4, module="conv2")]
+        self.feature_info = [
+            dict(channels=64, reduction=2, module="conv1"),
+            dict(channels=192, reduction=4, module="conv2"),
+        ]
         prev = "conv2"
         for name, *row in BN_INCEPTION:
             if row[-1] == 2:  # the grid halves inside this module: the last full-size output is a feature level
@@ -100,18 +103,27 @@ class BNInception(Classifier):
         return x if pre_logits else self.fc(x)
 
 
-@register_model(card=ModelCard(
-    name="bn_inception", family="Inception", year=2015, input_size=(3, 224, 224),
-    paper="Ioffe, Szegedy: Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate "
-          "Shift (ICML 2015, arXiv:1502.03167)",
-    params=11_285_224, macs=2_032_600_064, top1=74.8,
-    source="params, MACs: computed from Figure 5 (the paper gives none); top-1: BN-x30, the best single network "
-           "of section 4.2.2 (74.8% max validation accuracy, single crop)",
-    departures=("modules 4c, 4d and 4e output 608, 608 and 1056 channels, the sums of Figure 5's branch columns "
-                "(its output column says 576, 576, 1024), as the released model",
-                "convolutions without bias (batch norm follows each); the released Caffe model has biases",
-                "max pools in ceil mode (Caffe's rounding), so 224 -> 112 -> 56 -> 28 -> 14 -> 7"),
-    notes="also called Inception-v2 (lecture 001: 'Inception-BN (v2) - add batch normalization'); option: drop_rate",
-))
+@register_model(
+    card=ModelCard(
+        name="bn_inception",
+        family="Inception",
+        year=2015,
+        input_size=(3, 224, 224),
+        paper="Ioffe, Szegedy: Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate "
+        "Shift (ICML 2015, arXiv:1502.03167)",
+        params=11_285_224,
+        macs=2_032_600_064,
+        top1=74.8,
+        source="params, MACs: computed from Figure 5 (the paper gives none); top-1: BN-x30, the best single network "
+        "of section 4.2.2 (74.8% max validation accuracy, single crop)",
+        departures=(
+            "modules 4c, 4d and 4e output 608, 608 and 1056 channels, the sums of Figure 5's branch columns "
+            "(its output column says 576, 576, 1024), as the released model",
+            "convolutions without bias (batch norm follows each); the released Caffe model has biases",
+            "max pools in ceil mode (Caffe's rounding), so 224 -> 112 -> 56 -> 28 -> 14 -> 7",
+        ),
+        notes="also called Inception-v2 (lecture 001: 'Inception-BN (v2) - add batch normalization'); option: drop_rate",
+    )
+)
 def bn_inception(**kwargs) -> BNInception:
     return BNInception(**kwargs)

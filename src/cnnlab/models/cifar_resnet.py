@@ -35,8 +35,13 @@ from .resnet import ResNetHead
 # He et al. 2015, section 4.2: filters of the three stages; depth 6n + 2.
 CIFAR_WIDTHS = (16, 32, 64)
 # Table 6: depth -> (n, reported test error % (best of 5 runs; ResNet-110: best 6.43, mean 6.61), params).
-CIFAR_DEPTHS = {20: (3, 8.75, 0.27e6), 32: (5, 7.51, 0.46e6), 44: (7, 7.17, 0.66e6), 56: (9, 6.97, 0.85e6),
-                110: (18, 6.43, 1.7e6)}
+CIFAR_DEPTHS = {
+    20: (3, 8.75, 0.27e6),
+    32: (5, 7.51, 0.46e6),
+    44: (7, 7.17, 0.66e6),
+    56: (9, 6.97, 0.85e6),
+    110: (18, 6.43, 1.7e6),
+}
 
 BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
@@ -44,17 +49,28 @@ BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 class CifarResNet(ResNetHead):
     """ResNet-(6n+2) for 32x32 images; ``residual=False`` is the plain network of the same depth."""
 
-    def __init__(self, depth: int = 20, num_classes: int = 10, in_chans: int = 3, residual: bool = True,
-                 shortcut: str = "A", drop_rate: float = 0.0, drop_path_rate: float = 0.0,
-                 zero_init_residual: bool = False, block: str = "basic"):
+    def __init__(
+        self,
+        depth: int = 20,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        residual: bool = True,
+        shortcut: str = "A",
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        zero_init_residual: bool = False,
+        block: str = "basic",
+    ):
         super().__init__(num_classes, in_chans)
         if block not in BLOCKS:
             raise CnnlabError(f"unknown CIFAR ResNet block {block!r}", "use block='basic' or 'bottleneck'")
         per_block = 2 if block == "basic" else 3
         if depth < 3 * per_block + 2 or (depth - 2) % (3 * per_block):
             form = "6n+2 (20, 32, 44, 56, 110, ...)" if block == "basic" else "9n+2 (29, 56, 83, 164, ...)"
-            raise CnnlabError(f"a CIFAR ResNet with {block} blocks has depth {form}, got {depth}",
-                              f"pick a depth of the form {form.split()[0]}")
+            raise CnnlabError(
+                f"a CIFAR ResNet with {block} blocks has depth {form}, got {depth}",
+                f"pick a depth of the form {form.split()[0]}",
+            )
         n = (depth - 2) // (3 * per_block)
         self.depth, self.residual = depth, residual
         self.drop_path_rate = drop_path_rate
@@ -66,8 +82,7 @@ class CifarResNet(ResNetHead):
         for i, planes in enumerate(CIFAR_WIDTHS):
             stride = 1 if i == 0 else 2
             reduction *= stride
-            stage, ch = make_stage(BLOCKS[block], ch, planes, n, stride, rates[i], shortcut=shortcut,
-                                   residual=residual)
+            stage, ch = make_stage(BLOCKS[block], ch, planes, n, stride, rates[i], shortcut=shortcut, residual=residual)
             self.add_module(f"layer{i + 1}", stage)
             self.feature_info.append(dict(channels=ch, reduction=reduction, module=f"layer{i + 1}"))
         self._make_head(ch, num_classes, drop_rate)
@@ -102,11 +117,19 @@ def _card(depth: int, plain: bool = False) -> ModelCard:
         accuracy = f"accuracy: Table 6, {err}% test error" + (" (best of 5; mean 6.61)" if depth == 110 else "")
         shortcuts = "option-A zero-padding shortcuts (shortcut='B' for projections)"
     return ModelCard(
-        name=f"{'plain' if plain else 'resnet'}{depth}", family="ResNet (CIFAR)", paper=_PAPER, year=2015,
-        input_size=(3, 32, 32), num_classes=10, params=int(params), macs=_MACS[depth], dataset="CIFAR-10",
+        name=f"{'plain' if plain else 'resnet'}{depth}",
+        family="ResNet (CIFAR)",
+        paper=_PAPER,
+        year=2015,
+        input_size=(3, 32, 32),
+        num_classes=10,
+        params=int(params),
+        macs=_MACS[depth],
+        dataset="CIFAR-10",
         top1=None if plain else round(100 - err, 2),
         source="params: He et al. 2015, section 4.2 / Table 6 (rounded); MACs: computed; " + accuracy,
-        notes=f"n = {n}: 3 stages x {n} basic blocks of 16/32/64 filters; " + shortcuts)
+        notes=f"n = {n}: 3 stages x {n} basic blocks of 16/32/64 filters; " + shortcuts,
+    )
 
 
 @register_model(card=_card(20))

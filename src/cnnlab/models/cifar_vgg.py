@@ -40,13 +40,24 @@ class CifarVGG(PooledMLPClassifier):
 
     classifier_path = "classifier.6"
 
-    def __init__(self, config: str = "A", width: float = 0.25, hidden: int = 256, batch_norm: bool = True,
-                 activation: str = "relu", pool: str = "max", drop_rate: float = 0.5, num_classes: int = 10,
-                 in_chans: int = 3):
+    def __init__(
+        self,
+        config: str = "A",
+        width: float = 0.25,
+        hidden: int = 256,
+        batch_norm: bool = True,
+        activation: str = "relu",
+        pool: str = "max",
+        drop_rate: float = 0.5,
+        num_classes: int = 10,
+        in_chans: int = 3,
+    ):
         super().__init__(num_classes, in_chans)
         if config not in CIFAR_VGG_CONFIGS:
-            raise CnnlabError(f"CifarVGG: unknown configuration {config!r}",
-                              f"use one of {', '.join(CIFAR_VGG_CONFIGS)} (VGG's Table 1: A=11, B=13, D=16, E=19)")
+            raise CnnlabError(
+                f"CifarVGG: unknown configuration {config!r}",
+                f"use one of {', '.join(CIFAR_VGG_CONFIGS)} (VGG's Table 1: A=11, B=13, D=16, E=19)",
+            )
         if pool not in POOLS:
             raise CnnlabError(f"CifarVGG: unknown pool {pool!r}", "use pool='max' (VGG's) or 'avg'")
         if not width > 0 or hidden < 1:
@@ -68,9 +79,14 @@ class CifarVGG(PooledMLPClassifier):
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)  # 1x1 already at 32x32; other sizes are averaged
         self.classifier = nn.Sequential(
-            nn.Linear(ch, hidden), make_activation(activation, inplace=True), nn.Dropout(drop_rate),
-            nn.Linear(hidden, hidden), make_activation(activation, inplace=True), nn.Dropout(drop_rate),
-            nn.Linear(hidden, num_classes))
+            nn.Linear(ch, hidden),
+            make_activation(activation, inplace=True),
+            nn.Dropout(drop_rate),
+            nn.Linear(hidden, hidden),
+            make_activation(activation, inplace=True),
+            nn.Dropout(drop_rate),
+            nn.Linear(hidden, num_classes),
+        )
         self.num_features = hidden
         _init(self)
 
@@ -80,8 +96,15 @@ class ConvNet4(PooledMLPClassifier):
 
     classifier_path = "classifier.1"
 
-    def __init__(self, activation: str = "relu", pool: str = "max", batch_norm: bool = False,
-                 drop_rate: float = 0.0, num_classes: int = 10, in_chans: int = 3):
+    def __init__(
+        self,
+        activation: str = "relu",
+        pool: str = "max",
+        batch_norm: bool = False,
+        drop_rate: float = 0.0,
+        num_classes: int = 10,
+        in_chans: int = 3,
+    ):
         super().__init__(num_classes, in_chans)
         if pool not in POOLS:
             raise CnnlabError(f"ConvNet4: unknown pool {pool!r}", "use pool='max' or 'avg'")
@@ -112,8 +135,14 @@ def _init(model: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def cifar_vgg_params(config: str, width: float = 0.25, hidden: int = 256, batch_norm: bool = True,
-                     num_classes: int = 10, in_chans: int = 3) -> int:
+def cifar_vgg_params(
+    config: str,
+    width: float = 0.25,
+    hidden: int = 256,
+    batch_norm: bool = True,
+    num_classes: int = 10,
+    in_chans: int = 3,
+) -> int:
     """Parameter count from the table (3x3 convs with bias, BN scale+shift, three linear layers)."""
     total, ch = 0, in_chans
     for v in CIFAR_VGG_CONFIGS[config]:
@@ -132,13 +161,22 @@ _DEPTHS = {"A": 11, "B": 13, "D": 16, "E": 19}
 def _card(config: str) -> ModelCard:
     """The card of configuration ``config`` (A, B, D, E) at the lecture experiments' 1/4 width."""
     return ModelCard(
-        name=f"cifar_vgg{_DEPTHS[config]}", family="VGG (CIFAR)", paper=PAPER, year=2014, input_size=(3, 32, 32),
-        num_classes=10, params=cifar_vgg_params(config), dataset="CIFAR-10",
+        name=f"cifar_vgg{_DEPTHS[config]}",
+        family="VGG (CIFAR)",
+        paper=PAPER,
+        year=2014,
+        input_size=(3, 32, 32),
+        num_classes=10,
+        params=cifar_vgg_params(config),
+        dataset="CIFAR-10",
         source=f"configuration {config} of the paper's Table 1 at 1/4 width; params: exact count (no published "
-               "figures for this scaled form)",
-        departures=("widths x 1/4 (16-128 filters), classifier 256-256-10 on the 1x1 map, batch norm after "
-                    "every convolution by default (batch_norm=False: the paper's form)",),
-        notes="the lecture experiments' VGG: activation=, pool=, batch_norm=, drop_rate=, width=, hidden= swap parts")
+        "figures for this scaled form)",
+        departures=(
+            "widths x 1/4 (16-128 filters), classifier 256-256-10 on the 1x1 map, batch norm after "
+            "every convolution by default (batch_norm=False: the paper's form)",
+        ),
+        notes="the lecture experiments' VGG: activation=, pool=, batch_norm=, drop_rate=, width=, hidden= swap parts",
+    )
 
 
 @register_model(card=_card("A"))
@@ -161,13 +199,23 @@ def cifar_vgg19(**kwargs) -> CifarVGG:
     return CifarVGG("E", **kwargs)
 
 
-@register_model(card=ModelCard(
-    name="cifar_convnet4", family="VGG (CIFAR)", year=2012, input_size=(3, 32, 32), num_classes=10,
-    paper="Krizhevsky, Sutskever, Hinton: ImageNet Classification with Deep Convolutional Neural Networks (NIPS 2012)",
-    params=3 * 32 * 25 + 32 + 32 * 32 * 25 + 32 + 32 * 64 * 25 + 64 + 64 * 16 * 10 + 10, dataset="CIFAR-10",
-    source="Fig. 1's 'four-layer convolutional neural network' on CIFAR-10 (layers not given in the paper); "
-           "params: exact count",
-    departures=("layer sizes chosen here (3 x [5x5 conv, 2x2 pool] of 32-32-64 filters + linear): the paper does "
-                "not list them",)))
+@register_model(
+    card=ModelCard(
+        name="cifar_convnet4",
+        family="VGG (CIFAR)",
+        year=2012,
+        input_size=(3, 32, 32),
+        num_classes=10,
+        paper="Krizhevsky, Sutskever, Hinton: ImageNet Classification with Deep Convolutional Neural Networks (NIPS 2012)",
+        params=3 * 32 * 25 + 32 + 32 * 32 * 25 + 32 + 32 * 64 * 25 + 64 + 64 * 16 * 10 + 10,
+        dataset="CIFAR-10",
+        source="Fig. 1's 'four-layer convolutional neural network' on CIFAR-10 (layers not given in the paper); "
+        "params: exact count",
+        departures=(
+            "layer sizes chosen here (3 x [5x5 conv, 2x2 pool] of 32-32-64 filters + linear): the paper does "
+            "not list them",
+        ),
+    )
+)
 def cifar_convnet4(**kwargs) -> ConvNet4:
     return ConvNet4(**kwargs)

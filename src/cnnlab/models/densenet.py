@@ -36,9 +36,18 @@ COMPRESSION = 0.5  # theta (section 3, "Compression")
 class DenseNet(Classifier):
     classifier_path = "classifier"
 
-    def __init__(self, growth_rate: int = 32, block_config: tuple[int, ...] = (6, 12, 24, 16),
-                 num_init_features: int = 64, num_classes: int = 1000, in_chans: int = 3, bn_size: int = BN_SIZE,
-                 dense_drop_rate: float = 0.0, drop_rate: float = 0.0, memory_efficient: bool = False):
+    def __init__(
+        self,
+        growth_rate: int = 32,
+        block_config: tuple[int, ...] = (6, 12, 24, 16),
+        num_init_features: int = 64,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        bn_size: int = BN_SIZE,
+        dense_drop_rate: float = 0.0,
+        drop_rate: float = 0.0,
+        memory_efficient: bool = False,
+    ):
         super().__init__(num_classes, in_chans)
         self.drop_rate = drop_rate
         layers: OrderedDict[str, nn.Module] = OrderedDict(
@@ -53,8 +62,11 @@ class DenseNet(Classifier):
             layers[f"denseblock{i + 1}"] = block
             ch = block.out_channels
             last = i == len(block_config) - 1
-            self.feature_info.append(dict(channels=ch, reduction=reduction,
-                                          module="features.norm5" if last else f"features.denseblock{i + 1}"))
+            self.feature_info.append(
+                dict(
+                    channels=ch, reduction=reduction, module="features.norm5" if last else f"features.denseblock{i + 1}"
+                )
+            )
             if not last:
                 out = int(ch * COMPRESSION)
                 layers[f"transition{i + 1}"] = Transition(ch, out)
@@ -88,7 +100,9 @@ class DenseNet(Classifier):
         return x if pre_logits else self.classifier(x)
 
 
-_PAPER = "Huang, Liu, van der Maaten, Weinberger: Densely Connected Convolutional Networks (CVPR 2017, arXiv:1608.06993)"
+_PAPER = (
+    "Huang, Liu, van der Maaten, Weinberger: Densely Connected Convolutional Networks (CVPR 2017, arXiv:1608.06993)"
+)
 
 
 def _card(name: str, **figures) -> ModelCard:
@@ -96,12 +110,19 @@ def _card(name: str, **figures) -> ModelCard:
     DenseNet*_Weights.IMAGENET1K_V1 (ported from LuaTorch): num_params, GFLOPS, acc@1, acc@5."""
     k, blocks, _ = DENSENET[name]
     return ModelCard(
-        name=name, family="DenseNet", paper=_PAPER, year=2016, input_size=(3, 224, 224), torchvision=name, timm=name,
+        name=name,
+        family="DenseNet",
+        paper=_PAPER,
+        year=2016,
+        input_size=(3, 224, 224),
+        torchvision=name,
+        timm=name,
         source=f"torchvision {name} docs, IMAGENET1K_V1 weights (acc@1/acc@5, num_params, GFLOPS = multiply-adds)",
         notes=f"growth rate k={k}, dense blocks {blocks}, bottleneck 4k, compression 0.5; options: "
-              "dense_drop_rate (dropout after each dense layer, the paper's C10/C100 setting), drop_rate (head), "
-              "memory_efficient (gradient checkpointing, same keys as torchvision's); minimum input 29x29",
-        **figures)
+        "dense_drop_rate (dropout after each dense layer, the paper's C10/C100 setting), drop_rate (head), "
+        "memory_efficient (gradient checkpointing, same keys as torchvision's); minimum input 29x29",
+        **figures,
+    )
 
 
 @register_model(card=_card("densenet121", params=7_978_856, macs=2_830_000_000, top1=74.434, top5=91.972))
@@ -109,9 +130,16 @@ def densenet121(**kwargs) -> DenseNet:
     return DenseNet(*DENSENET["densenet121"], **kwargs)
 
 
-@register_model(card=_card("densenet161", params=28_681_000, macs=7_730_000_000, top1=77.138, top5=93.560,
-                           departures=("DenseNet-161 (k=48, 96 initial features) is from the authors' released "
-                                       "models, not Table 1",)))
+@register_model(
+    card=_card(
+        "densenet161",
+        params=28_681_000,
+        macs=7_730_000_000,
+        top1=77.138,
+        top5=93.560,
+        departures=("DenseNet-161 (k=48, 96 initial features) is from the authors' released models, not Table 1",),
+    )
+)
 def densenet161(**kwargs) -> DenseNet:
     return DenseNet(*DENSENET["densenet161"], **kwargs)
 

@@ -47,16 +47,19 @@ class FeatureListNet(nn.Module):
         info = list(getattr(model, "feature_info", []) or [])
         name = getattr(model, "model_name", type(model).__name__)
         if not info:
-            raise CnnlabError(f"{name} declares no feature stages (feature_info is empty)",
-                              "use model.forward_features(x) for its final feature map")
+            raise CnnlabError(
+                f"{name} declares no feature stages (feature_info is empty)",
+                "use model.forward_features(x) for its final feature map",
+            )
         n = len(info)
         indices = tuple(range(n)) if out_indices is None else tuple(int(i) for i in out_indices)
         bad = [i for i in indices if not -n <= i < n]
         if bad or not indices:
-            raise CnnlabError(f"{name}: out_indices {tuple(out_indices or ())} must lie in 0..{n - 1} "
-                              f"(or -{n}..-1)", f"{name} has {n} stages: "
-                              + ", ".join(f"{i}: {d['module']} ({d['channels']} ch, /{d['reduction']})"
-                                          for i, d in enumerate(info)))
+            raise CnnlabError(
+                f"{name}: out_indices {tuple(out_indices or ())} must lie in 0..{n - 1} (or -{n}..-1)",
+                f"{name} has {n} stages: "
+                + ", ".join(f"{i}: {d['module']} ({d['channels']} ch, /{d['reduction']})" for i, d in enumerate(info)),
+            )
         self.out_indices = tuple(i % n for i in indices)
         if hasattr(model, "reset_classifier"):
             model.reset_classifier(0)

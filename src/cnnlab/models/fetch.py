@@ -70,9 +70,10 @@ def _checked(path: Path, w: PublishedWeights) -> bool:
         pass
     digest = sha256_of(path)
     if not digest.startswith(w.sha256):
-        raise CnnlabError(f"{path}: SHA-256 {digest[:16]}... does not start with the published {w.sha256} "
-                          f"({w.publisher} {w.model})",
-                          f"the file is damaged or not {w.filename}; delete it and run `cnnlab weights fetch {w.model}`")
+        raise CnnlabError(
+            f"{path}: SHA-256 {digest[:16]}... does not start with the published {w.sha256} ({w.publisher} {w.model})",
+            f"the file is damaged or not {w.filename}; delete it and run `cnnlab weights fetch {w.model}`",
+        )
     _write_stamp(path, digest)
     return True
 
@@ -84,8 +85,9 @@ def _write_stamp(path: Path, digest: str) -> None:
     os.replace(tmp, _stamp(path))
 
 
-def fetch_weights(name: str, *, base_url: str | None = None, progress: bool = True,
-                  cache_dir: str | Path | None = None) -> Path:
+def fetch_weights(
+    name: str, *, base_url: str | None = None, progress: bool = True, cache_dir: str | Path | None = None
+) -> Path:
     """The path of ``name``'s published weight file in the cache, downloaded and checked if needed."""
     w = published_weights(name)
     folder = Path(cache_dir) if cache_dir is not None else weights_dir()
@@ -96,8 +98,9 @@ def fetch_weights(name: str, *, base_url: str | None = None, progress: bool = Tr
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise CnnlabError(f"cannot create the weights cache {folder}: {e.strerror}",
-                          "set CNNLAB_HOME to a writable folder") from e
+        raise CnnlabError(
+            f"cannot create the weights cache {folder}: {e.strerror}", "set CNNLAB_HOME to a writable folder"
+        ) from e
     digest = _download(url, target, w, progress)
     _write_stamp(target, digest)
     return target
@@ -112,13 +115,15 @@ def _download(url: str, target: Path, w: PublishedWeights, progress: bool) -> st
             out.flush()
             os.fsync(out.fileno())
         if expected is not None and size != expected:
-            raise CnnlabError(f"the download of {url} stopped after {size:,} of {expected:,} bytes",
-                              _by_hand(url, target))
+            raise CnnlabError(
+                f"the download of {url} stopped after {size:,} of {expected:,} bytes", _by_hand(url, target)
+            )
         if not digest.startswith(w.sha256):
-            raise CnnlabError(f"{url}: the downloaded file's SHA-256 {digest[:16]}... does not start with the "
-                              f"published {w.sha256}; it was not kept",
-                              "the server sent another file (a proxy's error page, a changed release); "
-                              + _by_hand(url, target))
+            raise CnnlabError(
+                f"{url}: the downloaded file's SHA-256 {digest[:16]}... does not start with the "
+                f"published {w.sha256}; it was not kept",
+                "the server sent another file (a proxy's error page, a changed release); " + _by_hand(url, target),
+            )
         os.replace(tmp, target)
         return digest
     finally:
@@ -135,10 +140,19 @@ def _stream(url: str, out, target: Path, w: PublishedWeights, progress: bool) ->
             length = resp.headers.get("Content-Length")
             expected = int(length) if length and length.isdigit() else None
             if expected is not None and expected > MAX_BYTES:
-                raise CnnlabError(f"{url} announces {expected:,} bytes, more than any weight file cnnlab fetches",
-                                  _by_hand(url, target))
-            with tqdm(total=expected, unit="B", unit_scale=True, unit_divisor=1024, desc=w.filename,
-                      disable=not progress, leave=False) as bar:
+                raise CnnlabError(
+                    f"{url} announces {expected:,} bytes, more than any weight file cnnlab fetches",
+                    _by_hand(url, target),
+                )
+            with tqdm(
+                total=expected,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=w.filename,
+                disable=not progress,
+                leave=False,
+            ) as bar:
                 while True:
                     block = resp.read(CHUNK)
                     if not block:
@@ -159,5 +173,7 @@ def _stream(url: str, out, target: Path, w: PublishedWeights, progress: bool) ->
 
 
 def _by_hand(url: str, target: Path) -> str:
-    return (f"download {url} on a machine with internet access and copy it to {target} (keep the name; "
-            f"cnnlab checks its SHA-256 before use), or set CNNLAB_HOME / CNNLAB_WEIGHTS_MIRROR")
+    return (
+        f"download {url} on a machine with internet access and copy it to {target} (keep the name; "
+        f"cnnlab checks its SHA-256 before use), or set CNNLAB_HOME / CNNLAB_WEIGHTS_MIRROR"
+    )

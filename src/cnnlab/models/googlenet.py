@@ -50,15 +50,20 @@ GOOGLENET_TABLE = [
 ]
 
 
-def inception_module(in_ch: int, c1: int, r3: int, c3: int, r5: int, c5: int, pp: int, k5: int,
-                     norm: bool) -> InceptionBlock:
+def inception_module(
+    in_ch: int, c1: int, r3: int, c3: int, r5: int, c5: int, pp: int, k5: int, norm: bool
+) -> InceptionBlock:
     """Fig. 2b: 1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 | 3x3 max pool -> 1x1, concatenated."""
-    return InceptionBlock(in_ch, [
-        Seq("branch1", [C(c1, 1)]),
-        Seq("branch2", [C(r3, 1), C(c3, 3)]),
-        Seq("branch3", [C(r5, 1), C(c5, k5)]),
-        Seq("branch4", [Pool("max", 3, 1, 1, ceil=True), C(pp, 1)]),
-    ], norm=norm)
+    return InceptionBlock(
+        in_ch,
+        [
+            Seq("branch1", [C(c1, 1)]),
+            Seq("branch2", [C(r3, 1), C(c3, 3)]),
+            Seq("branch3", [C(r5, 1), C(c5, k5)]),
+            Seq("branch4", [Pool("max", 3, 1, 1, ceil=True), C(pp, 1)]),
+        ],
+        norm=norm,
+    )
 
 
 class GoogLeNetOutputs(NamedTuple):
@@ -87,8 +92,17 @@ class GoogLeNet(AuxHeadsClassifier):
     first_conv = "conv1.conv"
     aux_loss_weight = 0.3  # section 5: "their loss is added to the total loss of the network with a discount weight"
 
-    def __init__(self, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.2,
-                 batch_norm: bool = True, branch3_kernel: int = 3, lrn: bool = False, last_pool: int = 2):
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        aux_logits: bool = False,
+        drop_rate: float = 0.2,
+        batch_norm: bool = True,
+        branch3_kernel: int = 3,
+        lrn: bool = False,
+        last_pool: int = 2,
+    ):
         super().__init__(num_classes, in_chans)
         self.aux_logits = aux_logits
         self.batch_norm = batch_norm
@@ -118,10 +132,12 @@ class GoogLeNet(AuxHeadsClassifier):
         self.dropout = nn.Dropout(drop_rate)
         self.fc = nn.Linear(ch, num_classes)
         self.num_features = ch
-        self.feature_info = [dict(channels=192, reduction=4, module="conv3"),
-                             dict(channels=480, reduction=8, module="inception3b"),
-                             dict(channels=832, reduction=16, module="inception4e"),
-                             dict(channels=1024, reduction=32, module="inception5b")]
+        self.feature_info = [
+            dict(channels=192, reduction=4, module="conv3"),
+            dict(channels=480, reduction=8, module="inception3b"),
+            dict(channels=832, reduction=16, module="inception4e"),
+            dict(channels=1024, reduction=32, module="inception5b"),
+        ]
         # set by convert_weights when torchvision's transform_input is folded into conv1 (see there)
         self.register_buffer("input_pad_value", torch.zeros(1, in_chans, 1, 1), persistent=False)
         self.input_pad = 0
@@ -148,8 +164,11 @@ class GoogLeNet(AuxHeadsClassifier):
         super().reset_classifier(num_classes, global_pool)
         if self.aux_logits:
             for aux in (self.aux1, self.aux2):
-                aux.fc2 = nn.Linear(aux.fc2.in_features, num_classes, device=aux.fc2.weight.device) if num_classes \
+                aux.fc2 = (
+                    nn.Linear(aux.fc2.in_features, num_classes, device=aux.fc2.weight.device)
+                    if num_classes
                     else nn.Identity()
+                )
 
     def convert_weights(self, sd: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
         """torchvision files: drop the auxiliary heads unless this model has them, and fold
@@ -184,32 +203,52 @@ class GoogLeNet(AuxHeadsClassifier):
 TV_SOURCE = "torchvision 0.29 docs (GoogLeNet_Weights.IMAGENET1K_V1: acc@1 69.778, acc@5 89.530)"
 
 
-@register_model(card=ModelCard(
-    name="googlenet", family="GoogLeNet", paper="Szegedy et al., Going deeper with convolutions", year=2014,
-    params=6_624_904, macs=1_498_376_192, top1=69.778, top5=89.530,
-    source=TV_SOURCE + "; params = torchvision's without auxiliary heads (13,004,888 with them); MACs computed "
-                       "(conv + linear at 224x224)",
-    torchvision="googlenet",
-    departures=("batch norm (eps 1e-3) after every convolution, no LRN (torchvision's form; googlenet_paper "
-                "has the paper's)", "the '5x5' branch is a 3x3 convolution (torchvision vision#906)",
-                "the max pool after 4e is 2x2/2 (the paper: 3x3/2)", "dropout 0.2 (the paper: 0.4)",
-                "no hidden transform_input: loading a torchvision file folds it into conv1"),
-))
+@register_model(
+    card=ModelCard(
+        name="googlenet",
+        family="GoogLeNet",
+        paper="Szegedy et al., Going deeper with convolutions",
+        year=2014,
+        params=6_624_904,
+        macs=1_498_376_192,
+        top1=69.778,
+        top5=89.530,
+        source=TV_SOURCE + "; params = torchvision's without auxiliary heads (13,004,888 with them); MACs computed "
+        "(conv + linear at 224x224)",
+        torchvision="googlenet",
+        departures=(
+            "batch norm (eps 1e-3) after every convolution, no LRN (torchvision's form; googlenet_paper "
+            "has the paper's)",
+            "the '5x5' branch is a 3x3 convolution (torchvision vision#906)",
+            "the max pool after 4e is 2x2/2 (the paper: 3x3/2)",
+            "dropout 0.2 (the paper: 0.4)",
+            "no hidden transform_input: loading a torchvision file folds it into conv1",
+        ),
+    )
+)
 def googlenet(**kwargs) -> GoogLeNet:
     return GoogLeNet(**kwargs)
 
 
-@register_model(card=ModelCard(
-    name="googlenet_paper", family="GoogLeNet", paper="Szegedy et al., Going deeper with convolutions", year=2014,
-    params=6_998_552, macs=1_582_671_872, top5=89.93,
-    source="top-5: the paper's Table 3 (1 model, 1 crop: top-5 error 10.07%; top-1 not reported); params/MACs "
-           "computed from Table 1 with biases and the 1000-way classifier (Table 1's params column counts "
-           "about 6.8M)",
-    departures=("auxiliary classifiers off by default (aux_logits=True adds them, as used in training)",
-                "ceil-mode max pools (as the authors' Caffe model) so that 224 gives the table's 112/56/28/14/7",
-                "LRN constants of the authors' Caffe model (size 5, alpha 1e-4 in Caffe's alpha/n form, beta 0.75, "
-                "k 1)"),
-))
+@register_model(
+    card=ModelCard(
+        name="googlenet_paper",
+        family="GoogLeNet",
+        paper="Szegedy et al., Going deeper with convolutions",
+        year=2014,
+        params=6_998_552,
+        macs=1_582_671_872,
+        top5=89.93,
+        source="top-5: the paper's Table 3 (1 model, 1 crop: top-5 error 10.07%; top-1 not reported); params/MACs "
+        "computed from Table 1 with biases and the 1000-way classifier (Table 1's params column counts "
+        "about 6.8M)",
+        departures=(
+            "auxiliary classifiers off by default (aux_logits=True adds them, as used in training)",
+            "ceil-mode max pools (as the authors' Caffe model) so that 224 gives the table's 112/56/28/14/7",
+            "LRN constants of the authors' Caffe model (size 5, alpha 1e-4 in Caffe's alpha/n form, beta 0.75, k 1)",
+        ),
+    )
+)
 def googlenet_paper(**kwargs) -> GoogLeNet:
     kwargs.setdefault("drop_rate", 0.4)
     return GoogLeNet(batch_norm=False, branch3_kernel=5, lrn=True, last_pool=3, **kwargs)

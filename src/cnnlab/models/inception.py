@@ -33,50 +33,91 @@ MAX = Pool("max", 3, 2)
 
 
 def inception_a(pool_features: int) -> list:  # Fig. 5: 35x35 grid
-    return [Flat([("branch1x1", C(64))]),
-            Flat([("branch5x5_1", C(48)), ("branch5x5_2", C(64, 5))]),
-            Flat([("branch3x3dbl_1", C(64)), ("branch3x3dbl_2", C(96, 3)), ("branch3x3dbl_3", C(96, 3))]),
-            Flat([("pool", AVG), ("branch_pool", C(pool_features))])]
+    return [
+        Flat([("branch1x1", C(64))]),
+        Flat([("branch5x5_1", C(48)), ("branch5x5_2", C(64, 5))]),
+        Flat([("branch3x3dbl_1", C(64)), ("branch3x3dbl_2", C(96, 3)), ("branch3x3dbl_3", C(96, 3))]),
+        Flat([("pool", AVG), ("branch_pool", C(pool_features))]),
+    ]
 
 
 def inception_b() -> list:  # Fig. 10: 35x35 -> 17x17
-    return [Flat([("branch3x3", C(384, 3, 2))]),
-            Flat([("branch3x3dbl_1", C(64)), ("branch3x3dbl_2", C(96, 3)), ("branch3x3dbl_3", C(96, 3, 2))]),
-            Flat([("pool", MAX)])]
+    return [
+        Flat([("branch3x3", C(384, 3, 2))]),
+        Flat([("branch3x3dbl_1", C(64)), ("branch3x3dbl_2", C(96, 3)), ("branch3x3dbl_3", C(96, 3, 2))]),
+        Flat([("pool", MAX)]),
+    ]
 
 
 def inception_c(c7: int) -> list:  # Fig. 6 with n = 7: 17x17 grid
-    return [Flat([("branch1x1", C(192))]),
-            Flat([("branch7x7_1", C(c7)), ("branch7x7_2", C(c7, (1, 7))), ("branch7x7_3", C(192, (7, 1)))]),
-            Flat([("branch7x7dbl_1", C(c7)), ("branch7x7dbl_2", C(c7, (7, 1))), ("branch7x7dbl_3", C(c7, (1, 7))),
-                  ("branch7x7dbl_4", C(c7, (7, 1))), ("branch7x7dbl_5", C(192, (1, 7)))]),
-            Flat([("pool", AVG), ("branch_pool", C(192))])]
+    return [
+        Flat([("branch1x1", C(192))]),
+        Flat([("branch7x7_1", C(c7)), ("branch7x7_2", C(c7, (1, 7))), ("branch7x7_3", C(192, (7, 1)))]),
+        Flat(
+            [
+                ("branch7x7dbl_1", C(c7)),
+                ("branch7x7dbl_2", C(c7, (7, 1))),
+                ("branch7x7dbl_3", C(c7, (1, 7))),
+                ("branch7x7dbl_4", C(c7, (7, 1))),
+                ("branch7x7dbl_5", C(192, (1, 7))),
+            ]
+        ),
+        Flat([("pool", AVG), ("branch_pool", C(192))]),
+    ]
 
 
 def inception_d() -> list:  # 17x17 -> 8x8
-    return [Flat([("branch3x3_1", C(192)), ("branch3x3_2", C(320, 3, 2))]),
-            Flat([("branch7x7x3_1", C(192)), ("branch7x7x3_2", C(192, (1, 7))), ("branch7x7x3_3", C(192, (7, 1))),
-                  ("branch7x7x3_4", C(192, 3, 2))]),
-            Flat([("pool", MAX)])]
+    return [
+        Flat([("branch3x3_1", C(192)), ("branch3x3_2", C(320, 3, 2))]),
+        Flat(
+            [
+                ("branch7x7x3_1", C(192)),
+                ("branch7x7x3_2", C(192, (1, 7))),
+                ("branch7x7x3_3", C(192, (7, 1))),
+                ("branch7x7x3_4", C(192, 3, 2)),
+            ]
+        ),
+        Flat([("pool", MAX)]),
+    ]
 
 
 def inception_e() -> list:  # Fig. 7: 8x8 grid, forked 1x3 | 3x1 halves
-    return [Flat([("branch1x1", C(320))]),
-            Flat([("branch3x3_1", C(384)), [("branch3x3_2a", C(384, (1, 3))), ("branch3x3_2b", C(384, (3, 1)))]]),
-            Flat([("branch3x3dbl_1", C(448)), ("branch3x3dbl_2", C(384, 3)),
-                  [("branch3x3dbl_3a", C(384, (1, 3))), ("branch3x3dbl_3b", C(384, (3, 1)))]]),
-            Flat([("pool", AVG), ("branch_pool", C(192))])]
+    return [
+        Flat([("branch1x1", C(320))]),
+        Flat([("branch3x3_1", C(384)), [("branch3x3_2a", C(384, (1, 3))), ("branch3x3_2b", C(384, (3, 1)))]]),
+        Flat(
+            [
+                ("branch3x3dbl_1", C(448)),
+                ("branch3x3dbl_2", C(384, 3)),
+                [("branch3x3dbl_3a", C(384, (1, 3))), ("branch3x3dbl_3b", C(384, (3, 1)))],
+            ]
+        ),
+        Flat([("pool", AVG), ("branch_pool", C(192))]),
+    ]
 
 
 # Table 1 of the paper: the stem (conv rows), then 3 x Fig. 5, 5 x Fig. 6 (first one reducing),
 # 2 x Fig. 7 (first one reducing). (name, out, kernel, stride, pad) | "M" | (name, block table)
 INCEPTION_V3 = [
-    ("Conv2d_1a_3x3", 32, 3, 2, 0), ("Conv2d_2a_3x3", 32, 3, 1, 0), ("Conv2d_2b_3x3", 64, 3, 1, 1), "maxpool1",
-    ("Conv2d_3b_1x1", 80, 1, 1, 0), ("Conv2d_4a_3x3", 192, 3, 1, 0), "maxpool2",
-    ("Mixed_5b", inception_a(32)), ("Mixed_5c", inception_a(64)), ("Mixed_5d", inception_a(64)),
-    ("Mixed_6a", inception_b()), ("Mixed_6b", inception_c(128)), ("Mixed_6c", inception_c(160)),
-    ("Mixed_6d", inception_c(160)), ("Mixed_6e", inception_c(192)), "aux",
-    ("Mixed_7a", inception_d()), ("Mixed_7b", inception_e()), ("Mixed_7c", inception_e()),
+    ("Conv2d_1a_3x3", 32, 3, 2, 0),
+    ("Conv2d_2a_3x3", 32, 3, 1, 0),
+    ("Conv2d_2b_3x3", 64, 3, 1, 1),
+    "maxpool1",
+    ("Conv2d_3b_1x1", 80, 1, 1, 0),
+    ("Conv2d_4a_3x3", 192, 3, 1, 0),
+    "maxpool2",
+    ("Mixed_5b", inception_a(32)),
+    ("Mixed_5c", inception_a(64)),
+    ("Mixed_5d", inception_a(64)),
+    ("Mixed_6a", inception_b()),
+    ("Mixed_6b", inception_c(128)),
+    ("Mixed_6c", inception_c(160)),
+    ("Mixed_6d", inception_c(160)),
+    ("Mixed_6e", inception_c(192)),
+    "aux",
+    ("Mixed_7a", inception_d()),
+    ("Mixed_7b", inception_e()),
+    ("Mixed_7c", inception_e()),
 ]
 
 
@@ -132,11 +173,13 @@ class Inception3(AuxHeadsClassifier):
         self.dropout = nn.Dropout(drop_rate)
         self.fc = nn.Linear(ch, num_classes)
         self.num_features = ch
-        self.feature_info = [dict(channels=64, reduction=2, module="Conv2d_2b_3x3"),
-                             dict(channels=192, reduction=4, module="Conv2d_4a_3x3"),
-                             dict(channels=288, reduction=8, module="Mixed_5d"),
-                             dict(channels=768, reduction=16, module="Mixed_6e"),
-                             dict(channels=2048, reduction=32, module="Mixed_7c")]
+        self.feature_info = [
+            dict(channels=64, reduction=2, module="Conv2d_2b_3x3"),
+            dict(channels=192, reduction=4, module="Conv2d_4a_3x3"),
+            dict(channels=288, reduction=8, module="Mixed_5d"),
+            dict(channels=768, reduction=16, module="Mixed_6e"),
+            dict(channels=2048, reduction=32, module="Mixed_7c"),
+        ]
 
     def _features(self, x: torch.Tensor, with_aux: bool):
         aux = None
@@ -168,18 +211,29 @@ class Inception3(AuxHeadsClassifier):
         return sd
 
 
-@register_model(card=ModelCard(
-    name="inception_v3", family="Inception", paper="Szegedy et al., Rethinking the Inception Architecture for "
-    "Computer Vision", year=2015, input_size=(3, 299, 299), params=23_834_568, macs=5_713_216_096,
-    top1=77.294, top5=93.450,
-    source="torchvision 0.29 docs (Inception_V3_Weights.IMAGENET1K_V1: acc@1 77.294, acc@5 93.450; the paper's "
-           "Table 3 reports 21.2% top-1 / 5.6% top-5 error, single crop); params = torchvision's without the "
-           "auxiliary head (27,161,264 with it); MACs computed (conv + linear at 299x299)",
-    torchvision="inception_v3", timm="inception_v3",
-    departures=("no hidden transform_input: loading a torchvision file folds it into the first convolution",
-                "auxiliary head off by default (aux_logits=True adds it; torchvision's file carries its weights)"),
-    notes="timm's own Inception-v3 weights (Hugging Face hub files) are loaded without folding: they expect "
-          "inputs normalised with mean = std = 0.5 per channel",
-))
+@register_model(
+    card=ModelCard(
+        name="inception_v3",
+        family="Inception",
+        paper="Szegedy et al., Rethinking the Inception Architecture for Computer Vision",
+        year=2015,
+        input_size=(3, 299, 299),
+        params=23_834_568,
+        macs=5_713_216_096,
+        top1=77.294,
+        top5=93.450,
+        source="torchvision 0.29 docs (Inception_V3_Weights.IMAGENET1K_V1: acc@1 77.294, acc@5 93.450; the paper's "
+        "Table 3 reports 21.2% top-1 / 5.6% top-5 error, single crop); params = torchvision's without the "
+        "auxiliary head (27,161,264 with it); MACs computed (conv + linear at 299x299)",
+        torchvision="inception_v3",
+        timm="inception_v3",
+        departures=(
+            "no hidden transform_input: loading a torchvision file folds it into the first convolution",
+            "auxiliary head off by default (aux_logits=True adds it; torchvision's file carries its weights)",
+        ),
+        notes="timm's own Inception-v3 weights (Hugging Face hub files) are loaded without folding: they expect "
+        "inputs normalised with mean = std = 0.5 per channel",
+    )
+)
 def inception_v3(**kwargs) -> Inception3:
     return Inception3(**kwargs)

@@ -46,8 +46,15 @@ class LeNet5(Classifier):
     classifier_path = "output"
     head_pools = ()  # no global_pool choice: the head flattens the C5 map
 
-    def __init__(self, num_classes: int = 10, in_chans: int = 1, activation: str = "tanh", pool: str = "avg",
-                 drop_rate: float = 0.0, c3: nn.Module | None = None):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_chans: int = 1,
+        activation: str = "tanh",
+        pool: str = "avg",
+        drop_rate: float = 0.0,
+        c3: nn.Module | None = None,
+    ):
         super().__init__(num_classes, in_chans)
         if pool not in POOLS:
             raise CnnlabError(f"LeNet-5: unknown pool {pool!r}", "use pool='avg' (the paper's subsampling) or 'max'")
@@ -69,9 +76,11 @@ class LeNet5(Classifier):
         self.head = nn.Sequential(head)
         self.output = nn.Linear(ch, num_classes)
         self.num_features = LENET5_FULL[-1][1]  # the width before the output layer (pre_logits)
-        self.feature_info = [dict(channels=6, reduction=2, module="features.s2"),
-                             dict(channels=16, reduction=4, module="features.s4"),
-                             dict(channels=120, reduction=28, module="features.c5_act")]
+        self.feature_info = [
+            dict(channels=6, reduction=2, module="features.s2"),
+            dict(channels=16, reduction=4, module="features.s4"),
+            dict(channels=120, reduction=28, module="features.c5_act"),
+        ]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
@@ -85,9 +94,21 @@ class LeNet5(Classifier):
 
 # LeCun et al. 1998, Table I: for each C3 feature map (column), the S2 maps it reads.
 C3_TABLE: list[tuple[int, ...]] = [
-    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (0, 4, 5), (0, 1, 5),
-    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (0, 3, 4, 5), (0, 1, 4, 5), (0, 1, 2, 5),
-    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
+    (0, 1, 2),
+    (1, 2, 3),
+    (2, 3, 4),
+    (3, 4, 5),
+    (0, 4, 5),
+    (0, 1, 5),
+    (0, 1, 2, 3),
+    (1, 2, 3, 4),
+    (2, 3, 4, 5),
+    (0, 3, 4, 5),
+    (0, 1, 4, 5),
+    (0, 1, 2, 5),
+    (0, 1, 3, 4),
+    (1, 2, 4, 5),
+    (0, 2, 3, 5),
     (0, 1, 2, 3, 4, 5),
 ]
 
@@ -130,32 +151,58 @@ class ConnectionTableConv(nn.Module):
 
 def _check_c5_output(x: torch.Tensor) -> None:
     if x.shape[-1] != 1 or x.shape[-2] != 1:
-        raise CnnlabError(f"LeNet-5 needs a 28x28 input (C5 must see a 5x5 map), but C5 produced "
-                          f"{x.shape[-2]}x{x.shape[-1]}", "resize the images to 28x28")
+        raise CnnlabError(
+            f"LeNet-5 needs a 28x28 input (C5 must see a 5x5 map), but C5 produced {x.shape[-2]}x{x.shape[-1]}",
+            "resize the images to 28x28",
+        )
 
 
-@register_model(card=ModelCard(
-    name="lenet5", family="LeNet", paper="LeCun et al., Gradient-based learning applied to document recognition",
-    year=1998, input_size=(1, 28, 28), num_classes=10, params=61_706, macs=416_520, dataset="MNIST",
-    top1=99.05, source="params/MACs: computed from the layer table (full C3); top-1: LeCun et al. 1998, "
-    "Fig. 9 (LeNet-5 without distortions, 0.95% test error)",
-    departures=("C3 connects to all 6 S2 maps (the paper's table connects each to 3-6 maps: lenet5_1998)",
-                "S2/S4 are plain average pooling (the paper's have a trainable coefficient and bias)",
-                "output is a linear layer (the paper uses Euclidean RBF units)",
-                "tanh is the plain tanh (the paper scales it: 1.7159 tanh(2x/3))"),
-))
+@register_model(
+    card=ModelCard(
+        name="lenet5",
+        family="LeNet",
+        paper="LeCun et al., Gradient-based learning applied to document recognition",
+        year=1998,
+        input_size=(1, 28, 28),
+        num_classes=10,
+        params=61_706,
+        macs=416_520,
+        dataset="MNIST",
+        top1=99.05,
+        source="params/MACs: computed from the layer table (full C3); top-1: LeCun et al. 1998, "
+        "Fig. 9 (LeNet-5 without distortions, 0.95% test error)",
+        departures=(
+            "C3 connects to all 6 S2 maps (the paper's table connects each to 3-6 maps: lenet5_1998)",
+            "S2/S4 are plain average pooling (the paper's have a trainable coefficient and bias)",
+            "output is a linear layer (the paper uses Euclidean RBF units)",
+            "tanh is the plain tanh (the paper scales it: 1.7159 tanh(2x/3))",
+        ),
+    )
+)
 def lenet5(**kwargs) -> LeNet5:
     return LeNet5(**kwargs)
 
 
-@register_model(card=ModelCard(
-    name="lenet5_1998", family="LeNet", paper="LeCun et al., Gradient-based learning applied to document "
-    "recognition", year=1998, input_size=(1, 28, 28), num_classes=10, params=60_806, macs=326_520, dataset="MNIST",
-    top1=99.05, source="C3 connections: the paper's Table I (1,516 parameters); params/MACs computed from the "
-    "layer table; top-1: LeCun et al. 1998, Fig. 9 (LeNet-5 without distortions, 0.95% test error)",
-    departures=("S2/S4 are plain average pooling (the paper's have a trainable coefficient and bias)",
-                "output is a linear layer (the paper uses Euclidean RBF units)",
-                "tanh is the plain tanh (the paper scales it: 1.7159 tanh(2x/3))"),
-))
+@register_model(
+    card=ModelCard(
+        name="lenet5_1998",
+        family="LeNet",
+        paper="LeCun et al., Gradient-based learning applied to document recognition",
+        year=1998,
+        input_size=(1, 28, 28),
+        num_classes=10,
+        params=60_806,
+        macs=326_520,
+        dataset="MNIST",
+        top1=99.05,
+        source="C3 connections: the paper's Table I (1,516 parameters); params/MACs computed from the "
+        "layer table; top-1: LeCun et al. 1998, Fig. 9 (LeNet-5 without distortions, 0.95% test error)",
+        departures=(
+            "S2/S4 are plain average pooling (the paper's have a trainable coefficient and bias)",
+            "output is a linear layer (the paper uses Euclidean RBF units)",
+            "tanh is the plain tanh (the paper scales it: 1.7159 tanh(2x/3))",
+        ),
+    )
+)
 def lenet5_1998(**kwargs) -> LeNet5:
     return LeNet5(c3=ConnectionTableConv(C3_TABLE, 5, in_channels=6), **kwargs)

@@ -25,8 +25,15 @@ from .registry import register_model
 class LinearClassifier(Classifier):
     classifier_path = "fc"
 
-    def __init__(self, num_classes: int = 10, in_chans: int = 1, image_size: int = 28, hidden=(),
-                 activation: str = "relu", drop_rate: float = 0.0):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_chans: int = 1,
+        image_size: int = 28,
+        hidden=(),
+        activation: str = "relu",
+        drop_rate: float = 0.0,
+    ):
         super().__init__(num_classes, in_chans)
         if isinstance(hidden, int):
             hidden = (hidden,)
@@ -56,9 +63,11 @@ class LinearClassifier(Classifier):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         s = self.image_size
         if not torch.jit.is_scripting() and x.dim() == 4 and tuple(x.shape[-2:]) != (s, s):
-            raise CnnlabError(f"this classifier takes exactly {s}x{s} inputs (it needs at least {s}x{s} and at most "
-                              f"{s}x{s}), got {x.shape[-2]}x{x.shape[-1]}",
-                              f"resize the images to {s}x{s}, or build it with image_size={x.shape[-1]}")
+            raise CnnlabError(
+                f"this classifier takes exactly {s}x{s} inputs (it needs at least {s}x{s} and at most "
+                f"{s}x{s}), got {x.shape[-2]}x{x.shape[-1]}",
+                f"resize the images to {s}x{s}, or build it with image_size={x.shape[-1]}",
+            )
         return self.features(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
@@ -76,23 +85,41 @@ class LinearClassifier(Classifier):
 _L004 = "lecture 004 (linear classification, score function f = Wx + b; Rosenblatt's perceptron, 1958)"
 
 
-@register_model(card=ModelCard(
-    name="linear", family="Linear", paper=_L004, year=1958, input_size=(1, 28, 28), num_classes=10,
-    params=28 * 28 * 10 + 10, macs=28 * 28 * 10, dataset="MNIST",
-    source="params: 784 x 10 weights + 10 biases at 1x28x28, 10 classes (computed)",
-    notes="options: image_size (side of the input), drop_rate; a D-value feature vector is in_chans=D, image_size=1 "
-          "(cnnlab features train)",
-))
+@register_model(
+    card=ModelCard(
+        name="linear",
+        family="Linear",
+        paper=_L004,
+        year=1958,
+        input_size=(1, 28, 28),
+        num_classes=10,
+        params=28 * 28 * 10 + 10,
+        macs=28 * 28 * 10,
+        dataset="MNIST",
+        source="params: 784 x 10 weights + 10 biases at 1x28x28, 10 classes (computed)",
+        notes="options: image_size (side of the input), drop_rate; a D-value feature vector is in_chans=D, image_size=1 "
+        "(cnnlab features train)",
+    )
+)
 def linear(**kwargs) -> LinearClassifier:
     kwargs.pop("hidden", None)
     return LinearClassifier(hidden=(), **kwargs)
 
 
-@register_model(card=ModelCard(
-    name="mlp", family="Linear", paper=_L004 + "; Rumelhart, Hinton, Williams 1986 (backpropagation)", year=1986,
-    input_size=(1, 28, 28), num_classes=10, params=784 * 100 + 100 + 100 * 10 + 10, macs=784 * 100 + 100 * 10,
-    dataset="MNIST", source="params: 784-100-10 at 1x28x28 (computed)",
-    notes="options: hidden (sizes, default [100]), activation (relu, tanh, sigmoid, ...), image_size, drop_rate",
-))
+@register_model(
+    card=ModelCard(
+        name="mlp",
+        family="Linear",
+        paper=_L004 + "; Rumelhart, Hinton, Williams 1986 (backpropagation)",
+        year=1986,
+        input_size=(1, 28, 28),
+        num_classes=10,
+        params=784 * 100 + 100 + 100 * 10 + 10,
+        macs=784 * 100 + 100 * 10,
+        dataset="MNIST",
+        source="params: 784-100-10 at 1x28x28 (computed)",
+        notes="options: hidden (sizes, default [100]), activation (relu, tanh, sigmoid, ...), image_size, drop_rate",
+    )
+)
 def mlp(hidden=(100,), **kwargs) -> LinearClassifier:
     return LinearClassifier(hidden=hidden, **kwargs)

@@ -40,15 +40,26 @@ MOBILENET_V1_RESOLUTIONS = (224, 192, 160, 128)
 class MobileNetV1(Classifier):
     classifier_path = "classifier"
 
-    def __init__(self, width_mult: float = 1.0, resolution: int = 224, num_classes: int = 1000, in_chans: int = 3,
-                 drop_rate: float = 0.0, act: str = "relu"):
+    def __init__(
+        self,
+        width_mult: float = 1.0,
+        resolution: int = 224,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        drop_rate: float = 0.0,
+        act: str = "relu",
+    ):
         super().__init__(num_classes, in_chans)
         if width_mult <= 0:
-            raise CnnlabError(f"MobileNetV1: width multiplier must be positive, got {width_mult}",
-                              "the paper's values are 1.0, 0.75, 0.5 and 0.25")
+            raise CnnlabError(
+                f"MobileNetV1: width multiplier must be positive, got {width_mult}",
+                "the paper's values are 1.0, 0.75, 0.5 and 0.25",
+            )
         if resolution < 32:
-            raise CnnlabError(f"MobileNetV1: resolution {resolution} is below the network's total stride 32",
-                              f"the paper's resolutions are {', '.join(map(str, MOBILENET_V1_RESOLUTIONS))}")
+            raise CnnlabError(
+                f"MobileNetV1: resolution {resolution} is below the network's total stride 32",
+                f"the paper's resolutions are {', '.join(map(str, MOBILENET_V1_RESOLUTIONS))}",
+            )
         self.width_mult = width_mult
         self.default_input_size = (in_chans, resolution, resolution)
         ch = make_divisible(MOBILENET_V1_STEM * width_mult)
@@ -97,8 +108,14 @@ MOBILENET_V2_HEAD = 1280  # conv2d 1x1, then avgpool 7x7 and the classifier
 class MobileNetV2(Classifier):
     classifier_path = "classifier.1"
 
-    def __init__(self, width_mult: float = 1.0, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.2,
-                 drop_path_rate: float = 0.0):
+    def __init__(
+        self,
+        width_mult: float = 1.0,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        drop_rate: float = 0.2,
+        drop_path_rate: float = 0.0,
+    ):
         super().__init__(num_classes, in_chans)
         ch = make_divisible(MOBILENET_V2_STEM * width_mult)
         layers: list[nn.Module] = [ConvNormAct(in_chans, ch, 3, 2, act="relu6")]
@@ -109,17 +126,20 @@ class MobileNetV2(Classifier):
             for i in range(n):
                 stride = s if i == 0 else 1
                 if stride == 2:
-                    self.feature_info.append(dict(channels=ch, reduction=reduction,
-                                                  module=f"features.{len(layers) - 1}"))
+                    self.feature_info.append(
+                        dict(channels=ch, reduction=reduction, module=f"features.{len(layers) - 1}")
+                    )
                 layers.append(InvertedResidual(ch, out, stride, t, drop_path=drop_path_rate * idx / n_blocks))
                 ch, reduction, idx = out, reduction * stride, idx + 1
         self.num_features = make_divisible(MOBILENET_V2_HEAD * max(1.0, width_mult))
         layers.append(ConvNormAct(ch, self.num_features, 1, act="relu6"))
-        self.feature_info.append(dict(channels=self.num_features, reduction=reduction,
-                                      module=f"features.{len(layers) - 1}"))
+        self.feature_info.append(
+            dict(channels=self.num_features, reduction=reduction, module=f"features.{len(layers) - 1}")
+        )
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(nn.Dropout(drop_rate),
-                                        nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity())
+        self.classifier = nn.Sequential(
+            nn.Dropout(drop_rate), nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+        )
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
@@ -173,8 +193,15 @@ _NL = {"RE": "relu", "HS": "hardswish"}
 class MobileNetV3(Classifier):
     classifier_path = "classifier.3"
 
-    def __init__(self, variant: str = "large", width_mult: float = 1.0, num_classes: int = 1000, in_chans: int = 3,
-                 drop_rate: float = 0.2, drop_path_rate: float = 0.0):
+    def __init__(
+        self,
+        variant: str = "large",
+        width_mult: float = 1.0,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        drop_rate: float = 0.2,
+        drop_path_rate: float = 0.0,
+    ):
         super().__init__(num_classes, in_chans)
         table = {"large": MOBILENET_V3_LARGE, "small": MOBILENET_V3_SMALL}[variant]
         bn = dict(bn_eps=1e-3, bn_momentum=0.01)  # the TensorFlow reference's BN settings (as torchvision)
@@ -185,9 +212,21 @@ class MobileNetV3(Classifier):
             exp, out = make_divisible(exp * width_mult), make_divisible(out * width_mult)
             if s == 2:
                 self.feature_info.append(dict(channels=ch, reduction=reduction, module=f"features.{len(layers) - 1}"))
-            layers.append(MBConv(ch, out, exp, k, s, act=_NL[nl], se_ch=make_divisible(exp // 4) if se else 0,
-                                 se_act="relu", se_gate="hardsigmoid", drop_path=drop_path_rate * idx / len(table),
-                                 **bn))
+            layers.append(
+                MBConv(
+                    ch,
+                    out,
+                    exp,
+                    k,
+                    s,
+                    act=_NL[nl],
+                    se_ch=make_divisible(exp // 4) if se else 0,
+                    se_act="relu",
+                    se_gate="hardsigmoid",
+                    drop_path=drop_path_rate * idx / len(table),
+                    **bn,
+                )
+            )
             ch, reduction = out, reduction * s
         last_conv = 6 * ch
         layers.append(ConvNormAct(ch, last_conv, 1, act="hardswish", **bn))
@@ -195,8 +234,11 @@ class MobileNetV3(Classifier):
         self.features = nn.Sequential(*layers)
         self.num_features = make_divisible(MOBILENET_V3_HEAD[variant] * width_mult)
         self.classifier = nn.Sequential(
-            nn.Linear(last_conv, self.num_features), nn.Hardswish(inplace=True), nn.Dropout(drop_rate),
-            nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity())
+            nn.Linear(last_conv, self.num_features),
+            nn.Hardswish(inplace=True),
+            nn.Dropout(drop_rate),
+            nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity(),
+        )
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
@@ -218,14 +260,23 @@ def _v1_card(name: str, alpha: float, params: int) -> ModelCard:
     """A MobileNetV1 card: ``alpha``'s row of Table 6; ``params``: exact count of this module (1000 classes, BN)."""
     top1, macs, paper_params = MOBILENET_V1_TABLE6[alpha]
     return ModelCard(
-        name=name, family="MobileNet", paper=_V1_PAPER, year=2017, params=params, macs=macs * 10**6,
-        top1=top1, source=f"Howard et al. 2017, Table 6 (width multiplier {alpha}: {top1}% top-1, {macs}M mult-adds, "
+        name=name,
+        family="MobileNet",
+        paper=_V1_PAPER,
+        year=2017,
+        params=params,
+        macs=macs * 10**6,
+        top1=top1,
+        source=f"Howard et al. 2017, Table 6 (width multiplier {alpha}: {top1}% top-1, {macs}M mult-adds, "
         f"{paper_params}M params); params: exact count of this module with a 1000-class "
         "classifier and BN" + (" (= timm mobilenetv1_100)" if alpha == 1.0 else ""),
         timm="mobilenetv1_100" if alpha == 1.0 else None,
-        departures=("the 13th depthwise layer has stride 1 (Table 1 prints s2, a typo: 7x7 in and out)",
-                    "resolution=128/160/192 (Table 7) only changes the default input size; the weights are the same"),
-        notes="create_model('mobilenet_v1', resolution=160) for the resolution multiplier of Table 7")
+        departures=(
+            "the 13th depthwise layer has stride 1 (Table 1 prints s2, a typo: 7x7 in and out)",
+            "resolution=128/160/192 (Table 7) only changes the default input size; the weights are the same",
+        ),
+        notes="create_model('mobilenet_v1', resolution=160) for the resolution multiplier of Table 7",
+    )
 
 
 @register_model(card=_v1_card("mobilenet_v1", 1.0, params=4_231_976))
@@ -248,13 +299,22 @@ def mobilenet_v1_x0_25(**kwargs) -> MobileNetV1:
     return MobileNetV1(width_mult=0.25, **kwargs)
 
 
-@register_model(card=ModelCard(
-    name="mobilenet_v2", family="MobileNet",
-    paper="Sandler et al., MobileNetV2: Inverted Residuals and Linear Bottlenecks", year=2018,
-    params=3_504_872, macs=300_000_000, top1=71.878, top5=90.286, torchvision="mobilenet_v2",
-    source="params: torchvision 0.29 (3,504,872); MACs: Sandler et al. 2018, Table 4 (300M, 3.4M params, 72.0% "
-    "top-1); top-1/top-5: torchvision IMAGENET1K_V1 weights",
-    departures=("the classifier has dropout 0.2 before it (torchvision)",)))
+@register_model(
+    card=ModelCard(
+        name="mobilenet_v2",
+        family="MobileNet",
+        paper="Sandler et al., MobileNetV2: Inverted Residuals and Linear Bottlenecks",
+        year=2018,
+        params=3_504_872,
+        macs=300_000_000,
+        top1=71.878,
+        top5=90.286,
+        torchvision="mobilenet_v2",
+        source="params: torchvision 0.29 (3,504,872); MACs: Sandler et al. 2018, Table 4 (300M, 3.4M params, 72.0% "
+        "top-1); top-1/top-5: torchvision IMAGENET1K_V1 weights",
+        departures=("the classifier has dropout 0.2 before it (torchvision)",),
+    )
+)
 def mobilenet_v2(**kwargs) -> MobileNetV2:
     return MobileNetV2(**kwargs)
 
@@ -262,21 +322,41 @@ def mobilenet_v2(**kwargs) -> MobileNetV2:
 _V3_PAPER = "Howard et al., Searching for MobileNetV3"
 
 
-@register_model(card=ModelCard(
-    name="mobilenet_v3_large", family="MobileNet", paper=_V3_PAPER, year=2019, params=5_483_032,
-    macs=219_000_000, top1=74.042, top5=91.340, torchvision="mobilenet_v3_large",
-    source="params: torchvision 0.29; MACs: Howard et al. 2019, Table 3 (219M MAdds, 5.4M params, 75.2% top-1); "
-    "top-1/top-5: torchvision IMAGENET1K_V1 weights",
-    departures=("BN eps 1e-3, momentum 0.01 as the TensorFlow reference (torchvision)",)))
+@register_model(
+    card=ModelCard(
+        name="mobilenet_v3_large",
+        family="MobileNet",
+        paper=_V3_PAPER,
+        year=2019,
+        params=5_483_032,
+        macs=219_000_000,
+        top1=74.042,
+        top5=91.340,
+        torchvision="mobilenet_v3_large",
+        source="params: torchvision 0.29; MACs: Howard et al. 2019, Table 3 (219M MAdds, 5.4M params, 75.2% top-1); "
+        "top-1/top-5: torchvision IMAGENET1K_V1 weights",
+        departures=("BN eps 1e-3, momentum 0.01 as the TensorFlow reference (torchvision)",),
+    )
+)
 def mobilenet_v3_large(**kwargs) -> MobileNetV3:
     return MobileNetV3("large", **kwargs)
 
 
-@register_model(card=ModelCard(
-    name="mobilenet_v3_small", family="MobileNet", paper=_V3_PAPER, year=2019, params=2_542_856,
-    macs=56_000_000, top1=67.668, top5=87.402, torchvision="mobilenet_v3_small",
-    source="params: torchvision 0.29; MACs: Howard et al. 2019, Table 4 (56M MAdds, 2.5M params, 67.4% top-1); "
-    "top-1/top-5: torchvision IMAGENET1K_V1 weights",
-    departures=("BN eps 1e-3, momentum 0.01 as the TensorFlow reference (torchvision)",)))
+@register_model(
+    card=ModelCard(
+        name="mobilenet_v3_small",
+        family="MobileNet",
+        paper=_V3_PAPER,
+        year=2019,
+        params=2_542_856,
+        macs=56_000_000,
+        top1=67.668,
+        top5=87.402,
+        torchvision="mobilenet_v3_small",
+        source="params: torchvision 0.29; MACs: Howard et al. 2019, Table 4 (56M MAdds, 2.5M params, 67.4% top-1); "
+        "top-1/top-5: torchvision IMAGENET1K_V1 weights",
+        departures=("BN eps 1e-3, momentum 0.01 as the TensorFlow reference (torchvision)",),
+    )
+)
 def mobilenet_v3_small(**kwargs) -> MobileNetV3:
     return MobileNetV3("small", **kwargs)

@@ -56,13 +56,23 @@ NFNET_REPORTED = {
 class NFNet(Classifier):
     classifier_path = "head.fc"
 
-    def __init__(self, depths: tuple[int, ...] = NFNET_F0_DEPTHS, num_classes: int = 1000, in_chans: int = 3,
-                 act: str = "gelu", drop_rate: float = 0.0, drop_path_rate: float = 0.0, eps: float = 1e-5,
-                 variant: str = "timm"):
+    def __init__(
+        self,
+        depths: tuple[int, ...] = NFNET_F0_DEPTHS,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        act: str = "gelu",
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        eps: float = 1e-5,
+        variant: str = "timm",
+    ):
         super().__init__(num_classes, in_chans)
         if act not in ACTIVATION_GAMMA:
-            raise CnnlabError(f"NFNet has no signal-propagation constant for activation {act!r}",
-                              f"use one of {', '.join(sorted(ACTIVATION_GAMMA))}")
+            raise CnnlabError(
+                f"NFNet has no signal-propagation constant for activation {act!r}",
+                f"use one of {', '.join(sorted(ACTIVATION_GAMMA))}",
+            )
         if variant not in VARIANTS:
             raise CnnlabError(f"unknown NFNet variant {variant!r}", f"use one of {', '.join(VARIANTS)}")
         self.variant = variant
@@ -78,6 +88,7 @@ class NFNet(Classifier):
 
             def activation() -> nn.Module:
                 return make_activation(act)
+
         self.drop_rate, self.drop_path_rate = drop_rate, drop_path_rate
 
         stem: list[tuple[str, nn.Module]] = []
@@ -97,12 +108,24 @@ class NFNet(Classifier):
             reduction *= stride
             blocks = []
             for j in range(n):
-                blocks.append(NormFreeBottleneck(
-                    ch, width, stride if j == 0 else 1, group_size=GROUP_WIDTH, bottle_ratio=BOTTLE_RATIO,
-                    alpha=ALPHA, beta=expected_var ** -0.5, act=act, drop_path=rates[i][j], **conv, **block_kw))
+                blocks.append(
+                    NormFreeBottleneck(
+                        ch,
+                        width,
+                        stride if j == 0 else 1,
+                        group_size=GROUP_WIDTH,
+                        bottle_ratio=BOTTLE_RATIO,
+                        alpha=ALPHA,
+                        beta=expected_var**-0.5,
+                        act=act,
+                        drop_path=rates[i][j],
+                        **conv,
+                        **block_kw,
+                    )
+                )
                 if j == 0:
                     expected_var = 1.0  # the transition block's shortcut starts a fresh signal
-                expected_var += ALPHA ** 2
+                expected_var += ALPHA**2
                 ch = width
             stages.append(nn.Sequential(*blocks))
             self.feature_info.append(dict(channels=ch, reduction=reduction, module=f"stages.{i}"))
@@ -136,8 +159,10 @@ class NFNet(Classifier):
         return x if pre_logits else self.head.fc(x)
 
 
-_PAPER = ("Brock, De, Smith, Simonyan: High-Performance Large-Scale Image Recognition Without Normalization "
-          "(ICML 2021, arXiv:2102.06171)")
+_PAPER = (
+    "Brock, De, Smith, Simonyan: High-Performance Large-Scale Image Recognition Without Normalization "
+    "(ICML 2021, arXiv:2102.06171)"
+)
 _DEPARTURES = (
     "activation gain gamma folded into every weight-standardized conv, including the stem's first and the "
     "final 1x1, which no activation precedes (as timm's nfnet_f*; DeepMind applies it after each activation: "
@@ -146,8 +171,10 @@ _DEPARTURES = (
     "no learned skip gain (SkipInit); the last conv of each branch starts with gain 0 instead",
 )
 
-_DM_NOTES = ("the DeepMind release as ported by timm (dm_nfnet_f*, whose files carry the pretrained weights): "
-             "gamma after each activation, TensorFlow 'SAME' padding, a learned skip gain per block (SkipInit)")
+_DM_NOTES = (
+    "the DeepMind release as ported by timm (dm_nfnet_f*, whose files carry the pretrained weights): "
+    "gamma after each activation, TensorFlow 'SAME' padding, a learned skip gain per block (SkipInit)"
+)
 
 
 def _depths(n: int) -> tuple[int, ...]:
@@ -161,14 +188,23 @@ def _card(n: int, variant: str = "timm") -> ModelCard:
     dm = variant == "deepmind"
     name = f"{'dm_' if dm else ''}nfnet_f{n}"
     return ModelCard(
-        name=name, family="NFNet", paper=_PAPER, year=2021, input_size=(3, test, test), params=int(params),
-        macs=int(macs), top1=top1, top5=top5, timm=name,
+        name=name,
+        family="NFNet",
+        paper=_PAPER,
+        year=2021,
+        input_size=(3, test, test),
+        params=int(params),
+        macs=int(macs),
+        top1=top1,
+        top5=top5,
+        timm=name,
         source=f"Brock et al. 2021, Table 3 (params, FLOPs, top-1/top-5 at {test}x{test}); "
-               f"train/test resolution {train}/{test} (Table 7)"
-               + ("; exact parameter count 71,489,272 = timm nfnet_f0" if n == 0 and not dm else ""),
+        f"train/test resolution {train}/{test} (Table 7)"
+        + ("; exact parameter count 71,489,272 = timm nfnet_f0" if n == 0 and not dm else ""),
         departures=() if dm else _DEPARTURES,
         notes=(_DM_NOTES + "; " if dm else "")
-        + f"depths {_depths(n)}; no batch norm; options: act, drop_rate, drop_path_rate (stochastic depth)")
+        + f"depths {_depths(n)}; no batch norm; options: act, drop_rate, drop_path_rate (stochastic depth)",
+    )
 
 
 @register_model(card=_card(0))

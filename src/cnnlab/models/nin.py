@@ -31,13 +31,25 @@ class MlpConv(NamedTuple):
 
 # mlpconv(out, kernel, stride, pad) -> conv k x k + two 1x1 of the same width; "M" = 3x3/2 max pool;
 # "D" = dropout. The last mlpconv's final 1x1 maps to the classes (the classifier below).
-NIN_IMAGENET = [MlpConv(96, 11, 4, 0), "M", MlpConv(256, 5, 1, 2), "M", MlpConv(384, 3, 1, 1), "M", "D",
-                MlpConv(1024, 3, 1, 1)]
+NIN_IMAGENET = [
+    MlpConv(96, 11, 4, 0),
+    "M",
+    MlpConv(256, 5, 1, 2),
+    "M",
+    MlpConv(384, 3, 1, 1),
+    "M",
+    "D",
+    MlpConv(1024, 3, 1, 1),
+]
 
 
 def mlpconv(in_ch: int, row: MlpConv, last: bool = False) -> nn.Sequential:
-    layers = [nn.Conv2d(in_ch, row.out, row.k, row.s, row.p), nn.ReLU(inplace=True),
-              nn.Conv2d(row.out, row.out, 1), nn.ReLU(inplace=True)]
+    layers = [
+        nn.Conv2d(in_ch, row.out, row.k, row.s, row.p),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(row.out, row.out, 1),
+        nn.ReLU(inplace=True),
+    ]
     if not last:
         layers += [nn.Conv2d(row.out, row.out, 1), nn.ReLU(inplace=True)]
     return nn.Sequential(*layers)
@@ -77,15 +89,25 @@ class NiN(Classifier):
         return torch.flatten(self.pool(x), 1)
 
 
-@register_model(card=ModelCard(
-    name="nin", family="NiN", paper="Lin, Chen, Yan, Network In Network", year=2013, input_size=(3, 224, 224),
-    params=7_595_176, macs=969_460_864,
-    source="params/MACs computed from the layer table (conv multiply-adds at 224x224); the paper reports "
-           "CIFAR-10/100, SVHN and MNIST results (CIFAR-10 test error 10.41%, 8.81% with augmentation, Table 1), "
-           "no ImageNet accuracy",
-    departures=("the ImageNet configuration follows the authors' released Caffe model (the paper describes "
-                "the CIFAR networks only)", "max pools round down (Caffe rounds up: 27/13/6 instead of 26/12/5)",
-                "the classifier conv is followed by ReLU before the global average, as in the released model"),
-))
+@register_model(
+    card=ModelCard(
+        name="nin",
+        family="NiN",
+        paper="Lin, Chen, Yan, Network In Network",
+        year=2013,
+        input_size=(3, 224, 224),
+        params=7_595_176,
+        macs=969_460_864,
+        source="params/MACs computed from the layer table (conv multiply-adds at 224x224); the paper reports "
+        "CIFAR-10/100, SVHN and MNIST results (CIFAR-10 test error 10.41%, 8.81% with augmentation, Table 1), "
+        "no ImageNet accuracy",
+        departures=(
+            "the ImageNet configuration follows the authors' released Caffe model (the paper describes "
+            "the CIFAR networks only)",
+            "max pools round down (Caffe rounds up: 27/13/6 instead of 26/12/5)",
+            "the classifier conv is followed by ReLU before the global average, as in the released model",
+        ),
+    )
+)
 def nin(**kwargs) -> NiN:
     return NiN(**kwargs)

@@ -25,9 +25,17 @@ from .resnet import RESNET_DEPTHS, STAGE_PLANES, STEM_CHANNELS, ResNetHead, chec
 
 
 class PreActResNet(ResNetHead):
-    def __init__(self, block: str = "preact_bottleneck", layers: tuple[int, ...] = (3, 4, 6, 3),
-                 num_classes: int = 1000, in_chans: int = 3, stride_in: str = "3x3", drop_rate: float = 0.0,
-                 drop_path_rate: float = 0.0, zero_init_residual: bool = False):
+    def __init__(
+        self,
+        block: str = "preact_bottleneck",
+        layers: tuple[int, ...] = (3, 4, 6, 3),
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        stride_in: str = "3x3",
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        zero_init_residual: bool = False,
+    ):
         super().__init__(num_classes, in_chans)
         block_cls = check_block(block, ("preact_basic", "preact_bottleneck"))
         self.drop_path_rate = drop_path_rate
@@ -40,8 +48,7 @@ class PreActResNet(ResNetHead):
             reduction *= stride
             # The stem's BN-ReLU is the first unit's pre-activation (section 3.1).
             first = dict(pre_activate=i > 0)
-            stage, ch = make_stage(block_cls, ch, planes, n, stride, rates[i], first_kwargs=first,
-                                   stride_in=stride_in)
+            stage, ch = make_stage(block_cls, ch, planes, n, stride, rates[i], first_kwargs=first, stride_in=stride_in)
             self.add_module(f"layer{i + 1}", stage)
             self.feature_info.append(dict(channels=ch, reduction=reduction, module=f"layer{i + 1}"))
         self.norm = nn.BatchNorm2d(ch)
@@ -76,8 +83,14 @@ _PAPER = "He, Zhang, Ren, Sun: Identity Mappings in Deep Residual Networks (ECCV
 # Parameter counts: computed from the table (the paper gives none for ImageNet).
 _PARAMS = {18: 11_687_720, 34: 21_795_880, 50: 25_549_352, 101: 44_541_480, 152: 60_185_128, 200: 64_666_152}
 # Multiply-adds at 224x224, computed (the same convolutions as the post-activation ResNets, v1.5 stride).
-_MACS = {18: 1_814_073_344, 34: 3_663_761_408, 50: 4_089_184_256, 101: 7_801_405_440, 152: 11_513_626_624,
-         200: 15_007_481_856}
+_MACS = {
+    18: 1_814_073_344,
+    34: 3_663_761_408,
+    50: 4_089_184_256,
+    101: 7_801_405_440,
+    152: 11_513_626_624,
+    200: 15_007_481_856,
+}
 
 
 def _card(depth: int, top1: float | None = None, top5: float | None = None) -> ModelCard:
@@ -85,16 +98,30 @@ def _card(depth: int, top1: float | None = None, top5: float | None = None) -> M
     if top1 is None:
         accuracy = "no ImageNet result reported in the paper for this depth"
     else:
-        accuracy = (f"accuracy: He et al. 2016, Table 5 (ResNet-{depth} pre-act, {100 - top1:.1f}% / "
-                    f"{100 - top5:.1f}% error, 320x320 crop"
-                    + ("; the original ResNet-200: 21.8% / 6.0%)" if depth == 200 else ")"))
+        accuracy = (
+            f"accuracy: He et al. 2016, Table 5 (ResNet-{depth} pre-act, {100 - top1:.1f}% / "
+            f"{100 - top5:.1f}% error, 320x320 crop"
+            + ("; the original ResNet-200: 21.8% / 6.0%)" if depth == 200 else ")")
+        )
     return ModelCard(
-        name=f"preact_resnet{depth}", family="Pre-activation ResNet", paper=_PAPER, year=2016,
-        input_size=(3, 224, 224), params=_PARAMS[depth], macs=_MACS[depth], top1=top1, top5=top5,
+        name=f"preact_resnet{depth}",
+        family="Pre-activation ResNet",
+        paper=_PAPER,
+        year=2016,
+        input_size=(3, 224, 224),
+        params=_PARAMS[depth],
+        macs=_MACS[depth],
+        top1=top1,
+        top5=top5,
         source="params, MACs: computed from the layer table; " + accuracy,
-        departures=("stride of a downsampling bottleneck on the 3x3 convolution (as fb.resnet.torch, which the "
-                    "paper's ImageNet models use); stride_in='1x1' moves it",) if depth >= 50 else (),
-        notes="depths of He et al. 2015, Table 1; options: stride_in, drop_rate, drop_path_rate")
+        departures=(
+            "stride of a downsampling bottleneck on the 3x3 convolution (as fb.resnet.torch, which the "
+            "paper's ImageNet models use); stride_in='1x1' moves it",
+        )
+        if depth >= 50
+        else (),
+        notes="depths of He et al. 2015, Table 1; options: stride_in, drop_rate, drop_path_rate",
+    )
 
 
 @register_model(card=_card(18))

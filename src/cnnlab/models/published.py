@@ -62,15 +62,26 @@ class PublishedWeights:
 
 def _tv(model, file, top1, top5, crop=224, resize=256, interpolation="bilinear", tag="IMAGENET1K_V1", **kw):
     sha = file.rsplit("-", 1)[1].split(".pth")[0]
-    return PublishedWeights(model, TORCHVISION + file, sha, "torchvision", tag, top1, top5, crop, resize,
-                            interpolation, **kw)
+    return PublishedWeights(
+        model, TORCHVISION + file, sha, "torchvision", tag, top1, top5, crop, resize, interpolation, **kw
+    )
 
 
 def _dnf(model, file, top1, top5, crop, test_crop_pct):
     sha = file.rsplit("-", 1)[1].split(".pth")[0]
-    return PublishedWeights(model, TIMM_DNF + file, sha, "timm", "dm_in1k", top1, top5, crop,
-                            round(crop / test_crop_pct), "bicubic",
-                            accuracy_source="Brock et al. 2021 (NFNet), Table 3 (the DeepMind release timm ports)")
+    return PublishedWeights(
+        model,
+        TIMM_DNF + file,
+        sha,
+        "timm",
+        "dm_in1k",
+        top1,
+        top5,
+        crop,
+        round(crop / test_crop_pct),
+        "bicubic",
+        accuracy_source="Brock et al. 2021 (NFNet), Table 3 (the DeepMind release timm ports)",
+    )
 
 
 _BICUBIC = "bicubic"
@@ -117,8 +128,17 @@ _ROWS = [
     _tv("efficientnet_b7", "efficientnet_b7_lukemelas-c5b4e57e.pth", 84.122, 96.908, 600, 600, _BICUBIC),
     _tv("efficientnet_v2_s", "efficientnet_v2_s-dd5fe13b.pth", 84.228, 96.878, 384, 384),
     _tv("efficientnet_v2_m", "efficientnet_v2_m-dc08266a.pth", 85.112, 97.156, 480, 480),
-    _tv("efficientnet_v2_l", "efficientnet_v2_l-59c71312.pth", 85.808, 97.788, 480, 480, _BICUBIC,
-        mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
+    _tv(
+        "efficientnet_v2_l",
+        "efficientnet_v2_l-59c71312.pth",
+        85.808,
+        97.788,
+        480,
+        480,
+        _BICUBIC,
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+    ),
     _tv("vit_b_16", "vit_b_16-c867db91.pth", 81.072, 95.318),
     _tv("vit_b_32", "vit_b_32-d86f8d99.pth", 75.912, 92.466),
     _tv("vit_l_16", "vit_l_16-852ce7e3.pth", 79.662, 94.638, 224, 242),
@@ -139,10 +159,12 @@ def published_weights(name: str) -> PublishedWeights:
     if name in PUBLISHED:
         return PUBLISHED[name]
     close = closest(name, PUBLISHED)
-    raise CnnlabError(f"no published weights are known for {name!r}",
-                      (f"did you mean {', '.join(close)}? " if close else "")
-                      + "`cnnlab weights list` shows the networks with published weights; any other weight file "
-                        "loads with create_model(name, weights=PATH)")
+    raise CnnlabError(
+        f"no published weights are known for {name!r}",
+        (f"did you mean {', '.join(close)}? " if close else "")
+        + "`cnnlab weights list` shows the networks with published weights; any other weight file "
+        "loads with create_model(name, weights=PATH)",
+    )
 
 
 def pretrained_cfg(name: str, card=None) -> dict:

@@ -68,17 +68,29 @@ def list_models(pattern: str | list[str] = "*", task: str | None = None) -> list
     (``"classify"``, ``"segment"``) keeps only the networks whose card says that task."""
     _ensure_loaded()
     patterns = [pattern] if isinstance(pattern, str) else list(pattern)
-    return sorted(n for n, e in _REGISTRY.items() if any(fnmatch.fnmatchcase(n, p) for p in patterns)
-                  and (task is None or e.card.task == task))
+    return sorted(
+        n
+        for n, e in _REGISTRY.items()
+        if any(fnmatch.fnmatchcase(n, p) for p in patterns) and (task is None or e.card.task == task)
+    )
 
 
 def model_card(name: str) -> ModelCard:
     return get_entry(name).card
 
 
-def create_model(name: str, *, num_classes: int | None = None, in_chans: int | None = None,
-                 weights: str | None = None, pretrained: bool = False, features_only: bool = False,
-                 out_indices=None, global_pool: str | None = None, **kwargs) -> nn.Module:
+def create_model(
+    name: str,
+    *,
+    num_classes: int | None = None,
+    in_chans: int | None = None,
+    weights: str | None = None,
+    pretrained: bool = False,
+    features_only: bool = False,
+    out_indices=None,
+    global_pool: str | None = None,
+    **kwargs,
+) -> nn.Module:
     """Build a registered network by name.
 
     ``num_classes`` and ``in_chans`` default to the card's; other keyword arguments go to the
@@ -98,8 +110,10 @@ def create_model(name: str, *, num_classes: int | None = None, in_chans: int | N
     if in_chans is not None:
         kwargs["in_chans"] = in_chans
     if kwargs.get("num_classes", 1) < 0 or kwargs.get("in_chans", 1) < 1:
-        raise CnnlabError(f"{name}: num_classes must be >= 0 and in_chans >= 1, got "
-                          f"num_classes={kwargs.get('num_classes')}, in_chans={kwargs.get('in_chans')}")
+        raise CnnlabError(
+            f"{name}: num_classes must be >= 0 and in_chans >= 1, got "
+            f"num_classes={kwargs.get('num_classes')}, in_chans={kwargs.get('in_chans')}"
+        )
     if pretrained and weights is not None:
         raise CnnlabError(f"{name}: pass pretrained=True (the published file) or weights=PATH, not both")
     if pretrained:

@@ -127,10 +127,22 @@ class ResNet(ResNetHead):
     network of Fig. 4 (plain-18 / plain-34), with exactly the parameters of ``shortcut="A"``.
     """
 
-    def __init__(self, block: str = "bottleneck", layers: tuple[int, ...] = (3, 4, 6, 3), num_classes: int = 1000,
-                 in_chans: int = 3, groups: int = 1, width_per_group: int = 64, stride_in: str = "3x3",
-                 se_ratio: float = 0.0, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
-                 zero_init_residual: bool = False, shortcut: str = "B", residual: bool = True):
+    def __init__(
+        self,
+        block: str = "bottleneck",
+        layers: tuple[int, ...] = (3, 4, 6, 3),
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        groups: int = 1,
+        width_per_group: int = 64,
+        stride_in: str = "3x3",
+        se_ratio: float = 0.0,
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        zero_init_residual: bool = False,
+        shortcut: str = "B",
+        residual: bool = True,
+    ):
         super().__init__(num_classes, in_chans)
         block_cls = check_block(block, ("basic", "bottleneck"))
         if len(layers) != 4:
@@ -145,9 +157,20 @@ class ResNet(ResNetHead):
             reduction *= stride
             out_ch = planes * block_cls.expansion
             se = make_divisible(out_ch * se_ratio, 8, round_limit=0.0) if se_ratio > 0 else 0
-            stage, ch = make_stage(block_cls, ch, planes, n, stride, rates[i], groups=groups,
-                                   base_width=width_per_group, stride_in=stride_in, se_channels=se,
-                                   shortcut=shortcut, residual=residual)
+            stage, ch = make_stage(
+                block_cls,
+                ch,
+                planes,
+                n,
+                stride,
+                rates[i],
+                groups=groups,
+                base_width=width_per_group,
+                stride_in=stride_in,
+                se_channels=se,
+                shortcut=shortcut,
+                residual=residual,
+            )
             self.add_module(f"layer{i + 1}", stage)
             self.feature_info.append(dict(channels=ch, reduction=reduction, module=f"layer{i + 1}"))
         self._make_head(ch, num_classes, drop_rate)
@@ -175,20 +198,30 @@ _RESNET = "He, Zhang, Ren, Sun: Deep Residual Learning for Image Recognition (CV
 _RESNEXT = "Xie, Girshick, Dollar, Tu, He: Aggregated Residual Transformations for Deep Neural Networks (CVPR 2017)"
 _WRN = "Zagoruyko, Komodakis: Wide Residual Networks (BMVC 2016)"
 _SENET = "Hu, Shen, Sun: Squeeze-and-Excitation Networks (CVPR 2018, arXiv:1709.01507)"
-_V15 = ("stride 2 of each downsampling bottleneck is on the 3x3 convolution (torchvision's 'v1.5'); the paper "
-        "puts it on the first 1x1: create_model(name, stride_in='1x1')")
-_TV = ("torchvision {0} docs, {1}_Weights.IMAGENET1K_V1: acc@1/acc@5, num_params, GFLOPS (= multiply-adds at "
-       "224x224)")
+_V15 = (
+    "stride 2 of each downsampling bottleneck is on the 3x3 convolution (torchvision's 'v1.5'); the paper "
+    "puts it on the first 1x1: create_model(name, stride_in='1x1')"
+)
+_TV = "torchvision {0} docs, {1}_Weights.IMAGENET1K_V1: acc@1/acc@5, num_params, GFLOPS (= multiply-adds at 224x224)"
 
-_NOTES = ("options: stride_in='1x1'|'3x3', shortcut='A'|'B'|'C' (Table 3), residual=False (the plain network of "
-          "Fig. 4), drop_rate, drop_path_rate (stochastic depth), zero_init_residual")
+_NOTES = (
+    "options: stride_in='1x1'|'3x3', shortcut='A'|'B'|'C' (Table 3), residual=False (the plain network of "
+    "Fig. 4), drop_rate, drop_path_rate (stochastic depth), zero_init_residual"
+)
 _SE = "squeeze-excite widths rounded to multiples of 8 (as timm's)"
 
 
 def _card(name: str, family: str, *, torchvision: str | None = None, timm: str | None = None, **figures) -> ModelCard:
     """A ResNet-family card: ImageNet at 224x224, the shared options note; ``figures`` are the paper's."""
-    return ModelCard(name=name, family=family, input_size=(3, 224, 224), torchvision=torchvision,
-                     timm=timm or name, notes=_NOTES, **figures)
+    return ModelCard(
+        name=name,
+        family=family,
+        input_size=(3, 224, 224),
+        torchvision=torchvision,
+        timm=timm or name,
+        notes=_NOTES,
+        **figures,
+    )
 
 
 def _resnet_card(name: str, tv: str, **figures) -> ModelCard:
@@ -198,93 +231,220 @@ def _resnet_card(name: str, tv: str, **figures) -> ModelCard:
     return _card(name, family, torchvision=name, **figures)
 
 
-@register_model(card=_resnet_card("resnet18", "ResNet18", paper=_RESNET, year=2015, params=11_689_512,
-                                  macs=1_810_000_000, top1=69.758, top5=89.078, source="; paper Table 1: 1.8e9 FLOPs"))
+@register_model(
+    card=_resnet_card(
+        "resnet18",
+        "ResNet18",
+        paper=_RESNET,
+        year=2015,
+        params=11_689_512,
+        macs=1_810_000_000,
+        top1=69.758,
+        top5=89.078,
+        source="; paper Table 1: 1.8e9 FLOPs",
+    )
+)
 def resnet18(**kwargs) -> ResNet:
     return build_resnet("resnet18", **kwargs)
 
 
-@register_model(card=_resnet_card("resnet34", "ResNet34", paper=_RESNET, year=2015, params=21_797_672,
-                                  macs=3_660_000_000, top1=73.314, top5=91.420, source="; paper Table 1: 3.6e9 FLOPs"))
+@register_model(
+    card=_resnet_card(
+        "resnet34",
+        "ResNet34",
+        paper=_RESNET,
+        year=2015,
+        params=21_797_672,
+        macs=3_660_000_000,
+        top1=73.314,
+        top5=91.420,
+        source="; paper Table 1: 3.6e9 FLOPs",
+    )
+)
 def resnet34(**kwargs) -> ResNet:
     return build_resnet("resnet34", **kwargs)
 
 
-@register_model(card=_resnet_card("resnet50", "ResNet50", paper=_RESNET, year=2015, params=25_557_032,
-                                  macs=4_090_000_000, top1=76.130, top5=92.862,
-                                  source="; paper Table 1: 3.8e9 FLOPs (v1 stride)", departures=(_V15,)))
+@register_model(
+    card=_resnet_card(
+        "resnet50",
+        "ResNet50",
+        paper=_RESNET,
+        year=2015,
+        params=25_557_032,
+        macs=4_090_000_000,
+        top1=76.130,
+        top5=92.862,
+        source="; paper Table 1: 3.8e9 FLOPs (v1 stride)",
+        departures=(_V15,),
+    )
+)
 def resnet50(**kwargs) -> ResNet:
     return build_resnet("resnet50", **kwargs)
 
 
-@register_model(card=_resnet_card("resnet101", "ResNet101", paper=_RESNET, year=2015, params=44_549_160,
-                                  macs=7_800_000_000, top1=77.374, top5=93.546,
-                                  source="; paper Table 1: 7.6e9 FLOPs (v1 stride)", departures=(_V15,)))
+@register_model(
+    card=_resnet_card(
+        "resnet101",
+        "ResNet101",
+        paper=_RESNET,
+        year=2015,
+        params=44_549_160,
+        macs=7_800_000_000,
+        top1=77.374,
+        top5=93.546,
+        source="; paper Table 1: 7.6e9 FLOPs (v1 stride)",
+        departures=(_V15,),
+    )
+)
 def resnet101(**kwargs) -> ResNet:
     return build_resnet("resnet101", **kwargs)
 
 
-@register_model(card=_resnet_card("resnet152", "ResNet152", paper=_RESNET, year=2015, params=60_192_808,
-                                  macs=11_510_000_000, top1=78.312, top5=94.046,
-                                  source="; paper Table 1: 11.3e9 FLOPs (v1 stride)", departures=(_V15,)))
+@register_model(
+    card=_resnet_card(
+        "resnet152",
+        "ResNet152",
+        paper=_RESNET,
+        year=2015,
+        params=60_192_808,
+        macs=11_510_000_000,
+        top1=78.312,
+        top5=94.046,
+        source="; paper Table 1: 11.3e9 FLOPs (v1 stride)",
+        departures=(_V15,),
+    )
+)
 def resnet152(**kwargs) -> ResNet:
     return build_resnet("resnet152", **kwargs)
 
 
-@register_model(card=_resnet_card("resnext50_32x4d", "ResNeXt50_32X4D", paper=_RESNEXT, year=2016, params=25_028_904,
-                                  macs=4_230_000_000, top1=77.618, top5=93.698, departures=(_V15,),
-                                  source="; paper Table 1: 25.0M params, 4.2e9 FLOPs; Table 3: 22.2% top-1 error"))
+@register_model(
+    card=_resnet_card(
+        "resnext50_32x4d",
+        "ResNeXt50_32X4D",
+        paper=_RESNEXT,
+        year=2016,
+        params=25_028_904,
+        macs=4_230_000_000,
+        top1=77.618,
+        top5=93.698,
+        departures=(_V15,),
+        source="; paper Table 1: 25.0M params, 4.2e9 FLOPs; Table 3: 22.2% top-1 error",
+    )
+)
 def resnext50_32x4d(**kwargs) -> ResNet:
     return build_resnet("resnext50_32x4d", **kwargs)
 
 
-@register_model(card=_resnet_card("resnext101_32x8d", "ResNeXt101_32X8D", paper=_RESNEXT, year=2016,
-                                  params=88_791_336, macs=16_410_000_000, top1=79.312, top5=94.526,
-                                  departures=(_V15,)))
+@register_model(
+    card=_resnet_card(
+        "resnext101_32x8d",
+        "ResNeXt101_32X8D",
+        paper=_RESNEXT,
+        year=2016,
+        params=88_791_336,
+        macs=16_410_000_000,
+        top1=79.312,
+        top5=94.526,
+        departures=(_V15,),
+    )
+)
 def resnext101_32x8d(**kwargs) -> ResNet:
     return build_resnet("resnext101_32x8d", **kwargs)
 
 
-@register_model(card=_resnet_card("wide_resnet50_2", "Wide_ResNet50_2", paper=_WRN, year=2016, params=68_883_240,
-                                  macs=11_400_000_000, top1=78.468, top5=94.086, departures=(_V15,),
-                                  source="; paper section 5: WRN-50-2-bottleneck 68.9M params, 21.9% top-1 error"))
+@register_model(
+    card=_resnet_card(
+        "wide_resnet50_2",
+        "Wide_ResNet50_2",
+        paper=_WRN,
+        year=2016,
+        params=68_883_240,
+        macs=11_400_000_000,
+        top1=78.468,
+        top5=94.086,
+        departures=(_V15,),
+        source="; paper section 5: WRN-50-2-bottleneck 68.9M params, 21.9% top-1 error",
+    )
+)
 def wide_resnet50_2(**kwargs) -> ResNet:
     return build_resnet("wide_resnet50_2", **kwargs)
 
 
-@register_model(card=_resnet_card("wide_resnet101_2", "Wide_ResNet101_2", paper=_WRN, year=2016,
-                                  params=126_886_696, macs=22_750_000_000, top1=78.848, top5=94.284,
-                                  departures=(_V15,)))
+@register_model(
+    card=_resnet_card(
+        "wide_resnet101_2",
+        "Wide_ResNet101_2",
+        paper=_WRN,
+        year=2016,
+        params=126_886_696,
+        macs=22_750_000_000,
+        top1=78.848,
+        top5=94.284,
+        departures=(_V15,),
+    )
+)
 def wide_resnet101_2(**kwargs) -> ResNet:
     return build_resnet("wide_resnet101_2", **kwargs)
 
 
-@register_model(card=_card(
-    "se_resnet50", "SENet", timm="seresnet50", paper=_SENET, year=2017, params=28_088_024, macs=3_870_000_000,
-    top1=76.71, top5=93.38,
-    source="Hu et al. 2018, Table 2: SE-ResNet-50 28.1M params, 3.87 GFLOPs (multiply-adds), 23.29% / 6.62% top-1 / "
-           "top-5 error (single 224 crop; v1 stride: this v1.5 form has 4.09e9 multiply-adds, stride_in='1x1' "
-           "3.87e9); params: timm seresnet50 (28,088,024)",
-    departures=(_V15, "squeeze-excite widths rounded to multiples of 8 (as timm's; exact for r = 16 here)")))
+@register_model(
+    card=_card(
+        "se_resnet50",
+        "SENet",
+        timm="seresnet50",
+        paper=_SENET,
+        year=2017,
+        params=28_088_024,
+        macs=3_870_000_000,
+        top1=76.71,
+        top5=93.38,
+        source="Hu et al. 2018, Table 2: SE-ResNet-50 28.1M params, 3.87 GFLOPs (multiply-adds), 23.29% / 6.62% top-1 / "
+        "top-5 error (single 224 crop; v1 stride: this v1.5 form has 4.09e9 multiply-adds, stride_in='1x1' "
+        "3.87e9); params: timm seresnet50 (28,088,024)",
+        departures=(_V15, "squeeze-excite widths rounded to multiples of 8 (as timm's; exact for r = 16 here)"),
+    )
+)
 def se_resnet50(**kwargs) -> ResNet:
     return build_resnet("se_resnet50", **kwargs)
 
 
-@register_model(card=_card(
-    "se_resnext50_32x4d", "SENet", timm="seresnext50_32x4d", paper=_SENET, year=2017, params=27_559_896,
-    macs=4_232_994_816, top1=79.01, top5=94.46,
-    source="Hu et al. 2018, Table 2: SE-ResNeXt-50 (32x4d) 4.25 GFLOPs, 20.99% / 5.54% top-1 / top-5 error (single "
-           "224 crop); params: timm seresnext50_32x4d (27,559,896); MACs computed (this v1.5 form)",
-    departures=(_V15, _SE)))
+@register_model(
+    card=_card(
+        "se_resnext50_32x4d",
+        "SENet",
+        timm="seresnext50_32x4d",
+        paper=_SENET,
+        year=2017,
+        params=27_559_896,
+        macs=4_232_994_816,
+        top1=79.01,
+        top5=94.46,
+        source="Hu et al. 2018, Table 2: SE-ResNeXt-50 (32x4d) 4.25 GFLOPs, 20.99% / 5.54% top-1 / top-5 error (single "
+        "224 crop); params: timm seresnext50_32x4d (27,559,896); MACs computed (this v1.5 form)",
+        departures=(_V15, _SE),
+    )
+)
 def se_resnext50_32x4d(**kwargs) -> ResNet:
     return build_resnet("se_resnext50_32x4d", **kwargs)
 
 
-@register_model(card=_card(
-    "se_resnext101_32x4d", "SENet", timm="seresnext101_32x4d", paper=_SENET, year=2017, params=48_955_416,
-    macs=7_974_739_968, top1=80.19, top5=95.04,
-    source="Hu et al. 2018, Table 2: SE-ResNeXt-101 (32x4d) 8.00 GFLOPs, 19.81% / 4.96% top-1 / top-5 error (single "
-           "224 crop); params: timm seresnext101_32x4d (48,955,416); MACs computed (this v1.5 form)",
-    departures=(_V15, _SE)))
+@register_model(
+    card=_card(
+        "se_resnext101_32x4d",
+        "SENet",
+        timm="seresnext101_32x4d",
+        paper=_SENET,
+        year=2017,
+        params=48_955_416,
+        macs=7_974_739_968,
+        top1=80.19,
+        top5=95.04,
+        source="Hu et al. 2018, Table 2: SE-ResNeXt-101 (32x4d) 8.00 GFLOPs, 19.81% / 4.96% top-1 / top-5 error (single "
+        "224 crop); params: timm seresnext101_32x4d (48,955,416); MACs computed (this v1.5 form)",
+        departures=(_V15, _SE),
+    )
+)
 def se_resnext101_32x4d(**kwargs) -> ResNet:
     return build_resnet("se_resnext101_32x4d", **kwargs)

@@ -67,18 +67,22 @@ def shufflenet_v1_channels(groups: int, scale: float) -> tuple[int, ...]:
 class ShuffleNetV1(Classifier):
     classifier_path = "fc"
 
-    def __init__(self, groups: int = 3, scale: float = 1.0, num_classes: int = 1000, in_chans: int = 3,
-                 drop_rate: float = 0.0):
+    def __init__(
+        self, groups: int = 3, scale: float = 1.0, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0
+    ):
         super().__init__(num_classes, in_chans)
         if groups not in SHUFFLENET_V1_CHANNELS:
-            raise CnnlabError(f"ShuffleNet v1: groups must be one of {sorted(SHUFFLENET_V1_CHANNELS)}, got {groups}",
-                              "the paper's Table 1 has g = 1, 2, 3, 4, 8")
+            raise CnnlabError(
+                f"ShuffleNet v1: groups must be one of {sorted(SHUFFLENET_V1_CHANNELS)}, got {groups}",
+                "the paper's Table 1 has g = 1, 2, 3, 4, 8",
+            )
         if scale <= 0:
             raise CnnlabError(f"ShuffleNet v1: scale must be positive, got {scale}", "the paper uses 0.25 to 2")
         self.groups, self.scale = groups, scale
         stem, *stages = shufflenet_v1_channels(groups, scale)
-        self.conv1 = nn.Sequential(nn.Conv2d(in_chans, stem, 3, 2, 1, bias=False), nn.BatchNorm2d(stem),
-                                   nn.ReLU(inplace=True))
+        self.conv1 = nn.Sequential(
+            nn.Conv2d(in_chans, stem, 3, 2, 1, bias=False), nn.BatchNorm2d(stem), nn.ReLU(inplace=True)
+        )
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         ch, reduction = stem, 4
         for i, (repeats, out) in enumerate(zip(SHUFFLENET_V1_REPEATS, stages)):
@@ -117,11 +121,14 @@ class ShuffleNetV2(Classifier):
     def __init__(self, scale: float = 1.0, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0):
         super().__init__(num_classes, in_chans)
         if scale not in SHUFFLENET_V2_CHANNELS:
-            raise CnnlabError(f"ShuffleNet V2: scale must be one of {sorted(SHUFFLENET_V2_CHANNELS)}, got {scale}",
-                              "Table 5 of Ma et al. 2018 defines 0.5x, 1x, 1.5x and 2x")
+            raise CnnlabError(
+                f"ShuffleNet V2: scale must be one of {sorted(SHUFFLENET_V2_CHANNELS)}, got {scale}",
+                "Table 5 of Ma et al. 2018 defines 0.5x, 1x, 1.5x and 2x",
+            )
         stem, *stages, last = SHUFFLENET_V2_CHANNELS[scale]
-        self.conv1 = nn.Sequential(nn.Conv2d(in_chans, stem, 3, 2, 1, bias=False), nn.BatchNorm2d(stem),
-                                   nn.ReLU(inplace=True))
+        self.conv1 = nn.Sequential(
+            nn.Conv2d(in_chans, stem, 3, 2, 1, bias=False), nn.BatchNorm2d(stem), nn.ReLU(inplace=True)
+        )
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         ch, reduction = stem, 4
         for i, (repeats, out) in enumerate(zip(SHUFFLENET_V2_REPEATS, stages)):
@@ -153,14 +160,22 @@ def _v1_card(name: str, scale: float, *, params: int, table: str) -> ModelCard:
     ``SHUFFLENET_V1_ERROR``); ``params``: exact count of this module (the paper gives none)."""
     err, mf = SHUFFLENET_V1_ERROR[scale][3], SHUFFLENET_V1_MFLOPS[scale]
     return ModelCard(
-        name=name, family="ShuffleNet", paper=_V1_PAPER, year=2018, params=params, macs=mf * 10**6,
+        name=name,
+        family="ShuffleNet",
+        paper=_V1_PAPER,
+        year=2018,
+        params=params,
+        macs=mf * 10**6,
         top1=round(100 - err, 1),
         source=f"MACs and top-1: Zhang et al. 2018, {table} (ShuffleNet {scale:g}x, g = 3: {mf} MFLOPs = "
         f"multiply-adds, {err}% top-1 error); params: exact count of this module (the paper gives none)",
-        departures=("stage widths for scale != 1 are rounded to a multiple of 4 g, Conv1 is 12/12/24/24/48 for "
-                    "0.25x/0.5x/1x/1.5x/2x (rounded down to a multiple of g); the paper does not say how it rounds",
-                    "BN after every convolution, no ReLU after the depthwise conv (as the paper)"),
-        notes="options: groups=1|2|3|4|8 (Table 1; default 3), scale=0.25|0.5|1|1.5|2 (Tables 2 and 5)")
+        departures=(
+            "stage widths for scale != 1 are rounded to a multiple of 4 g, Conv1 is 12/12/24/24/48 for "
+            "0.25x/0.5x/1x/1.5x/2x (rounded down to a multiple of g); the paper does not say how it rounds",
+            "BN after every convolution, no ReLU after the depthwise conv (as the paper)",
+        ),
+        notes="options: groups=1|2|3|4|8 (Table 1; default 3), scale=0.25|0.5|1|1.5|2 (Tables 2 and 5)",
+    )
 
 
 @register_model(card=_v1_card("shufflenet_v1", 1.0, params=1_865_728, table="Table 2"))
@@ -186,36 +201,81 @@ def shufflenet_v1_x2_0(scale: float = 2.0, **kwargs) -> ShuffleNetV1:
 _V2_PAPER = "Ma et al., ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture Design"
 
 
-def _v2_card(name: str, *, params: int, top1: float, top5: float, tv_gflops: float, paper_mflops: int,
-             paper_error: float) -> ModelCard:
+def _v2_card(
+    name: str, *, params: int, top1: float, top5: float, tv_gflops: float, paper_mflops: int, paper_error: float
+) -> ModelCard:
     """A ShuffleNet V2 card: ``params``, ``top1``/``top5``, ``tv_gflops``: torchvision 0.29 IMAGENET1K_V1 weights;
     ``paper_*``: Ma et al. 2018, Table 5."""
     return ModelCard(
-        name=name, family="ShuffleNet", paper=_V2_PAPER, year=2018, params=params, macs=paper_mflops * 10**6,
-        top1=top1, top5=top5, torchvision=name,
+        name=name,
+        family="ShuffleNet",
+        paper=_V2_PAPER,
+        year=2018,
+        params=params,
+        macs=paper_mflops * 10**6,
+        top1=top1,
+        top5=top5,
+        torchvision=name,
         source=f"params and top-1/top-5: torchvision 0.29 IMAGENET1K_V1 weights ({tv_gflops} GFLOPS); MACs: "
-        f"Ma et al. 2018, Table 5 ({paper_mflops} MFLOPs = multiply-adds, {paper_error}% top-1 error)")
+        f"Ma et al. 2018, Table 5 ({paper_mflops} MFLOPs = multiply-adds, {paper_error}% top-1 error)",
+    )
 
 
-@register_model(card=_v2_card("shufflenet_v2_x0_5", params=1_366_792, top1=60.552, top5=81.746, tv_gflops=0.04,
-                              paper_mflops=41, paper_error=39.7))
+@register_model(
+    card=_v2_card(
+        "shufflenet_v2_x0_5",
+        params=1_366_792,
+        top1=60.552,
+        top5=81.746,
+        tv_gflops=0.04,
+        paper_mflops=41,
+        paper_error=39.7,
+    )
+)
 def shufflenet_v2_x0_5(**kwargs) -> ShuffleNetV2:
     return ShuffleNetV2(0.5, **kwargs)
 
 
-@register_model(card=_v2_card("shufflenet_v2_x1_0", params=2_278_604, top1=69.362, top5=88.316, tv_gflops=0.14,
-                              paper_mflops=146, paper_error=30.6))
+@register_model(
+    card=_v2_card(
+        "shufflenet_v2_x1_0",
+        params=2_278_604,
+        top1=69.362,
+        top5=88.316,
+        tv_gflops=0.14,
+        paper_mflops=146,
+        paper_error=30.6,
+    )
+)
 def shufflenet_v2_x1_0(**kwargs) -> ShuffleNetV2:
     return ShuffleNetV2(1.0, **kwargs)
 
 
-@register_model(card=_v2_card("shufflenet_v2_x1_5", params=3_503_624, top1=72.996, top5=91.086, tv_gflops=0.30,
-                              paper_mflops=299, paper_error=27.4))
+@register_model(
+    card=_v2_card(
+        "shufflenet_v2_x1_5",
+        params=3_503_624,
+        top1=72.996,
+        top5=91.086,
+        tv_gflops=0.30,
+        paper_mflops=299,
+        paper_error=27.4,
+    )
+)
 def shufflenet_v2_x1_5(**kwargs) -> ShuffleNetV2:
     return ShuffleNetV2(1.5, **kwargs)
 
 
-@register_model(card=_v2_card("shufflenet_v2_x2_0", params=7_393_996, top1=76.230, top5=93.006, tv_gflops=0.58,
-                              paper_mflops=591, paper_error=25.1))
+@register_model(
+    card=_v2_card(
+        "shufflenet_v2_x2_0",
+        params=7_393_996,
+        top1=76.230,
+        top5=93.006,
+        tv_gflops=0.58,
+        paper_mflops=591,
+        paper_error=25.1,
+    )
+)
 def shufflenet_v2_x2_0(**kwargs) -> ShuffleNetV2:
     return ShuffleNetV2(2.0, **kwargs)

@@ -28,8 +28,9 @@ VGG_CONFIGS: dict[int, list] = {
 class VGG(PooledMLPClassifier):
     classifier_path = "classifier.6"
 
-    def __init__(self, config: list, batch_norm: bool = False, num_classes: int = 1000, in_chans: int = 3,
-                 drop_rate: float = 0.5):
+    def __init__(
+        self, config: list, batch_norm: bool = False, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5
+    ):
         super().__init__(num_classes, in_chans)
         layers: list[nn.Module] = []
         ch, stride = in_chans, 1
@@ -47,9 +48,14 @@ class VGG(PooledMLPClassifier):
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))  # identity at 224 (the paper's fixed-size head)
         self.classifier = nn.Sequential(
-            nn.Linear(ch * 49, 4096), nn.ReLU(inplace=True), nn.Dropout(drop_rate),
-            nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(drop_rate),
-            nn.Linear(4096, num_classes))
+            nn.Linear(ch * 49, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(drop_rate),
+            nn.Linear(4096, 4096),
+            nn.ReLU(inplace=True),
+            nn.Dropout(drop_rate),
+            nn.Linear(4096, num_classes),
+        )
         self.num_features = 4096
 
 
@@ -60,15 +66,24 @@ def _card(depth: int, batch_norm: bool, **figures) -> ModelCard:
     """A VGG card. ``figures``: params (torchvision 0.29, = the fixtures), top1/top5 (torchvision docs,
     VGG*_Weights.IMAGENET1K_V1) and macs (conv + linear multiply-adds at 224x224, computed from the table)."""
     name = f"vgg{depth}" + ("_bn" if batch_norm else "")
-    departures = ("adaptive 7x7 average pool before the head (identity at 224; the paper evaluates larger "
-                  "images by turning the head into convolutions)",)
+    departures = (
+        "adaptive 7x7 average pool before the head (identity at 224; the paper evaluates larger "
+        "images by turning the head into convolutions)",
+    )
     if batch_norm:
         departures = ("batch norm after every convolution (torchvision's variant; the paper predates BN)",) + departures
-    return ModelCard(name=name, family="VGG", paper=PAPER, year=2014,
-                     source=f"torchvision 0.29 docs ({name}, IMAGENET1K_V1); params = torchvision's; MACs computed "
-                            f"(conv + linear at 224x224); configuration {'ABDE'[[11, 13, 16, 19].index(depth)]} of "
-                            f"the paper's Table 1",
-                     torchvision=name, departures=departures, **figures)
+    return ModelCard(
+        name=name,
+        family="VGG",
+        paper=PAPER,
+        year=2014,
+        source=f"torchvision 0.29 docs ({name}, IMAGENET1K_V1); params = torchvision's; MACs computed "
+        f"(conv + linear at 224x224); configuration {'ABDE'[[11, 13, 16, 19].index(depth)]} of "
+        f"the paper's Table 1",
+        torchvision=name,
+        departures=departures,
+        **figures,
+    )
 
 
 @register_model(card=_card(11, batch_norm=False, params=132_863_336, macs=7_609_090_048, top1=69.020, top5=88.628))

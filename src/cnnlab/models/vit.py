@@ -48,30 +48,44 @@ def vit_macs(size: str, patch: int, image: int, in_chans: int = 3, num_classes: 
     layers, d, mlp, _ = VIT_SIZES[size]
     patches = (image // patch) ** 2
     n = patches + 1
-    return patches * in_chans * patch * patch * d + layers * (n * (4 * d * d + 2 * d * mlp) + 2 * n * n * d) \
+    return (
+        patches * in_chans * patch * patch * d
+        + layers * (n * (4 * d * d + 2 * d * mlp) + 2 * n * n * d)
         + d * num_classes
+    )
 
 
 class VisionTransformer(Classifier):
     classifier_path = "heads.head"
     head_pools = ()  # no global_pool choice: the head reads the class token
 
-    def __init__(self, size: str = "b", patch_size: int = 16, image_size: int = 224, num_classes: int = 1000,
-                 in_chans: int = 3, drop_rate: float = 0.0, attention_dropout: float = 0.0,
-                 drop_path_rate: float = 0.0):
+    def __init__(
+        self,
+        size: str = "b",
+        patch_size: int = 16,
+        image_size: int = 224,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        drop_rate: float = 0.0,
+        attention_dropout: float = 0.0,
+        drop_path_rate: float = 0.0,
+    ):
         super().__init__(num_classes, in_chans)
         if size not in VIT_SIZES:
             raise CnnlabError(f"ViT: unknown size {size!r}", f"sizes: {', '.join(VIT_SIZES)}")
         if image_size % patch_size:
-            raise CnnlabError(f"ViT: image size {image_size} is not a multiple of the patch size {patch_size}",
-                              f"use an image size divisible by {patch_size}")
+            raise CnnlabError(
+                f"ViT: image size {image_size} is not a multiple of the patch size {patch_size}",
+                f"use an image size divisible by {patch_size}",
+            )
         layers, dim, mlp, heads = VIT_SIZES[size]
         self.patch_size, self.image_size, self.hidden_dim = patch_size, image_size, dim
         self.default_input_size = (in_chans, image_size, image_size)
         self.class_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.conv_proj = PatchEmbed(in_chans, dim, patch_size)
-        self.encoder = TransformerEncoder((image_size // patch_size) ** 2 + 1, layers, dim, heads, mlp, drop_rate,
-                                          attention_dropout, drop_path_rate)
+        self.encoder = TransformerEncoder(
+            (image_size // patch_size) ** 2 + 1, layers, dim, heads, mlp, drop_rate, attention_dropout, drop_path_rate
+        )
         self.heads = nn.Sequential()
         self.heads.add_module("head", nn.Linear(dim, num_classes) if num_classes else nn.Identity())
         self.num_features = dim
@@ -81,7 +95,7 @@ class VisionTransformer(Classifier):
 
     @torch.no_grad()
     def _init_weights(self) -> None:  # torchvision's initialisation
-        fan_in = self.conv_proj.in_channels * self.patch_size ** 2
+        fan_in = self.conv_proj.in_channels * self.patch_size**2
         nn.init.trunc_normal_(self.conv_proj.weight, std=math.sqrt(1 / fan_in))
         nn.init.zeros_(self.conv_proj.bias)
         for block in self.encoder.layers:
@@ -127,12 +141,25 @@ class VisionTransformer(Classifier):
         return out
 
 
-_TIMM_TOP = {"cls_token": "class_token", "pos_embed": "encoder.pos_embedding", "patch_embed.proj.weight":
-             "conv_proj.weight", "patch_embed.proj.bias": "conv_proj.bias", "norm.weight": "encoder.ln.weight",
-             "norm.bias": "encoder.ln.bias", "head.weight": "heads.head.weight", "head.bias": "heads.head.bias"}
-_TIMM_BLOCK = {"norm1.": "ln_1.", "attn.qkv.weight": "self_attention.in_proj_weight",
-               "attn.qkv.bias": "self_attention.in_proj_bias", "attn.proj.": "self_attention.out_proj.",
-               "norm2.": "ln_2.", "mlp.fc1.": "mlp.0.", "mlp.fc2.": "mlp.3."}
+_TIMM_TOP = {
+    "cls_token": "class_token",
+    "pos_embed": "encoder.pos_embedding",
+    "patch_embed.proj.weight": "conv_proj.weight",
+    "patch_embed.proj.bias": "conv_proj.bias",
+    "norm.weight": "encoder.ln.weight",
+    "norm.bias": "encoder.ln.bias",
+    "head.weight": "heads.head.weight",
+    "head.bias": "heads.head.bias",
+}
+_TIMM_BLOCK = {
+    "norm1.": "ln_1.",
+    "attn.qkv.weight": "self_attention.in_proj_weight",
+    "attn.qkv.bias": "self_attention.in_proj_bias",
+    "attn.proj.": "self_attention.out_proj.",
+    "norm2.": "ln_2.",
+    "mlp.fc1.": "mlp.0.",
+    "mlp.fc2.": "mlp.3.",
+}
 
 
 def _timm_key(key: str) -> str:
@@ -143,7 +170,7 @@ def _timm_key(key: str) -> str:
         _, index, rest = key.split(".", 2)
         for old, new in _TIMM_BLOCK.items():
             if rest.startswith(old):
-                return f"encoder.layers.encoder_layer_{index}.{new}{rest[len(old):]}"
+                return f"encoder.layers.encoder_layer_{index}.{new}{rest[len(old) :]}"
     return key
 
 
@@ -166,82 +193,148 @@ VIT_VARIANTS = {
 
 def _build(name: str, **kwargs) -> VisionTransformer:
     size, patch, image, in_chans, classes, drop_path = VIT_VARIANTS[name]
-    kwargs = {"image_size": image, "in_chans": in_chans, "num_classes": classes, "drop_path_rate": drop_path,
-              **kwargs}
+    kwargs = {"image_size": image, "in_chans": in_chans, "num_classes": classes, "drop_path_rate": drop_path, **kwargs}
     return VisionTransformer(size, patch, **kwargs)
 
 
-def _card(name: str, *, paper: str, source: str, params: int | None = None, macs: int | None = None,
-          top1: float | None = None, top5: float | None = None, torchvision: str | None = None,
-          timm: str | None = None) -> ModelCard:
+def _card(
+    name: str,
+    *,
+    paper: str,
+    source: str,
+    params: int | None = None,
+    macs: int | None = None,
+    top1: float | None = None,
+    top5: float | None = None,
+    torchvision: str | None = None,
+    timm: str | None = None,
+) -> ModelCard:
     """A ViT card; ``params``/``macs`` left out are the exact counts of the ``VIT_VARIANTS`` row."""
     size, patch, image, chans, classes, drop_path = VIT_VARIANTS[name]
     return ModelCard(
-        name=name, family="ViT", paper=paper, year=2021, input_size=(chans, image, image), num_classes=classes,
+        name=name,
+        family="ViT",
+        paper=paper,
+        year=2021,
+        input_size=(chans, image, image),
+        num_classes=classes,
         params=params if params is not None else vit_params(size, patch, image, chans, classes),
         macs=macs if macs is not None else vit_macs(size, patch, image, chans, classes),
-        top1=top1, top5=top5,
+        top1=top1,
+        top5=top5,
         dataset="MNIST / Fashion-MNIST" if chans == 1 else ("CIFAR-10" if image < 224 else "ImageNet-1k"),
-        source=source, torchvision=torchvision, timm=timm,
+        source=source,
+        torchvision=torchvision,
+        timm=timm,
         departures=(("stochastic depth 0.1 by default, as DeiT's recipe",) if drop_path else ())
-        + ("other input sizes interpolate the position embeddings (bicubic)",))
+        + ("other input sizes interpolate the position embeddings (bicubic)",),
+    )
 
 
-@register_model(card=_card(
-    "vit_b_16", paper=_VIT_PAPER, params=86_567_656, macs=17_564_000_000, top1=81.072, top5=95.318,
-    torchvision="vit_b_16",
-    source=f"params, MACs (17.564 G) and top-1/top-5: {_TV}; ViT-Base, 86M params: Dosovitskiy et al. 2021, Table 1"))
+@register_model(
+    card=_card(
+        "vit_b_16",
+        paper=_VIT_PAPER,
+        params=86_567_656,
+        macs=17_564_000_000,
+        top1=81.072,
+        top5=95.318,
+        torchvision="vit_b_16",
+        source=f"params, MACs (17.564 G) and top-1/top-5: {_TV}; ViT-Base, 86M params: Dosovitskiy et al. 2021, Table 1",
+    )
+)
 def vit_b_16(**kwargs) -> VisionTransformer:
     return _build("vit_b_16", **kwargs)
 
 
-@register_model(card=_card(
-    "vit_b_32", paper=_VIT_PAPER, params=88_224_232, macs=4_409_000_000, top1=75.912, top5=92.466,
-    torchvision="vit_b_32", source=f"params, MACs (4.409 G) and top-1/top-5: {_TV}"))
+@register_model(
+    card=_card(
+        "vit_b_32",
+        paper=_VIT_PAPER,
+        params=88_224_232,
+        macs=4_409_000_000,
+        top1=75.912,
+        top5=92.466,
+        torchvision="vit_b_32",
+        source=f"params, MACs (4.409 G) and top-1/top-5: {_TV}",
+    )
+)
 def vit_b_32(**kwargs) -> VisionTransformer:
     return _build("vit_b_32", **kwargs)
 
 
-@register_model(card=_card(
-    "vit_l_16", paper=_VIT_PAPER, params=304_326_632, macs=61_555_000_000, top1=79.662, top5=94.638,
-    torchvision="vit_l_16",
-    source=f"params, MACs (61.555 G) and top-1/top-5: {_TV}; ViT-Large, 307M params: Dosovitskiy et al. 2021, "
-           "Table 1 (with the 21k-class pre-training head)"))
+@register_model(
+    card=_card(
+        "vit_l_16",
+        paper=_VIT_PAPER,
+        params=304_326_632,
+        macs=61_555_000_000,
+        top1=79.662,
+        top5=94.638,
+        torchvision="vit_l_16",
+        source=f"params, MACs (61.555 G) and top-1/top-5: {_TV}; ViT-Large, 307M params: Dosovitskiy et al. 2021, "
+        "Table 1 (with the 21k-class pre-training head)",
+    )
+)
 def vit_l_16(**kwargs) -> VisionTransformer:
     return _build("vit_l_16", **kwargs)
 
 
-@register_model(card=_card(
-    "vit_ti_16", paper=_DEIT_PAPER, params=5_717_416, macs=1_260_000_000, top1=72.2, top5=91.1,
-    timm="vit_tiny_patch16_224",
-    source="DeiT-Ti: 5M params (Touvron et al. 2021, Table 1, 5.72M truncated) and 72.2% top-1 / 91.1% top-5 "
-           "(facebookresearch/deit model table); MACs: 1.26 G (OpenMMLab mmpretrain DeiT table, 'Flops' = "
-           "multiply-adds); params: exact count (= timm vit_tiny_patch16_224)"))
+@register_model(
+    card=_card(
+        "vit_ti_16",
+        paper=_DEIT_PAPER,
+        params=5_717_416,
+        macs=1_260_000_000,
+        top1=72.2,
+        top5=91.1,
+        timm="vit_tiny_patch16_224",
+        source="DeiT-Ti: 5M params (Touvron et al. 2021, Table 1, 5.72M truncated) and 72.2% top-1 / 91.1% top-5 "
+        "(facebookresearch/deit model table); MACs: 1.26 G (OpenMMLab mmpretrain DeiT table, 'Flops' = "
+        "multiply-adds); params: exact count (= timm vit_tiny_patch16_224)",
+    )
+)
 def vit_ti_16(**kwargs) -> VisionTransformer:
     return _build("vit_ti_16", **kwargs)
 
 
-@register_model(card=_card(
-    "vit_s_16", paper=_DEIT_PAPER, params=22_050_664, macs=4_600_000_000, top1=79.8, top5=95.0,
-    timm="vit_small_patch16_224",
-    source="DeiT-S: 22M params and 79.8% top-1 (Touvron et al. 2021, Tables 1 and 5; the model table says 79.9 / "
-           "95.0); MACs: 4.6 GMACs (timm deit_small_patch16_224 card); params: exact count (= timm "
-           "vit_small_patch16_224, 22.1M)"))
+@register_model(
+    card=_card(
+        "vit_s_16",
+        paper=_DEIT_PAPER,
+        params=22_050_664,
+        macs=4_600_000_000,
+        top1=79.8,
+        top5=95.0,
+        timm="vit_small_patch16_224",
+        source="DeiT-S: 22M params and 79.8% top-1 (Touvron et al. 2021, Tables 1 and 5; the model table says 79.9 / "
+        "95.0); MACs: 4.6 GMACs (timm deit_small_patch16_224 card); params: exact count (= timm "
+        "vit_small_patch16_224, 22.1M)",
+    )
+)
 def vit_s_16(**kwargs) -> VisionTransformer:
     return _build("vit_s_16", **kwargs)
 
 
-@register_model(card=_card(
-    "vit_ti_4_28", paper=_DEIT_PAPER,
-    source="DeiT-Ti's encoder with 4x4 patches on 28x28 single-channel images (MNIST-sized): 49 patches + class "
-           "token; no published figures: params and MACs are the exact counts"))
+@register_model(
+    card=_card(
+        "vit_ti_4_28",
+        paper=_DEIT_PAPER,
+        source="DeiT-Ti's encoder with 4x4 patches on 28x28 single-channel images (MNIST-sized): 49 patches + class "
+        "token; no published figures: params and MACs are the exact counts",
+    )
+)
 def vit_ti_4_28(**kwargs) -> VisionTransformer:
     return _build("vit_ti_4_28", **kwargs)
 
 
-@register_model(card=_card(
-    "vit_ti_4_32", paper=_DEIT_PAPER,
-    source="DeiT-Ti's encoder with 4x4 patches on 32x32 RGB images (CIFAR-sized): 64 patches + class token; no "
-           "published figures: params and MACs are the exact counts"))
+@register_model(
+    card=_card(
+        "vit_ti_4_32",
+        paper=_DEIT_PAPER,
+        source="DeiT-Ti's encoder with 4x4 patches on 32x32 RGB images (CIFAR-sized): 64 patches + class token; no "
+        "published figures: params and MACs are the exact counts",
+    )
+)
 def vit_ti_4_32(**kwargs) -> VisionTransformer:
     return _build("vit_ti_4_32", **kwargs)

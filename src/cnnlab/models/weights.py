@@ -88,27 +88,37 @@ def read_weight_file(path: str | Path, use_ema: bool = True) -> tuple[dict[str, 
         tensors, meta = read_model_file(path)
         return dict(tensors), meta, ""
     if path.suffix == ".safetensors":
-        raise CnnlabError(f"{path}: not a safetensors file (its first bytes are not a safetensors header)",
-                          "is the download complete? a .pth state dict must be named .pth")
+        raise CnnlabError(
+            f"{path}: not a safetensors file (its first bytes are not a safetensors header)",
+            "is the download complete? a .pth state dict must be named .pth",
+        )
     if kind == "text":
-        raise CnnlabError(f"{path}: a text or HTML file, not weights (a download error page?)",
-                          "download the weight file again; weight files are .pth (state dict) or .safetensors")
+        raise CnnlabError(
+            f"{path}: a text or HTML file, not weights (a download error page?)",
+            "download the weight file again; weight files are .pth (state dict) or .safetensors",
+        )
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
         if not found and "global" not in str(e).lower():  # "Unsupported operand ...": bytes, not code
-            raise CnnlabError(f"{path}: not a readable PyTorch weight file (damaged pickle: {printable(e, 120)})",
-                              "is the download complete? weight files are .pth (state dict) or .safetensors") from e
+            raise CnnlabError(
+                f"{path}: not a readable PyTorch weight file (damaged pickle: {printable(e, 120)})",
+                "is the download complete? weight files are .pth (state dict) or .safetensors",
+            ) from e
         what = f" (it pickles {found.group(1)})" if found else ""
-        raise CnnlabError(f"{path}: not a plain state dict{what}; cnnlab only loads tensors "
-                          f"(torch.load with weights_only=True), never arbitrary pickled objects",
-                          "save the weights with torch.save(model.state_dict(), path) or as .safetensors") from e
+        raise CnnlabError(
+            f"{path}: not a plain state dict{what}; cnnlab only loads tensors "
+            f"(torch.load with weights_only=True), never arbitrary pickled objects",
+            "save the weights with torch.save(model.state_dict(), path) or as .safetensors",
+        ) from e
     except MemoryError as e:
         raise CnnlabError(f"{path}: declares more data than fits in memory", "the file is corrupt or hostile") from e
     except Exception as e:  # noqa: BLE001 - torch.load reports damaged files with many exception types
-        raise CnnlabError(f"{path}: not a readable PyTorch weight file ({e.__class__.__name__}: {printable(e, 160)})",
-                          "is the download complete? weight files are .pth (state dict) or .safetensors") from e
+        raise CnnlabError(
+            f"{path}: not a readable PyTorch weight file ({e.__class__.__name__}: {printable(e, 160)})",
+            "is the download complete? weight files are .pth (state dict) or .safetensors",
+        ) from e
     return _unwrap(obj, path, use_ema)
 
 
@@ -131,8 +141,10 @@ def sniff_weight_file(path: Path) -> str:
 
 def _unwrap(obj, path: Path, use_ema: bool = True) -> tuple[dict[str, torch.Tensor], dict, str]:
     if not isinstance(obj, dict):
-        raise CnnlabError(f"{path}: holds a {type(obj).__name__}, not a state dict",
-                          "save the weights with torch.save(model.state_dict(), path)")
+        raise CnnlabError(
+            f"{path}: holds a {type(obj).__name__}, not a state dict",
+            "save the weights with torch.save(model.state_dict(), path)",
+        )
     wrapper = ""
     order = (EMA_KEYS + WRAPPER_KEYS) if use_ema else (WRAPPER_KEYS + EMA_KEYS)
     if not _is_tensor_dict(obj):
@@ -142,16 +154,17 @@ def _unwrap(obj, path: Path, use_ema: bool = True) -> tuple[dict[str, torch.Tens
                 break
         else:
             keys = ", ".join(map(str, list(obj)[:8]))
-            raise CnnlabError(f"{path}: no state dict found (top-level keys: {keys})",
-                              "expected a state dict or a checkpoint with 'state_dict', 'model' or "
-                              "'state_dict_ema'")
+            raise CnnlabError(
+                f"{path}: no state dict found (top-level keys: {keys})",
+                "expected a state dict or a checkpoint with 'state_dict', 'model' or 'state_dict_ema'",
+            )
     sd = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
     stripped = True
     while stripped:  # DDP around a compiled model gives module._orig_mod., and so on
         stripped = False
         for prefix in PREFIXES:
             if sd and all(k.startswith(prefix) for k in sd):
-                sd = {k[len(prefix):]: v for k, v in sd.items()}
+                sd = {k[len(prefix) :]: v for k, v in sd.items()}
                 stripped = True
     return sd, {}, wrapper
 
@@ -189,8 +202,10 @@ def adapt_input_channels(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
     if weight.shape[1] == in_chans:
         return weight
     if weight.shape[1] != 3:
-        raise CnnlabError(f"cannot adapt a {weight.shape[1]}-channel first convolution to {in_chans} channels",
-                          "only 3-channel (RGB) weights are adapted")
+        raise CnnlabError(
+            f"cannot adapt a {weight.shape[1]}-channel first convolution to {in_chans} channels",
+            "only 3-channel (RGB) weights are adapted",
+        )
     if in_chans == 1:
         return weight.sum(dim=1, keepdim=True)
     reps = -(-in_chans // 3)
@@ -206,8 +221,9 @@ def _classifier_keys(model: nn.Module) -> tuple[str, dict[str, torch.Size]]:
 
 
 # -- loading -------------------------------------------------------------------------------
-def load_weights(model: nn.Module, path: str | Path, strict: bool = True, source: str = "auto",
-                 use_ema: bool = True) -> LoadReport:
+def load_weights(
+    model: nn.Module, path: str | Path, strict: bool = True, source: str = "auto", use_ema: bool = True
+) -> LoadReport:
     """Load a torchvision, timm or cnnlab weight file into ``model`` (see the module docstring).
 
     ``source`` overrides the detection (a plain ``.pth`` is taken for torchvision's; pass
@@ -250,17 +266,26 @@ def load_weights(model: nn.Module, path: str | Path, strict: bool = True, source
                 del sd[k]
 
     # old torchvision files lack BatchNorm's num_batches_tracked: the model's counter stays
-    report.missing = [k for k in own if k not in sd and not k.endswith("num_batches_tracked")
-                      and not (prefix and k.startswith(prefix) and report.dropped_classifier)]
+    report.missing = [
+        k
+        for k in own
+        if k not in sd
+        and not k.endswith("num_batches_tracked")
+        and not (prefix and k.startswith(prefix) and report.dropped_classifier)
+    ]
     report.unexpected = [k for k in sd if k not in own]
-    report.mismatched = [f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
-                         for k in sd if k in own and sd[k].shape != own[k].shape]
+    report.mismatched = [
+        f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in sd
+        if k in own and sd[k].shape != own[k].shape
+    ]
     problems = _describe(report)
     if problems and strict:
         name = getattr(model, "model_name", type(model).__name__)
-        raise CnnlabError(f"{path} does not fit {name} ({source} file):\n" + problems,
-                          "is it the weight file of the same architecture? strict=False loads the matching "
-                          "tensors only")
+        raise CnnlabError(
+            f"{path} does not fit {name} ({source} file):\n" + problems,
+            "is it the weight file of the same architecture? strict=False loads the matching tensors only",
+        )
     if problems:
         warnings.warn(f"{path}: loaded only the matching tensors:\n{problems}", stacklevel=2)
 
@@ -269,16 +294,22 @@ def load_weights(model: nn.Module, path: str | Path, strict: bool = True, source
         model.load_state_dict({**own, **matching}, strict=True)
     report.loaded = len(matching)
     if report.dropped_classifier:
-        warnings.warn(f"{path}: the file's classifier ({', '.join(dropped_shapes)}) does not match "
-                      f"num_classes={getattr(model, 'num_classes', '?')}; it was dropped and the new "
-                      f"classifier is untrained", stacklevel=2)
+        warnings.warn(
+            f"{path}: the file's classifier ({', '.join(dropped_shapes)}) does not match "
+            f"num_classes={getattr(model, 'num_classes', '?')}; it was dropped and the new "
+            f"classifier is untrained",
+            stacklevel=2,
+        )
     return report
 
 
 def _describe(report: LoadReport) -> str:
     parts = []
-    for title, items in (("missing from the file", report.missing), ("not in the model", report.unexpected),
-                         ("shape mismatch", report.mismatched)):
+    for title, items in (
+        ("missing from the file", report.missing),
+        ("not in the model", report.unexpected),
+        ("shape mismatch", report.mismatched),
+    ):
         if items:
             shown = [printable(x, 120) for x in items[:_LIST_LIMIT]]
             more = f" ... and {len(items) - len(shown)} more" if len(items) > len(shown) else ""
@@ -289,8 +320,10 @@ def _describe(report: LoadReport) -> str:
 # -- folding an input transform into the first layer ------------------------------------------
 # torchvision's GoogLeNet and Inception-v3 weights were trained on inputs in [-1, 1] and re-map
 # ImageNet-normalised inputs inside forward (``transform_input``): x' = x * std / 0.5 + (mean - 0.5) / 0.5.
-TORCHVISION_TRANSFORM_INPUT = (tuple(s / 0.5 for s in (0.229, 0.224, 0.225)),
-                               tuple((m - 0.5) / 0.5 for m in (0.485, 0.456, 0.406)))
+TORCHVISION_TRANSFORM_INPUT = (
+    tuple(s / 0.5 for s in (0.229, 0.224, 0.225)),
+    tuple((m - 0.5) / 0.5 for m in (0.485, 0.456, 0.406)),
+)
 
 
 def fold_input_affine(sd: dict[str, torch.Tensor], conv: str, bn: str, scale, shift) -> dict[str, torch.Tensor]:

@@ -6,5 +6,13 @@ from .drop import DropPath, drop_path
 from .se import SqueezeExcite
 from .utils import make_divisible
 
-__all__ = ["ACTIVATIONS", "ConvNormAct", "DropPath", "SqueezeExcite", "drop_path", "make_divisible", "make_activation",
-           "same_padding"]
+__all__ = [
+    "ACTIVATIONS",
+    "ConvNormAct",
+    "DropPath",
+    "SqueezeExcite",
+    "drop_path",
+    "make_divisible",
+    "make_activation",
+    "same_padding",
+]

@@ -20,14 +20,26 @@ class ConvNormAct(nn.Sequential):
     ``act=None`` drops the activation.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: int = 3, stride: int = 1,
-                 padding: int | None = None, groups: int = 1, dilation: int = 1,
-                 norm: bool = True, act: str | type[nn.Module] | None = "relu",
-                 bn_eps: float = 1e-5, bn_momentum: float = 0.1, inplace: bool = True):
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        padding: int | None = None,
+        groups: int = 1,
+        dilation: int = 1,
+        norm: bool = True,
+        act: str | type[nn.Module] | None = "relu",
+        bn_eps: float = 1e-5,
+        bn_momentum: float = 0.1,
+        inplace: bool = True,
+    ):
         if padding is None:
             padding = same_padding(kernel_size, dilation)
-        layers: list[nn.Module] = [nn.Conv2d(in_ch, out_ch, kernel_size, stride, padding, dilation=dilation,
-                                             groups=groups, bias=not norm)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_ch, out_ch, kernel_size, stride, padding, dilation=dilation, groups=groups, bias=not norm)
+        ]
         if norm:
             layers.append(nn.BatchNorm2d(out_ch, eps=bn_eps, momentum=bn_momentum))
         if act is not None:

@@ -21,8 +21,10 @@ import torch.nn.functional as F
 
 # torchvision's hosted DenseNet files still carry the pre-0.3 keys 'denselayer1.norm.1.weight'.
 _LEGACY_KEY = re.compile(r"^(norm|relu|conv)\.([12])\.(weight|bias|running_mean|running_var|num_batches_tracked)$")
-_LEGACY_FULL_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\.(?:weight|bias|running_mean|"
-                              r"running_var|num_batches_tracked))$")
+_LEGACY_FULL_KEY = re.compile(
+    r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12]\.(?:weight|bias|running_mean|"
+    r"running_var|num_batches_tracked))$"
+)
 
 
 def rename_legacy_keys(state_dict: dict) -> dict:
@@ -56,14 +58,16 @@ class DenseLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.tail(self.bottleneck(x))
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                              error_msgs):
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
         for key in [k for k in state_dict if k.startswith(prefix)]:
-            m = _LEGACY_KEY.match(key[len(prefix):])
+            m = _LEGACY_KEY.match(key[len(prefix) :])
             if m:
                 state_dict[f"{prefix}{m.group(1)}{m.group(2)}.{m.group(3)}"] = state_dict.pop(key)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                                      error_msgs)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
 
 class DenseBlock(nn.ModuleDict):
@@ -74,8 +78,15 @@ class DenseBlock(nn.ModuleDict):
     of DenseNets"): the stored activations grow linearly instead of quadratically with depth.
     """
 
-    def __init__(self, num_layers: int, in_ch: int, growth_rate: int, bn_size: int = 4, drop_rate: float = 0.0,
-                 memory_efficient: bool = False):
+    def __init__(
+        self,
+        num_layers: int,
+        in_ch: int,
+        growth_rate: int,
+        bn_size: int = 4,
+        drop_rate: float = 0.0,
+        memory_efficient: bool = False,
+    ):
         super().__init__()
         for i in range(num_layers):
             self[f"denselayer{i + 1}"] = DenseLayer(in_ch + i * growth_rate, growth_rate, bn_size, drop_rate)

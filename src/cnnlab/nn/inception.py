@@ -79,8 +79,16 @@ class ConvBN(nn.Module):
     ``norm=False`` (the 2014 papers, before batch norm) gives the conv a bias and no ``bn``.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: Kernel, stride: int = 1, padding: Kernel = 0,
-                 norm: bool = True, eps: float = 1e-3):
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel_size: Kernel,
+        stride: int = 1,
+        padding: Kernel = 0,
+        norm: bool = True,
+        eps: float = 1e-3,
+    ):
         super().__init__()
         self.conv = nn.Conv2d(in_ch, out_ch, kernel_size, stride, padding, bias=not norm)
         self.bn = nn.BatchNorm2d(out_ch, eps=eps) if norm else nn.Identity()

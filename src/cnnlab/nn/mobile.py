@@ -29,11 +29,11 @@ from .se import SqueezeExcite
 class DepthwiseSeparable(nn.Module):
     """Depthwise kxk conv - BN - act, then pointwise 1x1 conv - BN - act (MobileNetV1)."""
 
-    def __init__(self, in_ch: int, out_ch: int, stride: int = 1, kernel_size: int = 3, act: str = "relu",
-                 bn_eps: float = 1e-5):
+    def __init__(
+        self, in_ch: int, out_ch: int, stride: int = 1, kernel_size: int = 3, act: str = "relu", bn_eps: float = 1e-5
+    ):
         super().__init__()
-        self.conv_dw = nn.Conv2d(in_ch, in_ch, kernel_size, stride, same_padding(kernel_size), groups=in_ch,
-                                 bias=False)
+        self.conv_dw = nn.Conv2d(in_ch, in_ch, kernel_size, stride, same_padding(kernel_size), groups=in_ch, bias=False)
         self.bn1 = nn.BatchNorm2d(in_ch, eps=bn_eps)
         self.act1 = make_activation(act, inplace=True)
         self.conv_pw = nn.Conv2d(in_ch, out_ch, 1, bias=False)
@@ -46,19 +46,33 @@ class DepthwiseSeparable(nn.Module):
         return self.act2(self.bn2(self.conv_pw(x)))
 
 
-def _inverted_residual_layers(in_ch: int, out_ch: int, expand_ch: int, kernel_size: int, stride: int,
-                              act: str, se_ch: int, se_act: str, se_gate: str, dilation: int,
-                              bn: dict, flat_projection: bool) -> list[nn.Module]:
+def _inverted_residual_layers(
+    in_ch: int,
+    out_ch: int,
+    expand_ch: int,
+    kernel_size: int,
+    stride: int,
+    act: str,
+    se_ch: int,
+    se_act: str,
+    se_gate: str,
+    dilation: int,
+    bn: dict,
+    flat_projection: bool,
+) -> list[nn.Module]:
     layers: list[nn.Module] = []
     if expand_ch != in_ch:  # expansion 1x1 (skipped when t = 1)
         layers.append(ConvNormAct(in_ch, expand_ch, 1, act=act, **bn))
-    layers.append(ConvNormAct(expand_ch, expand_ch, kernel_size, stride, groups=expand_ch, dilation=dilation,
-                              act=act, **bn))
+    layers.append(
+        ConvNormAct(expand_ch, expand_ch, kernel_size, stride, groups=expand_ch, dilation=dilation, act=act, **bn)
+    )
     if se_ch:
         layers.append(SqueezeExcite(expand_ch, se_ch, act=se_act, gate=se_gate))
     if flat_projection:  # MobileNetV2's layout: Conv2d and BatchNorm2d directly in the Sequential
-        layers += [nn.Conv2d(expand_ch, out_ch, 1, bias=False), nn.BatchNorm2d(out_ch, eps=bn["bn_eps"],
-                                                                               momentum=bn["bn_momentum"])]
+        layers += [
+            nn.Conv2d(expand_ch, out_ch, 1, bias=False),
+            nn.BatchNorm2d(out_ch, eps=bn["bn_eps"], momentum=bn["bn_momentum"]),
+        ]
     else:  # linear bottleneck: no activation after the projection
         layers.append(ConvNormAct(expand_ch, out_ch, 1, act=None, **bn))
     return layers
@@ -80,13 +94,34 @@ class InvertedResidual(_ResidualBlock):
     """MobileNetV2 inverted residual with linear bottleneck (Sandler et al. 2018, Table 1):
     ``1x1 (t*c_in) ReLU6 -> 3x3 dw stride s ReLU6 -> 1x1 linear (c_out)`` (MCUNet varies the kernel)."""
 
-    def __init__(self, in_ch: int, out_ch: int, stride: int, expand_ratio: float, act: str = "relu6",
-                 drop_path: float = 0.0, kernel_size: int = 3):
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        stride: int,
+        expand_ratio: float,
+        act: str = "relu6",
+        drop_path: float = 0.0,
+        kernel_size: int = 3,
+    ):
         super().__init__()
         expand_ch = int(round(in_ch * expand_ratio))
-        self.conv = nn.Sequential(*_inverted_residual_layers(
-            in_ch, out_ch, expand_ch, kernel_size, stride, act, 0, "relu", "sigmoid", 1,
-            dict(bn_eps=1e-5, bn_momentum=0.1), flat_projection=True))
+        self.conv = nn.Sequential(
+            *_inverted_residual_layers(
+                in_ch,
+                out_ch,
+                expand_ch,
+                kernel_size,
+                stride,
+                act,
+                0,
+                "relu",
+                "sigmoid",
+                1,
+                dict(bn_eps=1e-5, bn_momentum=0.1),
+                flat_projection=True,
+            )
+        )
         self._init_shortcut(in_ch, out_ch, stride, drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -101,13 +136,39 @@ class MBConv(_ResidualBlock):
     convolution, before the projection, as in both papers.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, expand_ch: int, kernel_size: int = 3, stride: int = 1,
-                 act: str = "silu", se_ch: int = 0, se_act: str = "silu", se_gate: str = "sigmoid",
-                 dilation: int = 1, bn_eps: float = 1e-5, bn_momentum: float = 0.1, drop_path: float = 0.0):
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        expand_ch: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        act: str = "silu",
+        se_ch: int = 0,
+        se_act: str = "silu",
+        se_gate: str = "sigmoid",
+        dilation: int = 1,
+        bn_eps: float = 1e-5,
+        bn_momentum: float = 0.1,
+        drop_path: float = 0.0,
+    ):
         super().__init__()
-        self.block = nn.Sequential(*_inverted_residual_layers(
-            in_ch, out_ch, expand_ch, kernel_size, stride, act, se_ch, se_act, se_gate, dilation,
-            dict(bn_eps=bn_eps, bn_momentum=bn_momentum), flat_projection=False))
+        self.block = nn.Sequential(
+            *_inverted_residual_layers(
+                in_ch,
+                out_ch,
+                expand_ch,
+                kernel_size,
+                stride,
+                act,
+                se_ch,
+                se_act,
+                se_gate,
+                dilation,
+                dict(bn_eps=bn_eps, bn_momentum=bn_momentum),
+                flat_projection=False,
+            )
+        )
         self._init_shortcut(in_ch, out_ch, stride, drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -118,13 +179,25 @@ class FusedMBConv(_ResidualBlock):
     """Fused-MBConv (EfficientNetV2, Tan & Le 2021, Fig. 2): ``kxk conv (expand) -> 1x1 linear``;
     with expansion 1 a single ``kxk conv-BN-act``."""
 
-    def __init__(self, in_ch: int, out_ch: int, expand_ch: int, kernel_size: int = 3, stride: int = 1,
-                 act: str = "silu", bn_eps: float = 1e-3, bn_momentum: float = 0.1, drop_path: float = 0.0):
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        expand_ch: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        act: str = "silu",
+        bn_eps: float = 1e-3,
+        bn_momentum: float = 0.1,
+        drop_path: float = 0.0,
+    ):
         super().__init__()
         bn = dict(bn_eps=bn_eps, bn_momentum=bn_momentum)
         if expand_ch != in_ch:
-            layers = [ConvNormAct(in_ch, expand_ch, kernel_size, stride, act=act, **bn),
-                      ConvNormAct(expand_ch, out_ch, 1, act=None, **bn)]
+            layers = [
+                ConvNormAct(in_ch, expand_ch, kernel_size, stride, act=act, **bn),
+                ConvNormAct(expand_ch, out_ch, 1, act=None, **bn),
+            ]
         else:
             layers = [ConvNormAct(in_ch, out_ch, kernel_size, stride, act=act, **bn)]
         self.block = nn.Sequential(*layers)

@@ -54,14 +54,15 @@ class ZeroPadShortcut(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, stride: int):
         super().__init__()
         if out_ch < in_ch:
-            raise CnnlabError(f"a zero-padding shortcut cannot reduce channels ({in_ch} -> {out_ch})",
-                              "use shortcut='B' (projection)")
+            raise CnnlabError(
+                f"a zero-padding shortcut cannot reduce channels ({in_ch} -> {out_ch})", "use shortcut='B' (projection)"
+            )
         self.stride = stride
         self.extra = out_ch - in_ch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.stride > 1:
-            x = x[:, :, ::self.stride, ::self.stride]
+            x = x[:, :, :: self.stride, :: self.stride]
         if self.extra > 0:
             x = F.pad(x, (0, 0, 0, 0, 0, self.extra))
         return x
@@ -77,8 +78,11 @@ def make_shortcut(kind: str, in_ch: int, out_ch: int, stride: int, norm: bool = 
     ``norm=False`` gives a bare 1x1 projection (pre-activation blocks, whose next BN normalizes).
     """
     if kind not in SHORTCUTS:
-        raise CnnlabError(f"unknown shortcut {kind!r}", "use 'A' (zero-padding identity), 'B' (1x1 projection "
-                          "where the shape changes) or 'C' (1x1 projection in every block)")
+        raise CnnlabError(
+            f"unknown shortcut {kind!r}",
+            "use 'A' (zero-padding identity), 'B' (1x1 projection "
+            "where the shape changes) or 'C' (1x1 projection in every block)",
+        )
     if in_ch == out_ch and stride == 1 and kind != "C":
         return None
     if kind == "A":
@@ -91,12 +95,23 @@ def make_shortcut(kind: str, in_ch: int, out_ch: int, stride: int, norm: bool = 
 
 def _check_stride_in(stride_in: str) -> None:
     if stride_in not in STRIDE_POSITIONS:
-        raise CnnlabError(f"unknown stride position {stride_in!r}",
-                          "use stride_in='1x1' (the ResNet paper, v1) or '3x3' (torchvision, v1.5)")
+        raise CnnlabError(
+            f"unknown stride position {stride_in!r}",
+            "use stride_in='1x1' (the ResNet paper, v1) or '3x3' (torchvision, v1.5)",
+        )
 
 
-def residual_extras(in_ch: int, out_ch: int, stride: int, *, shortcut: str, residual: bool, se_channels: int,
-                    drop_path: float, norm: bool = True) -> tuple[nn.Module | None, nn.Module | None, nn.Module]:
+def residual_extras(
+    in_ch: int,
+    out_ch: int,
+    stride: int,
+    *,
+    shortcut: str,
+    residual: bool,
+    se_channels: int,
+    drop_path: float,
+    norm: bool = True,
+) -> tuple[nn.Module | None, nn.Module | None, nn.Module]:
     """The parts a block adds around its branch (timm's ``attn_layer``, ``downsample``, ``drop_path``):
     squeeze-excite on the branch (``None``: none), the shortcut projection (``None``: identity, or no
     shortcut at all) and stochastic depth (``Identity`` at rate 0)."""
@@ -164,13 +179,26 @@ class BasicBlock(_PostActBlock):
 
     expansion = 1
 
-    def __init__(self, in_ch: int, planes: int, stride: int = 1, *, shortcut: str = "B", residual: bool = True,
-                 groups: int = 1, base_width: int = 64, stride_in: str = "3x3", se_channels: int = 0,
-                 drop_path: float = 0.0, act: str = "relu"):
+    def __init__(
+        self,
+        in_ch: int,
+        planes: int,
+        stride: int = 1,
+        *,
+        shortcut: str = "B",
+        residual: bool = True,
+        groups: int = 1,
+        base_width: int = 64,
+        stride_in: str = "3x3",
+        se_channels: int = 0,
+        drop_path: float = 0.0,
+        act: str = "relu",
+    ):
         super().__init__()
         if groups != 1 or base_width != 64:
-            raise CnnlabError("the basic block has no groups or width option",
-                              "use block='bottleneck' for ResNeXt / Wide ResNet")
+            raise CnnlabError(
+                "the basic block has no groups or width option", "use block='bottleneck' for ResNeXt / Wide ResNet"
+            )
         _check_stride_in(stride_in)  # both convolutions are 3x3: the stride sits on the first either way
         self.conv1 = conv3x3(in_ch, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -178,7 +206,8 @@ class BasicBlock(_PostActBlock):
         self.conv2 = conv3x3(planes, planes)
         self.bn2 = nn.BatchNorm2d(planes)
         self.se, self.downsample, self.drop_path = residual_extras(
-            in_ch, planes, stride, shortcut=shortcut, residual=residual, se_channels=se_channels, drop_path=drop_path)
+            in_ch, planes, stride, shortcut=shortcut, residual=residual, se_channels=se_channels, drop_path=drop_path
+        )
         self.residual = residual
         self.act_out = make_activation(act, inplace=True)
 
@@ -197,9 +226,21 @@ class Bottleneck(_PostActBlock):
 
     expansion = 4
 
-    def __init__(self, in_ch: int, planes: int, stride: int = 1, *, shortcut: str = "B", residual: bool = True,
-                 groups: int = 1, base_width: int = 64, stride_in: str = "3x3", se_channels: int = 0,
-                 drop_path: float = 0.0, act: str = "relu"):
+    def __init__(
+        self,
+        in_ch: int,
+        planes: int,
+        stride: int = 1,
+        *,
+        shortcut: str = "B",
+        residual: bool = True,
+        groups: int = 1,
+        base_width: int = 64,
+        stride_in: str = "3x3",
+        se_channels: int = 0,
+        drop_path: float = 0.0,
+        act: str = "relu",
+    ):
         super().__init__()
         _check_stride_in(stride_in)
         width = bottleneck_width(planes, groups, base_width)
@@ -213,7 +254,8 @@ class Bottleneck(_PostActBlock):
         self.bn3 = nn.BatchNorm2d(out_ch)
         self.act_mid = make_activation(act, inplace=True)
         self.se, self.downsample, self.drop_path = residual_extras(
-            in_ch, out_ch, stride, shortcut=shortcut, residual=residual, se_channels=se_channels, drop_path=drop_path)
+            in_ch, out_ch, stride, shortcut=shortcut, residual=residual, se_channels=se_channels, drop_path=drop_path
+        )
         self.residual = residual
         self.act_out = make_activation(act, inplace=True)
 
@@ -233,9 +275,22 @@ class PreActBasic(_PreActBlock):
 
     expansion = 1
 
-    def __init__(self, in_ch: int, planes: int, stride: int = 1, *, shortcut: str = "B", residual: bool = True,
-                 groups: int = 1, base_width: int = 64, stride_in: str = "3x3", se_channels: int = 0,
-                 drop_path: float = 0.0, act: str = "relu", pre_activate: bool = True):
+    def __init__(
+        self,
+        in_ch: int,
+        planes: int,
+        stride: int = 1,
+        *,
+        shortcut: str = "B",
+        residual: bool = True,
+        groups: int = 1,
+        base_width: int = 64,
+        stride_in: str = "3x3",
+        se_channels: int = 0,
+        drop_path: float = 0.0,
+        act: str = "relu",
+        pre_activate: bool = True,
+    ):
         super().__init__()
         if groups != 1 or base_width != 64:
             raise CnnlabError("the basic block has no groups or width option", "use block='bottleneck'")
@@ -246,8 +301,15 @@ class PreActBasic(_PreActBlock):
         self.bn2 = nn.BatchNorm2d(planes)
         self.conv2 = conv3x3(planes, planes)
         self.se, self.downsample, self.drop_path = residual_extras(
-            in_ch, planes, stride, shortcut=shortcut, residual=residual, se_channels=se_channels, drop_path=drop_path,
-            norm=False)
+            in_ch,
+            planes,
+            stride,
+            shortcut=shortcut,
+            residual=residual,
+            se_channels=se_channels,
+            drop_path=drop_path,
+            norm=False,
+        )
         self.residual = residual
         self.act_mid = make_activation(act, inplace=True)
 
@@ -260,9 +322,22 @@ class PreActBottleneck(_PreActBlock):
 
     expansion = 4
 
-    def __init__(self, in_ch: int, planes: int, stride: int = 1, *, shortcut: str = "B", residual: bool = True,
-                 groups: int = 1, base_width: int = 64, stride_in: str = "3x3", se_channels: int = 0,
-                 drop_path: float = 0.0, act: str = "relu", pre_activate: bool = True):
+    def __init__(
+        self,
+        in_ch: int,
+        planes: int,
+        stride: int = 1,
+        *,
+        shortcut: str = "B",
+        residual: bool = True,
+        groups: int = 1,
+        base_width: int = 64,
+        stride_in: str = "3x3",
+        se_channels: int = 0,
+        drop_path: float = 0.0,
+        act: str = "relu",
+        pre_activate: bool = True,
+    ):
         super().__init__()
         _check_stride_in(stride_in)
         width = bottleneck_width(planes, groups, base_width)
@@ -276,8 +351,15 @@ class PreActBottleneck(_PreActBlock):
         self.bn3 = nn.BatchNorm2d(width)
         self.conv3 = conv1x1(width, out_ch)
         self.se, self.downsample, self.drop_path = residual_extras(
-            in_ch, out_ch, stride, shortcut=shortcut, residual=residual, se_channels=se_channels, drop_path=drop_path,
-            norm=False)
+            in_ch,
+            out_ch,
+            stride,
+            shortcut=shortcut,
+            residual=residual,
+            se_channels=se_channels,
+            drop_path=drop_path,
+            norm=False,
+        )
         self.residual = residual
         self.act_mid = make_activation(act, inplace=True)
 
@@ -302,22 +384,30 @@ def drop_path_rates(depths: list[int] | tuple[int, ...], rate: float) -> list[li
     rates = [rate * i / max(total - 1, 1) for i in range(total)]
     out, start = [], 0
     for d in depths:
-        out.append(rates[start:start + d])
+        out.append(rates[start : start + d])
         start += d
     return out
 
 
-def make_stage(block: type[ResidualBlock], in_ch: int, planes: int, blocks: int, stride: int,
-               drop_paths: list[float] | None = None, first_kwargs: dict | None = None,
-               **block_kwargs) -> tuple[nn.Sequential, int]:
+def make_stage(
+    block: type[ResidualBlock],
+    in_ch: int,
+    planes: int,
+    blocks: int,
+    stride: int,
+    drop_paths: list[float] | None = None,
+    first_kwargs: dict | None = None,
+    **block_kwargs,
+) -> tuple[nn.Sequential, int]:
     """``blocks`` blocks; the first changes resolution (``stride``) and width. Returns (stage, out channels)."""
     layers = []
     for i in range(blocks):
         kw = dict(block_kwargs)
         if i == 0 and first_kwargs:
             kw.update(first_kwargs)
-        layers.append(block(in_ch, planes, stride if i == 0 else 1,
-                            drop_path=drop_paths[i] if drop_paths else 0.0, **kw))
+        layers.append(
+            block(in_ch, planes, stride if i == 0 else 1, drop_path=drop_paths[i] if drop_paths else 0.0, **kw)
+        )
         in_ch = planes * block.expansion
     return nn.Sequential(*layers), in_ch
 
@@ -328,8 +418,7 @@ class AvgPoolProjection(nn.Module):
 
     def __init__(self, in_ch: int, out_ch: int, stride: int, conv: type[nn.Module] = nn.Conv2d, **conv_kwargs):
         super().__init__()
-        self.pool = (nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1
-                     else nn.Identity())
+        self.pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()
         self.conv = conv(in_ch, out_ch, 1, **conv_kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -351,10 +440,26 @@ class NormFreeBottleneck(nn.Module):
     (``act_gamma``, DeepMind). Keys as timm's ``NormFreeBlock``.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, stride: int = 1, *, group_size: int = 128,
-                 bottle_ratio: float = 0.5, alpha: float = 0.2, beta: float = 1.0, attn_gain: float = 2.0,
-                 se_ratio: float = 0.5, act: str = "gelu", gamma: float = 1.0, act_gamma: float = 1.0,
-                 eps: float = 1e-5, padding: str | None = None, skipinit: bool = False, drop_path: float = 0.0):
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        stride: int = 1,
+        *,
+        group_size: int = 128,
+        bottle_ratio: float = 0.5,
+        alpha: float = 0.2,
+        beta: float = 1.0,
+        attn_gain: float = 2.0,
+        se_ratio: float = 0.5,
+        act: str = "gelu",
+        gamma: float = 1.0,
+        act_gamma: float = 1.0,
+        eps: float = 1e-5,
+        padding: str | None = None,
+        skipinit: bool = False,
+        drop_path: float = 0.0,
+    ):
         super().__init__()
         mid = int(out_ch * bottle_ratio)
         groups = mid // group_size if group_size else 1
@@ -364,8 +469,11 @@ class NormFreeBottleneck(nn.Module):
         def activation() -> nn.Module:
             return make_activation(act) if act_gamma == 1.0 else ScaledActivation(make_activation(act), act_gamma)
 
-        self.downsample = (AvgPoolProjection(in_ch, out_ch, stride, ScaledStdConv2d, **conv)
-                           if in_ch != out_ch or stride != 1 else None)
+        self.downsample = (
+            AvgPoolProjection(in_ch, out_ch, stride, ScaledStdConv2d, **conv)
+            if in_ch != out_ch or stride != 1
+            else None
+        )
         self.act1 = activation()
         self.conv1 = ScaledStdConv2d(in_ch, mid, 1, **conv)
         self.act2 = activation()

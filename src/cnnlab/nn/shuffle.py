@@ -54,10 +54,13 @@ class ShuffleV1Unit(nn.Module):
         for what, n in (("bottleneck", mid), ("branch output", branch_out)):
             if n % groups:
                 raise ValueError(f"ShuffleNet unit: {what} of {n} channels does not split into {groups} groups")
-        self.branch = nn.Sequential(*_conv_bn(in_ch, mid, 1, groups=g1), nn.ReLU(inplace=True),
-                                    ChannelShuffle(g1) if g1 > 1 else nn.Identity(),
-                                    *_conv_bn(mid, mid, 3, stride, groups=mid),
-                                    *_conv_bn(mid, branch_out, 1, groups=groups))
+        self.branch = nn.Sequential(
+            *_conv_bn(in_ch, mid, 1, groups=g1),
+            nn.ReLU(inplace=True),
+            ChannelShuffle(g1) if g1 > 1 else nn.Identity(),
+            *_conv_bn(mid, mid, 3, stride, groups=mid),
+            *_conv_bn(mid, branch_out, 1, groups=groups),
+        )
         self.shortcut = nn.AvgPool2d(3, 2, 1) if stride == 2 else nn.Identity()
         self.stride = stride
         self.out_channels = out_ch
@@ -84,13 +87,18 @@ class ShuffleV2Unit(nn.Module):
             raise ValueError(f"ShuffleNet V2 unit: stride 1 needs in == out channels, got {in_ch} -> {out_ch}")
         self.stride = stride
         if stride > 1:
-            self.branch1 = nn.Sequential(*_conv_bn(in_ch, in_ch, 3, stride, groups=in_ch),
-                                         *_conv_bn(in_ch, half, 1), nn.ReLU(inplace=True))
+            self.branch1 = nn.Sequential(
+                *_conv_bn(in_ch, in_ch, 3, stride, groups=in_ch), *_conv_bn(in_ch, half, 1), nn.ReLU(inplace=True)
+            )
         else:
             self.branch1 = nn.Sequential()
-        self.branch2 = nn.Sequential(*_conv_bn(in_ch if stride > 1 else half, half, 1), nn.ReLU(inplace=True),
-                                     *_conv_bn(half, half, 3, stride, groups=half),
-                                     *_conv_bn(half, half, 1), nn.ReLU(inplace=True))
+        self.branch2 = nn.Sequential(
+            *_conv_bn(in_ch if stride > 1 else half, half, 1),
+            nn.ReLU(inplace=True),
+            *_conv_bn(half, half, 3, stride, groups=half),
+            *_conv_bn(half, half, 1),
+            nn.ReLU(inplace=True),
+        )
         self.out_channels = out_ch
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

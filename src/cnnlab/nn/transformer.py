@@ -46,15 +46,24 @@ def patch_tokens(x: torch.Tensor) -> torch.Tensor:
 class EncoderBlock(nn.Module):
     """``x + MSA(LN(x))`` then ``x + MLP(LN(x))`` (Dosovitskiy et al. 2021, Eq. 2-3); MLP = Linear-GELU-Linear."""
 
-    def __init__(self, dim: int, heads: int, mlp_dim: int, dropout: float = 0.0, attention_dropout: float = 0.0,
-                 drop_path: float = 0.0, eps: float = 1e-6):
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        mlp_dim: int,
+        dropout: float = 0.0,
+        attention_dropout: float = 0.0,
+        drop_path: float = 0.0,
+        eps: float = 1e-6,
+    ):
         super().__init__()
         self.ln_1 = nn.LayerNorm(dim, eps=eps)
         self.self_attention = nn.MultiheadAttention(dim, heads, dropout=attention_dropout, batch_first=True)
         self.dropout = nn.Dropout(dropout)
         self.ln_2 = nn.LayerNorm(dim, eps=eps)
-        self.mlp = nn.Sequential(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp_dim, dim),
-                                 nn.Dropout(dropout))
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, mlp_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp_dim, dim), nn.Dropout(dropout)
+        )
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -71,16 +80,29 @@ class TransformerEncoder(nn.Module):
     grid part of the embeddings is resized on the fly (:func:`interpolate_pos_embedding`).
     """
 
-    def __init__(self, seq_length: int, depth: int, dim: int, heads: int, mlp_dim: int, dropout: float = 0.0,
-                 attention_dropout: float = 0.0, drop_path_rate: float = 0.0, num_prefix_tokens: int = 1):
+    def __init__(
+        self,
+        seq_length: int,
+        depth: int,
+        dim: int,
+        heads: int,
+        mlp_dim: int,
+        dropout: float = 0.0,
+        attention_dropout: float = 0.0,
+        drop_path_rate: float = 0.0,
+        num_prefix_tokens: int = 1,
+    ):
         super().__init__()
         self.pos_embedding = nn.Parameter(torch.empty(1, seq_length, dim).normal_(std=0.02))
         self.num_prefix_tokens = num_prefix_tokens
         self.dropout = nn.Dropout(dropout)
         rates = [drop_path_rate * i / max(1, depth - 1) for i in range(depth)]  # linear rule (DeiT, timm)
-        self.layers = nn.Sequential(OrderedDict(
-            (f"encoder_layer_{i}", EncoderBlock(dim, heads, mlp_dim, dropout, attention_dropout, rates[i]))
-            for i in range(depth)))
+        self.layers = nn.Sequential(
+            OrderedDict(
+                (f"encoder_layer_{i}", EncoderBlock(dim, heads, mlp_dim, dropout, attention_dropout, rates[i]))
+                for i in range(depth)
+            )
+        )
         self.ln = nn.LayerNorm(dim, eps=1e-6)
 
     def forward(self, x: torch.Tensor, grid: Optional[Tuple[int, int]] = None) -> torch.Tensor:
@@ -96,8 +118,9 @@ class TransformerEncoder(nn.Module):
         return self.ln(self.layers(self.dropout(x + pos)))
 
 
-def interpolate_pos_embedding(pos: torch.Tensor, num_patches: int | tuple[int, int], num_prefix_tokens: int = 1,
-                              mode: str = "bicubic") -> torch.Tensor:
+def interpolate_pos_embedding(
+    pos: torch.Tensor, num_patches: int | tuple[int, int], num_prefix_tokens: int = 1, mode: str = "bicubic"
+) -> torch.Tensor:
     """Resize ``(1, prefix + g*g, D)`` position embeddings to a new patch grid.
 
     The prefix (class token) embeddings are kept; the grid ones are laid out as a ``g x g`` image
@@ -118,8 +141,9 @@ def interpolate_pos_embedding(pos: torch.Tensor, num_patches: int | tuple[int, i
     return resize_pos_embedding(pos, old, new, num_prefix_tokens, mode)
 
 
-def resize_pos_embedding(pos: torch.Tensor, old_side: int, new: Tuple[int, int], num_prefix_tokens: int = 1,
-                         mode: str = "bicubic") -> torch.Tensor:
+def resize_pos_embedding(
+    pos: torch.Tensor, old_side: int, new: Tuple[int, int], num_prefix_tokens: int = 1, mode: str = "bicubic"
+) -> torch.Tensor:
     """The resize of :func:`interpolate_pos_embedding` without the checks (TorchScript-able):
     ``old_side x old_side`` grid embeddings to ``new = (rows, cols)``."""
     if new[0] == old_side and new[1] == old_side:

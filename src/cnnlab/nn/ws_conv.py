@@ -62,9 +62,20 @@ class ScaledStdConv2d(nn.Conv2d):
     DeepMind release), asymmetric for strided convolutions.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: int, stride: int = 1,
-                 padding: int | str | None = None, dilation: int = 1, groups: int = 1, bias: bool = True,
-                 gamma: float = 1.0, eps: float = 1e-5, gain_init: float = 1.0):
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int | str | None = None,
+        dilation: int = 1,
+        groups: int = 1,
+        bias: bool = True,
+        gamma: float = 1.0,
+        eps: float = 1e-5,
+        gain_init: float = 1.0,
+    ):
         dynamic = False
         if padding == "same":
             total = dilation * (kernel_size - 1)
@@ -75,7 +86,7 @@ class ScaledStdConv2d(nn.Conv2d):
         super().__init__(in_ch, out_ch, kernel_size, stride, padding, dilation, groups, bias)
         self.dynamic_pad = dynamic
         fan_in = (in_ch // groups) * kernel_size * kernel_size
-        self.scale = gamma * fan_in ** -0.5
+        self.scale = gamma * fan_in**-0.5
         self.eps = eps
         self.gain = nn.Parameter(torch.full((out_ch, 1, 1, 1), float(gain_init)))
 
@@ -87,8 +98,7 @@ class ScaledStdConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.dynamic_pad:
             x = tf_same_pad(x, self.kernel_size[0], self.stride[0], self.dilation[0])
-        return F.conv2d(x, self.standardized_weight(), self.bias, self.stride, self.padding, self.dilation,
-                        self.groups)
+        return F.conv2d(x, self.standardized_weight(), self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", scale={self.scale:.4g}, eps={self.eps}"

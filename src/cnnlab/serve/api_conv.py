@@ -17,7 +17,7 @@ from ..errors import CnnlabError
 from ..images import to_array
 from .errors import ApiError
 
-MAX_INPUT = 64        # cells per side of the playground's input
+MAX_INPUT = 64  # cells per side of the playground's input
 MAX_KERNEL = 11
 MAX_STRIDE = 16
 MAX_DILATION = 8
@@ -28,14 +28,27 @@ PHOTO_SIDE = 16
 
 # The lectures' worked examples: (id, label, source, input, suggested kernel and settings)
 LECTURE_EXAMPLES = [
-    ("cross-correlation", "3x3 input, 2x2 kernel", "lecture 001, '2-D Cross Correlation'",
-     "0 1 2; 3 4 5; 6 7 8", {"kernel": "0 1; 2 3", "padding": 0, "stride": 1, "dilation": 1}),
-    ("padding", "5x5 picture, sharpen kernel, zero padding 1", "lecture 000, 'Spatial Dimension: Padding'",
-     "60 113 56 139 85; 73 121 54 84 128; 131 99 70 129 127; 80 57 115 69 134; 104 126 123 95 130",
-     {"filter": "sharpen", "padding": 1, "stride": 1, "dilation": 1}),
-    ("stride", "7x7 image, 3x3 filter (try stride 1, 2, 3, 4)", "lecture 000, 'Spatial Dimension: Stride'",
-     "; ".join(" ".join(str(7 * r + c) for c in range(7)) for r in range(7)),
-     {"filter": "box", "padding": 0, "stride": 3, "dilation": 1}),
+    (
+        "cross-correlation",
+        "3x3 input, 2x2 kernel",
+        "lecture 001, '2-D Cross Correlation'",
+        "0 1 2; 3 4 5; 6 7 8",
+        {"kernel": "0 1; 2 3", "padding": 0, "stride": 1, "dilation": 1},
+    ),
+    (
+        "padding",
+        "5x5 picture, sharpen kernel, zero padding 1",
+        "lecture 000, 'Spatial Dimension: Padding'",
+        "60 113 56 139 85; 73 121 54 84 128; 131 99 70 129 127; 80 57 115 69 134; 104 126 123 95 130",
+        {"filter": "sharpen", "padding": 1, "stride": 1, "dilation": 1},
+    ),
+    (
+        "stride",
+        "7x7 image, 3x3 filter (try stride 1, 2, 3, 4)",
+        "lecture 000, 'Spatial Dimension: Stride'",
+        "; ".join(" ".join(str(7 * r + c) for c in range(7)) for r in range(7)),
+        {"filter": "box", "padding": 0, "stride": 3, "dilation": 1},
+    ),
 ]
 
 
@@ -53,8 +66,11 @@ def _matrix(value, label: str, limit: int) -> np.ndarray:
     except (ValueError, TypeError):
         raise ApiError(400, f"the {label} is not a matrix of numbers (rows of equal length)") from None
     if a.ndim != 2:
-        raise ApiError(400, f"the {label} must be a single matrix (H x W), got {a.ndim} dimensions",
-                       "the playground shows one channel; `cnnlab explain conv` takes several")
+        raise ApiError(
+            400,
+            f"the {label} must be a single matrix (H x W), got {a.ndim} dimensions",
+            "the playground shows one channel; `cnnlab explain conv` takes several",
+        )
     if a.shape[0] > limit or a.shape[1] > limit or 0 in a.shape:
         raise ApiError(400, f"the {label} is {a.shape[0]}x{a.shape[1]}; the playground takes 1x1 to {limit}x{limit}")
     if not np.isfinite(a).all():
@@ -100,9 +116,12 @@ def _check_work(shape, kshape, stride, padding, dilation) -> None:
         return  # explain_conv says what does not fit, in its own words
     products = oh * ow * kshape[0] * kshape[1]
     if products > MAX_PRODUCTS:
-        raise ApiError(400, f"{oh}x{ow} windows of {kshape[0]}x{kshape[1]} are {products:,} products, more than the "
-                            f"{MAX_PRODUCTS:,} the playground animates",
-                       "use a smaller input, kernel or padding, or a larger stride (`cnnlab explain conv` has no limit)")
+        raise ApiError(
+            400,
+            f"{oh}x{ow} windows of {kshape[0]}x{kshape[1]} are {products:,} products, more than the "
+            f"{MAX_PRODUCTS:,} the playground animates",
+            "use a smaller input, kernel or padding, or a larger stride (`cnnlab explain conv` has no limit)",
+        )
 
 
 def explain(body: dict) -> dict:
@@ -131,15 +150,23 @@ def explain(body: dict) -> dict:
     kh, kw = e.kernel.shape[2:]
     axes = []
     for axis, size, kern, s, dil, pad, formula in (
-            ("height", x.shape[0], kh, e.stride[0], e.dilation[0], e.padding[:2], e.sizes[0]),
-            ("width", x.shape[1], kw, e.stride[1], e.dilation[1], e.padding[2:], e.sizes[1])):
+        ("height", x.shape[0], kh, e.stride[0], e.dilation[0], e.padding[:2], e.sizes[0]),
+        ("width", x.shape[1], kw, e.stride[1], e.dilation[1], e.padding[2:], e.sizes[1]),
+    ):
         try:
             ar.check_stride_fits(size, kern, s, pad, dil)
             fits, message = True, None
         except CnnlabError as err:
             fits, message = False, str(err)
-        axes.append({"axis": axis, "fits": fits, "message": message, "formula": formula.text,
-                     "unreached": unreached(ph if axis == "height" else pw, kern, s, dil, formula.out)})
+        axes.append(
+            {
+                "axis": axis,
+                "fits": fits,
+                "message": message,
+                "formula": formula.text,
+                "unreached": unreached(ph if axis == "height" else pw, kern, s, dil, formula.out),
+            }
+        )
     d["axes"] = axes
     d["text"] = text
     d["header"] = text.split("\n\n")[0] + "\n\n" + text.split("\n\n")[1]
@@ -175,18 +202,49 @@ def sample_photo() -> list[list[int]] | None:
 
 
 def presets() -> dict:
-    inputs = [{"id": i, "label": label, "source": src, "matrix": parse_matrix(m).astype(int).tolist(), "suggest": s}
-              for i, label, src, m, s in LECTURE_EXAMPLES]
-    inputs.append({"id": "digit", "label": "a digit of the built-in MNIST sample (28x28)",
-                   "source": "mnist-sample, test split, image 0", "matrix": sample_digit(),
-                   "suggest": {"filter": "sobel-x", "padding": 1, "stride": 1, "dilation": 1}})
+    inputs = [
+        {"id": i, "label": label, "source": src, "matrix": parse_matrix(m).astype(int).tolist(), "suggest": s}
+        for i, label, src, m, s in LECTURE_EXAMPLES
+    ]
+    inputs.append(
+        {
+            "id": "digit",
+            "label": "a digit of the built-in MNIST sample (28x28)",
+            "source": "mnist-sample, test split, image 0",
+            "matrix": sample_digit(),
+            "suggest": {"filter": "sobel-x", "padding": 1, "stride": 1, "dilation": 1},
+        }
+    )
     photo = sample_photo()
     if photo is not None:
-        inputs.append({"id": "photo", "label": f"a photo: cameraman ({len(photo)}x{len(photo[0])})",
-                       "source": "scikit-image's camera()", "matrix": photo,
-                       "suggest": {"filter": "edge", "padding": 1, "stride": 1, "dilation": 1}})
-    kernels = [{"id": f.name, "label": f.name, "description": f.description, "source": f.source,
-                "matrix": make_kernel(f.name).tolist()} for f in FILTERS.values()]
-    return {"inputs": inputs, "kernels": kernels,
-            "limits": {"input": MAX_INPUT, "kernel": MAX_KERNEL, "stride": MAX_STRIDE, "dilation": MAX_DILATION,
-                       "padding": MAX_PADDING, "photo_sides": list(PHOTO_SIDES)}}
+        inputs.append(
+            {
+                "id": "photo",
+                "label": f"a photo: cameraman ({len(photo)}x{len(photo[0])})",
+                "source": "scikit-image's camera()",
+                "matrix": photo,
+                "suggest": {"filter": "edge", "padding": 1, "stride": 1, "dilation": 1},
+            }
+        )
+    kernels = [
+        {
+            "id": f.name,
+            "label": f.name,
+            "description": f.description,
+            "source": f.source,
+            "matrix": make_kernel(f.name).tolist(),
+        }
+        for f in FILTERS.values()
+    ]
+    return {
+        "inputs": inputs,
+        "kernels": kernels,
+        "limits": {
+            "input": MAX_INPUT,
+            "kernel": MAX_KERNEL,
+            "stride": MAX_STRIDE,
+            "dilation": MAX_DILATION,
+            "padding": MAX_PADDING,
+            "photo_sides": list(PHOTO_SIDES),
+        },
+    }

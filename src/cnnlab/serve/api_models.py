@@ -23,12 +23,32 @@ def catalogue() -> list[dict]:
     out = []
     for name in list_models():
         c = model_card(name)
-        out.append({"name": name, "family": c.family, "year": c.year, "input_size": list(c.input_size),
-                    "params": c.params, "macs": c.macs, "top1": c.top1, "dataset": c.dataset})
+        out.append(
+            {
+                "name": name,
+                "family": c.family,
+                "year": c.year,
+                "input_size": list(c.input_size),
+                "params": c.params,
+                "macs": c.macs,
+                "top1": c.top1,
+                "dataset": c.dataset,
+            }
+        )
     for net in lectures.NETS.values():
-        out.append({"name": lectures.PREFIX + net.name, "family": "the lectures' tables (lecture 004)",
-                    "year": None, "input_size": list(net.input_size), "params": None, "macs": None, "top1": None,
-                    "dataset": None, "what": net.what})
+        out.append(
+            {
+                "name": lectures.PREFIX + net.name,
+                "family": "the lectures' tables (lecture 004)",
+                "year": None,
+                "input_size": list(net.input_size),
+                "params": None,
+                "macs": None,
+                "top1": None,
+                "dataset": None,
+                "what": net.what,
+            }
+        )
     return out
 
 
@@ -50,8 +70,9 @@ def input_size(text: str | None, default=None) -> int | tuple[int, ...] | None:
     except ValueError:
         raise ApiError(400, f"input size {text!r} is not whole numbers", "e.g. 224, 224x224 or 3x224x224") from None
     if len(parts) not in (1, 2, 3) or not all(1 <= p <= MAX_SIDE for p in parts):
-        raise ApiError(400, f"input size {text!r}: give 1 to 3 numbers from 1 to {MAX_SIDE}",
-                       "e.g. 224, 224x224 or 3x224x224")
+        raise ApiError(
+            400, f"input size {text!r}: give 1 to 3 numbers from 1 to {MAX_SIDE}", "e.g. 224, 224x224 or 3x224x224"
+        )
     if len(parts) == 3 and parts[0] > 64:
         raise ApiError(400, f"input size {text!r}: {parts[0]} channels is more than the 64 allowed here")
     return parts[0] if len(parts) == 1 else parts

@@ -60,23 +60,56 @@ def predict_picture(entry, im: Image.Image) -> dict:
     for name, a in maps.items():
         if a.ndim == 3:
             img, rows, cols = pictures.mosaic(a)
-            layers.append({"name": name, "shape": list(a.shape), "kind": "maps", "rows": rows, "cols": cols,
-                           "shown": min(a.shape[0], pictures.MAX_CHANNELS), "png": pictures.png_data_url(img),
-                           "min": float(a.min()), "max": float(a.max())})
+            layers.append(
+                {
+                    "name": name,
+                    "shape": list(a.shape),
+                    "kind": "maps",
+                    "rows": rows,
+                    "cols": cols,
+                    "shown": min(a.shape[0], pictures.MAX_CHANNELS),
+                    "png": pictures.png_data_url(img),
+                    "min": float(a.min()),
+                    "max": float(a.max()),
+                }
+            )
         else:
-            layers.append({"name": name, "shape": list(a.shape), "kind": "vector", "shown": int(a.size),
-                           "png": pictures.png_data_url(pictures.strip(a)),
-                           "min": float(a.min()), "max": float(a.max())})
+            layers.append(
+                {
+                    "name": name,
+                    "shape": list(a.shape),
+                    "kind": "vector",
+                    "shown": int(a.size),
+                    "png": pictures.png_data_url(pictures.strip(a)),
+                    "min": float(a.min()),
+                    "max": float(a.max()),
+                }
+            )
     grey = seen[..., 0] if seen.shape[2] == 1 else None
     result = {
-        "run": entry.id, "model": loaded.meta.get("model"), "top": top, "notes": notes,
-        "input": {"png": pictures.png_data_url(seen if grey is None else grey), "size": list(seen.shape[:2]),
-                  "matrix": grey.tolist() if grey is not None else None},
+        "run": entry.id,
+        "model": loaded.meta.get("model"),
+        "top": top,
+        "notes": notes,
+        "input": {
+            "png": pictures.png_data_url(seen if grey is None else grey),
+            "size": list(seen.shape[:2]),
+            "matrix": grey.tolist() if grey is not None else None,
+        },
         "layers": layers,
-        "gradcam": {"png": pictures.png_data_url(pictures.overlay(seen, cam)), "class": top[0]["class"],
-                    "peak": [int(v) for v in np.unravel_index(int(cam.argmax()), cam.shape)]},
+        "gradcam": {
+            "png": pictures.png_data_url(pictures.overlay(seen, cam)),
+            "class": top[0]["class"],
+            "peak": [int(v) for v in np.unravel_index(int(cam.argmax()), cam.shape)],
+        },
     }
     t5 = time.perf_counter()
-    result["timing_ms"] = {"prepare": 1e3 * (t1 - t0), "forward": 1e3 * (t2 - t1), "feature_maps": 1e3 * (t3 - t2),
-                           "gradcam": 1e3 * (t4 - t3), "pictures": 1e3 * (t5 - t4), "total": 1e3 * (t5 - t0)}
+    result["timing_ms"] = {
+        "prepare": 1e3 * (t1 - t0),
+        "forward": 1e3 * (t2 - t1),
+        "feature_maps": 1e3 * (t3 - t2),
+        "gradcam": 1e3 * (t4 - t3),
+        "pictures": 1e3 * (t5 - t4),
+        "total": 1e3 * (t5 - t0),
+    }
     return result

@@ -26,8 +26,10 @@ from .uploads import Limits, read_body, read_image_upload
 
 STATIC = Path(__file__).parent / "static"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
-       "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
 
 
 class Guard:
@@ -44,23 +46,32 @@ class Guard:
             name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
             name = name.strip("[]")
             if name not in self.allowed:
-                response = error_response(400, f"host {host!r} is not served here",
-                                          "open the address `cnnlab serve` printed")
+                response = error_response(
+                    400, f"host {host!r} is not served here", "open the address `cnnlab serve` printed"
+                )
                 return await response(scope, receive, send)
 
         async def with_headers(message):
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers += [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
-                            (b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY")]
+                headers += [
+                    (b"content-security-policy", CSP.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"x-frame-options", b"DENY"),
+                ]
                 message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, with_headers)
 
 
-def create_app(run_dirs: list[str | Path] | None = None, demo: DemoRun | None = None,
-               limits: Limits | None = None, allowed_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS) -> Starlette:
+def create_app(
+    run_dirs: list[str | Path] | None = None,
+    demo: DemoRun | None = None,
+    limits: Limits | None = None,
+    allowed_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS,
+) -> Starlette:
     """The ASGI app. ``run_dirs``: run folders or folders of runs; ``demo``: the demo run (trained
     by the caller with ``demo.start_if_absent()``); ``allowed_hosts``: Host names accepted (None: any)."""
     limits = limits or Limits()
@@ -108,8 +119,11 @@ class _Endpoints:
             if entry.has_model() and not training_demo:
                 return entry
         status = self.demo.status()["message"] if self.demo is not None else "no run folder was given"
-        raise ApiError(409, f"no trained run to predict with yet ({status})",
-                       "wait for the demo run, or start `cnnlab serve RUN_DIR` with a trained run")
+        raise ApiError(
+            409,
+            f"no trained run to predict with yet ({status})",
+            "wait for the demo run, or start `cnnlab serve RUN_DIR` with a trained run",
+        )
 
     async def index(self, request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
@@ -120,8 +134,15 @@ class _Endpoints:
             default = self.default_run().id
         except ApiError:
             default = None
-        return JSONResponse({"version": __version__, "demo": self.demo.status() if self.demo else {"state": "off"},
-                             "default_run": default, "runs": runs, "limits": self.limits.__dict__})
+        return JSONResponse(
+            {
+                "version": __version__,
+                "demo": self.demo.status() if self.demo else {"state": "off"},
+                "default_run": default,
+                "runs": runs,
+                "limits": self.limits.__dict__,
+            }
+        )
 
     async def runs(self, request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(lambda: [e.describe() for e in self.catalog.runs()]))
@@ -134,8 +155,14 @@ class _Endpoints:
         entry = self.catalog.get(request.path_params["run"])
         since = _int_param(request, "since", 0, 0, 10**9)
         rows = await run_in_threadpool(entry.metrics)
-        return JSONResponse({"run": entry.id, "total": len(rows), "rows": rows[since:],
-                             "config": entry.config() if since == 0 else None})
+        return JSONResponse(
+            {
+                "run": entry.id,
+                "total": len(rows),
+                "rows": rows[since:],
+                "config": entry.config() if since == 0 else None,
+            }
+        )
 
     async def picture(self, request: Request) -> Response:
         entry = self.catalog.get(request.path_params["run"])

@@ -18,7 +18,7 @@ from ..runs import MODEL_FILE, load_run, read_model_meta
 from .errors import ApiError
 
 RUN_MARKERS = ("metrics.jsonl", MODEL_FILE, "config.json")
-PICTURE_DEPTH = 2          # PNGs in the run folder and up to two folders below it (evaluate's out dirs)
+PICTURE_DEPTH = 2  # PNGs in the run folder and up to two folders below it (evaluate's out dirs)
 MAX_PICTURES = 40
 EVALUATION_PICTURES = ("curves.png", "confusion.png", "reliability.png", "top-losses.png")
 
@@ -89,8 +89,11 @@ class RunEntry:
         try:
             mtime = file.stat().st_mtime
         except OSError:
-            raise ApiError(409, f"run {self.id!r} has no trained model yet",
-                           "wait until its training finishes, or pick another run") from None
+            raise ApiError(
+                409,
+                f"run {self.id!r} has no trained model yet",
+                "wait until its training finishes, or pick another run",
+            ) from None
         if self._model is None or mtime != self._model_mtime:
             self._model, self._model_mtime = load_run(self.path), mtime
         return self._model
@@ -110,10 +113,19 @@ class RunEntry:
             except CnnlabError:
                 meta = {}
         last = rows[-1] if rows else {}
-        return {"id": self.id, "label": self.label, "model": meta.get("model", cfg.get("model")),
-                "data": cfg.get("data"), "epochs": cfg.get("epochs"), "epochs_done": len(rows),
-                "has_model": bool(meta), "classes": meta.get("classes"), "input_size": meta.get("input_size"),
-                "val_top1": last.get("val_top1"), "pictures": self.pictures()}
+        return {
+            "id": self.id,
+            "label": self.label,
+            "model": meta.get("model", cfg.get("model")),
+            "data": cfg.get("data"),
+            "epochs": cfg.get("epochs"),
+            "epochs_done": len(rows),
+            "has_model": bool(meta),
+            "classes": meta.get("classes"),
+            "input_size": meta.get("input_size"),
+            "val_top1": last.get("val_top1"),
+            "pictures": self.pictures(),
+        }
 
 
 class Catalog:

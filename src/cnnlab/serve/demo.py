@@ -69,9 +69,13 @@ class DemoRun:
         done = len(read_jsonl(self.path / "metrics.jsonl")) if self.path.is_dir() else 0
         if self.training:
             elapsed = time.time() - (self.started or time.time())
-            return {"state": "training", "epoch": done, "epochs": epochs,
-                    "message": f"training the demo LeNet-5 on the built-in MNIST sample (first start): "
-                               f"epoch {done}/{epochs} done, {elapsed:.0f} s"}
+            return {
+                "state": "training",
+                "epoch": done,
+                "epochs": epochs,
+                "message": f"training the demo LeNet-5 on the built-in MNIST sample (first start): "
+                f"epoch {done}/{epochs} done, {elapsed:.0f} s",
+            }
         if self.error:
             return {"state": "failed", "message": f"training the demo run failed: {self.error}"}
         if (self.path / MODEL_FILE).is_file():

@@ -43,9 +43,14 @@ async def on_http_error(request, exc: HTTPException) -> JSONResponse:
 
 async def on_unexpected(request, exc: Exception) -> JSONResponse:
     log.exception("internal error on %s", request.url.path)  # the traceback goes to the server's log only
-    return error_response(500, f"internal error: {exc.__class__.__name__}",
-                          "the server log has the details; please report it")
+    return error_response(
+        500, f"internal error: {exc.__class__.__name__}", "the server log has the details; please report it"
+    )
 
 
-HANDLERS = {ApiError: on_api_error, CnnlabError: on_cnnlab_error, HTTPException: on_http_error,
-            Exception: on_unexpected}
+HANDLERS = {
+    ApiError: on_api_error,
+    CnnlabError: on_cnnlab_error,
+    HTTPException: on_http_error,
+    Exception: on_unexpected,
+}

@@ -22,8 +22,12 @@ def every_layer(model: nn.Module, x: torch.Tensor) -> list[str]:
     """Leaf modules in the order the forward pass finishes them, each once."""
     names: list[str] = []
     for name, module, shape in record_shapes(model, x):
-        if next(module.children(), None) is None and not isinstance(module, PASS_THROUGH) \
-                and len(shape) in (2, 3, 4) and name not in names:
+        if (
+            next(module.children(), None) is None
+            and not isinstance(module, PASS_THROUGH)
+            and len(shape) in (2, 3, 4)
+            and name not in names
+        ):
             names.append(name)
     return names
 

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 MAX_CHANNELS = 32  # channels shown per layer; the JSON says how many there are
-MAX_SIDE = 384     # a larger mosaic (wide networks, big inputs) is shrunk to this many pixels a side
+MAX_SIDE = 384  # a larger mosaic (wide networks, big inputs) is shrunk to this many pixels a side
 
 
 @lru_cache(maxsize=4)
@@ -54,7 +54,7 @@ def mosaic(maps: np.ndarray, cmap: str = "viridis", gap: int = 1) -> tuple[np.nd
     out = np.full((rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap, 3), 255, np.uint8)
     for i in range(c):
         r, q = divmod(i, cols)
-        out[r * (h + gap):r * (h + gap) + h, q * (w + gap):q * (w + gap) + w] = lut[scaled[i]]
+        out[r * (h + gap) : r * (h + gap) + h, q * (w + gap) : q * (w + gap) + w] = lut[scaled[i]]
     if max(out.shape[:2]) > MAX_SIDE:
         scale = MAX_SIDE / max(out.shape[:2])
         size = (max(1, round(out.shape[1] * scale)), max(1, round(out.shape[0] * scale)))
@@ -67,8 +67,7 @@ def strip(vector: np.ndarray, cmap: str = "viridis") -> np.ndarray:
     return colormap(cmap)[to_uint8(vector.reshape(1, -1))]
 
 
-def overlay(image: np.ndarray, heat: np.ndarray, scale: int = 4, alpha: float = 0.5,
-            cmap: str = "jet") -> np.ndarray:
+def overlay(image: np.ndarray, heat: np.ndarray, scale: int = 4, alpha: float = 0.5, cmap: str = "jet") -> np.ndarray:
     """Blend a [0, 1] heat map over a uint8 H x W (x C) image, both enlarged ``scale`` times."""
     h, w = image.shape[:2]
     big = (w * scale, h * scale)

@@ -31,8 +31,10 @@ def exposure_warning(host: str) -> str | None:
     """The warning printed when the page is reachable from other machines (None on loopback)."""
     if is_loopback(host):
         return None
-    return (f"serving on {host}: other machines on the network can reach this page, run your models and read "
-            "the run folders it lists; there is no login. Use --host 127.0.0.1 to keep it on this machine.")
+    return (
+        f"serving on {host}: other machines on the network can reach this page, run your models and read "
+        "the run folders it lists; there is no login. Use --host 127.0.0.1 to keep it on this machine."
+    )
 
 
 def free_port(host: str = DEFAULT_HOST) -> int:
@@ -48,9 +50,10 @@ def _check_port(host: str, port: int) -> None:
         try:
             s.bind((host, port))
         except OSError as e:
-            raise CnnlabError(f"cannot listen on {host}:{port} ({e.strerror or e})",
-                              "another program uses the port: pass --port with another number (e.g. --port 8001)"
-                              ) from None
+            raise CnnlabError(
+                f"cannot listen on {host}:{port} ({e.strerror or e})",
+                "another program uses the port: pass --port with another number (e.g. --port 8001)",
+            ) from None
 
 
 class Running:
@@ -73,17 +76,31 @@ class Running:
 def _config(app, host: str, port: int):
     import uvicorn
 
-    return uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                          server_header=False, timeout_graceful_shutdown=2)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=2,
+    )
 
 
-def build(run_dirs=(), host: str = DEFAULT_HOST, demo_dir: str | Path | None = "runs/demo",
-          max_upload_mb: float = 8.0, demo_overrides: dict | None = None):
+def build(
+    run_dirs=(),
+    host: str = DEFAULT_HOST,
+    demo_dir: str | Path | None = "runs/demo",
+    max_upload_mb: float = 8.0,
+    demo_overrides: dict | None = None,
+):
     """The app and its demo run (not started)."""
     for d in run_dirs:
         if not Path(d).is_dir():
-            raise CnnlabError(f"{d} is not a folder" if Path(d).exists() else f"run folder {d} does not exist",
-                              "pass run folders or folders that hold runs")
+            raise CnnlabError(
+                f"{d} is not a folder" if Path(d).exists() else f"run folder {d} does not exist",
+                "pass run folders or folders that hold runs",
+            )
     demo = DemoRun(demo_dir or "runs/demo", enabled=demo_dir is not None, overrides=demo_overrides)
     limits = Limits(max_bytes=int(max_upload_mb * 1024 * 1024))
     allowed = ("127.0.0.1", "localhost", "::1") if is_loopback(host) else None

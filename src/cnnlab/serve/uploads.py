@@ -20,9 +20,9 @@ FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 
 @dataclass(frozen=True)
 class Limits:
-    max_bytes: int = 8 * 1024 * 1024      # 8 MiB per upload
-    max_pixels: int = 24_000_000          # 24 megapixels (a 6000 x 4000 photo)
-    max_json_bytes: int = 256 * 1024      # the JSON bodies of the playground
+    max_bytes: int = 8 * 1024 * 1024  # 8 MiB per upload
+    max_pixels: int = 24_000_000  # 24 megapixels (a 6000 x 4000 photo)
+    max_json_bytes: int = 256 * 1024  # the JSON bodies of the playground
 
 
 async def read_body(request, limit: int) -> bytes:
@@ -44,8 +44,11 @@ async def read_body(request, limit: int) -> bytes:
 
 
 def _too_large(size: int, limit: int) -> ApiError:
-    return ApiError(413, f"the upload is larger than {limit:,} bytes (got at least {size:,})",
-                    "send a smaller image (the server's --max-upload-mb sets the limit)")
+    return ApiError(
+        413,
+        f"the upload is larger than {limit:,} bytes (got at least {size:,})",
+        "send a smaller image (the server's --max-upload-mb sets the limit)",
+    )
 
 
 async def read_image_upload(request, limits: Limits) -> Image.Image:
@@ -56,8 +59,11 @@ async def read_image_upload(request, limits: Limits) -> Image.Image:
     elif ctype.startswith("image/") or ctype == "application/octet-stream":
         data = await read_body(request, limits.max_bytes)
     else:
-        raise ApiError(415, f"expected an image, got Content-Type {ctype or 'none'!r}",
-                       "send the image file as the body (image/png, image/jpeg, ...) or as the 'file' form field")
+        raise ApiError(
+            415,
+            f"expected an image, got Content-Type {ctype or 'none'!r}",
+            "send the image file as the body (image/png, image/jpeg, ...) or as the 'file' form field",
+        )
     return decode_image(data, limits)
 
 
@@ -97,9 +103,12 @@ def decode_image(data: bytes, limits: Limits) -> Image.Image:
             im = Image.open(io.BytesIO(data), formats=FORMATS)
             w, h = im.size
             if w * h > limits.max_pixels:
-                raise ApiError(413, f"the image is {w} x {h} = {w * h:,} pixels, more than the {limits.max_pixels:,} "
-                                    "allowed (a decompression bomb is refused before decoding)",
-                               "send a smaller picture")
+                raise ApiError(
+                    413,
+                    f"the image is {w} x {h} = {w * h:,} pixels, more than the {limits.max_pixels:,} "
+                    "allowed (a decompression bomb is refused before decoding)",
+                    "send a smaller picture",
+                )
             im.seek(0)  # the first frame of an animation
             im.load()
     except ApiError:
@@ -107,6 +116,7 @@ def decode_image(data: bytes, limits: Limits) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ApiError(413, f"image refused: {e}", "send a smaller picture") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
-        raise ApiError(415, f"not a readable image ({e.__class__.__name__})",
-                       f"send one of: {', '.join(FORMATS)}") from None
+        raise ApiError(
+            415, f"not a readable image ({e.__class__.__name__})", f"send one of: {', '.join(FORMATS)}"
+        ) from None
     return im

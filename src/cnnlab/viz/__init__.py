@@ -14,6 +14,21 @@ from .occlusion import occlusion
 from .receptive import ReceptiveFieldView, receptive_field
 from .saliency import SALIENCY_METHODS, integrated_gradients, saliency
 
-__all__ = ["CAM_METHODS", "EMBEDDING_METHODS", "SALIENCY_METHODS", "ReceptiveFieldView", "display_image", "embedding",
-           "feature_maps", "first_layer_filters", "gradcam", "integrated_gradients", "load_image", "load_subject",
-           "occlusion", "penultimate_features", "receptive_field", "saliency"]
+__all__ = [
+    "CAM_METHODS",
+    "EMBEDDING_METHODS",
+    "SALIENCY_METHODS",
+    "ReceptiveFieldView",
+    "display_image",
+    "embedding",
+    "feature_maps",
+    "first_layer_filters",
+    "gradcam",
+    "integrated_gradients",
+    "load_image",
+    "load_subject",
+    "occlusion",
+    "penultimate_features",
+    "receptive_field",
+    "saliency",
+]

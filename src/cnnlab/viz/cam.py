@@ -56,8 +56,8 @@ def _scorecam(model: nn.Module, x: torch.Tensor, a: torch.Tensor, target: int, b
     weights = torch.zeros(a.shape[0])
     with torch.no_grad():
         for i in range(0, a.shape[0], batch):
-            m = masks[i:i + batch, None]
-            weights[i:i + batch] = torch.softmax(model(x * m).float(), dim=1)[:, target]
+            m = masks[i : i + batch, None]
+            weights[i : i + batch] = torch.softmax(model(x * m).float(), dim=1)[:, target]
     return weights
 
 
@@ -71,8 +71,14 @@ def _eigencam(a: torch.Tensor) -> torch.Tensor:
     return F.relu(proj).float()
 
 
-def gradcam(model: nn.Module, x: torch.Tensor, target: int | None = None, layer: str | None = None,
-            method: str = "gradcam", batch: int = 64) -> np.ndarray:
+def gradcam(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: int | None = None,
+    layer: str | None = None,
+    method: str = "gradcam",
+    batch: int = 64,
+) -> np.ndarray:
     """Class activation map of one image: float32 ``H x W`` in [0, 1] at the input size.
 
     ``x``: the normalised ``1 x C x H x W`` input; ``target``: the class (``None`` = predicted);

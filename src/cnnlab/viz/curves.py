@@ -37,14 +37,26 @@ def plot_curves(metrics: list[dict], path: str | Path, title: str = "", monitor:
         if top1 and all(m.get("val_top5") is not None for m in evaluated):
             ax_acc.plot(ev_epochs, [m["val_top5"] for m in evaluated], "^--", alpha=0.6, label="val top-5")
         best = max(evaluated, key=lambda m: m[f"val_{monitor}"])
-        ax_acc.annotate(fmt.format(best[f"val_{monitor}"]), (best["epoch"], best[f"val_{monitor}"]),
-                        textcoords="offset points", xytext=(0, -14), ha="center")
+        ax_acc.annotate(
+            fmt.format(best[f"val_{monitor}"]),
+            (best["epoch"], best[f"val_{monitor}"]),
+            textcoords="offset points",
+            xytext=(0, -14),
+            ha="center",
+        )
     for m in tested:
         ax_loss.plot([m["epoch"]], [m["test_loss"]], "*", color="tab:red", markersize=12, label="test (once)")
-        ax_acc.plot([m["epoch"]], [m[f"test_{monitor}"]], "*", color="tab:red", markersize=12,
-                    label=f"test {name} (once)")
-        ax_acc.annotate(f"test {fmt.format(m[f'test_{monitor}'])}", (m["epoch"], m[f"test_{monitor}"]),
-                        textcoords="offset points", xytext=(0, 8), ha="right", color="tab:red")
+        ax_acc.plot(
+            [m["epoch"]], [m[f"test_{monitor}"]], "*", color="tab:red", markersize=12, label=f"test {name} (once)"
+        )
+        ax_acc.annotate(
+            f"test {fmt.format(m[f'test_{monitor}'])}",
+            (m["epoch"], m[f"test_{monitor}"]),
+            textcoords="offset points",
+            xytext=(0, 8),
+            ha="right",
+            color="tab:red",
+        )
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss" if top1 else "loss", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)" if top1 else monitor, title="accuracy" if top1 else monitor)
     for ax in (ax_loss, ax_acc):

@@ -45,6 +45,8 @@ def feature_maps(model: nn.Module, x: torch.Tensor, layers=None) -> dict[str, np
     if missing:
         from ..errors import CnnlabError
 
-        raise CnnlabError(f"layer(s) {', '.join(missing)} did not run (or gave no float tensor) in the forward pass",
-                          "pick layers from `cnnlab summary MODEL`")
+        raise CnnlabError(
+            f"layer(s) {', '.join(missing)} did not run (or gave no float tensor) in the forward pass",
+            "pick layers from `cnnlab summary MODEL`",
+        )
     return {n: as_maps(taps.outputs[n], hw)[0].float().numpy().astype(np.float32, copy=False) for n in names}

@@ -17,10 +17,13 @@ def conv_layer(model: nn.Module, layer: str | None = None) -> tuple[str, nn.Modu
         module = module_named(model, layer)
         weight = getattr(module, "weight", None)
         if weight is None or weight.dim() != 4:
-            convs = [n for n, m in model.named_modules() if getattr(m, "weight", None) is not None
-                     and m.weight.dim() == 4][:5]
-            raise CnnlabError(f"layer {layer!r} ({type(module).__name__}) has no convolution kernel",
-                              f"pick a convolution, e.g. {', '.join(convs)}" if convs else None)
+            convs = [
+                n for n, m in model.named_modules() if getattr(m, "weight", None) is not None and m.weight.dim() == 4
+            ][:5]
+            raise CnnlabError(
+                f"layer {layer!r} ({type(module).__name__}) has no convolution kernel",
+                f"pick a convolution, e.g. {', '.join(convs)}" if convs else None,
+            )
         return layer, module
     for name, module in model.named_modules():
         weight = getattr(module, "weight", None)

@@ -36,9 +36,10 @@ def module_named(model: nn.Module, name: str) -> nn.Module:
     modules = dict(model.named_modules())
     if name not in modules or name == "":
         near = closest(name, [n for n in modules if n])
-        raise CnnlabError(f"the model has no layer named {name!r}",
-                          f"did you mean {', '.join(near)}?" if near else
-                          "list the layer names with `cnnlab summary MODEL`")
+        raise CnnlabError(
+            f"the model has no layer named {name!r}",
+            f"did you mean {', '.join(near)}?" if near else "list the layer names with `cnnlab summary MODEL`",
+        )
     return modules[name]
 
 
@@ -65,8 +66,10 @@ def token_grid(tokens: int, input_hw: tuple[int, int]) -> tuple[int, int, int]:
         for r in sorted(range(1, n + 1), key=lambda r: abs(r - rows))[:3]:
             if n % r == 0 and abs(r / (n // r) - h / w) <= 0.5 * h / w:
                 return prefix, r, n // r
-    raise CnnlabError(f"cannot lay {tokens} tokens out on a patch grid of a {h}x{w} image",
-                      "pick a layer with a spatial (N x C x H x W) output")
+    raise CnnlabError(
+        f"cannot lay {tokens} tokens out on a patch grid of a {h}x{w} image",
+        "pick a layer with a spatial (N x C x H x W) output",
+    )
 
 
 def as_maps(t: torch.Tensor, input_hw: tuple[int, int]) -> torch.Tensor:
@@ -79,8 +82,10 @@ def as_maps(t: torch.Tensor, input_hw: tuple[int, int]) -> torch.Tensor:
         return t[:, prefix:].transpose(1, 2).reshape(t.shape[0], t.shape[2], rows, cols)
     if t.dim() == 2:
         return t[:, :, None, None]
-    raise CnnlabError(f"a layer output of shape {tuple(t.shape)} cannot be shown as feature maps",
-                      "pick a layer with an N x C x H x W or N x tokens x D output")
+    raise CnnlabError(
+        f"a layer output of shape {tuple(t.shape)} cannot be shown as feature maps",
+        "pick a layer with an N x C x H x W or N x tokens x D output",
+    )
 
 
 class _Tap(torch.autograd.Function):
@@ -129,6 +134,7 @@ class Taps:
             items = list(out)
             items[next(i for i, item in enumerate(items) if item is t)] = tapped
             return type(out)(items) if isinstance(out, tuple) else items
+
         return hook
 
     def __enter__(self):
@@ -167,8 +173,9 @@ def record_shapes(model: nn.Module, x: torch.Tensor) -> list[tuple[str, nn.Modul
     try:
         for name, m in model.named_modules():
             if name:
-                handles.append(m.register_forward_hook(
-                    lambda mod, a, out, name=name: seen.append((name, mod, first_tensor(out)))))
+                handles.append(
+                    m.register_forward_hook(lambda mod, a, out, name=name: seen.append((name, mod, first_tensor(out))))
+                )
         with torch.no_grad():
             model(x)
     finally:
@@ -189,8 +196,13 @@ def attention_input_layer(model: nn.Module, x: torch.Tensor) -> str | None:
     try:
         for name, m in model.named_modules():
             if name and m is not attn[-1]:
-                handles.append(m.register_forward_hook(
-                    lambda mod, a, out, name=name: outs.append((name, out)) if isinstance(out, torch.Tensor) else None))
+                handles.append(
+                    m.register_forward_hook(
+                        lambda mod, a, out, name=name: (
+                            outs.append((name, out)) if isinstance(out, torch.Tensor) else None
+                        )
+                    )
+                )
         with torch.no_grad():
             model(x)
     finally:
@@ -216,20 +228,27 @@ def default_cam_layer(model: nn.Module, x: torch.Tensor) -> str:
     for pool in ([n for n in spatial if n in stages], spatial):
         if pool:
             return pool[-1]
-    raise CnnlabError(f"{type(model).__name__} has no layer with a spatial output larger than 1x1 for a "
-                      f"{x.shape[-2]}x{x.shape[-1]} input", "pass --layer NAME, or use a larger input")
+    raise CnnlabError(
+        f"{type(model).__name__} has no layer with a spatial output larger than 1x1 for a "
+        f"{x.shape[-2]}x{x.shape[-1]} input",
+        "pass --layer NAME, or use a larger input",
+    )
 
 
 def check_image(x: torch.Tensor) -> torch.Tensor:
     """``x`` must be one image as a 1 x C x H x W float tensor (a C x H x W one gets its batch axis)."""
     if not isinstance(x, torch.Tensor):
-        raise CnnlabError(f"expected an image tensor, got {type(x).__name__}",
-                          "pass the normalised 1 x C x H x W tensor (cnnlab.viz.load_image makes one from a file)")
+        raise CnnlabError(
+            f"expected an image tensor, got {type(x).__name__}",
+            "pass the normalised 1 x C x H x W tensor (cnnlab.viz.load_image makes one from a file)",
+        )
     if x.dim() == 3:
         x = x.unsqueeze(0)
     if x.dim() != 4 or x.shape[0] != 1:
-        raise CnnlabError(f"expected one image 1 x C x H x W, got shape {tuple(x.shape)}",
-                          "pass one image at a time (loop over a batch)")
+        raise CnnlabError(
+            f"expected one image 1 x C x H x W, got shape {tuple(x.shape)}",
+            "pass one image at a time (loop over a batch)",
+        )
     return x.detach().float()
 
 

@@ -72,8 +72,10 @@ def load_subject(spec: str | Path) -> Subject:
     from ..errors import closest
 
     near = closest(str(spec), list_models())
-    raise CnnlabError(f"{spec} is neither a run folder nor a registered model",
-                      f"pass a folder written by `cnnlab train`{', or a model such as ' + ', '.join(near) if near else ''}")
+    raise CnnlabError(
+        f"{spec} is neither a run folder nor a registered model",
+        f"pass a folder written by `cnnlab train`{', or a model such as ' + ', '.join(near) if near else ''}",
+    )
 
 
 def load_image(path: str | Path, meta: dict) -> tuple[torch.Tensor, list[str]]:

@@ -19,8 +19,16 @@ def window_starts(size: int, patch: int, stride: int) -> list[int]:
     return starts
 
 
-def occlusion(model: nn.Module, x: torch.Tensor, target: int | None = None, patch: int = 8, stride: int = 4,
-              batch: int = 64, fill: float = 0.0, progress: bool = False) -> np.ndarray:
+def occlusion(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: int | None = None,
+    patch: int = 8,
+    stride: int = 4,
+    batch: int = 64,
+    fill: float = 0.0,
+    progress: bool = False,
+) -> np.ndarray:
     """Probability of ``target`` (``None`` = predicted) with a ``patch`` x ``patch`` square of value
     ``fill`` (0 = the training mean after normalisation: grey) over each pixel: float32 ``H x W``,
     each pixel the mean over the windows covering it (every pixel is covered at least once).
@@ -41,14 +49,14 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: int | None = None, patc
     with inspecting(model), torch.no_grad():
         t = resolve_target(model(x), target)
         for i in range(0, len(boxes), batch):
-            chunk = boxes[i:i + batch]
+            chunk = boxes[i : i + batch]
             xs = x.repeat(len(chunk), 1, 1, 1)
             for k, (top, left) in enumerate(chunk):
-                xs[k, :, top:top + patch, left:left + patch] = fill
+                xs[k, :, top : top + patch, left : left + patch] = fill
             p = torch.softmax(model(xs).float(), dim=1)[:, t].double()
             for k, (top, left) in enumerate(chunk):
-                total[top:top + patch, left:left + patch] += p[k]
-                count[top:top + patch, left:left + patch] += 1
+                total[top : top + patch, left : left + patch] += p[k]
+                count[top : top + patch, left : left + patch] += 1
             if bar is not None:
                 bar.update(len(chunk))
     if bar is not None:

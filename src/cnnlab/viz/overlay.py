@@ -39,8 +39,9 @@ def read_run_metrics(run_dir: str | Path) -> list[dict]:
 def series(metrics: list[dict], metric: str, split: str, x: str) -> tuple[list[float], list[float]]:
     """x and y of one curve; epochs without the value (held-out skipped by --eval-every) are left out."""
     if metric not in METRICS or split not in ("train", "val", "test") or x not in XS:
-        raise CnnlabError(f"unknown curve {metric}/{split}/{x}",
-                          f"metric in {METRICS}, split in train/val/test, x in {XS}")
+        raise CnnlabError(
+            f"unknown curve {metric}/{split}/{x}", f"metric in {METRICS}, split in train/val/test, x in {XS}"
+        )
     key = f"{split}_top1" if metric == "error" else f"{split}_loss"
     xs, ys, clock = [], [], 0.0
     for m in metrics:
@@ -53,8 +54,14 @@ def series(metrics: list[dict], metric: str, split: str, x: str) -> tuple[list[f
     return xs, ys
 
 
-def draw_runs(ax, runs: list[tuple[str, list[dict]]], metric: str = "error", split: str = "both",
-              x: str = "epoch", colors: list | None = None) -> None:
+def draw_runs(
+    ax,
+    runs: list[tuple[str, list[dict]]],
+    metric: str = "error",
+    split: str = "both",
+    x: str = "epoch",
+    colors: list | None = None,
+) -> None:
     """Draw each (label, metrics) run on ``ax``: one colour per run, solid train / dashed held-out."""
     splits = ("train", "val") if split == "both" else (split,)
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -63,8 +70,15 @@ def draw_runs(ax, runs: list[tuple[str, list[dict]]], metric: str = "error", spl
         for s in splits:
             xs, ys = series(metrics, metric, s, x)
             if xs:
-                ax.plot(xs, ys, STYLE[s], color=color, marker="o" if len(xs) < 30 else None, markersize=3,
-                        label=f"{label} ({SPLIT_NAMES[s]})" if len(splits) > 1 else label)
+                ax.plot(
+                    xs,
+                    ys,
+                    STYLE[s],
+                    color=color,
+                    marker="o" if len(xs) < 30 else None,
+                    markersize=3,
+                    label=f"{label} ({SPLIT_NAMES[s]})" if len(splits) > 1 else label,
+                )
     if x == "epoch":
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch" if x == "epoch" else "wall time (minutes: training + evaluation)")
@@ -72,8 +86,15 @@ def draw_runs(ax, runs: list[tuple[str, list[dict]]], metric: str = "error", spl
     ax.grid(alpha=0.3)
 
 
-def plot_runs(run_dirs: list[str | Path], path: str | Path, metric: str = "error", split: str = "both",
-              x: str = "epoch", labels: list[str] | None = None, title: str = "") -> Path:
+def plot_runs(
+    run_dirs: list[str | Path],
+    path: str | Path,
+    metric: str = "error",
+    split: str = "both",
+    x: str = "epoch",
+    labels: list[str] | None = None,
+    title: str = "",
+) -> Path:
     """Overlay the curves of ``run_dirs`` in one PNG."""
     if not run_dirs:
         raise CnnlabError("no runs to plot", "pass one or more run folders")
@@ -85,8 +106,11 @@ def plot_runs(run_dirs: list[str | Path], path: str | Path, metric: str = "error
     fig, ax = plt.subplots(figsize=(7, 4.5))
     draw_runs(ax, runs, metric, split, x)
     ax.legend(fontsize=8)
-    ax.set_title(title or f"{'error' if metric == 'error' else 'loss'}: "
-                 f"{'train (solid) and held-out (dashed)' if split == 'both' else SPLIT_NAMES[split]}")
+    ax.set_title(
+        title
+        or f"{'error' if metric == 'error' else 'loss'}: "
+        f"{'train (solid) and held-out (dashed)' if split == 'both' else SPLIT_NAMES[split]}"
+    )
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -59,16 +59,22 @@ def theoretical_field(model: nn.Module, layer: str, input_size: tuple[int, int, 
     except CnnlabError:
         rf = None
     if rf is None:
-        raise CnnlabError(f"the analyzer has no receptive field for layer {layer!r}",
-                          "pick a convolution or pooling layer from `cnnlab summary MODEL`")
+        raise CnnlabError(
+            f"the analyzer has no receptive field for layer {layer!r}",
+            "pick a convolution or pooling layer from `cnnlab summary MODEL`",
+        )
     if rf.is_global:
-        raise CnnlabError(f"every unit of {layer!r} sees the whole input (after a fully connected layer, global "
-                          "pooling or attention)", "pick an earlier, convolutional layer")
+        raise CnnlabError(
+            f"every unit of {layer!r} sees the whole input (after a fully connected layer, global "
+            "pooling or attention)",
+            "pick an earlier, convolutional layer",
+        )
     return rf
 
 
-def receptive_field(model: nn.Module, x: torch.Tensor, layer: str, position: tuple[int, int] | None = None,
-                    channel: int | None = None) -> ReceptiveFieldView:
+def receptive_field(
+    model: nn.Module, x: torch.Tensor, layer: str, position: tuple[int, int] | None = None, channel: int | None = None
+) -> ReceptiveFieldView:
     """Theoretical and effective receptive field of one unit of ``layer`` (an ``N x C x H x W`` output)
     for the normalised image ``x``: the unit at ``position`` (default: the centre of the map),
     summed over channels (or ``channel`` only)."""

@@ -33,7 +33,7 @@ def input_gradients(model: nn.Module, xs: torch.Tensor, target: int, batch: int 
     """``d y_target / d x`` for every image of the batch ``xs`` (computed ``batch`` at a time)."""
     out = []
     for i in range(0, xs.shape[0], batch):
-        xin = xs[i:i + batch].detach().clone().requires_grad_(True)
+        xin = xs[i : i + batch].detach().clone().requires_grad_(True)
         (g,) = torch.autograd.grad(model(xin)[:, target].float().sum(), xin)
         out.append(g)
     return torch.cat(out)
@@ -49,8 +49,22 @@ class _PositiveGrad(torch.autograd.Function):
         return g.clamp_min(0)
 
 
-_ACTIVATIONS = {F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_, F.relu6, F.hardtanh,
-                F.silu, F.gelu, F.hardswish, F.elu, F.leaky_relu, F.mish}
+_ACTIVATIONS = {
+    F.relu,
+    F.relu_,
+    torch.relu,
+    torch.relu_,
+    torch.Tensor.relu,
+    torch.Tensor.relu_,
+    F.relu6,
+    F.hardtanh,
+    F.silu,
+    F.gelu,
+    F.hardswish,
+    F.elu,
+    F.leaky_relu,
+    F.mish,
+}
 
 
 class GuidedActivations(TorchFunctionMode):
@@ -83,8 +97,14 @@ class IntegratedGradients:
         return abs(self.total - diff) / max(abs(diff), 1e-12)
 
 
-def integrated_gradients(model: nn.Module, x: torch.Tensor, target: int | None = None,
-                         baseline: torch.Tensor | None = None, steps: int = 64, batch: int = 64) -> IntegratedGradients:
+def integrated_gradients(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: int | None = None,
+    baseline: torch.Tensor | None = None,
+    steps: int = 64,
+    batch: int = 64,
+) -> IntegratedGradients:
     """Signed attributions ``C x H x W`` and the scores that the completeness check compares."""
     x = check_image(x)
     x0 = torch.zeros_like(x) if baseline is None else check_image(baseline)
@@ -99,7 +119,7 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: int | None =
         alphas = (torch.arange(steps, dtype=torch.float32) + 0.5) / steps
         path = x0 + alphas[:, None, None, None] * (x - x0)
         grads = input_gradients(model, path, t, batch)
-    attr = ((x - x0)[0] * grads.double().mean(0).float())
+    attr = (x - x0)[0] * grads.double().mean(0).float()
     return IntegratedGradients(attr.numpy().astype(np.float32), t, float(scores[0, t]), float(scores[1, t]))
 
 
@@ -113,8 +133,17 @@ def _unit(m: torch.Tensor) -> np.ndarray:
     return (m / top if top > 0 else torch.zeros_like(m)).numpy().astype(np.float32)
 
 
-def saliency(model: nn.Module, x: torch.Tensor, target: int | None = None, method: str = "gradient",
-             samples: int = 25, noise: float = 0.15, steps: int = 64, batch: int = 64, seed: int = 0) -> np.ndarray:
+def saliency(
+    model: nn.Module,
+    x: torch.Tensor,
+    target: int | None = None,
+    method: str = "gradient",
+    samples: int = 25,
+    noise: float = 0.15,
+    steps: int = 64,
+    batch: int = 64,
+    seed: int = 0,
+) -> np.ndarray:
     """Saliency map of one image: float32 ``H x W`` in [0, 1] (see the module docstring).
 
     ``x``: the normalised ``1 x C x H x W`` input; ``target``: the class (``None`` = predicted);

@@ -26,11 +26,16 @@ def class_templates(run_dir) -> tuple[np.ndarray, list[str]]:
     run = load_run(run_dir)
     model = run.model
     if getattr(run.meta, "get", None) and run.meta.get("features", "pixels") != "pixels":
-        raise CnnlabError(f"{run_dir}: this linear model reads {run.meta['features']} features, not pixels, so its "
-                          "weights are not images", "train on pixels: cnnlab features train --features pixels")
+        raise CnnlabError(
+            f"{run_dir}: this linear model reads {run.meta['features']} features, not pixels, so its "
+            "weights are not images",
+            "train on pixels: cnnlab features train --features pixels",
+        )
     if not hasattr(model, "templates"):
-        raise CnnlabError(f"{run_dir}: the model is {run.meta.get('model')}, not a linear classifier",
-                          "class templates are the weights of `linear` (cnnlab features train --features pixels)")
+        raise CnnlabError(
+            f"{run_dir}: the model is {run.meta.get('model')}, not a linear classifier",
+            "class templates are the weights of `linear` (cnnlab features train --features pixels)",
+        )
     w = model.templates()  # raises for an MLP
     if w.shape[-1] == 1 and w.shape[-2] == 1:
         raise CnnlabError(f"{run_dir}: the model's input is a feature vector, its weights are not images")
@@ -59,8 +64,11 @@ def plot_templates(run_dir, out) -> Path:
         ax.axis("off")
         if i < k:
             im = images[i]
-            ax.imshow(im[:, :, 0] if im.shape[2] == 1 else im, cmap="gray" if im.shape[2] == 1 else None,
-                      interpolation="nearest")
+            ax.imshow(
+                im[:, :, 0] if im.shape[2] == 1 else im,
+                cmap="gray" if im.shape[2] == 1 else None,
+                interpolation="nearest",
+            )
             ax.set_title(str(classes[i]), fontsize=9)
     fig.suptitle("linear classifier weights as class templates (each scaled to its own min/max)", fontsize=9)
     fig.tight_layout()

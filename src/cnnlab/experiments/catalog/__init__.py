@@ -18,10 +18,22 @@ from . import (
     width,
 )
 
-EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
-    degradation.EXPERIMENT, activation.EXPERIMENT, pooling.EXPERIMENT, batchnorm.EXPERIMENT, dropout.EXPERIMENT,
-    augmentation.EXPERIMENT, depth.EXPERIMENT, transfer.EXPERIMENT, vit_vs_cnn.EXPERIMENT, width.EXPERIMENT,
-    bottleneck.EXPERIMENT)}
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e
+    for e in (
+        degradation.EXPERIMENT,
+        activation.EXPERIMENT,
+        pooling.EXPERIMENT,
+        batchnorm.EXPERIMENT,
+        dropout.EXPERIMENT,
+        augmentation.EXPERIMENT,
+        depth.EXPERIMENT,
+        transfer.EXPERIMENT,
+        vit_vs_cnn.EXPERIMENT,
+        width.EXPERIMENT,
+        bottleneck.EXPERIMENT,
+    )
+}
 
 
 def get_experiment(name: str) -> Experiment:

@@ -14,11 +14,16 @@ CONFIGS = (
 
 def verdict(results) -> Verdict:
     v = {n: final(results, n, "val_error") for n in results}
-    facts = (f"held-out error {pct(v['none'])} without augmentation, {pct(v['crop-flip'])} with crop + flip, "
-             f"{pct(v['cutout'])} with cutout added")
+    facts = (
+        f"held-out error {pct(v['none'])} without augmentation, {pct(v['crop-flip'])} with crop + flip, "
+        f"{pct(v['cutout'])} with cutout added"
+    )
     if v["crop-flip"] < v["none"]:
-        extra = ("; cutout helps further" if v["cutout"] < v["crop-flip"] else
-                 "; cutout does not help further at this budget (DeVries & Taylor train 200 epochs)")
+        extra = (
+            "; cutout helps further"
+            if v["cutout"] < v["crop-flip"]
+            else "; cutout does not help further at this budget (DeVries & Taylor train 200 epochs)"
+        )
         return Verdict(True, facts + extra)
     return Verdict(False, f"{facts}: crop + flip did not lower the held-out error")
 
@@ -27,10 +32,10 @@ EXPERIMENT = Experiment(
     name="augmentation",
     title="Data augmentation: none / crop+flip / +cutout (ResNet-20, CIFAR-10 subset)",
     claim="Augmenting the training images (random crops and flips; cutout on top) reduces over-fitting and lowers "
-          "the held-out error, at the price of a higher training error.",
+    "the held-out error, at the price of a higher training error.",
     lecture="lecture 002 (AlexNet: 'Data Augmentation' against over-fitting)",
     paper="Krizhevsky et al. 2012, section 4.1; He et al. 2016, section 4.2 (crop + flip); DeVries & Taylor 2017, "
-          "Improved Regularization of CNNs with Cutout, Table 1",
+    "Improved Regularization of CNNs with Cutout, Table 1",
     configs=CONFIGS,
     compare=Compare(metric="val_error", figure="curves"),
     recipe="resnet-cifar",

@@ -11,9 +11,16 @@ from ..spec import Budget, Compare, Config, Experiment, Verdict
 from .common import CIFAR_10K, final, pct
 
 DEPTHS = (20, 32, 56)
-CONFIGS = tuple(Config(f"{kind}{d}", f"{kind}{d}", group="plain" if kind == "plain" else "ResNet",
-                       label=f"{'plain' if kind == 'plain' else 'ResNet'}-{d}")
-                for kind in ("plain", "resnet") for d in DEPTHS)
+CONFIGS = tuple(
+    Config(
+        f"{kind}{d}",
+        f"{kind}{d}",
+        group="plain" if kind == "plain" else "ResNet",
+        label=f"{'plain' if kind == 'plain' else 'ResNet'}-{d}",
+    )
+    for kind in ("plain", "resnet")
+    for d in DEPTHS
+)
 
 
 def verdict(results) -> Verdict:
@@ -23,16 +30,20 @@ def verdict(results) -> Verdict:
     r_lo, r_hi = final(results, f"resnet{lo}", "train_error"), final(results, f"resnet{hi}", "train_error")
     plain_worse = p_hi > p_lo + 1.0
     resnet_ok = r_hi <= r_lo + 1.0
-    facts = (f"plain-{hi}'s final training error is {pct(p_hi)} against plain-{lo}'s {pct(p_lo)}, and ResNet-{hi}'s "
-             f"is {pct(r_hi)} against ResNet-{lo}'s {pct(r_lo)}")
+    facts = (
+        f"plain-{hi}'s final training error is {pct(p_hi)} against plain-{lo}'s {pct(p_lo)}, and ResNet-{hi}'s "
+        f"is {pct(r_hi)} against ResNet-{lo}'s {pct(r_lo)}"
+    )
     if plain_worse and resnet_ok:
         return Verdict(True, f"{facts}: the deeper plain network trains worse, the deeper residual one does not")
     why = []
     if not plain_worse:
         why.append(f"plain-{hi} is not more than a point worse than plain-{lo}")
     if not resnet_ok:
-        why.append(f"ResNet-{hi} trains worse than ResNet-{lo} here (the paper's deeper ResNets need its longer "
-                   "schedule to pull ahead)")
+        why.append(
+            f"ResNet-{hi} trains worse than ResNet-{lo} here (the paper's deeper ResNets need its longer "
+            "schedule to pull ahead)"
+        )
     return Verdict(False, f"{facts}; {' and '.join(why)}")
 
 
@@ -40,21 +51,27 @@ EXPERIMENT = Experiment(
     name="degradation",
     title="Plain vs residual networks of growing depth (CIFAR-10)",
     claim="Adding layers to a plain network makes its *training* error higher (degradation), so it is an "
-          "optimisation problem, not over-fitting; with identity shortcuts the deeper network trains at least as "
-          "well as the shallower one.",
+    "optimisation problem, not over-fitting; with identity shortcuts the deeper network trains at least as "
+    "well as the shallower one.",
     lecture="lecture 000 and lecture 002 (ResNet slides: 'Training error ... with 20-layer and 56-layer \"plain\" "
-            "networks')",
+    "networks')",
     paper="He et al. 2016, Deep Residual Learning for Image Recognition, Fig. 1 and Fig. 6 (CIFAR-10)",
     configs=CONFIGS,
     compare=Compare(metric="train_error", figure="curves", curves=("train_error", "val_error")),
     recipe="resnet-cifar",
     budgets={
-        "quick": Budget(epochs=8, subset=CIFAR_10K, configs=("plain20", "plain56", "resnet20", "resnet56"),
-                        note="depths 20 and 56 only, 10,000 training images (1,000 per class), 8 epochs with the "
-                             "recipe's /10 steps at 50% and 75%: the gap between plain-20 and plain-56 opens in the "
-                             "first epochs (Fig. 6), but the paper's curves run for 64k iterations"),
-        "full": Budget(note="the paper's schedule: 64k iterations of batch 128 (~182 epochs of 45k images), "
-                            "/10 at 32k and 48k, all six networks"),
+        "quick": Budget(
+            epochs=8,
+            subset=CIFAR_10K,
+            configs=("plain20", "plain56", "resnet20", "resnet56"),
+            note="depths 20 and 56 only, 10,000 training images (1,000 per class), 8 epochs with the "
+            "recipe's /10 steps at 50% and 75%: the gap between plain-20 and plain-56 opens in the "
+            "first epochs (Fig. 6), but the paper's curves run for 64k iterations",
+        ),
+        "full": Budget(
+            note="the paper's schedule: 64k iterations of batch 128 (~182 epochs of 45k images), "
+            "/10 at 32k and 48k, all six networks"
+        ),
     },
     verdict=verdict,
 )

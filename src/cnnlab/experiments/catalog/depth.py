@@ -14,8 +14,11 @@ def verdict(results) -> Verdict:
     facts = ", ".join(f"{results[n].config.title} {pct(e)}" for n, e in zip(names, v))
     if v[-1] < v[0]:
         mono = all(b <= a + 0.5 for a, b in zip(v, v[1:]))
-        return Verdict(True, f"held-out error {facts}: the deepest beats the shallowest"
-                             + ("" if mono else " (though not monotonically)"))
+        return Verdict(
+            True,
+            f"held-out error {facts}: the deepest beats the shallowest"
+            + ("" if mono else " (though not monotonically)"),
+        )
     return Verdict(False, f"held-out error {facts}: the deepest configuration is not better than the shallowest")
 
 
@@ -29,11 +32,15 @@ EXPERIMENT = Experiment(
     compare=Compare(metric="val_error", figure="curves"),
     recipe="resnet-cifar",
     budgets={
-        "quick": Budget(epochs=5, subset=QUICK_VAL, note="5 epochs of the 45,000 training images: deeper networks "
-                                                         "usually need more epochs, which favours the shallow ones"),
+        "quick": Budget(
+            epochs=5,
+            subset=QUICK_VAL,
+            note="5 epochs of the 45,000 training images: deeper networks "
+            "usually need more epochs, which favours the shallow ones",
+        ),
         "full": Budget(epochs=100, note="100 epochs, /10 at 50% and 75%"),
     },
     verdict=verdict,
     notes="Batch norm after every convolution (the paper instead initialised the deeper nets from A): without it "
-          "VGG-19 does not train from scratch at these rates. Widths are 1/4 of the paper's (16-128).",
+    "VGG-19 does not train from scratch at these rates. Widths are 1/4 of the paper's (16-128).",
 )

@@ -23,11 +23,11 @@ EXPERIMENT = Experiment(
     name="pooling",
     title="Max vs average pooling (VGG-11 at 1/4 width, CIFAR-10)",
     claim="Max pooling (keeping the strongest response in each window) works better than average pooling for "
-          "classification in the same network.",
+    "classification in the same network.",
     lecture="lecture 001 (pooling: 'Max pooling: the strongest pattern signal in a window'; average pooling) and "
-            "lecture 003",
+    "lecture 003",
     paper="Scherer, Mueller, Behnke 2010, Evaluation of Pooling Operations in Convolutional Architectures for Object "
-          "Recognition (max pooling significantly better than subsampling); Boureau et al. 2010",
+    "Recognition (max pooling significantly better than subsampling); Boureau et al. 2010",
     configs=CONFIGS,
     compare=Compare(metric="val_error", figure="curves"),
     recipe="resnet-cifar",

@@ -6,8 +6,15 @@ from ..spec import Budget, Compare, Config, Experiment, Verdict
 from .common import QUICK_VAL, final, pct
 
 WIDTHS = (0.25, 0.5, 0.75, 1.0)
-CONFIGS = tuple(Config(f"x{w:g}", "mobilenet_v1" if w == 1 else f"mobilenet_v1_x{w:g}".replace(".", "_"),
-                       group="MobileNetV1", label=f"{w:g} MobileNet") for w in WIDTHS)
+CONFIGS = tuple(
+    Config(
+        f"x{w:g}",
+        "mobilenet_v1" if w == 1 else f"mobilenet_v1_x{w:g}".replace(".", "_"),
+        group="MobileNetV1",
+        label=f"{w:g} MobileNet",
+    )
+    for w in WIDTHS
+)
 
 
 def verdict(results) -> Verdict:
@@ -24,15 +31,19 @@ EXPERIMENT = Experiment(
     name="width",
     title="MobileNetV1 width multipliers 0.25-1.0: error against multiply-adds (CIFAR-10)",
     claim="Shrinking every layer's width by alpha cuts the multiply-adds by about alpha^2 and lowers accuracy "
-          "smoothly, so the width multiplier picks a point on an accuracy/cost curve.",
+    "smoothly, so the width multiplier picks a point on an accuracy/cost curve.",
     lecture="lecture 003 (MobileNet: width multiplier) and lecture 004 (efficient networks)",
     paper="Howard et al. 2017, MobileNets, section 3.3 and Table 6",
     configs=CONFIGS,
     compare=Compare(metric="val_error", figure="macs", log_x=True),
     recipe="resnet-cifar",
     budgets={
-        "quick": Budget(epochs=6, subset=QUICK_VAL, note="6 epochs of the 45,000 training images at 32x32 (the "
-                                                         "network ends at 1x1: ImageNet's 224 gives it 7x7)"),
+        "quick": Budget(
+            epochs=6,
+            subset=QUICK_VAL,
+            note="6 epochs of the 45,000 training images at 32x32 (the "
+            "network ends at 1x1: ImageNet's 224 gives it 7x7)",
+        ),
         "full": Budget(epochs=100, note="100 epochs, /10 at 50% and 75%"),
     },
     verdict=verdict,

@@ -9,5 +9,16 @@ from .data import read_mvtec, resolve_data
 from .detector import Detector, load_detector
 from .metrics import auroc, pro_auc, pro_curve
 
-__all__ = ["fit", "score", "evaluate", "format_table", "load_detector", "Detector", "read_mvtec", "resolve_data",
-           "auroc", "pro_auc", "pro_curve"]
+__all__ = [
+    "fit",
+    "score",
+    "evaluate",
+    "format_table",
+    "load_detector",
+    "Detector",
+    "read_mvtec",
+    "resolve_data",
+    "auroc",
+    "pro_auc",
+    "pro_curve",
+]

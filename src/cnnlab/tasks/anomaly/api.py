@@ -16,9 +16,19 @@ from .detector import METHODS, Detector, fit_detector, load_detector, peak_rss_m
 from .features import build_backbone
 
 
-def fit(data: str, method: str = "padim", backbone: str = "resnet18", out: str | Path | None = None,
-        weights: str | None = None, image_size: int | None = None, val_fraction: float = 0.1,
-        quantile: float = 0.99, overwrite: bool = False, progress: bool = True, **options) -> Detector:
+def fit(
+    data: str,
+    method: str = "padim",
+    backbone: str = "resnet18",
+    out: str | Path | None = None,
+    weights: str | None = None,
+    image_size: int | None = None,
+    val_fraction: float = 0.1,
+    quantile: float = 0.99,
+    overwrite: bool = False,
+    progress: bool = True,
+    **options,
+) -> Detector:
     """Fit on ``train/good`` minus a held-out normal part, on which the thresholds are chosen.
 
     ``options`` go to the method: ``stages``, ``batch_size``, ``seed``, ``padim_dims``, ``padim_eps``,
@@ -41,17 +51,34 @@ def fit(data: str, method: str = "padim", backbone: str = "resnet18", out: str |
     val = load_images(val_paths, size, chans)
     val_scores, val_maps = det.predict(val, desc="validation" if progress else None)
     det.meta.update(
-        data=ds.name, val_images=[str(p) for p in val_paths], val_scores=val_scores.tolist(), quantile=quantile,
+        data=ds.name,
+        val_images=[str(p) for p in val_paths],
+        val_scores=val_scores.tolist(),
+        quantile=quantile,
         image_threshold=metrics.normal_threshold(val_scores, quantile),
         pixel_threshold=metrics.normal_threshold(val_maps.reshape(len(val_maps), -1).max(1), quantile),
-        map_low=float(np.median(val_maps)), fit_seconds=round(time.perf_counter() - t0, 2),
-        fit_peak_rss_mib=round(peak_rss_mib(), 1))
+        map_low=float(np.median(val_maps)),
+        fit_seconds=round(time.perf_counter() - t0, 2),
+        fit_peak_rss_mib=round(peak_rss_mib(), 1),
+    )
     if out is not None:
         det.save(out)
         # what repeats the fit; also what makes DIR a cnnlab run folder that --overwrite may replace
-        write_json(Path(out) / "config.json", dict(task="anomaly", model=info["model"], data=data, method=method,
-                                                   backbone=backbone, weights=weights, image_size=size,
-                                                   val_fraction=val_fraction, quantile=quantile, **options))
+        write_json(
+            Path(out) / "config.json",
+            dict(
+                task="anomaly",
+                model=info["model"],
+                data=data,
+                method=method,
+                backbone=backbone,
+                weights=weights,
+                image_size=size,
+                val_fraction=val_fraction,
+                quantile=quantile,
+                **options,
+            ),
+        )
     return det
 
 
@@ -83,8 +110,7 @@ def score(detector: str | Path | Detector, images: list[str | Path], out: str | 
     return result
 
 
-def evaluate(detector: str | Path | Detector, data: str, out: str | Path | None = None,
-             progress: bool = True) -> dict:
+def evaluate(detector: str | Path | Detector, data: str, out: str | Path | None = None, progress: bool = True) -> dict:
     """Image AUROC, pixel AUROC, PRO (FPR <= 0.3) and a per-defect table on the test split."""
     from .viz import save_grid
 
@@ -100,8 +126,15 @@ def evaluate(detector: str | Path | Detector, data: str, out: str | Path | None 
     labels = [t.defect for t in ds.test]
     y = np.array([lab != "good" for lab in labels])
     thr = det.meta["image_threshold"]
-    res: dict = dict(split="test", data=ds.name, method=det.method, backbone=det.meta["backbone"]["model"],
-                     images=len(labels), image_threshold=thr, threshold_from="held-out train/good (validation)")
+    res: dict = dict(
+        split="test",
+        data=ds.name,
+        method=det.method,
+        backbone=det.meta["backbone"]["model"],
+        images=len(labels),
+        image_threshold=thr,
+        threshold_from="held-out train/good (validation)",
+    )
     if y.any() and (~y).any():
         res["image_auroc"] = metrics.auroc(scores, y)
     if masks.any():
@@ -112,8 +145,12 @@ def evaluate(detector: str | Path | Detector, data: str, out: str | Path | None 
     table = []
     for d in ["good"] + ds.defects:
         sel = np.array([lab == d for lab in labels])
-        row = dict(group=d, images=int(sel.sum()), mean_score=float(scores[sel].mean()),
-                   flagged=float((scores[sel] > thr).mean()))
+        row = dict(
+            group=d,
+            images=int(sel.sum()),
+            mean_score=float(scores[sel].mean()),
+            flagged=float((scores[sel] > thr).mean()),
+        )
         if d != "good" and good.any():
             both = sel | good
             row["image_auroc"] = metrics.auroc(scores[both], y[both])

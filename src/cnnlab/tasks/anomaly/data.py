@@ -58,13 +58,18 @@ def read_mvtec(root: str | Path, name: str | None = None) -> AnomalySet:
     good = root / "train" / "good"
     if not good.is_dir():
         inner = sorted(p.name for p in root.iterdir() if (p / "train" / "good").is_dir())
-        hint = (f"{root} holds categories ({', '.join(inner[:8])}); pass one, e.g. mvtec:{root / inner[0]}" if inner
-                else "expected CATEGORY/train/good/*.png, CATEGORY/test/<defect>/*.png, "
-                     "CATEGORY/ground_truth/<defect>/*_mask.png")
+        hint = (
+            f"{root} holds categories ({', '.join(inner[:8])}); pass one, e.g. mvtec:{root / inner[0]}"
+            if inner
+            else "expected CATEGORY/train/good/*.png, CATEGORY/test/<defect>/*.png, "
+            "CATEGORY/ground_truth/<defect>/*_mask.png"
+        )
         raise CnnlabError(f"{name}: {good} not found", hint)
     train = _images(good)
     if not train:
-        raise CnnlabError(f"{name}: no images in {good}", f"put the normal images there ({', '.join(IMAGE_EXTENSIONS)})")
+        raise CnnlabError(
+            f"{name}: no images in {good}", f"put the normal images there ({', '.join(IMAGE_EXTENSIONS)})"
+        )
     test: list[TestImage] = []
     test_root = root / "test"
     if test_root.is_dir():
@@ -74,8 +79,10 @@ def read_mvtec(root: str | Path, name: str | None = None) -> AnomalySet:
                 if folder.name != "good":
                     mask = root / "ground_truth" / folder.name / f"{path.stem}_mask.png"
                     if not mask.is_file():
-                        raise CnnlabError(f"{name}: no mask {mask} for {path}",
-                                          "every defective test image needs ground_truth/<defect>/<stem>_mask.png")
+                        raise CnnlabError(
+                            f"{name}: no mask {mask} for {path}",
+                            "every defective test image needs ground_truth/<defect>/<stem>_mask.png",
+                        )
                 test.append(TestImage(path, folder.name, mask))
     return AnomalySet(name, root, train, test)
 
@@ -120,8 +127,10 @@ def split_train(paths: list[Path], val_fraction: float, seed: int) -> tuple[list
         raise CnnlabError(f"val_fraction={val_fraction} is not in (0, 1)", "use e.g. 0.1")
     n_val = max(1, round(len(paths) * val_fraction))
     if len(paths) - n_val < 2:
-        raise CnnlabError(f"{len(paths)} normal training images are too few to fit and validate",
-                          "put at least 3 images in train/good (tens for a useful model)")
+        raise CnnlabError(
+            f"{len(paths)} normal training images are too few to fit and validate",
+            "put at least 3 images in train/good (tens for a useful model)",
+        )
     order = np.random.default_rng(seed).permutation(len(paths))
     val = sorted(order[:n_val].tolist())
     fit = sorted(order[n_val:].tolist())

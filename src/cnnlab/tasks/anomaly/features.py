@@ -36,8 +36,13 @@ def build_backbone(spec: str, weights: str | None = None, seed: int = 0) -> tupl
     if Path(spec).exists():
         run = load_run(spec)
         model, meta = run.model, run.meta
-        info = dict(model=meta["model"], model_args={**meta.get("model_args", {}), "num_classes": len(meta["classes"])},
-                    mean=meta.get("mean"), std=meta.get("std"), source=str(spec))
+        info = dict(
+            model=meta["model"],
+            model_args={**meta.get("model_args", {}), "num_classes": len(meta["classes"])},
+            mean=meta.get("mean"),
+            std=meta.get("std"),
+            source=str(spec),
+        )
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -46,8 +51,13 @@ def build_backbone(spec: str, weights: str | None = None, seed: int = 0) -> tupl
             from ...models.weights import load_weights
 
             load_weights(model, weights)
-        info = dict(model=spec, model_args=dict(num_classes=model.num_classes, in_chans=model.in_chans),
-                    mean=None, std=None, source=weights or "random initialisation")
+        info = dict(
+            model=spec,
+            model_args=dict(num_classes=model.num_classes, in_chans=model.in_chans),
+            mean=None,
+            std=None,
+            source=weights or "random initialisation",
+        )
     chans = model.in_chans
     if info["mean"] is None:  # ImageNet statistics for 3 channels (torchvision/timm files), 0.5 otherwise
         info["mean"], info["std"] = (IMAGENET_MEAN, IMAGENET_STD) if chans == 3 else ([0.5] * chans, [0.25] * chans)
@@ -75,7 +85,9 @@ def resolve_stages(model: nn.Module, stages: list[str | int]) -> list[int]:
         if isinstance(s, int) or str(s).lstrip("-").isdigit():
             i = int(s)
             if not -len(names) <= i < len(names):
-                raise CnnlabError(f"stage {i} out of range", f"stages: {', '.join(f'{j}={n}' for j, n in enumerate(names))}")
+                raise CnnlabError(
+                    f"stage {i} out of range", f"stages: {', '.join(f'{j}={n}' for j, n in enumerate(names))}"
+                )
             out.append(i % len(names))
         elif s in names:
             out.append(names.index(s))
@@ -109,6 +121,7 @@ class FeatureExtractor(nn.Module):
                 found[i] = out
                 if len(found) == len(self.modules_):
                     raise _Enough
+
             return fn
 
         handles = [m.register_forward_hook(hook(i)) for i, m in enumerate(self.modules_)]
@@ -127,8 +140,13 @@ class FeatureExtractor(nn.Module):
 def concat_scales(maps: list[torch.Tensor]) -> torch.Tensor:
     """Upsample every map to the first (largest) one's size and concatenate the channels."""
     size = maps[0].shape[-2:]
-    return torch.cat([m if m.shape[-2:] == size else F.interpolate(m, size=size, mode="bilinear", align_corners=False)
-                      for m in maps], dim=1)
+    return torch.cat(
+        [
+            m if m.shape[-2:] == size else F.interpolate(m, size=size, mode="bilinear", align_corners=False)
+            for m in maps
+        ],
+        dim=1,
+    )
 
 
 def gaussian_blur(maps: torch.Tensor, sigma: float = 4.0) -> torch.Tensor:
@@ -137,14 +155,14 @@ def gaussian_blur(maps: torch.Tensor, sigma: float = 4.0) -> torch.Tensor:
         return maps
     radius = int(math.ceil(4 * sigma))
     t = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    k = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    k = torch.exp(-(t**2) / (2 * sigma**2))
     k = (k / k.sum()).to(maps.dtype)
     x = maps.unsqueeze(1)
     pad_h, pad_w = min(radius, x.shape[-2] - 1), min(radius, x.shape[-1] - 1)
     x = F.pad(x, (pad_w, pad_w, 0, 0), mode="reflect")
-    x = F.conv2d(x, k[radius - pad_w:radius + pad_w + 1].view(1, 1, 1, -1))
+    x = F.conv2d(x, k[radius - pad_w : radius + pad_w + 1].view(1, 1, 1, -1))
     x = F.pad(x, (0, 0, pad_h, pad_h), mode="reflect")
-    x = F.conv2d(x, k[radius - pad_h:radius + pad_h + 1].view(1, 1, -1, 1))
+    x = F.conv2d(x, k[radius - pad_h : radius + pad_h + 1].view(1, 1, -1, 1))
     return x.squeeze(1)
 
 

@@ -40,8 +40,7 @@ def auroc(scores, labels) -> float:
     n1 = int(y.sum())
     n0 = y.size - n1
     if n1 == 0 or n0 == 0:
-        raise CnnlabError("auroc needs both normal and anomalous examples",
-                          f"got {n0} normal and {n1} anomalous")
+        raise CnnlabError("auroc needs both normal and anomalous examples", f"got {n0} normal and {n1} anomalous")
     ranks = average_ranks(s)
     return float((ranks[y].sum() - n1 * (n1 + 1) / 2.0) / (n1 * n0))
 
@@ -59,7 +58,7 @@ def label_regions(mask: np.ndarray) -> tuple[np.ndarray, int]:
         low = lab.copy()
         for dy in range(3):
             for dx in range(3):
-                np.minimum(low, padded[dy:dy + h, dx:dx + w], out=low)
+                np.minimum(low, padded[dy : dy + h, dx : dx + w], out=low)
         low = np.where(mask, low, big)
         flat = low.ravel()  # pointer jumping: a label is a pixel index of its own component
         jumped = np.where(mask, np.minimum(low, np.append(flat, big)[np.minimum(low, big) - 1].reshape(h, w)), big)
@@ -118,8 +117,9 @@ def normal_threshold(normal_scores, quantile: float = 0.99) -> float:
     """The ``quantile`` of scores of held-out normal images: above it, an image is called anomalous."""
     s = np.asarray(normal_scores, np.float64).ravel()
     if s.size == 0:
-        raise CnnlabError("no normal validation images to choose a threshold on",
-                          "hold out part of train/good (--val-fraction)")
+        raise CnnlabError(
+            "no normal validation images to choose a threshold on", "hold out part of train/good (--val-fraction)"
+        )
     if not 0 < quantile <= 1:
         raise CnnlabError(f"threshold quantile {quantile} is not in (0, 1]", "use e.g. 0.99")
     return float(np.quantile(s, quantile))

@@ -59,7 +59,7 @@ def mahalanobis(feats: torch.Tensor, mean: torch.Tensor, inv_cov: torch.Tensor, 
     x = feats.flatten(2).permute(2, 0, 1)  # P x B x d
     out = torch.empty(x.shape[0], b)
     for s in range(0, x.shape[0], chunk):
-        diff = x[s:s + chunk] - mean[s:s + chunk].unsqueeze(1).to(x.dtype)
-        q = ((diff @ inv_cov[s:s + chunk].to(x.dtype)) * diff).sum(-1)
-        out[s:s + chunk] = q.clamp_min(0).sqrt()
+        diff = x[s : s + chunk] - mean[s : s + chunk].unsqueeze(1).to(x.dtype)
+        q = ((diff @ inv_cov[s : s + chunk].to(x.dtype)) * diff).sum(-1)
+        out[s : s + chunk] = q.clamp_min(0).sqrt()
     return out.T.reshape(b, h, w)

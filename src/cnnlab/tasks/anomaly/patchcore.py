@@ -31,11 +31,12 @@ def local_features(maps: list[torch.Tensor], patch: int = 3) -> torch.Tensor:
 
 def random_projection(dim: int, out_dim: int, seed: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(dim, out_dim, generator=g) / out_dim ** 0.5
+    return torch.randn(dim, out_dim, generator=g) / out_dim**0.5
 
 
-def greedy_coreset(x: torch.Tensor, n: int, proj_dim: int | None = 128, seed: int = 0,
-                   progress: bool = False) -> torch.Tensor:
+def greedy_coreset(
+    x: torch.Tensor, n: int, proj_dim: int | None = 128, seed: int = 0, progress: bool = False
+) -> torch.Tensor:
     """Indices of ``n`` rows of ``x`` chosen by greedy k-center (farthest point first).
 
     The first index is drawn with ``seed``; each next one maximises the distance to the nearest
@@ -58,23 +59,24 @@ def greedy_coreset(x: torch.Tensor, n: int, proj_dim: int | None = 128, seed: in
     return chosen
 
 
-def nearest(queries: torch.Tensor, bank: torch.Tensor, k: int = 1, q_chunk: int = 2048,
-            b_chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
+def nearest(
+    queries: torch.Tensor, bank: torch.Tensor, k: int = 1, q_chunk: int = 2048, b_chunk: int = 8192
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(distances Q x k, bank indices Q x k) of each query's ``k`` nearest bank rows (Euclidean)."""
     best_d = torch.full((len(queries), k), float("inf"))
     best_i = torch.zeros((len(queries), k), dtype=torch.long)
     for qs in range(0, len(queries), q_chunk):
-        q = queries[qs:qs + q_chunk]
-        d_acc, i_acc = best_d[qs:qs + q_chunk], best_i[qs:qs + q_chunk]
+        q = queries[qs : qs + q_chunk]
+        d_acc, i_acc = best_d[qs : qs + q_chunk], best_i[qs : qs + q_chunk]
         for bs in range(0, len(bank), b_chunk):
-            d = torch.cdist(q, bank[bs:bs + b_chunk])
+            d = torch.cdist(q, bank[bs : bs + b_chunk])
             kk = min(k, d.shape[1])
             dv, di = d.topk(kk, dim=1, largest=False)
             d_all = torch.cat([d_acc, dv], 1)
             i_all = torch.cat([i_acc, di + bs], 1)
             d_acc, pos = d_all.topk(k, dim=1, largest=False)
             i_acc = i_all.gather(1, pos)
-        best_d[qs:qs + q_chunk], best_i[qs:qs + q_chunk] = d_acc, i_acc
+        best_d[qs : qs + q_chunk], best_i[qs : qs + q_chunk] = d_acc, i_acc
     return best_d, best_i
 
 
@@ -86,8 +88,14 @@ def patch_scores(feats: torch.Tensor, bank: torch.Tensor) -> tuple[torch.Tensor,
     return dist[:, 0].reshape(b, h, w), idx[:, 0].reshape(b, h, w)
 
 
-def image_scores(feats: torch.Tensor, bank: torch.Tensor, dist: torch.Tensor, idx: torch.Tensor,
-                 neighbours: int = 9, reweight: bool = True) -> torch.Tensor:
+def image_scores(
+    feats: torch.Tensor,
+    bank: torch.Tensor,
+    dist: torch.Tensor,
+    idx: torch.Tensor,
+    neighbours: int = 9,
+    reweight: bool = True,
+) -> torch.Tensor:
     """The paper's image score: max patch distance s*, times w (eq. 7) when ``reweight``."""
     b = feats.shape[0]
     flat_d, flat_i = dist.reshape(b, -1), idx.reshape(b, -1)

@@ -57,7 +57,7 @@ def grain(rng: np.random.Generator, size: int) -> np.ndarray:
     y, x = np.mgrid[0:size, 0:size].astype(np.float64)
     bend = 6.0 * _smooth_noise(rng, size, 12)
     rings = 0.5 + 0.5 * np.sin(2 * np.pi * (x + bend + rng.uniform(0, 10)) / 10.0)
-    lum = 0.45 + 0.25 * rings ** 3 + 0.04 * _smooth_noise(rng, size, 3) + 0.02 * rng.standard_normal((size, size))
+    lum = 0.45 + 0.25 * rings**3 + 0.04 * _smooth_noise(rng, size, 3) + 0.02 * rng.standard_normal((size, size))
     tint = np.array([0.85, 0.6, 0.38]) * rng.uniform(0.95, 1.05)
     return lum[..., None] * tint / 0.6
 

@@ -52,8 +52,16 @@ def save_overlay(path: Path, image: np.ndarray, heat: np.ndarray, score: float, 
     plt.close(fig)
 
 
-def save_grid(path: Path, images: np.ndarray, heats: np.ndarray, masks: np.ndarray, labels: list[str],
-              scores: np.ndarray, meta: dict, per_group: int = 3) -> None:
+def save_grid(
+    path: Path,
+    images: np.ndarray,
+    heats: np.ndarray,
+    masks: np.ndarray,
+    labels: list[str],
+    scores: np.ndarray,
+    meta: dict,
+    per_group: int = 3,
+) -> None:
     """Rows: up to ``per_group`` test images of each group (good, then each defect), three columns
     each: image, heat map with the threshold outline (white) and the true mask (green)."""
     import matplotlib
@@ -78,8 +86,11 @@ def save_grid(path: Path, images: np.ndarray, heats: np.ndarray, masks: np.ndarr
             _draw(b, images[i], heats[i], meta, masks[i])
             a.set_title(g, fontsize=8)
             b.set_title(f"{scores[i]:.3g}" + (" !" if scores[i] > meta["image_threshold"] else ""), fontsize=8)
-    fig.suptitle(f"{meta['method']} on {meta['backbone']['model']} (test split): heat map, white = above "
-                 f"threshold, green = true defect; '!' = flagged", fontsize=8)
+    fig.suptitle(
+        f"{meta['method']} on {meta['backbone']['model']} (test split): heat map, white = above "
+        f"threshold, green = true defect; '!' = flagged",
+        fontsize=8,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
