@@ -169,11 +169,16 @@ def test_cache_skips_decoding_on_the_second_load(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_real_cifar10(shared_dir, tmp_path):
     """Facts verified in shared/data/cifar-10-batches-py/README.md."""
-    data = load_data(f"cifar10:{shared_dir / 'data' / 'cifar-10-batches-py'}", cache=False)
-    assert (len(data.train), len(data.val)) == (50_000, 10_000)
-    assert data.train.class_counts() == [5000] * 10 and data.val.class_counts() == [1000] * 10
+    # val_split=0: the five training batches in file order; the test batch is the test split
+    data = load_data(f"cifar10:{shared_dir / 'data' / 'cifar-10-batches-py'}", cache=False, val_split=0)
+    assert (len(data.train), len(data.val), len(data.test)) == (50_000, 0, 10_000)
+    assert data.train.class_counts() == [5000] * 10 and data.test.class_counts() == [1000] * 10
     assert data.train.labels[:10].tolist() == [6, 9, 9, 4, 1, 1, 2, 7, 8, 3]
-    assert data.val.labels[:10].tolist() == [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]
+    assert data.test.labels[:10].tolist() == [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]
+    # the default carve: 5,000 validation images (500 per class) from the training batches
+    carved = load_data(f"cifar10:{shared_dir / 'data' / 'cifar-10-batches-py'}", cache=False)
+    assert (len(carved.train), len(carved.val)) == (45_000, 5_000)
+    assert carved.val.class_counts() == [500] * 10
     assert data.train.labels[:10_000].bincount().tolist() == [1005, 974, 1032, 1016, 999, 937, 1030, 1001, 1025, 981]
     flat = data.train.images.reshape(50_000, 3072)
     assert flat[0, :3].tolist() == [59, 43, 50] and flat[0, -3:].tolist() == [140, 84, 72]

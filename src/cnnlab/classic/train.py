@@ -100,20 +100,9 @@ def _accuracy(model, x: torch.Tensor, y: torch.Tensor) -> float:
         return 100.0 * float((model(x).argmax(1) == y).float().mean())
 
 
-def fit_features(cfg: ClassicConfig | None = None, splits=None, **overrides) -> ClassicResult:
-    """Extract ``cfg.features`` from ``cfg.data`` (or the given ``DataSplits``) and train the classifier."""
-    from ..data import load_data
-    from ..models import create_model
-
-    cfg = cfg or ClassicConfig()
-    for k, v in overrides.items():
-        setattr(cfg, k, v)
-    cfg.check()
-    data = splits if splits is not None else load_data(cfg.data)
-    t0 = time.perf_counter()
-    extract = feature_extractor(cfg.features, data.train.images, seed=cfg.seed)
-    xtr, xva = extract(data.train.images), extract(data.val.images)
-    t_feat = time.perf_counter() - t0
+def _model_input(cfg: ClassicConfig, data, xtr: np.ndarray) -> tuple[tuple[int, int, int], dict]:
+    """The classifier's input shape and model arguments: the image's own shape for ``pixels`` (so the weights
+    are images, class templates), else D x 1 x 1; plus the MLP's hidden layers."""
     c, h, w = data.train.image_shape
     if cfg.features == "pixels":  # keep the image shape: the weights are then images (class templates)
         shape, args = (c, h, w), dict(in_chans=c, image_size=h)
@@ -125,24 +114,37 @@ def fit_features(cfg: ClassicConfig | None = None, splits=None, **overrides) -> 
         shape, args = (xtr.shape[1], 1, 1), dict(in_chans=xtr.shape[1], image_size=1)
     if cfg.model == "mlp":
         args.update(hidden=list(cfg.hidden), activation=cfg.activation)
+    return shape, args
+
+
+def _standardize(cfg: ClassicConfig, xtr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mean and standard deviation the features are standardized with, both from the training split."""
     # centre with the training split's mean (pixels: the mean image, so the weights stay templates); other
     # features are also scaled to unit standard deviation per value (histogram fractions are tiny)
     mean = xtr.mean(axis=0, keepdims=True)
     std = np.ones_like(mean) if cfg.features == "pixels" else xtr.std(axis=0, keepdims=True) + 1e-8
-    xtr_t = torch.tensor((xtr - mean) / std, dtype=torch.float32).reshape(-1, *shape)
-    xva_t = torch.tensor((xva - mean) / std, dtype=torch.float32).reshape(-1, *shape)
-    ytr, yva = data.train.labels.long(), data.val.labels.long()
+    return mean, std
+
+
+def _make_classifier(cfg: ClassicConfig, num_classes: int, args: dict) -> torch.nn.Module:
+    """The registered ``linear`` / ``mlp`` seeded with ``cfg.seed`` (a linear one starts with small weights)."""
+    from ..models import create_model
+
     torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model, num_classes=len(data.classes), **args)
+    model = create_model(cfg.model, num_classes=num_classes, **args)
     if cfg.model == "linear":
         torch.nn.init.normal_(model.fc.weight, std=1e-3)
         torch.nn.init.zeros_(model.fc.bias)
+    return model
+
+
+def _sgd(model: torch.nn.Module, cfg: ClassicConfig, x: torch.Tensor, y: torch.Tensor) -> list[dict]:
+    """Minibatch SGD with momentum and a cosine schedule on data loss + lambda R(W); the per-epoch history."""
     weights = [p for n, p in model.named_parameters() if n.endswith("weight")]
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
     gen = torch.Generator().manual_seed(cfg.seed)
     history = []
-    t1 = time.perf_counter()
     epochs = range(1, cfg.epochs + 1)
     if cfg.progress:
         from tqdm import tqdm
@@ -150,19 +152,43 @@ def fit_features(cfg: ClassicConfig | None = None, splits=None, **overrides) -> 
         epochs = tqdm(epochs, desc=f"{cfg.model} on {cfg.features}", unit="epoch", leave=False)
     for epoch in epochs:
         model.train()
-        order = torch.randperm(len(xtr_t), generator=gen)
+        order = torch.randperm(len(x), generator=gen)
         total = 0.0
         for i in range(0, len(order), cfg.batch_size):
             idx = order[i : i + cfg.batch_size]
-            data_loss = _loss(model(xtr_t[idx]), ytr[idx], cfg)
+            data_loss = _loss(model(x[idx]), y[idx], cfg)
             loss = data_loss + cfg.reg * l2_penalty(weights)
             opt.zero_grad()
             loss.backward()
             opt.step()
             total += float(data_loss.detach()) * len(idx)
         sched.step()
-        history.append({"epoch": epoch, "train_loss": total / len(xtr_t), "lr": sched.get_last_lr()[0]})
+        history.append({"epoch": epoch, "train_loss": total / len(x), "lr": sched.get_last_lr()[0]})
     model.eval()
+    return history
+
+
+def fit_features(cfg: ClassicConfig | None = None, splits=None, **overrides) -> ClassicResult:
+    """Extract ``cfg.features`` from ``cfg.data`` (or the given ``DataSplits``) and train the classifier."""
+    from ..data import load_data
+
+    cfg = cfg or ClassicConfig()
+    for k, v in overrides.items():
+        setattr(cfg, k, v)
+    cfg.check()
+    data = splits if splits is not None else load_data(cfg.data)
+    t0 = time.perf_counter()
+    extract = feature_extractor(cfg.features, data.train.images, seed=cfg.seed)
+    xtr, xva = extract(data.train.images), extract(data.val.images)
+    t_feat = time.perf_counter() - t0
+    shape, args = _model_input(cfg, data, xtr)
+    mean, std = _standardize(cfg, xtr)
+    xtr_t = torch.tensor((xtr - mean) / std, dtype=torch.float32).reshape(-1, *shape)
+    xva_t = torch.tensor((xva - mean) / std, dtype=torch.float32).reshape(-1, *shape)
+    ytr, yva = data.train.labels.long(), data.val.labels.long()
+    model = _make_classifier(cfg, len(data.classes), args)
+    t1 = time.perf_counter()
+    history = _sgd(model, cfg, xtr_t, ytr)
     t_train = time.perf_counter() - t1
     heldout = f"held-out split ({len(data.val):,} images)"
     result = ClassicResult(

@@ -8,7 +8,7 @@ from .common import Formatter
 
 
 def register(sub) -> None:
-    from ..conv.filters import BORDERS, SCALES, SKIMAGE_IMAGES
+    from ..conv.filters import SKIMAGE_IMAGES
 
     p = sub.add_parser(
         "filter",
@@ -26,6 +26,15 @@ def register(sub) -> None:
         "IMAGE is a file (PNG, JPEG, ...) or one of the photos scikit-image ships, "
         "which work offline: " + ", ".join(f"skimage:{n}" for n in SKIMAGE_IMAGES),
     )
+    _add_image_arguments(p)
+    _add_kernel_arguments(p)
+    _add_processing_arguments(p)
+    _add_report_arguments(p)
+    p.set_defaults(func=run)
+
+
+def _add_image_arguments(p) -> None:
+    """What to filter and where the result goes: NAME, IMAGE, -o, --list."""
     p.add_argument("name", nargs="?", metavar="NAME", help="filter name (see --list), or 'custom' with --kernel")
     p.add_argument("image", nargs="?", metavar="IMAGE", help="image file or skimage:NAME")
     p.add_argument(
@@ -35,6 +44,10 @@ def register(sub) -> None:
         help="where to write the filtered picture (default: IMAGE-NAME.png in the current folder)",
     )
     p.add_argument("--list", action="store_true", help="list the filters with their kernels and sources")
+
+
+def _add_kernel_arguments(p) -> None:
+    """The kernel itself: a custom matrix, or the size and sigma of a named one."""
     p.add_argument(
         "--kernel",
         "-k",
@@ -49,6 +62,12 @@ def register(sub) -> None:
         help="gaussian: standard deviation in pixels "
         "(default: the binomial kernel, 1/16 [1 2 1; 2 4 2; 1 2 1] for size 3)",
     )
+
+
+def _add_processing_arguments(p) -> None:
+    """How the image is filtered: border, output scaling, grey, true convolution, shrinking."""
+    from ..conv.filters import BORDERS, SCALES
+
     p.add_argument(
         "--border",
         choices=BORDERS,
@@ -75,6 +94,10 @@ def register(sub) -> None:
         metavar="PX",
         help="shrink the image first so its longer side is at most PX pixels",
     )
+
+
+def _add_report_arguments(p) -> None:
+    """Extra outputs: the before/after picture and the NumPy reference check."""
     p.add_argument(
         "--compare",
         nargs="?",
@@ -88,7 +111,6 @@ def register(sub) -> None:
         action="store_true",
         help="recompute a 32x32 corner with the NumPy reference convolution and print the largest difference",
     )
-    p.set_defaults(func=run)
 
 
 def list_filters() -> str:

@@ -21,27 +21,40 @@ def _list_of_floats(text: str) -> list[float]:
     return [float(v) for v in text.split(",") if v.strip()]
 
 
-def register(sub) -> None:
-    from ..train.config import TrainConfig
+DESCRIPTION = (
+    "Train MODEL on a data set. Writes RUN_DIR with config.json, metrics.jsonl, model.safetensors "
+    "(last weights), best.safetensors (best validation epoch), curves.png and checkpoint/ (exact resume), and "
+    "prints the validation accuracy.\n\n"
+    "Splits: training reports on and selects with a validation split carved from the training "
+    "images (--val-split; default 10%, 5,000 for CIFAR); the official test split is read only "
+    "with --test (once, after training) or by `cnnlab evaluate`.\n\n"
+    "Settings: defaults < --recipe < options < --set.\n\n"
+    "examples:\n"
+    "  cnnlab train lenet5 --data mnist-sample --epochs 15\n"
+    "  cnnlab train --recipe fast-cifar --data cifar10:PATH\n"
+    "  cnnlab train --recipe resnet-cifar --data cifar10:PATH --set model=resnet56\n"
+    "  cnnlab train --resume runs/lenet5-mnist-sample-20261122-030000\n"
+    "  torchrun --nproc_per_node=2 -m cnnlab train lenet5 --threads 1"
+)
 
+
+def register(sub) -> None:
     p = sub.add_parser(
         "train",
         help="train a model and write a run folder",
         formatter_class=Formatter,
-        description="Train MODEL on a data set. Writes RUN_DIR with config.json, metrics.jsonl, model.safetensors "
-        "(last weights), best.safetensors (best validation epoch), curves.png and checkpoint/ (exact resume), and "
-        "prints the validation accuracy.\n\n"
-        "Splits: training reports on and selects with a validation split carved from the training "
-        "images (--val-split; default 10%, 5,000 for CIFAR); the official test split is read only "
-        "with --test (once, after training) or by `cnnlab evaluate`.\n\n"
-        "Settings: defaults < --recipe < options < --set.\n\n"
-        "examples:\n"
-        "  cnnlab train lenet5 --data mnist-sample --epochs 15\n"
-        "  cnnlab train --recipe fast-cifar --data cifar10:PATH\n"
-        "  cnnlab train --recipe resnet-cifar --data cifar10:PATH --set model=resnet56\n"
-        "  cnnlab train --resume runs/lenet5-mnist-sample-20261122-030000\n"
-        "  torchrun --nproc_per_node=2 -m cnnlab train lenet5 --threads 1",
+        description=DESCRIPTION,
     )
+    _add_source_arguments(p)
+    from .data import add_data_arguments
+
+    add_data_arguments(p, seed=False)
+    _add_config_options(p)
+    p.set_defaults(func=run)
+
+
+def _add_source_arguments(p) -> None:
+    """Where the settings come from: MODEL, --recipe, --set, --resume (+ --data-changed), --model-arg."""
     p.add_argument(
         "model",
         nargs="?",
@@ -85,9 +98,12 @@ def register(sub) -> None:
         dest="model_arg",
         help="option for the model builder, repeatable (e.g. -m activation=relu -m pool=max)",
     )
-    from .data import add_data_arguments
 
-    add_data_arguments(p, seed=False)
+
+def _add_config_options(p) -> None:
+    """One option per TrainConfig field (but SKIP), typed from its default, with its help and default."""
+    from ..train.config import TrainConfig
+
     for f in dataclasses.fields(TrainConfig):
         if f.name in SKIP:
             continue
@@ -104,7 +120,6 @@ def register(sub) -> None:
         else:
             typ = type(default) if default is not None else str
             p.add_argument(flag, type=typ, default=argparse.SUPPRESS, help=shown)
-    p.set_defaults(func=run)
 
 
 def settings_from_args(args) -> dict:

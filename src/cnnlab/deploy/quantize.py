@@ -159,6 +159,47 @@ def median_latency_ms(run, x: torch.Tensor, repeats: int = 20) -> float:
     return float(np.median(times)) * 1000
 
 
+def _int8_path(source: Source, out: str | Path | None) -> Path:
+    """Where the int8 file goes: ``out``, else ``model.int8.onnx`` in the run folder (or here); must be .onnx."""
+    path = Path(out) if out else (source.run_dir or Path(".")) / "model.int8.onnx"
+    if path.suffix.lower() != ".onnx":
+        raise CnnlabError(f"{path}: the int8 model is an ONNX file", "e.g. -o model.int8.onnx")
+    return path
+
+
+def _write_int8(source: Source, fp32: bytes, calib: torch.Tensor | None, method: str, path: Path) -> None:
+    """Quantize the fp32 graph and write it atomically to ``path`` with the deployment metadata
+    (precision, and how it was quantized)."""
+    int8 = quantize_onnx(fp32, calib, method)
+    onnx = require("onnx")
+    proto = onnx.load_from_string(int8)
+    meta = deployment_metadata(source, "onnx", "dynamic")
+    meta.update(
+        precision="int8",
+        quantization=(
+            f"static, onnxruntime QDQ, per-channel int8 weights, uint8 activations, {len(calib)} calibration images"
+            if calib is not None
+            else "dynamic, onnxruntime, per-channel int8 weights, activation ranges at run time"
+        ),
+    )
+    set_onnx_metadata(proto, meta)
+    from ..runs import atomic_write_bytes
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, proto.SerializeToString())
+
+
+def _latencies_ms(fp32: bytes, int8_run, engine: str, threads: int | None, x1: torch.Tensor) -> tuple[float, float]:
+    """Median batch-1 latency of the fp32 graph and of the int8 runner, both on ``engine``."""
+    from .engines import make_runner
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32_file = Path(tmp) / "fp32.onnx"
+        fp32_file.write_bytes(fp32)
+        fp32_engine = make_runner(fp32_file, engine, "fp32", threads=threads)
+        return median_latency_ms(fp32_engine, x1), median_latency_ms(int8_run, x1)
+
+
 def quantize(
     run_or_source,
     data: str | None = None,
@@ -188,29 +229,11 @@ def quantize(
             f"{source.name} is a bare model with random weights: nothing to quantize meaningfully",
             "pass a run folder from `cnnlab train` (or --data NAME:PATH to calibrate a bare model)",
         )
-    path = Path(out) if out else (source.run_dir or Path(".")) / "model.int8.onnx"
-    if path.suffix.lower() != ".onnx":
-        raise CnnlabError(f"{path}: the int8 model is an ONNX file", "e.g. -o model.int8.onnx")
+    path = _int8_path(source, out)
     calib = calibration_images(source, data, calibration) if method == "static" else None
     example = normalize(source.meta, load_split(source, "val", data).images[:1])
     fp32 = onnx_bytes(source.model, example)
-    int8 = quantize_onnx(fp32, calib, method)
-    onnx = require("onnx")
-    proto = onnx.load_from_string(int8)
-    meta = deployment_metadata(source, "onnx", "dynamic")
-    meta.update(
-        precision="int8",
-        quantization=(
-            f"static, onnxruntime QDQ, per-channel int8 weights, uint8 activations, {len(calib)} calibration images"
-            if calib is not None
-            else "dynamic, onnxruntime, per-channel int8 weights, activation ranges at run time"
-        ),
-    )
-    set_onnx_metadata(proto, meta)
-    from ..runs import atomic_write_bytes
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, proto.SerializeToString())
+    _write_int8(source, fp32, calib, method, path)
     held = load_split(source, "val", data)
     images, labels = held.images, held.labels
     if limit:
@@ -219,12 +242,7 @@ def quantize(
     int8_run = make_runner(path, engine, "int8", threads=threads)
     fp32_acc, fp32_pred = top1(fp32_run, images, labels, source.meta, progress="fp32" if progress else None)
     int8_acc, int8_pred = top1(int8_run, images, labels, source.meta, progress="int8" if progress else None)
-    with tempfile.TemporaryDirectory() as tmp:
-        fp32_file = Path(tmp) / "fp32.onnx"
-        fp32_file.write_bytes(fp32)
-        fp32_engine = make_runner(fp32_file, engine, "fp32", threads=threads)
-        x1 = normalize(source.meta, images[:1])
-        fp32_ms, int8_ms = median_latency_ms(fp32_engine, x1), median_latency_ms(int8_run, x1)
+    fp32_ms, int8_ms = _latencies_ms(fp32, int8_run, engine, threads, normalize(source.meta, images[:1]))
     notes = ["the latency was measured once on this machine; re-measure on a quiet one (cnnlab bench)"]
     return QuantReport(
         path,

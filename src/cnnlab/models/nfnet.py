@@ -20,6 +20,7 @@ SAME padding, a learned SkipInit gain per block; F0: 71,489,284), the form of th
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -53,6 +54,37 @@ NFNET_REPORTED = {
 }
 
 
+def _variant_parts(variant: str, act: str, eps: float) -> tuple[dict, dict, Callable[[], nn.Module]]:
+    """Where ``variant`` puts the activation gain gamma: the convolutions' keyword arguments, the blocks' extra
+    keyword arguments and the factory of the stem's and final activations."""
+    gamma = ACTIVATION_GAMMA[act]
+    if variant == "deepmind":  # gamma after each activation, TF "SAME" padding, SkipInit gains
+        conv: dict = dict(gamma=1.0, eps=eps, padding="same")
+        block_kw: dict = dict(act_gamma=gamma, skipinit=True)
+
+        def activation() -> nn.Module:
+            return ScaledActivation(make_activation(act), gamma)
+    else:  # timm's nfnet_f*: gamma folded into every weight-standardized convolution
+        conv, block_kw = dict(gamma=gamma, eps=eps), {}
+
+        def activation() -> nn.Module:
+            return make_activation(act)
+
+    return conv, block_kw, activation
+
+
+def _make_stem(in_chans: int, conv: dict, activation: Callable[[], nn.Module]) -> tuple[nn.Sequential, int]:
+    """The stem: four 3x3 convolutions (strides 2, 1, 1, 2) with an activation between each two; and its width."""
+    stem: list[tuple[str, nn.Module]] = []
+    ch = in_chans
+    for i, (out, stride) in enumerate(zip(NFNET_STEM, (2, 1, 1, 2))):
+        stem.append((f"conv{i + 1}", ScaledStdConv2d(ch, out, 3, stride, **conv)))
+        if i < len(NFNET_STEM) - 1:
+            stem.append((f"act{i + 2}", activation()))
+        ch = out
+    return nn.Sequential(OrderedDict(stem)), ch
+
+
 class NFNet(Classifier):
     classifier_path = "head.fc"
 
@@ -76,30 +108,23 @@ class NFNet(Classifier):
         if variant not in VARIANTS:
             raise CnnlabError(f"unknown NFNet variant {variant!r}", f"use one of {', '.join(VARIANTS)}")
         self.variant = variant
-        gamma = ACTIVATION_GAMMA[act]
-        if variant == "deepmind":  # gamma after each activation, TF "SAME" padding, SkipInit gains
-            conv: dict = dict(gamma=1.0, eps=eps, padding="same")
-            block_kw: dict = dict(act_gamma=gamma, skipinit=True)
-
-            def activation() -> nn.Module:
-                return ScaledActivation(make_activation(act), gamma)
-        else:  # timm's nfnet_f*: gamma folded into every weight-standardized convolution
-            conv, block_kw = dict(gamma=gamma, eps=eps), {}
-
-            def activation() -> nn.Module:
-                return make_activation(act)
-
+        conv, block_kw, activation = _variant_parts(variant, act, eps)
         self.drop_rate, self.drop_path_rate = drop_rate, drop_path_rate
+        self.stem, ch = _make_stem(in_chans, conv, activation)
+        self.stages, ch, reduction = self._make_stages(ch, depths, act, drop_path_rate, conv, block_kw)
+        self.num_features = FINAL_MULT * ch
+        self.final_conv = ScaledStdConv2d(ch, self.num_features, 1, **conv)
+        self.final_act = activation()
+        self.feature_info[-1] = dict(channels=self.num_features, reduction=reduction, module="final_conv")
+        self.head = nn.Module()
+        self.head.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self._init_weights()
 
-        stem: list[tuple[str, nn.Module]] = []
-        ch = in_chans
-        for i, (out, stride) in enumerate(zip(NFNET_STEM, (2, 1, 1, 2))):
-            stem.append((f"conv{i + 1}", ScaledStdConv2d(ch, out, 3, stride, **conv)))
-            if i < len(NFNET_STEM) - 1:
-                stem.append((f"act{i + 2}", activation()))
-            ch = out
-        self.stem = nn.Sequential(OrderedDict(stem))
-
+    def _make_stages(
+        self, ch: int, depths: tuple[int, ...], act: str, drop_path_rate: float, conv: dict, block_kw: dict
+    ) -> tuple[nn.Sequential, int, int]:
+        """The four stages of bottleneck blocks, with beta from the variance each block's input is expected to
+        have; records each stage in ``feature_info``. Returns the stages, their output channels and stride."""
         rates = drop_path_rates(depths, drop_path_rate)
         stages, reduction = [], 4
         expected_var = 1.0  # Var(x) at the input of the next block, carried across stages
@@ -129,14 +154,7 @@ class NFNet(Classifier):
                 ch = width
             stages.append(nn.Sequential(*blocks))
             self.feature_info.append(dict(channels=ch, reduction=reduction, module=f"stages.{i}"))
-        self.stages = nn.Sequential(*stages)
-        self.num_features = FINAL_MULT * ch
-        self.final_conv = ScaledStdConv2d(ch, self.num_features, 1, **conv)
-        self.final_act = activation()
-        self.feature_info[-1] = dict(channels=self.num_features, reduction=reduction, module="final_conv")
-        self.head = nn.Module()
-        self.head.fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-        self._init_weights()
+        return nn.Sequential(*stages), ch, reduction
 
     def _init_weights(self) -> None:
         for m in self.modules():

@@ -221,6 +221,50 @@ def _classifier_keys(model: nn.Module) -> tuple[str, dict[str, torch.Size]]:
 
 
 # -- loading -------------------------------------------------------------------------------
+def _adapt_first_conv(model: nn.Module, sd: dict, own: dict, report: LoadReport) -> None:
+    """A 3-channel (RGB) first convolution in the file is adapted in ``sd`` to the model's input channels."""
+    key = first_conv_key(model)
+    in_chans = getattr(model, "in_chans", None)
+    if key and key in sd and key in own and in_chans and sd[key].dim() == 4 and sd[key].shape[1] != in_chans:
+        if sd[key].shape[1] == 3 and sd[key].shape[0] == own[key].shape[0]:
+            sd[key] = adapt_input_channels(sd[key], in_chans)
+            report.adapted_first_conv = f"{key}: 3 -> {in_chans} channels"
+
+
+def _drop_classifier(model: nn.Module, sd: dict, report: LoadReport) -> tuple[str, list[str]]:
+    """The file's classifier is removed from ``sd`` when it does not fit the model's (another num_classes).
+    Returns the model's classifier prefix ("" if it names none) and the dropped tensors with their shapes."""
+    prefix, cls_shapes = _classifier_keys(model)
+    dropped_shapes: list[str] = []
+    if prefix:
+        file_cls = [k for k in sd if k.startswith(prefix)]
+        shapes_differ = any(k not in cls_shapes or sd[k].shape != cls_shapes[k] for k in file_cls)
+        if file_cls and (shapes_differ or not cls_shapes):
+            report.dropped_classifier = sorted(file_cls)
+            dropped_shapes = [f"{k} {tuple(sd[k].shape)}" for k in report.dropped_classifier]
+            for k in file_cls:
+                del sd[k]
+    return prefix, dropped_shapes
+
+
+def _compare_keys(own: dict, sd: dict, prefix: str, report: LoadReport) -> None:
+    """The report's missing, unexpected and shape-mismatched tensors of ``sd`` against the model's ``own``."""
+    # old torchvision files lack BatchNorm's num_batches_tracked: the model's counter stays
+    report.missing = [
+        k
+        for k in own
+        if k not in sd
+        and not k.endswith("num_batches_tracked")
+        and not (prefix and k.startswith(prefix) and report.dropped_classifier)
+    ]
+    report.unexpected = [k for k in sd if k not in own]
+    report.mismatched = [
+        f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in sd
+        if k in own and sd[k].shape != own[k].shape
+    ]
+
+
 def load_weights(
     model: nn.Module, path: str | Path, strict: bool = True, source: str = "auto", use_ema: bool = True
 ) -> LoadReport:
@@ -246,39 +290,9 @@ def load_weights(
     from ..runs import check_tensors
 
     check_tensors(sd, path, own)
-    # input channels
-    key = first_conv_key(model)
-    in_chans = getattr(model, "in_chans", None)
-    if key and key in sd and key in own and in_chans and sd[key].dim() == 4 and sd[key].shape[1] != in_chans:
-        if sd[key].shape[1] == 3 and sd[key].shape[0] == own[key].shape[0]:
-            sd[key] = adapt_input_channels(sd[key], in_chans)
-            report.adapted_first_conv = f"{key}: 3 -> {in_chans} channels"
-
-    # classifier
-    prefix, cls_shapes = _classifier_keys(model)
-    if prefix:
-        file_cls = [k for k in sd if k.startswith(prefix)]
-        shapes_differ = any(k not in cls_shapes or sd[k].shape != cls_shapes[k] for k in file_cls)
-        if file_cls and (shapes_differ or not cls_shapes):
-            report.dropped_classifier = sorted(file_cls)
-            dropped_shapes = [f"{k} {tuple(sd[k].shape)}" for k in report.dropped_classifier]
-            for k in file_cls:
-                del sd[k]
-
-    # old torchvision files lack BatchNorm's num_batches_tracked: the model's counter stays
-    report.missing = [
-        k
-        for k in own
-        if k not in sd
-        and not k.endswith("num_batches_tracked")
-        and not (prefix and k.startswith(prefix) and report.dropped_classifier)
-    ]
-    report.unexpected = [k for k in sd if k not in own]
-    report.mismatched = [
-        f"{k}: file {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in sd
-        if k in own and sd[k].shape != own[k].shape
-    ]
+    _adapt_first_conv(model, sd, own, report)
+    prefix, dropped_shapes = _drop_classifier(model, sd, report)
+    _compare_keys(own, sd, prefix, report)
     problems = _describe(report)
     if problems and strict:
         name = getattr(model, "model_name", type(model).__name__)

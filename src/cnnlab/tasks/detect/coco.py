@@ -97,25 +97,20 @@ def categories(doc: dict, path: Path) -> tuple[list[int], list[str]]:
     return [c for c, _ in cats], [n for _, n in cats]
 
 
-def read_split(
-    path: Path,
-    root: Path,
-    cat_ids: list[int],
-    classes: list[str],
-    size: int,
-    channels: int,
-    bad_images: str = "error",
-    progress: bool = True,
-    notes: list | None = None,
-) -> DetectionDataset:
-    doc = _load_json(path)
-    label_of = {c: i for i, c in enumerate(cat_ids)}
-    folder = image_folder(root, path.stem[len("instances_") :])
+def _index_images(doc: dict, path: Path) -> dict[int, dict]:
+    """The file's image entries by id (each needs 'id' and 'file_name')."""
     images: dict[int, dict] = {}
     for im in doc["images"]:
         if not isinstance(im, dict) or "id" not in im or "file_name" not in im:
             raise CnnlabError(f"coco: {path}: an image entry without 'id' or 'file_name': {str(im)[:80]}")
         images[im["id"]] = im
+    return images
+
+
+def _annotations_per_image(
+    doc: dict, path: Path, images: dict[int, dict], label_of: dict[int, int]
+) -> dict[int, list[dict]]:
+    """The annotations grouped by image id, each checked: a known image and category, a valid [x, y, w, h] box."""
     per: dict[int, list[dict]] = {i: [] for i in images}
     for ann in doc["annotations"]:
         where = f"coco: {path}: annotation {ann.get('id', '?') if isinstance(ann, dict) else str(ann)[:40]}"
@@ -134,6 +129,47 @@ def read_split(
         if box[2] < 0 or box[3] < 0:
             raise CnnlabError(f"{where}: negative box size {box[2]} x {box[3]}", "bbox is [x, y, width, height]")
         per[ann["image_id"]].append(ann)
+    return per
+
+
+def _target(anns: list[dict], label_of: dict[int, int], scale: tuple[float, float], image_id: int) -> dict:
+    """The target of one letterboxed image: its boxes as corners scaled by ``scale``, labels, crowd flags, areas."""
+    sx, sy = scale
+    boxes = [
+        [
+            a["bbox"][0] * sx,
+            a["bbox"][1] * sy,
+            (a["bbox"][0] + a["bbox"][2]) * sx,
+            (a["bbox"][1] + a["bbox"][3]) * sy,
+        ]
+        for a in anns
+    ]
+    return make_target(
+        boxes,
+        [label_of[a["category_id"]] for a in anns],
+        [bool(a.get("iscrowd", 0)) for a in anns],
+        [float(a.get("area", a["bbox"][2] * a["bbox"][3])) for a in anns],
+        scale,
+        image_id,
+    )
+
+
+def read_split(
+    path: Path,
+    root: Path,
+    cat_ids: list[int],
+    classes: list[str],
+    size: int,
+    channels: int,
+    bad_images: str = "error",
+    progress: bool = True,
+    notes: list | None = None,
+) -> DetectionDataset:
+    doc = _load_json(path)
+    label_of = {c: i for i, c in enumerate(cat_ids)}
+    folder = image_folder(root, path.stem[len("instances_") :])
+    images = _index_images(doc, path)
+    per = _annotations_per_image(doc, path, images, label_of)
     data, targets, names = [], [], []
     skipped = degenerate = 0
     for image_id in tqdm(sorted(images), desc=f"coco {path.stem}", disable=not progress, leave=False):
@@ -151,26 +187,7 @@ def read_split(
             ) from e
         anns = [a for a in per[image_id] if a["bbox"][2] > 0 and a["bbox"][3] > 0]
         degenerate += len(per[image_id]) - len(anns)
-        sx, sy = scale
-        boxes = [
-            [
-                a["bbox"][0] * sx,
-                a["bbox"][1] * sy,
-                (a["bbox"][0] + a["bbox"][2]) * sx,
-                (a["bbox"][1] + a["bbox"][3]) * sy,
-            ]
-            for a in anns
-        ]
-        targets.append(
-            make_target(
-                boxes,
-                [label_of[a["category_id"]] for a in anns],
-                [bool(a.get("iscrowd", 0)) for a in anns],
-                [float(a.get("area", a["bbox"][2] * a["bbox"][3])) for a in anns],
-                scale,
-                image_id,
-            )
-        )
+        targets.append(_target(anns, label_of, scale, image_id))
         data.append(x)
         names.append(str(info["file_name"]))
     if notes is not None and (skipped or degenerate):
