@@ -702,75 +702,16 @@ def load_run(run_dir: str | Path, weights: str = MODEL_FILE, model: nn.Module | 
     not recorded, ``cnnlab.fit(model=MyNet(...))``); the run's weights are loaded into it. A model
     registered in the user's own module (``model_module`` in the metadata) imports that module first.
     """
-    from .models import create_model
-
     file, meta = _weights_and_meta(Path(run_dir), weights)
     _import_model_module(meta, file)
     meta = validate_meta(meta, file)
     shapes = _header_shapes(file)
     label = str(file.parent if file.parent.joinpath("config.json").is_file() else file)
-    given = model
-
-    def build(device: str) -> nn.Module:
-        if given is not None:  # the caller's network (already built: checked and loaded as it is)
-            return given
-        if "model_source" in meta:
-            from .train.inputs import rebuild
-
-            with torch.device(device):
-                return rebuild(meta["model_source"], label)
-        try:
-            with torch.device(device):
-                return create_model(meta["model"], num_classes=len(meta["classes"]), **_channel_args(meta))
-        except CnnlabError as e:
-            raise CnnlabError(f"{file}: metadata does not build {meta['model']}: {e.message}", e.hint) from e
-        except (TypeError, ValueError, RuntimeError, KeyError, IndexError, OverflowError, ZeroDivisionError) as e:
-            raise CnnlabError(
-                f"{file}: metadata field 'model_args' does not build {meta['model']} "
-                f"({e.__class__.__name__}: {printable(e, 200)})",
-                "the file is damaged or was written by another cnnlab version",
-            ) from e
-
-    skeleton = build("meta")
-    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
-    if expected != shapes:
-        missing = sorted(set(expected) - set(shapes))
-        extra = sorted(set(shapes) - set(expected))
-        differ = [k for k in expected if k in shapes and expected[k] != shapes[k]]
-        detail = "; ".join(
-            part
-            for part in (
-                f"{len(missing)} missing (e.g. {printable(missing[0], 60)})" if missing else "",
-                f"{len(extra)} unexpected (e.g. {printable(extra[0], 60)})" if extra else "",
-                f"{len(differ)} of another shape (e.g. {printable(differ[0], 60)}: file {shapes[differ[0]]}, "
-                f"model {expected[differ[0]]})"
-                if differ
-                else "",
-            )
-            if part
-        )
-        if given is not None:
-            raise CnnlabError(
-                f"{file}: its tensors do not fit the given {type(given).__name__} ({detail})",
-                "build the network with the same arguments as the one that was trained",
-            )
-        raise CnnlabError(
-            f"{file}: its tensors do not fit the {meta['model']} its metadata describes ({detail})",
-            "the file is damaged or its metadata was edited; retrain or re-save it",
-        )
-    if (
-        meta.get("input_size") is not None and given is None
-    ):  # a shape-only forward: does the recorded input fit the network?
-        try:
-            with torch.no_grad():
-                skeleton.eval()(torch.empty(1, *meta["input_size"], device="meta"))
-        except Exception as e:  # noqa: BLE001 - any failure means the metadata does not describe this network
-            raise CnnlabError(
-                f"{file}: metadata field 'input_size' = {meta['input_size']} does not fit "
-                f"{meta['model']} ({e.__class__.__name__}: {printable(e, 160)})",
-                "the file is damaged or its metadata was edited; retrain or re-save it",
-            ) from e
-    model = build("cpu")
+    skeleton = _build_network(meta, file, label, model, "meta")
+    _check_shapes({k: tuple(v.shape) for k, v in skeleton.state_dict().items()}, shapes, file, meta, model)
+    if meta.get("input_size") is not None and model is None:
+        _check_input_size(skeleton, meta, file)
+    model = _build_network(meta, file, label, model, "cpu")
     tensors, _ = read_model_file(file)
     check_tensors(tensors, file, model.state_dict())
     model.load_state_dict(tensors, strict=True)
@@ -778,6 +719,73 @@ def load_run(run_dir: str | Path, weights: str = MODEL_FILE, model: nn.Module | 
     return LoadedRun(
         model, meta, file.parent, ModelRef(file, meta, file.parent if (file.parent / "config.json").is_file() else None)
     )
+
+
+def _build_network(meta: dict, file: Path, label: str, given: nn.Module | None, device: str) -> nn.Module:
+    """The network a validated metadata describes, built on ``device`` (``given``: the caller's, as it is)."""
+    from .models import create_model
+
+    if given is not None:  # the caller's network (already built: checked and loaded as it is)
+        return given
+    if "model_source" in meta:
+        from .train.inputs import rebuild
+
+        with torch.device(device):
+            return rebuild(meta["model_source"], label)
+    try:
+        with torch.device(device):
+            return create_model(meta["model"], num_classes=len(meta["classes"]), **_channel_args(meta))
+    except CnnlabError as e:
+        raise CnnlabError(f"{file}: metadata does not build {meta['model']}: {e.message}", e.hint) from e
+    except (TypeError, ValueError, RuntimeError, KeyError, IndexError, OverflowError, ZeroDivisionError) as e:
+        raise CnnlabError(
+            f"{file}: metadata field 'model_args' does not build {meta['model']} "
+            f"({e.__class__.__name__}: {printable(e, 200)})",
+            "the file is damaged or was written by another cnnlab version",
+        ) from e
+
+
+def _check_shapes(expected: dict, shapes: dict, file: Path, meta: dict, given: nn.Module | None) -> None:
+    """Refuse a file whose tensor names and shapes are not the network's (built on the meta device)."""
+    if expected == shapes:
+        return
+    missing = sorted(set(expected) - set(shapes))
+    extra = sorted(set(shapes) - set(expected))
+    differ = [k for k in expected if k in shapes and expected[k] != shapes[k]]
+    detail = "; ".join(
+        part
+        for part in (
+            f"{len(missing)} missing (e.g. {printable(missing[0], 60)})" if missing else "",
+            f"{len(extra)} unexpected (e.g. {printable(extra[0], 60)})" if extra else "",
+            f"{len(differ)} of another shape (e.g. {printable(differ[0], 60)}: file {shapes[differ[0]]}, "
+            f"model {expected[differ[0]]})"
+            if differ
+            else "",
+        )
+        if part
+    )
+    if given is not None:
+        raise CnnlabError(
+            f"{file}: its tensors do not fit the given {type(given).__name__} ({detail})",
+            "build the network with the same arguments as the one that was trained",
+        )
+    raise CnnlabError(
+        f"{file}: its tensors do not fit the {meta['model']} its metadata describes ({detail})",
+        "the file is damaged or its metadata was edited; retrain or re-save it",
+    )
+
+
+def _check_input_size(skeleton: nn.Module, meta: dict, file: Path) -> None:
+    """A shape-only forward on the meta device: does the recorded input size fit the network?"""
+    try:
+        with torch.no_grad():
+            skeleton.eval()(torch.empty(1, *meta["input_size"], device="meta"))
+    except Exception as e:  # noqa: BLE001 - any failure means the metadata does not describe this network
+        raise CnnlabError(
+            f"{file}: metadata field 'input_size' = {meta['input_size']} does not fit "
+            f"{meta['model']} ({e.__class__.__name__}: {printable(e, 160)})",
+            "the file is damaged or its metadata was edited; retrain or re-save it",
+        ) from e
 
 
 def _weights_and_meta(path: Path, weights: str) -> tuple[Path, dict[str, Any]]:

@@ -126,6 +126,42 @@ def summary(
     torchinfo's forms work too: ``input_size=(B, C, H, W)`` (a 4-tuple carries the batch) and
     ``input_data=`` (the same as ``inputs``).
     """
+    inputs, input_size, batch = _torchinfo_forms(inputs, input_data, input_size, batch)
+    _check_options(preset, mode, batch, depth, device)
+    model, name, card, built_here = _resolve_model(model_or_name, dtype, device)
+    first = None
+    if inputs is not None:
+        inputs, first = _example_inputs(inputs)
+        batch, input_size = first.shape[0], tuple(first.shape[1:])
+    shape = _input_shape(model, card, input_size) if inputs is None else input_size
+    in_dtype = _input_dtype(model, dtype, first)
+    notes = _lecture_notes(model)
+    result = _trace(model, shape, batch, mode, device, in_dtype, backward, inputs)
+    if isinstance(result, Exception):
+        model, name, card, result = _trace_on_cpu(
+            result,
+            model_or_name,
+            (model, name, card, built_here),
+            shape,
+            batch,
+            mode,
+            device,
+            dtype,
+            in_dtype,
+            backward,
+            inputs,
+            notes,
+        )
+    out = _build(model, name, card, shape, batch, mode, in_dtype, result, depth, strict, preset, notes)
+    if backward:
+        out.backward = result.trace.backward_counts
+        out.memory.saved_for_backward_bytes = sum(result.trace.saved.values())
+    return out
+
+
+def _torchinfo_forms(inputs, input_data, input_size, batch: int):
+    """torchinfo's ``input_data=`` (the same as ``inputs``) and a ``(B, C, H, W)`` input size (the batch
+    carried in it) turned into cnnlab's (inputs, input_size, batch)."""
     if input_data is not None:
         if inputs is not None:
             raise CnnlabError("pass inputs= or input_data= (torchinfo's name), not both")
@@ -139,47 +175,69 @@ def summary(
                 "give the batch once",
             )
         batch, input_size = parsed[0], parsed[1:]
-    _check_options(preset, mode, batch, depth, device)
-    model, name, card, built_here = _resolve_model(model_or_name, dtype, device)
-    if inputs is not None:
-        inputs = (inputs,) if isinstance(inputs, torch.Tensor) else tuple(inputs)
-        first = next((t for t in inputs if isinstance(t, torch.Tensor)), None)
-        if first is None or first.dim() < 1:
-            raise CnnlabError("inputs must hold at least one tensor with a batch dimension")
-        batch, input_size = first.shape[0], tuple(first.shape[1:])
-    shape = _input_shape(model, card, input_size) if inputs is None else input_size
+    return inputs, input_size, batch
+
+
+def _example_inputs(inputs) -> tuple[tuple, torch.Tensor]:
+    """Example input(s) as a tuple, and the first tensor (its batch and shape stand for the input size)."""
+    inputs = (inputs,) if isinstance(inputs, torch.Tensor) else tuple(inputs)
+    first = next((t for t in inputs if isinstance(t, torch.Tensor)), None)
+    if first is None or first.dim() < 1:
+        raise CnnlabError("inputs must hold at least one tensor with a batch dimension")
+    return inputs, first
+
+
+def _input_dtype(model: nn.Module, dtype: torch.dtype | None, first: torch.Tensor | None) -> torch.dtype:
+    """The input's dtype: a floating example input's, else ``dtype``, else the parameters' (float32 for none)."""
+    if first is not None and first.is_floating_point():
+        return first.dtype
     param = next(iter(model.parameters()), None)
-    in_dtype = dtype or (param.dtype if param is not None and param.is_floating_point() else torch.float32)
-    notes: list[str] = []
+    return dtype or (param.dtype if param is not None and param.is_floating_point() else torch.float32)
+
+
+def _lecture_notes(model: nn.Module) -> list[str]:
+    """A lecture network's description and errata, the first notes of its summary."""
     lecture = getattr(model, "lecture", None)
-    if lecture is not None:
-        notes += [f"{lecture.what}"] + [f"lecture erratum: {e}" for e in lecture.errata]
-    if inputs is not None and isinstance(first, torch.Tensor) and first.is_floating_point():
-        in_dtype = first.dtype
-    result = _trace(model, shape, batch, mode, device, in_dtype, backward, inputs)
+    if lecture is None:
+        return []
+    return [f"{lecture.what}"] + [f"lecture erratum: {e}" for e in lecture.errata]
+
+
+def _trace_on_cpu(
+    error: Exception,
+    model_or_name,
+    resolved: tuple,
+    shape,
+    batch: int,
+    mode: str,
+    device: str,
+    dtype,
+    in_dtype,
+    backward: bool,
+    inputs,
+    notes: list[str],
+):
+    """After a failed forward on ``device``: refused off the meta device; on meta, counted again with a real
+    forward on cpu (noted). Returns (model, name, card, trace result)."""
+    model, name, card, built_here = resolved
+    if device != "meta":
+        raise CnnlabError(
+            f"{name}: the forward pass failed on {device} at input {batch}x{'x'.join(map(str, shape))}: {error}",
+            "check the input size (--input C x H x W) against the model",
+        ) from error
+    notes.append(
+        f"the meta device could not run this model ({type(error).__name__}: "
+        f"{str(error).splitlines()[0][:160]}); counted with a real forward on cpu"
+    )
+    if built_here:
+        model, name, card, _ = _resolve_model(model_or_name, dtype, "cpu")
+    result = _trace(model, shape, batch, mode, "cpu", in_dtype, backward, inputs)
     if isinstance(result, Exception):
-        if device != "meta":
-            raise CnnlabError(
-                f"{name}: the forward pass failed on {device} at input {batch}x{'x'.join(map(str, shape))}: {result}",
-                "check the input size (--input C x H x W) against the model",
-            ) from result
-        notes.append(
-            f"the meta device could not run this model ({type(result).__name__}: "
-            f"{str(result).splitlines()[0][:160]}); counted with a real forward on cpu"
-        )
-        if built_here:
-            model, name, card, _ = _resolve_model(model_or_name, dtype, "cpu")
-        result = _trace(model, shape, batch, mode, "cpu", in_dtype, backward, inputs)
-        if isinstance(result, Exception):
-            raise CnnlabError(
-                f"{name}: the forward pass failed at input {batch}x{'x'.join(map(str, shape))}: {result}",
-                "check the input size (--input C x H x W) against the model",
-            ) from result
-    out = _build(model, name, card, shape, batch, mode, in_dtype, result, depth, strict, preset, notes)
-    if backward:
-        out.backward = result.trace.backward_counts
-        out.memory.saved_for_backward_bytes = sum(result.trace.saved.values())
-    return out
+        raise CnnlabError(
+            f"{name}: the forward pass failed at input {batch}x{'x'.join(map(str, shape))}: {result}",
+            "check the input size (--input C x H x W) against the model",
+        ) from result
+    return model, name, card, result
 
 
 def _check_options(preset: str, mode: str, batch: int, depth: int | None, device: str) -> None:

@@ -92,13 +92,24 @@ def describe_file(path: str, use_ema: bool = True) -> dict:
 
 
 def run(args) -> int:
-    import warnings
     from pathlib import Path
-
-    from ..errors import CnnlabError
 
     if args.file in ("fetch", "list") and not Path(args.file).exists():
         return run_published(args)
+    check_file_args(args)
+    use_run_folder(args)
+    if not args.model:
+        return print_file_info(args)
+    model, kwargs, report, notes = load_into_model(args)
+    if args.save:
+        save_converted(args, model, kwargs, report)
+    return print_load_report(args, report, notes)
+
+
+def check_file_args(args) -> None:
+    """Refuse a stray name after the file, a --save that is not a .safetensors path or has no --model."""
+    from ..errors import CnnlabError
+
     if args.name:
         raise CnnlabError(
             f"unexpected argument {args.name!r} after the file {args.file}",
@@ -113,9 +124,13 @@ def run(args) -> int:
             "--save needs --model: the file is loaded into that network and saved from it",
             f"e.g. cnnlab weights {args.file} --model resnet50 --save out.safetensors",
         )
+
+
+def use_run_folder(args) -> None:
+    """A run folder is its model.safetensors; its classes and input channels are the model's defaults."""
     from ..runs import looks_like_run, resolve_model
 
-    if looks_like_run(args.file):  # a run folder is its model.safetensors
+    if looks_like_run(args.file):
         ref = resolve_model(args.file)
         args.file = str(ref.weights)
         if args.model and args.num_classes is None:
@@ -123,44 +138,55 @@ def run(args) -> int:
         if args.model and args.in_chans is None and ref.input_size:
             args.in_chans = ref.input_size[0]
 
-    if not args.model:
-        info = describe_file(args.file, not args.no_ema)
-        if args.json:
-            print(json.dumps(info, indent=2))
-            return 0
-        width = max(map(len, info))
-        for k, v in info.items():
-            if v is not None:
-                print(f"{k:<{width}}  {v:,}" if isinstance(v, int) else f"{k:<{width}}  {v}")
-        return 0
 
+def print_file_info(args) -> int:
+    """Without --model: what the file holds."""
+    info = describe_file(args.file, not args.no_ema)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    width = max(map(len, info))
+    for k, v in info.items():
+        if v is not None:
+            print(f"{k:<{width}}  {v:,}" if isinstance(v, int) else f"{k:<{width}}  {v}")
+    return 0
+
+
+def load_into_model(args):
+    """Build --model and load the file into it: (model, builder options, load report, warnings as notes)."""
     from ..models import create_model
     from ..models.weights import load_weights
 
     kwargs = parse_assignments(args.model_arg, "--model-arg")
     model = create_model(args.model, num_classes=args.num_classes, in_chans=args.in_chans, **kwargs)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings_as_notes() as notes:
         report = load_weights(model, args.file, strict=not args.non_strict, source=args.source, use_ema=not args.no_ema)
-    notes = [str(w.message) for w in caught]
-    if args.save:
-        from ..runs import save_model
+    return model, kwargs, report, notes
 
-        if not str(args.save).endswith(".safetensors"):
-            raise CnnlabError(
-                f"--save {args.save}: cnnlab writes weights as .safetensors", "name the output file OUT.safetensors"
-            )
-        save_model(
-            args.save,
-            model,
-            {
-                "model": args.model,
-                "classes": [str(i) for i in range(model.num_classes)],
-                "model_args": {"in_chans": model.in_chans, **kwargs},
-                "converted_from": str(args.file),
-                "source": report.source,
-            },
+
+def save_converted(args, model, kwargs: dict, report) -> None:
+    """--save: the loaded model as a cnnlab .safetensors file."""
+    from ..errors import CnnlabError
+    from ..runs import save_model
+
+    if not str(args.save).endswith(".safetensors"):
+        raise CnnlabError(
+            f"--save {args.save}: cnnlab writes weights as .safetensors", "name the output file OUT.safetensors"
         )
+    save_model(
+        args.save,
+        model,
+        {
+            "model": args.model,
+            "classes": [str(i) for i in range(model.num_classes)],
+            "model_args": {"in_chans": model.in_chans, **kwargs},
+            "converted_from": str(args.file),
+            "source": report.source,
+        },
+    )
+
+
+def print_load_report(args, report, notes: list[str]) -> int:
     if args.json:
         print(
             json.dumps(

@@ -130,6 +130,52 @@ def check_runs(exp: Experiment, runs: list[PlannedRun], out: Path, data: str) ->
     return states
 
 
+def write_plan(
+    out: Path, exp: Experiment, budget: str, data: str, overrides: dict | None, subset: Subset | None, runs
+) -> None:
+    """OUT/plan.json: what each run is, the runs of earlier invocations kept."""
+    plan_file = out / PLAN_FILE
+    previous = json.loads(plan_file.read_text()).get("runs", {}) if plan_file.is_file() else {}
+    write_json(
+        plan_file,
+        {
+            "experiment": exp.name,
+            "budget": budget,
+            "data": data,
+            "overrides": overrides or {},
+            "subset": (subset or Subset()).to_dict(),
+            "runs": {**previous, **{r.name: r.record() for r in runs}},
+        },
+    )
+
+
+def train_run(
+    run: PlannedRun, state: str, dataset, data: str, out: Path, head: str, progress: bool, say: Callable[[str], None]
+) -> str:
+    """Resume or train one planned run; its status (``resumed``, ``trained`` or ``diverged``)."""
+    from ..train import train
+    from ..train.config import TrainConfig
+    from ..train.trainer import NonFiniteLoss
+
+    run_dir = out / "runs" / run.name
+    try:
+        if state == "started":
+            say(f"{head}: resuming {run_dir}")
+            train(resume=run_dir, dataset=dataset, progress=progress)
+            return "resumed"
+        say(f"{head}: training {run.config.model} ({run.subset.describe()}) -> {run_dir}")
+        cfg = planned_config(run, data, out / "runs", progress)
+        train(TrainConfig.from_dict({**cfg, "overwrite": state == "empty-start"}), dataset=dataset)
+        return "trained"
+    except NonFiniteLoss as e:  # a finding, not a failure: recorded, reported, not retried
+        write_json(
+            run_dir / DIVERGED_FILE,
+            {"message": e.message, "epochs_done": len(read_jsonl(run_dir / "metrics.jsonl"))},
+        )
+        say(f"{head}: diverged ({e.message.split(':')[0]})")
+        return "diverged"
+
+
 def run_experiment(
     experiment: Experiment | str,
     data: str,
@@ -149,9 +195,6 @@ def run_experiment(
     run's config.json and named in the report; ``subset``: a data subset on top of the table's
     (e.g. for a smoke test); ``max_runs``: train at most this many runs, then stop without a report.
     """
-    from ..train import train
-    from ..train.config import TrainConfig
-    from ..train.trainer import NonFiniteLoss
     from .catalog import get_experiment
 
     exp = get_experiment(experiment) if isinstance(experiment, str) else experiment
@@ -165,29 +208,15 @@ def run_experiment(
     out = Path(out) if out is not None else default_out(exp, budget)
     out.mkdir(parents=True, exist_ok=True)
     states = check_runs(exp, runs, out, data)
-    plan_file = out / PLAN_FILE
-    previous = json.loads(plan_file.read_text()).get("runs", {}) if plan_file.is_file() else {}
-    write_json(
-        plan_file,
-        {
-            "experiment": exp.name,
-            "budget": budget,
-            "data": data,
-            "overrides": overrides or {},
-            "subset": (subset or Subset()).to_dict(),
-            "runs": {**previous, **{r.name: r.record() for r in runs}},
-        },
-    )
+    write_plan(out, exp, budget, data, overrides, subset, runs)
     result = ExperimentRun(exp, budget, out, data)
     loaded = None
     trained = 0
     for i, run in enumerate(runs, 1):
-        run_dir = out / "runs" / run.name
-        state = states[run.name]
         head = f"[{i}/{len(runs)}] {run.name}"
-        if state == "done":
+        if states[run.name] == "done":
             result.statuses[run.name] = "reused"
-            say(f"{head}: finished earlier, reused ({run_dir})")
+            say(f"{head}: finished earlier, reused ({out / 'runs' / run.name})")
             continue
         if max_runs is not None and trained >= max_runs:
             result.stopped = True
@@ -200,23 +229,7 @@ def run_experiment(
         from .subsets import apply_subset
 
         dataset = apply_subset(loaded, run.subset)
-        try:
-            if state == "started":
-                say(f"{head}: resuming {run_dir}")
-                train(resume=run_dir, dataset=dataset, progress=progress)
-                result.statuses[run.name] = "resumed"
-            else:
-                say(f"{head}: training {run.config.model} ({run.subset.describe()}) -> {run_dir}")
-                cfg = planned_config(run, data, out / "runs", progress)
-                train(TrainConfig.from_dict({**cfg, "overwrite": state == "empty-start"}), dataset=dataset)
-                result.statuses[run.name] = "trained"
-        except NonFiniteLoss as e:  # a finding, not a failure: recorded, reported, not retried
-            write_json(
-                run_dir / DIVERGED_FILE,
-                {"message": e.message, "epochs_done": len(read_jsonl(run_dir / "metrics.jsonl"))},
-            )
-            result.statuses[run.name] = "diverged"
-            say(f"{head}: diverged ({e.message.split(':')[0]})")
+        result.statuses[run.name] = train_run(run, states[run.name], dataset, data, out, head, progress, say)
         trained += 1
     result.results = collect(exp, runs, out)
     from .report import write_report

@@ -38,10 +38,7 @@ def predict_picture(entry, im: Image.Image) -> dict:
     t1 = time.perf_counter()
     with entry.lock, torch.no_grad():  # one request at a time per model (hooks are added and removed)
         probs = torch.softmax(loaded.model(x).float(), dim=1)[0]
-    k = min(TOP_K, probs.numel())
-    p, idx = probs.topk(k)
-    classes = loaded.classes
-    top = [{"class": classes[i], "index": i, "probability": float(q)} for q, i in zip(p.tolist(), idx.tolist())]
+    top = top_classes(probs, loaded.classes)
     t2 = time.perf_counter()
     with entry.lock:
         maps = inspect.layer_activations(loaded.model, x)
@@ -50,41 +47,7 @@ def predict_picture(entry, im: Image.Image) -> dict:
         cam = inspect.class_activation_map(loaded.model, x, target=top[0]["index"])
     t4 = time.perf_counter()
     seen = network_input(x, loaded.meta)
-    names = list(maps)
-    if len(names) > MAX_LAYERS:
-        step = -(-len(names) // MAX_LAYERS)
-        kept = names[::step] + ([names[-1]] if (len(names) - 1) % step else [])
-        notes = [*notes, f"{len(names)} layers: one in {step} is shown ({len(kept)} pictures)"]
-        maps = {n: maps[n] for n in kept}
-    layers = []
-    for name, a in maps.items():
-        if a.ndim == 3:
-            img, rows, cols = pictures.mosaic(a)
-            layers.append(
-                {
-                    "name": name,
-                    "shape": list(a.shape),
-                    "kind": "maps",
-                    "rows": rows,
-                    "cols": cols,
-                    "shown": min(a.shape[0], pictures.MAX_CHANNELS),
-                    "png": pictures.png_data_url(img),
-                    "min": float(a.min()),
-                    "max": float(a.max()),
-                }
-            )
-        else:
-            layers.append(
-                {
-                    "name": name,
-                    "shape": list(a.shape),
-                    "kind": "vector",
-                    "shown": int(a.size),
-                    "png": pictures.png_data_url(pictures.strip(a)),
-                    "min": float(a.min()),
-                    "max": float(a.max()),
-                }
-            )
+    maps, notes = thin_layers(maps, notes)
     grey = seen[..., 0] if seen.shape[2] == 1 else None
     result = {
         "run": entry.id,
@@ -96,7 +59,7 @@ def predict_picture(entry, im: Image.Image) -> dict:
             "size": list(seen.shape[:2]),
             "matrix": grey.tolist() if grey is not None else None,
         },
-        "layers": layers,
+        "layers": [layer_picture(name, a) for name, a in maps.items()],
         "gradcam": {
             "png": pictures.png_data_url(pictures.overlay(seen, cam)),
             "class": top[0]["class"],
@@ -113,3 +76,46 @@ def predict_picture(entry, im: Image.Image) -> dict:
         "total": 1e3 * (t5 - t0),
     }
     return result
+
+
+def top_classes(probs: torch.Tensor, classes: list[str]) -> list[dict]:
+    """The TOP_K most probable classes, most probable first."""
+    p, idx = probs.topk(min(TOP_K, probs.numel()))
+    return [{"class": classes[i], "index": i, "probability": float(q)} for q, i in zip(p.tolist(), idx.tolist())]
+
+
+def thin_layers(maps: dict, notes: list[str]) -> tuple[dict, list[str]]:
+    """At most about MAX_LAYERS layers: every n-th one and the last, said in a note."""
+    names = list(maps)
+    if len(names) <= MAX_LAYERS:
+        return maps, notes
+    step = -(-len(names) // MAX_LAYERS)
+    kept = names[::step] + ([names[-1]] if (len(names) - 1) % step else [])
+    notes = [*notes, f"{len(names)} layers: one in {step} is shown ({len(kept)} pictures)"]
+    return {n: maps[n] for n in kept}, notes
+
+
+def layer_picture(name: str, a: np.ndarray) -> dict:
+    """One layer's output as a picture: a mosaic of its C x H x W feature maps, or a strip of a vector."""
+    if a.ndim == 3:
+        img, rows, cols = pictures.mosaic(a)
+        return {
+            "name": name,
+            "shape": list(a.shape),
+            "kind": "maps",
+            "rows": rows,
+            "cols": cols,
+            "shown": min(a.shape[0], pictures.MAX_CHANNELS),
+            "png": pictures.png_data_url(img),
+            "min": float(a.min()),
+            "max": float(a.max()),
+        }
+    return {
+        "name": name,
+        "shape": list(a.shape),
+        "kind": "vector",
+        "shown": int(a.size),
+        "png": pictures.png_data_url(pictures.strip(a)),
+        "min": float(a.min()),
+        "max": float(a.max()),
+    }

@@ -193,6 +193,82 @@ def _load_config(run_dir: Path) -> tuple[dict, dict]:
     return config, config.pop("resolved", None) or {}
 
 
+def _given_objects(overrides: dict) -> tuple[nn.Module | None, object | None]:
+    """A built module and Python data passed as ``model=`` / ``data=`` overrides, taken out of ``overrides``."""
+    module = overrides.pop("model") if isinstance(overrides.get("model"), nn.Module) else None
+    if isinstance(overrides.get("data"), str) or "data" not in overrides:
+        given_data = None
+    else:
+        given_data = overrides.pop("data")
+    return module, given_data
+
+
+def _resumed_settings(
+    resume: Path, overrides: dict, module: nn.Module | None, given_data, dataset: DataSplits | None
+) -> tuple[dict, nn.Module | None]:
+    """A resumed run's own settings (and its module rebuilt from its source), after checking it can resume."""
+    from . import inputs
+
+    changed = sorted(set(k.replace("-", "_") for k in overrides) - RESUME_OVERRIDABLE)
+    if changed:
+        raise CnnlabError(
+            f"a resumed run keeps its own settings; it cannot change {', '.join(changed)}",
+            f"on --resume only {', '.join(sorted(RESUME_OVERRIDABLE))} may change; start a new "
+            "run to train differently",
+        )
+    base, resolved = _load_config(resume)
+    base["out"] = str(resume)
+    if not has_checkpoint(resume):
+        raise CnnlabError(
+            f"{resume} holds no checkpoint to resume from",
+            "the run stopped before its first checkpoint; start it again with --overwrite",
+        )
+    if module is None and resolved.get("model_source"):
+        module = inputs.rebuild(resolved["model_source"], str(resume))
+    if given_data is None and dataset is None and base["data"].startswith("<"):
+        raise CnnlabError(
+            f"{resume} was trained on Python objects ({base['data']}), which a run folder does not keep",
+            f"pass the same data again: cnnlab.fit(resume={str(resume)!r}, data=...)",
+        )
+    return base, module
+
+
+def _base_settings(
+    cfg: TrainConfig | None,
+    recipe: str | None,
+    resume: Path | None,
+    overrides: dict,
+    module: nn.Module | None,
+    given_data,
+    dataset: DataSplits | None,
+) -> tuple[dict, nn.Module | None]:
+    """The settings the overrides patch (a resumed run's, a recipe's, ``cfg`` or the defaults), with a given
+    module and data described in them; and the module to train (None: build ``model`` by name)."""
+    from . import inputs
+    from .recipes import load_recipe
+
+    if resume is not None:
+        base, module = _resumed_settings(resume, overrides, module, given_data, dataset)
+    elif recipe is not None:
+        if cfg is not None:
+            raise CnnlabError(
+                "give either a TrainConfig or a recipe, not both", "pass the changes to the recipe as keyword overrides"
+            )
+        base = load_recipe(recipe).to_dict()
+    else:
+        base = (cfg or TrainConfig()).to_dict()
+    if module is not None and resume is None:
+        base["model"] = inputs.class_path(module)
+        if base.get("model_args"):
+            raise CnnlabError(
+                "model_args configure a registered model by name; a module is already built",
+                "drop model_args, or pass the model's name instead of the module",
+            )
+    if given_data is not None:
+        base["data"] = inputs.describe_input(given_data)
+    return base, module
+
+
 def train(
     cfg: TrainConfig | None = None,
     *,
@@ -218,54 +294,11 @@ def train(
     objects to the run's own (metrics.jsonl, ``log`` loggers, ``early_stop``, curves.png).
     """
     from . import inputs
-    from .recipes import apply_overrides, load_recipe
+    from .recipes import apply_overrides
 
-    module = overrides.pop("model") if isinstance(overrides.get("model"), nn.Module) else None
-    if isinstance(overrides.get("data"), str) or "data" not in overrides:
-        given_data = None
-    else:
-        given_data = overrides.pop("data")
-
-    if resume is not None:
-        changed = sorted(set(k.replace("-", "_") for k in overrides) - RESUME_OVERRIDABLE)
-        if changed:
-            raise CnnlabError(
-                f"a resumed run keeps its own settings; it cannot change {', '.join(changed)}",
-                f"on --resume only {', '.join(sorted(RESUME_OVERRIDABLE))} may change; start a new "
-                "run to train differently",
-            )
-        resume = Path(resume)
-        base, resolved = _load_config(resume)
-        base["out"] = str(resume)
-        if not has_checkpoint(resume):
-            raise CnnlabError(
-                f"{resume} holds no checkpoint to resume from",
-                "the run stopped before its first checkpoint; start it again with --overwrite",
-            )
-        if module is None and resolved.get("model_source"):
-            module = inputs.rebuild(resolved["model_source"], str(resume))
-        if given_data is None and dataset is None and base["data"].startswith("<"):
-            raise CnnlabError(
-                f"{resume} was trained on Python objects ({base['data']}), which a run folder does not keep",
-                f"pass the same data again: cnnlab.fit(resume={str(resume)!r}, data=...)",
-            )
-    elif recipe is not None:
-        if cfg is not None:
-            raise CnnlabError(
-                "give either a TrainConfig or a recipe, not both", "pass the changes to the recipe as keyword overrides"
-            )
-        base = load_recipe(recipe).to_dict()
-    else:
-        base = (cfg or TrainConfig()).to_dict()
-    if module is not None and resume is None:
-        base["model"] = inputs.class_path(module)
-        if base.get("model_args"):
-            raise CnnlabError(
-                "model_args configure a registered model by name; a module is already built",
-                "drop model_args, or pass the model's name instead of the module",
-            )
-    if given_data is not None:
-        base["data"] = inputs.describe_input(given_data)
+    module, given_data = _given_objects(overrides)
+    resume = Path(resume) if resume is not None else None
+    base, module = _base_settings(cfg, recipe, resume, overrides, module, given_data, dataset)
     cfg = TrainConfig.from_dict(apply_overrides(base, overrides)).validate()
     restarted = _elastic_restart(cfg) if resume is None else None
     if restarted == "resume":  # torchrun restarted the group: continue the folder this run was writing

@@ -167,32 +167,47 @@ def evaluate_boxes(
         classes = (
             list(range(num_classes)) if num_classes is not None else sorted({int(c) for g in gts for c in g.labels})
         )
-    T, R, K, A, M = len(IOU_THRESHOLDS), len(RECALL_POINTS), len(classes), len(AREA_RANGES), len(MAX_DETS)
-    ranges = list(AREA_RANGES.values())
     # per (class, area range): the per-image evaluations, in image order
-    per: list[list[list[tuple]]] = [[[] for _ in range(A)] for _ in range(K)]
+    per: list[list[list[tuple]]] = [[[] for _ in AREA_RANGES] for _ in classes]
     for g, d in zip(gts, dts):
         for k, cat in enumerate(classes):
-            gi = np.flatnonzero(g.labels == cat)
-            di = np.flatnonzero(d.labels == cat)
-            if len(gi) == 0 and len(di) == 0:
-                continue
-            di = di[np.argsort(-d.scores[di], kind="mergesort")][: MAX_DETS[-1]]
-            dbox = d.boxes[di].copy()
-            dbox[:, 2:] -= dbox[:, :2]  # (x, y, w, h)
-            gbox = g.boxes[gi].copy()
-            gbox[:, 2:] -= gbox[:, :2]
-            crowd = g.iscrowd[gi]
-            ious = box_iou(dbox, gbox, crowd)
-            d_area = dbox[:, 2] * dbox[:, 3]
-            scores = d.scores[di]
-            for a, (lo, hi) in enumerate(ranges):
-                ignore = crowd | (g.area[gi] < lo) | (g.area[gi] > hi)
-                order = np.argsort(ignore, kind="mergesort")
-                matched, m_ignored = _match(ious[:, order], ignore[order], crowd[order], len(di))
-                outside = (d_area < lo) | (d_area > hi)
-                d_ignore = m_ignored | (~matched & outside[None, :])
-                per[k][a].append((scores, matched, d_ignore, int((~ignore).sum())))
+            for a, evaluation in enumerate(_evaluate_image(g, d, cat)):
+                per[k][a].append(evaluation)
+    precision, recall = _accumulate(per)
+    return _summarize(precision, recall)
+
+
+def _evaluate_image(g: GroundTruth, d: Detections, cat: int) -> list[tuple]:
+    """One image and class, per area range: (scores, matched T x D, ignored T x D, regular ground
+    truths), detections best first and cut to the largest maxDets; empty when the image has neither."""
+    gi = np.flatnonzero(g.labels == cat)
+    di = np.flatnonzero(d.labels == cat)
+    if len(gi) == 0 and len(di) == 0:
+        return []
+    di = di[np.argsort(-d.scores[di], kind="mergesort")][: MAX_DETS[-1]]
+    dbox = d.boxes[di].copy()
+    dbox[:, 2:] -= dbox[:, :2]  # (x, y, w, h)
+    gbox = g.boxes[gi].copy()
+    gbox[:, 2:] -= gbox[:, :2]
+    crowd = g.iscrowd[gi]
+    ious = box_iou(dbox, gbox, crowd)
+    d_area = dbox[:, 2] * dbox[:, 3]
+    scores = d.scores[di]
+    evaluations = []
+    for lo, hi in AREA_RANGES.values():
+        ignore = crowd | (g.area[gi] < lo) | (g.area[gi] > hi)
+        order = np.argsort(ignore, kind="mergesort")
+        matched, m_ignored = _match(ious[:, order], ignore[order], crowd[order], len(di))
+        outside = (d_area < lo) | (d_area > hi)
+        d_ignore = m_ignored | (~matched & outside[None, :])
+        evaluations.append((scores, matched, d_ignore, int((~ignore).sum())))
+    return evaluations
+
+
+def _accumulate(per: list[list[list[tuple]]]) -> tuple[np.ndarray, np.ndarray]:
+    """The per-image evaluations of each (class, area range) pooled: precision at the recall points
+    (T x R x K x A x M) and final recall (T x K x A x M), -1 where the class has no regular ground truth."""
+    T, R, K, A, M = len(IOU_THRESHOLDS), len(RECALL_POINTS), len(per), len(AREA_RANGES), len(MAX_DETS)
     precision = -np.ones((T, R, K, A, M))
     recall = -np.ones((T, K, A, M))
     for k in range(K):
@@ -220,6 +235,11 @@ def evaluate_boxes(
                     ok = at < len(pr)
                     q[ok] = pr[at[ok]]
                     precision[t, :, k, a, m] = q
+    return precision, recall
+
+
+def _summarize(precision: np.ndarray, recall: np.ndarray) -> dict:
+    """The twelve ``STATS`` numbers, ``per_class_ap``, and the raw arrays."""
     out = {}
     areas, dets = list(AREA_RANGES), list(MAX_DETS)
     for key, is_ap, thr, area_name, max_det in STATS:
@@ -230,7 +250,7 @@ def evaluate_boxes(
         valid = s[s > -1]
         out[key] = float(np.mean(valid)) if valid.size else -1.0
     per_class = []
-    for k in range(K):
+    for k in range(precision.shape[2]):
         s = precision[:, :, k, 0, -1]
         per_class.append(float(np.mean(s[s > -1])) if (s > -1).any() else -1.0)
     out["per_class_ap"] = per_class
