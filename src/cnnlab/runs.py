@@ -525,6 +525,7 @@ def looks_like_run(text: str | Path) -> bool:
 def resolve_model(path: str | Path, weights: str = MODEL_FILE) -> ModelRef:
     """A run folder (its ``weights`` file, default model.safetensors) or a cnnlab .safetensors file."""
     file, meta = _weights_and_meta(Path(path), weights)
+    _import_model_module(meta, file)  # a model registered in the user's module: trusted modules only
     meta = validate_meta(meta, file)
     run_dir = file.parent if (file.parent / "config.json").is_file() else None
     return ModelRef(file, meta, run_dir)
