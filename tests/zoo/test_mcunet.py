@@ -86,9 +86,9 @@ def _official_state_dict(model) -> dict[str, torch.Tensor]:
 def test_authors_checkpoint_layout_loads(tmp_path):
     """A checkpoint in the authors' layout ({'state_dict': ...} with ProxylessNASNets keys) loads
     through load_weights and reproduces the source network's outputs."""
-    from helpers.conformance import apply_weight_rule
-
     from cnnlab import load_weights
+
+    from helpers.conformance import apply_weight_rule
 
     source = apply_weight_rule(create_model("mcunet_5fps")).eval()
     official = _official_state_dict(source)
