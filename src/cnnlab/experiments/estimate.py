@@ -1,12 +1,15 @@
 """Expected wall time of an experiment from its step counts and measured training rates (no running).
 
 A training image costs about 3 forward passes (forward + backward) = 6 x MACs FLOPs; a held-out
-image one forward pass (2 x MACs). The rates are the effective GFLOP/s of `cnnlab train` measured
-on this project's 2-core machine with nothing else running (docs/training-speed.md, bf16,
-channels-last): 390 for ResNet-20-class dense networks (1,605 img/s), 88 for MobileNetV2's
-depthwise convolutions, 64 for LeNet-5 (0.4 MMAC/image, where per-step overhead dominates). The
-rate of the 10-30 MMAC networks (the experiments' CIFAR VGGs) was not measured: 200 GFLOP/s is
-an interpolation. These are estimates; the reports record measured times.
+image one forward pass (2 x MACs). The rates are the effective GFLOP/s of `cnnlab train` (bf16, channels-last, batch 128) on
+the slower of this project's two 2-core machines, the Intel Xeon (AMX-BF16), with nothing else
+running: 240 for ResNet-20/56-class dense networks, fitted to the degradation experiment's four
+runs (714 s wall on 2026-11-30). The AMD EPYC ran the same networks at about 390
+(docs/training-speed.md), so an estimate is about 1.6x too long there. The other classes were
+measured on the AMD machine and are scaled by the same 240/390: depthwise convolutions
+(MobileNet) 88 -> 54; LeNet-5-sized nets (per-step overhead dominates) 64 -> 39; the 10-30 MMAC
+networks (the experiments' CIFAR VGGs) 200 -> 123, an interpolation. These are estimates; the
+reports record measured times.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ from functools import cache
 
 from .spec import Experiment, PlannedRun
 
-GFLOPS_DENSE = 390.0
-GFLOPS_SMALL = 200.0  # 5-30 MMAC/image: interpolated, not measured
-GFLOPS_TINY = 64.0
-GFLOPS_DEPTHWISE = 88.0
+GFLOPS_DENSE = 240.0
+GFLOPS_SMALL = 123.0  # 5-30 MMAC/image: interpolated, not measured
+GFLOPS_TINY = 39.0
+GFLOPS_DEPTHWISE = 54.0
 OVERHEAD_S = 5.0  # per run: building the model, the first batches, writing the run folder
 # the fastest training measured (LeNet-5, batch 256: 25,416 img/s): loader, optimizer and per-step
 # statistics bound any network, however few its multiply-adds

@@ -235,8 +235,9 @@ class Experiment:
                     data_options=dict(self.data_options),
                 )
                 cfg = apply_overrides(cfg, extra)
-                if self.final_test and "final_test" in {f.name for f in fields(TrainConfig)}:
-                    cfg["final_test"] = True
+                # the experiment's protocol, not the recipe's: most compare on the validation split and
+                # must not touch the test split even when their recipe reports it (resnet-cifar does)
+                cfg["final_test"] = self.final_test
                 sub = (b.subset or Subset()).merged(c.subset).merged(subset)
                 TrainConfig.from_dict({k: v for k, v in cfg.items() if k != "out"}).validate()
                 runs.append(PlannedRun(self.name, c, seed, cfg, sub))

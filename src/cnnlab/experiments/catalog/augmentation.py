@@ -40,7 +40,7 @@ EXPERIMENT = Experiment(
     compare=Compare(metric="val_error", figure="curves"),
     recipe="resnet-cifar",
     budgets={
-        "quick": Budget(epochs=20, subset=CIFAR_10K, note="10,000 training images (1,000 per class), 20 epochs"),
+        "quick": Budget(epochs=12, subset=CIFAR_10K, note="10,000 training images (1,000 per class), 12 epochs"),
         "full": Budget(note="the ResNet paper's schedule (64k iterations) on all 45,000 training images"),
     },
     verdict=verdict,

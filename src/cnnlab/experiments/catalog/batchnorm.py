@@ -45,7 +45,7 @@ EXPERIMENT = Experiment(
     compare=Compare(metric="val_error", figure="curves"),
     recipe="resnet-cifar",
     budgets={
-        "quick": Budget(epochs=8, subset=QUICK_VAL, note="8 epochs of the 45,000 training images per configuration"),
+        "quick": Budget(epochs=5, subset=QUICK_VAL, note="5 epochs of the 45,000 training images per configuration"),
         "full": Budget(epochs=60, note="60 epochs, /10 at 50% and 75%"),
     },
     verdict=verdict,

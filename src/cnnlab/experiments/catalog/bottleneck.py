@@ -45,10 +45,10 @@ EXPERIMENT = Experiment(
     recipe="resnet-cifar",
     budgets={
         "quick": Budget(
-            epochs=10,
+            epochs=7,
             subset=Subset(per_class=1000, val_per_class=200),
             configs=("basic-n3", "basic-n5", "bottleneck-n3", "bottleneck-n5"),
-            note="3 and 5 blocks per stage only, 10,000 training images, 10 epochs",
+            note="3 and 5 blocks per stage only, 10,000 training images, 7 epochs",
         ),
         "full": Budget(note="all four sizes with the ResNet paper's schedule (64k iterations)"),
     },

@@ -33,9 +33,9 @@ EXPERIMENT = Experiment(
     recipe="resnet-cifar",
     budgets={
         "quick": Budget(
-            epochs=5,
+            epochs=3,
             subset=QUICK_VAL,
-            note="5 epochs of the 45,000 training images: deeper networks "
+            note="3 epochs of the 45,000 training images: deeper networks "
             "usually need more epochs, which favours the shallow ones",
         ),
         "full": Budget(epochs=100, note="100 epochs, /10 at 50% and 75%"),

@@ -32,7 +32,7 @@ EXPERIMENT = Experiment(
     compare=Compare(metric="val_error", figure="curves"),
     recipe="resnet-cifar",
     budgets={
-        "quick": Budget(epochs=15, subset=QUICK_VAL, note="15 epochs of the 45,000 training images"),
+        "quick": Budget(epochs=9, subset=QUICK_VAL, note="9 epochs of the 45,000 training images"),
         "full": Budget(epochs=100, note="100 epochs, /10 at 50% and 75%"),
     },
     verdict=verdict,

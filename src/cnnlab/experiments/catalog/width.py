@@ -39,9 +39,9 @@ EXPERIMENT = Experiment(
     recipe="resnet-cifar",
     budgets={
         "quick": Budget(
-            epochs=6,
+            epochs=4,
             subset=QUICK_VAL,
-            note="6 epochs of the 45,000 training images at 32x32 (the "
+            note="4 epochs of the 45,000 training images at 32x32 (the "
             "network ends at 1x1: ImageNet's 224 gives it 7x7)",
         ),
         "full": Budget(epochs=100, note="100 epochs, /10 at 50% and 75%"),
