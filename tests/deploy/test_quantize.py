@@ -18,7 +18,7 @@ MAX_DROP_POINTS = 1.0
 
 def test_quantize_end_to_end(trained_run, tmp_path):
     rep = quantize(trained_run, calibration=256, out=tmp_path / "l.int8.onnx", threads=1)
-    assert rep.images > 500 and rep.split.startswith("held-out split")
+    assert rep.images > 500 and rep.split.startswith("validation split")
     assert rep.fp32_top1 > 0.85  # the model did learn, so the comparison means something
     assert rep.drop_points <= MAX_DROP_POINTS, rep.text()
     assert rep.agreement >= 0.97
@@ -28,7 +28,7 @@ def test_quantize_end_to_end(trained_run, tmp_path):
     assert meta["precision"] == "int8" and "256 calibration images" in meta["quantization"]
     assert meta["model"] == "lenet5" and meta["background"] == "dark"
     text = rep.text()
-    assert "top-1 on the held-out split" in text and "fp32" in text and "int8" in text
+    assert "top-1 on the validation split" in text and "fp32" in text and "int8" in text
 
 
 @pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO not installed")
@@ -69,3 +69,24 @@ def test_quantize_refuses_bare_models_and_bad_options(tmp_path, trained_run):
         quantize(trained_run, engine="eager")
     with pytest.raises(CnnlabError, match="ONNX file"):
         quantize(trained_run, out=tmp_path / "x.pt")
+
+
+def test_a_run_without_a_validation_split_is_compared_on_the_test_split(tmp_path):
+    # resnet-cifar and fast-cifar train on all training images (val_split=0): the comparison then reads
+    # the test split (it chooses nothing) and says so, instead of failing on an empty split
+    import cnnlab
+
+    out = tmp_path / "noval"
+    cnnlab.fit(
+        model="lenet5",
+        data="mnist-sample",
+        epochs=1,
+        batch_size=64,
+        out=str(out),
+        progress=False,
+        threads=1,
+        data_options={"val_split": 0},
+    )
+    rep = quantize(out, calibration=32, out=tmp_path / "n.int8.onnx", limit=200, threads=1)
+    assert rep.split.startswith("test split") and rep.images == 200
+    assert 0.3 < rep.fp32_top1 <= 1.0 and rep.drop_points <= MAX_DROP_POINTS + 2.0

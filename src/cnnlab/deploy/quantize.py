@@ -25,7 +25,7 @@ import torch
 
 from ..errors import CnnlabError
 from .export import deployment_metadata, onnx_bytes, quiet, require, set_onnx_metadata
-from .source import Source, held_out_label, load_source, load_split, normalize
+from .source import Source, held_out, load_source, load_split, normalize
 
 METHODS = ("static", "dynamic")
 QUANT_ENGINES = ("onnxruntime", "openvino")
@@ -231,10 +231,10 @@ def quantize(
         )
     path = _int8_path(source, out)
     calib = calibration_images(source, data, calibration) if method == "static" else None
-    example = normalize(source.meta, load_split(source, "val", data).images[:1])
+    held, held_name = held_out(source, data)
+    example = normalize(source.meta, held.images[:1])
     fp32 = onnx_bytes(source.model, example)
     _write_int8(source, fp32, calib, method, path)
-    held = load_split(source, "val", data)
     images, labels = held.images, held.labels
     if limit:
         images, labels = images[:limit], labels[:limit]
@@ -249,7 +249,7 @@ def quantize(
         method,
         engine,
         len(calib) if calib is not None else 0,
-        held_out_label(source),
+        held_name,
         len(labels),
         fp32_acc,
         int8_acc,

@@ -130,7 +130,21 @@ def example_inputs(
 
 
 def load_split(source: Source, split: str, data_spec: str | None = None):
-    """The ``train`` or ``val`` (held-out) ImageDataset of the run's data (or of ``data_spec``)."""
+    """The ``train`` or ``val`` (held-out) ImageDataset of the run's data (or of ``data_spec``); see
+    :func:`held_out` for which images ``val`` means."""
+    data = _read_data(source, data_spec)
+    return data.train if split == "train" else _held_out(data, source)[0]
+
+
+def held_out(source: Source, data_spec: str | None = None):
+    """(ImageDataset, how to name it) of the images a deployed copy is compared on: the run's
+    validation split, or the data set's test split when the run kept none (``val_split=0``, the
+    published protocol of resnet-cifar and fast-cifar). The comparison chooses nothing, so reading
+    the test split is allowed; the name says which it was."""
+    return _held_out(_read_data(source, data_spec), source)
+
+
+def _read_data(source: Source, data_spec: str | None):
     from ..data import load_data
 
     spec = data_spec or source.data_spec
@@ -147,16 +161,23 @@ def load_split(source: Source, split: str, data_spec: str | None = None):
             f"{spec}: images are {'x'.join(map(str, got))}, the model expects {'x'.join(map(str, want))}",
             "pass the data set the run was trained on",
         )
-    return data.train if split == "train" else data.val
+    return data
 
 
-def held_out_label(source: Source) -> str:
-    """How to name the held-out split in printed numbers (it is the data set's own test files unless
-    the run split its training images)."""
-    opts = source.data_options or {}
-    if opts.get("val_split"):
-        return f"held-out split ({opts['val_split']:.0%} of the training images)"
-    return "held-out split (the data set's own test files)"
+def _held_out(data, source: Source):
+    if len(data.val):
+        split = (source.data_options or {}).get("val_split")
+        if isinstance(split, float) and 0 < split < 1:
+            return data.val, f"validation split ({split:.0%} of the training images)"
+        if isinstance(split, int) and split >= 1:
+            return data.val, f"validation split ({split:,} of the training images)"
+        return data.val, "validation split"
+    if data.has_test:
+        return data.test, "test split (the run kept no validation split; this comparison chooses nothing)"
+    raise CnnlabError(
+        f"{data.name}: the run kept no validation split and the data set has no test split",
+        "pass --data with a data set that has a test split, or a run trained with a validation split",
+    )
 
 
 def normalize(meta: dict, images: torch.Tensor) -> torch.Tensor:
