@@ -366,8 +366,9 @@ def finish_splits(
             test = read_resized_test
         notes.append(f"resized from {h}x{w} to {size}x{size} (images bilinear, masks nearest-neighbour)")
     split = options.val_split
-    if val is not None and len(val) and split is None:
-        pass  # the data set's own validation images
+    keeps_own_val = val is not None and len(val) and split is None  # the data set's own validation images
+    if keeps_own_val:
+        notes.append(f"validation split: the data set's own {len(val):,} validation images")
     elif split == 0:
         if val is not None and len(val):
             train = SegmentationDataset(
