@@ -88,3 +88,14 @@ def test_diverged_run_counts_as_chance():
     assert results["nobn-lr0.1"].mean("val_error") == 90.0
     v = exp.verdict(results)
     assert "90.0% without" in v.because
+
+
+def test_a_difference_within_a_point_is_not_called_a_win():
+    # one seed on 2,000 held-out images: 0.3 points is noise (binomial s.e. of a 27% error: 0.99 points)
+    exp = get_experiment("pooling")
+    close = fake_results(exp, lambda c: 30.0, lambda c: {"max": 27.3, "avg": 27.6}[c.name])
+    v = exp.verdict(close)
+    assert not v.supports and "a 0.3-point difference is within 1 point" in v.because
+    clear = fake_results(exp, lambda c: 30.0, lambda c: {"max": 25.0, "avg": 27.6}[c.name])
+    v = exp.verdict(clear)
+    assert v.supports and "better by 2.6 points" in v.because

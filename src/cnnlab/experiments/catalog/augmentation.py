@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..spec import Budget, Compare, Config, Experiment, Verdict
-from .common import CIFAR_10K, final, pct
+from .common import CIFAR_10K, final, lower, pct
 
 CONFIGS = (
     Config("none", "resnet20", overrides={"augment": ""}, label="no augmentation"),
@@ -18,14 +18,15 @@ def verdict(results) -> Verdict:
         f"held-out error {pct(v['none'])} without augmentation, {pct(v['crop-flip'])} with crop + flip, "
         f"{pct(v['cutout'])} with cutout added"
     )
-    if v["crop-flip"] < v["none"]:
+    if lower(v["crop-flip"], v["none"]):
         extra = (
             "; cutout helps further"
-            if v["cutout"] < v["crop-flip"]
-            else "; cutout does not help further at this budget (DeVries & Taylor train 200 epochs)"
+            if lower(v["cutout"], v["crop-flip"])
+            else "; cutout does not help further by more than a point at this budget (DeVries & Taylor train 200 "
+            "epochs)"
         )
         return Verdict(True, facts + extra)
-    return Verdict(False, f"{facts}: crop + flip did not lower the held-out error")
+    return Verdict(False, f"{facts}: crop + flip did not lower the held-out error by more than a point")
 
 
 EXPERIMENT = Experiment(

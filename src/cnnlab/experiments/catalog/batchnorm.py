@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..spec import Budget, Compare, Config, Experiment, Verdict
-from .common import QUICK_VAL, final, pct
+from .common import QUICK_VAL, final, lower, pct
 
 LOW, HIGH = 0.02, 0.1
 CONFIGS = tuple(
@@ -28,9 +28,9 @@ def verdict(results) -> Verdict:
         f"at lr {HIGH:g} the held-out error is {pct(bn_hi)} with batch norm and {pct(no_hi)} without; the best "
         f"of the two rates is {pct(bn_best)} with and {pct(no_best)} without"
     )
-    if bn_hi < no_hi and bn_best < no_best:
+    if lower(bn_hi, no_hi) and lower(bn_best, no_best):
         return Verdict(True, f"{facts}")
-    return Verdict(False, f"{facts}: batch norm is not better at the higher rate and overall")
+    return Verdict(False, f"{facts}: batch norm is not better by more than a point at the higher rate and overall")
 
 
 EXPERIMENT = Experiment(

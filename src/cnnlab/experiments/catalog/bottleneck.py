@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..spec import Budget, Compare, Config, Experiment, Subset, Verdict
-from .common import final, pct
+from .common import final, lower, pct
 
 BLOCKS = (3, 5, 9, 18)  # blocks per stage: ResNet-20/32/56/110 and their bottleneck forms (29/47/83/164 layers)
 CONFIGS = tuple(
@@ -25,10 +25,12 @@ def verdict(results) -> Verdict:
         (n, final(results, f"basic-n{n}", "val_error"), final(results, f"bottleneck-n{n}", "val_error")) for n in ns
     ]
     facts = "; ".join(f"{n} blocks/stage: basic {pct(b)}, bottleneck {pct(k)} (held-out)" for n, b, k in pairs)
-    wins = sum(k < b for _, b, k in pairs)
+    wins = sum(lower(k, b) for _, b, k in pairs)
     if wins == len(pairs):
         return Verdict(True, f"{facts}: at each cost the deeper bottleneck network is better")
-    return Verdict(False, f"{facts}: the bottleneck network wins {wins} of {len(pairs)} equal-cost pairs")
+    return Verdict(
+        False, f"{facts}: the bottleneck network wins {wins} of {len(pairs)} equal-cost pairs by more than a point"
+    )
 
 
 EXPERIMENT = Experiment(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..spec import Budget, Compare, Config, Experiment, Verdict
-from .common import QUICK_VAL, final, pct
+from .common import QUICK_VAL, final, lower, pct
 
 CONFIGS = tuple(Config(f"vgg{d}", f"cifar_vgg{d}", label=f"{c} (VGG-{d})") for c, d in zip("ABDE", (11, 13, 16, 19)))
 
@@ -12,14 +12,17 @@ def verdict(results) -> Verdict:
     names = list(results)
     v = [final(results, n, "val_error") for n in names]
     facts = ", ".join(f"{results[n].config.title} {pct(e)}" for n, e in zip(names, v))
-    if v[-1] < v[0]:
+    if lower(v[-1], v[0]):
         mono = all(b <= a + 0.5 for a, b in zip(v, v[1:]))
         return Verdict(
             True,
             f"held-out error {facts}: the deepest beats the shallowest"
             + ("" if mono else " (though not monotonically)"),
         )
-    return Verdict(False, f"held-out error {facts}: the deepest configuration is not better than the shallowest")
+    return Verdict(
+        False,
+        f"held-out error {facts}: the deepest configuration is not better than the shallowest by more than a point",
+    )
 
 
 EXPERIMENT = Experiment(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..spec import Budget, Compare, Config, Experiment, Subset, Verdict
-from .common import final, pct
+from .common import final, lower, pct
 
 CONFIGS = (
     Config("no-dropout", "cifar_vgg11", {"drop_rate": 0.0, "hidden": 1024}, label="no dropout"),
@@ -18,9 +18,11 @@ def verdict(results) -> Verdict:
         f"the held-out minus training error gap is {gap['dropout']:.1f} points with dropout and "
         f"{gap['no-dropout']:.1f} without; held-out error {pct(val['dropout'])} vs {pct(val['no-dropout'])}"
     )
-    if gap["dropout"] < gap["no-dropout"] and val["dropout"] <= val["no-dropout"] + 0.5:
+    if lower(gap["dropout"], gap["no-dropout"]) and val["dropout"] <= val["no-dropout"] + 0.5:
         return Verdict(True, facts)
-    return Verdict(False, f"{facts}: dropout did not shrink the gap without costing held-out error")
+    return Verdict(
+        False, f"{facts}: dropout did not shrink the gap by more than a point without costing held-out error"
+    )
 
 
 EXPERIMENT = Experiment(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..spec import Budget, Compare, Config, Experiment, Verdict
-from .common import QUICK_VAL, final, pct
+from .common import NOISE_NOTE, NOISE_POINTS, QUICK_VAL, final, lower, pct
 
 CONFIGS = (
     Config("max", "cifar_vgg11", {"pool": "max"}, label="max pooling"),
@@ -14,8 +14,10 @@ CONFIGS = (
 def verdict(results) -> Verdict:
     m, a = final(results, "max", "val_error"), final(results, "avg", "val_error")
     facts = f"held-out error {pct(m)} with max pooling against {pct(a)} with average pooling"
-    if m < a:
+    if lower(m, a):
         return Verdict(True, f"{facts}: max pooling is better by {a - m:.1f} points")
+    if abs(a - m) <= NOISE_POINTS:
+        return Verdict(False, f"{facts}: a {abs(a - m):.1f}-point difference is {NOISE_NOTE}")
     return Verdict(False, f"{facts}: max pooling is not better here")
 
 

@@ -9,7 +9,7 @@ backbone, new head), fine-tuning everything, fine-tuning with the backbone at 1/
 from __future__ import annotations
 
 from ..spec import Budget, Compare, Config, Experiment, Subset, Verdict
-from .common import final, pct
+from .common import final, lower, pct
 
 SOURCE = (0, 1, 2, 3, 4, 5)
 TARGET = (6, 7, 8, 9)
@@ -55,9 +55,9 @@ def verdict(results) -> Verdict:
         f"with {n} labels per class the held-out error is {pct(scratch)} from scratch, {pct(probe)} for the "
         f"linear probe and {pct(best_ft)} for the better fine-tuning"
     )
-    if best_ft < scratch:
+    if lower(best_ft, scratch):
         return Verdict(True, facts)
-    return Verdict(False, f"{facts}: fine-tuning did not beat training from scratch")
+    return Verdict(False, f"{facts}: fine-tuning did not beat training from scratch by more than a point")
 
 
 EXPERIMENT = Experiment(

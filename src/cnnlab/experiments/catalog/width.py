@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..spec import Budget, Compare, Config, Experiment, Verdict
-from .common import QUICK_VAL, final, pct
+from .common import QUICK_VAL, final, lower, pct
 
 WIDTHS = (0.25, 0.5, 0.75, 1.0)
 CONFIGS = tuple(
@@ -22,7 +22,7 @@ def verdict(results) -> Verdict:
     v = [final(results, n, "val_error") for n in names]
     macs = [results[n].macs / 1e6 for n in names]
     facts = ", ".join(f"width {w:g}: {pct(e)} at {m:.1f} MMACs" for w, e, m in zip(WIDTHS, v, macs))
-    if v[-1] < v[0] and all(b <= a + 1.0 for a, b in zip(v, v[1:])):
+    if lower(v[-1], v[0]) and all(b <= a + 1.0 for a, b in zip(v, v[1:])):
         return Verdict(True, f"held-out error {facts}: fewer multiply-adds, higher error, step by step")
     return Verdict(False, f"held-out error {facts}: the error does not fall steadily with width")
 
