@@ -2,7 +2,7 @@
 
 For every distinct (network, options, batch size) the quick budgets train, ``cnnlab.train`` runs on
 synthetic 3x32x32 data for two short epochs; the second epoch's images/s (no warm-up in it) gives
-the effective GFLOP/s (6 x multiply-adds per training image) next to the rate the estimate assumes,
+the effective GFLOP/s (6 x multiply-adds per training image) next to the images/s the estimate assumes,
 and the expected minutes of each experiment with the measured rates instead. Run it on a quiet
 machine: the figures are meaningless when other processes share the cores.
 
@@ -59,7 +59,7 @@ def measure(settings: dict, steps: int) -> float:
 
 def main(argv=None) -> int:
     from cnnlab.experiments import EXPERIMENTS
-    from cnnlab.experiments.estimate import estimate_run, model_cost, rate_gflops
+    from cnnlab.experiments.estimate import estimate_run, model_cost, train_seconds_per_image
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=20, help="steps per epoch")
@@ -69,22 +69,37 @@ def main(argv=None) -> int:
     nets = networks(["activation", "pooling"] if args.tiny else None)
     steps = 3 if args.tiny else args.steps
     rows = []
-    print(f"{'network':<36} {'batch':>5} {'img/s':>8} {'GFLOP/s':>8} {'assumed':>8}")
+    print(f"{'network':<36} {'batch':>5} {'img/s':>8} {'GFLOP/s':>8} {'assumed img/s':>13}")
     for (model, options, batch, _), settings in nets.items():
-        _, macs, depthwise = model_cost(model, json.loads(options))
+        cost = model_cost(model, json.loads(options))
         ips = measure(settings, steps)
-        rows.append({"model": model, "options": json.loads(options), "batch": batch, "images_per_s": ips,
-                     "gflops": 6 * macs * ips / 1e9, "assumed_gflops": rate_gflops(macs, depthwise)})
-        print(f"{model + ' ' + options:<36.36} {batch:>5} {ips:>8,.0f} {rows[-1]['gflops']:>8.0f} "
-              f"{rows[-1]['assumed_gflops']:>8.0f}")
+        rows.append(
+            {
+                "model": model,
+                "options": json.loads(options),
+                "batch": batch,
+                "images_per_s": ips,
+                "gflops": 6 * cost.macs * ips / 1e9,
+                "assumed_images_per_s": 1 / train_seconds_per_image(cost),
+            }
+        )
+        print(
+            f"{model + ' ' + options:<36.36} {batch:>5} {ips:>8,.0f} {rows[-1]['gflops']:>8.0f} "
+            f"{rows[-1]['assumed_images_per_s']:>13,.0f}"
+        )
     if not args.tiny:
         print("\nexpected quick-budget minutes (estimate | with the measured rates):")
         measured = {(r["model"], json.dumps(r["options"], sort_keys=True)): r["images_per_s"] for r in rows}
         for exp in EXPERIMENTS.values():
             est = sum(estimate_run(exp, r).seconds for r in exp.plan("quick")) / 60
-            real = sum(estimate_run(exp, r).train_images
-                       / measured[(r.train["model"], json.dumps(r.train["model_args"], sort_keys=True))]
-                       for r in exp.plan("quick")) / 60
+            real = (
+                sum(
+                    estimate_run(exp, r).train_images
+                    / measured[(r.train["model"], json.dumps(r.train["model_args"], sort_keys=True))]
+                    for r in exp.plan("quick")
+                )
+                / 60
+            )
             print(f"  {exp.name:<13} {est:5.1f} | {real:5.1f} (training only)")
     if args.out:
         with open(args.out, "w") as f:

@@ -21,7 +21,7 @@ def test_param_formula_matches_the_module(name):
     assert n_params(model) == vit_params(size, patch, image, chans, classes) == model_card(name).params
 
 
-@pytest.mark.parametrize("name", ["vit_ti_4_28", "vit_ti_16", "vit_b_32"])
+@pytest.mark.parametrize("name", ["vit_ti_4_28", "vit_ti_8_32", "vit_ti_16", "vit_b_32"])
 def test_mac_formula_matches_pytorch_flop_counter(name):
     """The formula counts patch projection, QKV/output projections, MLP, QK^T and AV, classifier;
     PyTorch's FlopCounterMode (an independent count) agrees exactly."""

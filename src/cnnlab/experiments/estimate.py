@@ -1,16 +1,26 @@
 """Expected wall time of an experiment from its step counts and measured training rates (no running).
 
-A training image costs about 3 forward passes (forward + backward) = 6 x MACs FLOPs; a held-out
-image one forward pass (2 x MACs). The rates are the effective GFLOP/s of `cnnlab train` (bf16, channels-last, batch 128) on
-the slower of this project's two 2-core machines, the Intel Xeon (AMX-BF16), with nothing else
-running: 240 for ResNet-20/56-class dense networks, fitted to the degradation experiment's four
-runs (714 s wall on 2026-11-30). The AMD EPYC ran the same networks at about 390
-(docs/training-speed.md), so an estimate is about 1.6x too long there. The other classes were
-measured on the AMD machine and are scaled by the same 240/390: LeNet-5-sized nets (per-step overhead dominates) 64 -> 39; the 10-30 MMAC
-networks (the experiments' CIFAR VGGs) 200 -> 123, an interpolation. The depthwise
-MobileNets at 32x32 are far below all of these: 6.6 GFLOP/s for MobileNetV1 x0.25 and 11 for x0.5
-(1,000 and 550 img/s, measured on the Xeon); 12 is used for all widths. These are estimates; the
-reports record measured times.
+A training image costs (seconds, ``cnnlab train`` at bf16, channels-last, batch 128)
+
+    6 x MACs / PEAK_FLOPS  +  output bytes x SECONDS_PER_OUTPUT_BYTE  +  PER_IMAGE_S
+
+- the arithmetic at the rate the convolutions reach (forward + backward = 3 passes of 2 x MACs FLOPs);
+- the memory traffic of the layers' outputs (the analyzer's ``all_outputs_bytes``, fp32): batch norm,
+  ReLU, additions and the 1x1 convolutions of narrow networks are bound by it, not by FLOPs;
+- loading, augmentation, the optimizer step and the per-step statistics.
+
+The three constants are a least-squares fit (relative error) to the 32 quick-budget runs with batch
+128 measured on 2026-11-30 on the 2-core Intel Xeon (AMX-BF16), the slower of this project's two
+machines: 727 GFLOP/s, 0.36 ms per MB of outputs, 0.215 ms per image. It covers ResNet-20 to
+ResNet-110, plain nets, bottleneck ResNets, the small CIFAR VGGs and ConvNets, with a median error of
+14% and a largest of 51% (the small ConvNet runs faster than it says). Two kinds of networks fall
+outside it and keep a factor measured on the same machine: transformers (attention, layer norm,
+GELU: TRANSFORMER_SLOWDOWN, from the ViT-Ti runs) and the depthwise MobileNets, which run at
+6.6-11 GFLOP/s at 32x32 (GFLOPS_DEPTHWISE). A held-out image costs a third of a training image
+(one pass), and so does a training image through a frozen backbone (a linear probe). The AMD
+EPYC runs dense networks about 1.6x faster (docs/training-speed.md), so estimates are long there.
+These are estimates; the reports record measured times, and ``benchmarks/experiment_rates.py``
+measures the rates on the machine at hand.
 """
 
 from __future__ import annotations
@@ -18,28 +28,33 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 from .spec import Experiment, PlannedRun
 
-GFLOPS_DENSE = 240.0
-GFLOPS_SMALL = 123.0  # 5-30 MMAC/image: interpolated, not measured
-GFLOPS_TINY = 39.0
+PEAK_FLOPS = 727e9
+SECONDS_PER_OUTPUT_BYTE = 0.36e-3 / 1e6
+PER_IMAGE_S = 0.215e-3
+TRANSFORMER_SLOWDOWN = 1.6  # measured/fitted: ViT-Ti/4 1.6-1.75 (64-71 img/s), ViT-Ti/8 1.4-1.7 (250-296)
 GFLOPS_DEPTHWISE = 12.0  # measured on the Xeon: MobileNetV1 x0.25 6.6, x0.5 11 (32x32, batch 128)
 OVERHEAD_S = 5.0  # per run: building the model, the first batches, writing the run folder
-# the fastest training measured (LeNet-5, batch 256: 25,416 img/s): loader, optimizer and per-step
-# statistics bound any network, however few its multiply-adds
-MAX_TRAIN_IMAGES_PER_S = 25_000.0
 
 
-def model_cost(
-    model: str, args: dict, in_chans: int = 3, side: int = 32, num_classes: int = 10
-) -> tuple[int, int, bool]:
-    """(params, MACs per image, has depthwise convolutions) from the analyzer (meta device, nothing computed)."""
+class ModelCost(NamedTuple):
+    params: int
+    macs: int  # per image
+    output_bytes: int  # every layer's output for one image, fp32 (the analyzer's all_outputs_bytes)
+    kind: str  # "dense", "depthwise" or "transformer"
+
+
+def model_cost(model: str, args: dict, in_chans: int = 3, side: int = 32, num_classes: int = 10) -> ModelCost:
+    """Parameters, multiply-adds, output bytes and kind of a network, from the analyzer (meta device,
+    nothing computed)."""
     return _model_cost(model, json.dumps(args, sort_keys=True), in_chans, side, num_classes)
 
 
 @cache
-def _model_cost(model: str, args: str, in_chans: int, side: int, num_classes: int) -> tuple[int, int, bool]:
+def _model_cost(model: str, args: str, in_chans: int, side: int, num_classes: int) -> ModelCost:
     import torch
     import torch.nn as nn
 
@@ -49,18 +64,22 @@ def _model_cost(model: str, args: str, in_chans: int, side: int, num_classes: in
     with torch.device("meta"):
         net = create_model(model, num_classes=num_classes, in_chans=in_chans, **json.loads(args))
     s = summary(net, input_size=(in_chans, side, side))
-    depthwise = any(isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels for m in net.modules())
-    return s.params.total, s.macs, depthwise
+    modules = list(net.modules())
+    if any(isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels for m in modules):
+        kind = "depthwise"
+    elif any(isinstance(m, nn.MultiheadAttention) or "attention" in type(m).__name__.lower() for m in modules):
+        kind = "transformer"
+    else:
+        kind = "dense"
+    return ModelCost(s.params.total, s.macs, s.memory.all_outputs_bytes, kind)
 
 
-def rate_gflops(macs: int, depthwise: bool) -> float:
-    if depthwise:
-        return GFLOPS_DEPTHWISE
-    if macs < 1e6:
-        return GFLOPS_TINY
-    if macs < 30e6:
-        return GFLOPS_SMALL
-    return GFLOPS_DENSE
+def train_seconds_per_image(cost: ModelCost) -> float:
+    """Expected seconds per training image at batch 128 (see the module's docstring)."""
+    if cost.kind == "depthwise":
+        return 6 * cost.macs / (GFLOPS_DEPTHWISE * 1e9) + PER_IMAGE_S
+    t = 6 * cost.macs / PEAK_FLOPS + cost.output_bytes * SECONDS_PER_OUTPUT_BYTE + PER_IMAGE_S
+    return t * (TRANSFORMER_SLOWDOWN if cost.kind == "transformer" else 1.0)
 
 
 @dataclass
@@ -94,7 +113,7 @@ def estimate_run(exp: Experiment, run: PlannedRun) -> RunEstimate:
     n_train, n_val = split_sizes(exp, run)
     cfg = run.train
     k = len(run.subset.classes) if run.subset.classes is not None else exp.num_classes
-    _, macs, depthwise = model_cost(cfg["model"], cfg.get("model_args", {}), num_classes=k)
+    cost = model_cost(cfg["model"], cfg.get("model_args", {}), num_classes=k)
     batch = cfg.get("batch_size", 128)
     steps_per_epoch = max(1, n_train // batch)
     steps = cfg.get("steps") or cfg.get("epochs", 1) * steps_per_epoch
@@ -104,13 +123,12 @@ def estimate_run(exp: Experiment, run: PlannedRun) -> RunEstimate:
     evaluations = max(1, evaluations + (1 if every and epochs % every else 0))
     train_images = steps * batch
     val_images = evaluations * n_val
-    rate = rate_gflops(macs, depthwise) * 1e9
+    per_image = train_seconds_per_image(cost)
     frozen = cfg.get("freeze", "none") == "backbone"  # a linear probe: no backward through the backbone
-    per_train = (2 if frozen else 6) * macs
-    train_s = max(train_images * per_train / rate, train_images / MAX_TRAIN_IMAGES_PER_S)
-    val_s = max(val_images * 2 * macs / rate, val_images / (3 * MAX_TRAIN_IMAGES_PER_S))
+    train_s = train_images * per_image / (3 if frozen else 1)
+    val_s = val_images * per_image / 3
     seconds = train_s + val_s + OVERHEAD_S
-    return RunEstimate(run.name, train_images, val_images, macs, seconds)
+    return RunEstimate(run.name, train_images, val_images, cost.macs, seconds)
 
 
 def estimate_minutes(exp: Experiment, budget: str, seeds: int | None = None) -> float:

@@ -255,9 +255,8 @@ def collect(exp: Experiment, runs: list[PlannedRun], out: Path) -> dict[str, Con
                 read_model_meta(files[0])["input_size"] if files else model_card(rr.config["model"]).input_size
             )[::2]
             classes = len(rr.config.get("resolved", {}).get("classes", [])) or exp.num_classes
-            params, macs, _ = model_cost(
-                rr.config["model"], rr.config.get("model_args", {}), int(in_chans), int(side), classes
-            )
+            cost = model_cost(rr.config["model"], rr.config.get("model_args", {}), int(in_chans), int(side), classes)
+            params, macs = cost.params, cost.macs
             results[c.name] = ConfigResult(c, [], params, macs)
         results[c.name].runs.append(rr)
     return results

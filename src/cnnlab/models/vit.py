@@ -188,6 +188,7 @@ VIT_VARIANTS = {
     "vit_s_16": ("s", 16, 224, 3, 1000, 0.1),
     "vit_ti_4_28": ("ti", 4, 28, 1, 10, 0.1),
     "vit_ti_4_32": ("ti", 4, 32, 3, 10, 0.1),
+    "vit_ti_8_32": ("ti", 8, 32, 3, 10, 0.1),
 }
 
 
@@ -338,3 +339,15 @@ def vit_ti_4_28(**kwargs) -> VisionTransformer:
 )
 def vit_ti_4_32(**kwargs) -> VisionTransformer:
     return _build("vit_ti_4_32", **kwargs)
+
+
+@register_model(
+    card=_card(
+        "vit_ti_8_32",
+        paper=_DEIT_PAPER,
+        source="DeiT-Ti's encoder with 8x8 patches on 32x32 RGB images: 16 patches + class token, a quarter of "
+        "vit_ti_4_32's multiply-adds (about ResNet-44's); no published figures: params and MACs are the exact counts",
+    )
+)
+def vit_ti_8_32(**kwargs) -> VisionTransformer:
+    return _build("vit_ti_8_32", **kwargs)

@@ -36,9 +36,10 @@ EXPERIMENT = Experiment(
     recipe="resnet-cifar",
     budgets={
         "quick": Budget(
-            epochs=3,
+            epochs=5,
             subset=QUICK_VAL,
-            note="3 epochs of the 45,000 training images: deeper networks "
+            overrides={"warmup_epochs": 1},
+            note="5 epochs of the 45,000 training images with a 1-epoch linear warm-up: deeper networks "
             "usually need more epochs, which favours the shallow ones",
         ),
         "full": Budget(epochs=100, note="100 epochs, /10 at 50% and 75%"),

@@ -1,13 +1,14 @@
-"""Vision transformers need more data than CNNs: ViT-Ti/4 vs ResNet-110 on 10%, 30%, 100% of CIFAR-10."""
+"""Vision transformers need more data than CNNs: ViT-Ti/8 vs ResNet-44 (equal multiply-adds) on 10%, 30%, 100% of
+CIFAR-10."""
 
 from __future__ import annotations
 
 from ..spec import Budget, Compare, Config, Experiment, Subset, Verdict
-from .common import final, pct
+from .common import NOISE_POINTS, QUICK_VAL, final, pct
 
 FRACTIONS = (0.1, 0.3, 1.0)
 VIT = {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.05, "schedule": "onecycle", "label_smoothing": 0.1}
-RESNET = {"schedule": "onecycle"}
+RESNET = {"schedule": "onecycle"}  # one-cycle's 30% ramp is the warm-up ResNets need at lr 0.1
 
 CONFIGS = tuple(
     Config(
@@ -20,8 +21,8 @@ CONFIGS = tuple(
         label=f"{label}, {f:.0%}",
     )
     for kind, model, over, label in (
-        ("vit", "vit_ti_4_32", VIT, "ViT-Ti/4"),
-        ("resnet", "resnet110", RESNET, "ResNet-110"),
+        ("vit", "vit_ti_8_32", VIT, "ViT-Ti/8"),
+        ("resnet", "resnet44", RESNET, "ResNet-44"),
     )
     for f in FRACTIONS
 )
@@ -37,9 +38,11 @@ def verdict(results) -> Verdict:
         f"{gap_hi:+.1f} with {hi}% (ViT {v[f'vit-{lo}']} -> {v[f'vit-{hi}']}, "
         f"ResNet {v[f'resnet-{lo}']} -> {v[f'resnet-{hi}']})"
     )
-    if gap_lo > 0 and gap_hi < gap_lo:
+    if gap_lo > NOISE_POINTS and gap_hi < gap_lo - NOISE_POINTS:
         return Verdict(True, f"{facts}: the CNN wins on little data and the gap shrinks with more")
-    return Verdict(False, f"{facts}: the gap does not shrink with more data at this budget")
+    if gap_lo <= NOISE_POINTS:
+        return Verdict(False, f"{facts}: the CNN is not ahead by more than {NOISE_POINTS:g} point on little data")
+    return Verdict(False, f"{facts}: the gap does not shrink by more than {NOISE_POINTS:g} point with more data")
 
 
 EXPERIMENT = Experiment(
@@ -57,18 +60,20 @@ EXPERIMENT = Experiment(
     recipe="resnet-cifar",
     budgets={
         "quick": Budget(
-            overrides={"steps": 100, "epochs": 1},
-            subset=Subset(val_per_class=200),
-            configs=("vit-10", "vit-100", "resnet-10", "resnet-100"),
-            note="10% and 100% only, 100 steps of batch 128 per run (same compute at every data fraction): far "
-            "too few for either network to converge; the comparison is of early training",
+            overrides={"steps": 150, "epochs": 1},
+            subset=QUICK_VAL,
+            note="150 steps of batch 128 per run (19,200 images: about 4 epochs of the 10% subset, 1.4 of the 30% "
+            "and 0.4 of the full set; the same compute at every fraction): enough to separate the two networks' "
+            "early training, far too few for either to converge",
         ),
         "full": Budget(
             overrides={"steps": 35000, "epochs": 1}, note="35k steps of batch 128 (100 epochs of the full set) per run"
         ),
     },
     verdict=verdict,
-    notes="The ViT (vit_ti_4_32: DeiT-Ti encoder, 4x4 patches, 65 tokens, 365 MMACs) trains with AdamW 1e-3, "
-    "weight decay 0.05, label smoothing 0.1 (DeiT's optimiser); ResNet-110 (253 MMACs, the closest CIFAR "
-    "ResNet in cost) with the ResNet recipe's SGD. Both use a one-cycle schedule and crop + flip.",
+    notes="The ViT (vit_ti_8_32: DeiT-Ti's encoder, 12 layers of width 192, on 8x8 patches: 16 patches + a "
+    "class token, 92 MMACs) trains with AdamW 1e-3, weight decay 0.05, label smoothing 0.1 (DeiT's optimiser); "
+    "ResNet-44 (97 MMACs, the CIFAR ResNet closest in cost) with the ResNet recipe's SGD 0.1. Both use a "
+    "one-cycle schedule (its 30% ramp doubles as the ResNet's warm-up) and crop + flip. An earlier version "
+    "paired ViT-Ti/4 (365 MMACs) with ResNet-110, which stays at chance for the quick budget's step count.",
 )
