@@ -88,11 +88,11 @@ def test_estimate_counts_images_and_flops():
     # 1,000 images per class of the 90% training part, 200 held-out per class
     assert split_sizes(exp, run) == (10_000, 2_000)
     est = estimate_run(exp, run)
-    steps = 6 * (10_000 // 128)  # drop_last batches x 6 epochs
-    assert est.train_images == steps * 128 and est.val_images == 6 * 2_000
+    steps = 5 * (10_000 // 128)  # drop_last batches x 5 epochs
+    assert est.train_images == steps * 128 and est.val_images == 5 * 2_000
     # ResNet-20: 40,551,040 MACs and 1,913,128 bytes of fp32 outputs per image (the analyzer's counts)
     per_image = 6 * 40_551_040 / 727e9 + 1_913_128 * 0.36e-9 + 0.215e-3
-    expected = steps * 128 * per_image + 6 * 2_000 * per_image / 3 + 5.0
+    expected = steps * 128 * per_image + 5 * 2_000 * per_image / 3 + 5.0
     assert est.seconds == pytest.approx(expected)
 
 

@@ -67,11 +67,11 @@ EXPERIMENT = Experiment(
     recipe="resnet-cifar",
     budgets={
         "quick": Budget(
-            epochs=6,
+            epochs=5,
             subset=CIFAR_10K,
             configs=("plain20", "plain56", "resnet20", "resnet56"),
             overrides={"warmup_epochs": 1},
-            note="depths 20 and 56 only, 10,000 training images (1,000 per class), 6 epochs with the "
+            note="depths 20 and 56 only, 10,000 training images (1,000 per class), 5 epochs with the "
             "recipe's /10 steps at 50% and 75% and a 1-epoch linear warm-up (without it, lr 0.1 threw "
             "ResNet-56's loss up to 2.96 in the first epoch and it ended 8 epochs at plain-56's training "
             "error, 77% vs 79%): the gap between plain-20 and plain-56 opens in the first epochs (Fig. 6), "
