@@ -15,7 +15,10 @@ warm-up, median of the rounds:
 - ``cnnlab+compile``: the same with ``torch.compile``, only for the networks where
   ``--compile auto`` would compile (dense, >= 300 MMAC/image: the CIFAR ResNet-18).
 
-The bf16 and fp32 matrix-multiply peaks (``torch.mm`` of 4096x4096) are measured in the same run;
+The bf16 and fp32 matrix-multiply peaks (``torch.mm`` of 4096x4096) are measured in the same run,
+and the bf16 peak again at the start of every round: "% of the rounds' bf16 peaks" is the median
+over rounds of a loop's GFLOP/s over the peak measured just before it, which holds when the shared
+machine's speed drifts between rounds (it does, by up to 1.7x within minutes);
 effective GFLOP/s = conv+linear multiply-adds x 2 (FLOPs) x 3 (forward + two backward GEMMs) x
 images/s. Targets (issue 7): >= 3.5x the plain loop on the ResNets and >= 40% of the bf16 peak.
 
@@ -167,7 +170,11 @@ def timed(fn, steps: int) -> float:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-def bench_model(name: str, batch: int, rounds: int, steps: int, compile_mode: str, shape_override=None) -> list[dict]:
+def bench_model(name: str, batch: int, rounds: int, steps: int, compile_mode: str, shape_override=None,
+                peak_fn=None) -> list[dict]:
+    """``peak_fn()``, when given, measures the bf16 GEMM peak once per round, between the loops, so
+    that each round's share of the peak is taken against the peak of that moment (a shared machine's
+    speed drifts by up to 1.7x within minutes)."""
     from cnnlab.train import TrainConfig
     from cnnlab.train.trainer import model_macs, should_compile
 
@@ -199,7 +206,10 @@ def bench_model(name: str, batch: int, rounds: int, steps: int, compile_mode: st
         loop.step()
     walls = {k: [] for k in loops}
     cpus = {k: [] for k in loops}
+    round_peaks = []
     for _ in range(rounds):
+        if peak_fn is not None:
+            round_peaks.append(peak_fn())
         for key, loop in loops.items():
             w, c = timed(loop.step, steps)
             walls[key].append(w / steps)
@@ -214,7 +224,12 @@ def bench_model(name: str, batch: int, rounds: int, steps: int, compile_mode: st
                      "images_per_s": ips, "x_vs_plain": plain / sec,
                      "gflops": macs * 6 * ips / 1e9, "macs_per_image": macs,
                      "cpu_util": statistics.median(cpus[key]) / sec / torch.get_num_threads(),
-                     "first_step_s": first[key]})
+                     "first_step_s": first[key],
+                     # per round: this loop's GFLOP/s over the bf16 peak measured just before it
+                     "pct_of_round_bf16_peak": statistics.median(
+                         100 * macs * 6 * batch / w / 1e9 / p for w, p in zip(walls[key], round_peaks)
+                     ) if round_peaks else None,
+                     "round_bf16_peaks": round_peaks})
     return rows
 
 
@@ -249,7 +264,11 @@ def main(argv=None) -> int:
             raise SystemExit(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
         batch = args.batch or (8 if args.tiny else MODELS[name][2])
         shape = (3, 64, 64) if (args.tiny and name == "mobilenet_v2") else None
-        for row in bench_model(name, batch, args.rounds, args.steps, args.compile, shape):
+        peak_fn = None
+        if "bf16" in peaks:
+            gemm = args.gemm
+            peak_fn = lambda: gemm_peak(torch.bfloat16, gemm, 3)  # noqa: E731
+        for row in bench_model(name, batch, args.rounds, args.steps, args.compile, shape, peak_fn):
             row.update(threads=threads, peak_fp32=peaks["fp32"], peak_bf16=peaks.get("bf16"))
             row["pct_of_peak_same_dtype"] = 100 * row["gflops"] / peaks.get(row["precision"], peaks["fp32"])
             row["pct_of_bf16_peak"] = 100 * row["gflops"] / peaks["bf16"] if "bf16" in peaks else None
@@ -259,6 +278,8 @@ def main(argv=None) -> int:
                   f"{row['pct_of_peak_same_dtype']:>5.1f}% of {row['precision']} peak"
                   + (f"  {row['pct_of_bf16_peak']:>5.1f}% of bf16 peak"
                      if row["pct_of_bf16_peak"] is not None and row["precision"] != "bf16" else "")
+                  + (f"  {row['pct_of_round_bf16_peak']:>5.1f}% of the rounds' bf16 peaks"
+                     if row["pct_of_round_bf16_peak"] is not None else "")
                   + f"  cpu util {row['cpu_util']:.2f}  first step {row['first_step_s']:.1f}s", flush=True)
     if args.out:
         with open(args.out, "a") as f:
