@@ -128,3 +128,20 @@ def test_compile_runner_agrees_with_eager():
         ref = src.model(x)
     out = make_runner(src.model, "compile", "fp32")(x)
     assert float((out - ref).abs().max()) <= 1e-4 * float(ref.abs().max())
+
+
+def test_a_bare_vit_gets_a_nonzero_head_so_bf16_differs_from_fp32():
+    """The ViT's classifier starts at zero (as torchvision's): on random weights every logit would be 0
+    and bf16 would 'agree' with fp32 exactly. bench gives such layers small random weights first."""
+    from cnnlab.deploy.source import randomize_zero_layers
+    from cnnlab.models import create_model
+
+    model = create_model("vit_ti_4_32", num_classes=10)
+    assert not model.heads.head.weight.any()
+    assert randomize_zero_layers(model) == ["heads.head"]
+    assert model.heads.head.weight.std().item() == pytest.approx(0.02, rel=0.1)
+    assert randomize_zero_layers(model) == []  # nothing else is all zero; a second call changes nothing
+
+    res = bench("vit_ti_4_32", batch=2, engines="eager:fp32,eager:bf16", tiny=True, threads=1)
+    assert any("heads.head got small random weights" in n for n in res.notes)
+    assert 0 < res.rows[1].rel_diff < 0.1

@@ -18,7 +18,7 @@ import torch
 
 from ..errors import CnnlabError
 from .engines import ENGINES, Runner, engine_available, make_runner
-from .source import Source, calibrate_bn, example_inputs, load_source
+from .source import Source, calibrate_bn, example_inputs, load_source, randomize_zero_layers
 
 DEFAULT_CONFIGS = [
     ("eager", "fp32"),
@@ -184,6 +184,12 @@ def _calibration_inputs(source: Source, model, calibration: int, notes: list[str
         from .quantize import calibration_images
 
         return calibration_images(source, None, calibration)
+    zeroed = randomize_zero_layers(model)
+    if zeroed:
+        notes.append(
+            f"random weights; the zero-initialised {', '.join(zeroed)} got small random weights (all-zero "
+            "outputs would make every engine agree)"
+        )
     calibrate_bn(model, torch.randn(16, *source.input_size, generator=torch.Generator().manual_seed(1)))
     notes.append(
         "random weights; batch-norm statistics calibrated on random inputs first (float32 "

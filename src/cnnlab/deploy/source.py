@@ -91,6 +91,20 @@ def _card_size(name: str) -> tuple[int, ...]:
     return tuple(get_entry(name).card.input_size)
 
 
+def randomize_zero_layers(model: nn.Module, seed: int = 3) -> list[str]:
+    """Give the all-zero linear layers of a bare model small random weights (N(0, 0.02), seeded) and
+    return their names. A zero-initialised classifier (the ViTs', as torchvision's and DeiT's) makes
+    every output 0, so the engines' outputs cannot be compared. Only for bare models."""
+    g = torch.Generator().manual_seed(seed)
+    names = []
+    with torch.no_grad():
+        for name, m in model.named_modules():
+            if isinstance(m, nn.Linear) and not m.weight.any() and (m.bias is None or not m.bias.any()):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * 0.02)
+                names.append(name)
+    return names
+
+
 def calibrate_bn(model: nn.Module, x: torch.Tensor, passes: int = 2) -> None:
     """Give a randomly initialised network real batch-norm statistics (a few train-mode passes over
     ``x``), so that eval-mode activations do not shrink into float32 denormals, which run 10-50x
