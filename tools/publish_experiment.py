@@ -2,7 +2,8 @@
 
     .venv/bin/python tools/publish_experiment.py experiments/degradation-quick degradation
 
-The report's figure link is rewritten to the copied PNG; the run folders stay where they are. Add
+The report's figure link is rewritten to the copied PNG, and paths beside the repository to ``../``
+(``/home/me/shared/data/...`` -> ``../shared/data/...``); the run folders stay where they are. Add
 below the report, by hand, where the quick result does not reproduce the lecture's claim and why.
 """
 
@@ -27,6 +28,9 @@ def publish(out: Path, name: str) -> Path:
     (docs / "img").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(figure, docs / "img" / f"{name}.png")
     text = report.read_text().replace("](figure.png)", f"](img/{name}.png)")
+    # paths beside the repository read as the README writes them (../shared/data/...), not as this machine's
+    if ROOT.parent != Path(ROOT.anchor):
+        text = text.replace(f"{ROOT.parent}/", "../")
     page = docs / f"{name}.md"
     page.write_text(text)
     return page
