@@ -146,3 +146,11 @@ def test_runs_touch_the_test_split_only_when_the_experiment_says_so(name):
     # experiment compares on its validation split and its report says the test split was not used
     exp = get_experiment(name)
     assert {r.train["final_test"] for r in exp.plan("quick")} == {exp.final_test}
+
+
+def test_equal_cost_figures_start_the_cost_axis_at_zero():
+    from cnnlab.experiments.figures import cost_axis
+
+    assert cost_axis([40.55, 41.86]) == (0.0, pytest.approx(1.15 * 41.86))  # bottleneck: equal MACs
+    assert cost_axis([0.83, 3.05, 6.63, 11.6]) is None  # width: the costs spread, matplotlib's axis
+    assert cost_axis([]) is None

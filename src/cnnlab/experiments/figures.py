@@ -85,6 +85,8 @@ def plot_experiment(exp: Experiment, results: dict[str, ConfigResult], path: Pat
             if cmp.figure == "macs":
                 for x, y, label in pts:
                     ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        if cmp.figure == "macs" and not cmp.log_x and (xlim := cost_axis([p[0] for v in series.values() for p in v])):
+            ax.set_xlim(*xlim)
         if cmp.log_x:
             ax.set_xscale("log")
             ax.set_xticks(sorted({p[0] for pts in series.values() for p in pts}))  # the measured points
@@ -102,3 +104,11 @@ def plot_experiment(exp: Experiment, results: dict[str, ConfigResult], path: Pat
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def cost_axis(xs: list[float]) -> tuple[float, float] | None:
+    """x limits for a cost axis whose points are nearly equal (an equal-cost comparison): from 0, so that
+    41 and 42 MMACs do not look far apart; ``None`` (matplotlib's own) when the costs spread."""
+    if not xs or max(xs) <= 0 or max(xs) - min(xs) >= 0.25 * max(xs):
+        return None
+    return 0.0, 1.15 * max(xs)
