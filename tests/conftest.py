@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,17 @@ torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "0")) or min(2, torc
 torch.set_flush_denormal(True)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(autouse=True)
+def large_signal_stack():
+    """A 1 MiB alternate signal stack before every test (tests/helpers/altstack.py explains the SIGSEGV
+    that AMX signal frames caused). Per test, because faulthandler re-installs its small one when a test
+    enables it again; checking costs one system call."""
+    from helpers import altstack
+
+    altstack.install()
+    assert altstack.current_size() >= altstack.SIZE or sys.platform != "linux"
 
 
 @pytest.fixture(scope="session")
