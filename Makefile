@@ -27,14 +27,9 @@ $(STAMP_TEST): pyproject.toml constraints.txt | $(PY)
 demo: $(STAMP_BASE)
 	$(VENV)/bin/cnnlab train --recipe lenet-mnist --out runs/demo --overwrite
 
-# The suite runs as two pytest processes (the same tests, split by folder): in one process of ~2,200
-# tests, CI's derandomized run died with SIGSEGV (no Python traceback) around the 740th test, while
-# every part of it passed on its own; two processes keep each one's accumulated state smaller.
-FIRST_HALF = tests/analysis tests/anomaly tests/classic tests/conv tests/data tests/deploy tests/detect \
-	tests/evaluation tests/experiments
+# One pytest process. (It was two until a SIGSEGV on AMX CPUs was found: tests/helpers/altstack.py.)
 test: $(STAMP_TEST)
-	$(PY) -m pytest -q $(FIRST_HALF)
-	$(PY) -m pytest -q tests $(addprefix --ignore=,$(FIRST_HALF))
+	$(PY) -m pytest -q tests
 
 # ruff (pinned in the test extra): the lint rules and the format live in pyproject.toml
 lint: $(STAMP_TEST)
