@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import statistics
 import time
@@ -264,10 +265,7 @@ def main(argv=None) -> int:
             raise SystemExit(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
         batch = args.batch or (8 if args.tiny else MODELS[name][2])
         shape = (3, 64, 64) if (args.tiny and name == "mobilenet_v2") else None
-        peak_fn = None
-        if "bf16" in peaks:
-            gemm = args.gemm
-            peak_fn = lambda: gemm_peak(torch.bfloat16, gemm, 3)  # noqa: E731
+        peak_fn = functools.partial(gemm_peak, torch.bfloat16, args.gemm, 3) if "bf16" in peaks else None
         for row in bench_model(name, batch, args.rounds, args.steps, args.compile, shape, peak_fn):
             row.update(threads=threads, peak_fp32=peaks["fp32"], peak_bf16=peaks.get("bf16"))
             row["pct_of_peak_same_dtype"] = 100 * row["gflops"] / peaks.get(row["precision"], peaks["fp32"])

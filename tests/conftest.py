@@ -10,6 +10,8 @@ import pytest
 import torch
 from hypothesis import settings
 
+from helpers import altstack
+
 # CI runs the property tests derandomized: the same examples every run, so a red build is reproducible
 # (run locally without CI=true to let hypothesis explore new examples).
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
@@ -26,10 +28,8 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 @pytest.fixture(autouse=True)
 def large_signal_stack():
     """A 1 MiB alternate signal stack before every test (tests/helpers/altstack.py explains the SIGSEGV
-    that AMX signal frames caused). Per test, because faulthandler re-installs its small one when a test
-    enables it again; checking costs one system call."""
-    from helpers import altstack
-
+    that AMX signal frames caused). Per test: installed once per session it was not enough, a smaller
+    stack was back by the failing test; checking costs one system call."""
     altstack.install()
     assert altstack.current_size() >= altstack.SIZE or sys.platform != "linux"
 

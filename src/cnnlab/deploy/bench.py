@@ -187,7 +187,7 @@ def _calibration_inputs(source: Source, model, calibration: int, notes: list[str
     zeroed = randomize_zero_layers(model)
     if zeroed:
         notes.append(
-            f"random weights; the zero-initialised {', '.join(zeroed)} got small random weights (all-zero "
+            f"the zero-initialised {', '.join(zeroed)} got small random weights (all-zero "
             "outputs would make every engine agree)"
         )
     calibrate_bn(model, torch.randn(16, *source.input_size, generator=torch.Generator().manual_seed(1)))
