@@ -137,7 +137,7 @@ def test_predicted_boxes_are_in_the_file_pixels(run_dir, tmp_path, monkeypatch):
     from cnnlab.tasks.detect.model import FCOS
 
     found = {"boxes": torch.tensor([[10.0, 10, 30, 40]]), "scores": torch.tensor([0.9]), "labels": torch.tensor([7])}
-    monkeypatch.setattr(FCOS, "detect", lambda self, x: [found])
+    monkeypatch.setattr(FCOS, "select", lambda self, dense, sizes: [found])
     image = tmp_path / "wide.png"
     Image.new("L", (256, 128), 0).save(image)
     (r,) = predict(run_dir, [image], out=tmp_path / "out")

@@ -68,13 +68,15 @@ def runner_from_args(args, source, batch: int | None = None):
     import torch
 
     from ..deploy.engines import make_runner
+    from ..deploy.export import deployable
     from ..deploy.quantize import calibration_images
 
     x = torch.zeros(1, *source.input_size)  # the exported shape
     calibration = None
     if precision == "int8" and engine != "eager":
         calibration = calibration_images(source, None, 256)  # training images, seeded
-    return make_runner(source.model, engine, precision, batch=batch, example=x, calibration=calibration)
+    model, _ = deployable(source)  # a detector: its dense half (boxes, probabilities), NMS after it
+    return make_runner(model, engine, precision, batch=batch, example=x, calibration=calibration)
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")

@@ -15,7 +15,11 @@ EPILOG = """examples:
 The preprocessing goes into the file (input size, mean/std on pixels / 255, channel order, class
 names, model name, cnnlab version): ONNX metadata_props, TorchScript extra file cnnlab.json, OpenVINO
 rt_info. A file that disagrees with PyTorch (max |diff| > 1e-4 of the largest logit) is deleted and
-the first diverging layer is named."""
+the first diverging layer is named.
+
+A detection run exports its network with the box decoding (one N x locations x (4 + classes + 1)
+tensor); thresholds and NMS run after it, from the settings in the metadata
+(cnnlab.tasks.detect.deploy.select). A segmentation run exports as is (per-pixel logits)."""
 
 
 def register(sub) -> None:

@@ -42,11 +42,13 @@ class ParityResult:
     max_abs_diff: float
     max_abs_logit: float
     rel_diff: float
-    top1_agreement: float
+    top1_agreement: float  # the share of inputs on which both give the same answer (see ``agreement_of``)
     images: str
     ok: bool
     diverging_layer: str | None = None
     layer_detail: str | None = None
+    agreement_of: str = "top-1 agreement"  # or "per-pixel class agreement" (segmentation), ... (detection)
+    scale_of: str = "logit"  # what max_abs_logit is the largest of
 
 
 @dataclass
@@ -65,8 +67,8 @@ class ExportReport:
             f"  metadata: model {self.metadata['model']}, input {'x'.join(map(str, self.metadata['input_size']))}"
             f" {self.metadata['channel_order']}, mean {_fmt(self.metadata['mean'])}, std "
             f"{_fmt(self.metadata['std'])}, {len(self.metadata['classes'])} classes, batch {self.metadata['batch']}",
-            f"  parity vs eager PyTorch on {p.images}: max |diff| {p.max_abs_diff:.2e} (largest |logit| "
-            f"{p.max_abs_logit:.3g}, relative {p.rel_diff:.1e} <= {PARITY_RTOL:.0e}), top-1 agreement "
+            f"  parity vs eager PyTorch on {p.images}: max |diff| {p.max_abs_diff:.2e} (largest |{p.scale_of}| "
+            f"{p.max_abs_logit:.3g}, relative {p.rel_diff:.1e} <= {PARITY_RTOL:.0e}), {p.agreement_of} "
             f"{p.top1_agreement:.1%}",
         ]
         lines += [f"  note: {n}" for n in self.notes]
@@ -114,16 +116,19 @@ def deployment_metadata(source: Source, fmt: str, batch) -> dict:
 
 @contextlib.contextmanager
 def quiet():
-    """The exporters' progress prints, deprecation warnings and torchvision-absent log lines."""
-    logger = logging.getLogger("torch")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    """The exporters' progress prints, deprecation warnings, torchvision-absent log lines and the
+    quantizer's warnings."""
+    loggers = [logging.getLogger("torch"), logging.getLogger()]  # root: onnxruntime's quantization tools
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def onnx_bytes(model: nn.Module, example: torch.Tensor, batch="dynamic", notes: list[str] | None = None) -> bytes:
@@ -319,10 +324,16 @@ def export(
     x, _, what = example_inputs(src, n, split="val")
     if len(x) < n:  # fewer held-out images than the batches need: repeat them
         x = x.repeat(-(-n // len(x)), 1, 1, 1)[:n]
-    meta = deployment_metadata(src, fmt, batch)
-    model = src.model.eval()
-    example = x[:1] if batch == "dynamic" else x[:batch]
+    model, extra = deployable(src)
+    meta = {**deployment_metadata(src, fmt, batch), **extra}
     notes = list(src.notes)
+    if extra.get("task") == "detect":
+        notes.append(
+            "a detector: the file computes the dense detections (metadata 'output'); thresholds and NMS run "
+            "after it (cnnlab.tasks.detect.deploy.select). The parity check reads box corners as fractions "
+            "of the image side"
+        )
+    example = x[:1] if batch == "dynamic" else x[:batch]
     if fmt == "onnx":
         _write_onnx(model, example, path, meta, batch, notes)
     elif fmt == "torchscript":
@@ -348,6 +359,20 @@ def export(
             "report the model and layer; try another format (--format onnx|torchscript|openvino)",
         )
     return ExportReport(path, fmt, _size(path), meta, parity, notes)
+
+
+def deployable(source: Source) -> tuple[nn.Module, dict]:
+    """The module an exported file holds and the metadata it adds: the model itself, or for a
+    detector its dense half (:class:`cnnlab.tasks.detect.deploy.DenseDetector`: one output tensor;
+    thresholds and NMS run after it, from the metadata)."""
+    from ..tasks.detect.deploy import DenseDetector, is_detector
+
+    model = source.model.eval()
+    if is_detector(model):
+        dense = DenseDetector(model, source.input_size)
+        return dense, dense.metadata()
+    task = source.meta.get("task")
+    return model, ({"task": task} if task else {})
 
 
 def _remove(path: Path) -> None:
@@ -394,12 +419,18 @@ def check_parity(
     with torch.no_grad():
         ref = model.eval()(x).float()
     out = torch.cat([runner(c).float() for c in (x.split(chunk) if chunk else [x])])
-    diff = float((out - ref).abs().max())
-    scale = float(ref.abs().max())
+    view = getattr(model, "parity_view", None)  # a detector: box corners as fractions of the image
+    a, b = (view(out), view(ref)) if view else (out, ref)
+    diff = float((a - b).abs().max())
+    scale = float(b.abs().max())
     rel = diff / max(scale, 1e-12)
-    agree = float((out.argmax(1) == ref.argmax(1)).float().mean())
+    if hasattr(model, "parity_agreement"):
+        agree, of = model.parity_agreement(out, ref)
+    else:
+        agree = float((out.argmax(1) == ref.argmax(1)).float().mean())
+        of = "per-pixel class agreement" if ref.dim() == 4 else "top-1 agreement"
     ok = bool(np.isfinite(diff)) and rel <= rtol
-    result = ParityResult(diff, scale, rel, agree, what, ok)
+    result = ParityResult(diff, scale, rel, agree, what, ok, agreement_of=of, scale_of="output" if view else "logit")
     if not ok and engine in ("onnxruntime", "openvino"):
         onnx_path = path
         with tempfile.TemporaryDirectory() as tmp:

@@ -1,5 +1,6 @@
 """int8 post-training quantization: calibrate on training images, write a QDQ ONNX file, compare
-fp32 and int8 top-1 on the held-out split, file sizes and batch-1 latency.
+fp32 and int8 on the held-out split (top-1; mIoU for segmentation, box AP for detection:
+:mod:`.scoring`), file sizes and batch-1 latency.
 
     >>> rep = quantize("runs/r20", calibration=512)          # writes runs/r20/model.int8.onnx
     >>> rep.fp32_top1, rep.int8_top1, rep.drop_points
@@ -24,7 +25,8 @@ import numpy as np
 import torch
 
 from ..errors import CnnlabError
-from .export import deployment_metadata, onnx_bytes, quiet, require, set_onnx_metadata
+from .export import deployable, deployment_metadata, onnx_bytes, quiet, require, set_onnx_metadata
+from .scoring import head, scorer_for
 from .source import Source, held_out, load_source, load_split, normalize
 
 METHODS = ("static", "dynamic")
@@ -96,8 +98,11 @@ class QuantReport:
     int8_bytes: int
     fp32_ms: float
     int8_ms: float
-    agreement: float  # share of images where fp32 and int8 pick the same class
+    agreement: float  # share of images (pixels) where fp32 and int8 agree: see ``agreement_of``
     notes: list[str] = field(default_factory=list)
+    metric: str = "top-1"  # what fp32_top1 / int8_top1 hold: top-1 (classifiers), mIoU, box AP
+    agreement_of: str = "images given the same class"
+    secondary: dict = field(default_factory=dict)  # {"pixel accuracy": (fp32, int8)}, {"AP50": ...}
 
     @property
     def drop_points(self) -> float:
@@ -112,8 +117,10 @@ class QuantReport:
         return "\n".join(
             [
                 f"wrote {self.path} ({how})",
-                f"top-1 on the {self.split}, {self.images:,} images: fp32 {self.fp32_top1:.2%}  int8 {self.int8_top1:.2%}  "
-                f"(drop {self.drop_points:+.2f} points; same class on {self.agreement:.1%} of images)",
+                f"{self.metric} on the {self.split}, {self.images:,} images: fp32 {self.fp32_top1:.2%}  "
+                f"int8 {self.int8_top1:.2%}  (drop {self.drop_points:+.2f} points; {self.agreement_of}: "
+                f"{self.agreement:.1%})",
+                *[f"{k}: fp32 {a:.2%}  int8 {b:.2%}" for k, (a, b) in self.secondary.items()],
                 f"file size: fp32 {self.fp32_bytes / 1e6:.2f} MB  int8 {self.int8_bytes / 1e6:.2f} MB  "
                 f"({self.fp32_bytes / max(self.int8_bytes, 1):.1f}x smaller)",
                 f"batch-1 latency on {self.engine} (median): fp32 {self.fp32_ms:.2f} ms  int8 {self.int8_ms:.2f} ms  "
@@ -131,21 +138,6 @@ def calibration_images(source: Source, data_spec: str | None, n: int, seed: int 
     g = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(train), generator=g)[:n]
     return normalize(source.meta, train.images[idx])
-
-
-def top1(
-    run, images: torch.Tensor, labels: torch.Tensor, meta: dict, batch: int = 256, progress: str | None = None
-) -> tuple[float, torch.Tensor]:
-    """Top-1 accuracy of ``run`` (a callable on normalised batches) over uint8 ``images`` and the
-    predicted classes."""
-    from tqdm import tqdm
-
-    preds = []
-    chunks = list(range(0, len(images), batch))
-    for i in tqdm(chunks, desc=progress, disable=progress is None, leave=False):
-        preds.append(run(normalize(meta, images[i : i + batch])).argmax(1))
-    pred = torch.cat(preds)
-    return float((pred == labels).float().mean()), pred
 
 
 def median_latency_ms(run, x: torch.Tensor, repeats: int = 20) -> float:
@@ -167,13 +159,15 @@ def _int8_path(source: Source, out: str | Path | None) -> Path:
     return path
 
 
-def _write_int8(source: Source, fp32: bytes, calib: torch.Tensor | None, method: str, path: Path) -> None:
+def _write_int8(
+    source: Source, fp32: bytes, calib: torch.Tensor | None, method: str, path: Path, extra: dict | None = None
+) -> None:
     """Quantize the fp32 graph and write it atomically to ``path`` with the deployment metadata
     (precision, and how it was quantized)."""
     int8 = quantize_onnx(fp32, calib, method)
     onnx = require("onnx")
     proto = onnx.load_from_string(int8)
-    meta = deployment_metadata(source, "onnx", "dynamic")
+    meta = {**deployment_metadata(source, "onnx", "dynamic"), **(extra or {})}
     meta.update(
         precision="int8",
         quantization=(
@@ -230,33 +224,38 @@ def quantize(
             "pass a run folder from `cnnlab train` (or --data NAME:PATH to calibrate a bare model)",
         )
     path = _int8_path(source, out)
+    model, extra = deployable(source)  # a detector: its dense half; NMS runs after it, in the scorer
+    scorer = scorer_for(extra.get("task"), model)
     calib = calibration_images(source, data, calibration) if method == "static" else None
     held, held_name = held_out(source, data)
     example = normalize(source.meta, held.images[:1])
-    fp32 = onnx_bytes(source.model, example)
-    _write_int8(source, fp32, calib, method, path)
-    images, labels = held.images, held.labels
-    if limit:
-        images, labels = images[:limit], labels[:limit]
-    fp32_run = make_runner(source.model, "eager", "fp32", threads=threads)
+    fp32 = onnx_bytes(model, example)
+    _write_int8(source, fp32, calib, method, path, extra)
+    held = head(held, limit)
+    fp32_run = make_runner(model, "eager", "fp32", threads=threads)
     int8_run = make_runner(path, engine, "int8", threads=threads)
-    fp32_acc, fp32_pred = top1(fp32_run, images, labels, source.meta, progress="fp32" if progress else None)
-    int8_acc, int8_pred = top1(int8_run, images, labels, source.meta, progress="int8" if progress else None)
-    fp32_ms, int8_ms = _latencies_ms(fp32, int8_run, engine, threads, normalize(source.meta, images[:1]))
+    fp32_acc, fp32_more, fp32_pred = scorer.score(fp32_run, held, source.meta, "fp32" if progress else None)
+    int8_acc, int8_more, int8_pred = scorer.score(int8_run, held, source.meta, "int8" if progress else None)
+    fp32_ms, int8_ms = _latencies_ms(fp32, int8_run, engine, threads, normalize(source.meta, held.images[:1]))
     notes = ["the latency was measured once on this machine; re-measure on a quiet one (cnnlab bench)"]
+    if extra.get("task") == "detect":
+        notes.append("the latency is the network's (dense detections); thresholds and NMS run after it")
     return QuantReport(
         path,
         method,
         engine,
         len(calib) if calib is not None else 0,
         held_name,
-        len(labels),
+        len(held.images),
         fp32_acc,
         int8_acc,
         len(fp32),
         path.stat().st_size,
         fp32_ms,
         int8_ms,
-        float((fp32_pred == int8_pred).float().mean()),
+        scorer.agreement(fp32_pred, int8_pred),
         notes,
+        scorer.metric,
+        scorer.agreement_of,
+        {k: (v, int8_more[k]) for k, v in fp32_more.items()},
     )

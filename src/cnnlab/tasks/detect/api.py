@@ -183,29 +183,39 @@ class DetectionPrediction:
 
 @torch.no_grad()
 def predict(
-    run, images: list, out: str | Path | None = None, score_threshold: float = 0.5, progress: bool = False
+    run,
+    images: list,
+    out: str | Path | None = None,
+    score_threshold: float = 0.5,
+    progress: bool = False,
+    runner=None,
 ) -> list[DetectionPrediction]:
     """Detect objects in image files (files, folders, globs): boxes in each file's pixels, and a PNG
     per image with the boxes, classes and scores drawn (into ``out``, default the run folder's
-    ``predictions/``)."""
+    ``predictions/``). ``runner``: what runs the network's dense half (a ``cnnlab.deploy`` runner of
+    :class:`~cnnlab.tasks.detect.deploy.DenseDetector`, e.g. ONNX Runtime); default eager PyTorch."""
     from tqdm.auto import tqdm
 
     from ...images import open_image, to_array
     from ...predict import collect_images
     from ...runs import load_run, resolve_model
+    from .deploy import DenseDetector
     from .viz import draw_detections
 
     ref = resolve_model(run) if not hasattr(run, "meta") else run
     loaded = load_run(ref.weights)
     model, meta = loaded.model, loaded.meta
     c, size, _ = meta.get("input_size") or (model.in_chans, 256, 256)
+    dense = DenseDetector(model, (c, size, size))
+    runner = runner or dense
     mean = torch.tensor(meta.get("mean") or [0.5] * c).view(1, c, 1, 1)
     std = torch.tensor(meta.get("std") or [0.25] * c).view(1, c, 1, 1)
     folder = Path(out) if out is not None else (ref.run_dir or ref.weights.parent) / "predictions"
     results = []
     for path in tqdm(collect_images(images), desc="detect", disable=not progress, leave=False):
         x, (sx, sy), _ = read_letterboxed(path, size, c)
-        det = model.detect((x[None].float() / 255 - mean) / std)[0]
+        with torch.no_grad():
+            det = dense.select(runner((x[None].float() / 255 - mean) / std))[0]
         keep = det["scores"] >= score_threshold
         boxes = (det["boxes"][keep] / torch.tensor([sx, sy, sx, sy])).tolist()
         labels = det["labels"][keep].tolist()

@@ -1,7 +1,9 @@
 """Batch-1 latency of a detector (``cnnlab bench RUN`` of a detection run, or ``cnnlab bench fcos``):
-the network's forward alone and forward + decoding + NMS (what a camera pipeline waits for), eager
-PyTorch fp32, median and 95th percentile over interleaved rounds. The export engines of
-``cnnlab.deploy`` take classifiers (one logits tensor) and are not used here."""
+per engine, the network with its decoding (the dense detections: what an exported file computes)
+alone and with thresholds + NMS after it (what a camera pipeline waits for), median and 95th
+percentile over interleaved rounds. Engines are ``cnnlab.deploy``'s (``--engines``; default eager
+fp32 PyTorch), running :class:`~cnnlab.tasks.detect.deploy.DenseDetector`; NMS runs in eager PyTorch
+for all of them."""
 
 from __future__ import annotations
 
@@ -18,18 +20,21 @@ class DetectorLatency:
     input_size: tuple[int, int, int]
     threads: int
     inputs: str
-    rows: dict[str, dict[str, float]]  # "forward" / "forward + NMS": p50_ms, p95_ms
-    detections: int  # boxes found in the example image
+    rows: dict[str, dict[str, float]]  # "ENGINE PRECISION forward" / "... forward + NMS": p50_ms, p95_ms
+    detections: int  # boxes found in the example image (eager fp32)
     notes: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # engine configuration -> why not measured
 
     def text(self) -> str:
         c, h, w = self.input_size
+        width = max([len(k) for k in self.rows] + [16]) + 2
         lines = [
-            f"{self.model}: batch-1 latency at {c}x{h}x{w}, eager PyTorch fp32, {self.threads} thread(s), "
+            f"{self.model}: batch-1 latency at {c}x{h}x{w}, {self.threads} thread(s), "
             f"on {self.inputs} ({self.detections} detection(s))",
-            f"{'':16}{'p50 ms':>10}{'p95 ms':>10}",
+            f"{'':{width}}{'p50 ms':>10}{'p95 ms':>10}",
         ]
-        lines += [f"{name:16}{r['p50_ms']:10.2f}{r['p95_ms']:10.2f}" for name, r in self.rows.items()]
+        lines += [f"{name:{width}}{r['p50_ms']:10.2f}{r['p95_ms']:10.2f}" for name, r in self.rows.items()]
+        lines += [f"{name:{width}}skipped: {why}" for name, why in self.skipped.items()]
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -57,16 +62,36 @@ def example_image(source) -> tuple[torch.Tensor, str]:
 
 @torch.no_grad()
 def bench_detector(
-    spec, rounds: int = 5, calls: int = 10, threads: int | None = None, input_size=None
+    spec, rounds: int = 5, calls: int = 10, threads: int | None = None, input_size=None, engines=None
 ) -> DetectorLatency:
+    """``engines``: ``cnnlab.deploy`` configurations (``"eager,onnxruntime:fp32"``); default eager fp32."""
+    from ...deploy.bench import parse_configs
+    from ...deploy.engines import engine_available, make_runner
     from ...deploy.source import load_source
+    from ...errors import CnnlabError
     from ...runtime import configure
+    from .deploy import DenseDetector
 
     threads = configure(threads)
     source = load_source(spec, input_size=input_size)
-    model = source.model.eval()
+    dense = DenseDetector(source.model, source.input_size)
     x, what = example_image(source)
-    steps = {"forward": lambda: model(x), "forward + NMS": lambda: model.postprocess(model(x))}
+    configs = parse_configs(engines) if engines else [("eager", "fp32")]
+    runners, skipped = {}, {}
+    for engine, precision in configs:
+        label = f"{engine} {precision}"
+        ok, why = engine_available(engine)
+        try:
+            if not ok:
+                raise CnnlabError(why)
+            calib = _calibration(source) if precision == "int8" else None
+            runners[label] = make_runner(dense, engine, precision, threads=threads, example=x, calibration=calib)
+        except CnnlabError as e:
+            skipped[label] = str(e).splitlines()[0][:120]
+    steps = {}
+    for label, r in runners.items():
+        steps[f"{label} forward"] = lambda r=r: r(x)
+        steps[f"{label} forward + NMS"] = lambda r=r: dense.select(r(x))
     for fn in steps.values():
         fn()  # warm-up
     times: dict[str, list[float]] = {k: [] for k in steps}
@@ -81,7 +106,16 @@ def bench_detector(
         for k, v in times.items()
     }
     notes = [] if source.trained else ["random weights (a bare model name): NMS has almost nothing to do"]
+    notes.append("'forward' includes decoding the boxes (what an exported file computes); NMS runs in eager PyTorch")
     notes.append("absolute times hold only on a quiet machine")
-    return DetectorLatency(
-        source.name, tuple(source.input_size), threads, what, rows, len(model.postprocess(model(x))[0]["boxes"]), notes
-    )
+    found = len(dense.select(dense(x))[0]["boxes"])
+    return DetectorLatency(source.name, tuple(source.input_size), threads, what, rows, found, notes, skipped)
+
+
+def _calibration(source) -> torch.Tensor:
+    """int8 calibration images: the run's training images, random ones for a bare model."""
+    if source.trained:
+        from ...deploy.quantize import calibration_images
+
+        return calibration_images(source, None, 64)
+    return torch.randn(16, *source.input_size, generator=torch.Generator().manual_seed(2))

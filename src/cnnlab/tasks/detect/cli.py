@@ -39,9 +39,13 @@ def evaluate_command(args, ref) -> int:
 
 
 def predict_command(args) -> int:
+    from ...cli.common import runner_from_args
+    from ...deploy.source import load_source
     from .api import predict
 
-    results = predict(args.run, args.images, progress=args.progress)
+    results = predict(
+        args.run, args.images, progress=args.progress, runner=runner_from_args(args, load_source(args.run))
+    )
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
         return 0
@@ -64,6 +68,7 @@ def bench_command(args) -> int:
         calls=3 if args.tiny else 10,
         threads=args.threads or (1 if args.tiny else None),
         input_size=args.input,
+        engines=args.engines,
     )
     print(json.dumps(res.to_dict(), indent=2) if args.json else res.text())
     return 0

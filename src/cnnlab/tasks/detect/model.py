@@ -194,38 +194,76 @@ class FCOS(nn.Module):
 
     @torch.no_grad()
     def postprocess(self, out: dict) -> list[dict]:
-        """Per image: scores = sqrt(sigmoid(class logit) x sigmoid(centerness)) (the paper's product;
-        the root, as in the authors' code, only rescales it: same ranking) at the locations whose
-        class probability exceeds ``score_threshold`` (the best ``candidates_per_level`` per level),
-        boxes decoded and clipped to the image, class-aware NMS, the best ``max_detections``."""
+        """Raw outputs -> per image ``boxes`` (x0, y0, x1, y1), ``scores``, ``labels``: :meth:`decode`
+        then :meth:`select`."""
+        return self.select(self.decode(out), level_sizes(out["levels"], len(self.strides)))
+
+    def decode(self, out: dict) -> torch.Tensor:
+        """The dense detections, N x P x (4 + classes + 1) float32: at every location the box
+        corners (x0, y0, x1, y1) in input pixels, clipped to the image, then each class's
+        probability (sigmoid of its logit), then the centerness (sigmoid). Tensor operations only:
+        this is what an exported detector computes (``cnnlab export``), and :meth:`select` finishes
+        it in eager PyTorch, the same for both."""
         h, w = out["image_size"]
-        cls, box, ctr = out["cls"].float().sigmoid(), out["box"].float(), out["ctr"].float().sigmoid()
-        points, levels = out["points"], out["levels"]
-        results = []
-        for n in range(cls.shape[0]):
-            keep_idx, keep_cls, keep_score = [], [], []
-            for k in range(len(self.strides)):
-                on = torch.nonzero(levels == k).flatten()
-                prob = cls[n, on]
-                mask = prob > self.score_threshold
-                loc, c = torch.nonzero(mask, as_tuple=True)
-                score = (prob[loc, c] * ctr[n, on[loc]]).sqrt()  # the paper's product, on a readable scale
-                if len(score) > self.candidates_per_level:
-                    top = score.topk(self.candidates_per_level).indices
-                    loc, c, score = loc[top], c[top], score[top]
-                keep_idx.append(on[loc])
-                keep_cls.append(c)
-                keep_score.append(score)
-            idx, labels, scores = torch.cat(keep_idx), torch.cat(keep_cls), torch.cat(keep_score)
-            p, d = points[idx], box[n, idx]
-            boxes = torch.stack([p[:, 0] - d[:, 0], p[:, 1] - d[:, 1], p[:, 0] + d[:, 2], p[:, 1] + d[:, 3]], 1)
-            boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
-            boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
-            ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-            boxes, labels, scores = boxes[ok], labels[ok], scores[ok]
-            kept = batched_nms(boxes, scores, labels, self.nms_threshold)[: self.max_detections]
-            results.append({"boxes": boxes[kept], "scores": scores[kept], "labels": labels[kept]})
-        return results
+        d, p = out["box"].float(), out["points"].to(out["box"].device)
+        x0 = (p[:, 0] - d[..., 0]).clamp(0, w)
+        y0 = (p[:, 1] - d[..., 1]).clamp(0, h)
+        x1 = (p[:, 0] + d[..., 2]).clamp(0, w)
+        y1 = (p[:, 1] + d[..., 3]).clamp(0, h)
+        boxes = torch.stack([x0, y0, x1, y1], -1)
+        return torch.cat([boxes, out["cls"].float().sigmoid(), out["ctr"].float().sigmoid()[..., None]], -1)
+
+    def select(self, dense: torch.Tensor, sizes: list[int]) -> list[dict]:
+        """Per image of :meth:`decode`'s output (``sizes``: locations per level): :func:`select_detections`
+        with this detector's thresholds."""
+        return select_detections(
+            dense, sizes, self.score_threshold, self.nms_threshold, self.max_detections, self.candidates_per_level
+        )
+
+
+@torch.no_grad()
+def select_detections(
+    dense: torch.Tensor,
+    sizes: list[int],
+    score_threshold: float,
+    nms_threshold: float,
+    max_detections: int,
+    candidates_per_level: int,
+) -> list[dict]:
+    """Per image of a decoded N x P x (4 + classes + 1) tensor (``sizes``: locations per level, in
+    order): scores = sqrt(class probability x centerness) (the paper's product; the root, as in the
+    authors' code, only rescales it: same ranking) at the locations whose class probability exceeds
+    ``score_threshold`` (the best ``candidates_per_level`` per level), empty boxes dropped,
+    class-aware NMS at ``nms_threshold``, the best ``max_detections``."""
+    dense = dense.float()
+    boxes_all, prob, ctr = dense[..., :4], dense[..., 4:-1], dense[..., -1]
+    starts = [sum(sizes[:k]) for k in range(len(sizes))]
+    results = []
+    for n in range(dense.shape[0]):
+        keep_idx, keep_cls, keep_score = [], [], []
+        for start, size in zip(starts, sizes):
+            on = torch.arange(start, start + size, device=dense.device)
+            level_prob = prob[n, on]
+            loc, c = torch.nonzero(level_prob > score_threshold, as_tuple=True)
+            score = (level_prob[loc, c] * ctr[n, on[loc]]).sqrt()  # the paper's product, on a readable scale
+            if len(score) > candidates_per_level:
+                top = score.topk(candidates_per_level).indices
+                loc, c, score = loc[top], c[top], score[top]
+            keep_idx.append(on[loc])
+            keep_cls.append(c)
+            keep_score.append(score)
+        idx, labels, scores = torch.cat(keep_idx), torch.cat(keep_cls), torch.cat(keep_score)
+        boxes = boxes_all[n, idx]
+        ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        boxes, labels, scores = boxes[ok], labels[ok], scores[ok]
+        kept = batched_nms(boxes, scores, labels, nms_threshold)[:max_detections]
+        results.append({"boxes": boxes[kept], "scores": scores[kept], "labels": labels[kept]})
+    return results
+
+
+def level_sizes(levels: torch.Tensor, count: int) -> list[int]:
+    """Locations per level from the per-location level numbers (levels come one after another)."""
+    return [int(v) for v in torch.bincount(levels.flatten().long(), minlength=count)[:count]]
 
 
 CARD = dict(

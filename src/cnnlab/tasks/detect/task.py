@@ -113,12 +113,20 @@ def evaluate_detector(model, loader, autocast=None, device="cpu", progress: bool
         loss_sum += float(total) * len(targets)
         seen += len(targets)
         for t, d in zip(targets, model.postprocess(out)):
-            sx, sy = t["scale"]
-            back = torch.tensor([sx, sy, sx, sy], dtype=torch.float64)
-            gts.append(GroundTruth(t["boxes"].double() / back, t["labels"], t["iscrowd"], t["area"]))
-            dts.append(Detections(d["boxes"].double().cpu() / back, d["scores"].float().cpu(), d["labels"].cpu()))
+            gt, dt = in_file_pixels(t, d)
+            gts.append(gt)
+            dts.append(dt)
     n_classes = len(getattr(loader.data, "classes", [])) or getattr(model, "num_classes", None)
     result = evaluate_boxes(gts, dts, num_classes=n_classes)
     stats = {"loss": loss_sum / max(seen, 1)}
     stats.update({key: 100 * result[key] if result[key] >= 0 else None for key, *_ in STATS})
     return stats, {"ground_truth": gts, "detections": dts, "per_class_ap": result["per_class_ap"]}
+
+
+def in_file_pixels(target: dict, det: dict) -> tuple[GroundTruth, Detections]:
+    """One image's ground truth and detections, moved from the letterboxed input back to the
+    file's pixels (where COCO's area ranges are defined)."""
+    sx, sy = target["scale"]
+    back = torch.tensor([sx, sy, sx, sy], dtype=torch.float64)
+    gt = GroundTruth(target["boxes"].double() / back, target["labels"], target["iscrowd"], target["area"])
+    return gt, Detections(det["boxes"].double().cpu() / back, det["scores"].float().cpu(), det["labels"].cpu())
