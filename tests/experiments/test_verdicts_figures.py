@@ -99,3 +99,22 @@ def test_a_difference_within_a_point_is_not_called_a_win():
     clear = fake_results(exp, lambda c: 30.0, lambda c: {"max": 25.0, "avg": 27.6}[c.name])
     v = exp.verdict(clear)
     assert v.supports and "better by 2.6 points" in v.because
+
+
+def test_panel_titles_name_groups_and_never_repeat_the_figure_title(tmp_path, monkeypatch):
+    """depth has one unnamed group: its single panel has no title (the figure's says it all);
+    degradation's two panels are titled by their groups."""
+    import matplotlib.figure
+
+    titles: list[list[str]] = []
+    save = matplotlib.figure.Figure.savefig
+
+    def record(fig, *args, **kwargs):
+        titles.append([ax.get_title() for ax in fig.axes])
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", record)
+    for name in ("depth", "degradation"):
+        exp = get_experiment(name)
+        plot_experiment(exp, fake_results(exp, lambda c: 20.0, lambda c: 30.0), tmp_path / f"{name}.png", "quick")
+    assert titles == [[""], ["plain", "ResNet"]]

@@ -60,7 +60,8 @@ def plot_experiment(exp: Experiment, results: dict[str, ConfigResult], path: Pat
             if cmp.target is not None:
                 ax.axhline(cmp.target, color="grey", lw=0.8, ls=":")
                 ax.text(ax.get_xlim()[0], cmp.target, f" target {cmp.target:g}%", va="bottom", fontsize=8, color="grey")
-            ax.set_title(group or exp.title)
+            if group:  # one unnamed group: the figure's title says it all
+                ax.set_title(group)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=8)
         if split == "both":
