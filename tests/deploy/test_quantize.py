@@ -90,3 +90,14 @@ def test_a_run_without_a_validation_split_is_compared_on_the_test_split(tmp_path
     rep = quantize(out, calibration=32, out=tmp_path / "n.int8.onnx", limit=200, threads=1)
     assert rep.split.startswith("test split") and rep.images == 200
     assert 0.3 < rep.fp32_top1 <= 1.0 and rep.drop_points <= MAX_DROP_POINTS + 2.0
+
+
+def test_quantize_reads_the_data_set_once(trained_run, tmp_path, monkeypatch):
+    """Calibration (training images) and the comparison (held-out images) share one read."""
+    import cnnlab.data
+
+    reads = []
+    real = cnnlab.data.load_data
+    monkeypatch.setattr(cnnlab.data, "load_data", lambda *a, **k: reads.append(a[0]) or real(*a, **k))
+    quantize(trained_run, calibration=16, out=tmp_path / "once.int8.onnx", limit=50, threads=1)
+    assert reads == ["mnist-sample"]

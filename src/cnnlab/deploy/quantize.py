@@ -27,7 +27,7 @@ import torch
 from ..errors import CnnlabError
 from .export import deployable, deployment_metadata, onnx_bytes, quiet, require, set_onnx_metadata
 from .scoring import head, scorer_for
-from .source import Source, held_out, load_source, load_split, normalize
+from .source import Source, held_out, load_source, load_split, normalize, read_data
 
 METHODS = ("static", "dynamic")
 QUANT_ENGINES = ("onnxruntime", "openvino")
@@ -133,8 +133,9 @@ class QuantReport:
         return {**asdict(self), "path": str(self.path), "drop_points": self.drop_points}
 
 
-def calibration_images(source: Source, data_spec: str | None, n: int, seed: int = 0) -> torch.Tensor:
-    train = load_split(source, "train", data_spec)
+def calibration_images(source: Source, data_spec: str | None, n: int, seed: int = 0, train=None) -> torch.Tensor:
+    """``n`` normalised training images, drawn with ``seed`` (``train``: the training split, already read)."""
+    train = train if train is not None else load_split(source, "train", data_spec)
     g = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(train), generator=g)[:n]
     return normalize(source.meta, train.images[idx])
@@ -226,8 +227,9 @@ def quantize(
     path = _int8_path(source, out)
     model, extra = deployable(source)  # a detector: its dense half; NMS runs after it, in the scorer
     scorer = scorer_for(extra.get("task"), model)
-    calib = calibration_images(source, data, calibration) if method == "static" else None
-    held, held_name = held_out(source, data)
+    splits = read_data(source, data)  # once: calibration and comparison images come from it
+    calib = calibration_images(source, data, calibration, train=splits.train) if method == "static" else None
+    held, held_name = held_out(source, data, splits)
     example = normalize(source.meta, held.images[:1])
     fp32 = onnx_bytes(model, example)
     _write_int8(source, fp32, calib, method, path, extra)

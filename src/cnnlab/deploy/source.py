@@ -146,19 +146,21 @@ def example_inputs(
 def load_split(source: Source, split: str, data_spec: str | None = None):
     """The ``train`` or ``val`` (held-out) ImageDataset of the run's data (or of ``data_spec``); see
     :func:`held_out` for which images ``val`` means."""
-    data = _read_data(source, data_spec)
+    data = read_data(source, data_spec)
     return data.train if split == "train" else _held_out(data, source)[0]
 
 
-def held_out(source: Source, data_spec: str | None = None):
+def held_out(source: Source, data_spec: str | None = None, data=None):
     """(ImageDataset, how to name it) of the images a deployed copy is compared on: the run's
     validation split, or the data set's test split when the run kept none (``val_split=0``, the
     published protocol of resnet-cifar and fast-cifar). The comparison chooses nothing, so reading
-    the test split is allowed; the name says which it was."""
-    return _held_out(_read_data(source, data_spec), source)
+    the test split is allowed; the name says which it was. ``data``: the splits, already read
+    (:func:`read_data`)."""
+    return _held_out(data if data is not None else read_data(source, data_spec), source)
 
 
-def _read_data(source: Source, data_spec: str | None):
+def read_data(source: Source, data_spec: str | None = None):
+    """The splits of the run's data set (or of ``data_spec``), checked against the model's input size."""
     from ..data import load_data
 
     spec = data_spec or source.data_spec
