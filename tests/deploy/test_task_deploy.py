@@ -126,3 +126,11 @@ def test_segmenter_export_and_quantize_speak_in_pixels(segmenter, tmp_path, caps
     assert q.fp32_top1 * 100 == pytest.approx(metrics["miou"], abs=1e-6)
     assert q.secondary["pixel accuracy"][0] * 100 == pytest.approx(metrics["pixel_acc"], abs=1e-6)
     assert "mIoU on the validation split" in q.text() and "pixels given the same class" in q.text()
+
+
+def test_segmentation_predict_refuses_an_engine_it_would_ignore(segmenter, tmp_path, capsys):
+    from PIL import Image
+
+    Image.new("L", (64, 64), 0).save(tmp_path / "blank.png")
+    assert main(["predict", str(segmenter), str(tmp_path / "blank.png"), "--engine", "onnxruntime"]) == 2
+    assert "eager fp32 PyTorch, at each image's own size" in capsys.readouterr().err

@@ -37,7 +37,14 @@ def evaluate_command(args, ref) -> int:
 
 
 def predict_command(args) -> int:
+    from ...errors import CnnlabError
     from .predict import predict_segmentation
+
+    if getattr(args, "engine", "eager") != "eager" or getattr(args, "precision", "fp32") != "fp32":
+        raise CnnlabError(
+            "a segmentation run predicts in eager fp32 PyTorch, at each image's own size",
+            "drop --engine/--precision; for a fixed-size deployed copy, `cnnlab export RUN` and run the file",
+        )
 
     results = predict_segmentation(
         args.run, args.images, out_dir=getattr(args, "out", None), bad_images=args.bad_images, progress=args.progress
