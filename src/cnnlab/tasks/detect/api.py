@@ -214,8 +214,7 @@ def predict(
     results = []
     for path in tqdm(collect_images(images), desc="detect", disable=not progress, leave=False):
         x, (sx, sy), _ = read_letterboxed(path, size, c)
-        with torch.no_grad():
-            det = dense.select(runner((x[None].float() / 255 - mean) / std))[0]
+        det = dense.select(runner((x[None].float() / 255 - mean) / std))[0]
         keep = det["scores"] >= score_threshold
         boxes = (det["boxes"][keep] / torch.tensor([sx, sy, sx, sy])).tolist()
         labels = det["labels"][keep].tolist()

@@ -65,7 +65,7 @@ def bench_detector(
     spec, rounds: int = 5, calls: int = 10, threads: int | None = None, input_size=None, engines=None
 ) -> DetectorLatency:
     """``engines``: ``cnnlab.deploy`` configurations (``"eager,onnxruntime:fp32"``); default eager fp32."""
-    from ...deploy.bench import parse_configs
+    from ...deploy.bench import _calibration_inputs, parse_configs
     from ...deploy.engines import engine_available, make_runner
     from ...deploy.source import load_source
     from ...errors import CnnlabError
@@ -78,13 +78,16 @@ def bench_detector(
     x, what = example_image(source)
     configs = parse_configs(engines) if engines else [("eager", "fp32")]
     runners, skipped = {}, {}
+    # before any runner: for a bare model this also calibrates batch norm, which every engine must see
+    calib_notes: list[str] = []
+    int8 = any(p == "int8" for _, p in configs)
+    calib = _calibration_inputs(source, source.model, 64, calib_notes) if int8 else None
     for engine, precision in configs:
         label = f"{engine} {precision}"
         ok, why = engine_available(engine)
         try:
             if not ok:
                 raise CnnlabError(why)
-            calib = _calibration(source) if precision == "int8" else None
             runners[label] = make_runner(dense, engine, precision, threads=threads, example=x, calibration=calib)
         except CnnlabError as e:
             skipped[label] = str(e).splitlines()[0][:120]
@@ -106,16 +109,8 @@ def bench_detector(
         for k, v in times.items()
     }
     notes = [] if source.trained else ["random weights (a bare model name): NMS has almost nothing to do"]
+    notes += calib_notes
     notes.append("'forward' includes decoding the boxes (what an exported file computes); NMS runs in eager PyTorch")
     notes.append("absolute times hold only on a quiet machine")
     found = len(dense.select(dense(x))[0]["boxes"])
     return DetectorLatency(source.name, tuple(source.input_size), threads, what, rows, found, notes, skipped)
-
-
-def _calibration(source) -> torch.Tensor:
-    """int8 calibration images: the run's training images, random ones for a bare model."""
-    if source.trained:
-        from ...deploy.quantize import calibration_images
-
-        return calibration_images(source, None, 64)
-    return torch.randn(16, *source.input_size, generator=torch.Generator().manual_seed(2))
